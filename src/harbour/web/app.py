@@ -1,0 +1,85 @@
+"""The FastAPI application: assembles every feature's routers, the static files and the error handler.
+
+``web`` only assembles; each feature's routes live beside it (``licensing/api.py``, ``licensing/pages.py``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.engine import Engine
+
+from harbour import __version__
+from harbour.core.config import Settings, get_settings
+from harbour.core.db import make_engine, make_session_factory
+from harbour.core.errors import HarbourError
+from harbour.core.http import build_template_env, harbour_error_handler, validation_error_handler
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+# Every module here exposes ``router``; the order decides which route wins on a clash (none should).
+FEATURE_ROUTERS = (
+    "harbour.web.session_routes",
+    "harbour.licensing.api",
+    "harbour.licensing.pages",
+    "harbour.data.api",
+    "harbour.detect.api",
+    "harbour.detect.pages",
+    "harbour.cases.api",
+    "harbour.cases.pages",
+)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """Build the app. Refuses to start outside demo mode without a proper secret key."""
+    settings = settings or get_settings()
+    secret_key = settings.effective_secret_key()
+    app = FastAPI(
+        title="Harbour",
+        version=__version__,
+        description="Supervision of virtual-asset trading platforms: licensing, surveillance, AML, cases.",
+        docs_url="/docs",
+        openapi_url="/api/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.secret_key = secret_key
+    app.state.engine = engine or make_engine(settings.database_url)
+    app.state.session_factory = make_session_factory(app.state.engine)
+    app.state.templates = build_template_env()
+    app.add_exception_handler(HarbourError, harbour_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.middleware("http")(same_origin_guard)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for module_name in FEATURE_ROUTERS:
+        app.include_router(importlib.import_module(module_name).router)
+    return app
+
+
+async def same_origin_guard(request: Request, call_next):  # type: ignore[no-untyped-def]
+    """CSRF defence for cookie-authenticated writes: a state-changing request that carries the session
+    cookie must come from our own origin (Origin or Referer header). Bearer-token API calls are exempt:
+    a browser never attaches that header by itself."""
+    if request.method not in SAFE_METHODS and "harbour_session" in request.cookies:
+        if not request.headers.get("authorization", "").lower().startswith("bearer "):
+            source = request.headers.get("origin") or request.headers.get("referer")
+            if not source or urlsplit(source).netloc != request.url.netloc:
+                return JSONResponse(
+                    {"error": "forbidden", "message": "cross-site request refused: submit the form from Harbour itself"},
+                    status_code=403,
+                )
+    response: Response = await call_next(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response

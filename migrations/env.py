@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-
 from alembic import context
 
 from harbour.core.db import Base, make_engine
+from harbour.models import import_all_models
 
-# Every module that defines ORM models; autogenerate and `alembic check` compare against these.
-MODEL_MODULES = (
-    "harbour.core.tenancy",
-    "harbour.core.auth",
-    "harbour.core.audit",
-    "harbour.licensing.models",
-    "harbour.detect.alert_store",
-    "harbour.detect.screening.models",
-    "harbour.cases.models",
-)
-for name in MODEL_MODULES:
-    try:
-        importlib.import_module(name)
-    except ModuleNotFoundError as exc:  # a feature not built yet
-        if exc.name != name:
-            raise
-
+import_all_models()
 target_metadata = Base.metadata
 config = context.config
 

@@ -8,10 +8,14 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.orm import Session, sessionmaker
 
 from harbour.core.audit import verify_chain
 from harbour.core.auth import Role, create_user
@@ -41,7 +45,17 @@ FEATURE_CLIS = (
 )
 
 
-def fail(exc: HarbourError) -> None:
+@contextmanager
+def open_database() -> Iterator[sessionmaker[Session]]:
+    """A session factory on the configured database; the engine is closed afterwards."""
+    engine = make_engine(load_settings().database_url)
+    try:
+        yield make_session_factory(engine)
+    finally:
+        engine.dispose()
+
+
+def fail(exc: HarbourError) -> NoReturn:
     err_console.print(f"[red]error[/red]: {exc.message}")
     raise typer.Exit(code=2)
 
@@ -86,10 +100,8 @@ def users_add(
     name: str = typer.Option(None, help="display name"),
 ) -> None:
     """Create a user account."""
-    settings = load_settings()
-    factory = make_session_factory(make_engine(settings.database_url))
     try:
-        with transaction(factory) as session:
+        with open_database() as factory, transaction(factory) as session:
             platform_id = get_platform_by_code(session, platform).id if platform else None
             user = create_user(session, username=username, password=password, role=role,
                                display_name=name, platform_id=platform_id)
@@ -107,9 +119,7 @@ def users_add(
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check the audit log's hash chain; name the first entry edited, deleted or reordered."""
-    settings = load_settings()
-    factory = make_session_factory(make_engine(settings.database_url))
-    with transaction(factory) as session:
+    with open_database() as factory, transaction(factory) as session:
         report = verify_chain(session)
     if report.ok:
         console.print(f"[green]audit log intact[/green]: {report.entries} entries, hash chain verified")

@@ -135,10 +135,11 @@ def verify_chain(session: Session) -> ChainReport:
     prev_hash = GENESIS_HASH
     expected_seq = 1
     count = 0
+    present = set(session.scalars(select(AuditEntry.seq)))
     rows = session.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars()
     for entry in rows:
         count += 1
-        problem = _check_entry(entry, expected_seq, prev_hash)
+        problem = _check_entry(entry, expected_seq, prev_hash, present)
         if problem:
             return ChainReport(False, count, entry.seq, entry.id, problem)
         prev_hash = entry.hash
@@ -156,11 +157,11 @@ def verify_chain(session: Session) -> ChainReport:
     return ChainReport(True, count)
 
 
-def _check_entry(entry: AuditEntry, expected_seq: int, prev_hash: str) -> str:
+def _check_entry(entry: AuditEntry, expected_seq: int, prev_hash: str, present: set[int]) -> str:
     if entry.seq != expected_seq:
-        if entry.seq > expected_seq:
-            return f"entry {expected_seq} is missing (found entry {entry.seq} in its place): deleted"
-        return f"entry {entry.seq} appears after entry {expected_seq - 1}: reordered"
+        if expected_seq in present or entry.seq < expected_seq:
+            return f"entry {entry.seq} stands where entry {expected_seq} should: reordered"
+        return f"entry {expected_seq} is missing (found entry {entry.seq} in its place): deleted"
     if entry.prev_hash != prev_hash:
         return f"entry {entry.seq} does not follow the entry before it: deleted or reordered"
     if entry_hash(entry) != entry.hash:

@@ -1,0 +1,192 @@
+"""The detector framework: one shape for every detector, described once and executed by any runner.
+
+A detector *describes* its work — which tables it reads, how they are partitioned, how much look-back
+it needs — and supplies a *kernel* that turns one partition (Arrow tables) into alerts (an Arrow table
+in the ALERTS schema). Runners (``detect.runners``) decide where the kernel runs: in-process over the
+Parquet lake with DuckDB, or on Spark with ``groupBy(...).applyInArrow``. Inside a kernel, use whatever
+measures fastest for the typology (DuckDB SQL on the Arrow tables, Polars, numba).
+
+Writing a detector::
+
+    class SelfTradeConfig(BaseModel):
+        min_trades: int = Field(3, description="self-trades in one day before an alert")
+
+    class SelfTradeDetector(Detector[SelfTradeConfig]):
+        name = "self_trade"
+        version = "1.0"
+        typology = "wash_trade"
+        config_model = SelfTradeConfig
+
+        def describe(self, config):
+            return WorkSpec(tables=("trades",), partition_by=("venue", "symbol", "date"))
+
+        def kernel(self, part, config):
+            trades = part.tables["trades"]
+            ...
+            return builder.to_table()
+
+    register(SelfTradeDetector())
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar
+
+import pyarrow as pa
+from pydantic import BaseModel
+
+from harbour.data.schemas import ALERTS, TYPOLOGIES
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+# Partition keys a detector may ask for. "date" is the UTC date of each table's time column; a
+# detector with partition_by=() sees the whole window at once (e.g. a transfer graph).
+PARTITION_KEYS = ("venue", "symbol", "date", "account")
+
+
+@dataclass(frozen=True)
+class WorkSpec:
+    """What a detector needs: tables, partitioning and look-back. Runners read this, never the kernel."""
+
+    tables: tuple[str, ...]
+    partition_by: tuple[str, ...] = ("venue", "symbol", "date")
+    lookback: dt.timedelta = dt.timedelta(0)
+    columns: Mapping[str, tuple[str, ...]] | None = None  # projection per table; None = all columns
+    # Side tables every partition gets whole (e.g. "accounts" to link accounts of one customer,
+    # "announcements" for listings). Keep them small.
+    broadcast: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = [k for k in self.partition_by if k not in PARTITION_KEYS]
+        if unknown:
+            raise ValueError(f"unknown partition key(s) {unknown}; choose from {PARTITION_KEYS}")
+
+
+@dataclass(frozen=True)
+class Window:
+    """The time span to analyse, [start, end). Kernels may see look-back data before ``start`` but
+    must only raise alerts that end at or after ``start``."""
+
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+
+@dataclass
+class Partition:
+    """One unit of work: the partition's key values and its Arrow tables."""
+
+    key: dict[str, Any]
+    tables: dict[str, pa.Table]
+    window: Window = field(default_factory=Window)
+    broadcast: dict[str, pa.Table] = field(default_factory=dict)
+
+
+class Detector(ABC, Generic[ConfigT]):
+    name: ClassVar[str]
+    version: ClassVar[str]
+    typology: ClassVar[str]
+    config_model: ClassVar[type[BaseModel]]
+    description: ClassVar[str] = ""
+
+    def default_config(self) -> ConfigT:
+        return self.config_model()  # type: ignore[return-value]
+
+    @abstractmethod
+    def describe(self, config: ConfigT) -> WorkSpec: ...
+
+    @abstractmethod
+    def kernel(self, part: Partition, config: ConfigT) -> pa.Table:
+        """Alerts (ALERTS schema) for one partition. Pure: same input, same output, on any runner."""
+
+
+class DuplicateDetector(ValueError):
+    pass
+
+
+class Registry:
+    """Detectors by name. Built-ins register through the same ``register`` a third party uses."""
+
+    def __init__(self) -> None:
+        self._detectors: dict[str, Detector[Any]] = {}
+
+    def register(self, detector: Detector[Any]) -> Detector[Any]:
+        if detector.name in self._detectors:
+            raise DuplicateDetector(f"a detector named {detector.name!r} is already registered")
+        if detector.typology not in TYPOLOGIES:
+            raise ValueError(f"detector {detector.name!r}: unknown typology {detector.typology!r}")
+        self._detectors[detector.name] = detector
+        return detector
+
+    def get(self, name: str) -> Detector[Any]:
+        try:
+            return self._detectors[name]
+        except KeyError:
+            raise KeyError(f"no detector named {name!r}; known: {', '.join(sorted(self._detectors))}") from None
+
+    def all(self) -> list[Detector[Any]]:
+        return [self._detectors[n] for n in sorted(self._detectors)]
+
+    def names(self) -> list[str]:
+        return sorted(self._detectors)
+
+
+REGISTRY = Registry()
+
+
+def register(detector: Detector[Any]) -> Detector[Any]:
+    return REGISTRY.register(detector)
+
+
+def alert_id(detector: str, venue: str, symbol: str | None, accounts: Iterable[str], start: dt.datetime,
+             end: dt.datetime, evidence_ids: Iterable[str]) -> str:
+    """A deterministic id, so every runner produces the same ids for the same alerts."""
+    parts = [detector, venue, symbol or "", ",".join(sorted(accounts)), start.isoformat(), end.isoformat(),
+             ",".join(sorted(evidence_ids))]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+class AlertBuilder:
+    """Collects alerts inside a kernel and returns them as an ALERTS table::
+
+        out = AlertBuilder(self)
+        out.add(venue=v, symbol=s, accounts=[a, b], start=t0, end=t1, score=0.9,
+                evidence_ids=ids, explanation=f"accounts {a} and {b} traded {n} times ...")
+        return out.to_table()
+    """
+
+    def __init__(self, detector: Detector[Any]) -> None:
+        self.detector = detector
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, *, venue: str, symbol: str | None, accounts: Sequence[str], start: dt.datetime, end: dt.datetime,
+            score: float, evidence_ids: Sequence[str], explanation: str) -> None:
+        if not 0.0 <= score <= 1.0:
+            raise ValueError(f"{self.detector.name}: score {score} outside [0, 1]")
+        accounts = sorted(set(accounts))
+        evidence = sorted(set(evidence_ids))
+        self.rows.append({
+            "alert_id": alert_id(self.detector.name, venue, symbol, accounts, start, end, evidence),
+            "detector": self.detector.name,
+            "detector_version": self.detector.version,
+            "typology": self.detector.typology,
+            "venue": venue,
+            "symbol": symbol,
+            "accounts": accounts,
+            "start": start,
+            "end": end,
+            "score": float(score),
+            "evidence_ids": evidence,
+            "explanation": explanation,
+        })
+
+    def to_table(self) -> pa.Table:
+        return pa.Table.from_pylist(self.rows, schema=ALERTS)
+
+
+def empty_alerts() -> pa.Table:
+    return ALERTS.empty_table()

@@ -233,7 +233,12 @@ def page(browser: Any) -> Iterator[Any]:
 SCREENSHOT_DIR = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 
 
-def screenshot(page: Any, name: str) -> None:
-    """Save a screenshot for the user guide (docs/screenshots/NAME.png)."""
+def _save_screenshot(page: Any, name: str) -> None:
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT_DIR / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def screenshot() -> Any:
+    """``screenshot(page, name)`` saves docs/screenshots/NAME.png for the user guide."""
+    return _save_screenshot

@@ -40,7 +40,9 @@ err_console = Console(stderr=True)
 FEATURE_CLIS = (
     "harbour.demo",
     "harbour.data.cli",
+    "harbour.data.generate.cli",
     "harbour.detect.cli",
+    "harbour.detect.screening.cli",
     "harbour.cases.cli",
 )
 

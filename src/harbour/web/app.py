@@ -34,6 +34,10 @@ FEATURE_ROUTERS = (
     "harbour.data.api",
     "harbour.detect.api",
     "harbour.detect.pages",
+    "harbour.detect.market.pages",
+    "harbour.detect.screening.api",
+    "harbour.detect.screening.pages",
+    "harbour.detect.realtime.api",
     "harbour.cases.api",
     "harbour.cases.pages",
 )

@@ -152,7 +152,7 @@ def _register_features() -> None:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name == module_name:  # feature not built yet
+            if exc.name and module_name.startswith(exc.name):  # feature not built yet
                 continue
             raise
         module.register(app)

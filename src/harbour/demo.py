@@ -76,7 +76,7 @@ def _load_step(target: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name == module_name:
+        if exc.name and module_name.startswith(exc.name):
             return None
         raise
     return getattr(module, func_name)

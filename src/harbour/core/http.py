@@ -55,9 +55,9 @@ def nav_for(principal: Principal) -> list[NavItem]:
 
 
 def build_template_env() -> Environment:
-    """One Jinja2 environment over every feature's ``templates/`` folder; names are feature-prefixed
-    (``licensing/board.html`` lives in ``licensing/templates/licensing/board.html``)."""
-    folders = [str(p) for p in sorted(PACKAGE_ROOT.glob("*/templates"))]
+    """One Jinja2 environment over every ``templates/`` folder in the package (features and sub-features);
+    names are prefixed (``licensing/board.html`` lives in ``licensing/templates/licensing/board.html``)."""
+    folders = [str(p) for p in sorted(PACKAGE_ROOT.rglob("templates")) if p.is_dir()]
     env = Environment(loader=FileSystemLoader(folders), autoescape=select_autoescape(["html", "xml"]))
     env.filters["dt"] = _format_dt
     env.filters["date"] = _format_date

@@ -141,12 +141,15 @@ class Actors:
 
     def platform(self, code: str, name: str | None = None) -> int:
         with transaction(self.factory) as s:
-            p = Platform(code=code, legal_name=name or f"{code} Limited", brand=name or code, website=f"https://{code.lower()}.example")
+            p = Platform(code=code, legal_name=name or f"{code} Limited", brand=name or code,
+                         website=f"https://{code.lower()}.example")
             s.add(p)
             s.flush()
             return p.id
 
-    def user(self, username: str, role: Role, platform_id: int | None = None, assessor_of: list[int] | None = None) -> int:
+    def user(
+        self, username: str, role: Role, platform_id: int | None = None, assessor_of: list[int] | None = None
+    ) -> int:
         with transaction(self.factory) as s:
             u = create_user(s, username=username, password=PASSWORD, role=role, platform_id=platform_id)
             for pid in assessor_of or []:

@@ -26,10 +26,10 @@ DEMO_SECRET_KEY = "harbour-demo-secret-key"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HARBOUR_", extra="ignore")
 
-    database_url: str = Field("sqlite:///./var/harbour.db", description="SQLAlchemy URL of the operational database")
+    database_url: str = Field("sqlite:///./var/harbour.db", description="SQLAlchemy URL of the operational DB")
     lake_root: Path = Field(Path("./var/lake"), description="root folder of the Parquet analytics lake")
     upload_dir: Path = Field(Path("./var/uploads"), description="where uploaded documents are stored")
-    secret_key: str | None = Field(None, description="signs session cookies and CSRF tokens; required outside demo mode")
+    secret_key: str | None = Field(None, description="signs session cookies; required outside demo mode")
     demo_mode: bool = Field(False, description="allows the built-in demo secret and shows the demo banner")
     max_upload_bytes: int = Field(20 * 1024 * 1024, description="largest accepted upload, in bytes")
     session_hours: int = Field(12, description="lifetime of a login session or API token, in hours")

@@ -81,7 +81,9 @@ def _format_date(value: Any) -> str:
     return str(value)
 
 
-def render(request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200
+) -> HTMLResponse:
     env: Environment = request.app.state.templates
     principal = getattr(request.state, "principal", PUBLIC)
     ctx = {

@@ -60,7 +60,8 @@ def store_upload(
     name = Path(filename or "").name
     ext = Path(name).suffix.lower()
     if not name or ext not in allowed:
-        raise Invalid(f"{field}: file type {ext or '(none)'} is not accepted; allowed: {', '.join(allowed)}", field=field)
+        kinds = ", ".join(allowed)
+        raise Invalid(f"{field}: file type {ext or '(none)'} is not accepted; allowed: {kinds}", field=field)
     dest_dir.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     size = 0

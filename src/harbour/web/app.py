@@ -74,14 +74,13 @@ async def same_origin_guard(request: Request, call_next):  # type: ignore[no-unt
     """CSRF defence for cookie-authenticated writes: a state-changing request that carries the session
     cookie must come from our own origin (Origin or Referer header). Bearer-token API calls are exempt:
     a browser never attaches that header by itself."""
-    if request.method not in SAFE_METHODS and "harbour_session" in request.cookies:
-        if not request.headers.get("authorization", "").lower().startswith("bearer "):
-            source = request.headers.get("origin") or request.headers.get("referer")
-            if not source or urlsplit(source).netloc != request.url.netloc:
-                return JSONResponse(
-                    {"error": "forbidden", "message": "cross-site request refused: submit the form from Harbour itself"},
-                    status_code=403,
-                )
+    uses_cookie = "harbour_session" in request.cookies
+    uses_bearer = request.headers.get("authorization", "").lower().startswith("bearer ")
+    if request.method not in SAFE_METHODS and uses_cookie and not uses_bearer:
+        source = request.headers.get("origin") or request.headers.get("referer")
+        if not source or urlsplit(source).netloc != request.url.netloc:
+            message = "cross-site request refused: submit the form from Harbour itself"
+            return JSONResponse({"error": "forbidden", "message": message}, status_code=403)
     response: Response = await call_next(request)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")

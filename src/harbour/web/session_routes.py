@@ -79,7 +79,8 @@ def login(
             user = authenticate(session, username, password)
             token = issue_token(session, user, "session", request.app.state.settings.session_hours)
     except Unauthenticated as exc:
-        return render(request, "web/login.html", {"next": _safe_next(next), "error": exc.message, "username": username}, 401)
+        context = {"next": _safe_next(next), "error": exc.message, "username": username}
+        return render(request, "web/login.html", context, 401)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,

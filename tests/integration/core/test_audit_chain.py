@@ -64,9 +64,8 @@ def test_reordered_entries_are_named(engine, chain, monkeypatch):
         names = [c.strip() for c in cols.split(",")]
         for target, values in ((id_b, a), (id_a, b)):
             sets = ", ".join(f"{n} = :{n}" for n in names)
-            conn.execute(text(f"UPDATE audit_log SET {sets} WHERE id = :id"), dict(zip(names, values, strict=True), id=target))
-    with engine.connect():
-        pass
+            params = dict(zip(names, values, strict=True), id=target)
+            conn.execute(text(f"UPDATE audit_log SET {sets} WHERE id = :id"), params)
     result = run_verify(engine, monkeypatch)
     assert result.exit_code == 1
     assert "seq 3" in result.output and "reordered" in result.output

@@ -108,6 +108,16 @@ class DuplicateDetector(ValueError):
     pass
 
 
+class UnsupportedOperation(RuntimeError):
+    """An operation one engine lacks: raised loudly, naming the engine and the operation, never worked around
+    silently (e.g. ``spark runner: cogroup of 3 partitioned tables``)."""
+
+    def __init__(self, engine: str, operation: str, hint: str = "") -> None:
+        self.engine = engine
+        self.operation = operation
+        super().__init__(f"{engine}: {operation} is not supported" + (f"; {hint}" if hint else ""))
+
+
 class Registry:
     """Detectors by name. Built-ins register through the same ``register`` a third party uses."""
 

@@ -1,0 +1,269 @@
+"""Planning shared by every runner: which files, columns, rows and partitions a detector's WorkSpec needs.
+
+Both runners use these functions, so they read the same rows, cut the same partitions, hand kernels the
+same (canonically typed and ordered) tables and keep the same alerts. Only *where* the kernel runs differs.
+
+Rules (documented in docs/detectors.md):
+
+- Files are pruned from the lake layout's directory names (``venue=V/date=D``) before anything is read.
+- Rows are limited to ``[window.start - lookback, window.end)`` on the table's time column.
+- ``date`` as a partition key is the UTC date of the time column. With a look-back, a row also belongs to the
+  partitions of the following days its look-back reaches, so partition D holds day D plus its look-back.
+- A partition *owns* the part of the window that falls in it (for a date partition: that day). The kernel
+  sees look-back rows as context only; alerts whose ``end`` lies outside the owned span are dropped, so a
+  day's alerts are not raised twice by the next day's partition.
+- Within a partition, rows are ordered by the time column, then the table's key columns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from harbour.core.errors import Invalid
+from harbour.data.layout import table_dir
+from harbour.data.schemas import ALERTS, TABLES
+from harbour.detect.framework import Detector, Window, WorkSpec
+
+DAY = dt.timedelta(days=1)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class DetectorJob:
+    """One detector with its config and the WorkSpec it described."""
+
+    detector: Detector[Any]
+    config: Any
+    spec: WorkSpec
+
+    @property
+    def name(self) -> str:
+        return self.detector.name
+
+    @property
+    def partitioned_tables(self) -> tuple[str, ...]:
+        return tuple(t for t in self.spec.tables if t not in self.spec.broadcast)
+
+
+def make_job(detector: Detector[Any], config: Any = None) -> DetectorJob:
+    config = config if config is not None else detector.default_config()
+    spec = detector.describe(config)
+    for table in (*spec.tables, *spec.broadcast):
+        if table not in TABLES:
+            raise Invalid(f"detector {detector.name!r} reads unknown table {table!r}; known: {', '.join(TABLES)}",
+                          field="tables")
+    for table in spec.tables:
+        if table in spec.broadcast:
+            continue
+        cols = set(TABLES[table].schema.names)
+        for key in spec.partition_by:
+            if key != "date" and key not in cols:
+                raise Invalid(f"detector {detector.name!r} partitions table {table!r} by {key!r}, a column it lacks",
+                              field="partition_by")
+    return DetectorJob(detector, config, spec)
+
+
+# --- the lake on disk ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LakeFile:
+    path: str
+    venue: str | None
+    date: dt.date | None
+
+
+def lake_files(root: Path, table: str, venues: Sequence[str] | None = None,
+               dates: Iterable[dt.date] | None = None) -> list[LakeFile]:
+    """Parquet files of ``table`` under ``root``, pruned by venue and date directory names."""
+    spec = TABLES[table]
+    base = table_dir(root, table)
+    if not base.is_dir():
+        return []
+    wanted_dates = set(dates) if dates is not None else None
+    wanted_venues = set(venues) if venues else None
+    out: list[LakeFile] = []
+    venue_dirs: list[tuple[str | None, Path]] = [(None, base)]
+    if "venue" in spec.partition_by:
+        venue_dirs = [(_value(d.name, "venue"), d) for d in sorted(base.iterdir()) if d.name.startswith("venue=")]
+        venue_dirs = [(v, d) for v, d in venue_dirs if wanted_venues is None or v in wanted_venues]
+    for venue, vdir in venue_dirs:
+        date_dirs: list[tuple[dt.date | None, Path]] = [(None, vdir)]
+        if "date" in spec.partition_by:
+            date_dirs = [(dt.date.fromisoformat(_value(d.name, "date")), d)
+                         for d in sorted(vdir.iterdir()) if d.name.startswith("date=")]
+            date_dirs = [(day, d) for day, d in date_dirs if wanted_dates is None or day in wanted_dates]
+        for day, ddir in date_dirs:
+            out.extend(LakeFile(str(f), venue, day) for f in sorted(ddir.glob("*.parquet")))
+    return out
+
+
+def _value(dirname: str, key: str) -> str:
+    return dirname[len(key) + 1:]
+
+
+def lake_venues(root: Path, tables: Iterable[str]) -> list[str]:
+    found: set[str] = set()
+    for table in tables:
+        base = table_dir(root, table)
+        if base.is_dir() and "venue" in TABLES[table].partition_by:
+            found.update(_value(d.name, "venue") for d in base.iterdir() if d.name.startswith("venue="))
+    return sorted(found)
+
+
+# --- dates, spans and columns -------------------------------------------------------------------------
+
+
+def window_dates(window: Window, available: Iterable[dt.date]) -> list[dt.date]:
+    """The days of the lake that fall in the window (the days that own alerts)."""
+    lo = window.start.astimezone(dt.UTC).date() if window.start else None
+    hi = (window.end.astimezone(dt.UTC) - dt.timedelta(microseconds=1)).date() if window.end else None
+    return sorted(d for d in set(available) if (lo is None or d >= lo) and (hi is None or d <= hi))
+
+
+def lookback_days(lookback: dt.timedelta) -> int:
+    """How many earlier days a partition's look-back can reach into."""
+    return math.ceil(lookback / DAY) if lookback > dt.timedelta(0) else 0
+
+
+def read_dates(owned: Iterable[dt.date], lookback: dt.timedelta) -> list[dt.date]:
+    """Days whose files must be read to give the owned days their look-back."""
+    k = lookback_days(lookback)
+    return sorted({d - dt.timedelta(days=i) for d in owned for i in range(k + 1)})
+
+
+def row_bounds(window: Window, lookback: dt.timedelta) -> tuple[dt.datetime | None, dt.datetime | None]:
+    lo = window.start - lookback if window.start else None
+    return lo, window.end
+
+
+def owned_span(window: Window, key: dict[str, Any]) -> Window:
+    """The part of the window a partition owns: its day (if partitioned by date) clipped to the window."""
+    day = key.get("date")
+    if day is None:
+        return window
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    end = start + DAY
+    if window.start and window.start > start:
+        start = window.start
+    if window.end and window.end < end:
+        end = window.end
+    return Window(start, end)
+
+
+def time_column(table: str) -> str | None:
+    return TABLES[table].time_column
+
+
+def read_columns(job: DetectorJob, table: str) -> list[str]:
+    """Columns to read for ``table``: the projection (or the whole contract), the partition keys and the
+    time column, in the contract's order so both runners hand kernels identical tables."""
+    schema = TABLES[table].schema
+    wanted = set(job.spec.columns[table]) if job.spec.columns and table in job.spec.columns else set(schema.names)
+    unknown = wanted - set(schema.names)
+    if unknown:
+        raise Invalid(f"detector {job.name!r} asks for columns {sorted(unknown)} that table {table!r} does not have",
+                      field="columns")
+    wanted.update(k for k in job.spec.partition_by if k != "date" and k in schema.names)
+    tcol = time_column(table)
+    if tcol:
+        wanted.add(tcol)
+    return [n for n in schema.names if n in wanted]
+
+
+def sort_columns(table: str) -> list[str]:
+    spec = TABLES[table]
+    cols = [spec.time_column] if spec.time_column else []
+    return cols + [k for k in spec.key if k not in cols]
+
+
+def canonical_schema(table: str, columns: Sequence[str]) -> pa.Schema:
+    schema = TABLES[table].schema
+    return pa.schema([schema.field(c) for c in columns])
+
+
+def conform(data: pa.Table, table: str, columns: Sequence[str]) -> pa.Table:
+    """``data`` with exactly ``columns`` in the contract's types (engines disagree on nullability, tz)."""
+    target = canonical_schema(table, columns)
+    data = data.select(list(columns))
+    try:
+        return pa.Table.from_arrays([data.column(c).cast(target.field(c).type) for c in columns], schema=target)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise Invalid(f"table {table!r}: a column does not fit the data contract: {exc}", field=table) from exc
+
+
+# --- partitions and alerts ----------------------------------------------------------------------------
+
+
+@dataclass
+class PartitionSlices:
+    """Sorted rows of one or more tables cut into partitions by key."""
+
+    keys: list[tuple[Any, ...]] = field(default_factory=list)
+    tables: dict[tuple[Any, ...], dict[str, pa.Table]] = field(default_factory=dict)
+
+
+def split_by_keys(data: pa.Table, key_columns: Sequence[str]) -> list[tuple[tuple[Any, ...], pa.Table]]:
+    """Cut a table already sorted by ``key_columns`` into zero-copy slices, one per distinct key."""
+    n = data.num_rows
+    if n == 0:
+        return []
+    if not key_columns:
+        return [((), data)]
+    change = None
+    for col in key_columns:
+        arr = data.column(col)
+        diff = pc.not_equal(arr.slice(1), arr.slice(0, n - 1))
+        change = diff if change is None else pc.or_(change, diff)
+    assert change is not None
+    starts = [0] + [int(i) + 1 for i in pc.indices_nonzero(change).to_pylist()] + [n]
+    out = []
+    for a, b in zip(starts[:-1], starts[1:], strict=True):
+        key = tuple(data.column(c)[a].as_py() for c in key_columns)
+        out.append((key, data.slice(a, b - a)))
+    return out
+
+
+def finish_alerts(detector: Detector[Any], alerts: pa.Table, span: Window) -> pa.Table:
+    """Check a kernel's output against the contract and keep the alerts whose end lies in the owned span."""
+    if not isinstance(alerts, pa.Table):
+        raise Invalid(f"detector {detector.name!r}: kernel returned {type(alerts).__name__}, not a pyarrow.Table")
+    missing = [n for n in ALERTS.names if n not in alerts.column_names]
+    if missing:
+        raise Invalid(f"detector {detector.name!r}: kernel output lacks alert columns {missing}", field="alerts")
+    alerts = pa.Table.from_arrays([alerts.column(n).cast(ALERTS.field(n).type) for n in ALERTS.names], schema=ALERTS)
+    if alerts.num_rows == 0:
+        return alerts
+    mask = None
+    if span.start is not None:
+        mask = pc.greater_equal(alerts.column("end"), pa.scalar(span.start, ALERTS.field("end").type))
+    if span.end is not None:
+        upper = pc.less(alerts.column("end"), pa.scalar(span.end, ALERTS.field("end").type))
+        mask = upper if mask is None else pc.and_(mask, upper)
+    return alerts if mask is None else alerts.filter(mask)
+
+
+def combine_alerts(parts: Sequence[pa.Table]) -> pa.Table:
+    """All alerts of a run, one row per alert_id, ordered by detector, start and id."""
+    parts = [p for p in parts if p.num_rows]
+    if not parts:
+        return ALERTS.empty_table()
+    table = pa.concat_tables(parts)
+    table = table.sort_by([("detector", "ascending"), ("start", "ascending"), ("alert_id", "ascending")])
+    ids = table.column("alert_id")
+    if pc.count_distinct(ids).as_py() == table.num_rows:
+        return table
+    keep, seen = [], set()
+    for i, a in enumerate(ids.to_pylist()):
+        if a not in seen:
+            seen.add(a)
+            keep.append(i)
+    return table.take(pa.array(keep))

@@ -146,7 +146,8 @@ def take_transition(application_id: int, action: str, body: sc.TransitionIn, ses
 
 @router.post("/licensing/applications/{application_id}/documents", tags=LIC, status_code=201)
 def upload_document(application_id: int, request: Request, session: DbSession, principal: LoggedIn,
-                    file: Annotated[UploadFile, File()], kind: Annotated[str, Form()] = "application") -> dict[str, Any]:
+                    file: Annotated[UploadFile, File()],
+                    kind: Annotated[str, Form()] = "application") -> dict[str, Any]:
     doc = service.upload_document(session, principal, request.app.state.settings, application_id, file.file,
                                   file.filename or "", kind)
     return {"id": doc.id, "name": doc.original_name, "size": doc.size, "sha256": doc.sha256}

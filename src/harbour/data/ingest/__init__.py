@@ -1,0 +1,1 @@
+"""Validated, atomic ingestion of platform data into the lake (see :mod:`.service`)."""

@@ -1,0 +1,321 @@
+"""Ingestion: read files, validate every row, stage the good ones, check ids and references across the
+whole ingest and against the lake, then publish all files or none.
+
+Example (a notebook, no database)::
+
+    from harbour.data.ingest.service import IngestFile, ingest
+    report = ingest("./var/lake", [IngestFile("trades", Path("trades.csv"))], venue="HBX")
+
+:func:`ingest_as` does the same for a logged-in user (tenant check, audit log); the CLI and the API call it.
+A rejected ingest raises :class:`~harbour.core.errors.Invalid` whose ``details`` is the report with
+every problem as (file, row, column, reason); nothing is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow.parquet as pq
+
+from harbour.core.errors import Invalid
+from harbour.data.ingest.formats import ANON_PREFIX, FORMATS, FileRejected, detect_format, present_columns, read_chunks
+from harbour.data.ingest.problems import MAX_DETAILED_PROBLEMS, FileResult, IngestReport, Problem
+from harbour.data.ingest.validate import check_columns, new_connection, validate_chunk
+from harbour.data.ingest.writer import LakeWriter, StagedPart
+from harbour.data.lake import partition_files
+from harbour.data.schemas import TABLES
+
+log = logging.getLogger(__name__)
+
+INGESTIBLE = ("accounts", "trades", "orders", "transfers", "announcements")  # accounts first: others refer to it
+VENUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
+CHUNK_ROWS = 1 << 20
+
+ProgressFn = Callable[[str, int, int], None]  # (file name, bytes done, bytes in the file)
+AuditFn = Callable[[IngestReport], None]
+
+
+@dataclass(frozen=True)
+class IngestFile:
+    table: str
+    path: Path
+    name: str = ""  # how problems name the file (default: the file name)
+    format: str = "auto"
+
+    @property
+    def label(self) -> str:
+        return self.name or self.path.name
+
+
+def ingest(lake_root: Path | str, files: list[IngestFile], venue: str, *, skip_bad: bool = False,
+           now: dt.datetime | None = None, progress: ProgressFn | None = None, audit: AuditFn | None = None,
+           chunk_rows: int = CHUNK_ROWS, lock_timeout: float = 60.0) -> IngestReport:
+    """Validate and write ``files`` for ``venue``; all or nothing. ``audit`` runs after the files are in
+    place and before the ingest is kept: if it raises, the ingest is rolled back."""
+    _check_request(files, venue)
+    now = now or dt.datetime.now(dt.UTC)
+    ordered = sorted(files, key=lambda f: INGESTIBLE.index(f.table))
+    report = IngestReport(venue=venue, skip_bad=skip_bad)
+    started = time.perf_counter()
+    con = new_connection()
+    try:
+        with LakeWriter(Path(lake_root), lock_timeout=lock_timeout) as writer:
+            for index, item in enumerate(ordered):
+                _stage_file(writer, con, item, index, venue, now, report, progress, chunk_rows)
+            _cross_checks(writer, con, Path(lake_root), venue, ordered, report)
+            if report.problem_count and not skip_bad:
+                raise _rejection(report, ordered)
+            _count_written(writer, report)
+            writer.publish()
+            report.committed = True
+            report.seconds = time.perf_counter() - started
+            if audit is not None:
+                audit(report)
+            writer.finish()
+    finally:
+        con.close()
+    log.info("ingested %s rows for %s in %.2f s (%s dropped)", report.rows_written, venue, report.seconds,
+             report.rows_dropped)
+    return report
+
+
+def _check_request(files: list[IngestFile], venue: str) -> None:
+    if not VENUE_RE.match(venue or ""):
+        raise Invalid(f"venue {venue!r} is not a platform code (letters, digits, '.', '_' or '-', up to 40)",
+                      field="venue")
+    if not files:
+        raise Invalid("no files given; name at least one file to ingest", field="files")
+    for f in files:
+        if f.table not in INGESTIBLE:
+            raise Invalid(f"table {f.table!r} cannot be ingested; use one of {', '.join(INGESTIBLE)}", field="table")
+        if f.format not in FORMATS:
+            raise Invalid(f"format {f.format!r} is unknown; use one of {', '.join(FORMATS)}", field="format")
+        if not f.path.is_file():
+            raise Invalid(f"{f.path} is not a file", field="files")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- reading and validating one file ---------------------------------------------------------------------
+
+
+def _stage_file(writer: LakeWriter, con: duckdb.DuckDBPyConnection, item: IngestFile, index: int, venue: str,
+                now: dt.datetime, report: IngestReport, progress: ProgressFn | None, chunk_rows: int) -> None:
+    result = FileResult(item.label, file_sha256(item.path), item.table)
+    report.files.append(result)
+    size = item.path.stat().st_size
+    problems: list[Problem] = []
+    unlisted = 0
+    stage = writer.new_file(index)
+    try:
+        fmt = detect_format(item.path) if item.format == "auto" else item.format
+        result.format = fmt
+        if fmt in ("parquet", "csv"):
+            present, ignored = present_columns(item.path, fmt, item.table)
+            if ignored:
+                report.ignored_columns[item.label] = ignored
+            check_columns(item.table, present)
+        for chunk in read_chunks(item.path, fmt, item.table, venue, chunk_rows):
+            if chunk.restart:  # the file is being read again by the exact reader
+                writer.discard_file(stage)
+                stage, problems, unlisted, result.rows_read = writer.new_file(index), [], 0, 0
+                continue
+            problems.extend(chunk.problems)
+            result.rows_read += chunk.data.num_rows + len(chunk.problems)
+            if chunk.data.num_rows:
+                checked = validate_chunk(con, item.table, chunk.data, chunk.rows, venue, item.label, now)
+                problems.extend(checked.problems)
+                unlisted += checked.unlisted
+                good = ~checked.bad
+                data = checked.table.filter(good) if checked.bad.any() else checked.table
+                writer.write(stage, item.table, data, chunk.rows[good])
+            if progress is not None:
+                progress(item.label, chunk.bytes_done, size)
+        writer.close_file(stage)
+    except FileRejected as exc:
+        writer.discard_file(stage)
+        problems.insert(0, Problem(item.label, None, exc.column, exc.reason))
+    report.extend(problems)
+    report.problem_count += unlisted
+    if progress is not None:
+        progress(item.label, size, size)
+
+
+def _count_written(writer: LakeWriter, report: IngestReport) -> None:
+    written = [0] * len(report.files)
+    for part in writer.parts:
+        written[part.file_index] += part.count
+    for result, n in zip(report.files, written, strict=True):
+        result.rows_written = n
+        result.rows_dropped = result.rows_read - n
+
+
+def _rejection(report: IngestReport, files: list[IngestFile]) -> Invalid:
+    first = report.sorted_problems()[0] if report.problems else None
+    tables = sorted({f.table for f in files})
+    message = (f"{'/'.join(tables)} ingest for {report.venue} rejected: {report.problem_count} problem(s) in "
+               f"{len({p.file for p in report.problems})} file(s); nothing was written. First: {first}. "
+               "Fix these rows, or ingest with skip-bad to keep the good rows.")
+    return Invalid(message, field=first.column if first else None, details=report.to_dict())
+
+
+# --- checks across rows: unique ids, references ---------------------------------------------------------
+
+
+class _RowMap:
+    """Maps (staged file, position) back to (source file, source row)."""
+
+    def __init__(self, writer: LakeWriter, files: list[IngestFile]) -> None:
+        self.parts = {str(p.path): p for p in writer.parts}
+        self.files = files
+        self._rows: dict[str, np.ndarray] = {}
+
+    def source(self, staged: str, position: int) -> tuple[int, int]:
+        part = self.parts[staged]
+        if staged not in self._rows:
+            self._rows[staged] = np.fromfile(part.rows_path, dtype=np.int64)
+        return part.file_index, int(self._rows[staged][position])
+
+
+def _staged(glob: str, columns: list[str]) -> str:
+    cols = ", ".join(f'"{c}"' for c in columns)
+    return (f"(SELECT {cols}, filename AS __f, file_row_number AS __r FROM read_parquet('{glob}', "
+            "filename = true, file_row_number = true, hive_partitioning = false))")
+
+
+def _lake(files: list[Path], columns: list[str]) -> str:
+    paths = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in files) + "]"
+    cols = ", ".join(f'"{c}"' for c in columns)
+    return f"(SELECT {cols} FROM read_parquet({paths}, hive_partitioning = false, union_by_name = true))"
+
+
+def _fetch(con: duckdb.DuckDBPyConnection, query: str) -> tuple[list[tuple], int]:
+    """Up to MAX_DETAILED_PROBLEMS rows of ``query`` and how many it has in all."""
+    rows = con.sql(f"{query} LIMIT {MAX_DETAILED_PROBLEMS + 1}").fetchall()
+    if len(rows) <= MAX_DETAILED_PROBLEMS:
+        return rows, len(rows)
+    total = con.sql(f"SELECT count(*) FROM ({query})").fetchall()[0][0]
+    return rows[:MAX_DETAILED_PROBLEMS], int(total)
+
+
+def _cross_checks(writer: LakeWriter, con: duckdb.DuckDBPyConnection, root: Path, venue: str,
+                  files: list[IngestFile], report: IngestReport) -> None:
+    rowmap = _RowMap(writer, files)
+    drops: dict[str, set[int]] = {}
+    for table in dict.fromkeys(f.table for f in files):
+        glob = writer.staged_glob(table)
+        if glob is None:
+            continue
+        keys = [k for k in TABLES[table].key if k != "venue"]
+        if keys:
+            _duplicates_in_ingest(con, glob, keys, files, rowmap, report, drops)
+            _duplicates_in_lake(con, glob, keys, root, table, venue, files, rowmap, report, drops)
+        for column, target in TABLES[table].references.items():
+            _unresolved(con, writer, glob, column, target, root, venue, files, rowmap, report, drops)
+    if drops and report.skip_bad:
+        _drop_rows(writer, drops)
+
+
+def _flag(files: list[IngestFile], rowmap: _RowMap, report: IngestReport, drops: dict[str, set[int]],
+          staged: str, position: int, column: str, reason: str) -> None:
+    file_index, row = rowmap.source(staged, position)
+    report.add(Problem(files[file_index].label, row, column, reason))
+    drops.setdefault(staged, set()).add(position)
+
+
+def _duplicates_in_ingest(con: duckdb.DuckDBPyConnection, glob: str, keys: list[str], files: list[IngestFile],
+                          rowmap: _RowMap, report: IngestReport, drops: dict[str, set[int]]) -> None:
+    on = " AND ".join(f's."{k}" = d."{k}"' for k in keys)
+    cols = ", ".join(f'"{k}"' for k in keys)
+    query = (f"SELECT s.*, s.__f, s.__r FROM {_staged(glob, keys)} s SEMI JOIN "
+             f"(SELECT {cols} FROM {_staged(glob, keys)} GROUP BY ALL HAVING count(*) > 1) d ON {on}")
+    rows, total = _fetch(con, query)
+    groups: dict[tuple, list[tuple[int, int, str, int]]] = {}
+    for r in rows:
+        file_index, source_row = rowmap.source(r[-2], r[-1])
+        groups.setdefault(tuple(r[: len(keys)]), []).append((file_index, source_row, r[-2], r[-1]))
+    for key, members in groups.items():
+        members.sort()
+        first = members[0]
+        where = f"{files[first[0]].label} row {first[1]}"
+        for _, _, staged, position in members[1:]:
+            _flag(files, rowmap, report, drops, staged, position, keys[0],
+                  f"{_key_text(keys, key)} appears more than once in this ingest (first at {where})")
+    report.problem_count += max(total - len(rows), 0)
+
+
+def _key_text(keys: list[str], values: tuple) -> str:
+    return ", ".join(f"{k} {v.isoformat() if hasattr(v, 'isoformat') else repr(v)}" for k, v in zip(keys, values,
+                                                                                                    strict=True))
+
+
+def _duplicates_in_lake(con: duckdb.DuckDBPyConnection, glob: str, keys: list[str], root: Path, table: str,
+                        venue: str, files: list[IngestFile], rowmap: _RowMap, report: IngestReport,
+                        drops: dict[str, set[int]]) -> None:
+    start = end = None
+    if "ts" in keys:  # the key holds the time, so only the same days can clash
+        span = con.sql(f"SELECT min(ts)::DATE, max(ts)::DATE FROM {_staged(glob, ['ts'])}").fetchall()[0]
+        start, end = span
+    existing = partition_files(root, table, venue, start, end)
+    if not existing:
+        return
+    on = " AND ".join(f's."{k}" = l."{k}"' for k in keys)
+    query = f"SELECT s.* FROM {_staged(glob, keys)} s SEMI JOIN {_lake(existing, keys)} l ON {on}"
+    rows, total = _fetch(con, query)
+    for r in rows:
+        _flag(files, rowmap, report, drops, r[-2], r[-1], keys[0],
+              f"{_key_text(keys, tuple(r[: len(keys)]))} is already in the lake for venue {venue}")
+    report.problem_count += max(total - len(rows), 0)
+
+
+def _unresolved(con: duckdb.DuckDBPyConnection, writer: LakeWriter, glob: str, column: str, target: str,
+                root: Path, venue: str, files: list[IngestFile], rowmap: _RowMap, report: IngestReport,
+                drops: dict[str, set[int]]) -> None:
+    ref_table, ref_column = target.split(".")
+    sources = []
+    existing = partition_files(root, ref_table, venue)
+    if existing:
+        sources.append(_lake(existing, [ref_column]))
+    staged_ref = writer.staged_glob(ref_table)
+    if staged_ref:
+        sources.append(f"(SELECT \"{ref_column}\" FROM read_parquet('{staged_ref}', hive_partitioning = false))")
+    query = f"SELECT s.\"{column}\", s.__f, s.__r FROM {_staged(glob, [column])} s"
+    if sources:
+        known = " UNION ALL ".join(f"SELECT \"{ref_column}\" AS ref FROM {src}" for src in sources)
+        query += f" ANTI JOIN ({known}) k ON s.\"{column}\" = k.ref"
+    query += f" WHERE NOT starts_with(s.\"{column}\", '{ANON_PREFIX}')"
+    rows, total = _fetch(con, query)
+    for value, staged, position in rows:
+        _flag(files, rowmap, report, drops, staged, position, column,
+              f"{ref_column} {value!r} is not in {ref_table} for venue {venue}; ingest that {ref_table} file "
+              f"first or in the same run")
+    report.problem_count += max(total - len(rows), 0)
+
+
+def _drop_rows(writer: LakeWriter, drops: dict[str, set[int]]) -> None:
+    """Rewrite staged files without the rows that failed a cross-row check (``skip_bad`` only)."""
+    parts: dict[str, StagedPart] = {str(p.path): p for p in writer.parts}
+    for staged, positions in drops.items():
+        part = parts[staged]
+        keep = np.ones(part.count, dtype=bool)
+        keep[np.fromiter(positions, dtype=np.int64)] = False
+        data = pq.read_table(part.path).filter(keep)
+        rows = np.fromfile(part.rows_path, dtype=np.int64)[keep]
+        pq.write_table(data, part.path, compression="zstd")
+        rows.tofile(part.rows_path)
+        part.count = int(keep.sum())

@@ -16,7 +16,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from harbour.core.db import Base, utcnow
 
 CASE_STATUSES = ("open", "investigating", "pending_information", "escalated", "closed")
-CASE_OUTCOMES = ("no_further_action", "warning_to_platform", "suspicious_transaction_report", "referral_for_enforcement")
+CASE_OUTCOMES = (
+    "no_further_action",
+    "warning_to_platform",
+    "suspicious_transaction_report",
+    "referral_for_enforcement",
+)
 # Outcomes that confirm the alerts were worth raising (the rest count as false positives).
 CONFIRMING_OUTCOMES = frozenset(CASE_OUTCOMES[1:])
 REVIEW_KINDS = ("close", "file_report")

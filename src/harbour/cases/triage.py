@@ -1,0 +1,421 @@
+"""The triage queue: open alerts ranked by a priority that explains itself.
+
+Priority is a sum of four contributions, in points out of 100 (see docs/cases.md)::
+
+    score      40 × alert score (0..1)
+    severity   25 × typology severity (SEVERITY, 0..1)
+    licensing  15 × the platform's licensing risk (0..1: restricted operation, open findings, ...)
+    history    20 × the detector's confirmation rate, with a Beta(2, 2) prior (a new detector scores 10)
+
+Each contribution is persisted on ``alert_triage`` beside the total, so the queue is an index range scan
+on ``(queue_state, priority)`` and every row can show why it ranks where it does. Contributions are
+re-priced when their input changes: history when an outcome is recorded for the detector, licensing
+when a platform's licensing record differs from the factor last applied (checked on each queue read).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from harbour.cases.models import AlertTriage, OutcomeLabel, PlatformTriageFactor
+from harbour.core.auth import Principal, Role, User, require_role
+from harbour.core.db import utcnow
+from harbour.core.errors import Invalid
+from harbour.detect.alert_store import AlertRecord
+
+log = logging.getLogger(__name__)
+
+WEIGHTS = {"score": 40.0, "severity": 25.0, "licensing": 15.0, "history": 20.0}
+PRIOR_CONFIRMED, PRIOR_FALSE_POSITIVE = 2.0, 2.0
+HIGH_PRIORITY = 60.0  # a case at or above this priority needs four eyes to close
+
+# How grave a typology is if the alert is right (0..1). Sanctions and laundering patterns rank highest,
+# noisy order-book patterns lowest; see docs/cases.md for the reasoning.
+SEVERITY: dict[str, float] = {
+    "sanctions_exposure": 1.0,
+    "insider_pre_listing": 0.9,
+    "pump_and_dump": 0.85,
+    "peel_chain": 0.8,
+    "structuring": 0.8,
+    "cycle": 0.75,
+    "scatter_gather": 0.75,
+    "gather_scatter": 0.75,
+    "front_running": 0.75,
+    "wash_trade": 0.7,
+    "cross_venue": 0.7,
+    "layering": 0.7,
+    "fan_in": 0.65,
+    "fan_out": 0.65,
+    "bipartite": 0.65,
+    "stack": 0.65,
+    "rapid_movement": 0.6,
+    "spoofing": 0.6,
+    "marking_the_close": 0.55,
+    "momentum_ignition": 0.5,
+    "travel_rule_gap": 0.45,
+    "quote_stuffing": 0.35,
+}
+DEFAULT_SEVERITY = 0.5
+
+# Licensing risk of a platform by the state of its latest application.
+STATE_RISK: dict[str, float] = {
+    "suspended": 1.0,
+    "revoked": 1.0,
+    "closing_down": 0.9,
+    "refused": 0.9,
+    "restricted_operation": 0.6,
+    "rectification": 0.5,
+    "inspection": 0.4,
+    "deemed_licensed": 0.4,
+    "application_received": 0.4,
+    "licence_granted": 0.3,
+    "external_assessment": 0.3,
+    "fully_licensed": 0.0,
+}
+NO_RECORD_RISK = 0.5  # a venue without any licensing record is itself a concern
+FINDING_RISK = {"critical": 0.2, "major": 0.1, "minor": 0.05}
+
+SORTS = {"priority", "score", "start", "typology"}
+QUEUE_STATES = ("open", "in_case", "closed_false_positive", "closed")
+
+
+@dataclass(frozen=True)
+class Factors:
+    score_pts: float
+    severity_pts: float
+    licensing_pts: float
+    history_pts: float
+
+    @property
+    def priority(self) -> float:
+        return round(self.score_pts + self.severity_pts + self.licensing_pts + self.history_pts, 2)
+
+
+def severity_of(typology: str) -> float:
+    return SEVERITY.get(typology, DEFAULT_SEVERITY)
+
+
+def confirmation_rate(confirmed: int, false_positive: int) -> float:
+    """Posterior mean of the share of a detector's alerts that analysts confirm (Beta(2, 2) prior)."""
+    return (confirmed + PRIOR_CONFIRMED) / (confirmed + false_positive + PRIOR_CONFIRMED + PRIOR_FALSE_POSITIVE)
+
+
+def factors(score: float, typology: str, licensing_risk: float, rate: float) -> Factors:
+    clamp = min(max(float(score), 0.0), 1.0)
+    return Factors(
+        score_pts=round(WEIGHTS["score"] * clamp, 2),
+        severity_pts=round(WEIGHTS["severity"] * severity_of(typology), 2),
+        licensing_pts=round(WEIGHTS["licensing"] * licensing_risk, 2),
+        history_pts=round(WEIGHTS["history"] * rate, 2),
+    )
+
+
+def explain(row: AlertTriage) -> list[dict[str, Any]]:
+    """Each factor's contribution in points, with the reason it has that value."""
+    return [
+        {"factor": "score", "points": row.score_pts, "why": f"detector score × {WEIGHTS['score']:.0f}"},
+        {
+            "factor": "severity",
+            "points": row.severity_pts,
+            "why": f"{row.typology} severity {severity_of(row.typology):.2f} × {WEIGHTS['severity']:.0f}",
+        },
+        {
+            "factor": "licensing",
+            "points": row.licensing_pts,
+            "why": f"platform licensing risk × {WEIGHTS['licensing']:.0f}",
+        },
+        {
+            "factor": "history",
+            "points": row.history_pts,
+            "why": f"{row.detector} confirmation rate × {WEIGHTS['history']:.0f} (new detectors: 10)",
+        },
+    ]
+
+
+# --- the licensing factor ------------------------------------------------------------------------------
+
+
+def licensing_risk(session: Session, platform_id: int | None) -> tuple[float, str]:
+    """A platform's licensing risk (0..1) and a short description, read from the licensing record.
+
+    The licensing feature is optional to this module: without its tables the factor is neutral.
+    """
+    if platform_id is None:
+        return NO_RECORD_RISK, "venue not tied to a registered platform"
+    try:
+        from harbour.licensing.models import Application, Finding
+    except ImportError:
+        return 0.0, "licensing record not available"
+    app = session.scalar(
+        select(Application).where(Application.platform_id == platform_id).order_by(Application.id.desc()).limit(1)
+    )
+    if app is None:
+        return NO_RECORD_RISK, "no licence application on record"
+    risk = STATE_RISK.get(app.state, 0.3)
+    findings = session.execute(
+        select(Finding.severity, func.count())
+        .where(Finding.application_id == app.id, Finding.status == "open")
+        .group_by(Finding.severity)
+    ).all()
+    extra = sum(FINDING_RISK.get(sev, 0.05) * n for sev, n in findings)
+    open_count = sum(n for _, n in findings)
+    described = app.state + (f", {open_count} open finding(s)" if open_count else "")
+    return round(min(1.0, risk + extra), 3), described
+
+
+def _platform_factors(session: Session, platform_ids: set[int | None]) -> dict[int | None, float]:
+    return {pid: licensing_risk(session, pid)[0] for pid in platform_ids}
+
+
+# --- the outcome history factor -------------------------------------------------------------------------
+
+
+def detector_rates(session: Session, detectors: set[str] | None = None) -> dict[str, float]:
+    stmt = select(OutcomeLabel.detector, OutcomeLabel.verdict, func.count()).group_by(
+        OutcomeLabel.detector, OutcomeLabel.verdict
+    )
+    if detectors is not None:
+        stmt = stmt.where(OutcomeLabel.detector.in_(sorted(detectors)))
+    counts: dict[str, list[int]] = {}
+    for detector, verdict, n in session.execute(stmt):
+        pair = counts.setdefault(detector, [0, 0])
+        pair[0 if verdict == "confirmed" else 1] += n
+    return {d: confirmation_rate(c, f) for d, (c, f) in counts.items()}
+
+
+def reprice_detector(session: Session, detector: str) -> int:
+    """Re-price the open alerts of one detector after its outcome history changed; returns rows touched."""
+    rate = detector_rates(session, {detector}).get(detector, confirmation_rate(0, 0))
+    pts = round(WEIGHTS["history"] * rate, 2)
+    result = session.execute(
+        update(AlertTriage)
+        .where(AlertTriage.detector == detector, AlertTriage.queue_state == "open")
+        .values(
+            history_pts=pts,
+            priority=AlertTriage.score_pts + AlertTriage.severity_pts + AlertTriage.licensing_pts + pts,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
+
+
+# --- keeping alert_triage in step with alerts ------------------------------------------------------------
+
+
+def sync_queue(session: Session) -> int:
+    """Give every alert without a triage row one (priced now), and re-price platforms whose licensing
+    state changed. Idempotent; returns the number of alerts added. The caller commits."""
+    added = _add_missing(session)
+    _refresh_platform_factors(session)
+    return added
+
+
+def _add_missing(session: Session) -> int:
+    missing = session.execute(
+        select(
+            AlertRecord.alert_id,
+            AlertRecord.detector,
+            AlertRecord.typology,
+            AlertRecord.venue,
+            AlertRecord.platform_id,
+            AlertRecord.score,
+            AlertRecord.status,
+        ).where(~select(AlertTriage.alert_id).where(AlertTriage.alert_id == AlertRecord.alert_id).exists())
+    ).all()
+    if not missing:
+        return 0
+    rates = detector_rates(session, {m.detector for m in missing})
+    platform_risk = _stored_or_current_factors(session, {m.platform_id for m in missing})
+    now = utcnow()
+    rows = []
+    for m in missing:
+        f = factors(m.score, m.typology, platform_risk[m.platform_id], rates.get(m.detector, confirmation_rate(0, 0)))
+        rows.append(
+            {
+                "alert_id": m.alert_id,
+                "queue_state": m.status,
+                "priority": f.priority,
+                "score_pts": f.score_pts,
+                "severity_pts": f.severity_pts,
+                "licensing_pts": f.licensing_pts,
+                "history_pts": f.history_pts,
+                "detector": m.detector,
+                "typology": m.typology,
+                "venue": m.venue,
+                "platform_id": m.platform_id,
+                "assignee_id": None,
+                "case_id": None,
+                "updated_at": now,
+            }
+        )
+    try:
+        with session.begin_nested():
+            session.execute(AlertTriage.__table__.insert(), rows)
+    except IntegrityError:
+        # Another request priced the same alerts at the same moment; theirs are as good as ours.
+        log.info("triage rows were added concurrently; skipping %d", len(rows))
+        return 0
+    return len(rows)
+
+
+def _stored_or_current_factors(session: Session, platform_ids: set[int | None]) -> dict[int | None, float]:
+    current = _platform_factors(session, platform_ids)
+    for pid, risk in current.items():
+        if pid is not None and session.get(PlatformTriageFactor, pid) is None:
+            session.add(PlatformTriageFactor(platform_id=pid, points=risk, state=licensing_risk(session, pid)[1]))
+    session.flush()
+    return current
+
+
+def _refresh_platform_factors(session: Session) -> None:
+    for stored in session.scalars(select(PlatformTriageFactor)).all():
+        risk, state = licensing_risk(session, stored.platform_id)
+        if abs(risk - stored.points) < 1e-9:
+            continue
+        pts = round(WEIGHTS["licensing"] * risk, 2)
+        session.execute(
+            update(AlertTriage)
+            .where(AlertTriage.platform_id == stored.platform_id, AlertTriage.queue_state == "open")
+            .values(
+                licensing_pts=pts,
+                priority=AlertTriage.score_pts + AlertTriage.severity_pts + AlertTriage.history_pts + pts,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        stored.points, stored.state, stored.updated_at = risk, state, utcnow()
+    session.flush()
+
+
+# --- the queue -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    state: str = "open"
+    typology: str | None = None
+    venue: str | None = None
+    detector: str | None = None
+    assignee: str | None = None  # "me", "none", or a user id
+    min_priority: float | None = None
+    sort: str = "priority"
+    page: int = 1
+    per_page: int = 50
+
+    def check(self) -> None:
+        if self.state not in QUEUE_STATES:
+            raise Invalid(f"state must be one of {', '.join(QUEUE_STATES)}", field="state")
+        if self.sort not in SORTS:
+            raise Invalid(f"sort must be one of {', '.join(sorted(SORTS))}", field="sort")
+        if self.page < 1:
+            raise Invalid("page starts at 1", field="page")
+        if not 1 <= self.per_page <= 500:
+            raise Invalid("per_page must be between 1 and 500", field="per_page")
+        if self.assignee not in (None, "", "me", "none") and not str(self.assignee).isdigit():
+            raise Invalid("assignee must be 'me', 'none' or a user id", field="assignee")
+
+
+@dataclass
+class QueueRow:
+    triage: AlertTriage
+    alert: AlertRecord
+    assignee: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        a = self.alert
+        return {
+            "alert_id": a.alert_id,
+            "priority": self.triage.priority,
+            "explanation": explain(self.triage),
+            "detector": a.detector,
+            "typology": a.typology,
+            "venue": a.venue,
+            "platform_id": a.platform_id,
+            "symbol": a.symbol,
+            "accounts": a.accounts,
+            "start": a.start.isoformat(),
+            "end": a.end.isoformat(),
+            "score": a.score,
+            "summary": a.explanation,
+            "status": self.triage.queue_state,
+            "assignee": self.assignee,
+            "case_id": self.triage.case_id,
+        }
+
+
+@dataclass
+class QueuePage:
+    rows: list[QueueRow]
+    total: int
+    filter: QueueFilter
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.filter.per_page))
+
+
+def read_queue(session: Session, principal: Principal, flt: QueueFilter) -> QueuePage:
+    """One page of the triage queue. Supervisors and admins only (every platform's alerts)."""
+    require_role(principal, Role.SUPERVISOR, Role.ADMIN)
+    flt.check()
+    sync_queue(session)
+    session.commit()  # the triage rows are derived data; keep them even if rendering fails later
+    conditions = [AlertTriage.queue_state == flt.state]
+    if flt.typology:
+        conditions.append(AlertTriage.typology == flt.typology)
+    if flt.venue:
+        conditions.append(AlertTriage.venue == flt.venue)
+    if flt.detector:
+        conditions.append(AlertTriage.detector == flt.detector)
+    if flt.min_priority is not None:
+        conditions.append(AlertTriage.priority >= flt.min_priority)
+    if flt.assignee == "me":
+        conditions.append(AlertTriage.assignee_id == principal.user_id)
+    elif flt.assignee == "none":
+        conditions.append(AlertTriage.assignee_id.is_(None))
+    elif flt.assignee:
+        conditions.append(AlertTriage.assignee_id == int(flt.assignee))
+    where = and_(*conditions)
+    total = int(session.scalar(select(func.count()).select_from(AlertTriage).where(where)) or 0)
+    order = {
+        "priority": (AlertTriage.priority.desc(), AlertTriage.alert_id),
+        "score": (AlertTriage.score_pts.desc(), AlertTriage.alert_id),
+        "typology": (AlertTriage.typology, AlertTriage.priority.desc()),
+        "start": (AlertRecord.start.desc(), AlertTriage.alert_id),
+    }[flt.sort]
+    stmt = (
+        select(AlertTriage, AlertRecord, User.username)
+        .join(AlertRecord, AlertRecord.alert_id == AlertTriage.alert_id)
+        .outerjoin(User, User.id == AlertTriage.assignee_id)
+        .where(where)
+        .order_by(*order)
+        .limit(flt.per_page)
+        .offset((flt.page - 1) * flt.per_page)
+    )
+    rows = [QueueRow(t, a, u) for t, a, u in session.execute(stmt)]
+    return QueuePage(rows, total, flt)
+
+
+def facet_values(session: Session) -> dict[str, list[str]]:
+    """Distinct typologies, venues and detectors among alerts, for the filter drop-downs."""
+    out: dict[str, list[str]] = {}
+    # The alerts table indexes these columns, so each is an index walk rather than a table scan.
+    for name, col in (
+        ("typology", AlertRecord.typology),
+        ("venue", AlertRecord.venue),
+        ("detector", AlertRecord.detector),
+    ):
+        out[name] = sorted(session.scalars(select(col).distinct()))
+    return out
+
+
+def ago(value: dt.datetime) -> str:
+    """A short age such as '3d' for table cells."""
+    seconds = (utcnow() - value).total_seconds()
+    return f"{int(seconds // 86400)}d" if seconds >= 86400 else f"{int(seconds // 3600)}h"

@@ -25,8 +25,13 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow.parquet as pq
+from sqlalchemy.orm import Session
 
-from harbour.core.errors import Invalid
+from harbour.core.audit import record
+from harbour.core.auth import Principal, Role, require_role
+from harbour.core.db import unit_of_work
+from harbour.core.errors import Invalid, NotFound
+from harbour.core.tenancy import get_platform
 from harbour.data.ingest.formats import ANON_PREFIX, FORMATS, FileRejected, detect_format, present_columns, read_chunks
 from harbour.data.ingest.problems import MAX_DETAILED_PROBLEMS, FileResult, IngestReport, Problem
 from harbour.data.ingest.validate import check_columns, new_connection, validate_chunk
@@ -86,6 +91,42 @@ def ingest(lake_root: Path | str, files: list[IngestFile], venue: str, *, skip_b
     log.info("ingested %s rows for %s in %.2f s (%s dropped)", report.rows_written, venue, report.seconds,
              report.rows_dropped)
     return report
+
+
+def ingest_as(session: Session, principal: Principal, lake_root: Path | str, files: list[IngestFile],
+              venue: str | None, *, skip_bad: bool = False, progress: ProgressFn | None = None,
+              via: str = "api") -> IngestReport:
+    """:func:`ingest` on behalf of ``principal``: a platform user writes only their own platform's venue
+    (the default when ``venue`` is None); supervisors and admins write any venue. Each ingest is recorded
+    in the audit log (who, tables, venue, rows, each file's SHA-256)."""
+    venue = resolve_venue(session, principal, venue)
+
+    def audit(report: IngestReport) -> None:
+        with unit_of_work(session):
+            record(session, principal, "data.ingested", "lake", f"{venue}:{'+'.join(sorted({f.table for f in files}))}",
+                   after={"venue": venue, "rows_written": report.rows_written, "rows_dropped": report.rows_dropped,
+                          "skip_bad": skip_bad,
+                          "files": [{"name": f.name, "table": f.table, "sha256": f.sha256, "rows": f.rows_written,
+                                     "dropped": f.rows_dropped, "format": f.format} for f in report.files]},
+                   reason=f"ingest via {via}")
+
+    return ingest(lake_root, files, venue, skip_bad=skip_bad, progress=progress, audit=audit)
+
+
+def resolve_venue(session: Session, principal: Principal, venue: str | None) -> str:
+    """The venue ``principal`` may ingest into; refuses other tenants' venues like a missing record."""
+    require_role(principal, Role.PLATFORM_USER, Role.SUPERVISOR, Role.ADMIN)
+    if principal.role != Role.PLATFORM_USER:
+        if not venue:
+            raise Invalid("venue: name the venue (platform code) to ingest into", field="venue")
+        return venue
+    if principal.platform_id is None:
+        raise NotFound("your account is not attached to a platform, so there is no venue you may write to",
+                       field="venue")
+    own = get_platform(session, principal.platform_id).code
+    if venue and venue != own:
+        raise NotFound(f"no venue {venue!r} that you may write to; your platform's venue is {own}", field="venue")
+    return own
 
 
 def _check_request(files: list[IngestFile], venue: str) -> None:

@@ -1,0 +1,188 @@
+"""Normal order flow of one book (venue, symbol, day): market makers and ordinary traders.
+
+Everything is drawn vectorised with numpy into an :class:`Instructions` batch that the matching engine
+(:mod:`book`) then plays in time order. Incidents add their own instructions to the same batch, so abusive
+orders go through the same engine, ids and events as honest ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from harbour.data.generate.book import AMEND, BUY, CANCEL, LIMIT, MARKET, NEW, SELL
+from harbour.data.generate.config import SymbolSpec
+from harbour.data.generate.prices import MINUTES, SECONDS
+
+US = 1_000_000
+DAY_US = SECONDS * US
+LAST_US = DAY_US - 2 * US  # instructions stop two seconds before midnight; resting orders expire at midnight
+MM_LEVELS = 3
+
+
+@dataclass
+class BookContext:
+    """What the flow and the incidents need to know about one book-day."""
+
+    venue: str
+    symbol: SymbolSpec
+    day: int
+    mid: np.ndarray  # per second, this venue's mid (fundamental x basis x overlays)
+    activity: np.ndarray  # per minute
+    orders_per_day: float  # expected honest new orders
+    half_spread_bps: float
+    mm_accounts: np.ndarray  # account indices within the venue
+    trader_accounts: np.ndarray
+    trader_weights: np.ndarray  # probabilities, heavy-tailed (few accounts do most)
+    open_us: int = 0  # when the book opens (listing day: after the announcement)
+    typical_usd: float = 2_500.0
+
+    def mid_at(self, t_us: np.ndarray) -> np.ndarray:
+        return self.mid[np.clip(np.asarray(t_us) // US, 0, SECONDS - 1)]
+
+    def ticks(self, price: np.ndarray, how: str = "round") -> np.ndarray:
+        x = np.asarray(price) / self.symbol.tick
+        f = {"round": np.rint, "floor": np.floor, "ceil": np.ceil}[how]
+        return f(x).astype(np.int64)
+
+    def lots(self, qty: np.ndarray) -> np.ndarray:
+        return np.maximum(np.rint(np.asarray(qty) / self.symbol.lot), 1).astype(np.int64)
+
+    def usd_lots(self, usd: np.ndarray, t_us: np.ndarray) -> np.ndarray:
+        return self.lots(np.asarray(usd) / self.mid_at(t_us))
+
+    def spread_at(self, t_us: np.ndarray) -> np.ndarray:
+        """Half-spread as a fraction of price; wider when the market is busy and volatile."""
+        act = self.activity[np.clip(np.asarray(t_us) // (60 * US), 0, MINUTES - 1)]
+        return self.half_spread_bps * 1e-4 * np.sqrt(np.clip(act, 0.6, 3.0))
+
+
+@dataclass
+class Instructions:
+    """A growing batch of instructions for one book; order keys are 0..n_keys-1."""
+
+    parts: list[tuple[np.ndarray, ...]] = field(default_factory=list)
+    tags: list[np.ndarray] = field(default_factory=list)
+    n_keys: int = 0
+
+    def keys(self, n: int, tag: int = -1) -> np.ndarray:
+        """Allocate ``n`` new order keys; ``tag`` is the incident they belong to (-1: honest)."""
+        out = np.arange(self.n_keys, self.n_keys + n, dtype=np.int64)
+        self.n_keys += n
+        self.tags.append(np.full(n, tag, np.int32))
+        return out
+
+    def add(self, ts, kind, key, side, otype, px, lots, acct) -> None:
+        n = len(key)
+        if n == 0:
+            return
+        b = np.broadcast_to
+        self.parts.append((
+            np.asarray(ts, np.int64).reshape(-1) if np.ndim(ts) else b(np.int64(ts), (n,)),
+            b(np.asarray(kind, np.int8), (n,)), np.asarray(key, np.int64),
+            b(np.asarray(side, np.int8), (n,)), b(np.asarray(otype, np.int8), (n,)),
+            b(np.asarray(px, np.int64), (n,)), b(np.asarray(lots, np.int64), (n,)),
+            b(np.asarray(acct, np.int32), (n,)),
+        ))
+
+    def finish(self) -> tuple[np.ndarray, ...]:
+        """Columns sorted by time (new before amend before cancel at equal times), times made strictly
+        increasing so every (order, time, event) is unique."""
+        cols = [np.concatenate([p[i] for p in self.parts]) for i in range(8)]
+        ts, kind = cols[0], cols[1]
+        ts = np.clip(ts, 0, LAST_US)
+        order = np.lexsort((cols[2], kind, ts))
+        cols = [c[order] for c in cols]
+        ts = cols[0]
+        idx = np.arange(len(ts), dtype=np.int64)
+        cols[0] = np.maximum.accumulate(ts - idx) + idx
+        return tuple(cols)
+
+    def tag_array(self) -> np.ndarray:
+        return np.concatenate(self.tags) if self.tags else np.empty(0, np.int32)
+
+
+def sample_times(rng: np.random.Generator, n: int, activity: np.ndarray, start_us: int = 0,
+                 end_us: int = LAST_US) -> np.ndarray:
+    """``n`` sorted times (µs from midnight) from the per-minute intensity, between start and end."""
+    m0, m1 = start_us // (60 * US), min(MINUTES, end_us // (60 * US) + 1)
+    cdf = np.cumsum(activity[m0:m1])
+    minute = np.searchsorted(cdf, rng.random(n) * cdf[-1]) + m0
+    t = minute * 60 * US + (rng.random(n) * 60 * US).astype(np.int64)
+    return np.sort(np.clip(t, start_us, end_us))
+
+
+def honest_flow(ctx: BookContext, rng: np.random.Generator, ins: Instructions) -> None:
+    market_makers(ctx, rng, ins)
+    traders(ctx, rng, ins)
+
+
+def market_makers(ctx: BookContext, rng: np.random.Generator, ins: Instructions) -> None:
+    """Two-sided quotes on a few levels, re-priced often (amend) or pulled and replaced (cancel + new)."""
+    n_mm = len(ctx.mm_accounts)
+    if n_mm == 0:
+        return
+    share = rng.dirichlet(np.full(n_mm, 2.0))
+    requotes_total = ctx.orders_per_day * 1.6
+    for m in range(n_mm):
+        mm_spread = 1.0 + 0.6 * m + 0.2 * rng.random()  # the first market maker quotes tightest
+        for side in (BUY, SELL):
+            for level in range(MM_LEVELS):
+                n = int(rng.poisson(requotes_total * share[m] / (2 * MM_LEVELS) * (1.0 - 0.2 * level)))
+                if n < 2:
+                    continue
+                t = sample_times(rng, n, ctx.activity, ctx.open_us)
+                _quote_slot(ctx, rng, ins, ctx.mm_accounts[m], side, level, mm_spread, t)
+
+
+def _quote_slot(ctx: BookContext, rng: np.random.Generator, ins: Instructions, acct: int, side: int, level: int,
+                mm_spread: float, t: np.ndarray) -> None:
+    n = len(t)
+    start = rng.random(n) < 0.35  # a new order starts a chain of amends; else the chain's order is amended
+    start[0] = True
+    chain = np.cumsum(start) - 1
+    keys = ins.keys(int(start.sum()))
+    key = keys[chain]
+    off = ctx.spread_at(t) * mm_spread * (1.0 + level * (1.5 + rng.random(n)))
+    mid = ctx.mid_at(t)
+    px = ctx.ticks(mid * (1.0 - off), "floor") if side == BUY else ctx.ticks(mid * (1.0 + off), "ceil")
+    usd = ctx.typical_usd * (1.0 + level) * rng.lognormal(0.0, 0.5, n)
+    lots = ctx.usd_lots(usd, t)
+    kind = np.where(start, NEW, AMEND).astype(np.int8)
+    ins.add(t, kind, key, side, LIMIT, px, lots, acct)
+    # the previous chain's order is pulled just before its replacement arrives
+    ends = np.flatnonzero(start)[1:]
+    if len(ends):
+        gap = np.maximum(1, (rng.random(len(ends)) * 900).astype(np.int64))
+        ins.add(t[ends] - gap, CANCEL, keys[:-1], side, LIMIT, 0, 0, acct)
+
+
+def traders(ctx: BookContext, rng: np.random.Generator, ins: Instructions) -> None:
+    """Ordinary traders: limit and market orders, heavy-tailed sizes, most flow from few accounts."""
+    n = int(rng.poisson(ctx.orders_per_day))
+    if n == 0 or len(ctx.trader_accounts) == 0:
+        return
+    t = sample_times(rng, n, ctx.activity, ctx.open_us)
+    acct = ctx.trader_accounts[np.searchsorted(np.cumsum(ctx.trader_weights), rng.random(n) * ctx.trader_weights.sum())
+                               .clip(0, len(ctx.trader_accounts) - 1)]
+    side = (rng.random(n) < 0.5).astype(np.int8)
+    is_market = rng.random(n) < 0.3
+    mid = ctx.mid_at(t)
+    spread = ctx.spread_at(t)
+    # limit orders: mostly passive behind the touch, sometimes marketable
+    depth = rng.exponential(4.0, n) * spread
+    marketable = rng.random(n) < 0.18
+    off = np.where(marketable, -spread * (1.0 + rng.random(n)), spread + depth)
+    sign = np.where(side == BUY, -1.0, 1.0)
+    px = ctx.ticks(mid * (1.0 + sign * off))
+    usd = ctx.typical_usd * 0.4 * (rng.pareto(1.5, n) + 0.2)
+    usd = np.minimum(usd, ctx.typical_usd * 400)
+    lots = ctx.usd_lots(usd, t)
+    keys = ins.keys(n)
+    ins.add(t, NEW, keys, side, np.where(is_market, MARKET, LIMIT).astype(np.int8), np.where(is_market, 0, px), lots,
+            acct)
+    # resting limit orders are cancelled after a heavy-tailed lifetime (or expire at the end of the day)
+    life = (rng.lognormal(np.log(45.0), 1.8, n) * US).astype(np.int64)
+    cancel = ~is_market & (t + life < LAST_US) & (rng.random(n) < 0.9)
+    ins.add(t[cancel] + life[cancel], CANCEL, keys[cancel], side[cancel], LIMIT, 0, 0, acct[cancel])

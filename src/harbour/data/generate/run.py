@@ -1,0 +1,175 @@
+"""The generation service: plan the world and the incidents, then stream day by day, book by book."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from harbour.data.generate.book import EVENT_NAMES, LIMIT, NEW, run_book
+from harbour.data.generate.config import GenerateConfig, SymbolSpec
+from harbour.data.generate.flow import DAY_US, US, BookContext, Instructions, honest_flow
+from harbour.data.generate.incidents import plan_incidents
+from harbour.data.generate.incidents.base import Incident
+from harbour.data.generate.labels import LabelCollector
+from harbour.data.generate.prices import PathState, next_day, venue_basis
+from harbour.data.generate.rand import scramble48, stream
+from harbour.data.generate.transfers import write_accounts, write_announcements, write_reference, write_transfers
+from harbour.data.generate.world import World, build_world
+from harbour.data.generate.writer import LakeWriter, day_epoch_us, repeat, ts_array
+
+log = logging.getLogger(__name__)
+
+DOMAIN_ORDER, DOMAIN_TRADE, DOMAIN_TRANSFER = 0, 1, 2
+BASE_ORDERS_PER_DAY = 24_000.0  # honest new orders a day on the biggest venue's most popular book
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class GenerateSummary:
+    out: str
+    venues: list[str]
+    days: int
+    rows: dict[str, int] = field(default_factory=dict)
+    incidents: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # typology -> why fewer incidents than asked
+
+    def line(self) -> str:
+        r = self.rows
+        return (f"{len(self.venues)} venues x {self.days} days: {r.get('trades', 0):,} trades, "
+                f"{r.get('orders', 0):,} order events, {r.get('transfers', 0):,} transfers, "
+                f"{sum(self.incidents.values())} labelled incidents")
+
+
+def make_id(domain: int, day: int, sub: int, seq: np.ndarray) -> pa.Array:
+    """Opaque decimal ids, unique within a venue: a 48-bit bijection of (domain, day, book, sequence)."""
+    if np.any(seq >= (1 << 26)) or day >= (1 << 12) or sub >= (1 << 8):
+        raise ValueError("id space exhausted: more than 67M rows in one book-day or 4096 days")
+    raw = (np.uint64(domain) << np.uint64(46)) | (np.uint64(day) << np.uint64(34)) | (np.uint64(sub) << np.uint64(26))
+    raw = raw | seq.astype(np.uint64)
+    return pc.cast(pa.array(scramble48(raw, 0x5A17C0FFEE)), pa.string())
+
+
+def generate_market(config: GenerateConfig, progress: Progress | None = None) -> GenerateSummary:
+    world = build_world(config)
+    incidents, skipped = plan_incidents(world)
+    writer = LakeWriter(config.out)
+    labels = LabelCollector(world, incidents)
+    write_accounts(world, writer)
+    write_reference(world, config.out)
+    states = {s.name: PathState(s.price, (s.daily_vol ** 2) / 1440) for s in world.symbols}
+    by_book: dict[tuple[str, str, int], list[int]] = {}
+    for tag, inc in enumerate(incidents):
+        for book in inc.books():
+            by_book.setdefault(book, []).append(tag)
+    total = config.days * len(world.venues)
+    done = 0
+    for day, date in enumerate(config.dates()):
+        paths = {}
+        for s in world.symbols:
+            path = next_day(s, states[s.name], config.seed, day)
+            for li in world.jumps(s.name, day):
+                _apply_jump(path.price, li.announce_us, li.jump)
+                states[s.name].price = float(path.price[-1])
+            paths[s.name] = path
+        for venue in world.venues:
+            for sym_idx, spec in enumerate(world.symbols):
+                if world.trades_on(venue, spec.name, day):
+                    tags = by_book.get((venue, spec.name, day), [])
+                    _generate_book(world, writer, labels, incidents, tags, venue, sym_idx, spec, day, date, paths)
+            write_transfers(world, writer, labels, incidents, venue, day, date, paths)
+            write_announcements(world, writer, venue, day, date)
+            done += 1
+            if progress:
+                progress(done, total, f"{venue} {date.isoformat()}")
+    labels.write(writer)
+    summary = GenerateSummary(str(config.out), list(world.venues), config.days, dict(writer.rows),
+                              labels.counts(), skipped)
+    log.info("generated %s", summary.line())
+    return summary
+
+
+def _apply_jump(price: np.ndarray, at_us: int, jump: float) -> None:
+    """The listing news moves the token's price over about ten minutes, then it stays up."""
+    start = at_us // US
+    ramp = np.clip((np.arange(len(price) - start)) / 600.0, 0.0, 1.0)
+    price[start:] *= 1.0 + jump * ramp
+
+
+def _generate_book(world: World, writer: LakeWriter, labels: LabelCollector, incidents: list[Incident],
+                   tags: list[int], venue: str, sym_idx: int, spec: SymbolSpec, day: int, date: dt.date,
+                   paths: dict) -> None:
+    cfg = world.config
+    va = world.accounts[venue]
+    path = paths[spec.name]
+    mid = path.price * venue_basis(cfg.seed, venue, spec.name, day, 3.0 if spec.major else 8.0)
+    for tag in tags:
+        incidents[tag].overlay(venue, day, mid)
+    listing = world.listing_on(venue, spec.name, day)
+    traders = va.traders()
+    weights = va.activity[traders]
+    rng = stream(cfg.seed, "book", venue, spec.name, day)
+    # each book has its own crowd: a random subset of the venue's traders, weighted by their activity
+    ctx = BookContext(
+        venue=venue, symbol=spec, day=day, mid=mid, activity=path.activity,
+        orders_per_day=BASE_ORDERS_PER_DAY * cfg.activity * spec.popularity * world.venue_weight[venue],
+        half_spread_bps=(1.2 if spec.major else 6.0) / math.sqrt(world.venue_weight[venue]),
+        mm_accounts=va.indices("market_maker"), trader_accounts=traders, trader_weights=weights / weights.sum(),
+        open_us=listing.open_us if listing else 0, typical_usd=2_500.0 * math.sqrt(spec.popularity),
+    )
+    ins = Instructions()
+    honest_flow(ctx, rng, ins)
+    for tag in tags:
+        incidents[tag].inject(ctx, stream(cfg.seed, "incident", incidents[tag].incident_id, venue, spec.name, day),
+                              ins, tag)
+    ts, kind, key, side, otype, px, lots, acct = ins.finish()
+    lo, hi = float(mid.min()), float(mid.max())
+    base = int(math.floor(lo * 0.6 / spec.tick))
+    n_levels = int(math.ceil(hi * 1.6 / spec.tick)) - base
+    res = run_book(ts, kind, key, side, otype, px, lots, acct, ins.n_keys, base, n_levels, DAY_US - 1)
+    new = kind == NEW
+    k_side = np.zeros(ins.n_keys, np.int8)
+    k_type = np.zeros(ins.n_keys, np.int8)
+    k_acct = np.zeros(ins.n_keys, np.int32)
+    k_side[key[new]], k_type[key[new]], k_acct[key[new]] = side[new], otype[new], acct[new]
+    epoch = day_epoch_us(date)
+    part = spec.name.replace("/", "-").lower()
+    sub = sym_idx
+    accounts = pa.array(va.account, pa.string())
+    px_dec = max(0, round(-math.log10(spec.tick)))
+    lot_dec = max(0, round(-math.log10(spec.lot)))
+    order_ids_by_key = make_id(DOMAIN_ORDER, day, sub, np.arange(ins.n_keys, dtype=np.int64))
+    n_ev = len(res.ev_ts)
+    ev_price = np.round(res.ev_px * spec.tick, px_dec)
+    orders = pa.table({
+        "venue": repeat(venue, n_ev), "symbol": repeat(spec.name, n_ev),
+        "order_id": order_ids_by_key.take(pa.array(res.ev_key)),
+        "account": accounts.take(pa.array(k_acct[res.ev_key])),
+        "ts": ts_array(res.ev_ts + epoch),
+        "event": pa.array(list(EVENT_NAMES), pa.string()).take(pa.array(res.ev_kind)),
+        "side": pa.array(["buy", "sell"]).take(pa.array(k_side[res.ev_key])),
+        "order_type": pa.array(["limit", "market"]).take(pa.array(k_type[res.ev_key])),
+        "price": pa.array(ev_price, pa.float64(), mask=(k_type[res.ev_key] != LIMIT) | (res.ev_px < 0)),
+        "quantity": pa.array(np.round(res.ev_lots * spec.lot, lot_dec)),
+    })
+    n_tr = len(res.tr_ts)
+    trade_ids = make_id(DOMAIN_TRADE, day, sub, np.arange(n_tr, dtype=np.int64))
+    trades = pa.table({
+        "venue": repeat(venue, n_tr), "symbol": repeat(spec.name, n_tr), "trade_id": trade_ids,
+        "ts": ts_array(res.tr_ts + epoch), "price": pa.array(np.round(res.tr_px * spec.tick, px_dec)),
+        "quantity": pa.array(np.round(res.tr_lots * spec.lot, lot_dec)),
+        "buyer": accounts.take(pa.array(k_acct[res.tr_buy])), "seller": accounts.take(pa.array(k_acct[res.tr_sell])),
+        "aggressor": pa.array(["buy", "sell"]).take(pa.array(res.tr_aggr)),
+        "buy_order_id": order_ids_by_key.take(pa.array(res.tr_buy)),
+        "sell_order_id": order_ids_by_key.take(pa.array(res.tr_sell)),
+    })
+    writer.write("orders", orders, part, venue, date)
+    writer.write("trades", trades, part, venue, date)
+    if tags:
+        labels.collect_book(ins.tag_array(), res, order_ids_by_key, trade_ids, epoch)

@@ -199,11 +199,3 @@ def parse(model: type[Input], data: dict[str, Any]) -> Any:
         ]
         first = problems[0]
         raise Invalid(f"{first['field']}: {first['reason']}", field=first["field"], details=problems) from exc
-
-
-def form_lines(value: str | None) -> list[str]:
-    """A textarea with one entry per line (or comma-separated) as a list."""
-    if not value:
-        return []
-    parts = value.replace("\r", "").split("\n") if "\n" in value else value.split(",")
-    return [p.strip() for p in parts if p.strip()]

@@ -1,0 +1,197 @@
+"""What every transfer-graph typology shares: the pattern record, the detector shape and the alert rules.
+
+Alert rules (docs/detectors/aml.md):
+
+- ``accounts``: every party of the pattern's *actors* that appears in its evidence — for a fan-in, the
+  collector and the senders; innocent far ends (e.g. a peel chain's cash-out addresses) are left out
+  where the pattern tells them apart. A venue account is written as its account id (as in trades and
+  labels: ``12345678``, the venue being the alert's or evident from the evidence), a chain address as
+  ``chain:address``.
+- ``venue``: for a star (fan-in/out, gather-scatter, structuring, rapid movement, exposure) the venue
+  of the central account — the venue most of its evidence transfers touch through that account; for a
+  group (cycle, scatter-gather, bipartite, stack, peel chain) the venue holding most of the group's
+  accounts, ties going to the first account's venue; if neither is a venue account, the venue that
+  reported the first evidence transfer.
+- ``start``/``end``: the first and last evidence transfer; ``evidence_ids``: the transfer ids.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+from pydantic import BaseModel
+
+from harbour.detect.aml.graph import TransferGraph, graph_for
+from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec
+
+HOUR_US = 3_600_000_000
+GROUP_TYPOLOGIES = frozenset({"cycle", "scatter_gather", "bipartite", "stack", "peel_chain"})
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass
+class Pattern:
+    """One found instance of a typology: actor nodes, evidence edges, a score and a checkable sentence."""
+
+    typology: str
+    center: int  # node id of the central / first actor, -1 if none
+    nodes: np.ndarray  # node ids of the actors
+    edges: np.ndarray  # edge ids (evidence)
+    score: float
+    explanation: str
+
+
+def hours(h: float) -> int:
+    return int(h * HOUR_US)
+
+
+def to_dt(us: int) -> dt.datetime:
+    return EPOCH + dt.timedelta(microseconds=int(us))
+
+
+def fmt_time(us: int) -> str:
+    return to_dt(us).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def fmt_usd(x: float) -> str:
+    return f"${x:,.0f}"
+
+
+def fmt_span(g: TransferGraph, edges: np.ndarray) -> str:
+    t = g.ts[edges]
+    span_h = (int(t.max()) - int(t.min())) / HOUR_US
+    return f"within {span_h:.1f} hours ({fmt_time(int(t.min()))} to {fmt_time(int(t.max()))})"
+
+
+def node_name(g: TransferGraph, node: int, edges: np.ndarray) -> str:
+    """The party (or parties, for a customer with several accounts) behind ``node`` in ``edges``."""
+    names = _node_parties(g, node, edges)
+    if not names:
+        return g.parties[node]
+    if len(names) == 1:
+        return names[0]
+    return f"{names[0]} (and linked account{'s' if len(names) > 2 else ''} {', '.join(names[1:])})"
+
+
+def _node_parties(g: TransferGraph, node: int, edges: np.ndarray) -> list[str]:
+    parties = np.concatenate((g.src_party[edges][g.src[edges] == node], g.dst_party[edges][g.dst[edges] == node]))
+    counts = Counter(parties.tolist())
+    return [g.parties[p] for p, _ in counts.most_common()]
+
+
+def pattern_accounts(g: TransferGraph, p: Pattern) -> list[str]:
+    e = p.edges
+    src_in = np.isin(g.src[e], p.nodes)
+    dst_in = np.isin(g.dst[e], p.nodes)
+    parties = np.unique(np.concatenate((g.src_party[e][src_in], g.dst_party[e][dst_in])))
+    return [account_id(g, int(x)) for x in parties]
+
+
+def account_id(g: TransferGraph, party: int) -> str:
+    """``12345678`` for the venue account ``HBX:12345678``; a chain address stays ``chain:address``."""
+    name = str(g.parties[party])
+    venue = g.party_venue[party]
+    return name[len(venue) + 1:] if venue and name.startswith(venue + ":") else name
+
+
+def pattern_venue(g: TransferGraph, p: Pattern) -> str:
+    e = p.edges
+    if p.typology in GROUP_TYPOLOGIES:
+        parties = np.concatenate((g.src_party[e][np.isin(g.src[e], p.nodes)],
+                                  g.dst_party[e][np.isin(g.dst[e], p.nodes)]))
+        venues = Counter(g.party_venue[x] for x in np.unique(parties).tolist() if g.party_venue[x])
+        if venues:
+            best = max(venues.values())
+            top = [v for v, c in venues.items() if c == best]
+            if len(top) == 1 or p.center < 0:
+                return sorted(top)[0]
+    if p.center >= 0:
+        parties = np.concatenate((g.src_party[e][g.src[e] == p.center], g.dst_party[e][g.dst[e] == p.center]))
+        venues = [g.party_venue[x] for x in parties.tolist() if g.party_venue[x]]
+        if venues:
+            return Counter(venues).most_common(1)[0][0]  # type: ignore[no-any-return]
+    first = e[np.argmin(g.ts[e])]
+    return str(g.row_venue[first])
+
+
+def add_alert(out: AlertBuilder, g: TransferGraph, p: Pattern) -> None:
+    e = p.edges
+    out.add(venue=pattern_venue(g, p), symbol=None, accounts=pattern_accounts(g, p),
+            start=to_dt(int(g.ts[e].min())), end=to_dt(int(g.ts[e].max())), score=min(1.0, max(0.0, p.score)),
+            evidence_ids=[str(x) for x in g.transfer_ids[e]], explanation=p.explanation)
+
+
+def saturating(x: float, at: float) -> float:
+    """A score in (0, 1): 0.5 at the threshold, approaching 1 as ``x`` grows past it."""
+    return float(x / (x + at)) if x > 0 else 0.0
+
+
+def distinct_count(values: np.ndarray) -> int:
+    return int(np.unique(values).shape[0])
+
+
+class GraphDetector(Detector[Any]):
+    """Base of the transfer-graph typologies: the whole window at once (patterns cross venues), the
+    accounts table broadcast to link customers, and one shared miner so that a transfer claimed by a
+    more specific pattern (e.g. scatter-gather) is not alerted again as a fan-out."""
+
+    lookback_hours: ClassVar[float] = 72.0
+    columns: ClassVar[tuple[str, ...]] = ("venue", "transfer_id", "ts", "usd_value", "kind", "from_party", "to_party")
+
+    def describe(self, config: Any) -> WorkSpec:
+        return WorkSpec(tables=("transfers",), partition_by=(), lookback=dt.timedelta(hours=self.lookback_hours),
+                        columns={"transfers": self.columns}, broadcast=("accounts",))
+
+    def kernel(self, part: Partition, config: Any) -> pa.Table:
+        from harbour.detect.aml.miner import mine  # the miner imports every typology module
+
+        transfers = part.tables["transfers"]
+        out = AlertBuilder(self)
+        if transfers.num_rows == 0:
+            return out.to_table()
+        g = graph_for(transfers, part.broadcast.get("accounts"))
+        start_us = int((part.window.start - EPOCH).total_seconds() * 1_000_000) if part.window.start else None
+        for p in mine(g, {self.typology: config}).get(self.typology, []):
+            if start_us is not None and int(g.ts[p.edges].max()) < start_us:
+                continue  # look-back context only
+            add_alert(out, g, p)
+        return out.to_table()
+
+
+Finder = Callable[[TransferGraph, BaseModel, np.ndarray], list[Pattern]]
+
+
+def node_bursts(g: TransferGraph, incoming: bool, mask: np.ndarray, window_us: int, min_count: int,
+                distinct: bool = True, skip_node: np.ndarray | None = None) -> list[tuple[int, np.ndarray]]:
+    """Per node, runs of its (incoming or outgoing) edges where a ``window_us`` span holds at least
+    ``min_count`` edges (distinct counterparties if ``distinct``). Masked-out edges are invisible; the
+    returned edge ids are the unmasked ones of each run."""
+    from harbour.detect.aml.kernels import bursts
+
+    if incoming:
+        ptr, order, other, this = g.in_ptr, g.in_order, g.src, g.dst
+    else:
+        ptr, order, other, this = g.out_ptr, g.out_order, g.dst, g.src
+    # Only a platform's customer account can be the centre: a bare chain address fanning in or out is
+    # typically a platform's own hot wallet sweeping deposit addresses, outside any customer's conduct.
+    skip = (g.institutional | ~g.is_account) if skip_node is None else skip_node
+    scratch = np.zeros(g.n_nodes, np.int32)
+    nodes, lo, hi = bursts(ptr, order, other, this, g.ts, mask, skip, int(window_us), int(min_count), distinct,
+                           scratch)
+    out = []
+    for v, a, b in zip(nodes.tolist(), lo.tolist(), hi.tolist(), strict=True):
+        e = order[a:b + 1]
+        e = e[mask[e] & (other[e] != this[e])]
+        out.append((v, e))
+    return out
+
+
+def counterparties(g: TransferGraph, node: int, edges: np.ndarray) -> np.ndarray:
+    """The other end of each edge, seen from ``node``."""
+    return np.where(g.src[edges] == node, g.dst[edges], g.src[edges])

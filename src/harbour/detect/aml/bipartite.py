@@ -1,0 +1,45 @@
+"""bipartite: a group of senders each pays several members of a group of receivers, and each receiver
+is paid by several senders, within a window — many-to-many movement between two sets of accounts with
+no pass-through layer (a layer in between is a ``stack``). The centre is the earliest sender."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harbour.detect.aml.base import GraphDetector, Pattern, fmt_span, fmt_usd, node_name, saturating
+from harbour.detect.aml.graph import TransferGraph
+from harbour.detect.aml.layered import LayeredConfig, components, density, roles
+from harbour.detect.framework import register
+
+
+class BipartiteConfig(LayeredConfig):
+    pass
+
+
+def find(g: TransferGraph, cfg: BipartiteConfig, claimed: np.ndarray) -> list[Pattern]:
+    out = []
+    for e in components(g, cfg, claimed):
+        senders, receivers, both = roles(g, e)
+        if both.size or senders.size < cfg.min_side or receivers.size < cfg.min_side:
+            continue
+        dens = density(g, e, senders, receivers)
+        if dens < cfg.min_density:
+            continue
+        first = int(g.src[e[np.argmin(g.ts[e])]])
+        text = (f"{senders.size} accounts (from {node_name(g, first, e)}) paid {receivers.size} accounts in "
+                f"{e.size} transfers totalling {fmt_usd(float(g.usd[e].sum()))}, {dens:.0%} of sender-receiver "
+                f"pairs transacting, {fmt_span(g, e)}")
+        out.append(Pattern("bipartite", first, np.concatenate((senders, receivers)), e,
+                           saturating(dens * min(senders.size, receivers.size), 1.0), text))
+    return out
+
+
+class BipartiteDetector(GraphDetector):
+    name = "aml_bipartite"
+    version = "1.0"
+    typology = "bipartite"
+    config_model = BipartiteConfig
+    description = "Many-to-many transfers between two groups of accounts."
+
+
+register(BipartiteDetector())

@@ -1,0 +1,217 @@
+"""The temporal transfer graph every AML typology reads.
+
+Parties (``venue:account`` or ``chain:address``) are interned to integers once; accounts that belong to
+one customer (the ``accounts`` table's ``customer_id``) on any venue collapse into one *node*, so money
+that leaves a customer's account on one venue and arrives at the same customer's account on another is
+seen as one actor. Edges are transfers; a transfer between two accounts of one customer is a self-loop
+and is kept out of the pattern search (it moves no money between actors).
+
+Arrays are numpy so numba kernels can walk them: ``src``/``dst`` node ids, ``ts`` in microseconds,
+``usd`` value, ``row`` (index into the transfers table). ``out_order``/``in_order`` sort edges by
+(node, ts) with CSR pointers ``out_ptr``/``in_ptr``.
+
+Example::
+
+    g = build_graph(transfers, accounts)
+    g.out_edges(node)  # edge indices sorted by time
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from harbour.core.errors import Invalid
+
+REQUIRED_COLUMNS = ("venue", "transfer_id", "ts", "usd_value", "kind", "from_party", "to_party")
+# Exchange-owned wallets (hot/omnibus) and market makers send and receive from crowds by design; they
+# are never the centre of a laundering pattern in the graph typologies.
+INSTITUTIONAL_TYPES = ("house", "market_maker")
+KIND_CODES = {"deposit": 0, "withdrawal": 1, "internal": 2, "onchain": 3}
+
+
+@dataclass
+class TransferGraph:
+    transfers: pa.Table
+    parties: np.ndarray  # party id -> party string (object array)
+    party_node: np.ndarray  # party id -> node id
+    party_venue: np.ndarray  # party id -> venue string if the party is a venue account, else ""
+    institutional: np.ndarray  # node id -> bool (house / market-maker account)
+    is_account: np.ndarray  # node id -> bool (a customer account on a venue, not a bare chain address)
+    corporate: np.ndarray  # node id -> bool (a corporate customer)
+    n_nodes: int
+    src: np.ndarray
+    dst: np.ndarray
+    src_party: np.ndarray
+    dst_party: np.ndarray
+    ts: np.ndarray
+    usd: np.ndarray
+    kind: np.ndarray  # int8 codes of KIND_CODES, -1 unknown
+    row_venue: np.ndarray  # object array: venue column of each edge
+    transfer_ids: np.ndarray  # object array
+    out_order: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    out_ptr: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    in_order: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    in_ptr: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    window_start_us: int | None = None
+
+    @property
+    def n_edges(self) -> int:
+        return int(self.src.shape[0])
+
+    def out_edges(self, node: int) -> np.ndarray:
+        return self.out_order[self.out_ptr[node]:self.out_ptr[node + 1]]
+
+    def in_edges(self, node: int) -> np.ndarray:
+        return self.in_order[self.in_ptr[node]:self.in_ptr[node + 1]]
+
+
+def _check_columns(transfers: pa.Table) -> None:
+    missing = [c for c in REQUIRED_COLUMNS if c not in transfers.column_names]
+    if missing:
+        raise Invalid(f"transfers table lacks column(s) {missing}; the transfers contract (DESIGN.md) requires "
+                      f"{list(REQUIRED_COLUMNS)}", field="transfers", details={"missing": missing})
+
+
+def _np_strings(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _ts_us(col: pa.ChunkedArray) -> np.ndarray:
+    if pa.types.is_timestamp(col.type) and col.type.unit != "us":
+        col = col.cast(pa.timestamp("us", tz=col.type.tz))
+    return np.asarray(col.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _csr(keys: np.ndarray, ts: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    # lexsort by (key, ts): edges are already in ts order, so a stable sort on key keeps time order.
+    order = np.argsort(keys, kind="stable").astype(np.int64)
+    counts = np.bincount(keys, minlength=n)
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    return order, ptr
+
+
+def _customer_nodes(parties: pa.Array, accounts: pa.Table | None, n_parties: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """party -> node (min party id of the same customer), party -> venue, -> institutional, -> corporate."""
+    node = np.arange(n_parties, dtype=np.int64)
+    party_venue = np.full(n_parties, "", dtype=object)
+    institutional = np.zeros(n_parties, dtype=bool)
+    corporate = np.zeros(n_parties, dtype=bool)
+    if accounts is None or accounts.num_rows == 0:
+        return node, party_venue, institutional, corporate
+    keys = pc.binary_join_element_wise(accounts["venue"].cast(pa.string()), accounts["account"].cast(pa.string()),
+                                       ":")
+    pos = pc.index_in(parties, value_set=keys.combine_chunks())
+    linked = np.asarray(pos.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    if not linked.any():
+        return node, party_venue, institutional, corporate
+    party_idx = np.nonzero(linked)[0]
+    acc_idx = np.asarray(pos.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)[linked]
+    cust = accounts["customer_id"].combine_chunks().dictionary_encode()
+    cust_code = np.asarray(cust.indices.to_numpy(zero_copy_only=False))[acc_idx]
+    rep = np.full(len(cust.dictionary), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(rep, cust_code, party_idx)
+    node[party_idx] = rep[cust_code]
+    party_venue[party_idx] = _np_strings(accounts["venue"])[acc_idx]
+    types = _np_strings(accounts["account_type"]) if "account_type" in accounts.column_names else None
+    if types is not None:
+        inst = np.isin(types[acc_idx], INSTITUTIONAL_TYPES)
+        institutional[party_idx[inst]] = True
+        corporate[party_idx[types[acc_idx] == "corporate"]] = True
+    return node, party_venue, institutional, corporate
+
+
+def build_graph(transfers: pa.Table, accounts: pa.Table | None = None) -> TransferGraph:
+    """Intern parties, link customers, order edges by time and index them by sender and receiver."""
+    _check_columns(transfers)
+    transfers = transfers.combine_chunks() if transfers.num_rows else transfers
+    ts = _ts_us(transfers["ts"])
+    if ts.size > 1 and bool((np.diff(ts) < 0).any()):
+        # Kernels rely on time order; sort once here rather than in every kernel.
+        order = np.argsort(ts, kind="stable")
+        transfers = transfers.take(pa.array(order))
+        ts = ts[order]
+    n = transfers.num_rows
+    both = pa.concat_arrays([transfers["from_party"].combine_chunks().cast(pa.string()),
+                             transfers["to_party"].combine_chunks().cast(pa.string())])
+    enc = both.dictionary_encode()
+    codes = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    parties_arr = enc.dictionary
+    n_parties = len(parties_arr)
+    node_of, party_venue, inst_party, corp_party = _customer_nodes(parties_arr, accounts, n_parties)
+    corporate = np.zeros(n_parties, dtype=bool)
+    corporate[node_of[corp_party]] = True
+    src_party, dst_party = codes[:n], codes[n:]
+    institutional = np.zeros(n_parties, dtype=bool)
+    institutional[node_of[inst_party]] = True
+    venue_names = set(_np_strings(pc.unique(transfers["venue"]))) if n else set()
+    parties = _np_strings(parties_arr)
+    # Parties not in the accounts table but spelled venue:account still belong to that venue.
+    if n_parties:
+        prefixes = _np_strings(pc.utf8_slice_codeunits(
+            pc.list_element(pc.split_pattern(parties_arr, ":", max_splits=1), 0), 0, 64))
+        unknown = (party_venue == "") & np.isin(prefixes, list(venue_names))
+        party_venue[unknown] = prefixes[unknown]
+    is_account = np.zeros(n_parties, dtype=bool)
+    is_account[node_of[party_venue != ""]] = True
+    kinds = _np_strings(transfers["kind"])
+    kind = np.full(n, -1, dtype=np.int8)
+    for name, code in KIND_CODES.items():
+        kind[kinds == name] = code
+    usd = np.asarray(transfers["usd_value"].to_numpy(zero_copy_only=False), dtype=np.float64)
+    g = TransferGraph(
+        transfers=transfers, parties=parties, party_node=node_of, party_venue=party_venue,
+        institutional=institutional, is_account=is_account, corporate=corporate, n_nodes=n_parties,
+        src=node_of[src_party], dst=node_of[dst_party], src_party=src_party, dst_party=dst_party,
+        ts=ts, usd=np.nan_to_num(usd), kind=kind, row_venue=_np_strings(transfers["venue"]),
+        transfer_ids=_np_strings(transfers["transfer_id"]),
+    )
+    # Self-loops (one customer's own accounts) stay in the arrays; kernels skip edges with src == dst.
+    g.out_order, g.out_ptr = _csr(g.src, ts, n_parties)
+    g.in_order, g.in_ptr = _csr(g.dst, ts, n_parties)
+    return g
+
+
+# --- a small per-process cache: every AML detector of one run reads the same graph --------------------
+
+_CACHE: OrderedDict[tuple[Any, ...], tuple[pa.Table, Any]] = OrderedDict()
+_LOCK = threading.Lock()
+_CACHE_SIZE = 4
+
+
+def table_key(table: pa.Table | None) -> tuple[Any, ...]:
+    """Identity of an Arrow table's data (same buffers -> same key) without hashing its contents."""
+    if table is None:
+        return ("none",)
+    addr = []
+    for name in table.column_names[:3]:
+        col = table[name]
+        addr.append(tuple(b.address if b is not None else 0 for ch in col.chunks[:1] for b in ch.buffers()))
+    return (id(table), table.num_rows, tuple(addr))
+
+
+def cached(key: tuple[Any, ...], keep: pa.Table, build: Any) -> Any:
+    """Memoise ``build()`` under ``key``; ``keep`` is held so the key's addresses stay valid."""
+    with _LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key][1]
+    value = build()
+    with _LOCK:
+        _CACHE[key] = (keep, value)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return value
+
+
+def graph_for(transfers: pa.Table, accounts: pa.Table | None) -> TransferGraph:
+    key = ("graph", table_key(transfers), table_key(accounts))
+    return cached(key, transfers, lambda: build_graph(transfers, accounts))  # type: ignore[no-any-return]

@@ -1,0 +1,329 @@
+"""numba kernels over the interned transfer graph (see ``graph.py``).
+
+Every kernel walks CSR-ordered edge arrays once (two pointers over each node's time-ordered edges) or
+does a bounded search from candidate edges only; none loops over rows in Python. ``cache=True`` keeps
+the compile cost (seconds per kernel) to the first run on a machine.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def _lower_bound(ts: np.ndarray, order: np.ndarray, lo: int, hi: int, t: int) -> int:
+    """First position p in [lo, hi) with ts[order[p]] > t (edges of one node are time-ordered)."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if ts[order[mid]] <= t:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True)
+def bursts(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, this: np.ndarray, ts: np.ndarray,
+           mask: np.ndarray, skip_node: np.ndarray, window: int, min_count: int, distinct: bool,
+           scratch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per node, maximal runs of its time-ordered edges in which some ``window``-long span holds at least
+    ``min_count`` edges (``distinct``: distinct counterparties ``other``). Edges with mask False, and
+    self-loops, are ignored. Returns (node, lo, hi): positions lo..hi (inclusive) into ``order``.
+
+    ``scratch`` is a zeroed int32 array of one slot per node; it is left zeroed.
+    """
+    n_nodes = ptr.shape[0] - 1
+    out_node = np.empty(1024, np.int64)
+    out_lo = np.empty(1024, np.int64)
+    out_hi = np.empty(1024, np.int64)
+    k = 0
+    for v in range(n_nodes):
+        a = ptr[v]
+        b = ptr[v + 1]
+        if b - a < min_count or skip_node[v]:
+            continue
+        count = 0
+        left = a
+        cur_lo = -1
+        cur_hi = -1
+        for r in range(a, b):
+            e = order[r]
+            if not mask[e] or other[e] == this[e]:
+                continue
+            x = other[e]
+            if distinct:
+                if scratch[x] == 0:
+                    count += 1
+                scratch[x] += 1
+            else:
+                count += 1
+            while ts[e] - ts[order[left]] > window:
+                f = order[left]
+                if mask[f] and other[f] != this[f]:
+                    if distinct:
+                        y = other[f]
+                        scratch[y] -= 1
+                        if scratch[y] == 0:
+                            count -= 1
+                    else:
+                        count -= 1
+                left += 1
+            if count >= min_count:
+                if cur_lo >= 0 and left <= cur_hi:
+                    cur_hi = r
+                else:
+                    if cur_lo >= 0:
+                        if k == out_node.shape[0]:
+                            out_node = np.concatenate((out_node, np.empty(k, np.int64)))
+                            out_lo = np.concatenate((out_lo, np.empty(k, np.int64)))
+                            out_hi = np.concatenate((out_hi, np.empty(k, np.int64)))
+                        out_node[k] = v
+                        out_lo[k] = cur_lo
+                        out_hi[k] = cur_hi
+                        k += 1
+                    cur_lo = left
+                    cur_hi = r
+        if cur_lo >= 0:
+            if k == out_node.shape[0]:
+                out_node = np.concatenate((out_node, np.empty(k, np.int64)))
+                out_lo = np.concatenate((out_lo, np.empty(k, np.int64)))
+                out_hi = np.concatenate((out_hi, np.empty(k, np.int64)))
+            out_node[k] = v
+            out_lo[k] = cur_lo
+            out_hi[k] = cur_hi
+            k += 1
+        if distinct:
+            for r in range(left, b):
+                scratch[other[order[r]]] = 0
+    return out_node[:k], out_lo[:k], out_hi[:k]
+
+
+@njit(cache=True)
+def temporal_cycles(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray, dst: np.ndarray,
+                    ts: np.ndarray, usd: np.ndarray, active: np.ndarray, window: int, min_len: int,
+                    max_len: int, min_ratio: float, max_ratio: float, budget: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Simple temporal cycles: edges e1..ek with strictly increasing times, e1.src == ek.dst, no node
+    repeated, total span <= window, and each hop's value within [min_ratio, max_ratio] of the previous
+    hop's. Each cycle is reported once, from its earliest edge. Only ``active`` nodes (ones with both
+    in- and out-edges) are searched; ``budget`` bounds the expansions per start edge so a hub cannot
+    blow the search up. Returns (flat edge ids, offsets)."""
+    n_edges = src.shape[0]
+    n_nodes = out_ptr.shape[0] - 1
+    on_path = np.zeros(n_nodes, np.bool_)
+    stack_edge = np.empty(max_len, np.int64)
+    stack_pos = np.empty(max_len, np.int64)
+    stack_end = np.empty(max_len, np.int64)
+    flat = np.empty(1024, np.int64)
+    offsets = np.zeros(1, np.int64)
+    offs = [0]
+    m = 0
+    for e0 in range(n_edges):
+        a = src[e0]
+        b = dst[e0]
+        if a == b or not active[a] or not active[b]:
+            continue
+        t_end = ts[e0] + window
+        on_path[a] = True
+        on_path[b] = True
+        depth = 1
+        stack_edge[0] = e0
+        lo = _lower_bound(ts, out_order, out_ptr[b], out_ptr[b + 1], ts[e0])
+        stack_pos[0] = lo
+        stack_end[0] = _lower_bound(ts, out_order, lo, out_ptr[b + 1], t_end)
+        spent = 0
+        while depth > 0:
+            if stack_pos[depth - 1] >= stack_end[depth - 1] or spent >= budget:
+                # pop
+                last = stack_edge[depth - 1]
+                if depth > 1:
+                    on_path[dst[last]] = False
+                depth -= 1
+                continue
+            p = stack_pos[depth - 1]
+            stack_pos[depth - 1] = p + 1
+            f = out_order[p]
+            spent += 1
+            prev = stack_edge[depth - 1]
+            if ts[f] <= ts[prev]:
+                continue
+            ratio = usd[f] / usd[prev] if usd[prev] > 0 else 1.0
+            if ratio < min_ratio or ratio > max_ratio:
+                continue
+            c = dst[f]
+            if c == src[f]:
+                continue
+            if c == a:
+                if depth + 1 >= min_len:
+                    need = m + depth + 1
+                    if need > flat.shape[0]:
+                        flat = np.concatenate((flat, np.empty(max(need, flat.shape[0]), np.int64)))
+                    for i in range(depth):
+                        flat[m + i] = stack_edge[i]
+                    flat[m + depth] = f
+                    m += depth + 1
+                    offs.append(m)
+                continue
+            if on_path[c] or not active[c] or depth + 1 >= max_len:
+                continue
+            on_path[c] = True
+            stack_edge[depth] = f
+            lo = _lower_bound(ts, out_order, out_ptr[c], out_ptr[c + 1], ts[f])
+            stack_pos[depth] = lo
+            stack_end[depth] = _lower_bound(ts, out_order, lo, out_ptr[c + 1], t_end)
+            depth += 1
+        on_path[a] = False
+        on_path[b] = False
+    offsets = np.empty(len(offs), np.int64)
+    for i in range(len(offs)):
+        offsets[i] = offs[i]
+    return flat[:m], offsets
+
+
+@njit(cache=True)
+def peel_next(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray, dst: np.ndarray, ts: np.ndarray,
+              usd: np.ndarray, eligible: np.ndarray, window: int, keep_min: float, peel_max: float,
+              min_usd: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each edge u->v, the hop that continues a peel chain: v's largest later out-edge (within
+    ``window``) carrying between ``keep_min`` and 100% of the value, and whether v also peeled off a
+    small amount (<= ``peel_max`` of the value) to someone else in that time. -1 when none."""
+    n_edges = src.shape[0]
+    nxt = np.full(n_edges, -1, np.int64)
+    peeled = np.zeros(n_edges, np.bool_)
+    for e in range(n_edges):
+        u = src[e]
+        v = dst[e]
+        if u == v or not eligible[v] or usd[e] < min_usd:
+            continue
+        lo = _lower_bound(ts, out_order, out_ptr[v], out_ptr[v + 1], ts[e])
+        hi = _lower_bound(ts, out_order, lo, out_ptr[v + 1], ts[e] + window)
+        best = -1
+        best_val = 0.0
+        small = False
+        for p in range(lo, hi):
+            f = out_order[p]
+            w = dst[f]
+            if w == v or w == u:  # noqa: SIM109  (numba: scalar compares)
+                continue
+            r = usd[f] / usd[e]
+            if keep_min <= r < 1.0 and usd[f] > best_val:
+                best = f
+                best_val = usd[f]
+            elif 0.0 < r <= peel_max:
+                small = True
+        nxt[e] = best
+        peeled[e] = small and best >= 0
+    return nxt, peeled
+
+
+@njit(cache=True)
+def pass_through(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray,
+                 src: np.ndarray, dst: np.ndarray, ts: np.ndarray, usd: np.ndarray, eligible: np.ndarray,
+                 window: int, min_out_ratio: float, min_usd: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each incoming edge e of an eligible node v: the value v sent on to others within ``window``
+    after e, as a share of e's value. Returns (share per edge, position in out_order just past the last
+    out-edge counted) — share 0 when v is not eligible or e is under ``min_usd``."""
+    n_edges = src.shape[0]
+    share = np.zeros(n_edges, np.float64)
+    end_pos = np.full(n_edges, -1, np.int64)
+    n_nodes = in_ptr.shape[0] - 1
+    for v in range(n_nodes):
+        if not eligible[v] or in_ptr[v + 1] == in_ptr[v] or out_ptr[v + 1] == out_ptr[v]:
+            continue
+        for p in range(in_ptr[v], in_ptr[v + 1]):
+            e = in_order[p]
+            if src[e] == v or usd[e] < min_usd:
+                continue
+            lo = _lower_bound(ts, out_order, out_ptr[v], out_ptr[v + 1], ts[e] - 1)
+            hi = _lower_bound(ts, out_order, lo, out_ptr[v + 1], ts[e] + window)
+            total = 0.0
+            for q in range(lo, hi):
+                f = out_order[q]
+                if dst[f] != v and dst[f] != src[e]:
+                    total += usd[f]
+            share[e] = total / usd[e] if usd[e] > 0 else 0.0
+            end_pos[e] = hi
+    return share, end_pos
+
+
+@njit(cache=True)
+def followers(edges: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray, dst: np.ndarray,
+              ts: np.ndarray, usable: np.ndarray, window: int, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each given edge u->v at t: v's usable out-edges in (t, t + window] to parties other than u and
+    v (at most ``cap`` per edge). Returns (index into ``edges``, follower edge id) pairs."""
+    idx = np.empty(1024, np.int64)
+    fol = np.empty(1024, np.int64)
+    k = 0
+    for i in range(edges.shape[0]):
+        e = edges[i]
+        u = src[e]
+        v = dst[e]
+        lo = _lower_bound(ts, out_order, out_ptr[v], out_ptr[v + 1], ts[e])
+        hi = _lower_bound(ts, out_order, lo, out_ptr[v + 1], ts[e] + window)
+        taken = 0
+        for p in range(lo, hi):
+            f = out_order[p]
+            if not usable[f] or dst[f] == u or dst[f] == v:
+                continue
+            if k == idx.shape[0]:
+                idx = np.concatenate((idx, np.empty(k, np.int64)))
+                fol = np.concatenate((fol, np.empty(k, np.int64)))
+            idx[k] = i
+            fol[k] = f
+            k += 1
+            taken += 1
+            if taken >= cap:
+                break
+    return idx[:k], fol[:k]
+
+
+@njit(cache=True)
+def chain_lengths(nxt: np.ndarray, peeled: np.ndarray, starts: np.ndarray, max_hops: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Hops and peel-offs along each chain that starts at an edge of ``starts`` and follows ``nxt``."""
+    hops = np.zeros(starts.shape[0], np.int64)
+    peels = np.zeros(starts.shape[0], np.int64)
+    for i in range(starts.shape[0]):
+        e = starts[i]
+        h = 1
+        p = 0
+        while nxt[e] >= 0 and h < max_hops:
+            if peeled[e]:
+                p += 1
+            e = nxt[e]
+            h += 1
+        hops[i] = h
+        peels[i] = p
+    return hops, peels
+
+
+@njit(cache=True)
+def precedents(edges: np.ndarray, in_ptr: np.ndarray, in_order: np.ndarray, src: np.ndarray, dst: np.ndarray,
+               ts: np.ndarray, usable: np.ndarray, window: int, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each given edge u->v at t: u's usable in-edges in [t - window, t) from parties other than u and
+    v (at most ``cap`` per edge, latest first). Returns (index into ``edges``, precedent edge id) pairs."""
+    idx = np.empty(1024, np.int64)
+    pre = np.empty(1024, np.int64)
+    k = 0
+    for i in range(edges.shape[0]):
+        e = edges[i]
+        u = src[e]
+        v = dst[e]
+        lo = _lower_bound(ts, in_order, in_ptr[u], in_ptr[u + 1], ts[e] - window - 1)
+        hi = _lower_bound(ts, in_order, lo, in_ptr[u + 1], ts[e] - 1)
+        taken = 0
+        for p in range(hi - 1, lo - 1, -1):
+            f = in_order[p]
+            if not usable[f] or src[f] == u or src[f] == v:
+                continue
+            if k == idx.shape[0]:
+                idx = np.concatenate((idx, np.empty(k, np.int64)))
+                pre = np.concatenate((pre, np.empty(k, np.int64)))
+            idx[k] = i
+            pre[k] = f
+            k += 1
+            taken += 1
+            if taken >= cap:
+                break
+    return idx[:k], pre[:k]

@@ -1,0 +1,72 @@
+"""Shared logic of bipartite and stack: groups of senders that each pay several receivers of a group that
+each receive from several senders, found as connected components of such many-to-many transfers."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel, Field
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from harbour.detect.aml.base import hours, node_bursts
+from harbour.detect.aml.graph import TransferGraph
+
+
+class LayeredConfig(BaseModel):
+    window_hours: float = Field(48.0, gt=0, description="span in which a party's several counterparties appear, "
+                                "and the longest span of the whole group's transfers")
+    min_side: int = Field(2, ge=2, description="parties on each side (senders, receivers) at least")
+    max_parties: int = Field(60, ge=4, description="larger components are ordinary busy flow, not one scheme")
+    min_density: float = Field(0.5, gt=0, le=1,
+                               description="pairs that transact / possible sender-receiver pairs, per layer")
+
+
+def many_to_many_edges(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> np.ndarray:
+    """Edges whose sender pays >= 2 distinct parties and whose receiver is paid by >= 2, in the window."""
+    usable = ~claimed & ~g.institutional[g.src] & ~g.institutional[g.dst]
+    window = hours(cfg.window_hours)
+    out_flag = np.zeros(g.n_edges, bool)
+    in_flag = np.zeros(g.n_edges, bool)
+    for _, e in node_bursts(g, False, usable, window, 2, skip_node=g.institutional):
+        out_flag[e] = True
+    for _, e in node_bursts(g, True, usable, window, 2, skip_node=g.institutional):
+        in_flag[e] = True
+    return np.nonzero(out_flag & in_flag & usable)[0]
+
+
+def components(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> list[np.ndarray]:
+    """Edge sets of the weakly connected components of the many-to-many edges, small enough to be one scheme."""
+    cand = many_to_many_edges(g, cfg, claimed)
+    window = hours(cfg.window_hours)
+    if cand.size == 0:
+        return []
+    nodes, inv = np.unique(np.concatenate((g.src[cand], g.dst[cand])), return_inverse=True)
+    a, b = inv[:cand.size], inv[cand.size:]
+    adj = coo_matrix((np.ones(cand.size), (a, b)), shape=(nodes.size, nodes.size))
+    _, label = connected_components(adj, directed=False)
+    edge_label = label[a]
+    sizes = np.bincount(label)
+    order = np.argsort(edge_label, kind="stable")
+    bounds = np.flatnonzero(np.diff(edge_label[order])) + 1
+    out = []
+    for grp in np.split(order, bounds):
+        e = cand[grp]
+        has_account = g.is_account[g.src[e]].any() or g.is_account[g.dst[e]].any()
+        # One scheme moves its money in one coordinated span; a web of friends trades all week.
+        coordinated = int(g.ts[e].max() - g.ts[e].min()) <= window
+        if 4 <= sizes[edge_label[grp[0]]] <= cfg.max_parties and has_account and coordinated:
+            out.append(e)
+    return out
+
+
+def roles(g: TransferGraph, e: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(senders only, receivers only, both) among the component's nodes."""
+    s, d = np.unique(g.src[e]), np.unique(g.dst[e])
+    both = np.intersect1d(s, d)
+    return np.setdiff1d(s, both), np.setdiff1d(d, both), both
+
+
+def density(g: TransferGraph, e: np.ndarray, senders: np.ndarray, receivers: np.ndarray) -> float:
+    sel = np.isin(g.src[e], senders) & np.isin(g.dst[e], receivers)
+    pairs = np.unique(np.stack((g.src[e][sel], g.dst[e][sel])), axis=1).shape[1]
+    return pairs / max(1, senders.size * receivers.size)

@@ -1,0 +1,64 @@
+"""The typology miner: runs every transfer-graph typology over one graph, most specific first, and lets a
+transfer explain only one pattern — a scatter-gather's first hops are not alerted again as a fan-out, nor
+its mules as rapid movement. Results are cached per graph and configuration, so the ten detectors of a
+run (each asking for its own typology) share one pass."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from harbour.detect.aml import (
+    bipartite,
+    cycle,
+    fan_in,
+    fan_out,
+    gather_scatter,
+    peel_chain,
+    rapid_movement,
+    scatter_gather,
+    stack,
+    structuring,
+)
+from harbour.detect.aml.base import Pattern
+from harbour.detect.aml.graph import TransferGraph, cached
+
+# Priority: a more specific shape claims its transfers before a more general one looks at them.
+TYPOLOGY_ORDER: tuple[tuple[str, Any, type[BaseModel]], ...] = (
+    ("cycle", cycle.find, cycle.CycleConfig),
+    ("stack", stack.find, stack.StackConfig),
+    ("bipartite", bipartite.find, bipartite.BipartiteConfig),
+    ("scatter_gather", scatter_gather.find, scatter_gather.ScatterGatherConfig),
+    ("gather_scatter", gather_scatter.find, gather_scatter.GatherScatterConfig),
+    ("peel_chain", peel_chain.find, peel_chain.PeelChainConfig),
+    ("structuring", structuring.find, structuring.StructuringConfig),
+    ("fan_in", fan_in.find, fan_in.FanInConfig),
+    ("fan_out", fan_out.find, fan_out.FanOutConfig),
+    ("rapid_movement", rapid_movement.find, rapid_movement.RapidMovementConfig),
+)
+GRAPH_TYPOLOGIES = tuple(t for t, _, _ in TYPOLOGY_ORDER)
+
+
+def resolve_configs(overrides: dict[str, Any] | None = None) -> dict[str, BaseModel]:
+    overrides = overrides or {}
+    return {t: (overrides.get(t) or model()) for t, _, model in TYPOLOGY_ORDER}
+
+
+def mine(g: TransferGraph, overrides: dict[str, Any] | None = None) -> dict[str, list[Pattern]]:
+    """Patterns per typology. ``overrides`` maps typology -> its config (others take their defaults)."""
+    configs = resolve_configs(overrides)
+    key = ("mine", id(g), tuple((t, c.model_dump_json()) for t, c in configs.items()))
+    return cached(key, g, lambda: _mine(g, configs))  # type: ignore[no-any-return]
+
+
+def _mine(g: TransferGraph, configs: dict[str, BaseModel]) -> dict[str, list[Pattern]]:
+    claimed = np.zeros(g.n_edges, bool)
+    found: dict[str, list[Pattern]] = {}
+    for typology, finder, _ in TYPOLOGY_ORDER:
+        patterns = finder(g, configs[typology], claimed.copy())
+        for p in patterns:
+            claimed[p.edges] = True
+        found[typology] = patterns
+    return found

@@ -1,0 +1,75 @@
+"""peel_chain: a sum moves along a chain of parties, each keeping or peeling off a small part to another
+party and passing most of the rest on to the next, each hop later than the previous, so the carried
+value shrinks hop by hop. Actors are the chain's parties; the peeled-to parties are evidence only. The
+centre is the first party of the chain."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from harbour.detect.aml.base import GraphDetector, Pattern, fmt_span, fmt_usd, hours, node_name, saturating
+from harbour.detect.aml.graph import TransferGraph
+from harbour.detect.aml.kernels import _lower_bound, chain_lengths, peel_next
+from harbour.detect.framework import register
+
+
+class PeelChainConfig(BaseModel):
+    hop_hours: float = Field(24.0, gt=0, description="latest next hop after the previous one")
+    min_hops: int = Field(4, ge=3, description="chain length in transfers")
+    keep_min: float = Field(0.5, gt=0, lt=1, description="a hop passes on at least this share (and under 100%)")
+    peel_max: float = Field(0.35, gt=0, lt=1, description="a peel-off is at most this share of the incoming value")
+    min_peel_share: float = Field(0.5, ge=0, le=1, description="share of intermediate hops with a peel-off")
+    min_usd: float = Field(1_000.0, ge=0, description="value of the first hop")
+    max_hops: int = Field(64, ge=4, description="chains are cut at this length")
+
+
+def _peels(g: TransferGraph, e: int, window: int, peel_max: float) -> np.ndarray:
+    v = int(g.dst[e])
+    lo = _lower_bound(g.ts, g.out_order, g.out_ptr[v], g.out_ptr[v + 1], int(g.ts[e]))
+    hi = _lower_bound(g.ts, g.out_order, lo, g.out_ptr[v + 1], int(g.ts[e]) + window)
+    f = g.out_order[lo:hi]
+    r = g.usd[f] / g.usd[e] if g.usd[e] > 0 else np.zeros(f.size)
+    return f[(r > 0) & (r <= peel_max) & (g.dst[f] != v)]
+
+
+def find(g: TransferGraph, cfg: PeelChainConfig, claimed: np.ndarray) -> list[Pattern]:
+    window = hours(cfg.hop_hours)
+    eligible = ~g.institutional
+    nxt, peeled = peel_next(g.out_ptr, g.out_order, g.src, g.dst, g.ts, g.usd, eligible, window, cfg.keep_min,
+                            cfg.peel_max, 0.0)
+    nxt[claimed] = -1
+    nxt[nxt >= 0] = np.where(claimed[nxt[nxt >= 0]], -1, nxt[nxt >= 0])
+    has_prev = np.zeros(g.n_edges, bool)
+    has_prev[nxt[nxt >= 0]] = True
+    starts = np.flatnonzero((nxt >= 0) & ~has_prev & (g.usd >= cfg.min_usd))
+    hops, peels = chain_lengths(nxt, peeled, starts, cfg.max_hops)
+    ok = (hops >= cfg.min_hops) & (peels >= np.ceil(cfg.min_peel_share * (hops - 1)))
+    out = []
+    for s in starts[ok].tolist():
+        chain = [s]
+        while nxt[chain[-1]] >= 0 and len(chain) < cfg.max_hops:
+            chain.append(int(nxt[chain[-1]]))
+        main = np.array(chain)
+        if not g.is_account[g.src[main]].any():
+            continue  # wholly on-chain: no platform customer in it
+        side = [_peels(g, e, window, cfg.peel_max) for e in chain[:-1]]
+        e = np.unique(np.concatenate([main, *side]))
+        nodes = np.unique(np.concatenate((g.src[main], g.dst[main][:-1])))
+        peeled_usd = float(sum(g.usd[x].sum() for x in side))
+        text = (f"{fmt_usd(float(g.usd[main[0]]))} left {node_name(g, int(g.src[main[0]]), e)} and moved along "
+                f"{main.size} hops, shrinking to {fmt_usd(float(g.usd[main[-1]]))} as {fmt_usd(peeled_usd)} was "
+                f"peeled off in {sum(x.size > 0 for x in side)} side transfers, {fmt_span(g, main)}")
+        out.append(Pattern("peel_chain", int(g.src[main[0]]), nodes, e, saturating(main.size, cfg.min_hops), text))
+    return out
+
+
+class PeelChainDetector(GraphDetector):
+    name = "aml_peel_chain"
+    version = "1.0"
+    typology = "peel_chain"
+    config_model = PeelChainConfig
+    description = "A shrinking sum moves along a chain, peeling off small amounts at each hop."
+
+
+register(PeelChainDetector())

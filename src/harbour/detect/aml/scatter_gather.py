@@ -1,0 +1,72 @@
+"""scatter_gather: one source splits funds over several intermediaries, which each pass them on to one
+common destination later (layering through mules, then reassembly). The source, intermediaries and
+destination are the actors; the centre is the source."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from harbour.detect.aml.base import (
+    GraphDetector,
+    Pattern,
+    fmt_span,
+    fmt_usd,
+    hours,
+    node_bursts,
+    node_name,
+    saturating,
+)
+from harbour.detect.aml.graph import TransferGraph
+from harbour.detect.aml.kernels import followers
+from harbour.detect.framework import register
+
+
+class ScatterGatherConfig(BaseModel):
+    window_hours: float = Field(48.0, gt=0, description="span of the scatter, and from each scatter hop to its "
+                                                        "onward hop")
+    min_intermediaries: int = Field(3, ge=2, description="distinct intermediaries that reach one destination")
+    follow_cap: int = Field(50, ge=1, description="onward transfers examined per intermediary hop")
+
+
+def find(g: TransferGraph, cfg: ScatterGatherConfig, claimed: np.ndarray) -> list[Pattern]:
+    usable = ~claimed
+    window = hours(cfg.window_hours)
+    out: list[Pattern] = []
+    for s, scatter in node_bursts(g, False, usable, window, cfg.min_intermediaries):
+        scatter = scatter[~g.institutional[g.dst[scatter]]]
+        idx, fol = followers(scatter, g.out_ptr, g.out_order, g.src, g.dst, g.ts, usable, window, cfg.follow_cap)
+        if fol.size == 0:
+            continue
+        targets = g.dst[fol]
+        mids = g.src[fol]
+        keep = (targets != s) & ~g.institutional[targets]
+        pairs = np.unique(np.stack((targets[keep], mids[keep])), axis=1)
+        if pairs.size == 0:
+            continue
+        t_ids, t_counts = np.unique(pairs[0], return_counts=True)
+        for t in t_ids[t_counts >= cfg.min_intermediaries].tolist():
+            sel = keep & (targets == t)
+            mid_set = np.unique(mids[sel])
+            first = scatter[idx[sel]]
+            e = np.unique(np.concatenate((first, fol[sel])))
+            if claimed[e].any():
+                continue
+            text = (f"account {node_name(g, s, e)} sent {fmt_usd(float(g.usd[np.unique(first)].sum()))} to "
+                    f"{mid_set.size} intermediaries, which passed {fmt_usd(float(g.usd[fol[sel]].sum()))} on to "
+                    f"{node_name(g, t, e)} {fmt_span(g, e)}")
+            nodes = np.concatenate(([s, t], mid_set))
+            out.append(Pattern("scatter_gather", s, nodes, e, saturating(mid_set.size, cfg.min_intermediaries), text))
+            claimed[e] = True  # one source's other destinations compete for what is left
+    return out
+
+
+class ScatterGatherDetector(GraphDetector):
+    name = "aml_scatter_gather"
+    version = "1.0"
+    typology = "scatter_gather"
+    config_model = ScatterGatherConfig
+    description = "Funds split over intermediaries and reassembled at one destination."
+
+
+register(ScatterGatherDetector())

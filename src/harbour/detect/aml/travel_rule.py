@@ -1,0 +1,96 @@
+"""travel_rule_gap: VASP-to-VASP transfers of HK$8,000 equivalent or more that lack complete originator
+and beneficiary information.
+
+A transfer is VASP-to-VASP when ``counterparty_vasp`` is set, or when its other party is an account on
+another venue (``OTHER:account``) even though ``counterparty_vasp`` was left empty. Its value in HKD is
+``usd_value * hkd_per_usd`` (default 7.8, the peg's centre; a config value). Required fields, with
+their IVMS101 counterparts (docs/detectors/aml.md): ``originator_name`` (Originator.originatorPersons
+name), ``originator_account`` (Originator.accountNumber), ``beneficiary_name`` (Beneficiary
+.beneficiaryPersons name), ``beneficiary_account`` (Beneficiary.accountNumber) and ``counterparty_vasp``
+(the OriginatingVASP / BeneficiaryVASP). Blank strings count as missing.
+
+One alert per venue, customer account and UTC day, listing the transfers and their missing fields.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+from pydantic import BaseModel, Field
+
+from harbour.detect.aml.base import fmt_usd
+from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
+
+FIELDS = ("originator_name", "originator_account", "beneficiary_name", "beneficiary_account", "counterparty_vasp")
+
+
+class TravelRuleConfig(BaseModel):
+    threshold_hkd: float = Field(8_000.0, ge=0, description="HK$ equivalent at or above which the rule applies")
+    hkd_per_usd: float = Field(7.8, gt=0, description="FX rate used to convert usd_value to HKD")
+
+
+def _blank(col: str) -> pl.Expr:
+    return pl.col(col).is_null() | (pl.col(col).cast(pl.Utf8).str.strip_chars() == "")
+
+
+def gaps(transfers: pa.Table, cfg: TravelRuleConfig) -> pl.DataFrame:
+    """Rows that break the rule, with ``account`` (the venue's own customer) and ``missing`` (list)."""
+    df = pl.from_arrow(transfers.select(["venue", "transfer_id", "ts", "usd_value", "kind", "from_party", "to_party",
+                                         *FIELDS]))
+    assert isinstance(df, pl.DataFrame)
+    from_venue = pl.col("from_party").str.split_exact(":", 1).struct.field("field_0")
+    to_venue = pl.col("to_party").str.split_exact(":", 1).struct.field("field_0")
+    venues = df["venue"].unique().to_list()
+    other_venue = pl.when(from_venue == pl.col("venue")).then(to_venue).otherwise(from_venue)
+    df = df.with_columns(
+        account=pl.when(from_venue == pl.col("venue")).then(pl.col("from_party")).otherwise(pl.col("to_party")),
+        other_is_vasp=other_venue.is_in(venues) & (other_venue != pl.col("venue")) & (pl.col("kind") != "internal"),
+    )
+    vasp_to_vasp = ~_blank("counterparty_vasp") | pl.col("other_is_vasp")
+    big = pl.col("usd_value") * cfg.hkd_per_usd >= cfg.threshold_hkd
+    missing = pl.concat_list([pl.when(_blank(f)).then(pl.lit(f)).otherwise(pl.lit(None)) for f in FIELDS]
+                             ).list.drop_nulls()
+    return (df.filter(vasp_to_vasp & big).with_columns(missing=missing)
+            .filter(pl.col("missing").list.len() > 0))
+
+
+class TravelRuleGapDetector(Detector[TravelRuleConfig]):
+    name = "aml_travel_rule_gap"
+    version = "1.0"
+    typology = "travel_rule_gap"
+    config_model = TravelRuleConfig
+    description = "VASP-to-VASP transfers of HK$8,000 or more without complete originator/beneficiary data."
+
+    def describe(self, config: TravelRuleConfig) -> WorkSpec:
+        return WorkSpec(tables=("transfers",), partition_by=("venue", "date"))
+
+    def kernel(self, part: Partition, config: TravelRuleConfig) -> pa.Table:
+        out = AlertBuilder(self)
+        transfers = part.tables["transfers"]
+        if transfers.num_rows == 0:
+            return out.to_table()
+        bad = gaps(transfers, config).with_columns(day=pl.col("ts").dt.date())
+        for (venue, account, _day), grp in bad.sort("ts").group_by(["venue", "account", "day"], maintain_order=True):
+            rows = grp.to_dicts()
+            parts = [f"{r['transfer_id']} ({fmt_usd(r['usd_value'])}, about "
+                     f"HK${r['usd_value'] * config.hkd_per_usd:,.0f}, missing {', '.join(r['missing'])})"
+                     for r in rows[:5]]
+            more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+            text = (f"account {account} made {len(rows)} VASP-to-VASP transfer(s) at or above HK$"
+                    f"{config.threshold_hkd:,.0f} without complete travel-rule data: {'; '.join(parts)}{more}")
+            n_missing = float(np.mean([len(r["missing"]) for r in rows]))
+            out.add(venue=str(venue), symbol=None, accounts=[str(account).removeprefix(f"{venue}:")],
+                    start=_utc(rows[0]["ts"]),
+                    end=_utc(rows[-1]["ts"]), score=min(1.0, 0.5 + 0.1 * n_missing),
+                    evidence_ids=[r["transfer_id"] for r in rows], explanation=text)
+        return out.to_table()
+
+
+def _utc(ts: dt.datetime) -> dt.datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
+
+
+register(TravelRuleGapDetector())

@@ -26,7 +26,7 @@ from harbour.core.config import load_settings
 from harbour.core.db import make_engine, make_session_factory
 from harbour.core.errors import HarbourError
 from harbour.data.ingest.problems import IngestReport, Problem
-from harbour.data.ingest.service import INGESTIBLE, IngestFile, ProgressFn, ingest_as
+from harbour.data.ingest.service import CHUNK_ROWS, INGESTIBLE, IngestFile, ProgressFn, ingest_as
 from harbour.data.lake import Lake
 
 console = Console()
@@ -52,6 +52,7 @@ def ingest_command(
                                         exists=True, dir_okay=False),
     show: int = typer.Option(20, "--show", help="how many problems to list"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    chunk_rows: int = typer.Option(CHUNK_ROWS, "--chunk-rows", hidden=True, help="rows per read chunk"),
 ) -> None:
     """Validate files and add them to the lake, all or nothing; bad rows are listed as (file, row, column, reason)."""
     settings = load_settings()
@@ -61,7 +62,8 @@ def ingest_command(
     try:
         with _session() as session, _progress(size) as progress:
             report = ingest_as(session, SYSTEM, lake or settings.lake_root, items, venue, skip_bad=skip_bad,
-                               progress=progress, via=f"harbour ingest (OS user {getpass.getuser()})")
+                               progress=progress, via=f"harbour ingest (OS user {getpass.getuser()})",
+                               chunk_rows=chunk_rows)
     except HarbourError as exc:
         details = exc.details if isinstance(exc.details, dict) else None
         if as_json:

@@ -171,7 +171,7 @@ def _csv_fast(path: Path, header: list[str], present: list[str], chunk_rows: int
     to the exact reader (which numbers every row) instead of guessing."""
 
     def invalid(_row: Any) -> str:
-        raise _RestartSlow
+        return "error"  # Arrow then raises, and we switch readers below
 
     size = path.stat().st_size
     read_opts = pacsv.ReadOptions(block_size=max(1 << 20, chunk_rows * 64), column_names=header, skip_rows=1)

@@ -95,7 +95,7 @@ def ingest(lake_root: Path | str, files: list[IngestFile], venue: str, *, skip_b
 
 def ingest_as(session: Session, principal: Principal, lake_root: Path | str, files: list[IngestFile],
               venue: str | None, *, skip_bad: bool = False, progress: ProgressFn | None = None,
-              via: str = "api") -> IngestReport:
+              via: str = "api", chunk_rows: int = CHUNK_ROWS) -> IngestReport:
     """:func:`ingest` on behalf of ``principal``: a platform user writes only their own platform's venue
     (the default when ``venue`` is None); supervisors and admins write any venue. Each ingest is recorded
     in the audit log (who, tables, venue, rows, each file's SHA-256)."""
@@ -110,7 +110,7 @@ def ingest_as(session: Session, principal: Principal, lake_root: Path | str, fil
                                      "dropped": f.rows_dropped, "format": f.format} for f in report.files]},
                    reason=f"ingest via {via}")
 
-    return ingest(lake_root, files, venue, skip_bad=skip_bad, progress=progress, audit=audit)
+    return ingest(lake_root, files, venue, skip_bad=skip_bad, progress=progress, audit=audit, chunk_rows=chunk_rows)
 
 
 def resolve_venue(session: Session, principal: Principal, venue: str | None) -> str:

@@ -165,7 +165,7 @@ def _check_values(table: str, cols: dict[str, pa.ChunkedArray | pa.Array], venue
         if not f.nullable:
             missing = pc.is_null(col)
             if pa.types.is_string(f.type):
-                missing = pc.or_(missing, pc.equal(pc.utf8_trim_whitespace(col), ""))
+                missing = pc.or_kleene(missing, pc.equal(pc.utf8_trim_whitespace(col), ""))
             if f.name in out.unparsed:  # already reported as unreadable
                 missing = pc.and_(missing, pc.invert(out.unparsed[f.name]))
             out.flag(missing, f.name, "missing value (the column is required)")

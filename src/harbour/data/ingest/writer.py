@@ -75,6 +75,7 @@ class LakeWriter:
         self.staging = self.root / f"{STAGING_PREFIX}{self.id}"
         self.parts: list[StagedPart] = []
         self.published: list[Path] = []
+        self._opened: list[StagedPart] = []  # every part ever opened, to close them all on the way out
         self._lock_fd: int | None = None
         self._seq = 0
         self._done = False
@@ -150,6 +151,7 @@ class LakeWriter:
         part.writer = pq.ParquetWriter(path, TABLES[table].schema, compression=COMPRESSION)
         part.rows_handle = rows_path.open("wb")
         stage.parts.append(part)
+        self._opened.append(part)
         return part
 
     @staticmethod
@@ -223,7 +225,7 @@ class LakeWriter:
 
     def rollback(self) -> None:
         """Undo: delete what was published, drop the staging folder."""
-        for part in self.parts:
+        for part in self._opened:
             self._close_part(part)
         for path in self.published:
             path.unlink(missing_ok=True)

@@ -1,0 +1,151 @@
+"""Shared logic of spoofing and layering: orders that were never meant to execute.
+
+The defining behaviour: an account rests large order(s) on one side of the book, trades on the OTHER
+side while those orders stand, and cancels them (unfilled) soon after. The orders create the impression
+of demand or supply; the trade on the other side is the point. Three tests make an *episode*:
+
+1. bona fide? — the orders are cancelled (or expire) with at most ``max_fill_ratio`` of them filled,
+   within ``max_lifetime`` of being placed, and each is large against the symbol-day's typical order;
+2. the other side — while they stand (plus ``grace``), the same owner executes on the opposite side;
+3. imbalance — the resting quantity dwarfs the executed quantity (``min_imbalance``): a market maker's
+   quotes are about as large as its fills, a spoofer's bait is many times larger.
+
+Overlapping candidate orders of one owner and side form one episode. Spoofing and layering differ in
+shape: layering spreads the bait over ``min_levels`` or more price levels; spoofing uses fewer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+from pydantic import BaseModel, Field
+
+from harbour.detect.framework import Partition
+from harbour.detect.market.frames import frame, owner_map, with_owner
+
+ORDER_COLUMNS = ("venue", "symbol", "order_id", "account", "ts", "event", "side", "order_type", "price", "quantity")
+TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "buy_order_id",
+                 "sell_order_id")
+
+
+class PressureConfig(BaseModel):
+    size_multiple: float = Field(
+        1.5, gt=0, description="each bait order's size against the median new-order size of the symbol-day")
+    max_fill_ratio: float = Field(
+        0.1, ge=0, le=1, description="largest filled share of a bait order; genuine orders get filled")
+    max_lifetime_s: float = Field(
+        120.0, gt=0, description="seconds from placement to cancel; bait is pulled quickly once it has served")
+    grace_s: float = Field(
+        5.0, ge=0, description="seconds after the last cancel in which an opposite-side execution still counts")
+    min_imbalance: float = Field(
+        2.0, gt=0, description="bait quantity over the owner's opposite-side executed quantity in the episode")
+    max_coincidence: float = Field(
+        0.01, gt=0, le=1, description="largest chance that the owner's opposite-side execution fell inside the "
+        "episode by coincidence, given how often the owner trades that side (Poisson); a market maker filled every "
+        "few seconds always has a fill under some big quote, a spoofer's fill is timed to its bait")
+    min_levels: int = Field(
+        3, ge=2, description="distinct bait prices that make an episode layering; fewer make it spoofing")
+    own_size_multiple: float = Field(
+        3.0, gt=0, description="the episode's bait against the median size of the owner's own orders that "
+        "traded; a market maker's big quote is within its usual range, a spoofer's bait is not")
+
+
+def order_lifecycles(orders: pl.DataFrame, trades: pl.DataFrame) -> pl.DataFrame:
+    """One row per order: owner side, price, placed/cancelled times, largest open and filled quantity."""
+    fills = pl.concat([trades.select(order_id="buy_order_id", q="quantity"),
+                       trades.select(order_id="sell_order_id", q="quantity")]) \
+        .drop_nulls("order_id").group_by("order_id").agg(filled=pl.col("q").sum())
+    life = orders.group_by("order_id").agg(
+        account=pl.col("account").first(), side=pl.col("side").first(),
+        price=pl.col("price").filter(pl.col("event") == "new").first(),
+        placed=pl.col("ts").filter(pl.col("event") == "new").min(),
+        cancelled=pl.col("ts").filter(pl.col("event").is_in(["cancel", "expire"])).max(),
+        size=pl.col("quantity").max(),
+    )
+    return life.join(fills, on="order_id", how="left").with_columns(pl.col("filled").fill_null(0.0))
+
+
+def executions(trades: pl.DataFrame) -> pl.DataFrame:
+    """Trades seen from each side: account, side, ts, quantity, price, trade_id."""
+    return pl.concat([
+        trades.select("trade_id", "ts", "price", "quantity", account="buyer", side=pl.lit("buy")),
+        trades.select("trade_id", "ts", "price", "quantity", account="seller", side=pl.lit("sell")),
+    ])
+
+
+def episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, str]:
+    """Candidate spoofing/layering episodes of one venue-symbol-day, and the venue code."""
+    orders = frame(part, "orders", ORDER_COLUMNS)
+    trades = frame(part, "trades", TRADE_COLUMNS)
+    if orders.height == 0:
+        return pl.DataFrame(), ""
+    venue = str(part.key.get("venue") or orders["venue"][0])
+    owners = owner_map(part, venue)
+    life = order_lifecycles(orders.filter(pl.col("order_type") == "limit"), trades).drop_nulls(["placed", "price"])
+    median = life["size"].median() or 0.0
+    bait = life.filter(
+        pl.col("cancelled").is_not_null()
+        & (pl.col("filled") <= config.max_fill_ratio * pl.col("size"))
+        & (pl.col("size") >= config.size_multiple * median)
+        & ((pl.col("cancelled") - pl.col("placed")) <= dt.timedelta(seconds=config.max_lifetime_s))
+    )
+    if bait.height == 0:
+        return pl.DataFrame(), venue
+    # The owner's genuine orders: those that traded. Owners with none are compared with the market.
+    own = with_owner(life.filter(pl.col("filled") > 0), owners, "account", "owner") \
+        .group_by("owner").agg(own_median=pl.col("size").median())
+    bait = with_owner(bait, owners, "account", "owner").join(own, on="owner", how="left") \
+        .sort("owner", "side", "placed")
+    # Overlapping bait orders of one owner and side form one episode.
+    bait = bait.with_columns(
+        prev_end=pl.col("cancelled").cum_max().shift(1).over("owner", "side"),
+    ).with_columns(new_ep=(pl.col("prev_end").is_null() | (pl.col("placed") > pl.col("prev_end"))).cast(pl.Int32))
+    bait = bait.with_columns(ep=pl.col("new_ep").cum_sum().over("owner", "side"))
+    eps = bait.group_by("owner", "side", "ep").agg(
+        start=pl.col("placed").min(), end=pl.col("cancelled").max(), orders=pl.col("order_id"),
+        bait_accounts=pl.col("account").unique(), bait_qty=pl.col("size").sum(), n_orders=pl.len(),
+        levels=pl.col("price").n_unique(), lo=pl.col("price").min(), hi=pl.col("price").max(),
+        max_life=(pl.col("cancelled") - pl.col("placed")).max(), biggest=pl.col("size").max(),
+        own_median=pl.col("own_median").first(),
+    ).filter(pl.col("bait_qty") >= config.own_size_multiple * pl.col("own_median").fill_null(median))
+    return _with_opposite(eps, with_owner(executions(trades), owners, "account", "owner"), median, config), venue
+
+
+def _with_opposite(eps: pl.DataFrame, ex: pl.DataFrame, median: float, config: PressureConfig) -> pl.DataFrame:
+    """Attach the owner's opposite-side executions during each episode (running sums + as-of joins, so a
+    busy market maker's thousands of fills are never crossed with its episodes), and keep the episodes
+    where that execution is more than a coincidence."""
+    ex = ex.sort("owner", "side", "ts").with_columns(
+        cum_q=pl.col("quantity").cum_sum().over("owner", "side"),
+        cum_n=pl.int_range(1, pl.len() + 1).over("owner", "side"))
+    day_s = max((ex["ts"].max() - ex["ts"].min()).total_seconds(), 3600.0) if ex.height else 86400.0
+    rate = ex.group_by("owner", "side").agg(rate=pl.len() / day_s)
+    grace = dt.timedelta(seconds=config.grace_s)
+    keyed = ex.select("owner", opp_side="side", ts="ts", cum_q="cum_q", cum_n="cum_n")
+    eps = eps.with_columns(opp_side=pl.when(pl.col("side") == "buy").then(pl.lit("sell")).otherwise(pl.lit("buy")),
+                           stop=pl.col("end") + grace)
+    before = eps.sort("start").join_asof(keyed.sort("ts"), left_on="start", right_on="ts", by=["owner", "opp_side"],
+                                         strategy="backward", allow_exact_matches=False, check_sortedness=False) \
+        .select("owner", "side", "ep", q0=pl.col("cum_q").fill_null(0.0), n0=pl.col("cum_n").fill_null(0))
+    upto = eps.sort("stop").join_asof(keyed.sort("ts"), left_on="stop", right_on="ts", by=["owner", "opp_side"],
+                                      strategy="backward", check_sortedness=False) \
+        .select("owner", "side", "ep", q1=pl.col("cum_q").fill_null(0.0), n1=pl.col("cum_n").fill_null(0))
+    found = eps.join(before, on=["owner", "side", "ep"]).join(upto, on=["owner", "side", "ep"]) \
+        .join(rate.rename({"side": "opp_side"}), on=["owner", "opp_side"], how="left") \
+        .with_columns(opp_qty=pl.col("q1") - pl.col("q0"), opp_n=pl.col("n1") - pl.col("n0"),
+                      coincidence=1 - (-pl.col("rate").fill_null(0.0)
+                                       * (pl.col("stop") - pl.col("start")).dt.total_seconds()).exp()) \
+        .filter((pl.col("opp_n") > 0) & (pl.col("bait_qty") >= config.min_imbalance * pl.col("opp_qty"))
+                & (pl.col("coincidence") <= config.max_coincidence))
+    if found.height == 0:
+        return found
+    # Evidence of the (few) surviving episodes.
+    detail = found.select("owner", "side", "ep", "opp_side", "start", "stop").join(
+        ex.rename({"side": "opp_side", "account": "ex_account", "ts": "ex_ts"}), on=["owner", "opp_side"]) \
+        .filter((pl.col("ex_ts") >= pl.col("start")) & (pl.col("ex_ts") <= pl.col("stop"))) \
+        .group_by("owner", "side", "ep").agg(
+            opp_ids=pl.col("trade_id"), opp_accounts=pl.col("ex_account").unique(),
+            opp_first=pl.col("ex_ts").min(), opp_last=pl.col("ex_ts").max())
+    return found.join(detail, on=["owner", "side", "ep"]).with_columns(median=pl.lit(median)) \
+        .sort("owner", "side", "start")

@@ -1,0 +1,120 @@
+"""Shared building blocks of the market-abuse kernels: partition tables as Polars frames, beneficial
+ownership (accounts of one customer are one owner), and turning candidate rows into alerts.
+
+Kernels stay vectorised: Polars/DuckDB do the work over whole partitions; Python only loops over the
+handful of *candidate* incidents that survive the filters, to write their explanation sentences.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+import polars as pl
+
+from harbour.data.schemas import ACCOUNTS, ANNOUNCEMENTS, ORDERS, TRADES
+from harbour.detect.framework import Partition, Window
+
+_EMPTY = {"trades": TRADES, "orders": ORDERS, "accounts": ACCOUNTS, "announcements": ANNOUNCEMENTS}
+UTC = dt.UTC
+
+
+def frame(part: Partition, table: str, columns: Iterable[str] | None = None) -> pl.DataFrame:
+    """A partition table (or broadcast table) as a Polars frame; an empty frame with the contract's
+    columns when the runner did not supply it (a venue without order data, say)."""
+    arrow = part.tables.get(table)
+    if arrow is None:
+        arrow = part.broadcast.get(table)
+    if arrow is None:
+        arrow = _EMPTY[table].empty_table()
+    df = pl.from_arrow(arrow)
+    assert isinstance(df, pl.DataFrame)
+    if columns is not None:
+        df = df.select([c for c in columns if c in df.columns])
+    if "ts" in df.columns:
+        # Cast keeps every kernel on one time unit and zone, whatever unit a source wrote.
+        df = df.with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
+    return df
+
+
+def owner_map(part: Partition, venue: str | None = None) -> pl.DataFrame:
+    """account → owner, where owner is ``customer_id`` when the accounts table knows the account.
+
+    Accounts of one customer are one beneficial owner: trades between them change nothing. With
+    ``venue`` the map is for that venue's accounts; without it the key is ``venue:account`` so that
+    one customer's accounts on several venues share an owner (cross-venue detectors).
+    """
+    acc = frame(part, "accounts", ["venue", "account", "customer_id"])
+    if venue is not None:
+        acc = acc.filter(pl.col("venue") == venue).select("account", owner=pl.col("customer_id"))
+        return acc.unique("account", keep="first", maintain_order=True)
+    return acc.select(
+        account=pl.concat_str([pl.col("venue"), pl.lit(":"), pl.col("account")]), owner=pl.col("customer_id")
+    ).unique("account", keep="first", maintain_order=True)
+
+
+def with_owner(df: pl.DataFrame, owners: pl.DataFrame, column: str, out: str) -> pl.DataFrame:
+    """Add ``out`` = the owner of ``df[column]`` (the account itself when unknown)."""
+    joined = df.join(owners.rename({"account": column, "owner": out}), on=column, how="left")
+    return joined.with_columns(pl.coalesce(pl.col(out), pl.col(column)).alias(out))
+
+
+def part_venue(part: Partition, df: pl.DataFrame) -> str:
+    if "venue" in part.key:
+        return str(part.key["venue"])
+    return str(df["venue"][0]) if df.height and "venue" in df.columns else ""
+
+
+def part_symbol(part: Partition, df: pl.DataFrame) -> str | None:
+    if "symbol" in part.key:
+        return str(part.key["symbol"])
+    return str(df["symbol"][0]) if df.height and "symbol" in df.columns else None
+
+
+def ends_in_window(window: Window, end: dt.datetime) -> bool:
+    """Alerts that end before the window are look-back context, not news (framework contract)."""
+    return window.start is None or end >= _aware(window.start)
+
+
+def _aware(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def as_dt(value: dt.datetime) -> dt.datetime:
+    """Polars hands back tz-aware datetimes for UTC columns; make sure of it for naive inputs."""
+    return _aware(value)
+
+
+def fmt_qty(x: float) -> str:
+    """A quantity as an analyst reads it: few significant digits, no scientific notation."""
+    if x == 0:
+        return "0"
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    return f"{x:.4g}"
+
+
+def fmt_span(start: dt.datetime, end: dt.datetime) -> str:
+    secs = (end - start).total_seconds()
+    if secs < 120:
+        return f"{secs:.0f} seconds"
+    if secs < 7200:
+        return f"{secs / 60:.0f} minutes"
+    return f"{secs / 3600:.1f} hours"
+
+
+def fmt_time(t: dt.datetime) -> str:
+    return t.astimezone(UTC).strftime("%H:%M:%S UTC")
+
+
+def names(accounts: Iterable[str]) -> str:
+    """'A', 'A and B', 'A, B and C'."""
+    items = sorted(set(accounts))
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def clip01(x: float) -> float:
+    return float(min(1.0, max(0.0, x)))
+

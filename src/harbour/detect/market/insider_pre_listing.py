@@ -1,0 +1,140 @@
+"""Insider buying ahead of a listing announcement.
+
+The defining behaviour: shortly before a listing is announced (on this venue or another), an owner
+builds a one-directional long position in the token that is large against the market's volume in that
+span and unlike the owner's own earlier activity; the announcement then lifts the price, and the owner
+often sells into the rise. Announcements come from the ``announcements`` table (kind ``listing``) of
+every venue: a listing on venue B is news for the token's price on venue A too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pyarrow as pa
+from pydantic import BaseModel, Field
+
+from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
+from harbour.detect.market.frames import (
+    as_dt,
+    clip01,
+    ends_in_window,
+    fmt_qty,
+    fmt_span,
+    frame,
+    names,
+    owner_map,
+    part_symbol,
+    part_venue,
+    with_owner,
+)
+
+TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller")
+
+
+class InsiderPreListingConfig(BaseModel):
+    pre_hours: float = Field(24.0, gt=0, description="hours before the announcement in which buying is examined")
+    post_hours: float = Field(24.0, gt=0, description="hours after it in which the price reaction and exits count")
+    min_share: float = Field(
+        0.02, gt=0, le=1, description="owner's net buying before the announcement as a share of all volume then")
+    min_outlier: float = Field(
+        10.0, gt=0, description="owner's net buying against the median absolute net position of all owners who "
+        "traded before the announcement; the insider's accumulation stands out from ordinary trading")
+    min_directional: float = Field(
+        0.7, gt=0, le=1, description="net over gross: the owner accumulated, it did not trade both ways")
+    max_baseline_ratio: float = Field(
+        0.5, ge=0, description="owner's volume in the equally long span before, against its pre-announcement "
+        "volume; an owner who always trades this much is not acting on news")
+    min_post_return: float = Field(
+        0.0, description="price change from the last pre-announcement trade to the post-announcement high; the "
+        "announcement must have been worth knowing")
+
+
+class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
+    name = "insider_pre_listing"
+    version = "1.0"
+    typology = "insider_pre_listing"
+    config_model = InsiderPreListingConfig
+    description = "One-directional accumulation by a new or quiet owner just before a listing announcement."
+
+    def describe(self, config: InsiderPreListingConfig) -> WorkSpec:
+        return WorkSpec(tables=("trades",), partition_by=("venue", "symbol"),
+                        lookback=dt.timedelta(hours=2 * config.pre_hours),
+                        columns={"trades": TRADE_COLUMNS, "accounts": ("venue", "account", "customer_id"),
+                                 "announcements": ("venue", "symbol", "ts", "kind", "headline")},
+                        broadcast=("accounts", "announcements"))
+
+    def kernel(self, part: Partition, config: InsiderPreListingConfig) -> pa.Table:
+        out = AlertBuilder(self)
+        trades = frame(part, "trades", TRADE_COLUMNS)
+        if trades.height == 0:
+            return out.to_table()
+        venue, symbol = part_venue(part, trades), part_symbol(part, trades)
+        ann = frame(part, "announcements").filter((pl.col("symbol") == symbol) & (pl.col("kind") == "listing")) \
+            .sort("ts", "venue")
+        if ann.height == 0:
+            return out.to_table()
+        owners = owner_map(part, venue)
+        t = with_owner(with_owner(trades, owners, "buyer", "owner_b"), owners, "seller", "owner_s") \
+            .filter(pl.col("owner_b") != pl.col("owner_s"))
+        legs = pl.concat([t.select("ts", "trade_id", "price", "quantity", account="buyer", owner="owner_b",
+                                   q="quantity"),
+                          t.select("ts", "trade_id", "price", "quantity", account="seller", owner="owner_s",
+                                   q=-pl.col("quantity"))])
+        seen: set[tuple[str, dt.datetime]] = set()
+        for ann_venue, ann_ts, headline in ann.select("venue", "ts", "headline").iter_rows():
+            self._one(out, part, t, legs, venue, symbol, as_dt(ann_ts), ann_venue, headline, config, seen)
+        return out.to_table()
+
+    def _one(self, out: AlertBuilder, part: Partition, t: pl.DataFrame, legs: pl.DataFrame, venue: str,
+             symbol: str | None, at: dt.datetime, ann_venue: str, headline: str, config: InsiderPreListingConfig,
+             seen: set[tuple[str, dt.datetime]]) -> None:
+        pre = dt.timedelta(hours=config.pre_hours)
+        t0, t1 = at - pre, at + dt.timedelta(hours=config.post_hours)
+        pre_trades = t.filter((pl.col("ts") >= t0) & (pl.col("ts") < at))
+        post_trades = t.filter((pl.col("ts") >= at) & (pl.col("ts") <= t1))
+        if pre_trades.height == 0:
+            return
+        pre_vol = float(pre_trades["quantity"].sum())
+        last_pre = float(pre_trades.sort("ts")["price"][-1])
+        post_ret = (float(post_trades["price"].max()) / last_pre - 1) if post_trades.height else 0.0
+        if post_ret < config.min_post_return:
+            return
+        phase = legs.filter((pl.col("ts") >= t0 - pre) & (pl.col("ts") <= t1)).with_columns(
+            when=pl.when(pl.col("ts") < t0).then(pl.lit("base")).when(pl.col("ts") < at).then(pl.lit("pre"))
+            .otherwise(pl.lit("post")))
+        per = phase.group_by("owner").agg(
+            net=pl.col("q").filter(pl.col("when") == "pre").sum(),
+            gross=pl.col("q").filter(pl.col("when") == "pre").abs().sum(),
+            base=pl.col("q").filter(pl.col("when") == "base").abs().sum(),
+            sold_after=-pl.col("q").filter((pl.col("when") == "post") & (pl.col("q") < 0)).sum(),
+        )
+        typical = float(per.filter(pl.col("gross") > 0)["net"].abs().median() or 0.0)
+        per = per.filter((pl.col("net") >= config.min_share * pre_vol)
+                 & (pl.col("net") >= config.min_outlier * typical)
+                 & (pl.col("net") >= config.min_directional * pl.col("gross"))
+                 & (pl.col("base") <= config.max_baseline_ratio * pl.col("gross"))).sort("owner")
+        for owner, net, _gross, _base, sold_after in per.iter_rows():
+            if (owner, at) in seen:
+                continue
+            seen.add((owner, at))
+            buys = phase.filter((pl.col("owner") == owner) & (pl.col("when") == "pre") & (pl.col("q") > 0))
+            sells = phase.filter((pl.col("owner") == owner) & (pl.col("when") == "post") & (pl.col("q") < 0))
+            ev = pl.concat([buys, sells])
+            start, end = as_dt(buys["ts"].min()), as_dt(ev["ts"].max())
+            if not ends_in_window(part.window, end):
+                continue
+            accounts = sorted(ev["account"].unique().to_list())
+            lead = at - as_dt(buys["ts"].min())
+            exit_txt = (f", then sold {fmt_qty(sold_after)} after it" if sold_after > 0 else "")
+            out.add(venue=venue, symbol=symbol, accounts=accounts, start=start, end=end,
+                    score=clip01(0.5 + net / pre_vol + min(post_ret, 0.3) + (0.1 if sold_after > 0 else 0.0)),
+                    evidence_ids=ev["trade_id"].to_list(),
+                    explanation=(f"account {names(accounts)} bought a net {fmt_qty(net)} units of {symbol} "
+                                 f"({net / pre_vol:.0%} of all volume) in the {fmt_span(at - lead, at)} before the "
+                                 f"listing announcement on {ann_venue} at {at:%Y-%m-%d %H:%M} UTC, after which the "
+                                 f"price rose up to {post_ret:+.1%}{exit_txt}."))
+
+
+DETECTOR = register(InsiderPreListingDetector())

@@ -1,0 +1,140 @@
+"""Momentum ignition: a burst of aggressive orders to start a price move, then trading the other side
+into the move it caused.
+
+The defining behaviour: one owner takes liquidity on one side in a rapid burst (``min_trades`` or more
+aggressive trades, gaps of at most ``burst_gap_seconds``) that dominates the market's volume in that
+span; the price moves abnormally in the burst's direction; within ``post_seconds`` the owner trades the
+opposite side for a good part of the burst's quantity at a better price. A pump and dump differs in time
+scale (hours, accumulation and distribution); front running needs someone else's large order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import polars as pl
+import pyarrow as pa
+from pydantic import BaseModel, Field
+
+from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
+from harbour.detect.market.frames import (
+    as_dt,
+    clip01,
+    ends_in_window,
+    fmt_qty,
+    fmt_span,
+    frame,
+    names,
+    owner_map,
+    part_symbol,
+    part_venue,
+    with_owner,
+)
+from harbour.detect.market.marking_the_close import _sigma
+
+TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "aggressor")
+
+
+class MomentumIgnitionConfig(BaseModel):
+    burst_gap_seconds: float = Field(10.0, gt=0, description="largest gap between the aggressive trades of a burst")
+    min_trades: int = Field(5, ge=2, description="aggressive trades in a burst")
+    min_share: float = Field(
+        0.5, gt=0, le=1, description="the burst's share of all volume traded during it")
+    min_move_sigmas: float = Field(
+        4.0, ge=0, description="price move during the burst, against the day's robust minute volatility")
+    post_seconds: float = Field(600.0, gt=0, description="how long after the burst the owner's exit may come")
+    min_reverse: float = Field(0.5, gt=0, le=1, description="share of the burst quantity traded back afterwards")
+
+
+def _bursts(legs: pl.DataFrame, config: MomentumIgnitionConfig) -> pl.DataFrame:
+    gap = dt.timedelta(seconds=config.burst_gap_seconds)
+    agg = legs.filter(pl.col("aggr")).sort("owner", "ts").with_columns(
+        new=(pl.col("ts").diff().over("owner").fill_null(gap * 2) > gap).cast(pl.Int32))
+    agg = agg.with_columns(burst=pl.col("new").cum_sum().over("owner"))
+    return agg.group_by("owner", "burst").agg(
+        n=pl.len(), start=pl.col("ts").min(), end=pl.col("ts").max(), q=pl.col("quantity").sum(),
+        q_signed=(pl.col("quantity") * pl.col("sign")).sum(), ids=pl.col("trade_id"),
+        accounts=pl.col("account").unique(), p_first=pl.col("price").first(), p_last=pl.col("price").last(),
+        vwap=(pl.col("price") * pl.col("quantity")).sum() / pl.col("quantity").sum(),
+    ).filter((pl.col("n") >= config.min_trades) & (pl.col("q_signed").abs() >= 0.8 * pl.col("q")))
+
+
+class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
+    name = "momentum_ignition"
+    version = "1.0"
+    typology = "momentum_ignition"
+    config_model = MomentumIgnitionConfig
+    description = "An aggressive one-sided burst moves the price, then its owner trades the other side."
+
+    def describe(self, config: MomentumIgnitionConfig) -> WorkSpec:
+        return WorkSpec(tables=("trades",), partition_by=("venue", "symbol", "date"),
+                        columns={"trades": TRADE_COLUMNS, "accounts": ("venue", "account", "customer_id")},
+                        broadcast=("accounts",))
+
+    def kernel(self, part: Partition, config: MomentumIgnitionConfig) -> pa.Table:
+        out = AlertBuilder(self)
+        trades = frame(part, "trades", TRADE_COLUMNS)
+        if trades.height < 10 or trades["aggressor"].null_count() == trades.height:
+            return out.to_table()
+        venue, symbol = part_venue(part, trades), part_symbol(part, trades)
+        owners = owner_map(part, venue)
+        t = with_owner(with_owner(trades, owners, "buyer", "owner_b"), owners, "seller", "owner_s") \
+            .filter(pl.col("owner_b") != pl.col("owner_s")).sort("ts")
+        legs = pl.concat([
+            t.select("ts", "trade_id", "price", "quantity", account="buyer", owner="owner_b", sign=pl.lit(1),
+                     aggr=pl.col("aggressor") == "buy"),
+            t.select("ts", "trade_id", "price", "quantity", account="seller", owner="owner_s", sign=pl.lit(-1),
+                     aggr=pl.col("aggressor") == "sell"),
+        ])
+        bursts = _bursts(legs, config)
+        if bursts.height == 0:
+            return out.to_table()
+        sigma = _sigma(trades)
+        mkt = t.select("ts", "quantity", "price")
+        # Market volume during each burst and the last price before it, by inequality join on time.
+        during = mkt.join_where(bursts.select("owner", "burst", "start", "end"),
+                                pl.col("ts") >= pl.col("start"), pl.col("ts") <= pl.col("end")) \
+            .group_by("owner", "burst").agg(mkt=pl.col("quantity").sum())
+        before = bursts.select("owner", "burst", "start").sort("start").join_asof(
+            mkt.select(b_ts="ts", p_before="price").sort("b_ts"), left_on="start", right_on="b_ts",
+            strategy="backward", allow_exact_matches=False)
+        bursts = bursts.join(during, on=["owner", "burst"]).join(before.drop("start", "b_ts"), on=["owner", "burst"])
+        bursts = bursts.with_columns(
+            direction=pl.col("q_signed").sign(),
+            move=(pl.col("p_last") / pl.coalesce("p_before", "p_first")).log(),
+            span_min=((pl.col("end") - pl.col("start")).dt.total_seconds() / 60).clip(1.0, None),
+        ).filter((pl.col("q") >= config.min_share * pl.col("mkt"))
+                 & (pl.col("direction") * pl.col("move") >= config.min_move_sigmas * sigma * pl.col("span_min").sqrt()))
+        if bursts.height == 0:
+            return out.to_table()
+        post = dt.timedelta(seconds=config.post_seconds)
+        back = legs.join_where(bursts.select(pl.col("owner").alias("b_owner"), "burst", "end", "direction"),
+                               pl.col("owner") == pl.col("b_owner"), pl.col("ts") > pl.col("end"),
+                               pl.col("ts") <= pl.col("end") + post) \
+            .filter(pl.col("sign") == -pl.col("direction")) \
+            .group_by("b_owner", "burst").agg(
+                q_back=pl.col("quantity").sum(), back_ids=pl.col("trade_id"), back_last=pl.col("ts").max(),
+                back_accounts=pl.col("account").unique(),
+                back_vwap=(pl.col("price") * pl.col("quantity")).sum() / pl.col("quantity").sum())
+        hits = bursts.join(back.rename({"b_owner": "owner"}), on=["owner", "burst"]).filter(
+            (pl.col("q_back") >= config.min_reverse * pl.col("q"))
+            & (pl.col("direction") * (pl.col("back_vwap") - pl.col("vwap")) > 0)).sort("owner", "start")
+        for row in hits.iter_rows(named=True):
+            start, end = as_dt(row["start"]), as_dt(row["back_last"])
+            if not ends_in_window(part.window, end):
+                continue
+            accounts = sorted(set(row["accounts"]) | set(row["back_accounts"]))
+            verb, back_verb = ("bought", "sold") if row["direction"] > 0 else ("sold", "bought")
+            out.add(venue=venue, symbol=symbol, accounts=accounts, start=start, end=end,
+                    score=clip01(0.5 + row["q"] / row["mkt"] / 2 + abs(row["move"]) / sigma / 50),
+                    evidence_ids=list(row["ids"]) + list(row["back_ids"]),
+                    explanation=(f"account {names(accounts)} aggressively {verb} {fmt_qty(row['q'])} units of "
+                                 f"{symbol} in {row['n']} trades within {fmt_span(start, as_dt(row['end']))} "
+                                 f"({row['q'] / row['mkt']:.0%} of the volume), moving the price "
+                                 f"{math.expm1(row['move']):+.2%}, then {back_verb} {fmt_qty(row['q_back'])} at "
+                                 f"{row['back_vwap']:.6g} against its {row['vwap']:.6g} average."))
+        return out.to_table()
+
+
+DETECTOR = register(MomentumIgnitionDetector())

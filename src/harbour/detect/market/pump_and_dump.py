@@ -1,0 +1,167 @@
+"""Pump and dump: owners accumulate, the price is driven up far beyond its normal range, and the same
+owners sell into the rise before it collapses.
+
+The defining behaviour has two halves that must both be present:
+
+* **the price path** — a rise over at most ``pump_minutes`` that is abnormal for the symbol-day
+  (at least ``min_rise`` and ``rise_sigmas`` times the day's typical move over that span), followed within
+  ``dump_minutes`` by a fall giving back at least ``min_giveback`` of the rise;
+* **the actors** — owners (accounts of one customer counted together) who were net buyers before the
+  peak and net sellers after it, each side a material share (``min_share``) of the market's volume in
+  that phase. Innocent momentum traders buy late and sell late; market makers do the opposite.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+from pydantic import BaseModel, Field
+
+from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
+from harbour.detect.market.frames import (
+    as_dt,
+    clip01,
+    ends_in_window,
+    fmt_qty,
+    fmt_time,
+    frame,
+    names,
+    owner_map,
+    part_symbol,
+    part_venue,
+    with_owner,
+)
+
+TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller")
+
+
+class PumpAndDumpConfig(BaseModel):
+    bar_seconds: int = Field(60, ge=1, description="bar length for the price path")
+    pump_minutes: float = Field(120.0, gt=0, description="longest run-up from trough to peak")
+    dump_minutes: float = Field(180.0, gt=0, description="how long after the peak the give-back may take")
+    min_rise: float = Field(0.03, gt=0, description="smallest trough-to-peak rise (log return) worth a look")
+    rise_sigmas: float = Field(
+        6.0, gt=0, description="rise against the day's robust bar volatility scaled to the run-up length; "
+        "keeps volatile days from alerting on ordinary swings")
+    min_giveback: float = Field(0.5, ge=0, le=1, description="share of the rise lost after the peak")
+    accumulation_minutes: float = Field(
+        240.0, gt=0, description="how long before the trough accumulation may start")
+    min_share: float = Field(
+        0.05, gt=0, le=1, description="an actor's net buying before the peak, and net selling after it, as a share "
+        "of the market's volume in that phase")
+    min_resold: float = Field(0.3, ge=0, le=1, description="share of its accumulation an actor sells after the peak")
+
+
+def _bars(t: pl.DataFrame, seconds: int) -> pl.DataFrame:
+    return t.sort("ts").group_by_dynamic("ts", every=f"{seconds}s").agg(
+        close=pl.col("price").last(), high=pl.col("price").max(), low=pl.col("price").min(),
+        vol=pl.col("quantity").sum())
+
+
+def _pumps(bars: pl.DataFrame, config: PumpAndDumpConfig) -> list[tuple[int, int, int, float, float]]:
+    """(trough, peak, end) bar indices with rise and give-back, peaks at least a run-up apart."""
+    logp = np.log(bars["close"].to_numpy())
+    n = len(logp)
+    if n < 5:
+        return []
+    rets = np.diff(logp)
+    sigma = 1.4826 * float(np.median(np.abs(rets - np.median(rets)))) or float(np.std(rets)) or 1e-9
+    w = max(1, int(config.pump_minutes * 60 / config.bar_seconds))
+    d = max(1, int(config.dump_minutes * 60 / config.bar_seconds))
+    found: list[tuple[int, int, int, float, float]] = []
+    i = 0
+    # Few bars per day (1,440 at one minute): a plain scan over bars is cheap and clear.
+    while i < n:
+        lo = max(0, i - w)
+        trough = lo + int(np.argmin(logp[lo:i + 1]))
+        rise = logp[i] - logp[trough]
+        need = max(config.min_rise, config.rise_sigmas * sigma * math.sqrt(max(i - trough, 1)))
+        if rise >= need and (i + 1 >= n or logp[i] >= logp[i + 1: min(n, i + 1 + w // 4 + 1)].max()):
+            after = logp[i + 1: min(n, i + 1 + d)]
+            if after.size:
+                j = i + 1 + int(np.argmin(after))
+                giveback = (logp[i] - logp[j]) / rise
+                if giveback >= config.min_giveback:
+                    found.append((trough, i, j, rise, giveback))
+                    i = j
+        i += 1
+    return found
+
+
+class PumpAndDumpDetector(Detector[PumpAndDumpConfig]):
+    name = "pump_and_dump"
+    version = "1.0"
+    typology = "pump_and_dump"
+    config_model = PumpAndDumpConfig
+    description = "Abnormal run-up and collapse with owners who bought before the peak and sold after it."
+
+    def describe(self, config: PumpAndDumpConfig) -> WorkSpec:
+        return WorkSpec(tables=("trades",), partition_by=("venue", "symbol", "date"),
+                        lookback=dt.timedelta(minutes=config.accumulation_minutes + config.pump_minutes),
+                        columns={"trades": TRADE_COLUMNS, "accounts": ("venue", "account", "customer_id")},
+                        broadcast=("accounts",))
+
+    def kernel(self, part: Partition, config: PumpAndDumpConfig) -> pa.Table:
+        out = AlertBuilder(self)
+        trades = frame(part, "trades", TRADE_COLUMNS)
+        if trades.height < 10:
+            return out.to_table()
+        venue, symbol = part_venue(part, trades), part_symbol(part, trades)
+        bars = _bars(trades, config.bar_seconds)
+        pumps = _pumps(bars, config)
+        if not pumps:
+            return out.to_table()
+        owners = owner_map(part, venue)
+        t = with_owner(with_owner(trades, owners, "buyer", "owner_b"), owners, "seller", "owner_s") \
+            .filter(pl.col("owner_b") != pl.col("owner_s"))
+        flows = pl.concat([t.select("ts", "trade_id", "price", "quantity", account="buyer", owner="owner_b",
+                                    q="quantity"),
+                           t.select("ts", "trade_id", "price", "quantity", account="seller", owner="owner_s",
+                                    q=-pl.col("quantity"))])
+        times = bars["ts"]
+        bar = dt.timedelta(seconds=config.bar_seconds)
+        for trough, peak, low, rise, giveback in pumps:
+            t_peak = times[peak] + bar
+            t_start = times[trough] - dt.timedelta(minutes=config.accumulation_minutes)
+            t_end = times[low] + bar
+            self._actors(out, part, flows, venue, symbol, (t_start, t_peak, t_end), rise, giveback, config)
+        return out.to_table()
+
+    def _actors(self, out: AlertBuilder, part: Partition, flows: pl.DataFrame, venue: str, symbol: str | None,
+                span: tuple[dt.datetime, dt.datetime, dt.datetime], rise: float, giveback: float,
+                config: PumpAndDumpConfig) -> None:
+        t_start, t_peak, t_end = span
+        phase = flows.filter((pl.col("ts") >= t_start) & (pl.col("ts") < t_end)).with_columns(
+            up=pl.col("ts") < t_peak)
+        vol = phase.filter(pl.col("q") > 0).group_by("up").agg(v=pl.col("quantity").sum())
+        vol_up = float(vol.filter(pl.col("up"))["v"].sum() or 0.0)
+        vol_down = float(vol.filter(~pl.col("up"))["v"].sum() or 0.0)
+        if vol_up <= 0 or vol_down <= 0:
+            return
+        per = phase.group_by("owner").agg(
+            bought=pl.col("q").filter(pl.col("up")).sum(), sold=-pl.col("q").filter(~pl.col("up")).sum(),
+        ).filter((pl.col("bought") >= config.min_share * vol_up) & (pl.col("sold") >= config.min_share * vol_down)
+                 & (pl.col("sold") >= config.min_resold * pl.col("bought")))
+        if per.height == 0:
+            return
+        ev = phase.join(per.select("owner"), on="owner")
+        ev = ev.filter((pl.col("up") & (pl.col("q") > 0)) | (~pl.col("up") & (pl.col("q") < 0)))
+        accounts = sorted(ev["account"].unique().to_list())
+        start, end = as_dt(ev["ts"].min()), as_dt(ev["ts"].max())
+        if not ends_in_window(part.window, end):
+            return
+        bought, sold = float(per["bought"].sum()), float(per["sold"].sum())
+        out.add(venue=venue, symbol=symbol, accounts=accounts, start=start, end=end,
+                score=clip01(0.5 + 0.25 * giveback + 2 * rise),
+                evidence_ids=ev["trade_id"].to_list(),
+                explanation=(f"{symbol} rose {math.expm1(rise):.1%} to a peak at {fmt_time(as_dt(t_peak))} and gave "
+                             f"back {giveback:.0%} of it; account(s) {names(accounts)} bought {fmt_qty(bought)} "
+                             f"units ({bought / vol_up:.0%} of buying) before the peak and sold {fmt_qty(sold)} "
+                             f"({sold / vol_down:.0%} of selling) after it."))
+
+
+DETECTOR = register(PumpAndDumpDetector())

@@ -1,0 +1,174 @@
+"""Wash trading: trades that change no beneficial ownership.
+
+Two shapes, one economic test (the owner's position does not change):
+
+* **self-trades** — buyer and seller are one owner: the same account, or two accounts of one customer
+  (``accounts.customer_id``);
+* **pairs and rings** — 2 to ``max_ring`` owners who trade mostly with each other, back and forth or
+  around a cycle, so that each member ends the day where it started while printing volume.
+
+A group is found as a connected component of "concentrated" counterparty edges: an edge joins two owners
+when their trades with each other are a large share of *both* owners' volume in the symbol-day (an
+honest client trading with a big market maker is a large share of the client's volume but a sliver of
+the maker's). A component is alerted when its members' net position change inside the group is small
+relative to the group's volume.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pyarrow as pa
+from pydantic import BaseModel, Field
+
+from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
+from harbour.detect.market.frames import (
+    as_dt,
+    clip01,
+    ends_in_window,
+    fmt_qty,
+    fmt_span,
+    frame,
+    names,
+    owner_map,
+    part_symbol,
+    part_venue,
+    with_owner,
+)
+
+TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "quantity", "price", "buyer", "seller")
+
+
+class WashTradeConfig(BaseModel):
+    min_self_trades: int = Field(
+        2, ge=1, description="trades between accounts of one owner in a symbol-day before an alert; one can be an "
+        "accident of a venue without self-trade prevention, a repeat is a pattern")
+    min_group_trades: int = Field(
+        4, ge=2, description="trades inside a pair or ring in a symbol-day before it is judged; a round trip "
+        "needs two, a repeated one four")
+    min_edge_trades: int = Field(
+        2, ge=1, description="trades between two owners before their link counts towards a group")
+    min_edge_share: float = Field(
+        0.25, gt=0, le=1, description="share of EACH owner's symbol-day volume that a link must carry; colluders "
+        "trade mostly with each other, honest accounts spread over many counterparties")
+    max_net_share: float = Field(
+        0.15, ge=0, le=1, description="largest member's net position change inside the group, as a share of the "
+        "group's volume; wash trades leave positions (nearly) unchanged")
+    max_ring: int = Field(5, ge=2, description="largest group of owners judged as one ring")
+
+
+def _owner_trades(part: Partition, trades: pl.DataFrame, venue: str) -> pl.DataFrame:
+    owners = owner_map(part, venue)
+    t = with_owner(trades, owners, "buyer", "owner_b")
+    return with_owner(t, owners, "seller", "owner_s")
+
+
+def _components(edges: pl.DataFrame) -> dict[str, str]:
+    """owner → component root, by union-find over the (few) concentrated edges."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for lo, hi in edges.select("lo", "hi").iter_rows():
+        ra, rb = find(lo), find(hi)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {x: find(x) for x in list(parent)}
+
+
+class WashTradeDetector(Detector[WashTradeConfig]):
+    name = "wash_trade"
+    version = "1.0"
+    typology = "wash_trade"
+    config_model = WashTradeConfig
+    description = "Self-trades and pairs/rings of owners trading with each other with little net change."
+
+    def describe(self, config: WashTradeConfig) -> WorkSpec:
+        return WorkSpec(tables=("trades",), partition_by=("venue", "symbol", "date"),
+                        columns={"trades": TRADE_COLUMNS, "accounts": ("venue", "account", "customer_id")},
+                        broadcast=("accounts",))
+
+    def kernel(self, part: Partition, config: WashTradeConfig) -> pa.Table:
+        out = AlertBuilder(self)
+        trades = frame(part, "trades", TRADE_COLUMNS)
+        if trades.height == 0:
+            return out.to_table()
+        venue, symbol = part_venue(part, trades), part_symbol(part, trades)
+        t = _owner_trades(part, trades, venue)
+        self._self_trades(out, part, t, venue, symbol, config)
+        self._groups(out, part, t.filter(pl.col("owner_b") != pl.col("owner_s")), venue, symbol, config)
+        return out.to_table()
+
+    def _self_trades(self, out: AlertBuilder, part: Partition, t: pl.DataFrame, venue: str, symbol: str | None,
+                     config: WashTradeConfig) -> None:
+        selfs = t.filter(pl.col("owner_b") == pl.col("owner_s"))
+        if selfs.height == 0:
+            return
+        day_vol = float(t["quantity"].sum())
+        groups = selfs.group_by("owner_b").agg(
+            n=pl.len(), vol=pl.col("quantity").sum(), start=pl.col("ts").min(), end=pl.col("ts").max(),
+            ids=pl.col("trade_id"), accounts=pl.col("buyer").append(pl.col("seller")).unique().sort(),
+        ).filter(pl.col("n") >= config.min_self_trades).sort("owner_b")
+        for owner, n, vol, start, end, ids, accounts in groups.iter_rows():
+            start, end = as_dt(start), as_dt(end)
+            if not ends_in_window(part.window, end):
+                continue
+            who = (f"account {accounts[0]} traded with itself" if len(accounts) == 1 else
+                   f"accounts {names(accounts)}, all held by customer {owner}, traded with each other")
+            out.add(venue=venue, symbol=symbol, accounts=accounts, start=start, end=end,
+                    score=clip01(0.7 + 0.03 * n), evidence_ids=ids,
+                    explanation=(f"{who} {n} times in {fmt_span(start, end)} on {symbol}, "
+                                 f"{fmt_qty(vol)} units ({vol / day_vol:.1%} of the day's volume) with no change "
+                                 f"of beneficial owner."))
+
+    def _groups(self, out: AlertBuilder, part: Partition, t: pl.DataFrame, venue: str, symbol: str | None,
+                config: WashTradeConfig) -> None:
+        if t.height == 0:
+            return
+        t = t.with_columns(lo=pl.min_horizontal("owner_b", "owner_s"), hi=pl.max_horizontal("owner_b", "owner_s"))
+        owner_vol = pl.concat([t.select(owner="owner_b", q="quantity"), t.select(owner="owner_s", q="quantity")]) \
+            .group_by("owner").agg(vol=pl.col("q").sum())
+        edges = t.group_by("lo", "hi").agg(n=pl.len(), vol=pl.col("quantity").sum()) \
+            .filter(pl.col("n") >= config.min_edge_trades)
+        edges = edges.join(owner_vol.rename({"owner": "lo", "vol": "vol_lo"}), on="lo") \
+            .join(owner_vol.rename({"owner": "hi", "vol": "vol_hi"}), on="hi") \
+            .filter(pl.col("vol") >= config.min_edge_share * pl.max_horizontal("vol_lo", "vol_hi"))
+        if edges.height == 0:
+            return
+        comp = _components(edges)
+        cmap = pl.DataFrame({"owner": list(comp), "comp": list(comp.values())}, schema={"owner": pl.String,
+                                                                                      "comp": pl.String})
+        intra = t.join(cmap.rename({"owner": "owner_b", "comp": "cb"}), on="owner_b") \
+            .join(cmap.rename({"owner": "owner_s", "comp": "cs"}), on="owner_s") \
+            .filter(pl.col("cb") == pl.col("cs"))
+        net = pl.concat([intra.select("cb", owner="owner_b", q="quantity"),
+                         intra.select("cb", owner="owner_s", q=-pl.col("quantity"))]) \
+            .group_by("cb", "owner").agg(net=pl.col("q").sum(), gross=pl.col("q").abs().sum()) \
+            .group_by("cb").agg(members=pl.len(), max_net=pl.col("net").abs().max())
+        groups = intra.group_by("cb").agg(
+            n=pl.len(), vol=pl.col("quantity").sum(), start=pl.col("ts").min(), end=pl.col("ts").max(),
+            ids=pl.col("trade_id"), accounts=pl.col("buyer").append(pl.col("seller")).unique().sort(),
+            vwap_lo=pl.col("price").min(), vwap_hi=pl.col("price").max(),
+        ).join(net, on="cb").with_columns(net_share=pl.col("max_net") / pl.col("vol")).filter(
+            (pl.col("n") >= config.min_group_trades) & (pl.col("members") <= config.max_ring)
+            & (pl.col("net_share") <= config.max_net_share)).sort("cb")
+        for row in groups.iter_rows(named=True):
+            start, end = as_dt(row["start"]), as_dt(row["end"])
+            if not ends_in_window(part.window, end):
+                continue
+            members, accounts = row["members"], row["accounts"]
+            shape = "with each other" if members == 2 else f"around a ring of {members} owners"
+            out.add(venue=venue, symbol=symbol, accounts=accounts, start=start, end=end,
+                    score=clip01(0.6 + 0.3 * (1 - row["net_share"] / max(config.max_net_share, 1e-9))
+                                 + 0.01 * row["n"]),
+                    evidence_ids=row["ids"],
+                    explanation=(f"accounts {names(accounts)} traded {row['n']} times {shape} in "
+                                 f"{fmt_span(start, end)} on {symbol}, {fmt_qty(row['vol'])} units, largest net "
+                                 f"position change {row['net_share']:.1%} of that volume."))
+
+
+DETECTOR = register(WashTradeDetector())

@@ -21,7 +21,7 @@ def planner(typology: str) -> Callable[[Planner], Planner]:
 
 
 def plan_incidents(world: World) -> tuple[list[Incident], dict[str, str]]:
-    from harbour.data.generate.incidents import aml, market  # noqa: F401  (registers the planners)
+    from harbour.data.generate.incidents import aml, market, market2  # noqa: F401  (registers the planners)
 
     incidents: list[Incident] = []
     skipped: dict[str, str] = {}

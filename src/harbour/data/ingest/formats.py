@@ -236,9 +236,11 @@ def tardis_symbol(symbol: str) -> str:
             base, _, quote = symbol.partition(sep)
             return f"{base.upper()}/{quote.upper()}"
     upper = symbol.upper()
-    for quote in QUOTES:
-        if upper.endswith(quote) and len(upper) > len(quote):
-            return f"{upper[: -len(quote)]}/{quote}"
+    # XBTUSD ends in both TUSD and USD: prefer a split that leaves a base of three letters or more.
+    for min_base in (3, 1):
+        for quote in QUOTES:
+            if upper.endswith(quote) and len(upper) - len(quote) >= min_base:
+                return f"{upper[: -len(quote)]}/{quote}"
     return symbol
 
 

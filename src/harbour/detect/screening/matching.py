@@ -30,7 +30,7 @@ from rapidfuzz.distance import OSA
 
 from harbour.detect.screening.normalise import tokens
 
-DEFAULT_THRESHOLD = 0.85
+DEFAULT_THRESHOLD = 0.88
 CANDIDATES_SCORED = 24  # best-blocked candidates that get the full score
 POSTINGS_BUDGET = 4_000  # postings read per query at most (skips very common tokens' lists when others exist)
 UNMATCHED_WEIGHT = 0.35  # how much a token present on one side only counts against the score

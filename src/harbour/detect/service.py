@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -371,3 +372,13 @@ def detector_catalogue() -> list[dict[str, Any]]:
             "family": "aml" if d.typology in AML_TYPOLOGIES else "market",
         })
     return entries
+
+
+def default_workers() -> int | None:
+    """Worker processes for runs started from the web app (HARBOUR_SURVEIL_WORKERS; default: one per core)."""
+    raw = os.environ.get("HARBOUR_SURVEIL_WORKERS", "")
+    try:
+        return max(1, int(raw)) if raw else None
+    except ValueError as exc:
+        raise Invalid(f"HARBOUR_SURVEIL_WORKERS={raw!r} is not a whole number",
+                      field="HARBOUR_SURVEIL_WORKERS") from exc

@@ -1,0 +1,152 @@
+"""A generated market follows the contracts, ingests cleanly, labels point at real ids, same seed gives the
+same bytes, and memory does not grow with the number of days."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from harbour.cli import app
+from harbour.data.generate import GenerateConfig, generate_market
+from harbour.data.ingest.service import IngestFile, ingest
+from harbour.data.layout import glob_pattern
+from harbour.data.schemas import ENUMS, TABLES, TYPOLOGIES
+
+
+def small(out: Path, **kw: object) -> GenerateConfig:
+    opts: dict = {"venues": 2, "days": 1, "accounts": 150, "seed": 11, "activity": 0.02, "symbols": 6,
+                  "incidents": {t: 1 for t in TYPOLOGIES}}
+    opts.update(kw)
+    return GenerateConfig(out=out, **opts)
+
+
+@pytest.fixture(scope="module")
+def market(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    out = tmp_path_factory.mktemp("market")
+    return out, generate_market(small(out))
+
+
+def read(root: Path, table: str) -> pa.Table:
+    files = sorted(Path(root).glob(glob_pattern(root, table).replace(str(root) + "/", "")))
+    return pa.concat_tables([pq.read_table(f, partitioning=None) for f in files])
+
+
+def test_tables_follow_the_contract(market: tuple[Path, object]) -> None:
+    root, summary = market
+    for name in ("trades", "orders", "transfers", "accounts", "announcements", "labels"):
+        files = sorted(root.glob(glob_pattern(root, name).replace(str(root) + "/", "")))
+        assert files, name
+        for f in files:
+            t = pq.read_table(f, partitioning=None)
+            for field in TABLES[name].schema:
+                col = t.column(field.name)
+                assert col.type == field.type, (f, field.name)
+                if not field.nullable:
+                    assert col.null_count == 0, (f, field.name)
+            if "venue" in TABLES[name].partition_by:
+                assert set(t.column("venue").to_pylist()) == {f.parent.name.split("=")[-1]
+                                                              if name == "accounts" else f.parent.parent.name.split("=")[1]}
+            for (table, column), allowed in ENUMS.items():
+                if table == name:
+                    assert set(t.column(column).drop_null().to_pylist()) <= allowed, (f, column)
+    trades = read(root, "trades")
+    assert min(trades.column("price").to_pylist()) > 0 and min(trades.column("quantity").to_pylist()) > 0
+    assert summary.rows["trades"] > 1000 and summary.rows["orders"] > summary.rows["trades"]
+
+
+def test_every_typology_is_labelled_and_labels_point_at_real_ids(market: tuple[Path, object]) -> None:
+    root, summary = market
+    labels = read(root, "labels").to_pylist()
+    assert {row["typology"] for row in labels} == set(TYPOLOGIES)
+    con = duckdb.connect()
+    ids = {r[0] for r in con.sql(
+        f"select order_id from read_parquet('{glob_pattern(root, 'orders')}') union all "
+        f"select trade_id from read_parquet('{glob_pattern(root, 'trades')}') union all "
+        f"select transfer_id from read_parquet('{glob_pattern(root, 'transfers')}')").fetchall()}
+    accounts = {(r[0], r[1]) for r in con.sql(
+        f"select venue, account from read_parquet('{glob_pattern(root, 'accounts')}')").fetchall()}
+    all_accounts = {a for _, a in accounts}
+    for row in labels:
+        assert row["evidence_ids"] and set(row["evidence_ids"]) <= ids, row["incident_id"]
+        assert row["accounts"] and set(row["accounts"]) <= all_accounts
+        assert any((row["venue"], a) in accounts for a in row["accounts"])
+        assert row["start"] <= row["end"]
+
+
+def test_trades_come_from_orders_that_exist(market: tuple[Path, object]) -> None:
+    root, _ = market
+    con = duckdb.connect()
+    missing = con.sql(
+        f"select count(*) from read_parquet('{glob_pattern(root, 'trades')}') t left join "
+        f"(select distinct venue, order_id, account from read_parquet('{glob_pattern(root, 'orders')}')) o "
+        "on o.venue = t.venue and o.order_id = t.buy_order_id and o.account = t.buyer where o.order_id is null"
+    ).fetchall()[0][0]
+    assert missing == 0
+    ratio = con.sql(f"select count(*) filter (event = 'cancel') / count(distinct order_id) filter (event = 'fill') "
+                    f"from read_parquet('{glob_pattern(root, 'orders')}')").fetchall()[0][0]
+    assert ratio > 1.0  # cancels outnumber filled orders, as on real venues
+
+
+def test_generated_market_ingests_with_zero_rejected_rows(market: tuple[Path, object], tmp_path: Path) -> None:
+    root, summary = market
+    for venue in summary.venues:
+        files = [IngestFile(table, f) for table in ("accounts", "trades", "orders", "transfers", "announcements")
+                 for f in sorted(root.glob(f"{table}/venue={venue}/**/*.parquet"))]
+        report = ingest(tmp_path / "lake", files, venue)
+        assert report.problem_count == 0 and report.rows_dropped == 0
+        assert report.rows_written == sum(pq.read_metadata(f.path).num_rows for f in files)
+
+
+def digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_same_bytes(market: tuple[Path, object], tmp_path: Path) -> None:
+    root, _ = market
+    generate_market(small(tmp_path / "again"))
+    assert digest(root) == digest(tmp_path / "again")
+    generate_market(small(tmp_path / "other", seed=12))
+    assert digest(tmp_path / "other") != digest(root)
+
+
+PEAK = """
+import json, resource, sys
+from pathlib import Path
+from harbour.data.generate import GenerateConfig, generate_market
+generate_market(GenerateConfig(out=Path(sys.argv[1]), venues=1, days=int(sys.argv[2]), accounts=200, seed=5,
+                               activity=0.1, symbols=4, incidents={"wash_trade": 1}))
+print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+"""
+
+
+@pytest.mark.slow
+def test_peak_memory_does_not_grow_with_days(tmp_path: Path) -> None:
+    peaks = {}
+    for days in (1, 4):
+        run = subprocess.run([sys.executable, "-c", PEAK, str(tmp_path / f"d{days}"), str(days)], check=True,
+                             capture_output=True, text=True)
+        peaks[days] = json.loads(run.stdout.strip().splitlines()[-1])
+    assert peaks[4] < peaks[1] * 1.1 + 20_000, peaks  # KiB: within 10 % + 20 MB
+
+
+def test_cli_generates_and_rejects_bad_options(tmp_path: Path) -> None:
+    runner = CliRunner()
+    bad = runner.invoke(app, ["generate", "--incidents", "washing=3", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "unknown typology 'washing'" in bad.output
+    assert not (tmp_path / "x").exists()
+    ok = runner.invoke(app, ["generate", "--venues", "1", "--days", "1", "--accounts", "60", "--activity", "0.01",
+                             "--symbols", "3", "--incidents", "all=0", "--incidents", "fan_in=1",
+                             "--venue-names", "ZZX", "--out", str(tmp_path / "y")])
+    assert ok.exit_code == 0, ok.output
+    labels = pq.read_table(next((tmp_path / "y" / "labels").glob("*.parquet")), partitioning=None).to_pylist()
+    assert [r["typology"] for r in labels] == ["fan_in"] and labels[0]["venue"] == "ZZX"

@@ -16,6 +16,9 @@ class LayeredConfig(BaseModel):
     window_hours: float = Field(48.0, gt=0, description="span in which a party's several counterparties appear, "
                                 "and the longest span of the whole group's transfers")
     min_side: int = Field(2, ge=2, description="parties on each side (senders, receivers) at least")
+    min_transfers: int = Field(4, ge=2, description="transfers in the group, at least")
+    min_total_usd: float = Field(5_000.0, ge=0, description="value moved by the group, at least (friends "
+                                 "settling a dinner bill form small many-to-many webs too)")
     max_parties: int = Field(60, ge=4, description="larger components are ordinary busy flow, not one scheme")
     min_density: float = Field(0.5, gt=0, le=1,
                                description="pairs that transact / possible sender-receiver pairs, per layer")
@@ -54,7 +57,9 @@ def components(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> lis
         has_account = g.is_account[g.src[e]].any() or g.is_account[g.dst[e]].any()
         # One scheme moves its money in one coordinated span; a web of friends trades all week.
         coordinated = int(g.ts[e].max() - g.ts[e].min()) <= window
-        if 4 <= sizes[edge_label[grp[0]]] <= cfg.max_parties and has_account and coordinated:
+        big_enough = (4 <= sizes[edge_label[grp[0]]] <= cfg.max_parties and e.size >= cfg.min_transfers
+                      and float(g.usd[e].sum()) >= cfg.min_total_usd)
+        if big_enough and has_account and coordinated:
             out.append(e)
     return out
 

@@ -1,0 +1,118 @@
+"""Planning rules shared by both runners: file pruning, owned days and look-back, partition slicing,
+and the checks on a kernel's output."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harbour.core.errors import Invalid
+from harbour.data.schemas import ALERTS
+from harbour.detect.framework import AlertBuilder, Window, WorkSpec
+from harbour.detect.runners.plan import (
+    finish_alerts,
+    lake_files,
+    make_job,
+    owned_span,
+    read_columns,
+    read_dates,
+    split_by_keys,
+    window_dates,
+)
+from harbour.detect.runners.reference import RefSelfTrade
+
+D = dt.date(2026, 1, 5)
+
+
+def at(day: int, hour: float = 0) -> dt.datetime:
+    return dt.datetime(2026, 1, 5 + day, tzinfo=dt.UTC) + dt.timedelta(hours=hour)
+
+
+def test_lake_files_prune_by_venue_and_date_directory(sample_lake: Path) -> None:
+    every = lake_files(sample_lake, "trades")
+    assert {f.venue for f in every} == {"HBX", "KBT"} and len(every) == 6
+    some = lake_files(sample_lake, "trades", ["KBT"], [D + dt.timedelta(days=1)])
+    assert [(f.venue, f.date) for f in some] == [("KBT", D + dt.timedelta(days=1))]
+    assert {f.venue for f in lake_files(sample_lake, "accounts", ["HBX"])} == {"HBX"}
+    assert lake_files(sample_lake, "labels") == []  # no such folder in this lake
+
+
+def test_window_dates_and_lookback_days() -> None:
+    days = [D + dt.timedelta(days=i) for i in range(5)]
+    assert window_dates(Window(), days) == days
+    assert window_dates(Window(at(1, 6), at(3)), days) == days[1:3]  # end is exclusive: midnight of day 3 not owned
+    assert window_dates(Window(at(1, 6), at(3, 0.01)), days) == days[1:4]
+    assert read_dates([days[2]], dt.timedelta(0)) == [days[2]]
+    assert read_dates([days[2]], dt.timedelta(hours=2)) == days[1:3]
+    assert read_dates([days[2], days[3]], dt.timedelta(days=1, hours=1)) == days[0:4]
+
+
+def test_a_date_partition_owns_its_day_clipped_to_the_window() -> None:
+    assert owned_span(Window(), {"date": D}) == Window(at(0), at(1))
+    assert owned_span(Window(at(0, 6), at(0, 18)), {"date": D}) == Window(at(0, 6), at(0, 18))
+    assert owned_span(Window(at(0, 6)), {"venue": "HBX"}) == Window(at(0, 6))
+
+
+def test_projection_adds_keys_and_time_in_contract_order() -> None:
+    job = make_job(RefSelfTrade())
+    assert read_columns(job, "trades") == ["venue", "symbol", "trade_id", "ts", "quantity", "buyer", "seller"]
+
+
+def test_unknown_table_column_or_partition_key_is_refused() -> None:
+    class Bad(RefSelfTrade):
+        def __init__(self, spec: WorkSpec) -> None:
+            self.spec = spec
+
+        def describe(self, config):  # type: ignore[no-untyped-def]
+            return self.spec
+
+    with pytest.raises(Invalid, match="unknown table 'quotes'"):
+        make_job(Bad(WorkSpec(tables=("quotes",))))
+    with pytest.raises(Invalid, match="by 'account', a column it lacks"):
+        make_job(Bad(WorkSpec(tables=("trades",), partition_by=("account",))))
+    with pytest.raises(Invalid, match="columns \\['colour'\\]"):
+        read_columns(make_job(Bad(WorkSpec(tables=("trades",), columns={"trades": ("colour",)}))), "trades")
+    with pytest.raises(ValueError, match="unknown partition key"):
+        WorkSpec(tables=("trades",), partition_by=("hour",))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["A", "B", "C"]), st.integers(0, 3)), max_size=40))
+def test_split_by_keys_gives_each_key_its_rows_once(rows: list[tuple[str, int]]) -> None:
+    rows = sorted(rows)
+    table = pa.table({"k": [r[0] for r in rows], "n": [r[1] for r in rows], "i": list(range(len(rows)))})
+    parts = split_by_keys(table, ["k", "n"])
+    assert [k for k, _ in parts] == sorted({r for r in rows})
+    assert sum(p.num_rows for _, p in parts) == len(rows)
+    for key, part in parts:
+        assert set(zip(part.column("k").to_pylist(), part.column("n").to_pylist(), strict=True)) == {key}
+    assert split_by_keys(table, []) == ([((), table)] if rows else [])
+
+
+def _alert(end: dt.datetime) -> pa.Table:
+    b = AlertBuilder(RefSelfTrade())
+    b.add(venue="HBX", symbol="BTC/USD", accounts=["a"], start=end - dt.timedelta(minutes=5), end=end, score=0.5,
+          evidence_ids=["t1"], explanation="x")
+    return b.to_table()
+
+
+def test_alerts_ending_outside_the_owned_span_are_dropped() -> None:
+    det = RefSelfTrade()
+    table = pa.concat_tables([_alert(at(0, 23.9)), _alert(at(1, 0)), _alert(at(1, 12))])
+    kept = finish_alerts(det, table, Window(at(1), at(2)))
+    assert kept.column("end").to_pylist() == [at(1, 0), at(1, 12)]
+    assert finish_alerts(det, table, Window()).num_rows == 3
+
+
+def test_kernel_output_that_breaks_the_contract_names_the_detector() -> None:
+    det = RefSelfTrade()
+    with pytest.raises(Invalid, match="ref_self_trade.*lacks alert columns \\['score'\\]"):
+        finish_alerts(det, _alert(at(0)).drop_columns(["score"]), Window())
+    with pytest.raises(Invalid, match="not a pyarrow.Table"):
+        finish_alerts(det, [], Window())  # type: ignore[arg-type]
+    assert finish_alerts(det, ALERTS.empty_table(), Window()).schema == ALERTS

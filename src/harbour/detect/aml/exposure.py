@@ -119,7 +119,7 @@ def listed_parties(g: TransferGraph, lists: dict[str, dict[str, str]]) -> dict[i
         return {}
     parties = pa.array(g.parties.tolist(), pa.string())
     chain = pc.utf8_lower(pc.list_element(pc.split_pattern(parties, ":", max_splits=1), 0))
-    rest = pc.list_element(pc.split_pattern(parties, ":", max_splits=1), -1)
+    rest = pc.replace_substring_regex(parties, pattern="^[^:]*:", replacement="")
     exact = pc.binary_join_element_wise(chain, rest, ":")
     lowered = pc.binary_join_element_wise(chain, pc.utf8_lower(rest), ":")
     keys = pa.array(list(entries), pa.string())

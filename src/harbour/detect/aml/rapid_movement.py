@@ -47,7 +47,8 @@ def find(g: TransferGraph, cfg: RapidMovementConfig, claimed: np.ndarray) -> lis
             v_in, v_out = float(g.usd[e_in].sum()), float(g.usd[e_out].sum())
             dwell_h = (int(g.ts[e_out].max()) - int(g.ts[e_in].min())) / 3.6e9 if e_out.size else 0.0
             text = (f"account {node_name(g, v, e)} received {fmt_usd(v_in)} in {e_in.size} transfer(s) and sent "
-                    f"{fmt_usd(v_out)} on in {e_out.size} transfer(s), the last {dwell_h:.1f} hours after the first arrival "
+                    f"{fmt_usd(v_out)} on in {e_out.size} transfer(s), the last {dwell_h:.1f} hours after the first "
+                    f"arrival "
                     f"({fmt_span(g, e)})")
             out.append(Pattern("rapid_movement", v, np.array([v]), e, saturating(v_in, cfg.min_usd), text))
     return out

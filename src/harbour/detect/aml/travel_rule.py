@@ -2,7 +2,8 @@
 and beneficiary information.
 
 A transfer is VASP-to-VASP when ``counterparty_vasp`` is set, or when its other party is an account on
-another venue (``OTHER:account``) even though ``counterparty_vasp`` was left empty. Its value in HKD is
+another supervised venue (``OTHER:account``, OTHER being a venue of the accounts table) even though
+``counterparty_vasp`` was left empty; ``internal`` transfers (within one venue) never are. Its value in HKD is
 ``usd_value * hkd_per_usd`` (default 7.8, the peg's centre; a config value). Required fields, with
 their IVMS101 counterparts (docs/detectors/aml.md): ``originator_name`` (Originator.originatorPersons
 name), ``originator_account`` (Originator.accountNumber), ``beneficiary_name`` (Beneficiary
@@ -36,14 +37,14 @@ def _blank(col: str) -> pl.Expr:
     return pl.col(col).is_null() | (pl.col(col).cast(pl.Utf8).str.strip_chars() == "")
 
 
-def gaps(transfers: pa.Table, cfg: TravelRuleConfig) -> pl.DataFrame:
+def gaps(transfers: pa.Table, cfg: TravelRuleConfig, known_venues: set[str] | None = None) -> pl.DataFrame:
     """Rows that break the rule, with ``account`` (the venue's own customer) and ``missing`` (list)."""
     df = pl.from_arrow(transfers.select(["venue", "transfer_id", "ts", "usd_value", "kind", "from_party", "to_party",
                                          *FIELDS]))
     assert isinstance(df, pl.DataFrame)
     from_venue = pl.col("from_party").str.split_exact(":", 1).struct.field("field_0")
     to_venue = pl.col("to_party").str.split_exact(":", 1).struct.field("field_0")
-    venues = df["venue"].unique().to_list()
+    venues = sorted(set(df["venue"].unique().to_list()) | (known_venues or set()))
     other_venue = pl.when(from_venue == pl.col("venue")).then(to_venue).otherwise(from_venue)
     df = df.with_columns(
         account=pl.when(from_venue == pl.col("venue")).then(pl.col("from_party")).otherwise(pl.col("to_party")),
@@ -65,14 +66,17 @@ class TravelRuleGapDetector(Detector[TravelRuleConfig]):
     description = "VASP-to-VASP transfers of HK$8,000 or more without complete originator/beneficiary data."
 
     def describe(self, config: TravelRuleConfig) -> WorkSpec:
-        return WorkSpec(tables=("transfers",), partition_by=("venue", "date"))
+        # accounts: to recognise the other side as a platform we supervise (``KLN:123``) by its venue code
+        return WorkSpec(tables=("transfers",), partition_by=("venue", "date"), broadcast=("accounts",))
 
     def kernel(self, part: Partition, config: TravelRuleConfig) -> pa.Table:
         out = AlertBuilder(self)
         transfers = part.tables["transfers"]
         if transfers.num_rows == 0:
             return out.to_table()
-        bad = gaps(transfers, config).with_columns(day=pl.col("ts").dt.date())
+        accounts = part.broadcast.get("accounts")
+        known = set(accounts["venue"].to_pylist()) if accounts is not None and accounts.num_rows else set()
+        bad = gaps(transfers, config, known).with_columns(day=pl.col("ts").dt.date())
         for (venue, account, _day), grp in bad.sort("ts").group_by(["venue", "account", "day"], maintain_order=True):
             rows = grp.to_dicts()
             parts = [f"{r['transfer_id']} ({fmt_usd(r['usd_value'])}, about "

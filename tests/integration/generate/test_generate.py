@@ -150,3 +150,15 @@ def test_cli_generates_and_rejects_bad_options(tmp_path: Path) -> None:
     assert ok.exit_code == 0, ok.output
     labels = pq.read_table(next((tmp_path / "y" / "labels").glob("*.parquet")), partitioning=None).to_pylist()
     assert [r["typology"] for r in labels] == ["fan_in"] and labels[0]["venue"] == "ZZX"
+
+
+def test_demo_step_fills_the_lake_and_the_facts(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from harbour.data.demo import generate
+
+    ctx = SimpleNamespace(lake_root=tmp_path / "lake", facts={"venues": ["AAA", "BBB"]})
+    line = generate(ctx)
+    assert "2 venues x 2 days" in line
+    assert ctx.facts["market"]["venues"] == ["AAA", "BBB"] and ctx.facts["market"]["trades"] > 0
+    assert sorted(p.name for p in (tmp_path / "lake" / "trades").iterdir()) == ["venue=AAA", "venue=BBB"]

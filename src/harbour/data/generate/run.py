@@ -60,6 +60,14 @@ def generate_market(config: GenerateConfig, progress: Progress | None = None) ->
     world = build_world(config)
     incidents, skipped = plan_incidents(world)
     writer = LakeWriter(config.out)
+    try:
+        return _stream(config, world, incidents, skipped, writer, progress)
+    finally:
+        writer.close()
+
+
+def _stream(config: GenerateConfig, world: World, incidents: list[Incident], skipped: dict[str, str],
+            writer: LakeWriter, progress: Progress | None) -> GenerateSummary:
     labels = LabelCollector(world, incidents)
     write_accounts(world, writer)
     write_reference(world, config.out)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -40,12 +42,28 @@ def with_partition_columns(table: pa.Table, name: str, date: dt.date | None) -> 
 
 
 class LakeWriter:
-    """Writes one file per (table, partition, part); fixed Parquet settings, no wall-clock metadata."""
+    """Writes one file per (table, partition, part); fixed Parquet settings, no wall-clock metadata.
+
+    Encoding and compression run on one background thread (Arrow releases the GIL) while the next book is
+    generated; at most ``MAX_PENDING`` tables wait, so memory stays bounded. Call :meth:`close` at the end.
+    """
+
+    MAX_PENDING = 2
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.cleaned: set[Path] = set()
         self.rows: dict[str, int] = {}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-writer")
+        self._pending: deque[Future[None]] = deque()
+
+    def close(self) -> None:
+        """Wait for every queued file; re-raises the first write error."""
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True)
 
     def write(self, name: str, table: pa.Table, part: str, venue: str | None = None,
               date: dt.date | None = None) -> Path:
@@ -57,9 +75,15 @@ class LakeWriter:
             self.cleaned.add(folder)
         table = with_partition_columns(table, name, date)
         path = folder / f"{PREFIX}{part}.parquet"
-        tmp = path.with_suffix(".parquet.tmp")
-        pq.write_table(table, tmp, compression="zstd", compression_level=1, use_dictionary=True,
-                       write_statistics=True, row_group_size=1 << 20, store_schema=True)
-        tmp.replace(path)
+        while len(self._pending) >= self.MAX_PENDING:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(_write_file, table, path))
         self.rows[name] = self.rows.get(name, 0) + table.num_rows
         return path
+
+
+def _write_file(table: pa.Table, path: Path) -> None:
+    tmp = path.with_suffix(".parquet.tmp")
+    pq.write_table(table, tmp, compression="zstd", compression_level=1, use_dictionary=True,
+                   write_statistics=True, row_group_size=1 << 20, store_schema=True)
+    tmp.replace(path)

@@ -53,8 +53,8 @@ def test_tables_follow_the_contract(market: tuple[Path, object]) -> None:
                 if not field.nullable:
                     assert col.null_count == 0, (f, field.name)
             if "venue" in TABLES[name].partition_by:
-                assert set(t.column("venue").to_pylist()) == {f.parent.name.split("=")[-1]
-                                                              if name == "accounts" else f.parent.parent.name.split("=")[1]}
+                folder = f.parent if name == "accounts" else f.parent.parent
+                assert set(t.column("venue").to_pylist()) == {folder.name.split("=")[1]}
             for (table, column), allowed in ENUMS.items():
                 if table == name:
                     assert set(t.column(column).drop_null().to_pylist()) <= allowed, (f, column)

@@ -81,7 +81,7 @@ def test_conservation_and_no_crossed_trades(spec: list[tuple]) -> None:
     filled = np.zeros(len(spec), np.int64)
     np.add.at(filled, res.tr_buy, res.tr_lots)
     np.add.at(filled, res.tr_sell, res.tr_lots)
-    for key, (side, otype, px, lots, *_rest) in enumerate(spec):
+    for key, (_side, _otype, _px, lots, *_rest) in enumerate(spec):
         assert filled[key] <= lots
     for b, s, p in zip(res.tr_buy, res.tr_sell, res.tr_px, strict=True):
         assert spec[b][0] == BUY and spec[s][0] == SELL

@@ -70,7 +70,8 @@ def make_customers(seed: int, n: int) -> list[Customer]:
         corporate = rng.random() < 0.07
         company = None
         if corporate:
-            company = f"{COMPANY_WORDS[rng.integers(len(COMPANY_WORDS))]} {COMPANY_KINDS[rng.integers(len(COMPANY_KINDS))]}"
+            word = COMPANY_WORDS[rng.integers(len(COMPANY_WORDS))]
+            company = f"{word} {COMPANY_KINDS[rng.integers(len(COMPANY_KINDS))]}"
         out.append(Customer(f"C{ids[i]:07d}", GIVEN[rng.integers(len(GIVEN))], SURNAMES[rng.integers(len(SURNAMES))],
                             company, COUNTRIES[rng.integers(len(COUNTRIES))]))
     return out
@@ -110,7 +111,8 @@ def make_venue_accounts(seed: int, venue: str, venue_index: int, n_accounts: int
         accounts.append(str(ids[i]))
         customer.append(cid)
         word = COMPANY_WORDS[(venue_index * 5 + i) % len(COMPANY_WORDS)]
-        names.append(f"{word} Liquidity Ltd" if mm else f"{venue} Operations Ltd ({'hot wallet' if i == 3 else 'treasury'})")
+        role = "hot wallet" if i == N_MARKET_MAKERS else "treasury"
+        names.append(f"{word} Liquidity Ltd" if mm else f"{venue} Operations Ltd ({role})")
         countries.append("HK" if not mm else COUNTRIES[rng.integers(len(COUNTRIES))])
         types.append("market_maker" if mm else "house")
     for j in range(n_ordinary):

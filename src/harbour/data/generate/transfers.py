@@ -142,7 +142,8 @@ def sanctioned_addresses(seed: int) -> list[tuple[str, str, str]]:
     out = []
     for i, chain in enumerate(["eth"] * 14 + ["btc"] * 8 + ["tron"] * 8):
         entity = SANCTIONED_ENTITIES[i % len(SANCTIONED_ENTITIES)]
-        out.append((addresses(rng, chain, 1)[0], entity, f"202{int(rng.integers(1, 6))}-0{int(rng.integers(1, 10))}-1{int(rng.integers(0, 9))}"))
+        listed_on = dt.date(2021, 1, 1) + dt.timedelta(days=int(rng.integers(0, 1500)))
+        out.append((addresses(rng, chain, 1)[0], entity, listed_on.isoformat()))
     return out
 
 

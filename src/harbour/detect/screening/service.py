@@ -46,7 +46,7 @@ SCREENERS = (Role.SUPERVISOR, Role.ADMIN, Role.PLATFORM_USER)
 HIT_READERS = (Role.SUPERVISOR, Role.ADMIN, Role.PLATFORM_USER, Role.ASSESSOR)
 DECIDERS = (Role.SUPERVISOR, Role.ADMIN, Role.PLATFORM_USER)
 
-_INDEXES: OrderedDict[tuple[int, int], NameIndex] = OrderedDict()
+_INDEXES: OrderedDict[tuple[int, int, str], NameIndex] = OrderedDict()
 _INDEX_CACHE_SIZE = 8
 
 
@@ -176,16 +176,18 @@ def _current_version(session: Session, wl: WatchList) -> WatchListVersion | None
 
 def name_index(session: Session, wl: WatchList) -> NameIndex:
     """The matcher's index of the list's current version, built once and cached per version."""
-    cache_key = (wl.id, wl.current_version)
+    version = _current_version(session, wl)
+    if version is None:
+        return NameIndex([])
+    # The file's hash is part of the key: ids alone repeat across databases (tests, demo, production).
+    cache_key = (wl.id, version.version, version.sha256)
     if cache_key in _INDEXES:
         _INDEXES.move_to_end(cache_key)
         return _INDEXES[cache_key]
-    version = _current_version(session, wl)
-    rows = [] if version is None else session.execute(
+    rows = session.execute(
         select(WatchListEntry.entry_key, WatchListEntry.name, WatchListEntry.aliases)
         .where(WatchListEntry.version_id == version.id, WatchListEntry.address.is_(None)))
-    names = [(key, n) for key, name, aliases in rows for n in [name, *(aliases or [])]]
-    index = NameIndex(names)
+    index = NameIndex((key, n) for key, name, aliases in rows for n in [name, *(aliases or [])])
     _INDEXES[cache_key] = index
     while len(_INDEXES) > _INDEX_CACHE_SIZE:
         _INDEXES.popitem(last=False)
@@ -267,7 +269,7 @@ def rescreen_all(session: Session, principal: Principal, lake_root: Path) -> Res
 def _rescreen(session: Session, principal: Principal, lists: list[WatchList], subjects: list[Subject]
               ) -> RescreenSummary:
     summary = RescreenSummary(subjects=len(subjects))
-    platforms = dict(session.execute(select(Platform.code, Platform.id)).tuples())
+    platforms = {code: pid for code, pid in session.execute(select(Platform.code, Platform.id))}
     for wl in lists:
         found = _find_hits(session, wl, subjects)
         _reconcile(session, principal, wl, found, platforms, summary)
@@ -359,13 +361,13 @@ def list_hits(session: Session, principal: Principal, *, status: str | None = No
     if list_id is not None:
         stmt = stmt.where(ScreeningHit.list_id == list_id)
     stmt = stmt.order_by(ScreeningHit.status != "open", ScreeningHit.score.desc(), ScreeningHit.id)
-    return [(h, n) for h, n in session.execute(stmt.limit(min(limit, 1000)).offset(offset)).tuples()]
+    return [(h, n) for h, n in session.execute(stmt.limit(min(limit, 1000)).offset(offset))]
 
 
 def hit_counts(session: Session, principal: Principal) -> dict[str, int]:
     require_role(principal, *HIT_READERS)
     stmt = scope_to_platforms(select(ScreeningHit.status, func.count()), ScreeningHit.platform_id, principal)
-    return dict(session.execute(stmt.group_by(ScreeningHit.status)).tuples())
+    return {status: n for status, n in session.execute(stmt.group_by(ScreeningHit.status))}
 
 
 def get_hit(session: Session, principal: Principal, hit_id: int) -> ScreeningHit:

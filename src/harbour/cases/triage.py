@@ -142,36 +142,60 @@ def explain(row: AlertTriage) -> list[dict[str, Any]]:
 # --- the licensing factor ------------------------------------------------------------------------------
 
 
-def licensing_risk(session: Session, platform_id: int | None) -> tuple[float, str]:
-    """A platform's licensing risk (0..1) and a short description, read from the licensing record.
+def licensing_risks(session: Session, platform_ids: set[int | None]) -> dict[int | None, tuple[float, str]]:
+    """Each platform's licensing risk (0..1) and a short description, read from the licensing record in two
+    queries (latest application per platform, open findings per application).
 
     The licensing feature is optional to this module: without its tables the factor is neutral.
     """
-    if platform_id is None:
-        return NO_RECORD_RISK, "venue not tied to a registered platform"
+    out: dict[int | None, tuple[float, str]] = {}
+    if None in platform_ids:
+        out[None] = (NO_RECORD_RISK, "venue not tied to a registered platform")
+    ids = sorted(p for p in platform_ids if p is not None)
+    if not ids:
+        return out
     try:
         from harbour.licensing.models import Application, Finding
     except ImportError:
-        return 0.0, "licensing record not available"
-    app = session.scalar(
-        select(Application).where(Application.platform_id == platform_id).order_by(Application.id.desc()).limit(1)
+        return {**out, **{pid: (0.0, "licensing record not available") for pid in ids}}
+    latest = (
+        select(Application.platform_id, func.max(Application.id).label("app_id"))
+        .where(Application.platform_id.in_(ids))
+        .group_by(Application.platform_id)
+        .subquery()
     )
-    if app is None:
-        return NO_RECORD_RISK, "no licence application on record"
-    risk = STATE_RISK.get(app.state, 0.3)
-    findings = session.execute(
-        select(Finding.severity, func.count())
-        .where(Finding.application_id == app.id, Finding.status == "open")
-        .group_by(Finding.severity)
-    ).all()
-    extra = sum(FINDING_RISK.get(sev, 0.05) * n for sev, n in findings)
-    open_count = sum(n for _, n in findings)
-    described = app.state + (f", {open_count} open finding(s)" if open_count else "")
-    return round(min(1.0, risk + extra), 3), described
+    apps = {
+        pid: (app_id, state)
+        for pid, app_id, state in session.execute(
+            select(latest.c.platform_id, latest.c.app_id, Application.state).join(
+                Application, Application.id == latest.c.app_id
+            )
+        )
+    }
+    findings: dict[int, list[tuple[str, int]]] = {}
+    if apps:
+        for app_id, severity, n in session.execute(
+            select(Finding.application_id, Finding.severity, func.count())
+            .where(Finding.application_id.in_([a for a, _ in apps.values()]), Finding.status == "open")
+            .group_by(Finding.application_id, Finding.severity)
+        ):
+            findings.setdefault(app_id, []).append((severity, n))
+    for pid in ids:
+        if pid not in apps:
+            out[pid] = (NO_RECORD_RISK, "no licence application on record")
+            continue
+        app_id, state = apps[pid]
+        found = findings.get(app_id, [])
+        extra = sum(FINDING_RISK.get(sev, 0.05) * n for sev, n in found)
+        open_count = sum(n for _, n in found)
+        described = state + (f", {open_count} open finding(s)" if open_count else "")
+        out[pid] = (round(min(1.0, STATE_RISK.get(state, 0.3) + extra), 3), described)
+    return out
 
 
-def _platform_factors(session: Session, platform_ids: set[int | None]) -> dict[int | None, float]:
-    return {pid: licensing_risk(session, pid)[0] for pid in platform_ids}
+def licensing_risk(session: Session, platform_id: int | None) -> tuple[float, str]:
+    """One platform's licensing risk and its description (see ``licensing_risks``)."""
+    return licensing_risks(session, {platform_id})[platform_id]
 
 
 # --- the outcome history factor -------------------------------------------------------------------------
@@ -218,6 +242,12 @@ def sync_queue(session: Session) -> int:
 
 
 def _add_missing(session: Session) -> int:
+    # Counting both tables is far cheaper than the anti-join, and the counts differ only when the
+    # detectors stored new alerts since the last read.
+    n_alerts = session.scalar(select(func.count()).select_from(AlertRecord)) or 0
+    n_triage = session.scalar(select(func.count()).select_from(AlertTriage)) or 0
+    if n_alerts == n_triage:
+        return 0
     missing = session.execute(
         select(
             AlertRecord.alert_id,
@@ -232,7 +262,7 @@ def _add_missing(session: Session) -> int:
     if not missing:
         return 0
     rates = detector_rates(session, {m.detector for m in missing})
-    platform_risk = _stored_or_current_factors(session, {m.platform_id for m in missing})
+    platform_risk = _platform_risk_recorded(session, {m.platform_id for m in missing})
     now = utcnow()
     rows = []
     for m in missing:
@@ -257,7 +287,8 @@ def _add_missing(session: Session) -> int:
         )
     try:
         with session.begin_nested():
-            session.execute(AlertTriage.__table__.insert(), rows)
+            for k in range(0, len(rows), 5000):
+                session.execute(AlertTriage.__table__.insert(), rows[k : k + 5000])
     except IntegrityError:
         # Another request priced the same alerts at the same moment; theirs are as good as ours.
         log.info("triage rows were added concurrently; skipping %d", len(rows))
@@ -265,31 +296,37 @@ def _add_missing(session: Session) -> int:
     return len(rows)
 
 
-def _stored_or_current_factors(session: Session, platform_ids: set[int | None]) -> dict[int | None, float]:
-    current = _platform_factors(session, platform_ids)
-    for pid, risk in current.items():
-        if pid is not None and session.get(PlatformTriageFactor, pid) is None:
-            session.add(PlatformTriageFactor(platform_id=pid, points=risk, state=licensing_risk(session, pid)[1]))
+def _platform_risk_recorded(session: Session, platform_ids: set[int | None]) -> dict[int | None, float]:
+    """Current licensing risk of these platforms; remembered for those not yet on record."""
+    current = licensing_risks(session, platform_ids)
+    known = set(session.scalars(select(PlatformTriageFactor.platform_id)))
+    for pid, (risk, state) in current.items():
+        if pid is not None and pid not in known:
+            session.add(PlatformTriageFactor(platform_id=pid, points=risk, state=state[:200]))
     session.flush()
-    return current
+    return {pid: risk for pid, (risk, _) in current.items()}
 
 
 def _refresh_platform_factors(session: Session) -> None:
-    for stored in session.scalars(select(PlatformTriageFactor)).all():
-        risk, state = licensing_risk(session, stored.platform_id)
-        if abs(risk - stored.points) < 1e-9:
+    stored = session.scalars(select(PlatformTriageFactor)).all()
+    if not stored:
+        return
+    current = licensing_risks(session, {f.platform_id for f in stored})
+    for factor in stored:
+        risk, state = current[factor.platform_id]
+        if abs(risk - factor.points) < 1e-9:
             continue
         pts = round(WEIGHTS["licensing"] * risk, 2)
         session.execute(
             update(AlertTriage)
-            .where(AlertTriage.platform_id == stored.platform_id, AlertTriage.queue_state == "open")
+            .where(AlertTriage.platform_id == factor.platform_id, AlertTriage.queue_state == "open")
             .values(
                 licensing_pts=pts,
                 priority=AlertTriage.score_pts + AlertTriage.severity_pts + AlertTriage.history_pts + pts,
             )
             .execution_options(synchronize_session=False)
         )
-        stored.points, stored.state, stored.updated_at = risk, state, utcnow()
+        factor.points, factor.state, factor.updated_at = risk, state[:200], utcnow()
     session.flush()
 
 

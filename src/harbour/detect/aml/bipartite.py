@@ -1,6 +1,7 @@
-"""bipartite: a group of senders each pays several members of a group of receivers, and each receiver
-is paid by several senders, within a window — many-to-many movement between two sets of accounts with
-no pass-through layer (a layer in between is a ``stack``). The centre is the earliest sender."""
+"""bipartite: a group of senders pays a group of receivers, most senders paying several receivers and
+most receivers paid by several senders, densely and within a window — many-to-many movement between two
+sets of accounts with no pass-through layer (a layer in between is a ``stack``). Venue: the one holding
+most of the accounts."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 
 from harbour.detect.aml.base import GraphDetector, Pattern, fmt_span, fmt_usd, node_name, saturating
 from harbour.detect.aml.graph import TransferGraph
-from harbour.detect.aml.layered import LayeredConfig, components, density, roles
+from harbour.detect.aml.layered import LayeredConfig, components, density, mesh_share, roles
 from harbour.detect.framework import register
 
 
@@ -23,7 +24,8 @@ def find(g: TransferGraph, cfg: BipartiteConfig, claimed: np.ndarray) -> list[Pa
         if both.size or senders.size < cfg.min_side or receivers.size < cfg.min_side:
             continue
         dens = density(g, e, senders, receivers)
-        if dens < cfg.min_density:
+        mesh = min(mesh_share(g, e, senders, True), mesh_share(g, e, receivers, False))
+        if dens < cfg.min_density or mesh < cfg.min_mesh_share:
             continue
         first = int(g.src[e[np.argmin(g.ts[e])]])
         text = (f"{senders.size} accounts (from {node_name(g, first, e)}) paid {receivers.size} accounts in "

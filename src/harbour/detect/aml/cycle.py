@@ -17,7 +17,7 @@ from harbour.detect.framework import register
 class CycleConfig(BaseModel):
     window_hours: float = Field(72.0, gt=0, description="first to last hop of one cycle")
     min_length: int = Field(3, ge=2, description="hops; 2 would flag every refund")
-    max_length: int = Field(6, ge=2, le=12, description="hops; longer loops are not searched")
+    max_length: int = Field(8, ge=2, le=12, description="hops; longer loops are not searched")
     min_hop_ratio: float = Field(0.5, gt=0, description="a hop carries at least this share of the previous hop")
     max_hop_ratio: float = Field(2.0, gt=0, description="... and at most this multiple of it")
     min_usd: float = Field(500.0, ge=0, description="value of the first hop")
@@ -64,7 +64,7 @@ class CycleDetector(GraphDetector):
     version = "1.0"
     typology = "cycle"
     config_model = CycleConfig
-    description = "Temporal cycles of 3 to 6 hops returning a similar sum to its origin."
+    description = "Temporal cycles of 3 to 8 hops returning a similar sum to its origin."
 
 
 register(CycleDetector())

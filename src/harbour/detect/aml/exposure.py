@@ -85,6 +85,9 @@ def read_list(path: Path) -> dict[str, str]:
                 if not raw:
                     continue
                 chain = (row.get(chain_col) or "").strip() if chain_col else ""
+                prefix, sep, rest = raw.partition(":")
+                if sep and (not chain or prefix.lower() == chain.lower()):
+                    chain, raw = prefix, rest  # written chain:address (with or without a chain column)
                 if not chain:
                     chain, sep, raw = raw.partition(":")
                     if not sep:

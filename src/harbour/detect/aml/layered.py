@@ -1,5 +1,7 @@
-"""Shared logic of bipartite and stack: groups of senders that each pay several receivers of a group that
-each receive from several senders, found as connected components of such many-to-many transfers."""
+"""Shared logic of bipartite and stack: groups of accounts paying groups of accounts, found as connected
+components of *mesh* transfers — transfers whose sender pays several parties or whose receiver is paid by
+several, within a window — among parties that are not crowd hubs (a payroll or a collection account
+with many counterparties is a star, not a mesh)."""
 
 from __future__ import annotations
 
@@ -17,24 +19,33 @@ class LayeredConfig(BaseModel):
                                 "and the longest span of the whole group's transfers")
     min_side: int = Field(2, ge=2, description="parties on each side (senders, receivers) at least")
     min_transfers: int = Field(4, ge=2, description="transfers in the group, at least")
-    min_total_usd: float = Field(5_000.0, ge=0, description="value moved by the group, at least (friends "
+    min_total_usd: float = Field(2_000.0, ge=0, description="value moved by the group, at least (friends "
                                  "settling a dinner bill form small many-to-many webs too)")
     max_parties: int = Field(60, ge=4, description="larger components are ordinary busy flow, not one scheme")
     min_density: float = Field(0.5, gt=0, le=1,
-                               description="pairs that transact / possible sender-receiver pairs, per layer")
+                               description="bipartite: pairs that transact / possible sender-receiver pairs")
+    max_fan: int = Field(8, ge=2, description="a party with more distinct counterparties than this in the window "
+                         "(one direction) is a hub, left out of meshes")
+    min_mesh_share: float = Field(0.6, ge=0, le=1,
+                                  description="bipartite: share of senders paying >= 2 receivers, and of receivers "
+                                              "paid by >= 2 senders, at least")
 
 
 def many_to_many_edges(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> np.ndarray:
-    """Edges whose sender pays >= 2 distinct parties and whose receiver is paid by >= 2, in the window."""
+    """Edges whose sender pays >= 2 distinct parties or whose receiver is paid by >= 2, in the window,
+    with neither end a hub."""
     usable = ~claimed & ~g.institutional[g.src] & ~g.institutional[g.dst]
     window = hours(cfg.window_hours)
-    out_flag = np.zeros(g.n_edges, bool)
-    in_flag = np.zeros(g.n_edges, bool)
-    for _, e in node_bursts(g, False, usable, window, 2, skip_node=g.institutional):
-        out_flag[e] = True
-    for _, e in node_bursts(g, True, usable, window, 2, skip_node=g.institutional):
-        in_flag[e] = True
-    return np.nonzero(out_flag & in_flag & usable)[0]
+    hub = np.zeros(g.n_nodes, bool)
+    for incoming in (False, True):
+        for v, _ in node_bursts(g, incoming, usable, window, cfg.max_fan + 1, skip_node=g.institutional):
+            hub[v] = True
+    usable &= ~hub[g.src] & ~hub[g.dst]
+    flag = np.zeros(g.n_edges, bool)
+    for incoming in (False, True):
+        for _, e in node_bursts(g, incoming, usable, window, 2, skip_node=g.institutional):
+            flag[e] = True
+    return np.nonzero(flag & usable)[0]
 
 
 def components(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> list[np.ndarray]:
@@ -69,6 +80,14 @@ def roles(g: TransferGraph, e: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     s, d = np.unique(g.src[e]), np.unique(g.dst[e])
     both = np.intersect1d(s, d)
     return np.setdiff1d(s, both), np.setdiff1d(d, both), both
+
+
+def mesh_share(g: TransferGraph, e: np.ndarray, side: np.ndarray, outgoing: bool) -> float:
+    """Share of ``side`` nodes with >= 2 distinct counterparties in the component."""
+    ends = np.unique(np.stack((g.src[e], g.dst[e])), axis=1)
+    own = ends[0] if outgoing else ends[1]
+    counts = np.bincount(np.searchsorted(side, own[np.isin(own, side)]), minlength=side.size)
+    return float((counts >= 2).mean()) if side.size else 0.0
 
 
 def density(g: TransferGraph, e: np.ndarray, senders: np.ndarray, receivers: np.ndarray) -> float:

@@ -1,7 +1,7 @@
 """peel_chain: a sum moves along a chain of parties, each keeping or peeling off a small part to another
 party and passing most of the rest on to the next, each hop later than the previous, so the carried
-value shrinks hop by hop. Actors are the chain's parties; the peeled-to parties are evidence only. The
-centre is the first party of the chain."""
+value shrinks hop by hop. Actors are the chain's parties and the platform accounts that receive the
+peel-offs; peel-offs to bare addresses are evidence only. At least one actor must be a platform account."""
 
 from __future__ import annotations
 
@@ -51,11 +51,14 @@ def find(g: TransferGraph, cfg: PeelChainConfig, claimed: np.ndarray) -> list[Pa
         while nxt[chain[-1]] >= 0 and len(chain) < cfg.max_hops:
             chain.append(int(nxt[chain[-1]]))
         main = np.array(chain)
-        if not g.is_account[g.src[main]].any():
-            continue  # wholly on-chain: no platform customer in it
         side = [_peels(g, e, window, cfg.peel_max) for e in chain[:-1]]
         e = np.unique(np.concatenate([main, *side]))
-        nodes = np.unique(np.concatenate((g.src[main], g.dst[main][:-1])))
+        peel_to = np.concatenate([g.dst[x] for x in side]) if side else np.empty(0, np.int64)
+        # Actors: the chain, and the platform accounts that take the peel-offs (where the money is cashed
+        # in); peel-offs to bare addresses are evidence only.
+        nodes = np.unique(np.concatenate((g.src[main], g.dst[main][:-1], peel_to[g.is_account[peel_to]])))
+        if not g.is_account[nodes].any():
+            continue  # wholly on-chain, no platform customer involved
         peeled_usd = float(sum(g.usd[x].sum() for x in side))
         text = (f"{fmt_usd(float(g.usd[main[0]]))} left {node_name(g, int(g.src[main[0]]), e)} and moved along "
                 f"{main.size} hops, shrinking to {fmt_usd(float(g.usd[main[-1]]))} as {fmt_usd(peeled_usd)} was "

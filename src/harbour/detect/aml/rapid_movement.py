@@ -17,7 +17,7 @@ class RapidMovementConfig(BaseModel):
     dwell_hours: float = Field(6.0, gt=0, description="funds leave within this time after arriving")
     min_out_share: float = Field(0.8, gt=0, description="value sent on / value received, at least")
     max_out_share: float = Field(1.2, gt=0, description="... and at most (far more out is a different flow)")
-    min_usd: float = Field(5_000.0, ge=0, description="value of the incoming transfer")
+    min_usd: float = Field(2_000.0, ge=0, description="value of the incoming transfer")
 
 
 def find(g: TransferGraph, cfg: RapidMovementConfig, claimed: np.ndarray) -> list[Pattern]:

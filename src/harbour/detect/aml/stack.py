@@ -8,7 +8,7 @@ import numpy as np
 
 from harbour.detect.aml.base import GraphDetector, Pattern, fmt_span, fmt_usd, node_name, saturating
 from harbour.detect.aml.graph import TransferGraph
-from harbour.detect.aml.layered import LayeredConfig, components, density, roles
+from harbour.detect.aml.layered import LayeredConfig, components, roles
 from harbour.detect.framework import register
 
 
@@ -32,7 +32,7 @@ def find(g: TransferGraph, cfg: StackConfig, claimed: np.ndarray) -> list[Patter
         senders, receivers, middle = roles(g, e)
         if middle.size < cfg.min_side or senders.size < cfg.min_side or receivers.size < 1:
             continue
-        if not _forwards_later(g, e, middle) or density(g, e, senders, middle) < cfg.min_density / 2:
+        if not _forwards_later(g, e, middle):
             continue
         first = int(g.src[e[np.argmin(g.ts[e])]])
         text = (f"{senders.size} accounts (from {node_name(g, first, e)}) paid {middle.size} middle accounts, which "

@@ -1,6 +1,8 @@
 """structuring: one customer (all of its linked accounts) moves several amounts each just under a
-reporting threshold within a window — splitting a sum to stay below the line. Thresholds are config
-values in USD (default: HK$120,000 at 7.8 HKD/USD, and US$10,000)."""
+reporting threshold within a window — splitting a sum to stay below the line — or a small group of
+accounts on one venue does so together (smurfing: many just-under amounts in a short span from a few
+accounts, in one direction, at least one of them repeating). Thresholds are config values in USD (default: HK$120,000 at
+7.8 HKD/USD, and US$10,000)."""
 
 from __future__ import annotations
 
@@ -30,6 +32,10 @@ class StructuringConfig(BaseModel):
     band: float = Field(0.15, gt=0, lt=1, description="how far under a threshold counts as 'just under'")
     window_hours: float = Field(72.0, gt=0, description="span in which the just-under amounts fall")
     min_transfers: int = Field(3, ge=2, description="just-under transfers in the window, in one direction")
+    group_window_hours: float = Field(24.0, gt=0, description="span of a group's just-under transfers")
+    group_min_transfers: int = Field(4, ge=2, description="just-under transfers by a group in that span")
+    group_max_accounts: int = Field(3, ge=2, description="accounts in a group, at most (and fewer than its "
+                                    "transfers: someone repeats)")
     min_share: float = Field(0.5, gt=0, le=1,
                              description="just-under transfers / all the account's transfers in that direction "
                                          "over the same span (a payroll with some amounts near the line is not "
@@ -62,6 +68,40 @@ def find(g: TransferGraph, cfg: StructuringConfig, claimed: np.ndarray) -> list[
             # The counterparties are usually the customer's own wallets: the customer alone is the actor.
             out.append(Pattern("structuring", v, np.array([v]), e, saturating(e.size, cfg.min_transfers), text))
             mask[e] = False
+    return out + find_groups(g, cfg, mask)
+
+
+def find_groups(g: TransferGraph, cfg: StructuringConfig, mask: np.ndarray) -> list[Pattern]:
+    """Just-under transfers left over by the per-customer pass, grouped per venue and time span."""
+    e_all = np.flatnonzero(mask & (g.src != g.dst))
+    # the acting account: the venue side of a deposit or withdrawal (the sender of an internal one)
+    actor = np.where(g.is_account[g.src[e_all]], g.src[e_all], g.dst[e_all])
+    keep = g.is_account[actor] & ~g.institutional[actor]
+    e_all, actor = e_all[keep], actor[keep]
+    # one direction per group: money split to go in, or split to go out (an in-and-out is not a split)
+    side = np.where(g.dst[e_all] == actor, "in", "out")
+    venue = g.row_venue[e_all].astype(str) + "/" + side
+    out = []
+    window = hours(cfg.group_window_hours)
+    for v in np.unique(venue).tolist():
+        sel = venue == v
+        e, who = e_all[sel], actor[sel]
+        t = g.ts[e]
+        i = 0
+        while i < e.size:
+            j = int(np.searchsorted(t, t[i] + window, side="right"))
+            n_acc = np.unique(who[i:j]).size
+            if j - i >= cfg.group_min_transfers and n_acc <= cfg.group_max_accounts and n_acc < j - i:
+                grp, members = e[i:j], np.unique(who[i:j])
+                names = ", ".join(node_name(g, int(m), grp) for m in members)
+                text = (f"{members.size} accounts ({names}) moved {grp.size} amounts each just under a reporting "
+                        f"threshold (from {fmt_usd(float(g.usd[grp].min()))} to {fmt_usd(float(g.usd[grp].max()))}, "
+                        f"totalling {fmt_usd(float(g.usd[grp].sum()))}) {fmt_span(g, grp)}")
+                out.append(Pattern("structuring", int(members[0]), members, grp,
+                                   saturating(grp.size, cfg.group_min_transfers), text))
+                i = j
+            else:
+                i += 1
     return out
 
 

@@ -31,7 +31,7 @@ TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buye
 
 class PressureConfig(BaseModel):
     size_multiple: float = Field(
-        1.5, gt=0, description="each bait order's size against the median new-order size of the symbol-day")
+        3.0, gt=0, description="each bait order's size against the median new-order size of the symbol-day")
     max_fill_ratio: float = Field(
         0.1, ge=0, le=1, description="largest filled share of a bait order; genuine orders get filled")
     max_lifetime_s: float = Field(
@@ -39,11 +39,14 @@ class PressureConfig(BaseModel):
     grace_s: float = Field(
         5.0, ge=0, description="seconds after the last cancel in which an opposite-side execution still counts")
     min_imbalance: float = Field(
-        2.0, gt=0, description="bait quantity over the owner's opposite-side executed quantity in the episode")
+        5.0, gt=0, description="bait quantity over the owner's opposite-side executed quantity in the episode")
     max_coincidence: float = Field(
         0.01, gt=0, le=1, description="largest chance that the owner's opposite-side execution fell inside the "
         "episode by coincidence, given how often the owner trades that side (Poisson); a market maker filled every "
         "few seconds always has a fill under some big quote, a spoofer's fill is timed to its bait")
+    min_order_multiple: float = Field(
+        8.0, gt=0, description="the largest bait order of an episode against the symbol-day's median order; bait "
+        "must look like real size to move anyone")
     min_levels: int = Field(
         3, ge=2, description="distinct bait prices that make an episode layering; fewer make it spoofing")
     own_size_multiple: float = Field(
@@ -92,6 +95,13 @@ def episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, str
     )
     if bait.height == 0:
         return pl.DataFrame(), venue
+    # Bait rests in the book: a buy at or below the last trade price, a sell at or above. An order priced
+    # through the market is an attempt to trade (a marketable limit whose rest was cancelled), not bait.
+    last = trades.select(t_ts="ts", last="price").sort("t_ts")
+    bait = bait.sort("placed").join_asof(last, left_on="placed", right_on="t_ts", strategy="backward") \
+        .filter(pl.col("last").is_null()
+                | pl.when(pl.col("side") == "buy").then(pl.col("price") <= pl.col("last"))
+                .otherwise(pl.col("price") >= pl.col("last"))).drop("t_ts", "last")
     # The owner's genuine orders: those that traded. Owners with none are compared with the market.
     own = with_owner(life.filter(pl.col("filled") > 0), owners, "account", "owner") \
         .group_by("owner").agg(own_median=pl.col("size").median())
@@ -108,7 +118,8 @@ def episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, str
         levels=pl.col("price").n_unique(), lo=pl.col("price").min(), hi=pl.col("price").max(),
         max_life=(pl.col("cancelled") - pl.col("placed")).max(), biggest=pl.col("size").max(),
         own_median=pl.col("own_median").first(),
-    ).filter(pl.col("bait_qty") >= config.own_size_multiple * pl.col("own_median").fill_null(median))
+    ).filter((pl.col("bait_qty") >= config.own_size_multiple * pl.col("own_median").fill_null(median))
+             & (pl.col("biggest") >= config.min_order_multiple * median))
     return _with_opposite(eps, with_owner(executions(trades), owners, "account", "owner"), median, config), venue
 
 

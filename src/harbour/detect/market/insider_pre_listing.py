@@ -37,7 +37,7 @@ class InsiderPreListingConfig(BaseModel):
     pre_hours: float = Field(24.0, gt=0, description="hours before the announcement in which buying is examined")
     post_hours: float = Field(24.0, gt=0, description="hours after it in which the price reaction and exits count")
     min_share: float = Field(
-        0.02, gt=0, le=1, description="owner's net buying before the announcement as a share of all volume then")
+        0.01, gt=0, le=1, description="owner's net buying before the announcement as a share of all volume then")
     min_outlier: float = Field(
         10.0, gt=0, description="owner's net buying against the median absolute net position of all owners who "
         "traded before the announcement; the insider's accumulation stands out from ordinary trading")

@@ -7,7 +7,6 @@ bait sits at fewer than ``min_levels`` distinct prices (one or two big orders).
 from __future__ import annotations
 
 import pyarrow as pa
-from pydantic import Field
 
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
 from harbour.detect.market.cancelled_pressure import ORDER_COLUMNS, TRADE_COLUMNS, PressureConfig, episodes
@@ -15,9 +14,7 @@ from harbour.detect.market.frames import as_dt, clip01, ends_in_window, fmt_qty,
 
 
 class SpoofingConfig(PressureConfig):
-    min_order_multiple: float = Field(
-        3.0, gt=0, description="the largest bait order against the symbol-day's median order: a spoof is one big "
-        "order, where layering spreads smaller ones over levels")
+    """Same parameters as layering's episode search, so an episode is one or the other, never both."""
 
 
 def emit_episodes(detector: Detector, out: AlertBuilder, part: Partition, eps, venue: str, word: str) -> None:
@@ -65,9 +62,7 @@ class SpoofingDetector(Detector[SpoofingConfig]):
         if eps.height:
             import polars as pl
 
-            emit_episodes(self, out, part, eps.filter((pl.col("levels") < config.min_levels)
-                                                        & (pl.col("biggest") >= config.min_order_multiple
-                                                           * pl.col("median"))), venue, "Spoofing")
+            emit_episodes(self, out, part, eps.filter(pl.col("levels") < config.min_levels), venue, "Spoofing")
         return out.to_table()
 
 

@@ -16,6 +16,8 @@ relative to the group's volume.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import polars as pl
 import pyarrow as pa
 from pydantic import BaseModel, Field
@@ -40,20 +42,27 @@ TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "quantity", "price", "buye
 
 class WashTradeConfig(BaseModel):
     min_self_trades: int = Field(
-        2, ge=1, description="trades between accounts of one owner in a symbol-day before an alert; one can be an "
+        3, ge=1, description="trades between accounts of one owner in a symbol-day before an alert; one can be an "
         "accident of a venue without self-trade prevention, a repeat is a pattern")
     min_group_trades: int = Field(
-        4, ge=2, description="trades inside a pair or ring in a symbol-day before it is judged; a round trip "
+        6, ge=2, description="trades inside a pair or ring in a symbol-day before it is judged; a round trip "
         "needs two, a repeated one four")
     min_edge_trades: int = Field(
         2, ge=1, description="trades between two owners before their link counts towards a group")
     min_edge_share: float = Field(
-        0.25, gt=0, le=1, description="share of EACH owner's symbol-day volume that a link must carry; colluders "
+        0.1, gt=0, le=1, description="share of EACH owner's symbol-day volume that a link must carry; colluders "
         "trade mostly with each other, honest accounts spread over many counterparties")
+    min_lift: float = Field(
+        5.0, gt=0, description="a link's volume against what random matching of the two owners' volumes would give "
+        "(edge volume x total / (volume A x volume B)); two market makers that each take part in most trades meet "
+        "often by chance, two ordinary accounts that keep meeting do not")
     max_net_share: float = Field(
-        0.15, ge=0, le=1, description="largest member's net position change inside the group, as a share of the "
+        0.8, ge=0, le=1, description="largest member's net position change inside the group, as a share of the "
         "group's volume; wash trades leave positions (nearly) unchanged")
     max_ring: int = Field(5, ge=2, description="largest group of owners judged as one ring")
+    max_gap_minutes: float = Field(
+        30.0, gt=0, description="a pause longer than this between the group's trades ends a session; wash trades "
+        "come in runs, while honest accounts that happen to meet do so hours apart")
 
 
 def _owner_trades(part: Partition, trades: pl.DataFrame, venue: str) -> pl.DataFrame:
@@ -132,11 +141,13 @@ class WashTradeDetector(Detector[WashTradeConfig]):
         t = t.with_columns(lo=pl.min_horizontal("owner_b", "owner_s"), hi=pl.max_horizontal("owner_b", "owner_s"))
         owner_vol = pl.concat([t.select(owner="owner_b", q="quantity"), t.select(owner="owner_s", q="quantity")]) \
             .group_by("owner").agg(vol=pl.col("q").sum())
+        total = float(t["quantity"].sum())
         edges = t.group_by("lo", "hi").agg(n=pl.len(), vol=pl.col("quantity").sum()) \
             .filter(pl.col("n") >= config.min_edge_trades)
         edges = edges.join(owner_vol.rename({"owner": "lo", "vol": "vol_lo"}), on="lo") \
             .join(owner_vol.rename({"owner": "hi", "vol": "vol_hi"}), on="hi") \
-            .filter(pl.col("vol") >= config.min_edge_share * pl.max_horizontal("vol_lo", "vol_hi"))
+            .filter((pl.col("vol") >= config.min_edge_share * pl.max_horizontal("vol_lo", "vol_hi"))
+                    & (pl.col("vol") * 2 * total >= config.min_lift * pl.col("vol_lo") * pl.col("vol_hi")))
         if edges.height == 0:
             return
         comp = _components(edges)
@@ -145,6 +156,11 @@ class WashTradeDetector(Detector[WashTradeConfig]):
         intra = t.join(cmap.rename({"owner": "owner_b", "comp": "cb"}), on="owner_b") \
             .join(cmap.rename({"owner": "owner_s", "comp": "cs"}), on="owner_s") \
             .filter(pl.col("cb") == pl.col("cs"))
+        # Sessions: the group's trades with gaps of at most max_gap_minutes; an incident is a session.
+        gap = dt.timedelta(minutes=config.max_gap_minutes)
+        intra = intra.sort("cb", "ts").with_columns(
+            new=(pl.col("ts").diff().over("cb").fill_null(gap * 2) > gap).cast(pl.Int32))
+        intra = intra.with_columns(cb=pl.col("cb") + ":" + pl.col("new").cum_sum().over("cb").cast(pl.String))
         net = pl.concat([intra.select("cb", owner="owner_b", q="quantity"),
                          intra.select("cb", owner="owner_s", q=-pl.col("quantity"))]) \
             .group_by("cb", "owner").agg(net=pl.col("q").sum(), gross=pl.col("q").abs().sum()) \

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from harbour.cases.models import AlertTriage
+from harbour.cases.triage import sync_queue
 from harbour.core.auth import Principal, Role, require_role
 from harbour.core.errors import Invalid
 from harbour.detect.alert_store import AlertRecord
@@ -204,6 +205,8 @@ def suggest(
 ) -> list[Suggestion]:
     """Case suggestions over the highest-priority open alerts (supervisors and admins)."""
     require_role(principal, Role.SUPERVISOR, Role.ADMIN)
+    sync_queue(session)
+    session.commit()  # derived triage rows; kept whatever happens next
     stmt = (
         select(
             AlertRecord.alert_id,

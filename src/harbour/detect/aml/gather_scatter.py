@@ -30,6 +30,9 @@ class GatherScatterConfig(BaseModel):
     min_value_ratio: float = Field(0.25, ge=0, description="value scattered / value gathered, at least")
     max_value_ratio: float = Field(4.0, gt=0, description="value scattered / value gathered, at most (a hub may "
                                    "add money it already held)")
+    max_early_share: float = Field(0.25, ge=0, le=1,
+                                   description="at most this share of the scattering may happen before the "
+                                               "gathering ends (interleaved in-out is rapid movement)")
     max_overlap: float = Field(0.34, ge=0, le=1,
                                description="at most this share of receivers may also be senders (else it is "
                                            "a busy two-way account, not a pass-through hub)")
@@ -53,7 +56,10 @@ def find(g: TransferGraph, cfg: GatherScatterConfig, claimed: np.ndarray) -> lis
             receivers = np.unique(counterparties(g, h, sent))
             if receivers.size < cfg.min_receivers:
                 continue
+            early = float((g.ts[sent] < t_in1).mean())
             overlap = np.intersect1d(senders, receivers).size / receivers.size
+            if early > cfg.max_early_share:
+                continue
             v_in, v_out = float(g.usd[e_in].sum()), float(g.usd[sent].sum())
             ratio = v_out / v_in if v_in > 0 else 0.0
             if overlap > cfg.max_overlap or not cfg.min_value_ratio <= ratio <= cfg.max_value_ratio:

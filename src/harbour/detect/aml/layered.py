@@ -15,8 +15,10 @@ from harbour.detect.aml.graph import TransferGraph
 
 
 class LayeredConfig(BaseModel):
-    window_hours: float = Field(48.0, gt=0, description="span in which a party's several counterparties appear, "
+    window_hours: float = Field(24.0, gt=0, description="span in which a party's several counterparties appear, "
                                 "and the longest span of the whole group's transfers")
+    episode_gap_hours: float = Field(12.0, gt=0, description="a pause this long in an account's mesh transfers "
+                                     "ends its part in one scheme")
     min_side: int = Field(2, ge=2, description="parties on each side (senders, receivers) at least")
     min_transfers: int = Field(4, ge=2, description="transfers in the group, at least")
     min_total_usd: float = Field(2_000.0, ge=0, description="value moved by the group, at least (friends "
@@ -48,29 +50,45 @@ def many_to_many_edges(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray
     return np.nonzero(flag & usable)[0]
 
 
+def episodes(g: TransferGraph, cand: np.ndarray, gap: int) -> np.ndarray:
+    """Per candidate edge, (sender episode, receiver episode): an account's mesh transfers split where
+    they pause longer than ``gap``, so one account caught up in two schemes on different days does not
+    glue them into one component."""
+    node = np.concatenate((g.src[cand], g.dst[cand]))
+    ts = np.concatenate((g.ts[cand], g.ts[cand]))
+    order = np.lexsort((ts, node))
+    n, t = node[order], ts[order]
+    new = np.ones(order.size, bool)
+    new[1:] = (n[1:] != n[:-1]) | (t[1:] - t[:-1] > gap)
+    seg = np.empty(order.size, np.int64)
+    seg[order] = np.cumsum(new) - 1
+    return np.stack((seg[:cand.size], seg[cand.size:]))
+
+
 def components(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> list[np.ndarray]:
-    """Edge sets of the weakly connected components of the many-to-many edges, small enough to be one scheme."""
+    """Edge sets of the connected components of mesh transfers between platform accounts (account
+    episodes as vertices), small, coordinated and large enough to be one scheme."""
     cand = many_to_many_edges(g, cfg, claimed)
+    cand = cand[g.is_account[g.src[cand]] & g.is_account[g.dst[cand]]]
     window = hours(cfg.window_hours)
     if cand.size == 0:
         return []
-    nodes, inv = np.unique(np.concatenate((g.src[cand], g.dst[cand])), return_inverse=True)
-    a, b = inv[:cand.size], inv[cand.size:]
-    adj = coo_matrix((np.ones(cand.size), (a, b)), shape=(nodes.size, nodes.size))
+    ends = episodes(g, cand, hours(cfg.episode_gap_hours))
+    n_seg = int(ends.max()) + 1
+    adj = coo_matrix((np.ones(cand.size), (ends[0], ends[1])), shape=(n_seg, n_seg))
     _, label = connected_components(adj, directed=False)
-    edge_label = label[a]
-    sizes = np.bincount(label)
+    edge_label = label[ends[0]]
     order = np.argsort(edge_label, kind="stable")
     bounds = np.flatnonzero(np.diff(edge_label[order])) + 1
     out = []
     for grp in np.split(order, bounds):
         e = cand[grp]
-        has_account = g.is_account[g.src[e]].any() or g.is_account[g.dst[e]].any()
+        parties = np.unique(np.concatenate((g.src[e], g.dst[e]))).size
         # One scheme moves its money in one coordinated span; a web of friends trades all week.
         coordinated = int(g.ts[e].max() - g.ts[e].min()) <= window
-        big_enough = (4 <= sizes[edge_label[grp[0]]] <= cfg.max_parties and e.size >= cfg.min_transfers
+        big_enough = (4 <= parties <= cfg.max_parties and e.size >= cfg.min_transfers
                       and float(g.usd[e].sum()) >= cfg.min_total_usd)
-        if big_enough and has_account and coordinated:
+        if big_enough and coordinated:
             out.append(e)
     return out
 

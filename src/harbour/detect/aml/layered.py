@@ -26,8 +26,8 @@ class LayeredConfig(BaseModel):
     max_parties: int = Field(60, ge=4, description="larger components are ordinary busy flow, not one scheme")
     min_density: float = Field(0.5, gt=0, le=1,
                                description="bipartite: pairs that transact / possible sender-receiver pairs")
-    max_fan: int = Field(8, ge=2, description="a party with more distinct counterparties than this in the window "
-                         "(one direction) is a hub, left out of meshes")
+    max_fan: int = Field(8, ge=2, description="transfers of a burst in which a party has more distinct "
+                         "counterparties than this in the window (one direction) are a star, left out of meshes")
     min_mesh_share: float = Field(0.6, ge=0, le=1,
                                   description="bipartite: share of senders paying >= 2 receivers, and of receivers "
                                               "paid by >= 2 senders, at least")
@@ -38,11 +38,10 @@ def many_to_many_edges(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray
     with neither end a hub."""
     usable = ~claimed & ~g.institutional[g.src] & ~g.institutional[g.dst]
     window = hours(cfg.window_hours)
-    hub = np.zeros(g.n_nodes, bool)
+    # a crowd around one party (a collection account, a payroll) is a star: its transfers stay out
     for incoming in (False, True):
-        for v, _ in node_bursts(g, incoming, usable, window, cfg.max_fan + 1, skip_node=g.institutional):
-            hub[v] = True
-    usable &= ~hub[g.src] & ~hub[g.dst]
+        for _, e in node_bursts(g, incoming, usable.copy(), window, cfg.max_fan + 1, skip_node=g.institutional):
+            usable[e] = False
     flag = np.zeros(g.n_edges, bool)
     for incoming in (False, True):
         for _, e in node_bursts(g, incoming, usable, window, 2, skip_node=g.institutional):

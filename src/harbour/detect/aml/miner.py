@@ -29,10 +29,10 @@ from harbour.detect.aml.graph import TransferGraph, cached
 TYPOLOGY_ORDER: tuple[tuple[str, Any, type[BaseModel]], ...] = (
     ("cycle", cycle.find, cycle.CycleConfig),
     ("peel_chain", peel_chain.find, peel_chain.PeelChainConfig),
-    ("stack", stack.find, stack.StackConfig),
-    ("bipartite", bipartite.find, bipartite.BipartiteConfig),
     ("scatter_gather", scatter_gather.find, scatter_gather.ScatterGatherConfig),
     ("gather_scatter", gather_scatter.find, gather_scatter.GatherScatterConfig),
+    ("stack", stack.find, stack.StackConfig),
+    ("bipartite", bipartite.find, bipartite.BipartiteConfig),
     ("structuring", structuring.find, structuring.StructuringConfig),
     ("fan_in", fan_in.find, fan_in.FanInConfig),
     ("fan_out", fan_out.find, fan_out.FanOutConfig),

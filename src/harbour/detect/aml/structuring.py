@@ -1,7 +1,7 @@
 """structuring: one customer (all of its linked accounts) moves several amounts each just under a
-reporting threshold within a window — splitting a sum to stay below the line — or a small group of
-accounts on one venue does so together (smurfing: many just-under amounts in a short span from a few
-accounts, in one direction, at least one of them repeating). Thresholds are config values in USD (default: HK$120,000 at
+reporting threshold within a window — splitting a sum to stay below the line — or a group of accounts
+on one venue does so together (smurfing: two or more accounts each moving two or more just-under
+amounts in one direction within a short span). Thresholds are config values in USD (default: HK$120,000 at
 7.8 HKD/USD, and US$10,000)."""
 
 from __future__ import annotations
@@ -33,9 +33,8 @@ class StructuringConfig(BaseModel):
     window_hours: float = Field(72.0, gt=0, description="span in which the just-under amounts fall")
     min_transfers: int = Field(3, ge=2, description="just-under transfers in the window, in one direction")
     group_window_hours: float = Field(24.0, gt=0, description="span of a group's just-under transfers")
-    group_min_transfers: int = Field(4, ge=2, description="just-under transfers by a group in that span")
-    group_max_accounts: int = Field(3, ge=2, description="accounts in a group, at most (and fewer than its "
-                                    "transfers: someone repeats)")
+    group_min_transfers: int = Field(4, ge=2, description="just-under transfers in that span by accounts that "
+                                     "each made two or more of them (at least two such accounts)")
     min_share: float = Field(0.5, gt=0, le=1,
                              description="just-under transfers / all the account's transfers in that direction "
                                          "over the same span (a payroll with some amounts near the line is not "
@@ -90,14 +89,18 @@ def find_groups(g: TransferGraph, cfg: StructuringConfig, mask: np.ndarray) -> l
         i = 0
         while i < e.size:
             j = int(np.searchsorted(t, t[i] + window, side="right"))
-            n_acc = np.unique(who[i:j]).size
-            if j - i >= cfg.group_min_transfers and n_acc <= cfg.group_max_accounts and n_acc < j - i:
-                grp, members = e[i:j], np.unique(who[i:j])
-                names = ", ".join(node_name(g, int(m), grp) for m in members)
-                text = (f"{members.size} accounts ({names}) moved {grp.size} amounts each just under a reporting "
+            members, counts = np.unique(who[i:j], return_counts=True)
+            # smurfs repeat: accounts with two or more just-under amounts in the span (a lone one is the
+            # ordinary customer whose deposit happened to land near the line)
+            repeaters = members[counts >= 2]
+            n_rep = int(counts[counts >= 2].sum())
+            if repeaters.size >= 2 and n_rep >= cfg.group_min_transfers:
+                grp = e[i:j][np.isin(who[i:j], repeaters)]
+                names = ", ".join(node_name(g, int(m), grp) for m in repeaters)
+                text = (f"{repeaters.size} accounts ({names}) moved {grp.size} amounts each just under a reporting "
                         f"threshold (from {fmt_usd(float(g.usd[grp].min()))} to {fmt_usd(float(g.usd[grp].max()))}, "
                         f"totalling {fmt_usd(float(g.usd[grp].sum()))}) {fmt_span(g, grp)}")
-                out.append(Pattern("structuring", int(members[0]), members, grp,
+                out.append(Pattern("structuring", int(repeaters[0]), repeaters, grp,
                                    saturating(grp.size, cfg.group_min_transfers), text))
                 i = j
             else:

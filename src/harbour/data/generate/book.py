@@ -57,10 +57,10 @@ def run_book(ts: np.ndarray, kind: np.ndarray, key: np.ndarray, side: np.ndarray
 @njit(cache=True)
 def _match(ts, kind, key, side, otype, px, lots, acct, n_keys, base_tick, n_levels, expire_ts, ev_cap, tr_cap):
     L = n_levels
-    head = np.full((2, L), -1, np.int64)
-    tail = np.full((2, L), -1, np.int64)
-    nxt = np.full(n_keys, -1, np.int64)
-    prv = np.full(n_keys, -1, np.int64)
+    head = np.full((2, L), -1, np.int32)
+    tail = np.full((2, L), -1, np.int32)
+    nxt = np.full(n_keys, -1, np.int32)
+    prv = np.full(n_keys, -1, np.int32)
     o_lvl = np.full(n_keys, -1, np.int64)
     o_open = np.zeros(n_keys, np.int64)
     o_side = np.zeros(n_keys, np.int8)

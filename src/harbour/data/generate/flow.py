@@ -119,27 +119,47 @@ def honest_flow(ctx: BookContext, rng: np.random.Generator, ins: Instructions) -
 
 
 def market_makers(ctx: BookContext, rng: np.random.Generator, ins: Instructions) -> None:
-    """Two-sided quotes on a few levels, re-priced often (amend) or pulled and replaced (cancel + new)."""
+    """Two-sided quotes on a few levels. A market maker re-quotes whenever the mid has moved by a fraction of
+    its half-spread since it last quoted (plus now and then anyway), after a short latency; a re-quote
+    amends the resting order or pulls it and sends a new one. Busy, volatile markets get more messages."""
     n_mm = len(ctx.mm_accounts)
     if n_mm == 0:
         return
-    share = rng.dirichlet(np.full(n_mm, 2.0))
-    requotes_total = ctx.orders_per_day * 1.6
+    log_mid = np.log(ctx.mid)
+    first_s = ctx.open_us // US
+    h = ctx.half_spread_bps * 1e-4
+    target = max(50.0, 2.5 * ctx.orders_per_day / n_mm)  # re-quotes a day per market maker
     for m in range(n_mm):
-        mm_spread = 1.0 + 0.6 * m + 0.2 * rng.random()  # the first market maker quotes tightest
+        width = 1.0 + 0.6 * m + 0.2 * rng.random()  # the first market maker quotes tightest
+        shift = rng.random()
+        step = h * width * rng.uniform(0.5, 0.8)
+        crossed = _crossings(log_mid, step, shift, first_s)
+        if len(crossed) > target:  # a thinner book re-quotes less often, and quotes wider to stay safe
+            step *= len(crossed) / target
+            crossed = _crossings(log_mid, step, shift, first_s)
+            width = max(width, 1.1 * step / h)
+        extra = sample_times(rng, int(rng.poisson(0.1 * target)), ctx.activity, ctx.open_us)
+        latency = (rng.lognormal(np.log(40_000), 0.8, len(crossed))).astype(np.int64)  # µs
+        t = np.unique(np.concatenate([crossed * US + latency, extra]))
+        if len(t) < 2:
+            continue
         for side in (BUY, SELL):
             for level in range(MM_LEVELS):
-                n = int(rng.poisson(requotes_total * share[m] / (2 * MM_LEVELS) * (1.0 - 0.2 * level)))
-                if n < 2:
-                    continue
-                t = sample_times(rng, n, ctx.activity, ctx.open_us)
-                _quote_slot(ctx, rng, ins, ctx.mm_accounts[m], side, level, mm_spread, t)
+                jitter = rng.integers(0, 400, len(t))  # µs between the slots of one re-quote
+                _quote_slot(ctx, rng, ins, ctx.mm_accounts[m], side, level, width, t + jitter)
+
+
+def _crossings(log_mid: np.ndarray, step: float, shift: float, first_s: int) -> np.ndarray:
+    """Seconds at which the mid crosses a line of a grid ``step`` apart (in log price)."""
+    grid = np.floor(log_mid / step - shift)
+    crossed = np.flatnonzero(np.diff(grid) != 0) + 1
+    return crossed[crossed >= first_s]
 
 
 def _quote_slot(ctx: BookContext, rng: np.random.Generator, ins: Instructions, acct: int, side: int, level: int,
                 mm_spread: float, t: np.ndarray) -> None:
     n = len(t)
-    start = rng.random(n) < 0.35  # a new order starts a chain of amends; else the chain's order is amended
+    start = rng.random(n) < 0.5  # a new order starts a chain of amends; else the chain's order is amended
     start[0] = True
     chain = np.cumsum(start) - 1
     keys = ins.keys(int(start.sum()))
@@ -173,7 +193,7 @@ def traders(ctx: BookContext, rng: np.random.Generator, ins: Instructions) -> No
     # limit orders: mostly passive behind the touch, sometimes marketable
     depth = rng.exponential(4.0, n) * spread
     marketable = rng.random(n) < 0.18
-    off = np.where(marketable, -spread * (1.0 + rng.random(n)), spread + depth)
+    off = np.where(marketable, -spread * (1.5 + 2.0 * rng.random(n)), spread * 2.5 + depth)
     sign = np.where(side == BUY, -1.0, 1.0)
     px = ctx.ticks(mid * (1.0 + sign * off))
     usd = ctx.typical_usd * 0.4 * (rng.pareto(1.5, n) + 0.2)

@@ -124,10 +124,11 @@ def _generate_book(world: World, writer: LakeWriter, labels: LabelCollector, inc
     weights = va.activity[traders]
     rng = stream(cfg.seed, "book", venue, spec.name, day)
     # each book has its own crowd: a random subset of the venue's traders, weighted by their activity
+    flow = BASE_ORDERS_PER_DAY * cfg.activity * spec.popularity * world.venue_weight[venue]
     ctx = BookContext(
-        venue=venue, symbol=spec, day=day, mid=mid, activity=path.activity,
-        orders_per_day=BASE_ORDERS_PER_DAY * cfg.activity * spec.popularity * world.venue_weight[venue],
-        half_spread_bps=(1.2 if spec.major else 6.0) / math.sqrt(world.venue_weight[venue]),
+        venue=venue, symbol=spec, day=day, mid=mid, activity=path.activity, orders_per_day=flow,
+        # thin books have wide spreads: the half-spread grows as the book's flow shrinks
+        half_spread_bps=(2.0 if spec.major else 6.0) * (BASE_ORDERS_PER_DAY / flow) ** 0.35,
         mm_accounts=va.indices("market_maker"), trader_accounts=traders, trader_weights=weights / weights.sum(),
         open_us=listing.open_us if listing else 0, typical_usd=2_500.0 * math.sqrt(spec.popularity),
     )
@@ -138,8 +139,9 @@ def _generate_book(world: World, writer: LakeWriter, labels: LabelCollector, inc
                               ins, tag)
     ts, kind, key, side, otype, px, lots, acct = ins.finish()
     lo, hi = float(mid.min()), float(mid.max())
-    base = int(math.floor(lo * 0.6 / spec.tick))
-    n_levels = int(math.ceil(hi * 1.6 / spec.tick)) - base
+    # the price band of the day's book (orders priced outside it are rejected, as venues do)
+    base = int(math.floor(lo * 0.8 / spec.tick))
+    n_levels = int(math.ceil(hi * 1.25 / spec.tick)) - base
     res = run_book(ts, kind, key, side, otype, px, lots, acct, ins.n_keys, base, n_levels, DAY_US - 1)
     new = kind == NEW
     k_side = np.zeros(ins.n_keys, np.int8)

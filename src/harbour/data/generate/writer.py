@@ -44,17 +44,17 @@ def with_partition_columns(table: pa.Table, name: str, date: dt.date | None) -> 
 class LakeWriter:
     """Writes one file per (table, partition, part); fixed Parquet settings, no wall-clock metadata.
 
-    Encoding and compression run on one background thread (Arrow releases the GIL) while the next book is
+    Encoding and compression run on two background threads (Arrow releases the GIL) while the next book is
     generated; at most ``MAX_PENDING`` tables wait, so memory stays bounded. Call :meth:`close` at the end.
     """
 
-    MAX_PENDING = 2
+    MAX_PENDING = 3
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.cleaned: set[Path] = set()
         self.rows: dict[str, int] = {}
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-writer")
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lake-writer")
         self._pending: deque[Future[None]] = deque()
 
     def close(self) -> None:

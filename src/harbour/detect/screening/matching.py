@@ -19,20 +19,19 @@ Two stages:
 
 from __future__ import annotations
 
-import heapq
-from collections import Counter
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
 import jellyfish
+import numpy as np
 from rapidfuzz.distance import OSA
 
 from harbour.detect.screening.normalise import tokens
 
 DEFAULT_THRESHOLD = 0.88
-CANDIDATES_SCORED = 24  # best-blocked candidates that get the full score
-POSTINGS_BUDGET = 4_000  # postings read per query at most (skips very common tokens' lists when others exist)
+CANDIDATES_SCORED = 12  # best-blocked candidates that get the full score
+POSTINGS_BUDGET = 2_500  # postings read per query at most (skips very common tokens' lists when others exist)
 UNMATCHED_WEIGHT = 0.35  # how much a token present on one side only counts against the score
 INITIAL_WEIGHT = 0.6  # an initial says less than a whole name
 INITIAL_SIMILARITY = 0.9
@@ -71,6 +70,7 @@ def token_keys(token: str) -> tuple[str, ...]:
     return tuple(keys)
 
 
+@lru_cache(maxsize=1_000_000)
 def token_similarity(a: str, b: str) -> float:
     """Similarity of two normalised tokens in [0, 1]."""
     if a == b:
@@ -100,6 +100,8 @@ def score_tokens(query: tuple[str, ...] | list[str], candidate: tuple[str, ...] 
     """Order-insensitive score of two token lists in [0, 1] (1 = the same tokens)."""
     if not query or not candidate:
         return 0.0
+    if len(query) == len(candidate) and sorted(query) == sorted(candidate):
+        return 1.0 if any(len(t) > 1 for t in query) else 0.5
     pairs = sorted(
         ((token_similarity(a, b), i, j) for i, a in enumerate(query) for j, b in enumerate(candidate)),
         reverse=True,
@@ -144,6 +146,7 @@ class NameIndex:
         self.toks: list[tuple[str, ...]] = []
         self.postings: dict[str, list[int]] = {}
         self.exact: dict[str, list[int]] = {}
+        self._arrays: dict[str, np.ndarray] | None = None
         for key, name in names:
             toks = tuple(tokens(name))
             if not toks:
@@ -155,24 +158,39 @@ class NameIndex:
             self.exact.setdefault(" ".join(sorted(toks)), []).append(row)
             for block_key in {k for t in toks for k in token_keys(t)}:
                 self.postings.setdefault(block_key, []).append(row)
+        self._freeze()
 
     def __len__(self) -> int:
         return len(self.names)
 
+    def _freeze(self) -> None:
+        # int32 arrays: a query concatenates a few postings and counts them in C, not in a Python loop.
+        self._arrays = {k: np.asarray(v, dtype=np.int32) for k, v in self.postings.items()}
+
     def candidates(self, query: tuple[str, ...], limit: int = CANDIDATES_SCORED) -> list[int]:
         """Rows most likely to match ``query``: the ones sharing the most blocking keys."""
+        if self._arrays is None:
+            self._freeze()
+        arrays = self._arrays
+        assert arrays is not None
         lists = sorted(
-            (p for k in {k for t in query for k in token_keys(t)} if (p := self.postings.get(k))),
+            (p for k in {k for t in query for k in token_keys(t)} if (p := arrays.get(k)) is not None),
             key=len,
         )
-        counts: Counter[int] = Counter()
+        chosen = []
         read = 0
         for i, postings in enumerate(lists):
             if i >= 2 and read + len(postings) > POSTINGS_BUDGET:
                 break
-            counts.update(postings)
+            chosen.append(postings)
             read += len(postings)
-        rows = [row for row, _ in heapq.nlargest(limit, counts.items(), key=lambda kv: kv[1])]
+        rows: list[int] = []
+        if chosen:
+            rows_arr, counts = np.unique(np.concatenate(chosen), return_counts=True)
+            if len(rows_arr) > limit:
+                top = np.argpartition(-counts, limit - 1)[:limit]
+                rows_arr = rows_arr[top[np.argsort(-counts[top], kind="stable")]]
+            rows = rows_arr.tolist()
         exact = self.exact.get(" ".join(sorted(query)), [])
         return rows + [r for r in exact if r not in rows]
 

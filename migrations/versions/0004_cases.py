@@ -76,8 +76,12 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('alert_id', name=op.f('pk_alert_triage'))
     )
     with op.batch_alter_table('alert_triage', schema=None) as batch_op:
-        batch_op.create_index('ix_alert_triage_detector_state', ['detector', 'queue_state'], unique=False)
         batch_op.create_index('ix_alert_triage_queue', ['queue_state', 'priority'], unique=False)
+        batch_op.create_index('ix_alert_triage_queue_venue', ['queue_state', 'venue', 'priority'], unique=False)
+        batch_op.create_index('ix_alert_triage_queue_typology', ['queue_state', 'typology', 'priority'], unique=False)
+        batch_op.create_index('ix_alert_triage_queue_detector', ['queue_state', 'detector', 'priority'], unique=False)
+        batch_op.create_index('ix_alert_triage_queue_assignee', ['queue_state', 'assignee_id', 'priority'], unique=False)
+        batch_op.create_index('ix_alert_triage_platform', ['platform_id', 'queue_state'], unique=False)
 
     op.create_table('case_alerts',
     sa.Column('alert_id', sa.String(length=64), nullable=False),
@@ -231,8 +235,12 @@ def downgrade() -> None:
 
     op.drop_table('case_alerts')
     with op.batch_alter_table('alert_triage', schema=None) as batch_op:
+        batch_op.drop_index('ix_alert_triage_platform')
+        batch_op.drop_index('ix_alert_triage_queue_assignee')
+        batch_op.drop_index('ix_alert_triage_queue_detector')
+        batch_op.drop_index('ix_alert_triage_queue_typology')
+        batch_op.drop_index('ix_alert_triage_queue_venue')
         batch_op.drop_index('ix_alert_triage_queue')
-        batch_op.drop_index('ix_alert_triage_detector_state')
 
     op.drop_table('alert_triage')
     with op.batch_alter_table('cases', schema=None) as batch_op:

@@ -37,9 +37,15 @@ class AlertTriage(Base):
     """
 
     __tablename__ = "alert_triage"
+    # Each filter of the queue has an index ending in priority, so a filtered page and its count are
+    # range scans, not table scans, at 100,000 open alerts.
     __table_args__ = (
         Index("ix_alert_triage_queue", "queue_state", "priority"),
-        Index("ix_alert_triage_detector_state", "detector", "queue_state"),
+        Index("ix_alert_triage_queue_venue", "queue_state", "venue", "priority"),
+        Index("ix_alert_triage_queue_typology", "queue_state", "typology", "priority"),
+        Index("ix_alert_triage_queue_detector", "queue_state", "detector", "priority"),
+        Index("ix_alert_triage_queue_assignee", "queue_state", "assignee_id", "priority"),
+        Index("ix_alert_triage_platform", "platform_id", "queue_state"),
     )
 
     alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.alert_id"), primary_key=True)

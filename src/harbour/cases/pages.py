@@ -64,7 +64,7 @@ def queue_page(
         {
             "result": result,
             "flt": flt,
-            "facets": triage.facet_values(session),
+            "facets": triage.facet_values(session, flt.state),
             "staff": service.staff_users(session),
             "weights": triage.WEIGHTS,
             "high": triage.HIGH_PRIORITY,

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 
@@ -32,10 +34,10 @@ from harbour.core.auth import Principal, Role, require_role
 from harbour.core.db import unit_of_work
 from harbour.core.errors import Invalid, NotFound
 from harbour.core.tenancy import get_platform
-from harbour.data.ingest.formats import ANON_PREFIX, FORMATS, FileRejected, detect_format, present_columns, read_chunks
+from harbour.data.ingest.formats import FORMATS, FileRejected, detect_format, present_columns, read_chunks
 from harbour.data.ingest.problems import MAX_DETAILED_PROBLEMS, FileResult, IngestReport, Problem
 from harbour.data.ingest.validate import check_columns, new_connection, validate_chunk
-from harbour.data.ingest.writer import LakeWriter, StagedPart
+from harbour.data.ingest.writer import LakeWriter, StagedPart, write_options
 from harbour.data.lake import partition_files
 from harbour.data.schemas import TABLES
 
@@ -74,8 +76,9 @@ def ingest(lake_root: Path | str, files: list[IngestFile], venue: str, *, skip_b
     con = new_connection()
     try:
         with LakeWriter(Path(lake_root), lock_timeout=lock_timeout) as writer:
+            known_cache: dict[str, pa.Array] = {}
             for index, item in enumerate(ordered):
-                _stage_file(writer, con, item, index, venue, now, report, progress, chunk_rows)
+                _stage_file(writer, con, item, index, venue, now, report, progress, chunk_rows, known_cache)
             _cross_checks(writer, con, Path(lake_root), venue, ordered, report)
             if report.problem_count and not skip_bad:
                 raise _rejection(report, ordered)
@@ -156,7 +159,8 @@ def file_sha256(path: Path) -> str:
 
 
 def _stage_file(writer: LakeWriter, con: duckdb.DuckDBPyConnection, item: IngestFile, index: int, venue: str,
-                now: dt.datetime, report: IngestReport, progress: ProgressFn | None, chunk_rows: int) -> None:
+                now: dt.datetime, report: IngestReport, progress: ProgressFn | None, chunk_rows: int,
+                known_cache: dict[str, pa.Array]) -> None:
     result = FileResult(item.label, file_sha256(item.path), item.table)
     report.files.append(result)
     size = item.path.stat().st_size
@@ -179,7 +183,8 @@ def _stage_file(writer: LakeWriter, con: duckdb.DuckDBPyConnection, item: Ingest
             problems.extend(chunk.problems)
             result.rows_read += chunk.data.num_rows + len(chunk.problems)
             if chunk.data.num_rows:
-                checked = validate_chunk(con, item.table, chunk.data, chunk.rows, venue, item.label, now)
+                known = _known_ids(writer, item.table, venue, known_cache)
+                checked = validate_chunk(con, item.table, chunk.data, chunk.rows, venue, item.label, now, known)
                 problems.extend(checked.problems)
                 unlisted += checked.unlisted
                 good = ~checked.bad
@@ -195,6 +200,21 @@ def _stage_file(writer: LakeWriter, con: duckdb.DuckDBPyConnection, item: Ingest
     report.problem_count += unlisted
     if progress is not None:
         progress(item.label, size, size)
+
+
+def _known_ids(writer: LakeWriter, table: str, venue: str, cache: dict[str, pa.Array]) -> dict[str, pa.Array]:
+    """Ids that references of ``table`` may point to: the lake's and those staged earlier in this ingest
+    (accounts files are always read first). Loaded once per ingest."""
+    wanted: dict[str, pa.Array] = {}
+    for target in TABLES[table].references.values():
+        ref_table, ref_column = target.split(".")
+        if ref_table not in cache:
+            paths = partition_files(writer.root, ref_table, venue) + [p.path for p in writer.parts
+                                                                       if p.table == ref_table]
+            ids = [pq.read_table(p, columns=[ref_column])[ref_column] for p in paths]
+            cache[ref_table] = pc.unique(pa.chunked_array(ids, pa.string())) if ids else pa.array([], pa.string())
+        wanted[ref_table] = cache[ref_table]
+    return wanted
 
 
 def _count_written(writer: LakeWriter, report: IngestReport) -> None:
@@ -266,8 +286,6 @@ def _cross_checks(writer: LakeWriter, con: duckdb.DuckDBPyConnection, root: Path
         if keys:
             _duplicates_in_ingest(con, glob, keys, files, rowmap, report, drops)
             _duplicates_in_lake(con, glob, keys, root, table, venue, files, rowmap, report, drops)
-        for column, target in TABLES[table].references.items():
-            _unresolved(con, writer, glob, column, target, root, venue, files, rowmap, report, drops)
     if drops and report.skip_bad:
         _drop_rows(writer, drops)
 
@@ -283,8 +301,10 @@ def _duplicates_in_ingest(con: duckdb.DuckDBPyConnection, glob: str, keys: list[
                           rowmap: _RowMap, report: IngestReport, drops: dict[str, set[int]]) -> None:
     on = " AND ".join(f's."{k}" = d."{k}"' for k in keys)
     cols = ", ".join(f'"{k}"' for k in keys)
-    query = (f"SELECT s.*, s.__f, s.__r FROM {_staged(glob, keys)} s SEMI JOIN "
-             f"(SELECT {cols} FROM {_staged(glob, keys)} GROUP BY ALL HAVING count(*) > 1) d ON {on}")
+    repeated = f"SELECT {cols} FROM {_staged(glob, keys)} GROUP BY ALL HAVING count(*) > 1"
+    if not con.sql(f"{repeated} LIMIT 1").fetchall():  # the usual case: one pass, no second read
+        return
+    query = f"SELECT s.*, s.__f, s.__r FROM {_staged(glob, keys)} s SEMI JOIN ({repeated}) d ON {on}"
     rows, total = _fetch(con, query)
     groups: dict[tuple, list[tuple[int, int, str, int]]] = {}
     for r in rows:
@@ -324,30 +344,6 @@ def _duplicates_in_lake(con: duckdb.DuckDBPyConnection, glob: str, keys: list[st
     report.problem_count += max(total - len(rows), 0)
 
 
-def _unresolved(con: duckdb.DuckDBPyConnection, writer: LakeWriter, glob: str, column: str, target: str,
-                root: Path, venue: str, files: list[IngestFile], rowmap: _RowMap, report: IngestReport,
-                drops: dict[str, set[int]]) -> None:
-    ref_table, ref_column = target.split(".")
-    sources = []
-    existing = partition_files(root, ref_table, venue)
-    if existing:
-        sources.append(_lake(existing, [ref_column]))
-    staged_ref = writer.staged_glob(ref_table)
-    if staged_ref:
-        sources.append(f"(SELECT \"{ref_column}\" FROM read_parquet('{staged_ref}', hive_partitioning = false))")
-    query = f"SELECT s.\"{column}\", s.__f, s.__r FROM {_staged(glob, [column])} s"
-    if sources:
-        known = " UNION ALL ".join(f"SELECT \"{ref_column}\" AS ref FROM {src}" for src in sources)
-        query += f" ANTI JOIN ({known}) k ON s.\"{column}\" = k.ref"
-    query += f" WHERE NOT starts_with(s.\"{column}\", '{ANON_PREFIX}')"
-    rows, total = _fetch(con, query)
-    for value, staged, position in rows:
-        _flag(files, rowmap, report, drops, staged, position, column,
-              f"{ref_column} {value!r} is not in {ref_table} for venue {venue}; ingest that {ref_table} file "
-              f"first or in the same run")
-    report.problem_count += max(total - len(rows), 0)
-
-
 def _drop_rows(writer: LakeWriter, drops: dict[str, set[int]]) -> None:
     """Rewrite staged files without the rows that failed a cross-row check (``skip_bad`` only)."""
     parts: dict[str, StagedPart] = {str(p.path): p for p in writer.parts}
@@ -357,6 +353,6 @@ def _drop_rows(writer: LakeWriter, drops: dict[str, set[int]]) -> None:
         keep[np.fromiter(positions, dtype=np.int64)] = False
         data = pq.read_table(part.path).filter(keep)
         rows = np.fromfile(part.rows_path, dtype=np.int64)[keep]
-        pq.write_table(data, part.path, compression="zstd")
+        pq.write_table(data, part.path, **write_options(part.table))
         rows.tofile(part.rows_path)
         part.count = int(keep.sum())

@@ -99,8 +99,9 @@ def check_columns(table: str, present: list[str]) -> None:
 
 
 def validate_chunk(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, rows: np.ndarray, venue: str,
-                   file: str, now: dt.datetime) -> ChunkResult:
-    """Coerce ``data`` to the canonical schema of ``table`` and flag every bad row."""
+                   file: str, now: dt.datetime, known: dict[str, pa.Array] | None = None) -> ChunkResult:
+    """Coerce ``data`` to the canonical schema of ``table`` and flag every bad row. ``known`` holds, per
+    referenced table (``accounts``), the ids that exist: in the lake for this venue or in this ingest."""
     out = _Collector(file, rows)
     n = data.num_rows
     columns: dict[str, pa.ChunkedArray | pa.Array] = {}
@@ -110,6 +111,7 @@ def validate_chunk(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, r
             continue
         columns[f.name] = _coerce(con, data[f.name], f, out)
     _check_values(table, columns, venue, now, out)
+    _check_references(table, columns, venue, known or {}, out)
     schema = TABLES[table].schema
     result = pa.table(columns, schema=schema) if n else schema.empty_table()
     return ChunkResult(result, out.bad, out.problems, out.unlisted)
@@ -188,6 +190,19 @@ def _check_values(table: str, cols: dict[str, pa.ChunkedArray | pa.Array], venue
     out.flag(pc.not_equal(cols["venue"], venue), "venue", f"venue {{value}} differs from the venue being "
                                                           f"ingested ({venue})", cols["venue"])
     _table_rules(table, cols, out)
+
+
+def _check_references(table: str, cols: dict[str, pa.ChunkedArray | pa.Array], venue: str,
+                      known: dict[str, pa.Array], out: _Collector) -> None:
+    for column, target in TABLES[table].references.items():
+        ref_table, ref_column = target.split(".")
+        values = cols[column]
+        exists = pc.is_in(values, value_set=known.get(ref_table, pa.array([], pa.string())))
+        anonymous = pc.starts_with(values, ANON_PREFIX)
+        unresolved = pc.and_kleene(pc.invert(exists), pc.invert(anonymous))
+        out.flag(pc.and_(unresolved, pc.is_valid(values)), column,
+                 f"{ref_column} {{value}} is not in {ref_table} for venue {venue}; ingest that {ref_table} file "
+                 "first or in the same run", values)
 
 
 def _table_rules(table: str, cols: dict[str, pa.ChunkedArray | pa.Array], out: _Collector) -> None:

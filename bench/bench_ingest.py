@@ -1,0 +1,142 @@
+"""Ingestion throughput and peak memory: Harbour's ingest against a straightforward pandas baseline.
+
+Generates its own canonical data with numpy (trades over a few days, their accounts), then, each in a
+fresh child process so peak memory is its own:
+
+* ``harbour parquet`` — ``ingest()`` of the canonical Parquet file (all checks, atomic write);
+* ``harbour csv``     — the same rows as canonical CSV;
+* ``pandas parquet``  — baseline: read with pandas, per-column checks, duplicate check, ``to_parquet`` per day;
+* ``pandas csv``      — the same baseline from CSV.
+
+Run: ``.venv/bin/python bench/bench_ingest.py --rows 5000000``. Prints rows/s, peak RSS and the ratio of
+each Harbour figure to the pandas baseline on the same input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+START_US = 1_767_571_200_000_000  # 2026-01-05T00:00:00Z
+DAY_US = 86_400_000_000
+
+
+def make_data(folder: Path, rows: int, accounts: int, days: int, seed: int = 7) -> tuple[Path, Path, Path]:
+    rng = np.random.default_rng(seed)
+    ids = np.char.add("U", np.arange(accounts).astype(str))
+    acc = pa.table({
+        "venue": pa.array(np.full(accounts, "HBX")), "account": pa.array(ids),
+        "customer_id": pa.array(np.char.add("C", np.arange(accounts).astype(str))),
+        "name": pa.array(np.full(accounts, "Customer")), "country": pa.array(np.full(accounts, "HK")),
+        "account_type": pa.array(np.full(accounts, "individual")),
+        "opened_at": pa.array(np.full(accounts, START_US - 400 * DAY_US).astype("datetime64[us]")).cast(
+            pa.timestamp("us", "UTC")),
+    })
+    ts = np.sort(START_US + rng.integers(0, days * DAY_US, rows))
+    side = rng.integers(0, 2, rows)
+    trades = pa.table({
+        "venue": pa.array(np.full(rows, "HBX")),
+        "symbol": pa.array(np.array(["BTC/USD", "ETH/USD", "SOL/USD", "XRP/USD"])[rng.integers(0, 4, rows)]),
+        "trade_id": pa.array(np.char.add("T", np.arange(rows).astype(str))),
+        "ts": pa.array(ts.astype("datetime64[us]")).cast(pa.timestamp("us", "UTC")),
+        "price": np.round(100 + rng.standard_normal(rows).cumsum() * 0.01 + 50, 2),
+        "quantity": np.round(rng.pareto(1.5, rows) + 0.001, 6),
+        "buyer": pa.array(ids[rng.integers(0, accounts, rows)]),
+        "seller": pa.array(ids[rng.integers(0, accounts, rows)]),
+        "aggressor": pa.array(np.array(["buy", "sell"])[side]),
+        "buy_order_id": pa.array(np.char.add("B", np.arange(rows).astype(str))),
+        "sell_order_id": pa.array(np.char.add("S", np.arange(rows).astype(str))),
+    })
+    acc_path, pq_path, csv_path = folder / "accounts.parquet", folder / "trades.parquet", folder / "trades.csv"
+    pq.write_table(acc, acc_path)
+    pq.write_table(trades, pq_path, row_group_size=1 << 20)
+    pacsv.write_csv(trades, csv_path)
+    return acc_path, pq_path, csv_path
+
+
+def run_harbour(data: Path, accounts: Path, lake: Path) -> tuple[float, int]:
+    from harbour.data.ingest.service import IngestFile, ingest
+
+    ingest(lake, [IngestFile("accounts", accounts)], "HBX")
+    started = time.perf_counter()
+    report = ingest(lake, [IngestFile("trades", data)], "HBX")
+    return time.perf_counter() - started, report.rows_written
+
+
+def run_pandas(data: Path, accounts: Path, lake: Path) -> tuple[float, int]:
+    """What one would write first: pandas read, column checks, duplicate check, one file per day."""
+    import pandas as pd
+
+    known = set(pd.read_parquet(accounts)["account"])
+    started = time.perf_counter()
+    df = pd.read_parquet(data) if data.suffix == ".parquet" else pd.read_csv(data)
+    df["ts"] = pd.to_datetime(df["ts"], utc=True)
+    for col in ("price", "quantity"):
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    bad = df[["venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller"]].isna().any(axis=1)
+    bad |= ~(df["price"] > 0) | ~(df["quantity"] > 0)
+    bad |= ~df["aggressor"].isin(["buy", "sell"]) & df["aggressor"].notna()
+    bad |= df["ts"] > pd.Timestamp.now(tz="UTC")
+    bad |= df["trade_id"].duplicated(keep="first")
+    bad |= ~df["buyer"].isin(known) | ~df["seller"].isin(known)
+    good = df[~bad]
+    for day, part in good.groupby(good["ts"].dt.date):
+        folder = lake / "trades" / "venue=HBX" / f"date={day}"
+        folder.mkdir(parents=True, exist_ok=True)
+        part.to_parquet(folder / "part-0.parquet", index=False)
+    return time.perf_counter() - started, len(good)
+
+
+def _child(kind: str, data: str, accounts: str, lake: str, out: mp.Queue) -> None:
+    runner = run_harbour if kind == "harbour" else run_pandas
+    seconds, rows = runner(Path(data), Path(accounts), Path(lake))
+    out.put((seconds, rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024))
+
+
+def measure(kind: str, data: Path, accounts: Path, work: Path) -> tuple[float, int, int]:
+    lake = work / f"lake-{kind}-{data.suffix[1:]}"
+    shutil.rmtree(lake, ignore_errors=True)
+    ctx = mp.get_context("spawn")
+    out: mp.Queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(kind, str(data), str(accounts), str(lake), out))
+    proc.start()
+    result = out.get()
+    proc.join()
+    shutil.rmtree(lake, ignore_errors=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--accounts", type=int, default=20_000)
+    parser.add_argument("--days", type=int, default=3)
+    parser.add_argument("--skip-csv", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-", dir=".") as tmp:
+        work = Path(tmp)
+        accounts, pq_path, csv_path = make_data(work, args.rows, args.accounts, args.days)
+        print(f"{args.rows:,} trades over {args.days} days, {args.accounts:,} accounts; "
+              f"Parquet {pq_path.stat().st_size / 1e6:.0f} MB, CSV {csv_path.stat().st_size / 1e6:.0f} MB")
+        inputs = [("parquet", pq_path)] + ([] if args.skip_csv else [("csv", csv_path)])
+        for label, path in inputs:
+            h_s, h_rows, h_mem = measure("harbour", path, accounts, work)
+            p_s, p_rows, p_mem = measure("pandas", path, accounts, work)
+            assert h_rows == p_rows == args.rows, (h_rows, p_rows)
+            print(f"{label:8s} harbour: {h_rows / h_s:12,.0f} rows/s ({h_s:6.2f} s, peak RSS {h_mem:,} MB)")
+            print(f"{label:8s} pandas : {p_rows / p_s:12,.0f} rows/s ({p_s:6.2f} s, peak RSS {p_mem:,} MB)")
+            print(f"{label:8s} ratio  : {p_s / h_s:5.2f}x faster, {h_mem / p_mem:4.2f}x the memory of the baseline")
+
+
+if __name__ == "__main__":
+    main()

@@ -33,9 +33,23 @@ class GatherScatterConfig(BaseModel):
     max_early_share: float = Field(0.25, ge=0, le=1,
                                    description="at most this share of the scattering may happen before the "
                                                "gathering ends (interleaved in-out is rapid movement)")
+    max_meshed_share: float = Field(0.5, ge=0, le=1,
+                                    description="at most this share of senders may pay two or more parties (or "
+                                                "of receivers be paid by two or more) in the span: else the hub is "
+                                                "one node of a mesh (a stack)")
     max_overlap: float = Field(0.34, ge=0, le=1,
                                description="at most this share of receivers may also be senders (else it is "
                                            "a busy two-way account, not a pass-through hub)")
+
+
+def _meshed(g: TransferGraph, nodes: np.ndarray, span: tuple[int, int], usable: np.ndarray, senders: bool) -> float:
+    """Share of ``nodes`` with two or more distinct counterparties (paid if senders, else payers) in span."""
+    hits = 0
+    for v in nodes.tolist():
+        e = g.out_edges(v) if senders else g.in_edges(v)
+        e = e[usable[e] & (g.ts[e] >= span[0]) & (g.ts[e] <= span[1])]
+        hits += int(np.unique(counterparties(g, v, e)).size >= 2)
+    return hits / max(1, nodes.size)
 
 
 def find(g: TransferGraph, cfg: GatherScatterConfig, claimed: np.ndarray) -> list[Pattern]:
@@ -59,6 +73,10 @@ def find(g: TransferGraph, cfg: GatherScatterConfig, claimed: np.ndarray) -> lis
             early = float((g.ts[sent] < t_in1).mean())
             overlap = np.intersect1d(senders, receivers).size / receivers.size
             if early > cfg.max_early_share:
+                continue
+            span = (t_in0, int(g.ts[sent].max()))
+            if _meshed(g, senders, span, usable, True) > cfg.max_meshed_share or \
+                    _meshed(g, receivers, span, usable, False) > cfg.max_meshed_share:
                 continue
             v_in, v_out = float(g.usd[e_in].sum()), float(g.usd[sent].sum())
             ratio = v_out / v_in if v_in > 0 else 0.0

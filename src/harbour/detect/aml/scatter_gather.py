@@ -26,6 +26,9 @@ class ScatterGatherConfig(BaseModel):
     window_hours: float = Field(48.0, gt=0, description="span of the scatter, and from each scatter hop to its "
                                                         "onward hop")
     min_intermediaries: int = Field(3, ge=2, description="distinct intermediaries that reach one destination")
+    max_fanning_share: float = Field(0.5, ge=0, le=1,
+                                     description="at most this share of intermediaries may pay two or more "
+                                                 "parties onward (else it is a layer of a stack)")
     follow_cap: int = Field(50, ge=1, description="onward transfers examined per intermediary hop")
 
 
@@ -48,6 +51,12 @@ def find(g: TransferGraph, cfg: ScatterGatherConfig, claimed: np.ndarray) -> lis
         for t in t_ids[t_counts >= cfg.min_intermediaries].tolist():
             sel = keep & (targets == t)
             mid_set = np.unique(mids[sel])
+            # mules pass the money to the one destination; intermediaries that pay several parties in the
+            # same span are a layer of a mesh (a stack), not a scatter-gather
+            onward = pairs[:, np.isin(pairs[1], mid_set)]
+            fanning = np.bincount(np.searchsorted(mid_set, onward[1]), minlength=mid_set.size) >= 2
+            if fanning.mean() > cfg.max_fanning_share:
+                continue
             first = scatter[idx[sel]]
             e = np.unique(np.concatenate((first, fol[sel])))
             if claimed[e].any():

@@ -147,7 +147,9 @@ class TableSpec:
 TABLES: dict[str, TableSpec] = {
     "trades": TableSpec("trades", TRADES, ("venue", "trade_id"), "ts",
                         references={"buyer": "accounts.account", "seller": "accounts.account"}),
-    "orders": TableSpec("orders", ORDERS, ("venue", "order_id", "ts", "event"), "ts",
+    # One order has many events, and one aggressive order may fill several times in the same microsecond;
+    # the open quantity after each of those fills differs, so it completes the key of an order event.
+    "orders": TableSpec("orders", ORDERS, ("venue", "order_id", "ts", "event", "quantity"), "ts",
                         references={"account": "accounts.account"}),
     "transfers": TableSpec("transfers", TRANSFERS, ("venue", "transfer_id"), "ts"),
     "accounts": TableSpec("accounts", ACCOUNTS, ("venue", "account"), "opened_at", partition_by=("venue",)),

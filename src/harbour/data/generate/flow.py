@@ -90,9 +90,10 @@ class Instructions:
         """Columns sorted by time (new before amend before cancel at equal times), times made strictly
         increasing so every (order, time, event) is unique."""
         cols = [np.concatenate([p[i] for p in self.parts]) for i in range(8)]
-        ts, kind = cols[0], cols[1]
-        ts = np.clip(ts, 0, LAST_US)
-        order = np.lexsort((cols[2], kind, ts))
+        ts = np.clip(cols[0], 0, LAST_US)
+        # one sort key: time, then new < amend < cancel; a stable sort keeps the (deterministic) batch order
+        rank = np.array([0, 2, 1], np.int64)[cols[1]]  # NEW=0, CANCEL=1, AMEND=2
+        order = np.argsort(ts * 4 + rank, kind="stable")
         cols = [c[order] for c in cols]
         ts = cols[0]
         idx = np.arange(len(ts), dtype=np.int64)

@@ -22,7 +22,7 @@ from harbour.data.generate.prices import PathState, next_day, venue_basis
 from harbour.data.generate.rand import scramble48, stream
 from harbour.data.generate.transfers import write_accounts, write_announcements, write_reference, write_transfers
 from harbour.data.generate.world import World, build_world
-from harbour.data.generate.writer import LakeWriter, day_epoch_us, repeat, ts_array
+from harbour.data.generate.writer import LakeWriter, coded, day_epoch_us, repeat, ts_array
 
 log = logging.getLogger(__name__)
 
@@ -157,14 +157,16 @@ def _generate_book(world: World, writer: LakeWriter, labels: LabelCollector, inc
     order_ids_by_key = make_id(DOMAIN_ORDER, day, sub, np.arange(ins.n_keys, dtype=np.int64))
     n_ev = len(res.ev_ts)
     ev_price = np.round(res.ev_px * spec.tick, px_dec)
+    events = pa.array(list(EVENT_NAMES), pa.string())
+    sides = pa.array(["buy", "sell"], pa.string())
     orders = pa.table({
         "venue": repeat(venue, n_ev), "symbol": repeat(spec.name, n_ev),
-        "order_id": order_ids_by_key.take(pa.array(res.ev_key)),
-        "account": accounts.take(pa.array(k_acct[res.ev_key])),
+        "order_id": coded(res.ev_key, order_ids_by_key),
+        "account": coded(k_acct[res.ev_key], accounts),
         "ts": ts_array(res.ev_ts + epoch),
-        "event": pa.array(list(EVENT_NAMES), pa.string()).take(pa.array(res.ev_kind)),
-        "side": pa.array(["buy", "sell"]).take(pa.array(k_side[res.ev_key])),
-        "order_type": pa.array(["limit", "market"]).take(pa.array(k_type[res.ev_key])),
+        "event": coded(res.ev_kind, events),
+        "side": coded(k_side[res.ev_key], sides),
+        "order_type": coded(k_type[res.ev_key], pa.array(["limit", "market"], pa.string())),
         "price": pa.array(ev_price, pa.float64(), mask=(k_type[res.ev_key] != LIMIT) | (res.ev_px < 0)),
         "quantity": pa.array(np.round(res.ev_lots * spec.lot, lot_dec)),
     })
@@ -174,10 +176,10 @@ def _generate_book(world: World, writer: LakeWriter, labels: LabelCollector, inc
         "venue": repeat(venue, n_tr), "symbol": repeat(spec.name, n_tr), "trade_id": trade_ids,
         "ts": ts_array(res.tr_ts + epoch), "price": pa.array(np.round(res.tr_px * spec.tick, px_dec)),
         "quantity": pa.array(np.round(res.tr_lots * spec.lot, lot_dec)),
-        "buyer": accounts.take(pa.array(k_acct[res.tr_buy])), "seller": accounts.take(pa.array(k_acct[res.tr_sell])),
-        "aggressor": pa.array(["buy", "sell"]).take(pa.array(res.tr_aggr)),
-        "buy_order_id": order_ids_by_key.take(pa.array(res.tr_buy)),
-        "sell_order_id": order_ids_by_key.take(pa.array(res.tr_sell)),
+        "buyer": coded(k_acct[res.tr_buy], accounts), "seller": coded(k_acct[res.tr_sell], accounts),
+        "aggressor": coded(res.tr_aggr, sides),
+        "buy_order_id": coded(res.tr_buy, order_ids_by_key),
+        "sell_order_id": coded(res.tr_sell, order_ids_by_key),
     })
     writer.write("orders", orders, part, venue, date)
     writer.write("trades", trades, part, venue, date)

@@ -23,7 +23,13 @@ def day_epoch_us(date: dt.date) -> int:
 
 
 def repeat(value: str, n: int) -> pa.Array:
-    return pa.array([value], pa.string()).take(pa.array(np.zeros(n, np.int32)))
+    return coded(np.zeros(n, np.int32), pa.array([value], pa.string()))
+
+
+def coded(indices: np.ndarray, values: pa.Array) -> pa.Array:
+    """A string column as indices into ``values`` (dictionary-encoded, no copy of the strings); the
+    Parquet file stores plain strings, so readers see the contract's ``string`` type."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.asarray(indices, np.int32)), values)
 
 
 def ts_array(us: np.ndarray) -> pa.Array:
@@ -34,7 +40,8 @@ def with_partition_columns(table: pa.Table, name: str, date: dt.date | None) -> 
     """Add ``date`` (date32) inside the file for date-partitioned tables; order columns as the contract."""
     schema = TABLES[name].schema
     cols = [table.column(f.name) for f in schema]
-    fields = list(schema)
+    fields = [pa.field(f.name, c.type, nullable=f.nullable, metadata=f.metadata) for f, c in zip(schema, cols,
+                                                                                                 strict=True)]
     if "date" in TABLES[name].partition_by:
         fields.append(pa.field("date", pa.date32(), nullable=False))
         cols.append(pa.array(np.full(table.num_rows, (date - dt.date(1970, 1, 1)).days, np.int32), pa.date32()))
@@ -84,6 +91,9 @@ class LakeWriter:
 
 def _write_file(table: pa.Table, path: Path) -> None:
     tmp = path.with_suffix(".parquet.tmp")
+    # Dictionary-typed columns must not leak into the stored Arrow schema: readers get plain strings.
+    # Tables without them keep the stored schema (list field names, column docs).
+    plain = not any(pa.types.is_dictionary(f.type) for f in table.schema)
     pq.write_table(table, tmp, compression="zstd", compression_level=1, use_dictionary=True,
-                   write_statistics=True, row_group_size=1 << 20, store_schema=True)
+                   write_statistics=True, row_group_size=1 << 20, store_schema=plain)
     tmp.replace(path)

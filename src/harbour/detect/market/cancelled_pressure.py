@@ -158,5 +158,6 @@ def _with_opposite(eps: pl.DataFrame, ex: pl.DataFrame, median: float, config: P
         .group_by("owner", "side", "ep").agg(
             opp_ids=pl.col("trade_id"), opp_accounts=pl.col("ex_account").unique(),
             opp_first=pl.col("ex_ts").min(), opp_last=pl.col("ex_ts").max())
+    # The bait must still stand when the other side executes: it is pulled after the trade, not before.
     return found.join(detail, on=["owner", "side", "ep"]).with_columns(median=pl.lit(median)) \
-        .sort("owner", "side", "start")
+        .filter(pl.col("end") > pl.col("opp_first")).sort("owner", "side", "start")

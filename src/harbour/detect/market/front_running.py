@@ -9,7 +9,8 @@ straight into the large order — at a better price. Three tests:
    placement when the order book is supplied), a material share of the order's size and of the market's
    volume in that span;
 3. unwind: the same owner traded the other side, from the order's first fill to ``post_seconds`` after its
-   last, for most of what it took, at a profit.
+   last, for most of what it took. (Profit is reported, not required: a runner who unwinds clumsily into
+   a thin book still ran ahead.)
 """
 
 from __future__ import annotations
@@ -42,25 +43,34 @@ ORDER_COLUMNS = ("order_id", "ts", "event")
 
 class FrontRunningConfig(BaseModel):
     size_multiple: float = Field(
-        10.0, gt=0, description="filled quantity of the large order against the symbol-day's median filled order")
-    pre_seconds: float = Field(300.0, gt=0, description="how long before the large order trading counts as 'ahead'")
+        20.0, gt=0, description="filled quantity of the large order against the symbol-day's median filled order")
+    pre_seconds: float = Field(30.0, gt=0, description="how long before the large order trading counts as 'ahead'")
     post_seconds: float = Field(600.0, gt=0, description="how long after the large order the unwind may take")
     min_ratio: float = Field(
         0.05, gt=0, description="position taken ahead as a share of the large order's quantity")
     min_share: float = Field(
         0.25, gt=0, le=1, description="position taken ahead as a share of the market's volume in that span")
     min_unwind: float = Field(0.5, gt=0, le=1, description="share of the position unwound afterwards")
+    max_unwind: float = Field(
+        10.0, gt=0, description="most the other-side trading may exceed the position taken ahead; an unwind closes "
+        "the position, while an account that trades far more either way is just active")
+    max_coincidence: float = Field(
+        0.01, gt=0, le=1, description="largest chance that the owner would have taken that side within the 'ahead' "
+        "span anyway, given how often it does so over the day (Poisson); busy traders are always 'ahead' of something")
     min_aggressive: float = Field(
         0.5, ge=0, le=1, description="share of the position ahead taken by crossing the spread; getting ahead "
         "means taking liquidity, while a market maker's inventory builds passively")
 
 
 def _large_orders(t: pl.DataFrame, orders: pl.DataFrame, config: FrontRunningConfig) -> pl.DataFrame:
+    # Only orders that take liquidity move the price; those are the ones worth running ahead of.
     fills = pl.concat([
-        t.select("ts", "trade_id", "quantity", "price", order_id="buy_order_id", account="buyer", owner="owner_b",
-                 side=pl.lit("buy")),
-        t.select("ts", "trade_id", "quantity", "price", order_id="sell_order_id", account="seller",
-                 owner="owner_s", side=pl.lit("sell")),
+        t.filter(pl.col("aggressor") == "buy").select(
+            "ts", "trade_id", "quantity", "price", order_id="buy_order_id", account="buyer", owner="owner_b",
+            side=pl.lit("buy")),
+        t.filter(pl.col("aggressor") == "sell").select(
+            "ts", "trade_id", "quantity", "price", order_id="sell_order_id", account="seller", owner="owner_s",
+            side=pl.lit("sell")),
     ]).drop_nulls("order_id")
     per = fills.group_by("order_id").agg(
         qty=pl.col("quantity").sum(), first=pl.col("ts").min(), last=pl.col("ts").max(),
@@ -124,13 +134,19 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
             p_in=(pl.col("price") * pl.col("quantity")).filter(pl.col("ahead") & pl.col("same")).sum(),
             p_out=(pl.col("price") * pl.col("quantity")).filter(~pl.col("ahead") & ~pl.col("same")).sum(),
         ).join(big.select("order_id", "c_qty", "c_side"), on="order_id").join(mkt_ahead, on="order_id")
-        sign = pl.when(pl.col("c_side") == "buy").then(1.0).otherwise(-1.0)
+        day_s = max((t["ts"].max() - t["ts"].min()).total_seconds(), 3600.0)
+        rates = legs.filter(pl.col("aggr")).group_by("owner", "side").agg(rate=pl.len() / day_s) \
+            .rename({"side": "c_side"})
+        per = per.join(rates, on=["owner", "c_side"], how="left").with_columns(
+            coincidence=1 - (-pl.col("rate").fill_null(0.0) * config.pre_seconds).exp())
         hits = per.filter(
             (pl.col("q_pre") >= config.min_ratio * pl.col("c_qty"))
             & (pl.col("q_pre") - pl.col("q_bad") >= config.min_share * pl.col("mkt"))
             & (pl.col("q_out") >= config.min_unwind * pl.col("q_pre"))
+            & (pl.col("q_out") <= config.max_unwind * pl.col("q_pre"))
             & (pl.col("q_aggr") >= config.min_aggressive * pl.col("q_pre"))
-            & (sign * (pl.col("p_out") / pl.col("q_out") - pl.col("p_in") / pl.col("q_pre")) > 0)
+            & (pl.col("coincidence") <= config.max_coincidence)
+
         ).sort("order_id", "owner")
         for row in hits.iter_rows(named=True):
             self._emit(out, part, near, big, row, venue, symbol)
@@ -155,7 +171,8 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
                              f"{buy_in:.6g} in the {fmt_span(start, as_dt(order['first']))} before "
                              f"{order['c_account']}'s {fmt_qty(row['c_qty'])}-unit {row['c_side']} order "
                              f"{row['order_id']} executed, then {verb_out} {fmt_qty(row['q_out'])} at "
-                             f"{sell_out:.6g} as it moved the price."))
+                             f"{sell_out:.6g} ({(sell_out / buy_in - 1) * (1 if row['c_side'] == 'buy' else -1):+.2%} "
+                             f"on its entry)."))
 
 
 DETECTOR = register(FrontRunningDetector())

@@ -7,9 +7,10 @@ redirect (post/redirect/get); errors are shown by the shared error page with the
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -31,6 +32,15 @@ register_nav("Register", "/register", {Role.PUBLIC}, order=10)
 register_nav("Applications", "/licensing", {Role.PLATFORM_USER, Role.ASSESSOR, *REGULATOR_ROLES}, order=20)
 register_nav("Pipeline", "/licensing/board", set(REGULATOR_ROLES), order=21)
 register_nav("Panel", "/panel", {Role.PLATFORM_USER, *REGULATOR_ROLES}, order=22)
+
+
+async def _form_data(request: Request) -> AsyncIterator[FormData]:
+    # Closed after the response: uploaded files are spooled to temporary files that must not leak.
+    async with request.form() as form:
+        yield form
+
+
+PageForm = Annotated[FormData, Depends(_form_data)]
 
 
 def _redirect(url: str) -> RedirectResponse:
@@ -74,8 +84,8 @@ def register_list(slug: str, request: Request, session: DbSession, principal: Cu
 
 
 @router.post("/register/alert-list")
-async def add_alert_entry(request: Request, session: DbSession, principal: LoggedIn) -> RedirectResponse:
-    form = await request.form()
+async def add_alert_entry(request: Request, session: DbSession, principal: LoggedIn,
+                          form: PageForm) -> RedirectResponse:
     data = sc.parse(sc.AlertEntryIn, {k: form.get(k, "") for k in ("name", "website", "reason")})
     await run_in_threadpool(register.add_alert_entry, session, principal, data)
     return _redirect("/register/alert-list")
@@ -102,8 +112,7 @@ def apply_form(request: Request, session: DbSession, principal: LoggedIn) -> HTM
 
 
 @router.post("/licensing/apply")
-async def apply(request: Request, session: DbSession, principal: LoggedIn) -> RedirectResponse:
-    form = await request.form()
+async def apply(request: Request, session: DbSession, principal: LoggedIn, form: PageForm) -> RedirectResponse:
     data = sc.parse(sc.ApplicationIn, {
         "legal_name": form.get("legal_name", ""), "brand": form.get("brand", ""), "website": form.get("website", ""),
         "responsible_officers": _lines(form, "responsible_officers"),
@@ -130,8 +139,7 @@ def application_page(application_id: int, request: Request, session: DbSession, 
 
 @router.post("/licensing/applications/{application_id}/{action}")
 async def application_action(application_id: int, action: str, request: Request, session: DbSession,
-                             principal: LoggedIn) -> RedirectResponse:
-    form = await request.form()
+                             principal: LoggedIn, form: PageForm) -> RedirectResponse:
     handler = ACTIONS.get(action)
     if handler is None:
         raise Invalid(f"unknown action {action!r}", field="action")
@@ -140,8 +148,8 @@ async def application_action(application_id: int, action: str, request: Request,
 
 
 @router.post("/licensing/findings/{finding_id}/close")
-async def close_finding(finding_id: int, request: Request, session: DbSession, principal: LoggedIn) -> RedirectResponse:
-    form = await request.form()
+async def close_finding(finding_id: int, request: Request, session: DbSession, principal: LoggedIn,
+                        form: PageForm) -> RedirectResponse:
     data = sc.parse(sc.CloseFindingIn, {"evidence": form.get("evidence", "")})
     finding = await run_in_threadpool(service.close_finding, session, principal, finding_id, data)
     return _redirect(f"/licensing/applications/{finding.application_id}")
@@ -278,8 +286,8 @@ def panel_page(request: Request, session: DbSession, principal: LoggedIn) -> HTM
 
 
 @router.post("/panel")
-async def open_consultation(request: Request, session: DbSession, principal: LoggedIn) -> RedirectResponse:
-    form = await request.form()
+async def open_consultation(request: Request, session: DbSession, principal: LoggedIn,
+                            form: PageForm) -> RedirectResponse:
     data = sc.parse(sc.ConsultationIn, {"topic": form.get("topic", ""), "deadline": _opt(form.get("deadline"))})
     paper = _file(form, "paper")
     row = await run_in_threadpool(panel.open_consultation, session, principal, request.app.state.settings, data,
@@ -299,16 +307,16 @@ def consultation_page(consultation_id: int, request: Request, session: DbSession
 
 
 @router.post("/panel/{consultation_id}/responses")
-async def respond(consultation_id: int, request: Request, session: DbSession, principal: LoggedIn) -> RedirectResponse:
-    form = await request.form()
+async def respond(consultation_id: int, request: Request, session: DbSession, principal: LoggedIn,
+                  form: PageForm) -> RedirectResponse:
     data = sc.parse(sc.ResponseIn, {"text": form.get("text", "")})
     await run_in_threadpool(panel.file_response, session, principal, consultation_id, data)
     return _redirect(f"/panel/{consultation_id}")
 
 
 @router.post("/panel/{consultation_id}/summary")
-async def summary(consultation_id: int, request: Request, session: DbSession, principal: LoggedIn) -> RedirectResponse:
-    form = await request.form()
+async def summary(consultation_id: int, request: Request, session: DbSession, principal: LoggedIn,
+                  form: PageForm) -> RedirectResponse:
     data = sc.parse(sc.SummaryIn, {"summary": form.get("summary", "")})
     await run_in_threadpool(panel.publish_summary, session, principal, consultation_id, data)
     return _redirect(f"/panel/{consultation_id}")

@@ -4,11 +4,14 @@ the main path through the real JSON API."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 import pytest
+from tests.conftest import PASSWORD
 
-from harbour.core.auth import Role
+from harbour.core.auth import Role, User, hash_password
+from harbour.core.db import transaction
 
 TODAY = dt.date.today()
 SOON = (TODAY + dt.timedelta(days=30)).isoformat()
@@ -27,6 +30,24 @@ def application_body(**overrides: Any) -> dict[str, Any]:
     return body
 
 
+@functools.cache
+def _password_hash() -> str:
+    # Hash the test password once per run: argon2 is slow by design and the machine is shared.
+    return hash_password(PASSWORD)
+
+
+class _LazyHeaders(dict):
+    """Bearer headers fetched on first use (each login costs an argon2 verification)."""
+
+    def __init__(self, actors: Any) -> None:
+        super().__init__()
+        self.actors = actors
+
+    def __missing__(self, name: str) -> dict[str, str]:
+        self[name] = self.actors.headers(name)
+        return self[name]
+
+
 class Cast:
     """Two platforms (ACME, BETA), their users, an officer, a supervisor and an assessor."""
 
@@ -34,13 +55,13 @@ class Cast:
         self.client = client
         self.acme = actors.platform("ACME")
         self.beta = actors.platform("BETA")
-        actors.user("officer", Role.LICENSING_OFFICER)
-        actors.user("supervisor", Role.SUPERVISOR)
-        actors.user("acme_user", Role.PLATFORM_USER, platform_id=self.acme)
-        actors.user("beta_user", Role.PLATFORM_USER, platform_id=self.beta)
-        actors.user("assessor", Role.ASSESSOR)
-        self.h = {name: actors.headers(name) for name in
-                  ("officer", "supervisor", "acme_user", "beta_user", "assessor")}
+        with transaction(actors.factory) as s:
+            for name, role, pid in (("officer", Role.LICENSING_OFFICER, None), ("supervisor", Role.SUPERVISOR, None),
+                                    ("acme_user", Role.PLATFORM_USER, self.acme),
+                                    ("beta_user", Role.PLATFORM_USER, self.beta), ("assessor", Role.ASSESSOR, None)):
+                s.add(User(username=name, display_name=name, role=role.value, platform_id=pid,
+                           password_hash=_password_hash()))
+        self.h = _LazyHeaders(actors)
 
     def post(self, who: str, url: str, body: dict[str, Any] | None = None, status: int = 200) -> Any:
         r = self.client.post(url, json=body or {}, headers=self.h[who])

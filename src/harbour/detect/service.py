@@ -100,7 +100,7 @@ def store_alerts(session: Session, principal: Principal, result: RunResult, *, r
     The caller owns the transaction."""
     run_id = run_id or uuid.uuid4().hex
     rows = result.alerts.to_pylist()
-    platforms = dict(session.execute(select(Platform.code, Platform.id)).tuples().all())
+    platforms = {code: pid for code, pid in session.execute(select(Platform.code, Platform.id))}
     existing: dict[str, AlertRecord] = {}
     ids = [r["alert_id"] for r in rows]
     for i in range(0, len(ids), 500):

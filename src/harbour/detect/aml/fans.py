@@ -19,7 +19,7 @@ from harbour.detect.aml.graph import TransferGraph
 
 
 class FanConfig(BaseModel):
-    window_hours: float = Field(48.0, gt=0, description="span in which the distinct counterparties must appear")
+    window_hours: float = Field(24.0, gt=0, description="span in which the distinct counterparties must appear")
     min_counterparties: int = Field(5, ge=2, description="distinct senders (fan-in) / receivers (fan-out)")
     min_total_usd: float = Field(1_000.0, ge=0, description="value moved through the burst, in USD")
     max_recurring_share: float = Field(

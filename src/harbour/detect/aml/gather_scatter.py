@@ -23,16 +23,17 @@ from harbour.detect.framework import register
 
 
 class GatherScatterConfig(BaseModel):
-    window_hours: float = Field(48.0, gt=0, description="span of the gathering and of the scattering each")
-    gap_hours: float = Field(48.0, ge=0, description="latest start of the scattering after the gathering ends")
+    window_hours: float = Field(48.0, gt=0, description="span of the scattering")
+    gap_hours: float = Field(24.0, gt=0, description="the gathering: transfers received this long before the "
+                             "scattering begins")
     min_senders: int = Field(3, ge=2, description="distinct senders into the hub")
     min_receivers: int = Field(3, ge=2, description="distinct receivers out of the hub")
     min_value_ratio: float = Field(0.25, ge=0, description="value scattered / value gathered, at least")
     max_value_ratio: float = Field(4.0, gt=0, description="value scattered / value gathered, at most (a hub may "
                                    "add money it already held)")
     max_early_share: float = Field(0.25, ge=0, le=1,
-                                   description="at most this share of the scattering may happen before the "
-                                               "gathering ends (interleaved in-out is rapid movement)")
+                                   description="at most this share of the value received may arrive while the "
+                                               "scattering runs (interleaved in-out is rapid movement)")
     max_meshed_share: float = Field(0.5, ge=0, le=1,
                                     description="at most this share of senders may pay two or more parties (or "
                                                 "of receivers be paid by two or more) in the span: else the hub is "
@@ -52,42 +53,55 @@ def _meshed(g: TransferGraph, nodes: np.ndarray, span: tuple[int, int], usable: 
     return hits / max(1, nodes.size)
 
 
+def _split(g: TransferGraph, cfg: GatherScatterConfig, h: int, sent: np.ndarray, usable: np.ndarray
+           ) -> tuple[int, Pattern] | None:
+    """The gather-scatter around hub ``h`` if its scattering is ``sent`` (a time-ordered run), else None."""
+    t_out0 = int(g.ts[sent[0]])
+    sent = sent[g.ts[sent] <= t_out0 + hours(cfg.window_hours)]
+    t_out1 = int(g.ts[sent].max())
+    all_in = g.in_edges(h)
+    all_in = all_in[usable[all_in] & (g.src[all_in] != h)]
+    # the gathering: what arrived in the window before the scattering began
+    e_in = all_in[(g.ts[all_in] >= t_out0 - hours(cfg.gap_hours)) & (g.ts[all_in] < t_out0)]
+    senders = np.unique(counterparties(g, h, e_in))
+    receivers = np.unique(counterparties(g, h, sent))
+    if senders.size < cfg.min_senders or receivers.size < cfg.min_receivers:
+        return None
+    v_in, v_out = float(g.usd[e_in].sum()), float(g.usd[sent].sum())
+    # money still arriving while it is paid out: interleaved in-out is rapid movement, not a hub
+    during = all_in[(g.ts[all_in] >= t_out0) & (g.ts[all_in] <= t_out1)]
+    early = float(g.usd[during].sum()) / (v_in + float(g.usd[during].sum())) if v_in > 0 else 1.0
+    ratio = v_out / v_in if v_in > 0 else 0.0
+    overlap = np.intersect1d(senders, receivers).size / receivers.size
+    if early > cfg.max_early_share or overlap > cfg.max_overlap \
+            or not cfg.min_value_ratio <= ratio <= cfg.max_value_ratio:
+        return None
+    span = (int(g.ts[e_in].min()), t_out1)
+    if _meshed(g, senders, span, usable, True) > cfg.max_meshed_share or \
+            _meshed(g, receivers, span, usable, False) > cfg.max_meshed_share:
+        return None
+    e = np.concatenate((e_in, sent))
+    text = (f"account {node_name(g, h, e)} gathered {fmt_usd(v_in)} from {senders.size} distinct senders "
+            f"and then scattered {fmt_usd(v_out)} to {receivers.size} distinct receivers {fmt_span(g, e)}")
+    score = saturating(min(senders.size / cfg.min_senders, receivers.size / cfg.min_receivers), 1.0)
+    pattern = Pattern("gather_scatter", h, np.concatenate(([h], senders, receivers)), e, score, text)
+    return min(senders.size, receivers.size), pattern
+
+
 def find(g: TransferGraph, cfg: GatherScatterConfig, claimed: np.ndarray) -> list[Pattern]:
     usable = ~claimed
     window = hours(cfg.window_hours)
-    ins: dict[int, list[np.ndarray]] = {}
-    for v, e in node_bursts(g, True, usable, window, cfg.min_senders):
-        ins.setdefault(v, []).append(e)
     out: list[Pattern] = []
-    for h, e_out in node_bursts(g, False, usable, window, cfg.min_receivers):
-        for e_in in ins.get(h, []):
-            t_in0, t_in1 = int(g.ts[e_in].min()), int(g.ts[e_in].max())
-            t_out0 = int(g.ts[e_out].min())
-            if not (t_in0 <= t_out0 <= t_in1 + hours(cfg.gap_hours)):
-                continue
-            sent = e_out[g.ts[e_out] >= t_in0]
-            senders = np.unique(counterparties(g, h, e_in))
-            receivers = np.unique(counterparties(g, h, sent))
-            if receivers.size < cfg.min_receivers:
-                continue
-            early = float((g.ts[sent] < t_in1).mean())
-            overlap = np.intersect1d(senders, receivers).size / receivers.size
-            if early > cfg.max_early_share:
-                continue
-            span = (t_in0, int(g.ts[sent].max()))
-            if _meshed(g, senders, span, usable, True) > cfg.max_meshed_share or \
-                    _meshed(g, receivers, span, usable, False) > cfg.max_meshed_share:
-                continue
-            v_in, v_out = float(g.usd[e_in].sum()), float(g.usd[sent].sum())
-            ratio = v_out / v_in if v_in > 0 else 0.0
-            if overlap > cfg.max_overlap or not cfg.min_value_ratio <= ratio <= cfg.max_value_ratio:
-                continue
-            e = np.concatenate((e_in, sent))
-            text = (f"account {node_name(g, h, e)} gathered {fmt_usd(v_in)} from {senders.size} distinct senders "
-                    f"and scattered {fmt_usd(v_out)} to {receivers.size} distinct receivers {fmt_span(g, e)}")
-            score = saturating(min(senders.size / cfg.min_senders, receivers.size / cfg.min_receivers), 1.0)
-            out.append(Pattern("gather_scatter", h, np.concatenate(([h], senders, receivers)), e, score, text))
-            break
+    for h, burst in node_bursts(g, False, usable, window, cfg.min_receivers):
+        best = None
+        # where does the scattering start? try each early payment of the burst (bursts carry ordinary
+        # transfers at their edges) and keep the split with the most senders and receivers
+        for k in range(min(burst.size - cfg.min_receivers + 1, 20)):
+            p = _split(g, cfg, h, burst[k:], usable)
+            if p is not None and (best is None or p[0] > best[0]):
+                best = p
+        if best is not None:
+            out.append(best[1])
     return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -30,10 +31,10 @@ RUN = """
 import json, resource, sys, time
 from pathlib import Path
 from harbour.data.generate import GenerateConfig, generate_market
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 s = generate_market(GenerateConfig(out=Path(sys.argv[1]), venues=int(sys.argv[2]), days=int(sys.argv[3]),
                                    accounts=5000, seed=1, activity=float(sys.argv[4])))
-print(json.dumps({"seconds": time.perf_counter() - t, "rows": s.rows,
+print(json.dumps({"seconds": time.perf_counter() - t, "cpu": time.process_time() - c, "rows": s.rows,
                   "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -104,6 +105,7 @@ def engine_ratio() -> None:
     t = time.perf_counter()
     ev, tr = python_book(*cols)
     slow = time.perf_counter() - t
+    print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"matching engine, one BTC book-day ({len(cols[0]):,} instructions):")
     print(f"  numba kernel : {fast_rows / fast:,.0f} events+trades/s ({fast:.3f} s)")
     print(f"  pure Python  : {(ev + tr) / slow:,.0f} events+trades/s ({slow:.3f} s)")
@@ -130,7 +132,9 @@ def main() -> None:
         n = r["rows"].get("orders", 0) + r["rows"].get("trades", 0)
         print(f"whole generator, {args.venues} venues x {days} day(s), activity {args.activity}: "
               f"{r['rows'].get('trades', 0):,} trades + {r['rows'].get('orders', 0):,} order events in "
-              f"{r['seconds']:.1f} s = {n / r['seconds']:,.0f} rows/s; peak memory {r['maxrss_mib']:,.0f} MiB")
+              f"{r['seconds']:.1f} s = {n / r['seconds']:,.0f} rows/s wall-clock, "
+              f"{n / r['cpu']:,.0f} rows per CPU-second "
+              f"({r['cpu']:.1f} s CPU, all threads); peak memory {r['maxrss_mib']:,.0f} MiB")
     print(f"(bench process itself: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB)")
 
 

@@ -34,6 +34,8 @@ class GatherScatterConfig(BaseModel):
     max_early_share: float = Field(0.25, ge=0, le=1,
                                    description="at most this share of the value received may arrive while the "
                                                "scattering runs (interleaved in-out is rapid movement)")
+    max_imbalance: float = Field(4.0, ge=1, description="the larger side (senders or receivers) is at most this "
+                                 "multiple of the smaller; beyond it, the larger fan is the pattern")
     max_meshed_share: float = Field(0.5, ge=0, le=1,
                                     description="at most this share of senders may pay two or more parties (or "
                                                 "of receivers be paid by two or more) in the span: else the hub is "
@@ -67,6 +69,8 @@ def _split(g: TransferGraph, cfg: GatherScatterConfig, h: int, sent: np.ndarray,
     receivers = np.unique(counterparties(g, h, sent))
     if senders.size < cfg.min_senders or receivers.size < cfg.min_receivers:
         return None
+    if max(senders.size, receivers.size) > cfg.max_imbalance * min(senders.size, receivers.size):
+        return None  # one side dominates: that side's fan is the pattern
     v_in, v_out = float(g.usd[e_in].sum()), float(g.usd[sent].sum())
     # money still arriving while it is paid out: interleaved in-out is rapid movement, not a hub
     during = all_in[(g.ts[all_in] >= t_out0) & (g.ts[all_in] <= t_out1)]

@@ -126,3 +126,23 @@ def test_who_may_score(client, who):
     assert score(client, who["hbx"]).status_code == 409  # the same transfer twice
     assert client.post("/api/transfers/score", content=b"{not json", headers={**who["sup"],
                        "content-type": "application/json"}).status_code == 422
+
+
+@pytest.mark.db
+def test_batch_scores_in_order_and_rejects_bad_batches_whole(client, who):
+    url = "/api/transfers/score/batch"
+    bad = [body("b1"), body("b2", amount="1"), body("b3")]
+    r = client.post(url, json={"transfers": bad}, headers=who["sup"])
+    assert r.status_code == 422 and r.json()["field"] == "transfers.1.amount"
+    r = client.post(url, json={"transfers": [body("b1"), body("b2", from_party="HBX:ghost")]}, headers=who["sup"])
+    assert r.status_code == 422 and r.json()["field"] == "transfers.1.from_party"
+    r = client.post(url, json={"transfers": [body("b1"), body("b1")]}, headers=who["sup"])
+    assert r.status_code == 409
+    assert client.post(url, json={"transfers": []}, headers=who["sup"]).status_code == 422
+    good = [
+        body("b1", kind="deposit", from_party=TRON, to_party="HBX:a2", usd_value=3000.0, amount=3000.0),
+        body("b2", kind="withdrawal", from_party="HBX:a2", to_party=TRON, usd_value=2900.0, amount=2900.0),
+    ]
+    r = client.post(url, json={"transfers": good}, headers=who["hbx"])
+    assert r.status_code == 200, r.text
+    assert [x["decision"] for x in r.json()["results"]] == ["allow", "review"]  # b2 saw b1

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from harbour.core.auth import Principal, Role, principal_from_token, require_role
-from harbour.core.errors import Conflict, Invalid, NotFound, Unauthenticated
+from harbour.core.errors import Conflict, HarbourError, Invalid, NotFound, Unauthenticated
 from harbour.core.tenancy import Platform
 from harbour.detect.realtime.scoring import RealtimeConfig, Transfer, score
 from harbour.detect.realtime.state import TransferState
@@ -31,6 +31,7 @@ router = APIRouter(tags=["real-time"])
 SCORERS = (Role.PLATFORM_USER, Role.SUPERVISOR, Role.ADMIN)
 TOKEN_CACHE_SECONDS = 30.0
 LISTS_REFRESH_SECONDS = 30.0
+MAX_BATCH = 1000
 
 Text = Annotated[str, Field(min_length=1, max_length=200, strict=True)]
 OptionalText = Annotated[str | None, Field(default=None, max_length=200, strict=True)]
@@ -172,21 +173,30 @@ def check_parties(state: TransferState, body: TransferIn) -> None:
                           "venue:account or chain:address (e.g. eth:0x…)", field=field_name)
 
 
-@router.post("/api/transfers/score", response_model=ScoreOut)
-async def score_transfer(body: TransferIn, request: Request) -> ScoreOut:
-    """Score one transfer: allow, review or block, with the rules that fired and their numbers."""
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    transfers: list[TransferIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class BatchOut(BaseModel):
+    results: list[ScoreOut]
+
+
+async def _ready_state(request: Request, venues: set[str]) -> tuple[_Runtime, TransferState]:
+    """Authenticate, check the venue(s) are the caller's, and return the (built, refreshed) state."""
     principal, platform_code = await _principal(request)
     require_role(principal, *SCORERS)
-    if principal.role == Role.PLATFORM_USER and body.venue != platform_code:
-        raise NotFound(f"venue {body.venue!r} is not yours to score", field="venue")
+    if principal.role == Role.PLATFORM_USER and venues - {platform_code}:
+        raise NotFound(f"venue {sorted(venues - {platform_code})[0]!r} is not yours to score", field="venue")
     rt = runtime(request)
     state = rt.state or await run_in_threadpool(build_state, request)
     if time.monotonic() - rt.lists_loaded_at > LISTS_REFRESH_SECONDS:
         rt.lists_loaded_at = time.monotonic()
         state.listed = await run_in_threadpool(_listed, request)
-    check_parties(state, body)
-    if state.seen(body.venue, body.transfer_id):
-        raise Conflict(f"transfer {body.transfer_id!r} of {body.venue} was already scored", field="transfer_id")
+    return rt, state
+
+
+def _score_one(rt: _Runtime, state: TransferState, body: TransferIn) -> ScoreOut:
     transfer = Transfer(
         body.venue, body.transfer_id, body.ts.timestamp(), body.usd_value, body.kind, body.from_party, body.to_party,
         body.originator_name, body.originator_account, body.beneficiary_name, body.beneficiary_account,
@@ -200,3 +210,36 @@ async def score_transfer(body: TransferIn, request: Request) -> ScoreOut:
                  for r in result.reasons],
     )
 
+
+def _check_new(state: TransferState, body: TransferIn, field: str = "transfer_id") -> None:
+    if state.seen(body.venue, body.transfer_id):
+        raise Conflict(f"transfer {body.transfer_id!r} of {body.venue} was already scored", field=field)
+
+
+@router.post("/api/transfers/score", response_model=ScoreOut)
+async def score_transfer(body: TransferIn, request: Request) -> ScoreOut:
+    """Score one transfer: allow, review or block, with the rules that fired and their numbers."""
+    rt, state = await _ready_state(request, {body.venue})
+    check_parties(state, body)
+    _check_new(state, body)
+    return _score_one(rt, state, body)
+
+
+@router.post("/api/transfers/score/batch", response_model=BatchOut)
+async def score_batch(body: BatchIn, request: Request) -> BatchOut:
+    """Score up to 1,000 transfers in order (each sees the ones before it). Every transfer is checked
+    first, so one bad transfer rejects the batch and nothing is remembered."""
+    rt, state = await _ready_state(request, {t.venue for t in body.transfers})
+    ids: set[tuple[str, str]] = set()
+    for i, transfer in enumerate(body.transfers):
+        try:
+            check_parties(state, transfer)
+        except HarbourError as exc:
+            exc.field, exc.message = f"transfers.{i}.{exc.field}", f"transfers.{i}: {exc.message}"
+            raise
+        _check_new(state, transfer, f"transfers.{i}.transfer_id")
+        if (transfer.venue, transfer.transfer_id) in ids:
+            raise Conflict(f"transfers.{i}: transfer {transfer.transfer_id!r} appears twice in the batch",
+                           field=f"transfers.{i}.transfer_id")
+        ids.add((transfer.venue, transfer.transfer_id))
+    return BatchOut(results=[_score_one(rt, state, t) for t in body.transfers])

@@ -67,7 +67,8 @@ def main() -> None:
 
     print(f"list: {len(entries):,} entries, index built in {build:.1f} s; {len(cases):,} queries")
     print(f"harbour matcher: {rate:,.0f} names/s on one core ({1000 / rate:.2f} ms per name); "
-          f"{len(cases) / cpu:,.0f} names per CPU-second (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+          f"{len(cases) / cpu:,.0f} names per CPU-second "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     for kind, (ok, total) in per_kind.items():
         label = "no hit (specificity)" if kind == "non_match" else "recall"
         print(f"  {kind:<16} {label}: {ok / total:.3f} ({ok}/{total})")
@@ -75,7 +76,8 @@ def main() -> None:
     print(f"baseline (rapidfuzz token_sort_ratio over the whole list): {base_rate:,.1f} names/s, "
           f"top-1 recall {base_recall:.3f} on {len(sample)} queries")
     print(f"baseline per CPU-second: {base_cpu_rate:,.1f} names")
-    print(f"ratio: {rate / base_rate:,.0f}x the baseline's names/s ({len(cases) / cpu / base_cpu_rate:,.0f}x per CPU-second)")
+    print(f"ratio: {rate / base_rate:,.0f}x the baseline's names/s "
+          f"({len(cases) / cpu / base_cpu_rate:,.0f}x per CPU-second)")
 
 
 if __name__ == "__main__":

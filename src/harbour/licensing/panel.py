@@ -20,7 +20,8 @@ from harbour.licensing.models import Application, Consultation, ConsultationResp
 from harbour.licensing.schemas import ConsultationIn, ResponseIn, SummaryIn
 from harbour.licensing.workflow import OFFICER, State
 
-MEMBER_STATES = (State.LICENCE_GRANTED, State.RESTRICTED_OPERATION, State.FULLY_LICENSED)
+# Licensees at any stage of the licence (external assessment included: the licence is in force).
+MEMBER_STATES = (State.LICENCE_GRANTED, State.RESTRICTED_OPERATION, State.EXTERNAL_ASSESSMENT, State.FULLY_LICENSED)
 
 
 def members(session: Session) -> list[Platform]:

@@ -45,7 +45,8 @@ def upload_and_ingest(
     for upload in files:
         stored = store_upload(upload.file, upload.filename or "", settings.upload_dir / "ingest",
                               max_bytes=settings.max_upload_bytes, allowed=INGEST_KINDS, field="files")
-        items.append(IngestFile(table, stored.stored_path, name=stored.original_name, format=format))
+        items.append(IngestFile(table, stored.stored_path, name=stored.original_name, format=format,
+                                sha256=stored.sha256))
     report = ingest_as(session, principal, settings.lake_root, items, venue, skip_bad=skip_bad, via="api upload")
     return report.to_dict()
 

@@ -19,6 +19,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,8 @@ INGESTIBLE = ("accounts", "trades", "orders", "transfers", "announcements")  # a
 VENUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
 CHUNK_ROWS = 1 << 20
 
+_hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-sha256")
+
 ProgressFn = Callable[[str, int, int], None]  # (file name, bytes done, bytes in the file)
 AuditFn = Callable[[IngestReport], None]
 
@@ -57,6 +60,7 @@ class IngestFile:
     path: Path
     name: str = ""  # how problems name the file (default: the file name)
     format: str = "auto"
+    sha256: str = ""  # when already known (an upload was hashed as it was stored)
 
     @property
     def label(self) -> str:
@@ -161,7 +165,9 @@ def file_sha256(path: Path) -> str:
 def _stage_file(writer: LakeWriter, con: duckdb.DuckDBPyConnection, item: IngestFile, index: int, venue: str,
                 now: dt.datetime, report: IngestReport, progress: ProgressFn | None, chunk_rows: int,
                 known_cache: dict[str, pa.Array]) -> None:
-    result = FileResult(item.label, file_sha256(item.path), item.table)
+    # Hashing runs beside the reading (hashlib releases the GIL), so it costs no wall time on two cores.
+    digest = _hasher.submit(file_sha256, item.path) if not item.sha256 else None
+    result = FileResult(item.label, item.sha256, item.table)
     report.files.append(result)
     size = item.path.stat().st_size
     problems: list[Problem] = []
@@ -196,6 +202,8 @@ def _stage_file(writer: LakeWriter, con: duckdb.DuckDBPyConnection, item: Ingest
     except FileRejected as exc:
         writer.discard_file(stage)
         problems.insert(0, Problem(item.label, None, exc.column, exc.reason))
+    if digest is not None:
+        result.sha256 = digest.result()
     report.extend(problems)
     report.problem_count += unlisted
     if progress is not None:

@@ -24,6 +24,8 @@ import os
 import shutil
 import time
 import uuid
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -42,6 +44,7 @@ STAGING_PREFIX = ".ingest-"
 LOCK_NAME = ".writer.lock"
 COMPRESSION = "zstd"
 US_PER_DAY = 86_400_000_000
+MAX_PENDING = 2  # chunks queued for the background writer
 MAX_OPEN_PARTS = 64  # per source file; more dates than this in one file rotate into further parts
 
 
@@ -79,6 +82,10 @@ class LakeWriter:
         self._lock_fd: int | None = None
         self._seq = 0
         self._done = False
+        # Encoding Parquet releases the GIL: one background thread writes chunk n while chunk n+1 is read
+        # and checked. At most MAX_PENDING chunks wait, so memory stays bounded.
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-stage")
+        self._pending: deque[Future[None]] = deque()
 
     # --- lock and recovery ------------------------------------------------------------------------------
 
@@ -96,6 +103,7 @@ class LakeWriter:
             if not self._done:
                 self.rollback()
         finally:
+            self._pool.shutdown(wait=True)
             if self._lock_fd is not None:
                 os.close(self._lock_fd)  # closing the descriptor releases the flock
                 self._lock_fd = None
@@ -106,9 +114,19 @@ class LakeWriter:
         return FileStage(file_index)
 
     def write(self, stage: FileStage, table: str, data: pa.Table, rows: np.ndarray) -> None:
-        """Append ``data`` (canonical schema, good rows only) split into its partitions."""
+        """Append ``data`` (canonical schema, good rows only) split into its partitions, in the background."""
         if data.num_rows == 0:
             return
+        while len(self._pending) >= MAX_PENDING:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._write, stage, table, data, rows))
+
+    def flush(self) -> None:
+        """Wait for every background write; re-raise the first failure."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    def _write(self, stage: FileStage, table: str, data: pa.Table, rows: np.ndarray) -> None:
         spec = TABLES[table]
         venue = data["venue"][0].as_py() if "venue" in spec.partition_by else None
         if "date" not in spec.partition_by:
@@ -170,6 +188,7 @@ class LakeWriter:
 
     def close_file(self, stage: FileStage) -> None:
         """The file was read to the end: keep its parts."""
+        self.flush()
         for part in stage.parts:
             self._close_part(part)
         stage.open.clear()
@@ -180,12 +199,21 @@ class LakeWriter:
 
     def discard_file(self, stage: FileStage) -> None:
         """Forget everything staged for this file (it is read again, or rejected)."""
+        self._drain()
         for part in stage.parts:
             self._close_part(part)
             part.path.unlink(missing_ok=True)
             part.rows_path.unlink(missing_ok=True)
         stage.parts.clear()
         stage.open.clear()
+
+    def _drain(self) -> None:
+        """Wait for background writes, ignoring their failures (we are throwing their output away)."""
+        while self._pending:
+            try:
+                self._pending.popleft().result()
+            except Exception:  # noqa: BLE001 - the caller is already handling an error or a rejection
+                log.debug("a discarded background write failed", exc_info=True)
 
     def staged_glob(self, table: str) -> str | None:
         """A glob over the staged files of ``table``, or None when nothing is staged for it."""
@@ -230,6 +258,7 @@ class LakeWriter:
 
     def rollback(self) -> None:
         """Undo: delete what was published, drop the staging folder."""
+        self._drain()
         for part in self._opened:
             self._close_part(part)
         for path in self.published:
@@ -246,7 +275,7 @@ def write_options(table: str) -> dict[str, object]:
     ids = {c for c in spec.schema.names if c.endswith("_id") or c in ("tx_hash", "headline", "name", "explanation")}
     ids.update(c for c in spec.key if c not in ("venue", "ts"))
     text = [f.name for f in spec.schema if pa.types.is_string(f.type) and f.name not in ids]
-    return {"compression": COMPRESSION, "use_dictionary": text,
+    return {"compression": COMPRESSION, "compression_level": 1, "use_dictionary": text,
             "write_statistics": [c for c in spec.schema.names if c not in ids]}
 
 

@@ -88,9 +88,11 @@ class WashTrade(Incident):
         taker_acct = np.where(maker_sells, buyer, seller)
         ins.add(t, NEW, mk, np.where(maker_sells, SELL, BUY), LIMIT, px, lots, maker_acct)
         ins.add(t + delay, NEW, tk, np.where(maker_sells, BUY, SELL), LIMIT, px, lots, taker_acct)
-        tidy = t + delay + (rng.random(n) * 3 * US).astype(np.int64) + 10_000
-        ins.add(tidy, CANCEL, mk, 0, LIMIT, 0, 0, maker_acct)
-        ins.add(tidy + 1, CANCEL, tk, 0, LIMIT, 0, 0, taker_acct)
+        # leftovers (when someone else got in between) are pulled independently by each account
+        tidy_m = t + delay + (rng.lognormal(np.log(3.0), 1.0, n) * US).astype(np.int64)
+        tidy_t = t + delay + (rng.lognormal(np.log(2.0), 1.0, n) * US).astype(np.int64)
+        ins.add(tidy_m, CANCEL, mk, 0, LIMIT, 0, 0, maker_acct)
+        ins.add(tidy_t, CANCEL, tk, 0, LIMIT, 0, 0, taker_acct)
         _dilute(ctx, rng, ins, ring, int(k.dilution * n), p["start_us"], p["duration_us"], p["usd"])
 
 
@@ -152,7 +154,9 @@ class Spoof(Incident):
             real_px = _marketable(ctx, np.array([t_real]), real_side, reach=1.5)
             ins.add(np.array([t_real]), NEW, real, real_side, LIMIT, real_px,
                     ctx.usd_lots(np.array([jitter(rng, p["real_usd"], k.noise)]), np.array([t_real])), acct)
-            ins.add(np.array([t_real + 2 * US]), CANCEL, real, real_side, LIMIT, 0, 0, acct)
+            # whatever of the genuine order did not fill is pulled after a while, like anyone's would be
+            t_pull = t_real + int(rng.lognormal(np.log(20.0), 1.2) * US)
+            ins.add(np.array([t_pull]), CANCEL, real, real_side, LIMIT, 0, 0, acct)
             t_cancel = t_real + (rng.lognormal(np.log(p["cancel_s"]), 0.5 + k.noise, levels) * US).astype(np.int64)
             ins.add(t_cancel + 1000, CANCEL, bait, bait_side, LIMIT, 0, 0, acct)
 

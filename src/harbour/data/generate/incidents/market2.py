@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harbour.data.generate.accounts import name_variant
 from harbour.data.generate.book import BUY, CANCEL, LIMIT, MARKET, NEW, SELL
 from harbour.data.generate.config import CLOSE_UTC
 from harbour.data.generate.flow import US, BookContext, Instructions
@@ -330,6 +331,9 @@ def plan_cross(world: World, n: int, typology: str) -> Incident | None:
     va, vb = world.accounts[thin], world.accounts[other]
     vb.customer[b] = va.customer[a]
     vb.country[b] = va.country[a]
+    if va.customer[a] >= 0:  # B wrote the same person's name its own way
+        vb.name[b] = name_variant(world.customers[va.customer[a]], rng)
+        vb.account_type[b] = va.account_type[a]
     return CrossVenue(f"INC-{typology}-{n:03d}", typology, thin, symbol, day, [a], k, {
         "other": other, "start_us": int(rng.uniform(0.5, 22) * HOUR), "push_us": int(rng.uniform(1, 10) * MIN),
         "push": float(rng.uniform(0.004, 0.015) * k.intensity), "usd": _typical(world, symbol) * rng.uniform(1, 4)},

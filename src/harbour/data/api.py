@@ -36,7 +36,8 @@ def upload_and_ingest(
     if table not in INGESTIBLE:
         raise Invalid(f"table {table!r} cannot be ingested; use one of {', '.join(INGESTIBLE)}", field="table")
     resolve_venue(session, principal, venue)  # refuse before storing anything
-    declared = int(request.headers.get("content-length") or 0)
+    length = request.headers.get("content-length", "")
+    declared = int(length) if length.isdigit() else 0  # a cheap early refusal; store_upload enforces it
     limit = settings.max_upload_bytes * len(files) + MULTIPART_SLACK
     if declared > limit:
         raise TooLarge(f"files: the upload is larger than the limit of {settings.max_upload_bytes:,} bytes per file",

@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
                 page = read_queue(
                     session, SYSTEM, QueueFilter(venue=venue, typology=typology, detector=detector, per_page=limit)
                 )
-                rows = [
+                rows: list[list[object]] = [
                     [
                         r.alert.alert_id,
                         f"{r.triage.priority:.1f}",

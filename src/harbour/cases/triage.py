@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, select, text, update
+from sqlalchemy import and_, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -228,7 +228,7 @@ def reprice_detector(session: Session, detector: str) -> int:
         )
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 # --- keeping alert_triage in step with alerts ------------------------------------------------------------
@@ -289,7 +289,7 @@ def _add_missing(session: Session) -> int:
     try:
         with session.begin_nested():
             for k in range(0, len(rows), 5000):
-                session.execute(AlertTriage.__table__.insert(), rows[k : k + 5000])
+                session.execute(insert(AlertTriage), rows[k : k + 5000])
     except IntegrityError:
         # Another request priced the same alerts at the same moment; theirs are as good as ours.
         log.info("triage rows were added concurrently; skipping %d", len(rows))

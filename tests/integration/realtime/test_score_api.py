@@ -84,7 +84,8 @@ def test_travel_rule_gap_and_listed_address(client, who, db):
     load_list(db, SYSTEM, name="wallets", kind="crypto", data=f"eth,{EVM}\n".encode(), source_name="w.csv",
               fmt="addresses")
     client.app.state.realtime.lists_loaded_at = 0.0  # as after the refresh interval
-    r = score(client, who["sup"], tid="v3", kind="withdrawal", from_party="HBX:a2", to_party="eth:" + EVM.upper()[2:].join(["0x", ""]))
+    r = score(client, who["sup"], tid="v3", kind="withdrawal", from_party="HBX:a2",
+              to_party="eth:0x" + EVM[2:].upper())  # written in another case than listed
     assert r.json()["decision"] == "block"
     assert r.json()["reasons"][0]["rule"] == "listed_address"
 

@@ -91,7 +91,8 @@ def test_decisions_are_recorded_and_audited(db, small_lake, actors):
     entry = _actions(db, "screening.hit_decided")[0]
     assert entry.reason == "date of birth differs from the listed one" and entry.actor == "officer"
     # a decided hit stays decided when the list is re-loaded unchanged
-    service.load_list(db, SYSTEM, name="un-test", kind="sanctions", data=V1, source_name="v1b.csv", lake_root=small_lake)
+    service.load_list(db, SYSTEM, name="un-test", kind="sanctions", data=V1, source_name="v1b.csv",
+                      lake_root=small_lake)
     assert _hits(db)[("HBX:a1", "S-1")] == "false_positive"
     with pytest.raises(Forbidden):
         service.load_list(db, officer, name="x", kind="sanctions", data=V1, source_name="v.csv")

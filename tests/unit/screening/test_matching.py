@@ -91,7 +91,7 @@ def test_generated_variants_of_each_kind_are_found(generated, kind):
 def test_generated_set_recall_and_precision(generated):
     _, index, cases = generated
     counts = collections.Counter()
-    for kind, query, expected in cases:
+    for _kind, query, expected in cases:
         matches = index.search(query, T)
         if expected is None:
             counts["fp"] += len(matches)

@@ -88,10 +88,10 @@ def grant_licence(application_id: int, body: sc.LicenceIn, session: DbSession, p
 
 
 @router.post("/licensing/conditions/{condition_id}", tags=LIC)
-def set_condition(condition_id: int, body: dict[str, str], session: DbSession, principal: LoggedIn) -> dict[str, Any]:
-    """Officer: mark a licence condition ``met`` or ``open`` (body: status, reason)."""
-    cond = service.set_condition_status(session, principal, condition_id, body.get("status", ""),
-                                        body.get("reason", ""))
+def set_condition(condition_id: int, body: sc.ConditionStatusIn, session: DbSession,
+                  principal: LoggedIn) -> dict[str, Any]:
+    """Officer: mark a licence condition met (or open again)."""
+    cond = service.set_condition_status(session, principal, condition_id, body.status, body.reason)
     return {"id": cond.id, "status": cond.status}
 
 

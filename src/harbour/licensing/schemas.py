@@ -139,6 +139,11 @@ class CloseFindingIn(Input):
     reason: str = Field("finding closed", min_length=3, max_length=2000)
 
 
+class ConditionStatusIn(Input):
+    status: Literal["open", "met"]
+    reason: str = Reason
+
+
 class PenTestIn(Input):
     firm: str = Field(min_length=2, max_length=200)
     summary: str = Field(min_length=5, max_length=20000)

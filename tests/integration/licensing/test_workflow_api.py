@@ -140,3 +140,21 @@ def _body():
         "business_plan": "Spot trading for professional investors in Hong Kong only.",
         "licences_applied": ["AMLO virtual asset service provider"],
     }
+
+
+def test_officer_marks_a_condition_met_and_the_register_shows_it(cast, client):
+    rec = cast.apply()
+    cast.inspect(rec["id"], severity="minor")
+    rec = cast.to_rectification(rec["id"])
+    cast.submit_plan(rec)
+    cast.agree_plan(rec["id"])
+    rec = cast.grant(rec["id"])
+    cond_id = rec["licence"]["conditions"][0]["id"]
+    r = client.post(f"/api/licensing/conditions/{cond_id}", json={"status": "done", "reason": "report received"},
+                    headers=cast.h["officer"])
+    assert r.status_code == 422 and r.json()["field"] == "status"
+    r = client.post(f"/api/licensing/conditions/{cond_id}", json={"status": "met", "reason": "report received"},
+                    headers=cast.h["acme_user"])
+    assert r.status_code == 403
+    cast.post("officer", f"/api/licensing/conditions/{cond_id}", {"status": "met", "reason": "report received"})
+    assert client.get("/api/register/licensed").json()[0]["conditions"][0]["status"] == "met"

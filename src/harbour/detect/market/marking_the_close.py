@@ -37,11 +37,15 @@ TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buye
 class MarkingTheCloseConfig(BaseModel):
     reference_time_utc: dt.time = Field(
         dt.time(8, 0), description="daily reference (closing) time in UTC; 08:00 UTC is 16:00 in Hong Kong")
-    pre_minutes: float = Field(15.0, gt=0, description="minutes before the reference time that are watched")
+    windows_minutes: tuple[float, ...] = Field(
+        (2.0, 5.0, 15.0), description="spans before the reference time that are each examined; marking is often "
+        "crammed into the last minutes, sometimes spread over a quarter hour")
     min_share: float = Field(
-        0.25, gt=0, le=1, description="the owner's aggressive volume in the watched minutes as a share of all "
-        "volume there")
-    min_trades: int = Field(3, ge=1, description="aggressive trades by the owner in the watched minutes")
+        0.3, gt=0, le=1, description="aggressive one-sided volume of the marking owners (at most max_group of them) "
+        "in a watched span as a share of all volume there")
+    max_group: int = Field(3, ge=1, description="owners acting together that are alerted as one group")
+    min_member_share: float = Field(0.08, gt=0, le=1, description="smallest share for an owner to count in the group")
+    min_trades: int = Field(3, ge=1, description="aggressive trades by the group in the watched span")
     min_move_sigmas: float = Field(
         2.0, ge=0, description="price move over the watched minutes, in the owner's direction, against the day's "
         "robust minute volatility scaled to the window")
@@ -78,14 +82,6 @@ class MarkingTheCloseDetector(Detector[MarkingTheCloseConfig]):
         venue, symbol = part_venue(part, trades), part_symbol(part, trades)
         day = as_dt(trades["ts"].min()).date()
         ref = dt.datetime.combine(day, config.reference_time_utc, tzinfo=dt.UTC)
-        w0 = ref - dt.timedelta(minutes=config.pre_minutes)
-        win = trades.filter((pl.col("ts") >= w0) & (pl.col("ts") < ref))
-        if win.height < config.min_trades:
-            return out.to_table()
-        before = trades.filter(pl.col("ts") < w0)
-        p0 = float(before["price"][-1]) if before.height else float(win["price"][0])
-        move = math.log(float(win.sort("ts")["price"][-1]) / p0)
-        sigma = _sigma(trades) * math.sqrt(config.pre_minutes)
         owners = owner_map(part, venue)
         t = with_owner(with_owner(trades, owners, "buyer", "owner_b"), owners, "seller", "owner_s")
         # Aggressor side when known; otherwise each trade counts for both sides (no side is favoured).
@@ -95,30 +91,57 @@ class MarkingTheCloseDetector(Detector[MarkingTheCloseConfig]):
                                                         owner="owner_b", sign=pl.lit(1)),
             t.filter(side.is_in(["sell", "both"])).select("ts", "trade_id", "price", "quantity", account="seller",
                                                          owner="owner_s", sign=pl.lit(-1)),
-        ]).with_columns(inwin=(pl.col("ts") >= w0) & (pl.col("ts") < ref))
+        ])
         day_vol = pl.concat([t.select(owner="owner_b", q="quantity"), t.select(owner="owner_s", q="quantity")]) \
             .group_by("owner").agg(day_vol=pl.col("q").sum())
-        win_vol = float(win["quantity"].sum())
-        cand = legs.filter(pl.col("inwin")).group_by("owner", "sign").agg(
-            n=pl.len(), q=pl.col("quantity").sum(), ids=pl.col("trade_id"), accounts=pl.col("account").unique(),
-            start=pl.col("ts").min(), end=pl.col("ts").max(),
-        ).join(day_vol, on="owner").filter(
-            (pl.col("n") >= config.min_trades) & (pl.col("q") >= config.min_share * win_vol)
-            & (pl.col("q") >= config.concentration * pl.col("day_vol"))
-            & (pl.col("sign") * move >= config.min_move_sigmas * sigma)).sort("owner", "sign")
-        for row in cand.iter_rows(named=True):
-            start, end = as_dt(row["start"]), as_dt(row["end"])
-            if not ends_in_window(part.window, end):
-                continue
-            verb = "bought" if row["sign"] > 0 else "sold"
-            out.add(venue=venue, symbol=symbol, accounts=row["accounts"], start=start, end=end,
-                    score=clip01(0.5 + row["q"] / win_vol / 2 + abs(move) / sigma / 40),
-                    evidence_ids=row["ids"],
-                    explanation=(f"in the {config.pre_minutes:g} minutes before the {ref:%H:%M} UTC reference time "
-                                 f"account {names(row['accounts'])} aggressively {verb} {fmt_qty(row['q'])} units of "
-                                 f"{symbol} in {row['n']} trades ({row['q'] / win_vol:.0%} of the volume) and the "
-                                 f"price moved {math.expm1(move):+.2%} ({abs(move) / sigma:.1f}x its usual range)."))
+        sigma_1m = _sigma(trades)
+        best: dict | None = None
+        for minutes in sorted(config.windows_minutes):
+            found = self._window(t, legs, day_vol, ref, minutes, sigma_1m, config)
+            if found and (best is None or found["strength"] > best["strength"]):
+                best = found
+        if best is not None and ends_in_window(part.window, best["end"]):
+            self._emit(out, venue, symbol, ref, best)
         return out.to_table()
+
+    def _window(self, t: pl.DataFrame, legs: pl.DataFrame, day_vol: pl.DataFrame, ref: dt.datetime, minutes: float,
+                sigma_1m: float, config: MarkingTheCloseConfig) -> dict | None:
+        w0 = ref - dt.timedelta(minutes=minutes)
+        win = t.filter((pl.col("ts") >= w0) & (pl.col("ts") < ref))
+        if win.height < config.min_trades:
+            return None
+        before = t.filter(pl.col("ts") < w0)
+        p0 = float(before["price"][-1]) if before.height else float(win["price"][0])
+        move = math.log(float(win["price"][-1]) / p0)
+        sigma = sigma_1m * math.sqrt(minutes)
+        sign = 1 if move > 0 else -1
+        win_vol = float(win["quantity"].sum())
+        per = legs.filter((pl.col("ts") >= w0) & (pl.col("ts") < ref) & (pl.col("sign") == sign)) \
+            .group_by("owner").agg(n=pl.len(), q=pl.col("quantity").sum(), ids=pl.col("trade_id"),
+                                   accounts=pl.col("account").unique(), start=pl.col("ts").min(),
+                                   end=pl.col("ts").max()) \
+            .join(day_vol, on="owner").filter(
+                (pl.col("q") >= config.min_member_share * win_vol)
+                & (pl.col("q") >= config.concentration * pl.col("day_vol"))) \
+            .sort(["q", "owner"], descending=[True, False]).head(config.max_group)
+        q = float(per["q"].sum()) if per.height else 0.0
+        n = int(per["n"].sum()) if per.height else 0
+        if (n < config.min_trades or q < config.min_share * win_vol
+                or abs(move) < config.min_move_sigmas * sigma):
+            return None
+        return {"minutes": minutes, "q": q, "n": n, "share": q / win_vol, "move": move, "sigmas": abs(move) / sigma,
+                "sign": sign, "accounts": sorted({a for accs in per["accounts"] for a in accs}),
+                "ids": [i for ids in per["ids"] for i in ids], "start": as_dt(per["start"].min()),
+                "end": as_dt(per["end"].max()), "strength": q / win_vol * abs(move) / sigma}
+
+    def _emit(self, out: AlertBuilder, venue: str, symbol: str | None, ref: dt.datetime, f: dict) -> None:
+        verb = "bought" if f["sign"] > 0 else "sold"
+        out.add(venue=venue, symbol=symbol, accounts=f["accounts"], start=f["start"], end=f["end"],
+                score=clip01(0.5 + f["share"] / 2 + f["sigmas"] / 40), evidence_ids=f["ids"],
+                explanation=(f"in the {f['minutes']:g} minutes before the {ref:%H:%M} UTC reference time account(s) "
+                             f"{names(f['accounts'])} aggressively {verb} {fmt_qty(f['q'])} units of {symbol} in "
+                             f"{f['n']} trades ({f['share']:.0%} of the volume) and the price moved "
+                             f"{math.expm1(f['move']):+.2%} ({f['sigmas']:.1f}x its usual range)."))
 
 
 DETECTOR = register(MarkingTheCloseDetector())

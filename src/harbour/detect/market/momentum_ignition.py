@@ -42,8 +42,14 @@ class MomentumIgnitionConfig(BaseModel):
     min_share: float = Field(
         0.5, gt=0, le=1, description="the burst's share of all volume traded during it")
     min_move_sigmas: float = Field(
-        4.0, ge=0, description="price move during the burst, against the day's robust minute volatility")
+        1.0, ge=0, description="price move from before the burst to its extreme within follow_seconds, in the "
+        "burst's direction, against the day's robust minute volatility")
+    follow_seconds: float = Field(
+        180.0, gt=0, description="how long after the burst the price move it ignited is measured")
     post_seconds: float = Field(600.0, gt=0, description="how long after the burst the owner's exit may come")
+    max_coincidence: float = Field(
+        0.1, gt=0, le=1, description="largest chance that the owner would have traded the other side within the "
+        "exit span anyway, given its rate over the day (Poisson); market makers always trade both sides")
     min_reverse: float = Field(0.5, gt=0, le=1, description="share of the burst quantity traded back afterwards")
 
 
@@ -96,13 +102,18 @@ class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
         during = mkt.join_where(bursts.select("owner", "burst", "start", "end"),
                                 pl.col("ts") >= pl.col("start"), pl.col("ts") <= pl.col("end")) \
             .group_by("owner", "burst").agg(mkt=pl.col("quantity").sum())
+        follow = dt.timedelta(seconds=config.follow_seconds)
+        reach = mkt.join_where(bursts.select("owner", "burst", "start", "end"),
+                               pl.col("ts") >= pl.col("start"), pl.col("ts") <= pl.col("end") + follow) \
+            .group_by("owner", "burst").agg(p_max=pl.col("price").max(), p_min=pl.col("price").min())
         before = bursts.select("owner", "burst", "start").sort("start").join_asof(
             mkt.select(b_ts="ts", p_before="price").sort("b_ts"), left_on="start", right_on="b_ts",
             strategy="backward", allow_exact_matches=False)
-        bursts = bursts.join(during, on=["owner", "burst"]).join(before.drop("start", "b_ts"), on=["owner", "burst"])
-        bursts = bursts.with_columns(
-            direction=pl.col("q_signed").sign(),
-            move=(pl.col("p_last") / pl.coalesce("p_before", "p_first")).log(),
+        bursts = bursts.join(during, on=["owner", "burst"]).join(before.drop("start", "b_ts"), on=["owner", "burst"]) \
+            .join(reach, on=["owner", "burst"])
+        bursts = bursts.with_columns(direction=pl.col("q_signed").sign().cast(pl.Float64)).with_columns(
+            move=(pl.when(pl.col("direction") > 0).then(pl.col("p_max")).otherwise(pl.col("p_min"))
+                  / pl.coalesce("p_before", "p_first")).log(),
             span_min=((pl.col("end") - pl.col("start")).dt.total_seconds() / 60).clip(1.0, None),
         ).filter((pl.col("q") >= config.min_share * pl.col("mkt"))
                  & (pl.col("direction") * pl.col("move") >= config.min_move_sigmas * sigma * pl.col("span_min").sqrt()))
@@ -114,12 +125,21 @@ class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
                                pl.col("ts") <= pl.col("end") + post) \
             .filter(pl.col("sign") == -pl.col("direction")) \
             .group_by("b_owner", "burst").agg(
-                q_back=pl.col("quantity").sum(), back_ids=pl.col("trade_id"), back_last=pl.col("ts").max(),
+                q_back=pl.col("quantity").sum(), n_back=pl.len(), back_ids=pl.col("trade_id"),
+                back_last=pl.col("ts").max(),
                 back_accounts=pl.col("account").unique(),
                 back_vwap=(pl.col("price") * pl.col("quantity")).sum() / pl.col("quantity").sum())
-        hits = bursts.join(back.rename({"b_owner": "owner"}), on=["owner", "burst"]).filter(
-            (pl.col("q_back") >= config.min_reverse * pl.col("q"))
-            & (pl.col("direction") * (pl.col("back_vwap") - pl.col("vwap")) > 0)).sort("owner", "start")
+        day_s = max((t["ts"].max() - t["ts"].min()).total_seconds(), 3600.0)
+        rates = legs.group_by("owner", "sign").agg(rate=pl.len() / day_s).with_columns(
+            direction=(-pl.col("sign")).cast(pl.Float64)) \
+            .drop("sign")
+        hits = bursts.join(back.rename({"b_owner": "owner"}), on=["owner", "burst"]) \
+            .join(rates, on=["owner", "direction"], how="left").with_columns(
+                # The owner's other-side rate outside this exit: its own exit must not count as its habit.
+                coincidence=1 - (-((pl.col("rate").fill_null(0.0) - pl.col("n_back") / day_s).clip(0.0, None))
+                                 * config.post_seconds).exp()).filter(
+            (pl.col("q_back") >= config.min_reverse * pl.col("q")) & (pl.col("coincidence") <= config.max_coincidence)
+).sort("owner", "start")
         for row in hits.iter_rows(named=True):
             start, end = as_dt(row["start"]), as_dt(row["back_last"])
             if not ends_in_window(part.window, end):

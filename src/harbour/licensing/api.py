@@ -4,6 +4,7 @@ the public register and lists (no login, with CSV export) and the consultative p
 from __future__ import annotations
 
 import datetime as dt
+from enum import Enum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -14,9 +15,9 @@ from harbour.licensing import board, panel, register, service, views
 from harbour.licensing import schemas as sc
 
 router = APIRouter(prefix="/api")
-LIC = ["licensing"]
-REG = ["public register"]
-PANEL = ["consultative panel"]
+LIC: list[str | Enum] = ["licensing"]
+REG: list[str | Enum] = ["public register"]
+PANEL: list[str | Enum] = ["consultative panel"]
 
 
 def _ok(app_id: int, session: DbSession, principal: Any) -> dict[str, Any]:

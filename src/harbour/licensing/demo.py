@@ -191,6 +191,9 @@ class Seeder:
                 report="Controls designed and operating effectively over the review period.", opinion="satisfactory"))
             service.decide_assessment(s, officer, app_id, sc.AssessmentDecisionIn(decision="accept",
                                                                                    reason="assessment accepted"))
+            licence = service.licence_for(s, app_id)
+            assert licence is not None
+            service.set_condition_status(s, officer, licence.conditions[-1].id, "met", "director appointed")
 
     def _inspect(self, s: Session, app_id: int, officer: Principal) -> None:
         start = self.today - dt.timedelta(days=self.rng.randint(40, 200))

@@ -291,7 +291,7 @@ async def open_consultation(request: Request, session: DbSession, principal: Log
     data = sc.parse(sc.ConsultationIn, {"topic": form.get("topic", ""), "deadline": _opt(form.get("deadline"))})
     paper = _file(form, "paper")
     row = await run_in_threadpool(panel.open_consultation, session, principal, request.app.state.settings, data,
-                                  paper.file if paper else None, paper.filename if paper else "")
+                                  paper.file if paper else None, (paper.filename or "") if paper else "")
     return _redirect(f"/panel/{row.id}")
 
 

@@ -159,6 +159,9 @@ def run(url: str, backend: str, workdir: Path, args: argparse.Namespace) -> None
     with factory() as s:
         read_queue(s, SYSTEM, QueueFilter(per_page=PAGE))  # first read prices every alert once
     print(f"first queue read (prices all {args.alerts:,} alerts once, persisted): {time.perf_counter() - t:.2f}s")
+    # Refresh planner statistics (and PostgreSQL's visibility map) as autovacuum would after a bulk load.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE" if backend == "postgresql" else "ANALYZE"))
 
     settings = Settings(
         database_url=url,

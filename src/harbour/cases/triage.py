@@ -20,15 +20,15 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, text, update
+from sqlalchemy import Float, and_, case, func, insert, literal, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-import harbour.core.tenancy  # noqa: F401  (licensing's models refer to Platform by name)
 from harbour.cases.models import AlertTriage, OutcomeLabel, PlatformTriageFactor
 from harbour.core.auth import Principal, Role, User, require_role
-from harbour.core.db import utcnow
+from harbour.core.db import UTCDateTime, utcnow
 from harbour.core.errors import Invalid
+from harbour.core.tenancy import Platform  # licensing's models also refer to Platform by name
 from harbour.detect.alert_store import AlertRecord
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,9 @@ class Factors:
 
     @property
     def priority(self) -> float:
-        return round(self.score_pts + self.severity_pts + self.licensing_pts + self.history_pts, 2)
+        # The same additions in the same order as the SQL that prices alerts in bulk, so Python and
+        # the database agree to the last bit (the ranking never depends on where a row was priced).
+        return self.score_pts + self.severity_pts + self.licensing_pts + self.history_pts
 
 
 def severity_of(typology: str) -> float:
@@ -111,7 +113,7 @@ def confirmation_rate(confirmed: int, false_positive: int) -> float:
 def factors(score: float, typology: str, licensing_risk: float, rate: float) -> Factors:
     clamp = min(max(float(score), 0.0), 1.0)
     return Factors(
-        score_pts=round(WEIGHTS["score"] * clamp, 2),
+        score_pts=WEIGHTS["score"] * clamp,
         severity_pts=round(WEIGHTS["severity"] * severity_of(typology), 2),
         licensing_pts=round(WEIGHTS["licensing"] * licensing_risk, 2),
         history_pts=round(WEIGHTS["history"] * rate, 2),
@@ -243,58 +245,88 @@ def sync_queue(session: Session) -> int:
 
 
 def _add_missing(session: Session) -> int:
+    """Price every alert without a triage row in one INSERT … SELECT (no rows travel through Python).
+
+    The per-typology, per-platform and per-detector points are computed here (few values) and passed as
+    float parameters in CASE expressions; the score part is ``40 × clamp(score)`` in SQL.
+    """
     # Counting both tables is far cheaper than the anti-join, and the counts differ only when the
     # detectors stored new alerts since the last read.
     n_alerts = session.scalar(select(func.count()).select_from(AlertRecord)) or 0
     n_triage = session.scalar(select(func.count()).select_from(AlertTriage)) or 0
     if n_alerts == n_triage:
         return 0
-    missing = session.execute(
-        select(
-            AlertRecord.alert_id,
-            AlertRecord.detector,
-            AlertRecord.typology,
-            AlertRecord.venue,
-            AlertRecord.platform_id,
-            AlertRecord.score,
-            AlertRecord.status,
-        ).where(~select(AlertTriage.alert_id).where(AlertTriage.alert_id == AlertRecord.alert_id).exists())
-    ).all()
-    if not missing:
-        return 0
-    rates = detector_rates(session, {m.detector for m in missing})
-    platform_risk = _platform_risk_recorded(session, {m.platform_id for m in missing})
-    now = utcnow()
-    rows = []
-    for m in missing:
-        f = factors(m.score, m.typology, platform_risk[m.platform_id], rates.get(m.detector, confirmation_rate(0, 0)))
-        rows.append(
-            {
-                "alert_id": m.alert_id,
-                "queue_state": m.status,
-                "priority": f.priority,
-                "score_pts": f.score_pts,
-                "severity_pts": f.severity_pts,
-                "licensing_pts": f.licensing_pts,
-                "history_pts": f.history_pts,
-                "detector": m.detector,
-                "typology": m.typology,
-                "venue": m.venue,
-                "platform_id": m.platform_id,
-                "assignee_id": None,
-                "case_id": None,
-                "updated_at": now,
-            }
+    platform_ids: set[int | None] = {None, *session.scalars(select(Platform.id))}
+    risk = _platform_risk_recorded(session, platform_ids)
+    rates = detector_rates(session)
+    neutral = factors(0.0, "", 0.0, confirmation_rate(0, 0))
+
+    def pts(value: float) -> Any:
+        return literal(value, Float)
+
+    score = WEIGHTS["score"] * case(
+        (AlertRecord.score < 0, pts(0.0)), (AlertRecord.score > 1, pts(1.0)), else_=AlertRecord.score
+    )
+    severity = case(
+        {t: pts(factors(0.0, t, 0.0, 0.0).severity_pts) for t in SEVERITY},
+        value=AlertRecord.typology,
+        else_=pts(neutral.severity_pts),
+    )
+    licensing_by_platform = {pid: pts(factors(0.0, "", r, 0.0).licensing_pts) for pid, r in risk.items() if pid}
+    licensing = (
+        case(
+            licensing_by_platform,
+            value=AlertRecord.platform_id,
+            else_=pts(factors(0.0, "", risk[None], 0.0).licensing_pts),
         )
+        if licensing_by_platform
+        else pts(factors(0.0, "", risk[None], 0.0).licensing_pts)
+    )
+    history = (
+        case(
+            {d: pts(factors(0.0, "", 0.0, r).history_pts) for d, r in rates.items()},
+            value=AlertRecord.detector,
+            else_=pts(neutral.history_pts),
+        )
+        if rates
+        else pts(neutral.history_pts)
+    )
+    source = select(
+        AlertRecord.alert_id,
+        AlertRecord.status,
+        ((score + severity) + licensing) + history,
+        score,
+        severity,
+        licensing,
+        history,
+        AlertRecord.detector,
+        AlertRecord.typology,
+        AlertRecord.venue,
+        AlertRecord.platform_id,
+        literal(utcnow(), UTCDateTime()),
+    ).where(~select(AlertTriage.alert_id).where(AlertTriage.alert_id == AlertRecord.alert_id).exists())
+    columns = [
+        "alert_id",
+        "queue_state",
+        "priority",
+        "score_pts",
+        "severity_pts",
+        "licensing_pts",
+        "history_pts",
+        "detector",
+        "typology",
+        "venue",
+        "platform_id",
+        "updated_at",
+    ]
     try:
         with session.begin_nested():
-            for k in range(0, len(rows), 5000):
-                session.execute(insert(AlertTriage), rows[k : k + 5000])
+            result = session.execute(insert(AlertTriage).from_select(columns, source))
     except IntegrityError:
         # Another request priced the same alerts at the same moment; theirs are as good as ours.
-        log.info("triage rows were added concurrently; skipping %d", len(rows))
+        log.info("triage rows were added concurrently by another request")
         return 0
-    return len(rows)
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _platform_risk_recorded(session: Session, platform_ids: set[int | None]) -> dict[int | None, float]:
@@ -323,7 +355,7 @@ def _refresh_platform_factors(session: Session) -> None:
             .where(AlertTriage.platform_id == factor.platform_id, AlertTriage.queue_state == "open")
             .values(
                 licensing_pts=pts,
-                priority=AlertTriage.score_pts + AlertTriage.severity_pts + AlertTriage.history_pts + pts,
+                priority=AlertTriage.score_pts + AlertTriage.severity_pts + pts + AlertTriage.history_pts,
             )
             .execution_options(synchronize_session=False)
         )

@@ -114,6 +114,23 @@ def new_case(
     return back(f"/cases/{case.id}")
 
 
+@router.get("/cases/pin", response_class=HTMLResponse)
+def pin_page(request: Request, session: DbSession, principal: LoggedIn, alert_id: str, chart: str) -> HTMLResponse:
+    """Where an alert page's "Pin to case" link lands: choose the open case to pin the chart to."""
+    cases = [c for c in service.list_cases(session, principal) if c.status != "closed"]
+    return render(request, "cases/pin.html", {"cases": cases, "alert_id": alert_id, "chart": chart})
+
+
+@router.post("/cases/pin")
+def pin_from_alert(
+    session: DbSession, principal: LoggedIn, case_id: Text, alert_id: Text, chart: Text, caption: Text = ""
+) -> RedirectResponse:
+    if not case_id.isdigit():
+        raise Invalid("choose the case to pin the chart to", field="case_id")
+    service.pin_chart(session, principal, int(case_id), alert_id, chart, caption)
+    return back(f"/cases/{case_id}#timeline")
+
+
 @router.get("/cases/detectors", response_class=HTMLResponse)
 def detectors_page(request: Request, session: DbSession, principal: LoggedIn) -> HTMLResponse:
     history = feedback.detector_history(session, principal)

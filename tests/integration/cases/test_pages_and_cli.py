@@ -121,3 +121,22 @@ def test_alert_rows_untouched_by_reads(client, world, session_factory):
     assert client.get("/api/cases/queue", headers=world.h("ana")).status_code == 200
     with session_factory() as s:
         assert s.get(AlertRecord, "ro-1").status == "open"
+
+
+def test_pin_a_chart_from_an_alert_page(client, actors, world):
+    world.add_alerts(make_alert("pin-1", score=0.2))
+    cid = client.post("/api/cases", headers=world.h("ana"), json={"alert_ids": ["pin-1"]}).json()["id"]
+    actors.login("ana")
+    page = client.get("/cases/pin", params={"alert_id": "pin-1", "chart": "/alerts/pin-1#chart"})
+    assert page.status_code == 200 and "CASE-" in page.text
+    r = client.post(
+        "/cases/pin",
+        data={"case_id": str(cid), "alert_id": "pin-1", "chart": "/alerts/pin-1#chart", "caption": "price path"},
+        headers=ORIGIN,
+    )
+    assert r.status_code == 200 and "price path" in r.text
+    timeline = client.get(f"/api/cases/{cid}", headers=world.h("ana")).json()["timeline"]
+    assert timeline[-1]["kind"] == "chart" and timeline[-1]["data"] == {
+        "alert_id": "pin-1",
+        "chart": "/alerts/pin-1#chart",
+    }

@@ -48,6 +48,9 @@ class CrossVenueConfig(BaseModel):
     min_trades: int = Field(3, ge=1, description="aggressive trades by the driving owner in the spell")
     benefit_minutes: float = Field(
         30.0, ge=0, description="minutes around the spell in which the owner's trades on another venue count")
+    min_benefit_ratio: float = Field(
+        0.25, ge=0, description="the owner's opposite trading on the other venues against its driving quantity; a "
+        "token trade elsewhere is not a position that profits")
     require_benefit: bool = Field(
         True, description="require the owner's profitable trading on another venue; off = alert on any driven "
         "dislocation (broader, noisier)")
@@ -114,12 +117,15 @@ class CrossVenueDetector(Detector[CrossVenueConfig]):
             t.select("venue", "ts", "trade_id", "price", "quantity", account="seller", owner="owner_s",
                      sign=pl.lit(-1), aggr=pl.col("aggressor") != "buy"),
         ])
+        found: list[dict] = []
         for sp in spells.iter_rows(named=True):
-            self._spell(out, part, legs, sp, symbol, config)
+            found.extend(self._spell(part, legs, sp, symbol, config))
+        for alert in _keep_moved_venue(found):
+            out.add(**alert["alert"])
         return out.to_table()
 
-    def _spell(self, out: AlertBuilder, part: Partition, legs: pl.DataFrame, sp: dict, symbol: str,
-               config: CrossVenueConfig) -> None:
+    def _spell(self, part: Partition, legs: pl.DataFrame, sp: dict, symbol: str,
+               config: CrossVenueConfig) -> list[dict]:
         venue, direction = sp["venue"], int(sp["direction"])
         here = legs.filter((pl.col("venue") == venue) & (pl.col("ts") >= sp["s0"]) & (pl.col("ts") < sp["s1"]))
         vol = float(here.filter(pl.col("sign") == 1)["quantity"].sum())
@@ -128,11 +134,13 @@ class CrossVenueDetector(Detector[CrossVenueConfig]):
             start=pl.col("ts").min(), end=pl.col("ts").max(),
         ).filter((pl.col("n") >= config.min_trades) & (pl.col("q") >= config.min_share * vol)).sort("owner")
         around = dt.timedelta(minutes=config.benefit_minutes)
+        found: list[dict] = []
         for d in drivers.iter_rows(named=True):
             elsewhere = legs.filter((pl.col("venue") != venue) & (pl.col("owner") == d["owner"])
                                     & (pl.col("ts") >= sp["s0"] - around) & (pl.col("ts") < sp["s1"] + around)
                                     & (pl.col("sign") == -direction))
-            if config.require_benefit and elsewhere.height == 0:
+            if config.require_benefit and (elsewhere.height == 0 or float(elsewhere["quantity"].sum())
+                                           < config.min_benefit_ratio * d["q"]):
                 continue
             start = as_dt(min([d["start"], *elsewhere["ts"].to_list()]))
             end = as_dt(max([d["end"], *elsewhere["ts"].to_list()]))
@@ -146,13 +154,27 @@ class CrossVenueDetector(Detector[CrossVenueConfig]):
                 other = (f", while the same customer's account(s) {other_accounts} on {other_venues} "
                          f"{'sold' if direction > 0 else 'bought'} {fmt_qty(float(elsewhere['quantity'].sum()))} "
                          f"units there")
-            out.add(venue=venue, symbol=symbol, accounts=d["accounts"], start=start, end=end,
+            found.append({"owner": d["owner"], "peak": sp["peak"], "start": start, "end": end, "alert": dict(
+                venue=venue, symbol=symbol, accounts=d["accounts"], start=start, end=end,
                     score=clip01(0.5 + d["q"] / max(vol, 1e-12) / 2 + (0.2 if elsewhere.height else 0.0)),
                     evidence_ids=list(d["ids"]) + elsewhere["trade_id"].to_list(),
                     explanation=(f"account {names(d['accounts'])} aggressively {verb} {fmt_qty(d['q'])} units of "
                                  f"{symbol} on {venue} in {d['n']} trades ({d['q'] / max(vol, 1e-12):.0%} of its "
                                  f"volume in {fmt_span(as_dt(sp['s0']), as_dt(sp['s1']))}) as its price moved "
-                                 f"{math.expm1(sp['peak']) * direction:+.2%} away from the other venues{other}."))
+                                 f"{math.expm1(sp['peak']) * direction:+.2%} away from the other venues{other}."))})
+        return found
 
 
 DETECTOR = register(CrossVenueDetector())
+
+
+def _keep_moved_venue(found: list[dict]) -> list[dict]:
+    """One customer seen driving two venues at once (pushing A, trading the other way on B, which dislocates
+    B too): the venue that was *moved* is the one that left the others furthest behind."""
+    kept = []
+    for a in sorted(found, key=lambda f: (-f["peak"], f["alert"]["venue"], f["start"])):
+        clash = any(k["owner"] == a["owner"] and k["alert"]["venue"] != a["alert"]["venue"]
+                    and a["start"] <= k["end"] and k["start"] <= a["end"] for k in kept)
+        if not clash:
+            kept.append(a)
+    return sorted(kept, key=lambda f: (f["alert"]["venue"], f["start"]))

@@ -46,6 +46,9 @@ class InsiderPreListingConfig(BaseModel):
     max_baseline_ratio: float = Field(
         0.5, ge=0, description="owner's volume in the equally long span before, against its pre-announcement "
         "volume; an owner who always trades this much is not acting on news")
+    min_exit: float = Field(
+        0.3, ge=0, le=1, description="share of the accumulated position sold within post_hours of the announcement; "
+        "taking the profit the news brought completes the pattern (0 = holding is enough)")
     min_post_return: float = Field(
         0.0, description="price change from the last pre-announcement trade to the post-announcement high; the "
         "announcement must have been worth knowing")
@@ -114,7 +117,8 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
         per = per.filter((pl.col("net") >= config.min_share * pre_vol)
                  & (pl.col("net") >= config.min_outlier * typical)
                  & (pl.col("net") >= config.min_directional * pl.col("gross"))
-                 & (pl.col("base") <= config.max_baseline_ratio * pl.col("gross"))).sort("owner")
+                 & (pl.col("base") <= config.max_baseline_ratio * pl.col("gross"))
+                 & (pl.col("sold_after") >= config.min_exit * pl.col("net"))).sort("owner")
         for owner, net, _gross, _base, sold_after in per.iter_rows():
             if (owner, at) in seen:
                 continue

@@ -41,18 +41,23 @@ TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buye
 
 class PumpAndDumpConfig(BaseModel):
     bar_seconds: int = Field(60, ge=1, description="bar length for the price path")
-    pump_minutes: float = Field(120.0, gt=0, description="longest run-up from trough to peak")
-    dump_minutes: float = Field(180.0, gt=0, description="how long after the peak the give-back may take")
+    smooth_bars: int = Field(9, ge=1, description="bars in the rolling median that smooths the price path")
+    pump_minutes: float = Field(360.0, gt=0, description="longest run-up from trough to peak")
+    dump_minutes: float = Field(360.0, gt=0, description="how long after the peak the give-back may take")
     min_rise: float = Field(0.03, gt=0, description="smallest trough-to-peak rise (log return) worth a look")
     rise_sigmas: float = Field(
-        6.0, gt=0, description="rise against the day's robust bar volatility scaled to the run-up length; "
+        4.0, gt=0, description="rise against the day's robust bar volatility scaled to the run-up length; "
         "keeps volatile days from alerting on ordinary swings")
-    min_giveback: float = Field(0.5, ge=0, le=1, description="share of the rise lost after the peak")
+    min_giveback: float = Field(0.3, ge=0, le=1, description="share of the rise lost after the peak")
     accumulation_minutes: float = Field(
         240.0, gt=0, description="how long before the trough accumulation may start")
     min_share: float = Field(
-        0.05, gt=0, le=1, description="an actor's net buying before the peak, and net selling after it, as a share "
-        "of the market's volume in that phase")
+        0.1, gt=0, le=1, description="the actors' combined net buying before the peak, and net selling after it, as "
+        "a share of the market's volume in that phase")
+    min_member_share: float = Field(
+        0.02, gt=0, le=1, description="smallest net buying (before) and net selling (after) share for an owner to "
+        "count among the actors")
+    max_group: int = Field(6, ge=1, description="most owners alerted together as one pump")
     min_resold: float = Field(0.3, ge=0, le=1, description="share of its accumulation an actor sells after the peak")
 
 
@@ -64,7 +69,9 @@ def _bars(t: pl.DataFrame, seconds: int) -> pl.DataFrame:
 
 def _pumps(bars: pl.DataFrame, config: PumpAndDumpConfig) -> list[tuple[int, int, int, float, float]]:
     """(trough, peak, end) bar indices with rise and give-back, peaks at least a run-up apart."""
-    logp = np.log(bars["close"].to_numpy())
+    # A rolling median of bar prices: one stray print must not make (or hide) a peak.
+    logp = np.log(bars["close"].rolling_median(window_size=config.smooth_bars, min_samples=1, center=True)
+                  .to_numpy())
     n = len(logp)
     if n < 5:
         return []
@@ -142,11 +149,15 @@ class PumpAndDumpDetector(Detector[PumpAndDumpConfig]):
         vol_down = float(vol.filter(~pl.col("up"))["v"].sum() or 0.0)
         if vol_up <= 0 or vol_down <= 0:
             return
+        # Net flows: market makers sell into a pump and buy back after it, the pumpers do the opposite.
         per = phase.group_by("owner").agg(
             bought=pl.col("q").filter(pl.col("up")).sum(), sold=-pl.col("q").filter(~pl.col("up")).sum(),
-        ).filter((pl.col("bought") >= config.min_share * vol_up) & (pl.col("sold") >= config.min_share * vol_down)
-                 & (pl.col("sold") >= config.min_resold * pl.col("bought")))
-        if per.height == 0:
+        ).filter((pl.col("bought") >= config.min_member_share * vol_up)
+                 & (pl.col("sold") >= config.min_member_share * vol_down)
+                 & (pl.col("sold") >= config.min_resold * pl.col("bought"))) \
+            .sort(["bought", "owner"], descending=[True, False]).head(config.max_group)
+        if per.height == 0 or float(per["bought"].sum()) < config.min_share * vol_up \
+                or float(per["sold"].sum()) < config.min_share * vol_down:
             return
         ev = phase.join(per.select("owner"), on="owner")
         ev = ev.filter((pl.col("up") & (pl.col("q") > 0)) | (~pl.col("up") & (pl.col("q") < 0)))

@@ -28,6 +28,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 # Every module here exposes ``router``; the order decides which route wins on a clash (none should).
 FEATURE_ROUTERS = (
+    "harbour.detect.realtime.api",  # first: route matching is linear, and this path is the hot one
     "harbour.web.session_routes",
     "harbour.licensing.api",
     "harbour.licensing.pages",
@@ -37,7 +38,6 @@ FEATURE_ROUTERS = (
     "harbour.detect.market.pages",
     "harbour.detect.screening.api",
     "harbour.detect.screening.pages",
-    "harbour.detect.realtime.api",
     "harbour.cases.api",
     "harbour.cases.pages",
 )

@@ -317,8 +317,10 @@ def main() -> None:
         print(f"in-process scoring: {ip['rate']:,.0f} transfers/s on one core ({ip['cpu_rate']:,.0f} per "
               f"CPU-second); decisions {ip['decisions']}")
         print(f"baseline (same rules, naive scan of history): {ip['naive_rate']:,.1f} transfers/s "
-              f"({ip['naive_cpu_rate']:,.1f} per CPU-second); same decision on {ip['agree']:.0%} of {args.naive_sample}")
-        print(f"ratio: {ip['rate'] / ip['naive_rate']:,.0f}x ({ip['cpu_rate'] / ip['naive_cpu_rate']:,.0f}x per CPU-second)")
+              f"({ip['naive_cpu_rate']:,.1f} per CPU-second); same decision on {ip['agree']:.0%} "
+              f"of {args.naive_sample}")
+        print(f"ratio: {ip['rate'] / ip['naive_rate']:,.0f}x "
+              f"({ip['cpu_rate'] / ip['naive_cpu_rate']:,.0f}x per CPU-second)")
         env = {**os.environ, "HARBOUR_DATABASE_URL": url, "HARBOUR_LAKE_ROOT": str(root / "lake"),
                "HARBOUR_SECRET_KEY": "bench-secret-key-0123456789"}
         print(f"machine load average before HTTP runs: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

@@ -37,6 +37,7 @@ class BookContext:
     trader_weights: np.ndarray  # probabilities, heavy-tailed (few accounts do most)
     open_us: int = 0  # when the book opens (listing day: after the announcement)
     typical_usd: float = 2_500.0
+    touch: float = 1.0  # the tightest market maker's quote distance, in units of spread_at()
 
     def mid_at(self, t_us: np.ndarray) -> np.ndarray:
         return self.mid[np.clip(np.asarray(t_us) // US, 0, SECONDS - 1)]
@@ -139,6 +140,7 @@ def market_makers(ctx: BookContext, rng: np.random.Generator, ins: Instructions)
             step *= len(crossed) / target
             crossed = _crossings(log_mid, step, shift, first_s)
             width = max(width, 1.1 * step / h)
+        ctx.touch = width if m == 0 else min(ctx.touch, width)
         extra = sample_times(rng, int(rng.poisson(0.1 * target)), ctx.activity, ctx.open_us)
         latency = (rng.lognormal(np.log(40_000), 0.8, len(crossed))).astype(np.int64)  # µs
         t = np.unique(np.concatenate([crossed * US + latency, extra]))
@@ -194,7 +196,7 @@ def traders(ctx: BookContext, rng: np.random.Generator, ins: Instructions) -> No
     # limit orders: mostly passive behind the touch, sometimes marketable
     depth = rng.exponential(4.0, n) * spread
     marketable = rng.random(n) < 0.18
-    off = np.where(marketable, -spread * (1.5 + 2.0 * rng.random(n)), spread * 2.5 + depth)
+    off = np.where(marketable, -spread * (ctx.touch + 0.5 + 2.0 * rng.random(n)), spread * 2.5 + depth)
     sign = np.where(side == BUY, -1.0, 1.0)
     px = ctx.ticks(mid * (1.0 + sign * off))
     usd = ctx.typical_usd * 0.4 * (rng.pareto(1.5, n) + 0.2)

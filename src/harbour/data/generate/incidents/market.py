@@ -58,8 +58,9 @@ def _bump(mid: np.ndarray, t0_us: int, rise_s: float, hold_s: float, decay_s: fl
 
 
 def _marketable(ctx: BookContext, t: np.ndarray, side: int, reach: float = 3.0) -> np.ndarray:
-    """A limit price that crosses the spread (an aggressive but price-protected order)."""
-    off = ctx.spread_at(t) * reach
+    """A limit price that crosses the spread (an aggressive but price-protected order): ``reach`` spread
+    units beyond the best market maker's quote."""
+    off = ctx.spread_at(t) * (ctx.touch + reach)
     mid = ctx.mid_at(t)
     return ctx.ticks(mid * (1 + off)) if side == BUY else ctx.ticks(mid * (1 - off))
 
@@ -143,7 +144,8 @@ class Spoof(Incident):
             lv = np.arange(levels)
             mid = float(ctx.mid_at(np.array([t0]))[0])
             sp = float(ctx.spread_at(np.array([t0]))[0])
-            depth = sp * (1.5 + rng.uniform(0.5, 4.0)) + lv * sp * rng.uniform(0.6, 1.5)
+            # behind the best market maker's quote, away from the touch, one level after another
+            depth = sp * (ctx.touch + rng.uniform(0.5, 4.0)) + lv * sp * rng.uniform(0.6, 1.5)
             px = ctx.ticks(mid * (1 - depth)) if bait_side == BUY else ctx.ticks(mid * (1 + depth))
             usd = jitter(rng, p["bait_usd"], k.noise, levels)
             tb = t0 + (lv * rng.uniform(0.05, 0.6) * US).astype(np.int64)
@@ -151,7 +153,7 @@ class Spoof(Incident):
             ins.add(tb, NEW, bait, bait_side, LIMIT, px, ctx.usd_lots(usd, tb), acct)
             t_real = int(tb[-1] + rng.uniform(0.3, 6.0) * US)
             real = ins.keys(1, tag)
-            real_px = _marketable(ctx, np.array([t_real]), real_side, reach=1.5)
+            real_px = _marketable(ctx, np.array([t_real]), real_side, reach=0.3)  # hits the touch only
             ins.add(np.array([t_real]), NEW, real, real_side, LIMIT, real_px,
                     ctx.usd_lots(np.array([jitter(rng, p["real_usd"], k.noise)]), np.array([t_real])), acct)
             # whatever of the genuine order did not fill is pulled after a while, like anyone's would be

@@ -223,16 +223,20 @@ class MomentumIgnition(Incident):
         n = int(rng.integers(6, 30))
         t = p["start_us"] + np.sort((rng.random(n) * p["burst_us"]).astype(np.int64))
         _aggress(ctx, rng, ins, tag, t, side, jitter(rng, p["usd"], k.noise, n), np.full(n, acct), 0.7)
-        # exit: resting orders on the other side, placed where the move will reach
+        # exit: part rests on the other side where the move will reach, part goes out at market near the top
         m = int(rng.integers(2, 6))
         t_e = int(t[-1]) + int(rng.uniform(1, 10) * US) + np.arange(m) * int(rng.uniform(0.2, 2) * US)
         mid = ctx.mid_at(t_e)
         sign = 1 if side == BUY else -1
-        px = ctx.ticks(mid * (1 + sign * p["move"] * rng.uniform(0.3, 0.8, m)))
+        px = ctx.ticks(mid * (1 + sign * p["move"] * rng.uniform(0.1, 0.4, m)))
         keys = ins.keys(m, tag)
-        total = p["usd"] * n / m
-        ins.add(t_e, NEW, keys, other, LIMIT, px, ctx.usd_lots(np.full(m, total), t_e), acct)
+        total = p["usd"] * n * rng.uniform(0.6, 1.0)
+        ins.add(t_e, NEW, keys, other, LIMIT, px, ctx.usd_lots(np.full(m, total / 2 / m), t_e), acct)
         ins.add(t_e + int(rng.uniform(3, 12) * MIN), CANCEL, keys, other, LIMIT, 0, 0, acct)
+        k_out = int(rng.integers(2, 6))
+        peak = int(t[-1]) + int(p["follow_s"] * US)
+        t_out = np.sort(peak + (rng.normal(0, 0.3, k_out) * p["follow_s"] * US).astype(np.int64))
+        _aggress(ctx, rng, ins, tag, t_out, other, np.full(k_out, total / 2 / k_out), np.full(k_out, acct), 0.7)
 
 
 @planner("momentum_ignition")

@@ -167,6 +167,32 @@ class GraphDetector(Detector[Any]):
 Finder = Callable[[TransferGraph, BaseModel, np.ndarray], list[Pattern]]
 
 
+def burst_runs(g: TransferGraph, incoming: bool, mask: np.ndarray, window_us: int, min_count: int,
+               distinct: bool = True, skip_node: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(node, lo, hi) of each burst run, positions into the in- or out-order (see ``node_bursts``)."""
+    from harbour.detect.aml.kernels import bursts
+
+    ptr, order, other, this = (g.in_ptr, g.in_order, g.src, g.dst) if incoming else \
+        (g.out_ptr, g.out_order, g.dst, g.src)
+    skip = (g.institutional | ~g.is_account) if skip_node is None else skip_node
+    scratch = np.zeros(g.n_nodes, np.int32)
+    return bursts(ptr, order, other, this, g.ts, mask, skip, int(window_us), int(min_count), distinct,  # type: ignore
+                  scratch)
+
+
+def burst_edges(g: TransferGraph, incoming: bool, mask: np.ndarray, window_us: int, min_count: int,
+                skip_node: np.ndarray | None = None) -> np.ndarray:
+    """A mask of the edges inside any burst run (no per-run Python objects: for millions of rows)."""
+    from harbour.detect.aml.kernels import mark_runs
+
+    _, lo, hi = burst_runs(g, incoming, mask, window_us, min_count, True, skip_node)
+    order, other, this = (g.in_order, g.src, g.dst) if incoming else (g.out_order, g.dst, g.src)
+    out = np.zeros(g.n_edges, bool)
+    mark_runs(order, lo, hi, mask, other, this, out)
+    return out
+
+
 def node_bursts(g: TransferGraph, incoming: bool, mask: np.ndarray, window_us: int, min_count: int,
                 distinct: bool = True, skip_node: np.ndarray | None = None) -> list[tuple[int, np.ndarray]]:
     """Per node, runs of its (incoming or outgoing) edges where a ``window_us`` span holds at least

@@ -120,7 +120,7 @@ def listed_parties(g: TransferGraph, lists: dict[str, dict[str, str]]) -> dict[i
     entries = {a: (cat, name) for cat, lst in lists.items() for a, name in lst.items()}
     if not entries:
         return {}
-    parties = pa.array(g.parties.tolist(), pa.string())
+    parties = g.parties.arr
     chain = pc.utf8_lower(pc.list_element(pc.split_pattern(parties, ":", max_splits=1), 0))
     rest = pc.replace_substring_regex(parties, pattern="^[^:]*:", replacement="")
     exact = pc.binary_join_element_wise(chain, rest, ":")
@@ -182,7 +182,7 @@ def find(g: TransferGraph, cfg: ExposureConfig, lists: dict[str, dict[str, str]]
     fwd_hops, fwd_parent = _propagate(g, np.flatnonzero(listed[g.src] & real & ~listed[g.dst]), True, cfg, listed)
     bwd_hops, bwd_parent = _propagate(g, np.flatnonzero(listed[g.dst] & real & ~listed[g.src]), False, cfg, listed)
     is_account = np.zeros(g.n_nodes, bool)
-    is_account[g.party_node[g.party_venue != ""]] = True
+    is_account[g.party_node[np.asarray(pc.not_equal(g.party_venue.arr, "").to_numpy(zero_copy_only=False))]] = True
     is_account &= ~g.institutional & ~listed
     total = np.bincount(g.src[real], g.usd[real], g.n_nodes) + np.bincount(g.dst[real], g.usd[real], g.n_nodes)
     # exposure edges per account node: (edge, hop, direction)

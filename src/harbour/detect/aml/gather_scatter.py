@@ -10,15 +10,16 @@ from pydantic import BaseModel, Field
 from harbour.detect.aml.base import (
     GraphDetector,
     Pattern,
+    burst_runs,
     counterparties,
     fmt_span,
     fmt_usd,
     hours,
-    node_bursts,
     node_name,
     saturating,
 )
 from harbour.detect.aml.graph import TransferGraph
+from harbour.detect.aml.kernels import count_between
 from harbour.detect.framework import register
 
 
@@ -96,7 +97,15 @@ def find(g: TransferGraph, cfg: GatherScatterConfig, claimed: np.ndarray) -> lis
     usable = ~claimed
     window = hours(cfg.window_hours)
     out: list[Pattern] = []
-    for h, burst in node_bursts(g, False, usable, window, cfg.min_receivers):
+    nodes, lo, hi = burst_runs(g, False, usable, window, cfg.min_receivers)
+    # cheap filter: the hub must have received at least min_senders transfers before or during the burst
+    t0 = g.ts[g.out_order[lo]]
+    t1 = g.ts[g.out_order[hi]]
+    n_in = count_between(g.in_ptr, g.in_order, g.ts, nodes, t0 - hours(cfg.gap_hours) - 1, t1)
+    for h, a, b in zip(nodes[n_in >= cfg.min_senders].tolist(), lo[n_in >= cfg.min_senders].tolist(),
+                       hi[n_in >= cfg.min_senders].tolist(), strict=True):
+        burst = g.out_order[a:b + 1]
+        burst = burst[usable[burst] & (g.dst[burst] != h)]
         best = None
         # where does the scattering start? try each early payment of the burst (bursts carry ordinary
         # transfers at their edges) and keep the split with the most senders and receivers

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -39,9 +40,9 @@ KIND_CODES = {"deposit": 0, "withdrawal": 1, "internal": 2, "onchain": 3}
 @dataclass
 class TransferGraph:
     transfers: pa.Table
-    parties: np.ndarray  # party id -> party string (object array)
+    parties: LazyStrings  # party id -> party string
     party_node: np.ndarray  # party id -> node id
-    party_venue: np.ndarray  # party id -> venue string if the party is a venue account, else ""
+    party_venue: LazyStrings  # party id -> venue string if the party is a venue account, else ""
     institutional: np.ndarray  # node id -> bool (house / market-maker account)
     is_account: np.ndarray  # node id -> bool (a customer account on a venue, not a bare chain address)
     corporate: np.ndarray  # node id -> bool (a corporate customer)
@@ -53,8 +54,8 @@ class TransferGraph:
     ts: np.ndarray
     usd: np.ndarray
     kind: np.ndarray  # int8 codes of KIND_CODES, -1 unknown
-    row_venue: np.ndarray  # object array: venue column of each edge
-    transfer_ids: np.ndarray  # object array
+    row_venue: LazyStrings  # venue column of each edge
+    transfer_ids: LazyStrings
     out_order: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     out_ptr: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     in_order: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
@@ -89,28 +90,70 @@ def _ts_us(col: pa.ChunkedArray) -> np.ndarray:
     return np.asarray(col.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-def _csr(keys: np.ndarray, ts: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    # lexsort by (key, ts): edges are already in ts order, so a stable sort on key keeps time order.
-    order = np.argsort(keys, kind="stable").astype(np.int64)
-    counts = np.bincount(keys, minlength=n)
-    ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=ptr[1:])
-    return order, ptr
+def _csr(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Edge ids ordered by (key, time) — edges are already in time order, so a stable counting sort on the
+    key keeps time order within each key — and the CSR pointers."""
+    from harbour.detect.aml.kernels import counting_order
+
+    return counting_order(keys, n)  # type: ignore[no-any-return]
 
 
-def _customer_nodes(parties: pa.Array, accounts: pa.Table | None, n_parties: int
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """party -> node (min party id of the same customer), party -> venue, -> institutional, -> corporate."""
+def intern(parties: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """(id per row, distinct strings by id). Ids come from 64-bit hashes: two different parties share an id
+    only on a hash collision (odds about n^2 / 2^65: below one in 10^5 for 20M parties)."""
+    from harbour.detect.aml.kernels import intern_hashes
+
+    hashes = pl.Series(parties).hash(seed=0x5EED).to_numpy()
+    codes, first = intern_hashes(hashes)
+    return codes, parties.take(pa.array(first))
+
+
+class LazyStrings:
+    """Arrow strings indexed like a numpy array, converted to Python only for the rows asked for (a few
+    thousand pattern rows out of millions)."""
+
+    def __init__(self, arr: pa.Array) -> None:
+        self.arr = arr
+
+    def __len__(self) -> int:
+        return len(self.arr)
+
+    def __getitem__(self, idx: Any) -> Any:
+        if isinstance(idx, int | np.integer):
+            return self.arr[int(idx)].as_py()
+        idx = np.asarray(idx)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        return np.asarray(self.arr.take(pa.array(idx.astype(np.int64))).to_pylist(), dtype=object)
+
+    def tolist(self) -> list[Any]:
+        return self.arr.to_pylist()  # type: ignore[no-any-return]
+
+
+def _bools(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(arr.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _customer_nodes(parties: pa.Array, accounts: pa.Table | None, venue_names: pa.Array
+                    ) -> tuple[np.ndarray, pa.Array, np.ndarray, np.ndarray]:
+    """party -> node (min party id of the same customer), party -> venue ("" for chain addresses),
+    party -> institutional, party -> corporate."""
+    n_parties = len(parties)
     node = np.arange(n_parties, dtype=np.int64)
-    party_venue = np.full(n_parties, "", dtype=object)
     institutional = np.zeros(n_parties, dtype=bool)
     corporate = np.zeros(n_parties, dtype=bool)
+    # Parties spelled venue:account belong to that venue even when the accounts table lacks them.
+    prefix = pc.list_element(pc.split_pattern(parties, ":", max_splits=1), 0)
+    known = venue_names
+    if accounts is not None and accounts.num_rows:
+        known = pc.unique(pa.concat_arrays([venue_names, accounts["venue"].combine_chunks().cast(pa.string())]))
+    party_venue = pc.if_else(pc.is_in(prefix, value_set=known), prefix, "")
     if accounts is None or accounts.num_rows == 0:
         return node, party_venue, institutional, corporate
     keys = pc.binary_join_element_wise(accounts["venue"].cast(pa.string()), accounts["account"].cast(pa.string()),
                                        ":")
     pos = pc.index_in(parties, value_set=keys.combine_chunks())
-    linked = np.asarray(pos.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    linked = _bools(pos.is_valid())
     if not linked.any():
         return node, party_venue, institutional, corporate
     party_idx = np.nonzero(linked)[0]
@@ -120,12 +163,11 @@ def _customer_nodes(parties: pa.Array, accounts: pa.Table | None, n_parties: int
     rep = np.full(len(cust.dictionary), np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(rep, cust_code, party_idx)
     node[party_idx] = rep[cust_code]
-    party_venue[party_idx] = _np_strings(accounts["venue"])[acc_idx]
-    types = _np_strings(accounts["account_type"]) if "account_type" in accounts.column_names else None
-    if types is not None:
-        inst = np.isin(types[acc_idx], INSTITUTIONAL_TYPES)
-        institutional[party_idx[inst]] = True
-        corporate[party_idx[types[acc_idx] == "corporate"]] = True
+    party_venue = pc.coalesce(accounts["venue"].combine_chunks().cast(pa.string()).take(pos), party_venue)
+    if "account_type" in accounts.column_names:
+        types = accounts["account_type"].combine_chunks()
+        institutional[party_idx] = _bools(pc.is_in(types, value_set=pa.array(INSTITUTIONAL_TYPES)))[acc_idx]
+        corporate[party_idx] = _bools(pc.equal(types, "corporate"))[acc_idx]
     return node, party_venue, institutional, corporate
 
 
@@ -142,41 +184,30 @@ def build_graph(transfers: pa.Table, accounts: pa.Table | None = None) -> Transf
     n = transfers.num_rows
     both = pa.concat_arrays([transfers["from_party"].combine_chunks().cast(pa.string()),
                              transfers["to_party"].combine_chunks().cast(pa.string())])
-    enc = both.dictionary_encode()
-    codes = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-    parties_arr = enc.dictionary
+    codes, parties_arr = intern(both)
     n_parties = len(parties_arr)
-    node_of, party_venue, inst_party, corp_party = _customer_nodes(parties_arr, accounts, n_parties)
+    venue_col = transfers["venue"].combine_chunks().cast(pa.string())
+    node_of, party_venue, inst_party, corp_party = _customer_nodes(parties_arr, accounts, pc.unique(venue_col))
     corporate = np.zeros(n_parties, dtype=bool)
     corporate[node_of[corp_party]] = True
     src_party, dst_party = codes[:n], codes[n:]
     institutional = np.zeros(n_parties, dtype=bool)
     institutional[node_of[inst_party]] = True
-    venue_names = set(_np_strings(pc.unique(transfers["venue"]))) if n else set()
-    parties = _np_strings(parties_arr)
-    # Parties not in the accounts table but spelled venue:account still belong to that venue.
-    if n_parties:
-        prefixes = _np_strings(pc.utf8_slice_codeunits(
-            pc.list_element(pc.split_pattern(parties_arr, ":", max_splits=1), 0), 0, 64))
-        unknown = (party_venue == "") & np.isin(prefixes, list(venue_names))
-        party_venue[unknown] = prefixes[unknown]
     is_account = np.zeros(n_parties, dtype=bool)
-    is_account[node_of[party_venue != ""]] = True
-    kinds = _np_strings(transfers["kind"])
-    kind = np.full(n, -1, dtype=np.int8)
-    for name, code in KIND_CODES.items():
-        kind[kinds == name] = code
+    is_account[node_of[_bools(pc.not_equal(party_venue, ""))]] = True
+    kind_pos = pc.index_in(transfers["kind"], value_set=pa.array(list(KIND_CODES)))
+    kind = np.asarray(kind_pos.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int8)
     usd = np.asarray(transfers["usd_value"].to_numpy(zero_copy_only=False), dtype=np.float64)
     g = TransferGraph(
-        transfers=transfers, parties=parties, party_node=node_of, party_venue=party_venue,
-        institutional=institutional, is_account=is_account, corporate=corporate, n_nodes=n_parties,
-        src=node_of[src_party], dst=node_of[dst_party], src_party=src_party, dst_party=dst_party,
-        ts=ts, usd=np.nan_to_num(usd), kind=kind, row_venue=_np_strings(transfers["venue"]),
-        transfer_ids=_np_strings(transfers["transfer_id"]),
+        transfers=transfers, parties=LazyStrings(parties_arr), party_node=node_of,
+        party_venue=LazyStrings(party_venue), institutional=institutional, is_account=is_account,
+        corporate=corporate, n_nodes=n_parties, src=node_of[src_party], dst=node_of[dst_party],
+        src_party=src_party, dst_party=dst_party, ts=ts, usd=np.nan_to_num(usd), kind=kind,
+        row_venue=LazyStrings(venue_col), transfer_ids=LazyStrings(transfers["transfer_id"].combine_chunks()),
     )
     # Self-loops (one customer's own accounts) stay in the arrays; kernels skip edges with src == dst.
-    g.out_order, g.out_ptr = _csr(g.src, ts, n_parties)
-    g.in_order, g.in_ptr = _csr(g.dst, ts, n_parties)
+    g.out_order, g.out_ptr = _csr(g.src, n_parties)
+    g.in_order, g.in_ptr = _csr(g.dst, n_parties)
     return g
 
 

@@ -102,7 +102,7 @@ def bursts(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, this: np.ndarr
 @njit(cache=True)
 def temporal_cycles(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray, dst: np.ndarray,
                     ts: np.ndarray, usd: np.ndarray, active: np.ndarray, window: int, min_len: int,
-                    max_len: int, min_ratio: float, max_ratio: float, budget: int
+                    max_len: int, min_ratio: float, max_ratio: float, budget: int, min_start_usd: float
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Simple temporal cycles: edges e1..ek with strictly increasing times, e1.src == ek.dst, no node
     repeated, total span <= window, and each hop's value within [min_ratio, max_ratio] of the previous
@@ -122,7 +122,7 @@ def temporal_cycles(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray,
     for e0 in range(n_edges):
         a = src[e0]
         b = dst[e0]
-        if a == b or not active[a] or not active[b]:
+        if a == b or not active[a] or not active[b] or usd[e0] < min_start_usd:
             continue
         t_end = ts[e0] + window
         on_path[a] = True
@@ -327,3 +327,76 @@ def precedents(edges: np.ndarray, in_ptr: np.ndarray, in_order: np.ndarray, src:
             if taken >= cap:
                 break
     return idx[:k], pre[:k]
+
+
+@njit(cache=True)
+def intern_hashes(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dense ids for 64-bit hashes in first-seen order (one pass, open addressing): (id per row, first
+    row of each id)."""
+    n = h.shape[0]
+    size = 1
+    while size < 2 * n + 2:
+        size *= 2
+    mask = size - 1
+    slot_hash = np.zeros(size, np.uint64)
+    slot_id = np.full(size, -1, np.int64)
+    codes = np.empty(n, np.int64)
+    first = np.empty(n, np.int64)
+    k = 0
+    for i in range(n):
+        x = h[i]
+        j = np.int64((x ^ (x >> np.uint64(29))) & np.uint64(mask))
+        while True:
+            if slot_id[j] < 0:
+                slot_id[j] = k
+                slot_hash[j] = x
+                first[k] = i
+                codes[i] = k
+                k += 1
+                break
+            if slot_hash[j] == x:
+                codes[i] = slot_id[j]
+                break
+            j = (j + 1) & mask
+    return codes, first[:k]
+
+
+@njit(cache=True)
+def counting_order(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stable counting sort of row indices by ``keys`` in [0, n): (order, CSR pointers)."""
+    ptr = np.zeros(n + 1, np.int64)
+    for i in range(keys.shape[0]):
+        ptr[keys[i] + 1] += 1
+    for v in range(n):
+        ptr[v + 1] += ptr[v]
+    fill = ptr[:-1].copy()
+    order = np.empty(keys.shape[0], np.int64)
+    for i in range(keys.shape[0]):
+        k = keys[i]
+        order[fill[k]] = i
+        fill[k] += 1
+    return order, ptr
+
+
+@njit(cache=True)
+def mark_runs(order: np.ndarray, lo: np.ndarray, hi: np.ndarray, mask: np.ndarray, other: np.ndarray,
+              this: np.ndarray, out: np.ndarray) -> None:
+    """Set ``out[e]`` for every unmasked, non-self-loop edge of the runs order[lo..hi]."""
+    for k in range(lo.shape[0]):
+        for p in range(lo[k], hi[k] + 1):
+            e = order[p]
+            if mask[e] and other[e] != this[e]:
+                out[e] = True
+
+
+@njit(cache=True)
+def count_between(ptr: np.ndarray, order: np.ndarray, ts: np.ndarray, nodes: np.ndarray, t_lo: np.ndarray,
+                  t_hi: np.ndarray) -> np.ndarray:
+    """Edges of each node (in ``ptr``/``order``) with t_lo < ts <= t_hi."""
+    out = np.zeros(nodes.shape[0], np.int64)
+    for i in range(nodes.shape[0]):
+        v = nodes[i]
+        a = _lower_bound(ts, order, ptr[v], ptr[v + 1], t_lo[i])
+        b = _lower_bound(ts, order, a, ptr[v + 1], t_hi[i])
+        out[i] = b - a
+    return out

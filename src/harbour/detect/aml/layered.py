@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from harbour.detect.aml.base import hours, node_bursts
+from harbour.detect.aml.base import burst_edges, hours
 from harbour.detect.aml.graph import TransferGraph
 
 
@@ -39,13 +39,11 @@ def many_to_many_edges(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray
     usable = ~claimed & ~g.institutional[g.src] & ~g.institutional[g.dst]
     window = hours(cfg.window_hours)
     # a crowd around one party (a collection account, a payroll) is a star: its transfers stay out
-    for incoming in (False, True):
-        for _, e in node_bursts(g, incoming, usable.copy(), window, cfg.max_fan + 1, skip_node=g.institutional):
-            usable[e] = False
-    flag = np.zeros(g.n_edges, bool)
-    for incoming in (False, True):
-        for _, e in node_bursts(g, incoming, usable, window, 2, skip_node=g.institutional):
-            flag[e] = True
+    star = burst_edges(g, False, usable, window, cfg.max_fan + 1, g.institutional) | \
+        burst_edges(g, True, usable, window, cfg.max_fan + 1, g.institutional)
+    usable &= ~star
+    flag = burst_edges(g, False, usable, window, 2, g.institutional) | \
+        burst_edges(g, True, usable, window, 2, g.institutional)
     return np.nonzero(flag & usable)[0]
 
 
@@ -77,10 +75,21 @@ def components(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> lis
     adj = coo_matrix((np.ones(cand.size), (ends[0], ends[1])), shape=(n_seg, n_seg))
     _, label = connected_components(adj, directed=False)
     edge_label = label[ends[0]]
+    # cheap per-component filters first (millions of edges, mostly tiny components)
+    n_lab = int(label.max()) + 1
+    n_edges = np.bincount(edge_label, minlength=n_lab)
+    value = np.bincount(edge_label, g.usd[cand], minlength=n_lab)
+    t_min = np.full(n_lab, np.iinfo(np.int64).max)
+    t_max = np.full(n_lab, np.iinfo(np.int64).min)
+    np.minimum.at(t_min, edge_label, g.ts[cand])
+    np.maximum.at(t_max, edge_label, g.ts[cand])
+    ok = (n_edges >= cfg.min_transfers) & (value >= cfg.min_total_usd) & (t_max - t_min <= window)
+    keep = ok[edge_label]
+    cand, edge_label = cand[keep], edge_label[keep]
     order = np.argsort(edge_label, kind="stable")
     bounds = np.flatnonzero(np.diff(edge_label[order])) + 1
     out = []
-    for grp in np.split(order, bounds):
+    for grp in np.split(order, bounds) if cand.size else []:
         e = cand[grp]
         parties = np.unique(np.concatenate((g.src[e], g.dst[e]))).size
         # One scheme moves its money in one coordinated span; a web of friends trades all week.

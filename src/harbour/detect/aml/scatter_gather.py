@@ -10,10 +10,10 @@ from pydantic import BaseModel, Field
 from harbour.detect.aml.base import (
     GraphDetector,
     Pattern,
+    burst_runs,
     fmt_span,
     fmt_usd,
     hours,
-    node_bursts,
     node_name,
     saturating,
 )
@@ -35,38 +35,43 @@ class ScatterGatherConfig(BaseModel):
 def find(g: TransferGraph, cfg: ScatterGatherConfig, claimed: np.ndarray) -> list[Pattern]:
     usable = ~claimed
     window = hours(cfg.window_hours)
+    sources, lo, hi = burst_runs(g, False, usable, window, cfg.min_intermediaries)
+    if sources.size == 0:
+        return []
+    # every scatter hop of every burst at once, then every onward hop at once
+    run = np.repeat(np.arange(sources.size), hi - lo + 1)
+    pos = np.concatenate([np.arange(a, b + 1) for a, b in zip(lo.tolist(), hi.tolist(), strict=True)])
+    scatter = g.out_order[pos]
+    ok = usable[scatter] & (g.dst[scatter] != g.src[scatter]) & ~g.institutional[g.dst[scatter]]
+    scatter, run = scatter[ok], run[ok]
+    idx, fol = followers(scatter, g.out_ptr, g.out_order, g.src, g.dst, g.ts, usable, window, cfg.follow_cap)
+    f_run, targets, mids = run[idx], g.dst[fol], g.src[fol]
+    keep = (targets != sources[f_run]) & ~g.institutional[targets]
+    triples = np.unique(np.stack((f_run[keep], targets[keep], mids[keep])), axis=1)
+    if triples.size == 0:
+        return []
+    pairs, counts = np.unique(triples[:2], axis=1, return_counts=True)
     out: list[Pattern] = []
-    for s, scatter in node_bursts(g, False, usable, window, cfg.min_intermediaries):
-        scatter = scatter[~g.institutional[g.dst[scatter]]]
-        idx, fol = followers(scatter, g.out_ptr, g.out_order, g.src, g.dst, g.ts, usable, window, cfg.follow_cap)
-        if fol.size == 0:
+    for r, t in pairs[:, counts >= cfg.min_intermediaries].T.tolist():
+        s = int(sources[r])
+        sel = keep & (f_run == r) & (targets == t)
+        mid_set = np.unique(mids[sel])
+        # mules pass the money to the one destination; intermediaries that pay several parties in the
+        # same span are a layer of a mesh (a stack), not a scatter-gather
+        onward = triples[:, (triples[0] == r) & np.isin(triples[2], mid_set)]
+        fanning = np.bincount(np.searchsorted(mid_set, onward[2]), minlength=mid_set.size) >= 2
+        if fanning.mean() > cfg.max_fanning_share:
             continue
-        targets = g.dst[fol]
-        mids = g.src[fol]
-        keep = (targets != s) & ~g.institutional[targets]
-        pairs = np.unique(np.stack((targets[keep], mids[keep])), axis=1)
-        if pairs.size == 0:
+        first = scatter[idx[sel]]
+        e = np.unique(np.concatenate((first, fol[sel])))
+        if claimed[e].any():
             continue
-        t_ids, t_counts = np.unique(pairs[0], return_counts=True)
-        for t in t_ids[t_counts >= cfg.min_intermediaries].tolist():
-            sel = keep & (targets == t)
-            mid_set = np.unique(mids[sel])
-            # mules pass the money to the one destination; intermediaries that pay several parties in the
-            # same span are a layer of a mesh (a stack), not a scatter-gather
-            onward = pairs[:, np.isin(pairs[1], mid_set)]
-            fanning = np.bincount(np.searchsorted(mid_set, onward[1]), minlength=mid_set.size) >= 2
-            if fanning.mean() > cfg.max_fanning_share:
-                continue
-            first = scatter[idx[sel]]
-            e = np.unique(np.concatenate((first, fol[sel])))
-            if claimed[e].any():
-                continue
-            text = (f"account {node_name(g, s, e)} sent {fmt_usd(float(g.usd[np.unique(first)].sum()))} to "
-                    f"{mid_set.size} intermediaries, which passed {fmt_usd(float(g.usd[fol[sel]].sum()))} on to "
-                    f"{node_name(g, t, e)} {fmt_span(g, e)}")
-            nodes = np.concatenate(([s, t], mid_set))
-            out.append(Pattern("scatter_gather", s, nodes, e, saturating(mid_set.size, cfg.min_intermediaries), text))
-            claimed[e] = True  # one source's other destinations compete for what is left
+        text = (f"account {node_name(g, s, e)} sent {fmt_usd(float(g.usd[np.unique(first)].sum()))} to "
+                f"{mid_set.size} intermediaries, which passed {fmt_usd(float(g.usd[fol[sel]].sum()))} on to "
+                f"{node_name(g, t, e)} {fmt_span(g, e)}")
+        nodes = np.concatenate(([s, t], mid_set))
+        out.append(Pattern("scatter_gather", s, nodes, e, saturating(mid_set.size, cfg.min_intermediaries), text))
+        claimed[e] = True  # one source's other destinations compete for what is left
     return out
 
 

@@ -28,6 +28,7 @@ from harbour.core.auth import Principal, User, require_role
 from harbour.core.db import unit_of_work, utcnow
 from harbour.core.errors import Conflict, Invalid, NotFound
 from harbour.core.tenancy import Platform
+from harbour.data.schemas import AML_TYPOLOGIES
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,10 @@ XSD_PATH = Path(__file__).resolve().parent / "schemas" / "goaml_str.xsd"
 REPORTING_ENTITY = "HARBOUR-SUPERVISION"
 CURRENCY = "USD"
 MAX_TRANSACTIONS = 500
+LOOKUP_ORDER = {
+    True: (("transfers", "transfer_id"), ("trades", "trade_id"), ("orders", "order_id")),
+    False: (("trades", "trade_id"), ("orders", "order_id"), ("transfers", "transfer_id")),
+}
 
 
 # --- drafting and filing ----------------------------------------------------------------------------------
@@ -188,52 +193,60 @@ def _lake_accounts(lake_root: Path, accounts: list[tuple[str, str]]) -> dict[tup
     wanted = set(accounts)
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for venue in sorted({v for v, _ in wanted}):
-        files = sorted((Path(lake_root) / "accounts" / f"venue={venue}").glob("*.parquet"))
-        for row in _read_rows(files, ["venue", "account", "customer_id", "name", "country", "account_type"]):
-            key = (row["venue"], row["account"])
-            if key in wanted:
-                out[key] = {k: row[k] for k in ("customer_id", "name", "country", "account_type")}
+        rows = _lake_rows(lake_root, "accounts", venue, None, None, "account", {a for v, a in wanted if v == venue})
+        for row in rows:
+            out[(venue, row["account"])] = {k: row.get(k) for k in ("customer_id", "name", "country", "account_type")}
     return out
 
 
 def _lake_transactions(lake_root: Path, evidence: list[tuple[str, str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Trades and transfers whose id is an evidence id, read from the venue's partitions."""
+    """Trades, orders and transfers whose id is an evidence id, read from the venue's partitions for the
+    days the alerts span (the lake prunes the rest). Ids are looked up first in the tables the alert's
+    typology draws on (transfers for AML typologies, trades and orders for market abuse), because ids
+    are unique only within a table."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
-    by_venue: dict[str, set[str]] = {}
-    for venue, eid, _ in evidence:
-        by_venue.setdefault(venue, set()).add(eid)
-    for venue, ids in by_venue.items():
-        for table, key in (("trades", "trade_id"), ("transfers", "transfer_id")):
-            files = sorted((Path(lake_root) / table / f"venue={venue}").glob("*/*.parquet"))
-            for row in _read_rows(files, None, key_column=key, keys=ids):
-                out[(venue, row[key])] = _describe(table, row)
+    spans: dict[tuple[str, bool], tuple[set[str], dt.date, dt.date]] = {}
+    for venue, eid, alert in evidence:
+        key = (venue, alert.typology in AML_TYPOLOGIES)
+        ids, first, last = spans.get(key, (set(), alert.start.date(), alert.end.date()))
+        ids.add(eid)
+        spans[key] = (ids, min(first, alert.start.date()), max(last, alert.end.date()))
+    for (venue, aml), (ids, first, last) in spans.items():
+        found: set[str] = set()
+        for table, column in LOOKUP_ORDER[aml]:
+            remaining = ids - found
+            if not remaining:
+                break
+            for row in _lake_rows(lake_root, table, venue, first, last, column, remaining):
+                if row[column] not in found:  # an order's first event
+                    found.add(row[column])
+                    out[(venue, row[column])] = _describe(table, row)
     return out
 
 
-def _read_rows(
-    files: list[Path], columns: list[str] | None, key_column: str | None = None, keys: set[str] | None = None
+def _lake_rows(
+    lake_root: Path, table: str, venue: str, first: dt.date | None, last: dt.date | None, key: str, keys: set[str]
 ) -> list[dict[str, Any]]:
-    if not files:
-        return []
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    rows: list[dict[str, Any]] = []
-    for path in files:
-        try:
-            table = pq.read_table(path, columns=columns)
-            if key_column is not None and keys is not None:
-                table = table.filter(pc.is_in(table.column(key_column), value_set=_string_array(keys)))
-            rows.extend(table.to_pylist())
-        except Exception as exc:  # the report degrades to evidence ids rather than failing
-            log.warning("cannot read %s for the report: %s", path, exc)
-    return rows
-
-
-def _string_array(values: set[str]) -> Any:
+    """Rows of ``table`` whose ``key`` is in ``keys``; empty (with a warning) when the lake cannot say."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    return pa.array(sorted(values), type=pa.string())
+    from harbour.data.lake import Lake
+
+    try:
+        with Lake(lake_root) as lake:
+            if not lake.files(table, venue, first, last):
+                return []
+            arrow = lake.table(table, venue=venue, start=first, end=last).to_arrow()
+    except Exception as exc:  # the report degrades to evidence ids rather than failing
+        log.warning("cannot read %s of %s from the lake for the report: %s", table, venue, exc)
+        return []
+    if key not in arrow.column_names:
+        return []
+    matched = arrow.filter(pc.is_in(arrow.column(key), value_set=pa.array(sorted(keys), type=pa.string())))
+    if "ts" in matched.column_names:
+        matched = matched.sort_by("ts")
+    return matched.to_pylist()
 
 
 def _describe(table: str, row: dict[str, Any]) -> dict[str, Any]:

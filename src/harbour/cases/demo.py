@@ -170,7 +170,12 @@ def _stage_closed_nfa(ctx: Any, session: Session, case_id: int, owner: Principal
 def _stage_str_filed(ctx: Any, session: Session, case_id: int, owner: Principal, reviewer: Principal) -> str:
     case = service.get_case(session, owner, case_id)
     draft = reports.draft_narrative(session, case)
-    reports.save_draft(session, owner, case_id, draft + "The pattern is consistent with deliberate manipulation; the platform confirmed common control.")
+    reports.save_draft(
+        session,
+        owner,
+        case_id,
+        draft + "The pattern is consistent with deliberate manipulation; the platform confirmed common control.",
+    )
     review = service.submit_for_review(session, owner, case_id, "file_report", "demo: report ready")
     service.decide_review(session, reviewer, review.id, True, "demo: well evidenced", ctx.lake_root)
     return f"{case.reference} report filed"

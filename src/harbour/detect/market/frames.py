@@ -17,6 +17,8 @@ from harbour.detect.framework import Partition, Window
 
 _EMPTY = {"trades": TRADES, "orders": ORDERS, "accounts": ACCOUNTS, "announcements": ANNOUNCEMENTS}
 UTC = dt.UTC
+_TIEBREAK = {"trades": ("venue", "trade_id"), "orders": ("venue", "order_id", "event", "quantity"),
+             "announcements": ("venue", "symbol", "kind", "headline")}
 
 
 def frame(part: Partition, table: str, columns: Iterable[str] | None = None) -> pl.DataFrame:
@@ -32,8 +34,11 @@ def frame(part: Partition, table: str, columns: Iterable[str] | None = None) -> 
     if columns is not None:
         df = df.select([c for c in columns if c in df.columns])
     if "ts" in df.columns:
-        # Cast keeps every kernel on one time unit and zone, whatever unit a source wrote.
+        # Cast keeps every kernel on one time unit and zone, whatever unit a source wrote; the sort gives
+        # every kernel one canonical row order, so alerts never depend on how a runner or source ordered rows.
         df = df.with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
+        order = ["ts"] + [c for c in _TIEBREAK.get(table, ()) if c in df.columns]
+        df = df.sort(order, nulls_last=True, maintain_order=True)
     return df
 
 

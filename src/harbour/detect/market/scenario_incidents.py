@@ -63,8 +63,8 @@ def spoof(m: ScenarioMarket, account: str, at: dt.datetime, levels: int = 1, ven
     orders = []
     for lvl in range(levels):
         px = round(mid * (1 - 0.0003 * (lvl + 1)), 6)
-        orders.append(m.order(v, account, at + S * lvl * 0.3, "buy", px, m.qty(bait_scale / max(levels, 1) * 1.5),
-                              cancel_at=cancel + S * lvl * 0.1))
+        size = m.size * bait_scale / max(levels, 1) * 1.5 * float(m.rng.uniform(0.8, 1.2))
+        orders.append(m.order(v, account, at + S * lvl * 0.3, "buy", px, size, cancel_at=cancel + S * lvl * 0.1))
     m.impact(v, at, 3, (cancel - at).total_seconds(), 30, 0.0008)
     buyer = m.traders[int(m.rng.integers(len(m.traders)))]
     fill_at = at + (cancel - at) * float(m.rng.uniform(0.3, 0.9))
@@ -73,7 +73,7 @@ def spoof(m: ScenarioMarket, account: str, at: dt.datetime, levels: int = 1, ven
 
 
 def pump_and_dump(m: ScenarioMarket, accounts: list[str], peak_at: dt.datetime, venue: str | None = None,
-                  rise: float = 0.08, customer: str | None = "C-PUMP") -> dict:
+                  rise: float = 0.15, customer: str | None = "C-PUMP") -> dict:
     """Linked accounts accumulate, the price is driven up, then they sell into the rise."""
     v = _v(m, venue)
     if customer:
@@ -139,7 +139,7 @@ def front_run(m: ScenarioMarket, runner: str, client: str, at: dt.datetime, venu
     ids = []
     pos = 0.0
     for _ in range(3):
-        t = at - S * float(m.rng.uniform(10, 90))
+        t = at - S * float(m.rng.uniform(3, 25))
         q = m.qty(3)
         pos += q
         ids.append(m.trade(v, t, q, runner, m.makers[int(m.rng.integers(len(m.makers)))], "buy"))
@@ -156,7 +156,7 @@ def front_run(m: ScenarioMarket, runner: str, client: str, at: dt.datetime, venu
         fills.append(tid)
         if seller == runner:
             ids.append(tid)
-    return m.label("front_running", v, [runner], at - S * 90, end, ids + fills)
+    return m.label("front_running", v, [runner], at - S * 25, end, ids + fills)
 
 
 def _fill(m: ScenarioMarket, v: str, ts: dt.datetime, q: float, buyer: str, seller: str, buy_oid: str,
@@ -204,7 +204,7 @@ def quote_stuffing(m: ScenarioMarket, account: str, at: dt.datetime, venue: str 
 
 
 def cross_venue(m: ScenarioMarket, mover: str, profiteer: str, at: dt.datetime, moved: str, other: str,
-                customer: str = "C-XV", move: float = 0.015) -> dict:
+                customer: str = "C-XV", move: float = 0.03) -> dict:
     """One customer pushes the price up on ``moved`` while selling on ``other``."""
     m.link(moved, mover, customer)
     m.link(other, profiteer, customer)

@@ -107,9 +107,11 @@ def find(g: TransferGraph, cfg: GatherScatterConfig, claimed: np.ndarray) -> lis
         burst = g.out_order[a:b + 1]
         burst = burst[usable[burst] & (g.dst[burst] != h)]
         best = None
-        # where does the scattering start? try each early payment of the burst (bursts carry ordinary
-        # transfers at their edges) and keep the split with the most senders and receivers
-        for k in range(min(burst.size - cfg.min_receivers + 1, 20)):
+        # where does the scattering start? bursts carry ordinary transfers at their edges, so try the
+        # burst's start and each payment that follows an arrival; keep the split with most senders/receivers
+        ins = g.in_edges(h)
+        starts = np.unique(np.concatenate(([0], np.searchsorted(g.ts[burst], g.ts[ins], side="right"))))
+        for k in starts[starts <= burst.size - cfg.min_receivers][:8].tolist():
             p = _split(g, cfg, h, burst[k:], usable)
             if p is not None and (best is None or p[0] > best[0]):
                 best = p

@@ -198,6 +198,8 @@ def peel_next(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray, dst: 
             continue
         lo = _lower_bound(ts, out_order, out_ptr[v], out_ptr[v + 1], ts[e])
         hi = _lower_bound(ts, out_order, lo, out_ptr[v + 1], ts[e] + window)
+        if hi - lo > 16:
+            continue  # a hub paying crowds, not one hop of a chain
         best = -1
         best_val = 0.0
         small = False
@@ -237,6 +239,7 @@ def pass_through(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndarray, 
                 continue
             lo = _lower_bound(ts, out_order, out_ptr[v], out_ptr[v + 1], ts[e] - 1)
             hi = _lower_bound(ts, out_order, lo, out_ptr[v + 1], ts[e] + window)
+            hi = min(hi, lo + 256)  # bound the scan at hubs; the first 256 payments decide
             total = 0.0
             for q in range(lo, hi):
                 f = out_order[q]

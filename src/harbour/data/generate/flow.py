@@ -139,9 +139,9 @@ def market_makers(ctx: BookContext, rng: np.random.Generator, ins: Instructions)
         if len(crossed) > target:  # a thinner book re-quotes less often, and quotes wider to stay safe
             step *= len(crossed) / target
             crossed = _crossings(log_mid, step, shift, first_s)
-            width = max(width, 1.1 * step / h)
+            width = min(max(width, 1.1 * step / h), 6.0)  # but not absurdly wide: stale quotes get hit
         ctx.touch = width if m == 0 else min(ctx.touch, width)
-        extra = sample_times(rng, int(rng.poisson(0.1 * target)), ctx.activity, ctx.open_us)
+        extra = sample_times(rng, int(rng.poisson(0.2 * target)), ctx.activity, ctx.open_us)
         latency = (rng.lognormal(np.log(40_000), 0.8, len(crossed))).astype(np.int64)  # µs
         t = np.unique(np.concatenate([crossed * US + latency, extra]))
         if len(t) < 2:

@@ -97,8 +97,12 @@ def _stream(config: GenerateConfig, world: World, incidents: list[Incident], ski
             if progress:
                 progress(done, total, f"{venue} {date.isoformat()}")
     labels.write(writer)
-    summary = GenerateSummary(str(config.out), list(world.venues), config.days, dict(writer.rows),
-                              labels.counts(), skipped)
+    counts = labels.counts()
+    for typology in {inc.typology for inc in incidents}:
+        planned = sum(1 for inc in incidents if inc.typology == typology)
+        if counts.get(typology, 0) < planned:  # e.g. every order of the incident fell outside the price band
+            skipped[typology] = f"{planned - counts.get(typology, 0)} of {planned} planned incident(s) left no trace"
+    summary = GenerateSummary(str(config.out), list(world.venues), config.days, dict(writer.rows), counts, skipped)
     log.info("generated %s", summary.line())
     return summary
 

@@ -39,6 +39,7 @@ err_console = Console(stderr=True)
 # Modules with ``register(app: typer.Typer)``; each adds its feature's commands.
 FEATURE_CLIS = (
     "harbour.demo",
+    "harbour.licensing.cli",
     "harbour.data.cli",
     "harbour.data.generate.cli",
     "harbour.detect.cli",

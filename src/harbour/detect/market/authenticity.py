@@ -147,7 +147,8 @@ def tail_fit(values: np.ndarray, candidates: int = 60, min_tail: int = 50) -> Ta
     qs = np.unique(np.quantile(x, np.linspace(0.5, 1 - min_tail / n, candidates)))
     best: tuple[float, float, float, int] | None = None
     for xmin in qs:
-        tail = x[x >= xmin]
+        # Strictly above xmin: round sizes make atoms, and an atom sitting at xmin would drag alpha down.
+        tail = x[x > xmin]
         k = tail.size
         if k < min_tail:
             continue
@@ -164,7 +165,7 @@ def tail_fit(values: np.ndarray, candidates: int = 60, min_tail: int = 50) -> Ta
     if best is None:
         return None
     xmin, alpha, ks, k = best
-    tail = x[x >= xmin]
+    tail = x[x > xmin]
     surv = 1 - np.arange(k) / k
     idx = np.unique(np.linspace(0, k - 1, min(k, 80)).astype(int))
     points = [(float(np.log10(tail[i])), float(np.log10(surv[i] * k / n))) for i in idx]

@@ -18,10 +18,7 @@ def run_all(m: ScenarioMarket) -> dict[str, pa.Table]:
     """Every registered market detector over the market's partitions, alerts per detector."""
     out: dict[str, pa.Table] = {}
     for d in REGISTRY.all():
-        if d.name == "cross_venue":
-            parts = [m.partition(by_symbol_only=True)]
-        else:
-            parts = [m.partition(v) for v in VENUES]
+        parts = [m.partition(by_symbol_only=True)] if d.name == "cross_venue" else [m.partition(v) for v in VENUES]
         out[d.name] = pa.concat_tables([d.kernel(p, d.default_config()) for p in parts])
     return out
 

@@ -61,6 +61,7 @@ def test_tables_follow_the_contract(market: tuple[Path, object]) -> None:
     trades = read(root, "trades")
     assert min(trades.column("price").to_pylist()) > 0 and min(trades.column("quantity").to_pylist()) > 0
     assert summary.rows["trades"] > 1000 and summary.rows["orders"] > summary.rows["trades"]
+    assert summary.skipped == {}  # every planned incident left its trace
 
 
 def test_every_typology_is_labelled_and_labels_point_at_real_ids(market: tuple[Path, object]) -> None:
@@ -137,6 +138,12 @@ def test_peak_memory_does_not_grow_with_days(tmp_path: Path) -> None:
                              capture_output=True, text=True)
         peaks[days] = json.loads(run.stdout.strip().splitlines()[-1])
     assert peaks[4] < peaks[1] * 1.1 + 20_000, peaks  # KiB: within 10 % + 20 MB
+
+
+@pytest.mark.parametrize("difficulty", ["easy", "hard"])
+def test_every_difficulty_labels_every_typology(tmp_path: Path, difficulty: str) -> None:
+    summary = generate_market(small(tmp_path, difficulty=difficulty, seed=3, accounts=120, symbols=5))
+    assert summary.skipped == {} and set(summary.incidents) == set(TYPOLOGIES)
 
 
 def test_cli_generates_and_rejects_bad_options(tmp_path: Path) -> None:

@@ -43,6 +43,7 @@ FEATURE_CLIS = (
     "harbour.data.cli",
     "harbour.data.generate.cli",
     "harbour.detect.cli",
+    "harbour.detect.aml.cli",
     "harbour.detect.screening.cli",
     "harbour.cases.cli",
 )

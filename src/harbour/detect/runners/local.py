@@ -51,6 +51,10 @@ log = logging.getLogger(__name__)
 PDATE = "__pdate"  # the partition date column added while reading
 
 
+class KernelFailed(RuntimeError):
+    """A detector's kernel raised; the message names the detector and the partition."""
+
+
 @dataclass(frozen=True)
 class LocalTask:
     """What one worker reads and runs: files per table, and which partitions of them it owns."""
@@ -213,7 +217,12 @@ def run_task(task: LocalTask) -> TaskResult:
             tables[table] = (conform(part, table, cols) if part is not None
                              else canonical_schema(table, cols).empty_table())
         span = owned_span(task.window, key_dict)
-        alerts = job.detector.kernel(Partition(key_dict, tables, span, broadcast), job.config)
+        try:
+            alerts = job.detector.kernel(Partition(key_dict, tables, span, broadcast), job.config)
+        except Exception as exc:
+            # Name the detector and the partition: the traceback alone comes from a worker process.
+            raise KernelFailed(f"detector {job.name!r} failed on partition {key_dict}: "
+                               f"{type(exc).__name__}: {exc}") from exc
         outputs.append(finish_alerts(job.detector, alerts, span))
     alerts = pa.concat_tables(outputs) if outputs else finish_alerts(job.detector, _empty(), task.window)
     return TaskResult(alerts, rows, len(all_keys))

@@ -101,7 +101,17 @@ def run_pandas(data: Path, accounts: Path, lake: Path) -> tuple[float, float, in
 def _child(kind: str, data: str, accounts: str, lake: str, out: mp.Queue) -> None:
     runner = run_harbour if kind == "harbour" else run_pandas
     seconds, cpu, rows = runner(Path(data), Path(accounts), Path(lake))
-    out.put((seconds, cpu, rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024))
+    out.put((seconds, cpu, rows, peak_rss_mb()))
+
+
+def peak_rss_mb() -> int:
+    """The process's own peak RSS. (``ru_maxrss`` would not do: Linux carries it over fork and exec, so a
+    child would report the parent's size.)"""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 def measure(kind: str, data: Path, accounts: Path, work: Path) -> tuple[float, float, int, int]:
@@ -124,7 +134,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--skip-csv", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-ingest-", dir=".") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         work = Path(tmp)
         accounts, pq_path, csv_path = make_data(work, args.rows, args.accounts, args.days)
         print(f"{args.rows:,} trades over {args.days} days, {args.accounts:,} accounts; "

@@ -111,6 +111,7 @@ class Lake:
         if self._con is None:
             self._con = duckdb.connect()
             self._con.execute("SET TimeZone = 'UTC'")
+            self._con.execute("SET enable_progress_bar = false")
             if self._threads:
                 self._con.execute(f"SET threads = {int(self._threads)}")
         return self._con

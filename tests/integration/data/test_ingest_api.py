@@ -59,7 +59,8 @@ def test_platform_user_ingests_own_venue_and_is_audited(client, hbx, settings, d
     assert r.status_code == 201, r.text
     assert Lake(settings.lake_root).table("trades", venue="HBX").count() == 3
     entries = db.scalars(select(AuditEntry).where(AuditEntry.action == "data.ingested")).all()
-    assert [(e.actor, e.entity_id) for e in entries] == [("hbx_user", "HBX:accounts"), ("hbx_user", "HBX:trades")]
+    assert [(e.actor, e.entity_id) for e in entries] == [("hbx_user", "HBX"), ("hbx_user", "HBX")]
+    assert '"tables":["trades"]' in entries[1].after
     assert r.json()["files"][0]["sha256"] in entries[1].after
 
 

@@ -43,7 +43,8 @@ def test_cli_ingest_then_rejects_bad_file(cli_env: dict[str, str], settings, ses
     assert "6 rows written" in ok.output
     with session_factory() as s:
         entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "data.ingested")).one()
-        assert entry.entity_id == "HBX:accounts+trades" and '"rows_written":6' in entry.after
+        assert (entry.entity_type, entry.entity_id) == ("lake_venue", "HBX")
+        assert '"rows_written":6' in entry.after and '"tables":["accounts","trades"]' in entry.after
 
     bad_rows = [trade_row(i) for i in range(10, 13)]
     bad_rows[1][4] = "-5"

@@ -203,3 +203,16 @@ def test_orders_and_transfers_rules(tmp_path: Path) -> None:
         ingest(root, [IngestFile("transfers", transfers)], VENUE)
     assert {(p["row"], p["column"]) for p in err.value.details["problems"]} == {(3, "usd_value"), (3, "to_party")}
     assert not (root / "transfers").exists() and not (root / "accounts").exists()
+
+
+def test_failed_audit_rolls_the_ingest_back(lake_root: Path, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "t.csv", TRADE_HEADER, [trade_row(i) for i in range(110, 113)])
+    before = snapshot(lake_root)
+
+    def audit(report) -> None:  # the database refused the audit entry
+        assert report.rows_written == 3 and Lake(lake_root).table("trades").count() == 8
+        raise RuntimeError("database is down")
+
+    with pytest.raises(RuntimeError):
+        ingest(lake_root, [IngestFile("trades", path)], VENUE, audit=audit)
+    assert snapshot(lake_root) == before

@@ -51,8 +51,8 @@ def make_id(domain: int, day: int, sub: int, seq: np.ndarray) -> pa.Array:
     """Opaque decimal ids, unique within a venue: a 48-bit bijection of (domain, day, book, sequence)."""
     if np.any(seq >= (1 << 26)) or day >= (1 << 12) or sub >= (1 << 8):
         raise ValueError("id space exhausted: more than 67M rows in one book-day or 4096 days")
-    raw = (np.uint64(domain) << np.uint64(46)) | (np.uint64(day) << np.uint64(34)) | (np.uint64(sub) << np.uint64(26))
-    raw = raw | seq.astype(np.uint64)
+    head = (np.uint64(domain) << np.uint64(46)) | (np.uint64(day) << np.uint64(34)) | (np.uint64(sub) << np.uint64(26))
+    raw = np.asarray(seq, np.uint64) | head
     return pc.cast(pa.array(scramble48(raw, 0x5A17C0FFEE)), pa.string())
 
 

@@ -225,6 +225,7 @@ def _vasp_or_wallet(b: TransferBatch, t: int, asset: str, usd: float, i: int, *,
     rng = b.rng
     chain = chain_of(asset)
     kind = "deposit" if incoming else "withdrawal"
+    info: tuple[str | None, ...]
     me = b.party(i)
     r = rng.random()
     if r < 0.3 and len(b.world.venues) > 1:  # to or from the same customer's account on another of our venues

@@ -43,6 +43,8 @@ def with_partition_columns(table: pa.Table, name: str, date: dt.date | None) -> 
     fields = [pa.field(f.name, c.type, nullable=f.nullable, metadata=f.metadata) for f, c in zip(schema, cols,
                                                                                                  strict=True)]
     if "date" in TABLES[name].partition_by:
+        if date is None:
+            raise ValueError(f"table {name} is partitioned by date; give one")
         fields.append(pa.field("date", pa.date32(), nullable=False))
         cols.append(pa.array(np.full(table.num_rows, (date - dt.date(1970, 1, 1)).days, np.int32), pa.date32()))
     return pa.Table.from_arrays(cols, schema=pa.schema(fields))

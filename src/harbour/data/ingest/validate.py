@@ -44,6 +44,7 @@ _TS_SQL = (
 def new_connection() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # the CLI draws its own; DuckDB's would garble it
     return con
 
 

@@ -57,7 +57,7 @@ def _bump(mid: np.ndarray, t0_us: int, rise_s: float, hold_s: float, decay_s: fl
     mid[s0:] *= 1.0 + size * (up - (1.0 - keep) * down * (x > rise_s + hold_s))
 
 
-def _marketable(ctx: BookContext, t: np.ndarray, side: int, reach: float = 3.0) -> np.ndarray:
+def _marketable(ctx: BookContext, t: np.ndarray, side: int, reach: float | np.ndarray = 3.0) -> np.ndarray:
     """A limit price that crosses the spread (an aggressive but price-protected order): ``reach`` spread
     units beyond the best market maker's quote."""
     off = ctx.spread_at(t) * (ctx.touch + reach)

@@ -295,7 +295,8 @@ class CrossVenue(Incident):
     makers quote around; sell into the lifted prices on B. Labelled on A; accounts and evidence on both."""
 
     def books(self) -> list[tuple[str, str, int]]:
-        return [(self.venue, self.symbol, self.day), (self.params["other"], self.symbol, self.day)]
+        symbol = str(self.symbol)
+        return [(self.venue, symbol, self.day), (str(self.params["other"]), symbol, self.day)]
 
     def overlay(self, venue, day, mid) -> None:
         p = self.params

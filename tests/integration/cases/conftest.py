@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from itsdangerous import URLSafeTimedSerializer
 
 from harbour.core.auth import Role, User, hash_password, issue_token
 from harbour.core.db import transaction
+from harbour.core.http import SESSION_COOKIE
 from harbour.detect.alert_store import AlertRecord
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -64,13 +66,19 @@ class World:
     ids: dict[str, int]
     headers_for: Callable[[str], dict[str, str]]
 
+    login_as: Callable[[str], None]
+
     def h(self, username: str) -> dict[str, str]:
         """Bearer headers for a user, one token per user per test."""
         return self.headers_for(username)
 
+    def login(self, username: str) -> None:
+        """Give the test client the session cookie of ``username`` (as /login would)."""
+        self.login_as(username)
+
 
 @pytest.fixture
-def world(actors: Any, session_factory: Any) -> World:
+def world(actors: Any, session_factory: Any, request: pytest.FixtureRequest) -> World:
     """Two platforms, two supervisors (ana owns, bob reviews), an admin, one compliance officer per platform."""
     hbx, okq = actors.platform("HBX"), actors.platform("OKQ")
     people = [
@@ -113,4 +121,12 @@ def world(actors: Any, session_factory: Any) -> World:
                 s.add(a)
         return [a.alert_id for a in alerts]
 
-    return World(hbx, okq, add_alerts, ids, headers_for)
+    def login_as(name: str) -> None:
+        # A real session token and the signed cookie the login route sets, without the Argon2 round trip.
+        client, app = request.getfixturevalue("client"), request.getfixturevalue("app")
+        with transaction(session_factory) as s:
+            token = issue_token(s, s.get(User, ids[name]), "session", 1)
+        signed = URLSafeTimedSerializer(app.state.secret_key, salt="harbour-session").dumps(token)
+        client.cookies.set(SESSION_COOKIE, signed)
+
+    return World(hbx, okq, add_alerts, ids, headers_for, login_as)

@@ -28,7 +28,7 @@ def _related(world):
 
 def test_suggestions_split_and_merge_through_the_pages(client, actors, world, session_factory):
     _related(world)
-    actors.login("ana")
+    world.login("ana")
     page = client.get("/cases/suggestions")
     assert page.status_code == 200 and page.text.count("data-suggestion=") == 2
     # split: accept only two of the three alerts of the first suggestion
@@ -48,7 +48,7 @@ def test_suggestions_split_and_merge_through_the_pages(client, actors, world, se
 
 def test_case_page_forms_and_cross_site_post_refused(client, actors, world):
     world.add_alerts(make_alert("f-1", score=0.1, typology="quote_stuffing"))
-    actors.login("ana")
+    world.login("ana")
     r = client.post(
         "/cases/queue/bulk", data={"action": "open_case", "alert_ids": ["f-1"]}, headers=ORIGIN, follow_redirects=False
     )
@@ -81,7 +81,7 @@ def test_platform_pages_show_only_own_requests(client, actors, world, session_fa
         ).json()
         for cid in ids
     ]
-    actors.login("hbx_co")
+    world.login("hbx_co")
     listing = client.get("/requests")
     assert listing.status_code == 200
     assert f"/requests/{reqs[0]['id']}" in listing.text and f"/requests/{reqs[1]['id']}" not in listing.text
@@ -126,7 +126,7 @@ def test_alert_rows_untouched_by_reads(client, world, session_factory):
 def test_pin_a_chart_from_an_alert_page(client, actors, world):
     world.add_alerts(make_alert("pin-1", score=0.2))
     cid = client.post("/api/cases", headers=world.h("ana"), json={"alert_ids": ["pin-1"]}).json()["id"]
-    actors.login("ana")
+    world.login("ana")
     page = client.get("/cases/pin", params={"alert_id": "pin-1", "chart": "/alerts/pin-1#chart"})
     assert page.status_code == 200 and "CASE-" in page.text
     r = client.post(

@@ -177,7 +177,7 @@ def test_licensing_state_raises_priority(client, actors, world, session_factory)
 
 def test_queue_page_renders_with_filters(client, actors, world):
     world.add_alerts(make_alert("p-1", start=T0), make_alert("p-2", venue="OKQ", typology="spoofing"))
-    actors.login("ana")
+    world.login("ana")
     r = client.get("/cases/queue?venue=OKQ")
     assert r.status_code == 200
     assert "p-2" in r.text and "p-1" not in r.text and "Triage queue" in r.text

@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -77,7 +77,8 @@ def demo_platforms() -> list[DemoPlatform]:
 
 ORDER = (S.APPLICATION_RECEIVED, S.INSPECTION, S.RECTIFICATION, S.LICENCE_GRANTED, S.RESTRICTED_OPERATION,
          S.EXTERNAL_ASSESSMENT, S.FULLY_LICENSED)
-FINDINGS = (
+Severity = Literal["critical", "major", "minor"]
+FINDINGS: tuple[tuple[str, Severity, str], ...] = (
     ("custody of client assets", "critical",
      "Over 5% of client assets held in hot wallets; cold-storage policy not enforced."),
     ("cybersecurity", "major", "Privileged access to the matching engine not reviewed in the last 12 months."),

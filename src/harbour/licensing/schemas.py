@@ -35,9 +35,9 @@ class ApplicationIn(Input):
     business_plan: str = Field(min_length=20, max_length=50000)
     licences_applied: list[str] = Field(min_length=1, description=f"any of {', '.join(LICENCE_TYPES)}")
     target_decision_date: dt.date | None = None
-    platform_id: int | None = Field(None, description="officers only: the applicant platform")
-    deemed: bool = Field(False, description="officers only: a transitional applicant deemed to be licensed")
-    reason: str = Field("application submitted", min_length=3, max_length=2000)
+    platform_id: int | None = Field(default=None, description="officers only: the applicant platform")
+    deemed: bool = Field(default=False, description="officers only: a transitional applicant deemed to be licensed")
+    reason: str = Field(default="application submitted", min_length=3, max_length=2000)
 
     @field_validator("responsible_officers")
     @classmethod
@@ -75,7 +75,7 @@ class InspectionIn(Input):
     end_date: dt.date
     inspectors: list[str] = Field(min_length=1)
     areas: list[str] = Field(min_length=1)
-    summary: str = Field("", max_length=20000)
+    summary: str = Field(default="", max_length=20000)
     findings: list[FindingIn] = Field(default_factory=list)
     reason: str = Reason
 
@@ -104,12 +104,12 @@ class PlanItemIn(Input):
 
 class PlanIn(Input):
     items: list[PlanItemIn] = Field(default_factory=list)
-    reason: str = Field("rectification plan submitted", min_length=3, max_length=2000)
+    reason: str = Field(default="rectification plan submitted", min_length=3, max_length=2000)
 
 
 class PlanDecisionIn(Input):
     decision: Literal["agreed", "returned"]
-    comments: str = Field("", max_length=20000, validate_default=True)
+    comments: str = Field(default="", max_length=20000, validate_default=True)
     reason: str = Reason
 
     @field_validator("comments")
@@ -136,7 +136,7 @@ class LicenceIn(Input):
 
 class CloseFindingIn(Input):
     evidence: str = Field(min_length=5, max_length=20000)
-    reason: str = Field("finding closed", min_length=3, max_length=2000)
+    reason: str = Field(default="finding closed", min_length=3, max_length=2000)
 
 
 class ConditionStatusIn(Input):
@@ -147,12 +147,12 @@ class ConditionStatusIn(Input):
 class PenTestIn(Input):
     firm: str = Field(min_length=2, max_length=200)
     summary: str = Field(min_length=5, max_length=20000)
-    reason: str = Field("penetration test report filed", min_length=3, max_length=2000)
+    reason: str = Field(default="penetration test report filed", min_length=3, max_length=2000)
 
 
 class EngageIn(Input):
     assessor: str = Field(min_length=1, max_length=80, description="username of the external assessor")
-    scope: str = Field("", max_length=5000)
+    scope: str = Field(default="", max_length=5000)
     due_date: dt.date | None = None
     reason: str = Reason
 
@@ -160,12 +160,12 @@ class EngageIn(Input):
 class AssessmentReportIn(Input):
     report: str = Field(min_length=10, max_length=50000)
     opinion: Literal["satisfactory", "qualified", "adverse"]
-    reason: str = Field("assessment report filed", min_length=3, max_length=2000)
+    reason: str = Field(default="assessment report filed", min_length=3, max_length=2000)
 
 
 class AssessmentDecisionIn(Input):
     decision: Literal["accept", "return"]
-    comments: str = Field("", max_length=20000)
+    comments: str = Field(default="", max_length=20000)
     reason: str = Reason
 
 
@@ -182,7 +182,7 @@ class AlertEntryIn(Input):
 class ConsultationIn(Input):
     topic: str = Field(min_length=3, max_length=200)
     deadline: dt.date
-    reason: str = Field("consultation opened", min_length=3, max_length=2000)
+    reason: str = Field(default="consultation opened", min_length=3, max_length=2000)
 
 
 class ResponseIn(Input):

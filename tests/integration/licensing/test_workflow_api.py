@@ -158,3 +158,15 @@ def test_officer_marks_a_condition_met_and_the_register_shows_it(cast, client):
     assert r.status_code == 403
     cast.post("officer", f"/api/licensing/conditions/{cond_id}", {"status": "met", "reason": "report received"})
     assert client.get("/api/register/licensed").json()[0]["conditions"][0]["status"] == "met"
+
+
+def test_openapi_documents_the_licensing_api(client):
+    spec = client.get("/api/openapi.json").json()
+    paths = spec["paths"]
+    for path in ("/api/licensing/applications", "/api/licensing/applications/{application_id}/inspection",
+                 "/api/licensing/applications/{application_id}/licence", "/api/register/{slug}",
+                 "/api/register/{slug}.csv", "/api/panel/consultations"):
+        assert path in paths, path
+    body = paths["/api/licensing/applications"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["$ref"].endswith("/ApplicationIn")
+    assert "responsible_officers" in spec["components"]["schemas"]["ApplicationIn"]["required"]

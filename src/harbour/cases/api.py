@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from harbour.cases import feedback, grouping, reports, rfi, service, triage
 from harbour.cases.models import Case, CaseEntry, InfoRequest
+from harbour.core.auth import Principal
 from harbour.core.http import DbSession, LoggedIn
 
 router = APIRouter(prefix="/api", tags=["cases"])
@@ -126,10 +127,12 @@ def entry_json(e: CaseEntry) -> dict[str, Any]:
     }
 
 
-def request_json(r: InfoRequest) -> dict[str, Any]:
+def request_json(r: InfoRequest, principal: Principal | None = None) -> dict[str, Any]:
+    # The platform does not learn the regulator's internal case id.
+    hide_case = principal is not None and not principal.is_regulator
     return {
         "id": r.id,
-        "case_id": r.case_id,
+        "case_id": None if hide_case else r.case_id,
         "platform_id": r.platform_id,
         "subject": r.subject,
         "questions": r.questions,
@@ -377,14 +380,14 @@ def send_request(case_id: int, body: RequestBody, session: DbSession, principal:
 @router.get("/requests")
 def list_requests(session: DbSession, principal: LoggedIn, status: str | None = None) -> dict[str, Any]:
     """Requests for information: a platform user sees only those addressed to their platform."""
-    return {"requests": [request_json(r) for r in rfi.list_requests(session, principal, status=status)]}
+    return {"requests": [request_json(r, principal) for r in rfi.list_requests(session, principal, status=status)]}
 
 
 @router.get("/requests/{request_id}")
 def get_request(request_id: int, session: DbSession, principal: LoggedIn) -> dict[str, Any]:
     req = rfi.get_request(session, principal, request_id)
     files = [{"id": f.id, "name": f.original_name, "size": f.size} for f in rfi.request_files(session, req)]
-    return {**request_json(req), "files": files}
+    return {**request_json(req, principal), "files": files}
 
 
 @router.post("/requests/{request_id}/answer")
@@ -407,7 +410,7 @@ def answer_request(
         upload_dir=settings.upload_dir,
         max_bytes=settings.max_upload_bytes,
     )
-    return request_json(req)
+    return request_json(req, principal)
 
 
 @router.post("/requests/{request_id}/withdraw")

@@ -49,6 +49,7 @@ def test_platform_user_sees_only_requests_to_their_platform(client, world, hbx_c
     to_okq = _send(client, world, okq_case["id"])
     mine = client.get("/api/requests", headers=world.h("hbx_co")).json()["requests"]
     assert [r["id"] for r in mine] == [to_hbx["id"]]
+    assert mine[0]["case_id"] is None  # the regulator's case id stays internal
     assert client.get(f"/api/requests/{to_okq['id']}", headers=world.h("hbx_co")).status_code == 404
     r = client.post(f"/api/requests/{to_okq['id']}/answer", headers=world.h("hbx_co"), data={"answer": "not ours"})
     assert r.status_code == 404

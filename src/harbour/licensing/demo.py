@@ -244,10 +244,35 @@ class Seeder:
                     at += dt.timedelta(days=self.rng.randint(0, 2) if quick else self.rng.randint(12, 60))
                     at = min(at, utcnow() - dt.timedelta(days=1))
                 app.state_since = changes[-1].at
-                licence = s.scalar(select(Licence).where(Licence.application_id == app.id))
-                granted = [c.at for c in changes if c.to_state == "licence_granted"]
-                if licence and granted:
-                    licence.granted_at = granted[0]
+                self._align_records(s, app.id, {c.to_state: c.at for c in changes})
+
+    def _align_records(self, s: Session, app_id: int, at: dict[str, dt.datetime]) -> None:
+        """Date inspections, plans, licences, pen tests and assessments to match the moved history."""
+        day = dt.timedelta(days=1)
+        if "inspection" in at:
+            for inspection in service.inspections_for(s, app_id):
+                inspection.start_date = (at["inspection"] - 5 * day).date()
+                inspection.end_date = (at["inspection"] - day).date()
+        for plan in service.plans_for(s, app_id):
+            plan.submitted_at = at.get("rectification", plan.submitted_at) + 10 * day
+            if plan.decided_at:
+                plan.decided_at = at.get("licence_granted", plan.submitted_at + 5 * day) - day
+        licence = s.scalar(select(Licence).where(Licence.application_id == app_id))
+        if licence and "licence_granted" in at:
+            licence.granted_at = at["licence_granted"]
+            if licence.restrictions_lifted_at and "fully_licensed" in at:
+                licence.restrictions_lifted_at = at["fully_licensed"]
+                for restriction in licence.restrictions:
+                    restriction.lifted_at = at["fully_licensed"]
+        for report in service.pen_tests_for(s, app_id):
+            if "restricted_operation" in at:
+                report.confirmed_at = at["restricted_operation"]
+                report.filed_at = at["restricted_operation"] - 7 * day
+        for engagement in service.assessments_for(s, app_id):
+            engagement.engaged_at = at.get("external_assessment", engagement.engaged_at)
+            if "fully_licensed" in at:
+                engagement.filed_at = at["fully_licensed"] - 5 * day
+                engagement.decided_at = at["fully_licensed"]
 
     def lists_and_panel(self, officer: Principal) -> None:
         s = self.session()

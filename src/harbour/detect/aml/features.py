@@ -119,6 +119,7 @@ def node_day_features(g: TransferGraph, patterns: dict[str, list[Pattern]],
                     if k is not None:
                         col[k] = 1.0
         cols[f"in_{typology}"] = col
+    cols["in_any_pattern"] = np.max(np.column_stack([cols[f"in_{t}"] for t in GRAPH_TYPOLOGIES]), axis=1)
     names = list(cols)
     X = np.column_stack([cols[c] for c in names]).astype(np.float32)
     return NodeDays(node, day, X, names)

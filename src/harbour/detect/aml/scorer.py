@@ -1,10 +1,11 @@
 """The learned AML scorer: LightGBM over per-actor-day graph features (``features.py``).
 
-It is a multi-class model — "none" or one AML typology per actor-day — so each scored alert carries a
-typology and ``harbour evaluate`` scores it like any detector's alerts. Trained on generated labels with a
-split BY TIME (earlier days train, later days test); the minority class for the published-style figures
-is "any laundering typology" versus "none". Each alert names the features that drove it (LightGBM's
-``pred_contrib`` SHAP values for the predicted class).
+A binary model says whether an actor-day is laundering (the minority class of the published figures);
+each hit then gets a typology — the most specific pattern the rule-based miner placed the actor in that
+day, else the guess of a small multi-class model trained on the labelled positives — so each scored
+alert carries a typology and ``harbour evaluate`` scores it like any detector's alerts. Trained on
+generated labels with a split BY TIME (earlier days train, later days test). Each alert names the
+features that drove it (LightGBM's ``pred_contrib`` SHAP values).
 
 Deterministic: fixed seed, ``num_threads=2``, ``deterministic=True``, row-wise histograms. The model is a
 LightGBM text file plus a JSON sidecar (classes, features, threshold); nothing is downloaded.
@@ -42,21 +43,25 @@ CLASSES = ("none", *GRAPH_TYPOLOGIES, "sanctions_exposure")
 DETECTOR = "aml_scorer"
 VERSION = "1.0"
 PARAMS: dict[str, Any] = {
-    "objective": "multiclass", "num_class": len(CLASSES), "learning_rate": 0.08, "num_leaves": 31,
-    "min_data_in_leaf": 5, "feature_fraction": 0.9, "bagging_fraction": 1.0, "lambda_l2": 1.0,
+    "objective": "binary", "learning_rate": 0.1, "num_leaves": 31, "min_data_in_leaf": 5,
+    "feature_fraction": 0.9, "bagging_fraction": 1.0, "lambda_l2": 1.0,
     "seed": 7, "num_threads": 2, "deterministic": True, "force_row_wise": True, "verbosity": -1,
 }
+TYPOLOGY_PARAMS: dict[str, Any] = PARAMS | {"objective": "multiclass", "num_class": len(CLASSES)}
 
 
 @dataclass
 class Scorer:
-    booster: lgb.Booster
+    booster: lgb.Booster  # laundering or not
     features: list[str]
     threshold: float = 0.5
+    typology_booster: lgb.Booster | None = None  # which typology, for hits the miner cannot name
 
     def save(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.booster.save_model(str(path))
+        if self.typology_booster is not None:
+            self.typology_booster.save_model(str(path.with_suffix(".typology.txt")))
         path.with_suffix(".json").write_text(json.dumps(
             {"classes": list(CLASSES), "features": self.features, "threshold": self.threshold,
              "detector": DETECTOR, "version": VERSION}, indent=2))
@@ -72,7 +77,9 @@ class Scorer:
         if tuple(meta["classes"]) != CLASSES:
             raise Invalid(f"model {path} was trained for classes {meta['classes']}, this version scores "
                           f"{list(CLASSES)}; retrain it", field="model")
-        return cls(lgb.Booster(model_file=str(path)), meta["features"], float(meta["threshold"]))
+        typ = path.with_suffix(".typology.txt")
+        typology_booster = lgb.Booster(model_file=str(typ)) if typ.is_file() else None
+        return cls(lgb.Booster(model_file=str(path)), meta["features"], float(meta["threshold"]), typology_booster)
 
 
 @dataclass
@@ -138,10 +145,15 @@ def train(transfers: pa.Table, accounts: pa.Table | None, labels: pa.Table, *, t
     # the minority class is rare: weight it up so the trees see it (capped, to keep precision)
     pos_weight = min(50.0, max(1.0, float((y[tr] == 0).sum()) / max(1, int((y[tr] > 0).sum()))))
     weight = np.where(y[tr] > 0, pos_weight, 1.0)
-    data = lgb.Dataset(nd.X[tr], label=y[tr], weight=weight, feature_name=nd.names, free_raw_data=False)
+    data = lgb.Dataset(nd.X[tr], label=(y[tr] > 0).astype(int), weight=weight, feature_name=nd.names)
     booster = lgb.train(PARAMS, data, num_boost_round=rounds)
-    model = Scorer(booster, nd.names)
-    pred = _predict_classes(model, nd.X[te])
+    pos = tr & (y > 0)
+    typology_booster = None
+    if np.unique(y[pos]).size >= 2:
+        typ_data = lgb.Dataset(nd.X[pos], label=y[pos], feature_name=nd.names)
+        typology_booster = lgb.train(TYPOLOGY_PARAMS, typ_data, num_boost_round=max(10, rounds // 3))
+    model = Scorer(booster, nd.names, typology_booster=typology_booster)
+    pred = _predict_classes(model, nd.X[te], nd.names)
     metrics = {"test_from_day": str(dt.date(1970, 1, 1) + dt.timedelta(days=int(cutoff))),
                "train_samples": int(tr.sum()), "test_samples": int(te.sum()),
                "minority": minority_metrics(y[te], pred),
@@ -151,11 +163,23 @@ def train(transfers: pa.Table, accounts: pa.Table | None, labels: pa.Table, *, t
     return TrainResult(model, metrics)
 
 
-def _predict_classes(model: Scorer, X: np.ndarray) -> np.ndarray:
-    proba = model.booster.predict(X)
-    cls = np.argmax(proba, axis=1)
-    cls[1.0 - proba[:, 0] < model.threshold] = 0
-    return cls  # type: ignore[no-any-return]
+def _predict_classes(model: Scorer, X: np.ndarray, names: list[str]) -> np.ndarray:
+    """Class index per sample: 0 below the threshold, else the typology (see the module docstring)."""
+    hit = model.booster.predict(X) >= model.threshold
+    cls = np.zeros(X.shape[0], np.int64)
+    if not hit.any():
+        return cls
+    guess = np.full(int(hit.sum()), CLASSES.index("rapid_movement"))
+    if model.typology_booster is not None:
+        proba = model.typology_booster.predict(X[hit])
+        proba[:, 0] = 0.0
+        guess = np.argmax(proba, axis=1)
+    named = np.zeros(int(hit.sum()), np.int64)
+    for c in range(len(CLASSES) - 1, 0, -1):  # the miner's priority order: earlier typologies win
+        flag = X[hit][:, names.index(f"in_{CLASSES[c]}")] > 0
+        named[flag] = c
+    cls[hit] = np.where(named > 0, named, guess)
+    return cls
 
 
 def score(model: Scorer, transfers: pa.Table, accounts: pa.Table | None, *, top: int = 3) -> pa.Table:
@@ -164,17 +188,15 @@ def score(model: Scorer, transfers: pa.Table, accounts: pa.Table | None, *, top:
     if nd.names != model.features:
         raise Invalid("the model was trained on other features; retrain it with this version", field="model")
     proba = model.booster.predict(nd.X)
-    cls = _predict_classes(model, nd.X)
+    cls = _predict_classes(model, nd.X, nd.names)
     hit = np.flatnonzero(cls > 0)
     contrib = model.booster.predict(nd.X[hit], pred_contrib=True) if hit.size else np.empty((0, 0))
-    width = len(nd.names) + 1
     rows = []
     for j, k in enumerate(hit.tolist()):
-        c = int(cls[k])
-        shap = contrib[j, c * width:(c + 1) * width - 1]
+        shap = contrib[j, :-1]
         order = np.argsort(-shap)[:top]
         drivers = ", ".join(f"{nd.names[f]}={nd.X[k, f]:.4g} ({shap[f]:+.2f})" for f in order)
-        rows.append(_alert_row(g, int(nd.node[k]), int(nd.day[k]), CLASSES[c], float(proba[k, c]), drivers))
+        rows.append(_alert_row(g, int(nd.node[k]), int(nd.day[k]), CLASSES[int(cls[k])], float(proba[k]), drivers))
     return pa.Table.from_pylist(rows, schema=ALERTS)
 
 

@@ -99,7 +99,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trades", type=int, default=10_000_000)
     ap.add_argument("--venues", type=int, default=3)
-    ap.add_argument("--activity", type=float, default=2.0)
+    ap.add_argument("--activity", type=float, default=1.0)
     ap.add_argument("--lake", type=Path, default=None)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--detector", action="append", default=[])

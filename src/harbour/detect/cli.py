@@ -141,8 +141,8 @@ def evaluate_command(
     try:
         alert_table = ev.read_parquet_table(alerts, "alerts")
         label_table = ev.read_parquet_table(labels, "labels")
-        lake = lake or ev.find_lake(labels)
-        trades = ev.count_trades(lake) if lake else None
+        source = lake or ev.find_lake(labels)
+        trades = ev.count_trades(source) if source else None
         scores = ev.evaluate(alert_table, label_table, trades)
     except HarbourError as exc:
         _fail(exc)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from typing import Any
 
 import pyarrow as pa
 from pydantic import BaseModel, Field
@@ -145,6 +146,6 @@ class RefBigWithdrawal(Detector[BigTransferConfig]):
         return out.to_table()
 
 
-REFERENCE_DETECTORS: tuple[Detector[BaseModel], ...] = (
+REFERENCE_DETECTORS: tuple[Detector[Any], ...] = (
     RefSelfTrade(), RefCancelBurst(), RefAccountActivity(), RefBigWithdrawal(),
 )

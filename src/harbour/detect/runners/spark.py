@@ -146,6 +146,8 @@ class SparkRunner:
         if tcol and hi is not None:
             df = df.where(F.col(tcol) < F.lit(hi))
         if "date" in job.spec.partition_by:
+            if tcol is None:
+                raise UnsupportedOperation("spark runner", f"date partitions of {table}, which has no time column")
             lb = int(job.spec.lookback / dt.timedelta(microseconds=1))
             if lb:
                 reach = F.to_date(F.timestamp_micros(F.unix_micros(F.col(tcol)) + F.lit(lb)))

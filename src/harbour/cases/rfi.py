@@ -182,7 +182,8 @@ def _after_answer(session: Session, principal: Principal, req: InfoRequest, n_fi
         case,
         principal,
         "rfi",
-        f"answer received from the platform{' (late)' if late else ''}, {n_files} file(s)",
+        f"answer received from the platform{' (late)' if late else ''}, {n_files} file(s): "
+        + (req.answer[:500] + ("…" if len(req.answer) > 500 else "")),
         {"request_id": req.id},
     )
     still_waiting = session.scalar(

@@ -111,3 +111,10 @@ def test_missing_column_is_a_clear_error() -> None:
     part = Partition({}, {"transfers": transfers.drop_columns(["to_party"])}, Window(), {"accounts": accounts})
     with pytest.raises(Invalid, match="to_party"):
         det.kernel(part, det.default_config())
+
+
+def test_the_aml_detectors_are_registered() -> None:
+    names = set(load_detectors().names())
+    assert {"aml_fan_in", "aml_fan_out", "aml_cycle", "aml_scatter_gather", "aml_gather_scatter", "aml_bipartite",
+            "aml_stack", "aml_structuring", "aml_peel_chain", "aml_rapid_movement", "aml_sanctions_exposure",
+            "aml_travel_rule_gap"} <= names

@@ -125,11 +125,19 @@ class ScatterGather(AmlIncident):
         t0 = _start(rng, 2 * span)
         out_t = _times(rng, len(mids), t0, span, k.noise)
         base = rng.uniform(1_000, 9_000)
-        for j, m in enumerate(mids):
+        n_ext = int(rng.integers(0, 4))  # some intermediaries are outside wallets (mules' addresses)
+        hops: list[tuple[str, str]] = [(b.party(m), "internal") for m in mids]
+        hops += [(a, "chain") for a in b.fresh(chain_of(asset), n_ext)]
+        out_t = _times(rng, len(hops), int(out_t[0]), span, k.noise)
+        for j, (mid, how) in enumerate(hops):
             usd = base * rng.lognormal(0, k.noise)
-            b.add(int(out_t[j]), asset, usd, "internal", b.party(src), b.party(m), tag=tag)
             back = int(out_t[j] + rng.uniform(0.2, 1.0) * span)
-            b.add(back, asset, usd * rng.uniform(0.95, 1.0), "internal", b.party(m), b.party(dst), tag=tag)
+            if how == "internal":
+                b.add(int(out_t[j]), asset, usd, "internal", b.party(src), mid, tag=tag)
+                b.add(back, asset, usd * rng.uniform(0.95, 1.0), "internal", mid, b.party(dst), tag=tag)
+            else:
+                b.add(int(out_t[j]), asset, usd, "withdrawal", b.party(src), mid, onchain=True, tag=tag)
+                b.add(back, asset, usd * rng.uniform(0.95, 1.0), "deposit", mid, b.party(dst), onchain=True, tag=tag)
 
 
 @dataclass
@@ -149,6 +157,11 @@ class GatherScatter(AmlIncident):
             usd = base * rng.lognormal(0, k.noise)
             total += usd
             b.add(int(t_in[j]), asset, usd, "internal", b.party(s), b.party(hub), tag=tag)
+        for src in b.fresh(chain_of(asset), int(rng.integers(0, 4))):  # and some pay in from outside wallets
+            usd = base * rng.lognormal(0, k.noise)
+            total += usd
+            b.add(int(t_in[int(rng.integers(len(t_in)))]) + int(rng.uniform(1, 30) * MIN), asset, usd, "deposit", src,
+                  b.party(hub), onchain=True, tag=tag)
         t_out = _times(rng, len(dsts), int(t_in[-1]) + int(rng.uniform(5, 60) * MIN), span, k.noise)
         for j, d in enumerate(dsts):
             b.add(int(t_out[j]), asset, total / len(dsts) * rng.lognormal(0, k.noise / 2), "internal", b.party(hub),

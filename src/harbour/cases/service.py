@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from harbour.cases import feedback
@@ -85,7 +86,10 @@ def _load_alerts(session: Session, alert_ids: Sequence[str], *, want_status: str
         raise Invalid("choose at least one alert", field="alert_ids")
     if len(ids) > MAX_BULK:
         raise Invalid(f"at most {MAX_BULK} alerts per action; you sent {len(ids)}", field="alert_ids")
-    alerts = {a.alert_id: a for a in session.scalars(select(AlertRecord).where(AlertRecord.alert_id.in_(ids)))}
+    # Lock the rows (PostgreSQL) so two analysts acting on the same alert at once queue up and the second
+    # sees the first one's status; SQLite serialises writers anyway.
+    stmt = select(AlertRecord).where(AlertRecord.alert_id.in_(ids)).with_for_update()
+    alerts = {a.alert_id: a for a in session.scalars(stmt)}
     missing = [i for i in ids if i not in alerts]
     if missing:
         raise NotFound(f"no alert with id {', '.join(missing[:5])}", field="alert_ids", details=missing)
@@ -256,8 +260,14 @@ def _default_title(alerts: Sequence[AlertRecord]) -> str:
 
 
 def _link(session: Session, principal: Principal, case: Case, alerts: Sequence[AlertRecord], reason: str) -> None:
+    try:
+        with session.begin_nested():
+            session.add_all([CaseAlert(alert_id=a.alert_id, case_id=case.id) for a in alerts])
+    except IntegrityError as exc:
+        raise Conflict(
+            "one of these alerts was just linked to another case; reload the queue", field="alert_ids"
+        ) from exc
     for alert in alerts:
-        session.add(CaseAlert(alert_id=alert.alert_id, case_id=case.id))
         _set_alert_status(session, principal, alert, "in_case", "alert.linked_to_case", reason, case_id=case.id)
     add_entry(
         session,

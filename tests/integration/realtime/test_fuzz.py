@@ -16,10 +16,15 @@ FUZZED = ("/api/transfers/score", "/api/screening/check/name", "/api/screening/c
           "/api/screening/hits")
 
 
-@pytest.mark.db
-def test_no_5xx_on_generated_input(app, client, actors, settings):
+@pytest.fixture
+def lake(settings):
     write_lake(settings.lake_root, [account("HBX", "a1", "Ivan Petrov")],
                [transfer("HBX", "h1", "HBX:a1", "tron:TQn9Y2khEsLJW1ChVWFMSMeRDow5KcbLSE", 10.0)])
+    return settings.lake_root
+
+
+@pytest.mark.db
+def test_no_5xx_on_generated_input(lake, app, client, actors):
     actors.user("sup", Role.SUPERVISOR)
     headers = actors.headers("sup")
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)

@@ -14,7 +14,7 @@ from .conftest import EVM, T0, account, transfer, write_lake
 TRON = "tron:TQn9Y2khEsLJW1ChVWFMSMeRDow5KcbLSE"
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)  # before the app: it reads the lake at start-up
 def lake(settings):
     write_lake(
         settings.lake_root,
@@ -25,7 +25,7 @@ def lake(settings):
 
 
 @pytest.fixture
-def who(client, actors, lake):
+def who(lake, client, actors):
     hbx = actors.platform("HBX")
     actors.platform("KLN")
     actors.user("sup", Role.SUPERVISOR)
@@ -47,6 +47,8 @@ def score(client, headers, **changes):
 
 @pytest.mark.db
 def test_plain_transfer_is_allowed(client, who):
+    state = client.app.state.realtime.state  # built at start-up from the lake, before any request
+    assert state is not None and state.loaded_transfers == 1 and "HBX:a1" in state.accounts
     r = score(client, who["hbx"])
     assert r.status_code == 200, r.text
     assert r.json() == {"transfer_id": "n1", "decision": "allow", "score": 0.0, "reasons": []}

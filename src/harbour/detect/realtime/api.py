@@ -1,20 +1,24 @@
 """``POST /api/transfers/score``: score one transfer now, against recent history.
 
-The history lives in memory (``state.py``), rebuilt from the lake at the first request (or at start-up)
-and updated by every scored transfer. The route is ``async`` and does no I/O on the hot path: the
-caller's token is resolved once and cached for ``TOKEN_CACHE_SECONDS``.
+The history lives in memory (``state.py``), rebuilt from the lake at start-up (the router's lifespan;
+or at the first request when the app runs without one) and updated by every scored transfer. The route
+is ``async`` and does no I/O on the hot path: the caller's token is resolved once and cached for
+``TOKEN_CACHE_SECONDS``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import math
 import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -26,7 +30,20 @@ from harbour.detect.realtime.scoring import RealtimeConfig, Transfer, score
 from harbour.detect.realtime.state import TransferState
 from harbour.detect.screening.addresses import split_party
 
-router = APIRouter(tags=["real-time"])
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Rebuild the history at start-up, so the first scored transfer does not wait for it."""
+    try:
+        await run_in_threadpool(build_state, app)
+    except Exception:  # a start-up problem must not take the whole platform down: build on first use
+        log.exception("real-time state could not be built at start-up; it will be built on the first request")
+    yield
+
+
+router = APIRouter(tags=["real-time"], lifespan=_lifespan)
 
 SCORERS = (Role.PLATFORM_USER, Role.SUPERVISOR, Role.ADMIN)
 TOKEN_CACHE_SECONDS = 30.0
@@ -101,29 +118,29 @@ class _Runtime:
         self.lists_loaded_at = 0.0
 
 
-def runtime(request: Request) -> _Runtime:
-    app_state = request.app.state
+def runtime(app: FastAPI) -> _Runtime:
+    app_state = app.state
     if not hasattr(app_state, "realtime"):
         app_state.realtime = _Runtime()
     return app_state.realtime  # type: ignore[no-any-return]
 
 
-def build_state(request: Request) -> TransferState:
-    """The history, built from the lake on first use (one builder; others wait)."""
-    rt = runtime(request)
+def build_state(app: FastAPI) -> TransferState:
+    """The history, built from the lake at start-up or on first use (one builder; others wait)."""
+    rt = runtime(app)
     if rt.state is not None:
         return rt.state
     with rt.build_lock:
         if rt.state is None:
-            rt.state = TransferState.from_lake(request.app.state.settings.lake_root, listed=_listed(request))
+            rt.state = TransferState.from_lake(app.state.settings.lake_root, listed=_listed(app))
             rt.lists_loaded_at = time.monotonic()
     return rt.state
 
 
-def _listed(request: Request) -> set[str]:
+def _listed(app: FastAPI) -> set[str]:
     from harbour.detect.screening.service import listed_addresses
 
-    with request.app.state.session_factory() as session:
+    with app.state.session_factory() as session:
         return set(listed_addresses(session))
 
 
@@ -134,7 +151,7 @@ async def _principal(request: Request) -> tuple[Principal, str | None]:
     if not token:
         raise Unauthenticated("send an API token: Authorization: Bearer <token> (POST /api/auth/token)")
     key = hashlib.sha256(token.encode()).hexdigest()
-    rt = runtime(request)
+    rt = runtime(request.app)
     cached = rt.tokens.get(key)
     now = time.monotonic()
     if cached is not None and cached[0] > now:
@@ -188,11 +205,11 @@ async def _ready_state(request: Request, venues: set[str]) -> tuple[_Runtime, Tr
     require_role(principal, *SCORERS)
     if principal.role == Role.PLATFORM_USER and venues - {platform_code}:
         raise NotFound(f"venue {sorted(venues - {platform_code})[0]!r} is not yours to score", field="venue")
-    rt = runtime(request)
-    state = rt.state or await run_in_threadpool(build_state, request)
+    rt = runtime(request.app)
+    state = rt.state or await run_in_threadpool(build_state, request.app)
     if time.monotonic() - rt.lists_loaded_at > LISTS_REFRESH_SECONDS:
         rt.lists_loaded_at = time.monotonic()
-        state.listed = await run_in_threadpool(_listed, request)
+        state.listed = await run_in_threadpool(_listed, request.app)
     return rt, state
 
 

@@ -89,8 +89,9 @@ def test_supervisor_writes_any_venue(client, hbx, settings) -> None:
 
 
 def test_oversized_upload_is_413_and_nothing_stored(client, hbx, settings) -> None:
-    rows = [trade_row(i) for i in range(30_000)]  # well over the test limit of 1 MiB
-    r = _upload(client, hbx["hbx_user"], "trades", "big.csv", _csv(TRADE_HEADER, rows))
+    row = ",".join(trade_row(1)).encode() + b"\n"
+    content = ",".join(TRADE_HEADER).encode() + b"\n" + row * (settings.max_upload_bytes // len(row) + 10)
+    r = _upload(client, hbx["hbx_user"], "trades", "big.csv", content)
     assert r.status_code == 413, r.text
     assert not Path(settings.lake_root, "trades").exists()
 

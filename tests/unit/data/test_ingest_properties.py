@@ -49,7 +49,7 @@ def csv_bytes(draw: st.DrawFn) -> bytes:
     return data
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(content=csv_bytes(), skip_bad=st.booleans())
 def test_malformed_csv_gives_invalid_or_a_whole_write(lake_root: Path, content: bytes, skip_bad: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:

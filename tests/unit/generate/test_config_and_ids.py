@@ -41,3 +41,13 @@ def test_streams_are_reproducible_and_independent() -> None:
     assert np.array_equal(a, stream(1, "book", "HBX", "BTC/USD", 0).random(5))
     assert not np.array_equal(a, stream(1, "book", "HBX", "BTC/USD", 1).random(5))
     assert not np.array_equal(a, stream(2, "book", "HBX", "BTC/USD", 0).random(5))
+
+
+def test_incident_counts_accept_all() -> None:
+    from pathlib import Path
+
+    from harbour.data.generate.config import DEFAULT_INCIDENTS, GenerateConfig
+
+    assert set(GenerateConfig(out=Path("x")).incident_counts().values()) == {DEFAULT_INCIDENTS}
+    counts = GenerateConfig(out=Path("x"), incidents={"all": 1, "cycle": 0}).incident_counts()
+    assert counts["cycle"] == 0 and counts["wash_trade"] == 1 and list(counts) == list(TYPOLOGIES)

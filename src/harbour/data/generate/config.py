@@ -99,8 +99,9 @@ class GenerateConfig:
         return DEFAULT_VENUES[: self.venues]
 
     def incident_counts(self) -> dict[str, int]:
-        counts = {t: DEFAULT_INCIDENTS for t in TYPOLOGIES}
-        counts.update(self.incidents)
+        everything = self.incidents.get("all", DEFAULT_INCIDENTS)  # {"all": N} sets every typology
+        counts = {t: everything for t in TYPOLOGIES}
+        counts.update({t: n for t, n in self.incidents.items() if t != "all"})
         return {t: counts[t] for t in TYPOLOGIES}
 
     def universe(self) -> tuple[SymbolSpec, ...]:

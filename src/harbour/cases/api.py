@@ -207,6 +207,26 @@ def detectors(session: DbSession, principal: LoggedIn) -> dict[str, Any]:
     return {"detectors": [h.as_dict() for h in feedback.detector_history(session, principal)]}
 
 
+@router.get("/cases/detectors/{detector}")
+def detector(detector: str, session: DbSession, principal: LoggedIn) -> dict[str, Any]:
+    """One detector's history and its latest verdicts."""
+    history = feedback.history_of(session, principal, detector)
+    labels = feedback.detector_labels(session, principal, detector)
+    return {
+        **history.as_dict(),
+        "labels": [
+            {
+                "alert_id": lb.alert_id,
+                "verdict": lb.verdict,
+                "case_id": lb.case_id,
+                "decided_by": lb.decided_by,
+                "decided_at": lb.decided_at.isoformat(),
+            }
+            for lb in labels
+        ],
+    }
+
+
 # --- cases ------------------------------------------------------------------------------------------------
 
 

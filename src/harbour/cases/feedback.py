@@ -82,3 +82,24 @@ def detector_history(session: Session, principal: Principal) -> list[DetectorHis
         counts.setdefault(detector, [0, 0])[0 if verdict == "confirmed" else 1] += n
     rows = [DetectorHistory(d, c, f) for d, (c, f) in counts.items()]
     return sorted(rows, key=lambda r: (-(r.confirmed + r.false_positive), r.detector))
+
+
+def detector_labels(session: Session, principal: Principal, detector: str, limit: int = 50) -> list[OutcomeLabel]:
+    """The latest verdicts on one detector's alerts, newest first."""
+    require_role(principal, Role.SUPERVISOR, Role.ADMIN)
+    stmt = (
+        select(OutcomeLabel)
+        .where(OutcomeLabel.detector == detector)
+        .order_by(OutcomeLabel.decided_at.desc(), OutcomeLabel.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def history_of(session: Session, principal: Principal, detector: str) -> DetectorHistory:
+    found = [h for h in detector_history(session, principal) if h.detector == detector]
+    if not found:
+        from harbour.core.errors import NotFound
+
+        raise NotFound(f"no alerts from a detector named {detector!r}", field="detector")
+    return found[0]

@@ -137,6 +137,15 @@ def detectors_page(request: Request, session: DbSession, principal: LoggedIn) ->
     return render(request, "cases/detectors.html", {"history": history, "weights": triage.WEIGHTS})
 
 
+@router.get("/cases/detectors/{detector}", response_class=HTMLResponse)
+def detector_page(detector: str, request: Request, session: DbSession, principal: LoggedIn) -> HTMLResponse:
+    """One detector's outcome history; with ``HX-Request`` only the fragment (for the detector's own page)."""
+    history = feedback.history_of(session, principal, detector)
+    labels = feedback.detector_labels(session, principal, detector)
+    template = "cases/_detector_history.html" if request.headers.get("hx-request") else "cases/detector.html"
+    return render(request, template, {"h": history, "labels": labels, "weights": triage.WEIGHTS})
+
+
 # --- cases ------------------------------------------------------------------------------------------------
 
 

@@ -91,6 +91,11 @@ def test_bulk_close_as_false_positive_is_audited_per_alert_and_lowers_detector_p
         assert verify_chain(s).ok
     hist = client.get("/api/cases/detectors", headers=h).json()["detectors"]
     assert {"detector": "noisy", "confirmed": 0, "false_positive": 3}.items() <= hist[0].items()
+    one = client.get("/api/cases/detectors/noisy", headers=h).json()
+    assert sorted(lb["alert_id"] for lb in one["labels"]) == ["fp-0", "fp-1", "fp-2"]
+    assert client.get("/api/cases/detectors/nobody", headers=h).status_code == 404
+    fragment = client.get("/cases/detectors/noisy", headers={**h, "HX-Request": "true"})
+    assert fragment.status_code == 200 and "<html" not in fragment.text and "fp-1" in fragment.text
 
 
 def test_bulk_actions_need_a_reason_and_change_nothing_on_error(client, actors, world, session_factory):

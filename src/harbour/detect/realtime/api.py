@@ -206,7 +206,7 @@ async def _ready_state(request: Request, venues: set[str]) -> tuple[_Runtime, Tr
     if principal.role == Role.PLATFORM_USER and venues - {platform_code}:
         raise NotFound(f"venue {sorted(venues - {platform_code})[0]!r} is not yours to score", field="venue")
     rt = runtime(request.app)
-    state = rt.state or await run_in_threadpool(build_state, request.app)
+    state = rt.state if rt.state is not None else await run_in_threadpool(build_state, request.app)
     if time.monotonic() - rt.lists_loaded_at > LISTS_REFRESH_SECONDS:
         rt.lists_loaded_at = time.monotonic()
         state.listed = await run_in_threadpool(_listed, request.app)

@@ -20,16 +20,18 @@ HKD_PER_USD = 7.8  # the Hong Kong dollar's peg band centre
 class RealtimeConfig(BaseModel):
     """Limits of the real-time rules (defaults documented in docs/realtime.md)."""
 
-    travel_rule_hkd: float = Field(8_000.0, description="VASP transfers from this value (HK$) need full IVMS101 info")
-    rapid_window_s: float = Field(3600.0, description="look-back of rapid in-and-out movement, seconds")
-    rapid_share: float = Field(0.8, description="share of the recent inflow leaving again that counts as rapid")
-    rapid_min_usd: float = Field(1_000.0, description="inflow below this is too small to call rapid movement")
-    velocity_window_s: float = Field(3600.0, description="look-back of the outgoing-count rule, seconds")
-    velocity_max: int = Field(20, description="outgoing transfers per look-back above which we review")
-    structuring_band: float = Field(0.85, description="amounts in [band × threshold, threshold) are 'just under'")
-    structuring_count: int = Field(3, description="just-under transfers in 24 h (including this one) to review")
-    counterparties_max: int = Field(25, description="distinct counterparties in 24 h above which we review")
-    large_usd: float = Field(1_000_000.0, description="single transfers from this value (USD) are reviewed")
+    travel_rule_hkd: float = Field(
+        default=8_000.0, description="VASP transfers from this value (HK$) need full IVMS101 info")
+    rapid_window_s: float = Field(default=3600.0, description="look-back of rapid in-and-out movement, seconds")
+    rapid_share: float = Field(default=0.8, description="share of the recent inflow leaving again that counts as rapid")
+    rapid_min_usd: float = Field(default=1_000.0, description="inflow below this is too small to call rapid movement")
+    velocity_window_s: float = Field(default=3600.0, description="look-back of the outgoing-count rule, seconds")
+    velocity_max: int = Field(default=20, description="outgoing transfers per look-back above which we review")
+    structuring_band: float = Field(
+        default=0.85, description="amounts in [band × threshold, threshold) are 'just under'")
+    structuring_count: int = Field(default=3, description="just-under transfers in 24 h (including this one) to review")
+    counterparties_max: int = Field(default=25, description="distinct counterparties in 24 h above which we review")
+    large_usd: float = Field(default=1_000_000.0, description="single transfers from this value (USD) are reviewed")
 
     @property
     def travel_rule_usd(self) -> float:

@@ -75,7 +75,7 @@ def screen_names(
     from harbour.cli import fail, open_database, print_table
     from harbour.detect.screening.service import screen_name
 
-    rows = []
+    rows: list[list[object]] = []
     try:
         with open_database() as factory, transaction(factory) as session:
             for name in names:

@@ -205,7 +205,8 @@ def listed_addresses(session: Session, lists: list[WatchList] | None = None) -> 
         stmt = select(WatchListEntry.address, WatchListEntry.entry_key).where(
             WatchListEntry.version_id == version.id, WatchListEntry.address.is_not(None))
         for address, key in session.execute(stmt):
-            out.setdefault(address, (wl.name, key))
+            if address:
+                out.setdefault(address, (wl.name, key))
     return out
 
 

@@ -18,8 +18,17 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from harbour.core.auth import SYSTEM
 from harbour.core.config import load_settings
@@ -79,7 +88,7 @@ def ingest_command(
 
 
 @contextmanager
-def _session() -> Iterator[object]:
+def _session() -> Iterator[Session]:
     engine = make_engine(load_settings().database_url)
     session = make_session_factory(engine)()
     try:
@@ -97,7 +106,7 @@ def _progress(total_bytes: int) -> Iterator[ProgressFn | None]:
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                TimeRemainingColumn())
     with Progress(*columns, console=err_console, transient=True) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def update(name: str, done: int, total: int) -> None:
             if name not in tasks:

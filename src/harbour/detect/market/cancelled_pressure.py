@@ -60,7 +60,7 @@ def order_lifecycles(orders: pl.DataFrame, trades: pl.DataFrame) -> pl.DataFrame
                        trades.select(order_id="sell_order_id", q="quantity")]) \
         .drop_nulls("order_id").group_by("order_id").agg(filled=pl.col("q").sum())
     life = orders.group_by("order_id").agg(
-        account=pl.col("account").first(), side=pl.col("side").first(),
+        account=pl.col("account").first(), side=pl.col("side").first(), order_type=pl.col("order_type").first(),
         price=pl.col("price").filter(pl.col("event") == "new").first(),
         placed=pl.col("ts").filter(pl.col("event") == "new").min(),
         cancelled=pl.col("ts").filter(pl.col("event").is_in(["cancel", "expire"])).max(),
@@ -85,8 +85,18 @@ def episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, str
         return pl.DataFrame(), ""
     venue = str(part.key.get("venue") or orders["venue"][0])
     owners = owner_map(part, venue)
-    life = order_lifecycles(orders.filter(pl.col("order_type") == "limit"), trades).drop_nulls(["placed", "price"])
-    median = life["size"].median() or 0.0
+    news = orders.filter(pl.col("event") == "new")
+    median = float(news["quantity"].median() or 0.0)
+    # Only orders big enough to be bait, and those that traded (the owners' genuine orders), need their
+    # life story; reducing to them first keeps the aggregation off the millions of ordinary quotes.
+    filled_ids = pl.concat([trades.select(order_id="buy_order_id"), trades.select(order_id="sell_order_id")]) \
+        .drop_nulls().unique()
+    big_ids = news.filter((pl.col("order_type") == "limit")
+                          & (pl.col("quantity") >= config.size_multiple * median)).select("order_id")
+    wanted = pl.concat([big_ids, filled_ids]).unique()
+    life = order_lifecycles(orders.join(wanted, on="order_id", how="semi"), trades)
+    own_life = life.filter(pl.col("filled") > 0)
+    life = life.filter(pl.col("order_type") == "limit").drop_nulls(["placed", "price"])
     bait = life.filter(
         pl.col("cancelled").is_not_null()
         & (pl.col("filled") <= config.max_fill_ratio * pl.col("size"))
@@ -103,7 +113,7 @@ def episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, str
                 | pl.when(pl.col("side") == "buy").then(pl.col("price") <= pl.col("last"))
                 .otherwise(pl.col("price") >= pl.col("last"))).drop("t_ts", "last")
     # The owner's genuine orders: those that traded. Owners with none are compared with the market.
-    own = with_owner(life.filter(pl.col("filled") > 0), owners, "account", "owner") \
+    own = with_owner(own_life, owners, "account", "owner") \
         .group_by("owner").agg(own_median=pl.col("size").median())
     bait = with_owner(bait, owners, "account", "owner").join(own, on="owner", how="left") \
         .sort("owner", "side", "placed")

@@ -17,8 +17,9 @@ from harbour.detect.framework import Partition, Window
 
 _EMPTY = {"trades": TRADES, "orders": ORDERS, "accounts": ACCOUNTS, "announcements": ANNOUNCEMENTS}
 UTC = dt.UTC
-_TIEBREAK = {"trades": ("venue", "trade_id"), "orders": ("venue", "order_id", "event", "quantity"),
-             "announcements": ("venue", "symbol", "kind", "headline")}
+# Order events are only ever aggregated per order or per time bucket, so their row order cannot matter and
+# sorting millions of them would be wasted; trades feed "last price" logic and are sorted.
+_TIEBREAK = {"trades": ("venue", "trade_id"), "announcements": ("venue", "symbol", "kind", "headline")}
 
 
 def frame(part: Partition, table: str, columns: Iterable[str] | None = None) -> pl.DataFrame:
@@ -37,8 +38,9 @@ def frame(part: Partition, table: str, columns: Iterable[str] | None = None) -> 
         # Cast keeps every kernel on one time unit and zone, whatever unit a source wrote; the sort gives
         # every kernel one canonical row order, so alerts never depend on how a runner or source ordered rows.
         df = df.with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
-        order = ["ts"] + [c for c in _TIEBREAK.get(table, ()) if c in df.columns]
-        df = df.sort(order, nulls_last=True, maintain_order=True)
+        if table in _TIEBREAK:
+            order = ["ts"] + [c for c in _TIEBREAK[table] if c in df.columns]
+            df = df.sort(order, nulls_last=True, maintain_order=True)
     return df
 
 

@@ -9,8 +9,6 @@ but steadily, and their quotes trade.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import polars as pl
 import pyarrow as pa
 from pydantic import BaseModel, Field
@@ -62,24 +60,32 @@ class QuoteStuffingDetector(Detector[QuoteStuffingConfig]):
         if orders.height < config.min_messages:
             return out.to_table()
         venue, symbol = part_venue(part, orders), part_symbol(part, orders)
-        every = f"{config.bucket_ms}ms"
-        o = with_owner(orders, owner_map(part, venue), "account", "owner").with_columns(
-            bucket=pl.col("ts").dt.truncate(every))
+        bucket_us = config.bucket_ms * 1000
+        owners = owner_map(part, venue)
+        msgs = orders.filter(pl.col("event") != "fill").select(
+            "account", bucket=pl.col("ts").dt.epoch("us") // bucket_us)
+        # Count per account first (millions of rows → thousands), then fold accounts into owners.
+        counts = with_owner(msgs.group_by("account", "bucket").agg(n=pl.len()), owners, "account", "owner") \
+            .group_by("owner", "bucket").agg(n=pl.col("n").sum())
         per_sec = config.bucket_ms / 1000.0
-        msgs = o.filter(pl.col("event") != "fill")
-        counts = msgs.group_by("owner", "bucket").agg(n=pl.len())
         hot = counts.filter(pl.col("n") >= config.min_rate * per_sec).sort("owner", "bucket")
         if hot.height == 0:
             return out.to_table()
-        gap = dt.timedelta(milliseconds=config.bucket_ms * (config.max_gap_buckets + 1))
-        hot = hot.with_columns(new=(pl.col("bucket").diff().over("owner").fill_null(gap * 2) >= gap).cast(pl.Int32))
+        hot = hot.with_columns(new=(pl.col("bucket").diff().over("owner").fill_null(config.max_gap_buckets + 2)
+                                    > config.max_gap_buckets + 1).cast(pl.Int32))
         hot = hot.with_columns(spell=pl.col("new").cum_sum().over("owner"))
-        spells = hot.group_by("owner", "spell").agg(s0=pl.col("bucket").min(), s1=pl.col("bucket").max()) \
-            .with_columns(s1=pl.col("s1") + dt.timedelta(milliseconds=config.bucket_ms))
-        inside = o.join_where(spells.rename({"owner": "sp_owner"}), pl.col("ts") >= pl.col("s0"),
-                              pl.col("ts") < pl.col("s1"))
-        totals = inside.filter(pl.col("event") != "fill").group_by("sp_owner", "spell").agg(all_msgs=pl.len())
-        mine = inside.filter(pl.col("owner") == pl.col("sp_owner"))
+        spells = hot.group_by("owner", "spell").agg(b0=pl.col("bucket").min(), b1=pl.col("bucket").max() + 1)
+        # All messages per bucket (for the owner's share), and the hot owners' own events.
+        all_per_bucket = msgs.group_by("bucket").agg(n_all=pl.len())
+        totals = spells.join_where(all_per_bucket, pl.col("bucket") >= pl.col("b0"), pl.col("bucket") < pl.col("b1")) \
+            .group_by("owner", "spell").agg(all_msgs=pl.col("n_all").sum()).rename({"owner": "sp_owner"})
+        hot_accounts = owners.join(spells.select("owner").unique(), on="owner", how="semi").select("account")
+        mine = with_owner(orders.join(pl.concat([hot_accounts, spells.select(account="owner")]).unique(),
+                                      on="account", how="semi"), owners, "account", "owner") \
+            .with_columns(bucket=pl.col("ts").dt.epoch("us") // bucket_us).sort("bucket") \
+            .join_asof(spells.sort("b0"), left_on="bucket", right_on="b0", by="owner", strategy="backward",
+                       check_sortedness=False) \
+            .filter(pl.col("bucket") < pl.col("b1")).with_columns(sp_owner=pl.col("owner"))
         stats = mine.group_by("sp_owner", "spell").agg(
             msgs=(pl.col("event") != "fill").sum(), placed=(pl.col("event") == "new").sum(),
             cancelled=pl.col("event").is_in(["cancel", "expire"]).sum(),

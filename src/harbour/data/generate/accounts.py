@@ -54,6 +54,17 @@ class VenueAccounts:
     account_type: list[str]
     opened_at_us: np.ndarray
     activity: np.ndarray  # relative trading activity of ordinary accounts (0 for house / market makers)
+    _by_customer: dict[int, int] | None = None
+
+    def account_of(self, customer: int) -> int | None:
+        """This venue's (first) account of a customer, if the customer has one here. Built on first use,
+        after the incident plan has finished linking accounts to customers."""
+        if self._by_customer is None:
+            self._by_customer = {}
+            for j, c in enumerate(self.customer):
+                if c >= 0:
+                    self._by_customer.setdefault(c, j)
+        return self._by_customer.get(customer)
 
     def indices(self, account_type: str) -> np.ndarray:
         return np.array([i for i, t in enumerate(self.account_type) if t == account_type], np.int64)

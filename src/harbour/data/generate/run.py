@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from harbour.data.generate.book import EVENT_NAMES, LIMIT, NEW, run_book
+from harbour.data.generate.book import EVENT_NAMES, LIMIT, NEW, BookResult, run_book
 from harbour.data.generate.config import GenerateConfig, SymbolSpec
 from harbour.data.generate.flow import DAY_US, US, BookContext, Instructions, honest_flow
 from harbour.data.generate.incidents import plan_incidents
@@ -114,78 +114,94 @@ def _apply_jump(price: np.ndarray, at_us: int, jump: float) -> None:
     price[start:] *= 1.0 + jump * ramp
 
 
+@dataclass(frozen=True)
+class OrderStatics:
+    """Per order key: side, type and account (an order's events only carry its key)."""
+
+    side: np.ndarray
+    otype: np.ndarray
+    acct: np.ndarray
+
+
 def _generate_book(world: World, writer: LakeWriter, labels: LabelCollector, incidents: list[Incident],
                    tags: list[int], venue: str, sym_idx: int, spec: SymbolSpec, day: int, date: dt.date,
                    paths: dict) -> None:
+    """One book-day: honest flow and incidents through the matching engine, to Parquet and labels."""
+    cfg = world.config
+    ctx = _book_context(world, venue, spec, day, paths)
+    for tag in tags:
+        incidents[tag].overlay(venue, day, ctx.mid)
+    ins = Instructions()
+    honest_flow(ctx, stream(cfg.seed, "book", venue, spec.name, day), ins)
+    for tag in tags:
+        incidents[tag].inject(ctx, stream(cfg.seed, "incident", incidents[tag].incident_id, venue, spec.name, day),
+                              ins, tag)
+    ts, kind, key, side, otype, px, lots, acct = ins.finish()
+    # the price band of the day's book (orders priced outside it are rejected, as venues do)
+    base = int(math.floor(float(ctx.mid.min()) * 0.8 / spec.tick))
+    n_levels = int(math.ceil(float(ctx.mid.max()) * 1.25 / spec.tick)) - base
+    res = run_book(ts, kind, key, side, otype, px, lots, acct, ins.n_keys, base, n_levels, DAY_US - 1)
+    new = kind == NEW
+    statics = OrderStatics(np.zeros(ins.n_keys, np.int8), np.zeros(ins.n_keys, np.int8),
+                           np.zeros(ins.n_keys, np.int32))
+    statics.side[key[new]], statics.otype[key[new]], statics.acct[key[new]] = side[new], otype[new], acct[new]
+    epoch = day_epoch_us(date)
+    order_ids = make_id(DOMAIN_ORDER, day, sym_idx, np.arange(ins.n_keys, dtype=np.int64))
+    trade_ids = make_id(DOMAIN_TRADE, day, sym_idx, np.arange(len(res.tr_ts), dtype=np.int64))
+    orders, trades = _book_tables(world, venue, spec, res, statics, order_ids, trade_ids, epoch)
+    part = spec.name.replace("/", "-").lower()
+    writer.write("orders", orders, part, venue, date)
+    writer.write("trades", trades, part, venue, date)
+    if tags:
+        labels.collect_book(ins.tag_array(), res, order_ids, trade_ids, epoch)
+
+
+def _book_context(world: World, venue: str, spec: SymbolSpec, day: int, paths: dict) -> BookContext:
     cfg = world.config
     va = world.accounts[venue]
     path = paths[spec.name]
     mid = path.price * venue_basis(cfg.seed, venue, spec.name, day, 3.0 if spec.major else 8.0)
-    for tag in tags:
-        incidents[tag].overlay(venue, day, mid)
     listing = world.listing_on(venue, spec.name, day)
     traders = va.traders()
     weights = va.activity[traders]
-    rng = stream(cfg.seed, "book", venue, spec.name, day)
-    # each book has its own crowd: a random subset of the venue's traders, weighted by their activity
     flow = BASE_ORDERS_PER_DAY * cfg.activity * spec.popularity * world.venue_weight[venue]
-    ctx = BookContext(
+    return BookContext(
         venue=venue, symbol=spec, day=day, mid=mid, activity=path.activity, orders_per_day=flow,
         # thin books have wide spreads: the half-spread grows as the book's flow shrinks
         half_spread_bps=(2.0 if spec.major else 6.0) * (BASE_ORDERS_PER_DAY / flow) ** 0.35,
         mm_accounts=va.indices("market_maker"), trader_accounts=traders, trader_weights=weights / weights.sum(),
         open_us=listing.open_us if listing else 0, typical_usd=2_500.0 * math.sqrt(spec.popularity),
     )
-    ins = Instructions()
-    honest_flow(ctx, rng, ins)
-    for tag in tags:
-        incidents[tag].inject(ctx, stream(cfg.seed, "incident", incidents[tag].incident_id, venue, spec.name, day),
-                              ins, tag)
-    ts, kind, key, side, otype, px, lots, acct = ins.finish()
-    lo, hi = float(mid.min()), float(mid.max())
-    # the price band of the day's book (orders priced outside it are rejected, as venues do)
-    base = int(math.floor(lo * 0.8 / spec.tick))
-    n_levels = int(math.ceil(hi * 1.25 / spec.tick)) - base
-    res = run_book(ts, kind, key, side, otype, px, lots, acct, ins.n_keys, base, n_levels, DAY_US - 1)
-    new = kind == NEW
-    k_side = np.zeros(ins.n_keys, np.int8)
-    k_type = np.zeros(ins.n_keys, np.int8)
-    k_acct = np.zeros(ins.n_keys, np.int32)
-    k_side[key[new]], k_type[key[new]], k_acct[key[new]] = side[new], otype[new], acct[new]
-    epoch = day_epoch_us(date)
-    part = spec.name.replace("/", "-").lower()
-    sub = sym_idx
-    accounts = pa.array(va.account, pa.string())
+
+
+def _book_tables(world: World, venue: str, spec: SymbolSpec, res: BookResult, statics: OrderStatics,
+                 order_ids: pa.Array, trade_ids: pa.Array, epoch: int) -> tuple[pa.Table, pa.Table]:
+    """The engine's arrays as the contract's orders and trades tables (strings as dictionary codes)."""
+    accounts = pa.array(world.accounts[venue].account, pa.string())
     px_dec = max(0, round(-math.log10(spec.tick)))
     lot_dec = max(0, round(-math.log10(spec.lot)))
-    order_ids_by_key = make_id(DOMAIN_ORDER, day, sub, np.arange(ins.n_keys, dtype=np.int64))
-    n_ev = len(res.ev_ts)
-    ev_price = np.round(res.ev_px * spec.tick, px_dec)
-    events = pa.array(list(EVENT_NAMES), pa.string())
+    n_ev, n_tr = len(res.ev_ts), len(res.tr_ts)
     sides = pa.array(["buy", "sell"], pa.string())
+    ev_type = statics.otype[res.ev_key]
     orders = pa.table({
         "venue": repeat(venue, n_ev), "symbol": repeat(spec.name, n_ev),
-        "order_id": coded(res.ev_key, order_ids_by_key),
-        "account": coded(k_acct[res.ev_key], accounts),
+        "order_id": coded(res.ev_key, order_ids),
+        "account": coded(statics.acct[res.ev_key], accounts),
         "ts": ts_array(res.ev_ts + epoch),
-        "event": coded(res.ev_kind, events),
-        "side": coded(k_side[res.ev_key], sides),
-        "order_type": coded(k_type[res.ev_key], pa.array(["limit", "market"], pa.string())),
-        "price": pa.array(ev_price, pa.float64(), mask=(k_type[res.ev_key] != LIMIT) | (res.ev_px < 0)),
+        "event": coded(res.ev_kind, pa.array(list(EVENT_NAMES), pa.string())),
+        "side": coded(statics.side[res.ev_key], sides),
+        "order_type": coded(ev_type, pa.array(["limit", "market"], pa.string())),
+        "price": pa.array(np.round(res.ev_px * spec.tick, px_dec), pa.float64(),
+                          mask=(ev_type != LIMIT) | (res.ev_px < 0)),
         "quantity": pa.array(np.round(res.ev_lots * spec.lot, lot_dec)),
     })
-    n_tr = len(res.tr_ts)
-    trade_ids = make_id(DOMAIN_TRADE, day, sub, np.arange(n_tr, dtype=np.int64))
     trades = pa.table({
         "venue": repeat(venue, n_tr), "symbol": repeat(spec.name, n_tr), "trade_id": trade_ids,
         "ts": ts_array(res.tr_ts + epoch), "price": pa.array(np.round(res.tr_px * spec.tick, px_dec)),
         "quantity": pa.array(np.round(res.tr_lots * spec.lot, lot_dec)),
-        "buyer": coded(k_acct[res.tr_buy], accounts), "seller": coded(k_acct[res.tr_sell], accounts),
+        "buyer": coded(statics.acct[res.tr_buy], accounts), "seller": coded(statics.acct[res.tr_sell], accounts),
         "aggressor": coded(res.tr_aggr, sides),
-        "buy_order_id": coded(res.tr_buy, order_ids_by_key),
-        "sell_order_id": coded(res.tr_sell, order_ids_by_key),
+        "buy_order_id": coded(res.tr_buy, order_ids),
+        "sell_order_id": coded(res.tr_sell, order_ids),
     })
-    writer.write("orders", orders, part, venue, date)
-    writer.write("trades", trades, part, venue, date)
-    if tags:
-        labels.collect_book(ins.tag_array(), res, order_ids_by_key, trade_ids, epoch)
+    return orders, trades

@@ -260,26 +260,7 @@ def _vasp_or_wallet(b: TransferBatch, t: int, asset: str, usd: float, i: int, *,
 
 def _same_customer(b: TransferBatch, i: int, other_v: str) -> int | None:
     cust = b.world.accounts[b.venue].customer[i]
-    if cust < 0:
-        return None
-    other = b.world.accounts[other_v]
-    index = _customer_index(other)
-    return index.get(cust)
-
-
-_CUSTOMER_INDEX: dict[int, dict[int, int]] = {}
-
-
-def _customer_index(va) -> dict[int, int]:
-    key = id(va)
-    if key not in _CUSTOMER_INDEX:
-        _CUSTOMER_INDEX.clear() if len(_CUSTOMER_INDEX) > 64 else None
-        idx: dict[int, int] = {}
-        for j, c in enumerate(va.customer):
-            if c >= 0 and c not in idx:
-                idx[c] = j
-        _CUSTOMER_INDEX[key] = idx
-    return _CUSTOMER_INDEX[key]
+    return None if cust < 0 else b.world.accounts[other_v].account_of(cust)
 
 
 def _lookalikes(b: TransferBatch, people: np.ndarray) -> None:

@@ -14,6 +14,8 @@ import datetime as dt
 import io
 import json
 import logging
+import math
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -313,7 +315,7 @@ def to_xml(payload: dict[str, Any]) -> bytes:
         add(tx, "transaction_description", t["description"])
         if t.get("ts"):
             add(tx, "date_transaction", t["ts"])
-        if t.get("amount") is not None:
+        if t.get("amount") is not None and math.isfinite(float(t["amount"])):
             add(tx, "amount_local", f"{float(t['amount']):.2f}")
         for side, party in (("from", t.get("from")), ("to", t.get("to"))):
             if party:
@@ -341,9 +343,14 @@ def to_xml(payload: dict[str, Any]) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
+# Characters XML 1.0 forbids (control characters, lone surrogates, U+FFFE/U+FFFF); an analyst's pasted
+# narrative or a detector's explanation may carry them.
+_NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _clip(text: str, limit: int) -> str:
-    text = text.strip() or "-"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    text = _NOT_XML.sub("", text).strip() or "-"
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 @lru_cache(maxsize=1)

@@ -255,25 +255,46 @@ def _describe(table: str, row: dict[str, Any]) -> dict[str, Any]:
     ts = row.get("ts")
     when = ts.isoformat() if isinstance(ts, dt.datetime) else None
     if table == "trades":
-        amount = float(row["price"]) * float(row["quantity"])
         return {
             "kind": "trade",
             "ts": when,
-            "amount": round(amount, 2),
+            "amount": _money(row.get("price"), row.get("quantity")),
             "symbol": row.get("symbol"),
             "from": row.get("seller"),
             "to": row.get("buyer"),
-            "description": f"trade {row.get('symbol')} {row['quantity']} @ {row['price']}",
+            "description": f"trade {row.get('symbol')} {row.get('quantity')} @ {row.get('price')}",
+        }
+    if table == "orders":
+        price = row.get("price")
+        return {
+            "kind": "order",
+            "ts": when,
+            "amount": _money(price, row.get("quantity")),
+            "symbol": row.get("symbol"),
+            "from": row.get("account"),
+            "to": None,
+            "description": f"{row.get('side')} {row.get('order_type')} order {row.get('order_id')} on "
+            f"{row.get('symbol')}: {row.get('quantity')} @ {price if price is not None else 'market'} "
+            f"({row.get('event')})",
         }
     return {
         "kind": "transfer",
         "ts": when,
-        "amount": round(float(row.get("usd_value") or 0.0), 2),
+        "amount": _money(row.get("usd_value"), 1.0),
         "asset": row.get("asset"),
         "from": row.get("from_party"),
         "to": row.get("to_party"),
         "description": f"{row.get('kind')} transfer of {row.get('amount')} {row.get('asset')}",
     }
+
+
+def _money(value: Any, quantity: Any) -> float | None:
+    """value × quantity rounded to cents; None when either is missing or not a finite number."""
+    try:
+        amount = float(value) * float(quantity)
+    except (TypeError, ValueError):
+        return None
+    return round(amount, 2) if math.isfinite(amount) else None
 
 
 # --- the three formats ----------------------------------------------------------------------------------

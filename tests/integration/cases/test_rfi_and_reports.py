@@ -180,6 +180,25 @@ def test_report_reads_transactions_from_the_lake_when_present(client, world, hbx
         ),
         folder / "part-0.parquet",
     )
+    orders = settings.lake_root / "orders" / "venue=HBX" / "date=2026-03-02"
+    orders.mkdir(parents=True)
+    pq.write_table(
+        pa.table(
+            {
+                "venue": ["HBX", "HBX"],
+                "symbol": ["BTC/USD", "BTC/USD"],
+                "order_id": ["t-102", "t-102"],
+                "account": ["acc-2", "acc-2"],
+                "ts": pa.array([ts, ts + dt.timedelta(seconds=1)], pa.timestamp("us", tz="UTC")),
+                "event": ["new", "cancel"],
+                "side": ["buy", "buy"],
+                "order_type": ["limit", "limit"],
+                "price": [59000.0, 59000.0],
+                "quantity": [2.0, 0.0],
+            }
+        ),
+        orders / "part-0.parquet",
+    )
     accounts = settings.lake_root / "accounts" / "venue=HBX"
     accounts.mkdir(parents=True)
     pq.write_table(
@@ -202,6 +221,8 @@ def test_report_reads_transactions_from_the_lake_when_present(client, world, hbx
     assert tx["t-100"]["from_lake"] is True and tx["t-100"]["amount"] == pytest.approx(30000.0)
     assert tx["t-100"]["from"] == "acc-2" and tx["t-100"]["to"] == "acc-1"
     assert tx["t-101"]["from_lake"] is False
+    assert tx["t-102"]["kind"] == "order" and tx["t-102"]["amount"] == pytest.approx(118000.0)  # the "new" event
+    assert tx["t-102"]["from"] == "acc-2"
     ann = next(s for s in payload["subjects"] if s["account"] == "acc-1")
     assert ann["name"] == "Ann Lee" and ann["customer_id"] == "cust-7"
     xml = client.get(f"/api/cases/{hbx_case['id']}/report.xml", headers=h).content

@@ -119,7 +119,8 @@ def _progress(total_bytes: int) -> Iterator[ProgressFn | None]:
 def _print_report(report: IngestReport, show: int) -> None:
     table = Table(title=f"Ingested into venue {report.venue} in {report.seconds:.2f} s")
     for col in ("file", "table", "format", "rows read", "written", "dropped", "sha256"):
-        table.add_column(col, justify="right" if col in ("rows read", "written", "dropped") else "left")
+        table.add_column(col, justify="right" if col in ("rows read", "written", "dropped") else "left",
+                         overflow="fold", min_width=12 if col == "file" else None)
     for f in report.files:
         table.add_row(f.name, f.table, f.format, f"{f.rows_read:,}", f"{f.rows_written:,}", f"{f.rows_dropped:,}",
                       f.sha256[:12])

@@ -155,6 +155,7 @@ def write_transfers(world: World, writer: LakeWriter, labels: LabelCollector, in
     for tag, inc in enumerate(incidents):
         if inc.symbol is None and inc.venue == venue and inc.day == day:
             inc.transfers(world, batch, stream(world.config.seed, "incident", inc.incident_id), tag)
+            _dilute(batch, inc, stream(world.config.seed, "dilute", inc.incident_id))
     if not batch.rows:
         return
     from harbour.data.generate.run import DOMAIN_TRANSFER, make_id
@@ -256,6 +257,22 @@ def _vasp_or_wallet(b: TransferBatch, t: int, asset: str, usd: float, i: int, *,
         return
     wallet = b.wallet(i, chain) if rng.random() < 0.7 else b.fresh(chain)[0]
     b.add(t, asset, usd, kind, wallet if incoming else me, me if incoming else wallet, onchain=True)
+
+
+def _dilute(b: TransferBatch, inc: Incident, rng: np.random.Generator) -> None:
+    """Ordinary, untagged deposits and withdrawals by the incident's accounts the same day. Only the hard
+    setting dilutes AML incidents (about two extra transfers per account); easy and default do not."""
+    n = int(rng.poisson(max(0.0, inc.knobs.dilution - 0.5) * 2 * len(inc.accounts)))
+    saved, b.rng = b.rng, rng
+    try:
+        for _ in range(n):
+            i = inc.accounts[int(rng.integers(len(inc.accounts)))]
+            asset = ASSETS[int(rng.integers(len(ASSETS)))]
+            t = int(rng.random() * (SECONDS - 5) * US)
+            _vasp_or_wallet(b, t, asset, usd_size(rng), i, incoming=rng.random() < 0.5,
+                            threshold=b.world.config.travel_rule_threshold_usd)
+    finally:
+        b.rng = saved
 
 
 def _same_customer(b: TransferBatch, i: int, other_v: str) -> int | None:

@@ -216,3 +216,19 @@ def test_failed_audit_rolls_the_ingest_back(lake_root: Path, tmp_path: Path) -> 
     with pytest.raises(RuntimeError):
         ingest(lake_root, [IngestFile("trades", path)], VENUE, audit=audit)
     assert snapshot(lake_root) == before
+
+
+def test_second_writer_waits_then_gets_conflict(lake_root: Path, tmp_path: Path) -> None:
+    import os
+
+    from harbour.core.errors import Conflict
+    from harbour.data.ingest.writer import acquire_lock
+
+    path = write_csv(tmp_path / "t.csv", TRADE_HEADER, [trade_row(120)])
+    fd = acquire_lock(lake_root, 1)  # another ingest is running
+    try:
+        with pytest.raises(Conflict):
+            ingest(lake_root, [IngestFile("trades", path)], VENUE, lock_timeout=0.2)
+    finally:
+        os.close(fd)
+    assert ingest(lake_root, [IngestFile("trades", path)], VENUE).rows_written == 1

@@ -52,6 +52,17 @@ def register(app: typer.Typer) -> None:
             rows,
         )
 
+    @cases_app.command("reprice")
+    def reprice() -> None:
+        """Re-price every open alert (after a surveillance re-run re-scored known alerts)."""
+        from harbour.cases.triage import reprice_open
+        from harbour.cli import console, open_database
+        from harbour.core.db import transaction
+
+        with open_database() as factory, transaction(factory) as session:
+            n = reprice_open(session)
+        console.print(f"re-priced {n:,} open alerts")
+
     @cases_app.command("suggest")
     def suggest(
         venue: str = typer.Option(None, help="only this venue"),

@@ -233,6 +233,30 @@ def reprice_detector(session: Session, detector: str) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def reprice_open(session: Session) -> int:
+    """Re-price every open alert from its current score (a surveillance re-run may re-score known
+    alerts), every detector's history and every platform's licensing risk. Returns open alerts re-priced."""
+    sync_queue(session)
+    current = select(AlertRecord.score).where(AlertRecord.alert_id == AlertTriage.alert_id).scalar_subquery()
+    clamped = case((current < 0, literal(0.0, Float)), (current > 1, literal(1.0, Float)), else_=current)
+    score = WEIGHTS["score"] * clamped
+    result = session.execute(
+        update(AlertTriage)
+        .where(AlertTriage.queue_state == "open")
+        .values(
+            score_pts=score,
+            priority=((score + AlertTriage.severity_pts) + AlertTriage.licensing_pts) + AlertTriage.history_pts,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    for detector in session.scalars(select(AlertTriage.detector).distinct()):
+        reprice_detector(session, detector)
+    for factor in session.scalars(select(PlatformTriageFactor)):
+        factor.points = -1.0  # forces _refresh_platform_factors to re-apply the current risk
+    _refresh_platform_factors(session)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 # --- keeping alert_triage in step with alerts ------------------------------------------------------------
 
 

@@ -91,7 +91,7 @@ def test_platform_pages_show_only_own_requests(client, actors, world, session_fa
     assert "Send answer" in page.text and f"/cases/{ids[0]}" not in page.text
 
 
-def test_cli_queue_detectors_report_and_validate(client, world, settings, monkeypatch, tmp_path):
+def test_cli_queue_detectors_report_and_validate(client, world, settings, monkeypatch, tmp_path, session_factory):
     world.add_alerts(make_alert("cli-1", score=0.9), make_alert("cli-2", score=0.2))
     h = world.h("ana")
     cid = client.post("/api/cases", headers=h, json={"alert_ids": ["cli-2"]}).json()["id"]
@@ -113,6 +113,16 @@ def test_cli_queue_detectors_report_and_validate(client, world, settings, monkey
     bad = runner.invoke(cli_app, ["cases", "validate-xml", str(broken)])
     assert bad.exit_code == 2 and "goaml_str.xsd" in bad.output
     assert runner.invoke(cli_app, ["cases", "report", "9999"]).exit_code == 2
+    # a surveillance re-run re-scores a known alert: reprice picks the new score up
+    with session_factory() as s:
+        s.get(AlertRecord, "cli-1").score = 0.1
+        s.commit()
+    out = runner.invoke(cli_app, ["cases", "reprice"])
+    assert out.exit_code == 0 and "re-priced 1 open alerts" in out.output
+    with session_factory() as s:
+        from harbour.cases.models import AlertTriage
+
+        assert s.get(AlertTriage, "cli-1").score_pts == pytest.approx(4.0)
 
 
 def test_alert_rows_untouched_by_reads(client, world, session_factory):

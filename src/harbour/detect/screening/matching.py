@@ -27,7 +27,7 @@ import jellyfish
 import numpy as np
 from rapidfuzz.distance import OSA
 
-from harbour.detect.screening.normalise import tokens
+from harbour.detect.screening.normalise import token_pairs
 
 DEFAULT_THRESHOLD = 0.88
 CANDIDATES_SCORED = 12  # best-blocked candidates that get the full score
@@ -71,10 +71,16 @@ def token_keys(token: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=1_000_000)
-def token_similarity(a: str, b: str) -> float:
-    """Similarity of two normalised tokens in [0, 1]."""
+def token_similarity(a: str, b: str, spelt_a: str = "", spelt_b: str = "") -> float:
+    """Similarity of two normalised tokens in [0, 1]; ``spelt_*`` are their spellings before the skeleton."""
     if a == b:
         return 1.0
+    if spelt_a and spelt_b and len(a) > 1 and len(b) > 1:
+        return max(_skeleton_similarity(a, b), OSA.normalized_similarity(spelt_a, spelt_b))
+    return _skeleton_similarity(a, b)
+
+
+def _skeleton_similarity(a: str, b: str) -> float:
     if len(a) == 1 or len(b) == 1:
         return INITIAL_SIMILARITY if _initial_agrees(a, b) else 0.0
     sim = OSA.normalized_similarity(a, b)
@@ -96,14 +102,17 @@ def _weight(token: str) -> float:
     return INITIAL_WEIGHT if len(token) == 1 else 1.0
 
 
-def score_tokens(query: tuple[str, ...] | list[str], candidate: tuple[str, ...] | list[str]) -> float:
+def score_tokens(query: tuple[str, ...] | list[str], candidate: tuple[str, ...] | list[str],
+                 query_spelt: tuple[str, ...] = (), candidate_spelt: tuple[str, ...] = ()) -> float:
     """Order-insensitive score of two token lists in [0, 1] (1 = the same tokens)."""
     if not query or not candidate:
         return 0.0
     if len(query) == len(candidate) and sorted(query) == sorted(candidate):
         return 1.0 if any(len(t) > 1 for t in query) else 0.5
+    qs = query_spelt or ("",) * len(query)
+    cs = candidate_spelt or ("",) * len(candidate)
     pairs = sorted(
-        ((token_similarity(a, b), i, j) for i, a in enumerate(query) for j, b in enumerate(candidate)),
+        ((token_similarity(a, b, qs[i], cs[j]), i, j) for i, a in enumerate(query) for j, b in enumerate(candidate)),
         reverse=True,
     )
     used_q: set[int] = set()
@@ -134,7 +143,9 @@ def score_tokens(query: tuple[str, ...] | list[str], candidate: tuple[str, ...] 
 
 def score_names(a: str, b: str) -> float:
     """Score two raw names: ``score_names("Dr. John Smith", "SMITH, John") == 1.0``."""
-    return score_tokens(tokens(a), tokens(b))
+    pa, pb = token_pairs(a), token_pairs(b)
+    return score_tokens(tuple(p[0] for p in pa), tuple(p[0] for p in pb),
+                        tuple(p[1] for p in pa), tuple(p[1] for p in pb))
 
 
 class NameIndex:
@@ -144,17 +155,20 @@ class NameIndex:
         self.keys: list[Hashable] = []
         self.names: list[str] = []
         self.toks: list[tuple[str, ...]] = []
+        self.spelt: list[tuple[str, ...]] = []
         self.postings: dict[str, list[int]] = {}
         self.exact: dict[str, list[int]] = {}
         self._arrays: dict[str, np.ndarray] | None = None
         for key, name in names:
-            toks = tuple(tokens(name))
-            if not toks:
+            pairs = token_pairs(name)
+            if not pairs:
                 continue
+            toks = tuple(p[0] for p in pairs)
             row = len(self.names)
             self.keys.append(key)
             self.names.append(name)
             self.toks.append(toks)
+            self.spelt.append(tuple(p[1] for p in pairs))
             self.exact.setdefault(" ".join(sorted(toks)), []).append(row)
             for block_key in {k for t in toks for k in token_keys(t)}:
                 self.postings.setdefault(block_key, []).append(row)
@@ -197,12 +211,14 @@ class NameIndex:
     def search(self, name: str, threshold: float = DEFAULT_THRESHOLD, limit: int = 5) -> list[Match]:
         """Listed entries whose name or alias scores at least ``threshold`` against ``name``, best first;
         one match per entry."""
-        query = tuple(tokens(name))
-        if not query:
+        pairs = token_pairs(name)
+        if not pairs:
             return []
+        query = tuple(p[0] for p in pairs)
+        query_spelt = tuple(p[1] for p in pairs)
         best: dict[Hashable, Match] = {}
         for row in self.candidates(query):
-            score = score_tokens(query, self.toks[row])
+            score = score_tokens(query, self.toks[row], query_spelt, self.spelt[row])
             if score < threshold:
                 continue
             key = self.keys[row]

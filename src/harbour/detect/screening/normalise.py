@@ -264,6 +264,7 @@ NAME_VARIANTS: dict[str, str] = {spelling: group.split()[0] for group in _VARIAN
 _SPLIT = re.compile(r"[^0-9a-z\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]+")
 # Skeleton rules (order matters): romanisation differences of one sound collapse to one spelling.
 _SKELETON_RULES = (
+    ("ck", "k"),  # first: "ck" before "kh" would otherwise leave a stray "c"
     ("dzh", "j"),
     ("dj", "j"),
     ("zh", "j"),
@@ -272,7 +273,6 @@ _SKELETON_RULES = (
     ("sch", "sh"),
     ("kh", "h"),
     ("ph", "f"),
-    ("ck", "k"),
     ("dh", "d"),
     ("gh", "g"),
     ("th", "t"),
@@ -345,11 +345,23 @@ def tokens(name: str) -> list[str]:
     Honorifics and company suffixes are dropped, and so are particles such as ``al``; if nothing
     would remain, the name is kept whole (a company called "Holding Co" still has a name).
     """
+    return [skel for skel, _ in token_pairs(name)]
+
+
+@lru_cache(maxsize=200_000)
+def token_pairs(name: str) -> tuple[tuple[str, str], ...]:
+    """``(skeleton, folded spelling)`` of each identifying token. The skeleton absorbs romanisations but
+    can magnify a typo (a slip next to "kh" or a doubled letter), so scores also compare the spelling."""
     raw = raw_tokens(name)
     kept = [t for t in raw if t not in HONORIFICS and t not in COMPANY_SUFFIXES and t not in PARTICLES]
     if not kept:
         kept = [t for t in raw if t not in HONORIFICS] or raw
-    return [part for t in kept for part in _split_glued(skeleton(t))]
+    out: list[tuple[str, str]] = []
+    for t in kept:
+        parts = _split_glued(skeleton(t))
+        # a glued name split in two has no spelling of its own for each half: use the halves
+        out.extend((p, p) for p in parts) if len(parts) > 1 else out.append((parts[0], t))
+    return tuple(out)
 
 
 _GLUED_ABD = re.compile(r"^abd(?:al|el|ul|ol|u|a)?(?=[a-z]{4,}$)")

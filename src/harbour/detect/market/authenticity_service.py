@@ -12,7 +12,7 @@ import duckdb
 from sqlalchemy.orm import Session
 
 from harbour.core.auth import Principal, Role
-from harbour.core.errors import Forbidden, Invalid
+from harbour.core.errors import Forbidden, Invalid, Unauthenticated
 from harbour.core.tenancy import Platform
 from harbour.data.layout import glob_pattern
 from harbour.detect.market.authenticity import VenueAuthenticity, venue_report
@@ -22,6 +22,8 @@ VIEW_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN, Role.PLATFORM_USER})
 
 def allowed_venues(session: Session, principal: Principal) -> list[str] | None:
     """Venue codes the principal may see; None means all."""
+    if principal.role == Role.PUBLIC:
+        raise Unauthenticated("log in to see the authenticity report")
     if principal.role not in VIEW_ROLES:
         raise Forbidden("the authenticity report is for supervisors, admins and platform users")
     if principal.role == Role.PLATFORM_USER:
@@ -41,15 +43,14 @@ def authenticity_report(session: Session, principal: Principal, lake_root: Path,
     if not files or venues == []:
         return []
     where = ""
-    params: list[str] = []
+    params: dict[str, str] = {}
     if venues is not None:
-        where = f"WHERE venue IN ({', '.join('?' for _ in venues)})"
-        params = list(venues)
+        where = f"WHERE venue IN ({', '.join(f'$v{i}' for i in range(len(venues)))})"
+        params = {f"v{i}": v for i, v in enumerate(venues)}
     try:
         con = duckdb.connect()
-        table = con.execute(
-            f"SELECT venue, price, quantity FROM read_parquet(?, hive_partitioning = true) {where}",
-            [glob_pattern(lake_root, "trades"), *params]).to_arrow_table()
+        table = con.sql(f"SELECT venue, price, quantity FROM read_parquet($glob, hive_partitioning = true) {where}",
+                        params={"glob": glob_pattern(lake_root, "trades"), **params}).to_arrow_table()
         con.close()
     except duckdb.Error as exc:
         raise Invalid(f"could not read trades under {lake_root}: {exc}", field="lake") from exc

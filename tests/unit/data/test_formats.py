@@ -104,3 +104,42 @@ def test_canonical_parquet_with_loose_types(tmp_path: Path) -> None:
         got = lake.table("trades").to_arrow()
     assert got.schema.field("trade_id").type == pa.string()
     assert sorted(got["trade_id"].to_pylist()) == ["1", "2", "3"]
+
+
+def _exact_trades(prices: list[float], days: list[int]) -> pa.Table:
+    n = len(prices)
+    return pa.table({
+        "venue": [VENUE] * n, "symbol": ["BTC/USD"] * n, "trade_id": [f"E{i}" for i in range(n)],
+        "ts": pa.array([dt.datetime(2026, 1, d, 12, i, tzinfo=dt.UTC) for i, d in enumerate(days)],
+                       pa.timestamp("us", "UTC")),
+        "price": prices, "quantity": [1.0] * n, "buyer": ["A1"] * n, "seller": ["A2"] * n,
+        "aggressor": ["buy"] * n, "buy_order_id": pa.nulls(n, pa.string()), "sell_order_id": pa.nulls(n, pa.string()),
+    }).cast(TRADES)
+
+
+def test_exact_single_day_parquet_is_staged_as_is(lake_root: Path, tmp_path: Path) -> None:
+    source = tmp_path / "day.parquet"
+    pq.write_table(_exact_trades([10.0, 11.0, 12.0], [8, 8, 8]), source)
+    report = ingest(lake_root, [IngestFile("trades", source)], VENUE)
+    assert report.rows_written == 3
+    (written,) = Lake(lake_root).files("trades", VENUE, dt.date(2026, 1, 8), dt.date(2026, 1, 8))
+    assert written.read_bytes() == source.read_bytes()  # copied, not re-encoded
+
+
+def test_exact_parquet_with_a_bad_row_is_still_located(lake_root: Path, tmp_path: Path) -> None:
+    source = tmp_path / "day.parquet"
+    pq.write_table(_exact_trades([10.0, -1.0, 12.0], [8, 8, 8]), source)
+    with pytest.raises(Invalid) as err:
+        ingest(lake_root, [IngestFile("trades", source)], VENUE)
+    assert [(p["row"], p["column"]) for p in err.value.details["problems"]] == [(2, "price")]
+    report = ingest(lake_root, [IngestFile("trades", source)], VENUE, skip_bad=True)
+    assert (report.rows_read, report.rows_written) == (3, 2)
+
+
+def test_exact_parquet_over_two_days_is_split(lake_root: Path, tmp_path: Path) -> None:
+    source = tmp_path / "two.parquet"
+    pq.write_table(_exact_trades([10.0, 11.0, 12.0], [8, 9, 9]), source)
+    ingest(lake_root, [IngestFile("trades", source)], VENUE)
+    with Lake(lake_root) as lake:
+        assert lake.table("trades", start="2026-01-09", end="2026-01-09").count() == 2
+        assert lake.table("trades", start="2026-01-08", end="2026-01-08").count() == 1

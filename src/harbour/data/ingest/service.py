@@ -38,7 +38,7 @@ from harbour.core.tenancy import get_platform
 from harbour.data.ingest.formats import FORMATS, FileRejected, detect_format, present_columns, read_chunks
 from harbour.data.ingest.problems import MAX_DETAILED_PROBLEMS, FileResult, IngestReport, Problem
 from harbour.data.ingest.validate import check_columns, new_connection, validate_chunk
-from harbour.data.ingest.writer import LakeWriter, StagedPart, write_options
+from harbour.data.ingest.writer import FileStage, LakeWriter, StagedPart, write_options
 from harbour.data.lake import partition_files
 from harbour.data.schemas import TABLES
 
@@ -188,6 +188,17 @@ def _stage_file(writer: LakeWriter, con: duckdb.DuckDBPyConnection, item: Ingest
             if ignored:
                 report.ignored_columns[item.label] = ignored
             check_columns(item.table, present)
+        copy_day = _copyable_day(item.path, item.table) if fmt == "parquet" else None
+        if copy_day is not None:
+            done = _check_then_copy(writer, con, stage, item, venue, now, chunk_rows, copy_day, known_cache, result)
+            if done:
+                if progress is not None:
+                    progress(item.label, size, size)
+                writer.close_file(stage)
+                if digest is not None:
+                    result.sha256 = digest.result()
+                return
+            result.rows_read = 0  # a bad row: read it again the ordinary way, which locates every problem
         for chunk in read_chunks(item.path, fmt, item.table, venue, chunk_rows):
             if chunk.restart:  # the file is being read again by the exact reader
                 writer.discard_file(stage)
@@ -215,6 +226,47 @@ def _stage_file(writer: LakeWriter, con: duckdb.DuckDBPyConnection, item: Ingest
     report.problem_count += unlisted
     if progress is not None:
         progress(item.label, size, size)
+
+
+def _copyable_day(path: Path, table: str) -> str | None:
+    """The one UTC day a Parquet file covers when its columns are exactly the contract's (names, order,
+    types) and its statistics show a single day; None otherwise. Such a file can be staged as it is."""
+    spec = TABLES[table]
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError):
+        return None
+    schema = pf.schema_arrow
+    if "date" not in spec.partition_by or schema.names != spec.schema.names:
+        return None
+    if any(a.type != b.type for a, b in zip(schema, spec.schema, strict=True)) or pf.metadata.num_rows == 0:
+        return None
+    index = schema.names.index(spec.time_column or "ts")
+    days: set[dt.date] = set()
+    for g in range(pf.metadata.num_row_groups):
+        stats = pf.metadata.row_group(g).column(index).statistics
+        if stats is None or not stats.has_min_max or not isinstance(stats.min, dt.datetime):
+            return None
+        days.update({stats.min.date(), stats.max.date()})
+    return days.pop().isoformat() if len(days) == 1 else None
+
+
+def _check_then_copy(writer: LakeWriter, con: duckdb.DuckDBPyConnection, stage: FileStage, item: IngestFile,
+                     venue: str, now: dt.datetime, chunk_rows: int, day: str, known_cache: dict[str, pa.Array],
+                     result: FileResult) -> bool:
+    """Check every row; when all pass and all fall on ``day``, stage the file by copying it (no re-encoding).
+    False means a row failed: the caller reads the file again the ordinary way."""
+    for chunk in read_chunks(item.path, "parquet", item.table, venue, chunk_rows):
+        result.rows_read += chunk.data.num_rows
+        known = _known_ids(writer, item.table, venue, known_cache)
+        checked = validate_chunk(con, item.table, chunk.data, chunk.rows, venue, item.label, now, known)
+        if checked.bad.any():
+            return False
+        micros = checked.table[TABLES[item.table].time_column or "ts"].cast(pa.int64()).to_numpy()
+        if (micros // 86_400_000_000 != (dt.date.fromisoformat(day) - dt.date(1970, 1, 1)).days).any():
+            return False  # statistics said one day, the rows say otherwise
+    writer.stage_copy(stage, item.table, venue, day, item.path, result.rows_read)
+    return True
 
 
 def _known_ids(writer: LakeWriter, table: str, venue: str, cache: dict[str, pa.Array]) -> dict[str, pa.Array]:

@@ -177,6 +177,21 @@ class LakeWriter:
         self._opened.append(part)
         return part
 
+    def stage_copy(self, stage: FileStage, table: str, venue: str | None, date: str | None, source: Path,
+                   rows: int) -> None:
+        """Stage ``source`` as it is: its columns already are the contract's and it fits one partition."""
+        self.flush()
+        self._seq += 1
+        folder = partition_dir(self.staging, table, venue, dt.date.fromisoformat(date) if date else None)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"part-{self.id}-{self._seq:05d}.parquet"
+        shutil.copyfile(source, path)
+        rows_path = self.staging / "rows" / f"{self._seq:05d}.i64"
+        np.arange(1, rows + 1, dtype=np.int64).tofile(rows_path)
+        part = StagedPart(path, table, stage.file_index, rows_path, count=rows)
+        stage.parts.append(part)
+        self._opened.append(part)
+
     @staticmethod
     def _close_part(part: StagedPart) -> None:
         if part.writer is not None:

@@ -12,7 +12,8 @@ from harbour.core.auth import Role
 
 from .conftest import account, transfer, write_lake
 
-FUZZED = ("/api/transfers/score", "/api/screening/check/name", "/api/screening/check/address",
+FUZZED = ("/api/transfers/score", "/api/transfers/score/batch", "/api/screening/check/name",
+          "/api/screening/check/address",
           "/api/screening/hits")
 
 

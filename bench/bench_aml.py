@@ -26,8 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from harbour.data.schemas import ACCOUNTS, TRANSFERS
-from harbour.detect.aml.exposure import find as find_exposure
 from harbour.detect.aml.exposure import ExposureConfig, normalise_address
+from harbour.detect.aml.exposure import find as find_exposure
 from harbour.detect.aml.graph import build_graph
 from harbour.detect.aml.miner import TYPOLOGY_ORDER, resolve_configs
 from harbour.detect.aml.travel_rule import TravelRuleConfig, gaps
@@ -80,6 +80,20 @@ def synthetic(rows: int, accounts: int, days: int, seed: int) -> tuple[pa.Table,
         "opened_at": pa.array(np.full(accounts, T0 - 400 * DAY), pa.timestamp("us", tz="UTC")),
     }, schema=ACCOUNTS)
     return transfers, accounts_t
+
+
+def cached_synthetic(args: argparse.Namespace) -> tuple[pa.Table, pa.Table]:
+    """The synthetic tables, kept as Parquet under --cache (building 10M rows of strings takes minutes)."""
+    import pyarrow.parquet as pq
+
+    folder = Path(args.cache) / f"r{args.rows}-a{args.accounts}-d{args.days}-s{args.seed}"
+    if (folder / "accounts.parquet").is_file():
+        return pq.read_table(folder / "transfers.parquet"), pq.read_table(folder / "accounts.parquet")
+    transfers, accounts = synthetic(args.rows, args.accounts, args.days, args.seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(transfers, folder / "transfers.parquet")
+    pq.write_table(accounts, folder / "accounts.parquet")
+    return transfers, accounts
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -169,12 +183,13 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--baseline-rows", type=int, default=200_000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--cache", default="/tmp/bench_aml_cache", help="folder keeping the synthetic tables")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     sanctions = Path("/tmp/bench_aml_sanctions.csv")
     sanctions.write_text("address\n" + "\n".join(f"0xf{i:039d}" for i in range(0, 10_000_000, 997)) + "\n")
 
-    (transfers, accounts), build = timed(lambda: synthetic(args.rows, args.accounts, args.days, args.seed))
+    (transfers, accounts), build = timed(lambda: cached_synthetic(args))
     log.info("synthetic table: %s transfers, %s accounts, built in %.1fs", f"{transfers.num_rows:,}",
              f"{accounts.num_rows:,}", build)
     run_miner(transfers.slice(0, 200_000), accounts, sanctions)  # warm the numba cache / JIT

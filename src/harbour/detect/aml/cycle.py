@@ -21,6 +21,8 @@ class CycleConfig(BaseModel):
     min_hop_ratio: float = Field(0.5, gt=0, description="a hop carries at least this share of the previous hop")
     max_hop_ratio: float = Field(2.0, gt=0, description="... and at most this multiple of it")
     min_usd: float = Field(500.0, ge=0, description="value of the first hop")
+    max_hop_fanout: int = Field(50, ge=1, description="a party paying more parties than this within the window "
+                                "is a hub; cycles are not traced through it")
     search_budget: int = Field(2_000, ge=10, description="edge expansions per start edge (bounds hub blow-up)")
 
 
@@ -38,7 +40,8 @@ def find(g: TransferGraph, cfg: CycleConfig, claimed: np.ndarray) -> list[Patter
     # An edge that cannot start a cycle (too small) can still be a later hop; filter starts afterwards.
     flat, offsets = temporal_cycles(g.out_ptr, g.out_order, g.src, g.dst, g.ts, g.usd, active,
                                     hours(cfg.window_hours), cfg.min_length, cfg.max_length,
-                                    cfg.min_hop_ratio, cfg.max_hop_ratio, cfg.search_budget, cfg.min_usd)
+                                    cfg.min_hop_ratio, cfg.max_hop_ratio, cfg.search_budget, cfg.min_usd,
+                                    cfg.max_hop_fanout)
     groups: dict[tuple[int, ...], list[np.ndarray]] = {}
     for i in range(offsets.size - 1):
         e = flat[offsets[i]:offsets[i + 1]]

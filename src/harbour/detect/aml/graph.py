@@ -98,14 +98,20 @@ def _csr(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return counting_order(keys, n)  # type: ignore[no-any-return]
 
 
-def intern(parties: pa.Array) -> tuple[np.ndarray, pa.Array]:
-    """(id per row, distinct strings by id). Ids come from 64-bit hashes: two different parties share an id
-    only on a hash collision (odds about n^2 / 2^65: below one in 10^5 for 20M parties)."""
+def intern(first_col: pa.Array, second_col: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Ids for the strings of both columns (first column's rows, then the second's) and the distinct
+    strings by id. Ids come from 64-bit hashes: two different parties share an id only on a hash
+    collision (odds about n^2 / 2^65: below one in 10^5 for 20M parties)."""
     from harbour.detect.aml.kernels import intern_hashes
 
-    hashes = pl.Series(parties).hash(seed=0x5EED).to_numpy()
+    n = len(first_col)
+    hashes = np.concatenate((pl.Series(first_col).hash(seed=0x5EED).to_numpy(),
+                             pl.Series(second_col).hash(seed=0x5EED).to_numpy()))
     codes, first = intern_hashes(hashes)
-    return codes, parties.take(pa.array(first))
+    # ids are numbered in order of first appearance, so the first column's ids come first
+    k = int(np.searchsorted(first, n))
+    parties = pa.concat_arrays([first_col.take(pa.array(first[:k])), second_col.take(pa.array(first[k:] - n))])
+    return codes, parties
 
 
 class LazyStrings:
@@ -182,9 +188,8 @@ def build_graph(transfers: pa.Table, accounts: pa.Table | None = None) -> Transf
         transfers = transfers.take(pa.array(order))
         ts = ts[order]
     n = transfers.num_rows
-    both = pa.concat_arrays([transfers["from_party"].combine_chunks().cast(pa.string()),
-                             transfers["to_party"].combine_chunks().cast(pa.string())])
-    codes, parties_arr = intern(both)
+    codes, parties_arr = intern(transfers["from_party"].combine_chunks().cast(pa.string()),
+                                transfers["to_party"].combine_chunks().cast(pa.string()))
     n_parties = len(parties_arr)
     venue_col = transfers["venue"].combine_chunks().cast(pa.string())
     node_of, party_venue, inst_party, corp_party = _customer_nodes(parties_arr, accounts, pc.unique(venue_col))

@@ -102,8 +102,8 @@ def bursts(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, this: np.ndarr
 @njit(cache=True)
 def temporal_cycles(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray, dst: np.ndarray,
                     ts: np.ndarray, usd: np.ndarray, active: np.ndarray, window: int, min_len: int,
-                    max_len: int, min_ratio: float, max_ratio: float, budget: int, min_start_usd: float
-                    ) -> tuple[np.ndarray, np.ndarray]:
+                    max_len: int, min_ratio: float, max_ratio: float, budget: int, min_start_usd: float,
+                    hub_cap: int) -> tuple[np.ndarray, np.ndarray]:
     """Simple temporal cycles: edges e1..ek with strictly increasing times, e1.src == ek.dst, no node
     repeated, total span <= window, and each hop's value within [min_ratio, max_ratio] of the previous
     hop's. Each cycle is reported once, from its earliest edge. Only ``active`` nodes (ones with both
@@ -132,6 +132,10 @@ def temporal_cycles(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray,
         lo = _lower_bound(ts, out_order, out_ptr[b], out_ptr[b + 1], ts[e0])
         stack_pos[0] = lo
         stack_end[0] = _lower_bound(ts, out_order, lo, out_ptr[b + 1], t_end)
+        if stack_end[0] - lo > hub_cap:
+            on_path[a] = False
+            on_path[b] = False
+            continue  # a hub paying crowds: a loop through it is indistinguishable from noise
         spent = 0
         while depth > 0:
             if stack_pos[depth - 1] >= stack_end[depth - 1] or spent >= budget:
@@ -167,11 +171,14 @@ def temporal_cycles(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray,
                 continue
             if on_path[c] or not active[c] or depth + 1 >= max_len:
                 continue
+            lo = _lower_bound(ts, out_order, out_ptr[c], out_ptr[c + 1], ts[f])
+            hi = _lower_bound(ts, out_order, lo, out_ptr[c + 1], t_end)
+            if hi - lo > hub_cap:
+                continue
             on_path[c] = True
             stack_edge[depth] = f
-            lo = _lower_bound(ts, out_order, out_ptr[c], out_ptr[c + 1], ts[f])
             stack_pos[depth] = lo
-            stack_end[depth] = _lower_bound(ts, out_order, lo, out_ptr[c + 1], t_end)
+            stack_end[depth] = hi
             depth += 1
         on_path[a] = False
         on_path[b] = False

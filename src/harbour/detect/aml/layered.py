@@ -62,7 +62,21 @@ def episodes(g: TransferGraph, cand: np.ndarray, gap: int) -> np.ndarray:
     return np.stack((seg[:cand.size], seg[cand.size:]))
 
 
+_LAST: dict[str, object] = {}
+
+
 def components(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> list[np.ndarray]:
+    """``_components``, shared by stack and bipartite in one mining pass: the second caller (same graph,
+    same parameters) reuses the first's components, minus those its claims have touched."""
+    key = (id(g), LayeredConfig(**cfg.model_dump()).model_dump_json())
+    if _LAST.get("key") == key and _LAST.get("graph") is g:
+        return [e for e in _LAST["comps"] if not claimed[e].any()]  # type: ignore[attr-defined]
+    comps = _components(g, cfg, claimed)
+    _LAST.update(key=key, graph=g, comps=comps)
+    return comps
+
+
+def _components(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> list[np.ndarray]:
     """Edge sets of the connected components of mesh transfers between platform accounts (account
     episodes as vertices), small, coordinated and large enough to be one scheme."""
     cand = many_to_many_edges(g, cfg, claimed)

@@ -20,6 +20,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, Field
 
 from harbour.detect.aml.base import fmt_usd
@@ -39,8 +40,10 @@ def _blank(col: str) -> pl.Expr:
 
 def gaps(transfers: pa.Table, cfg: TravelRuleConfig, known_venues: set[str] | None = None) -> pl.DataFrame:
     """Rows that break the rule, with ``account`` (the venue's own customer) and ``missing`` (list)."""
-    df = pl.from_arrow(transfers.select(["venue", "transfer_id", "ts", "usd_value", "kind", "from_party", "to_party",
-                                         *FIELDS]))
+    # the threshold is a cheap numeric filter: apply it before any string work
+    big_rows = pc.greater_equal(pc.multiply(transfers["usd_value"], cfg.hkd_per_usd), cfg.threshold_hkd)
+    small = transfers.select(["venue", "transfer_id", "ts", "usd_value", "kind", "from_party", "to_party", *FIELDS])
+    df = pl.from_arrow(small.filter(big_rows))
     assert isinstance(df, pl.DataFrame)
     from_venue = pl.col("from_party").str.split_exact(":", 1).struct.field("field_0")
     to_venue = pl.col("to_party").str.split_exact(":", 1).struct.field("field_0")

@@ -51,6 +51,12 @@ def nav_for(principal: Principal) -> list[NavItem]:
     return sorted(items, key=lambda i: (i.order, i.label))
 
 
+def active_nav_href(items: list[NavItem], path: str) -> str | None:
+    """The one nav link to highlight: the longest href that is the path or a folder above it."""
+    matches = [i.href for i in items if path == i.href or (i.href != "/" and path.startswith(i.href.rstrip("/") + "/"))]
+    return max(matches, key=len) if matches else None
+
+
 # --- templates ---------------------------------------------------------------------------------------
 
 
@@ -86,10 +92,12 @@ def render(
 ) -> HTMLResponse:
     env: Environment = request.app.state.templates
     principal = getattr(request.state, "principal", PUBLIC)
+    nav = nav_for(principal)
     ctx = {
         "request": request,
         "principal": principal,
-        "nav": nav_for(principal),
+        "nav": nav,
+        "active_nav": active_nav_href(nav, request.url.path),
         "demo_mode": request.app.state.settings.demo_mode,
         "path": request.url.path,
     }

@@ -24,7 +24,7 @@ from harbour.detect.runners.plan import (
     split_by_keys,
     window_dates,
 )
-from harbour.detect.runners.reference import RefSelfTrade
+from harbour.detect.runners.reference import RefAccountActivity, RefSelfTrade
 
 D = dt.date(2026, 1, 5)
 
@@ -61,6 +61,9 @@ def test_a_date_partition_owns_its_day_clipped_to_the_window() -> None:
 def test_projection_adds_keys_and_time_in_contract_order() -> None:
     job = make_job(RefSelfTrade())
     assert read_columns(job, "trades") == ["venue", "symbol", "trade_id", "ts", "quantity", "buyer", "seller"]
+    # the whole table key is kept even when the projection leaves part of it out: it orders the rows
+    orders = read_columns(make_job(RefAccountActivity()), "orders")
+    assert orders == ["venue", "order_id", "account", "ts", "event", "quantity"]
 
 
 def test_unknown_table_column_or_partition_key_is_refused() -> None:

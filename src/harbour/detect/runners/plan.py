@@ -164,8 +164,8 @@ def time_column(table: str) -> str | None:
 
 
 def read_columns(job: DetectorJob, table: str) -> list[str]:
-    """Columns to read for ``table``: the projection (or the whole contract), the partition keys and the
-    time column, in the contract's order so both runners hand kernels identical tables."""
+    """Columns to read for ``table``: the projection (or the whole contract), the partition keys, the time
+    and key columns, in the contract's order so both runners hand kernels identical tables."""
     schema = TABLES[table].schema
     wanted = set(job.spec.columns[table]) if job.spec.columns and table in job.spec.columns else set(schema.names)
     unknown = wanted - set(schema.names)
@@ -173,9 +173,8 @@ def read_columns(job: DetectorJob, table: str) -> list[str]:
         raise Invalid(f"detector {job.name!r} asks for columns {sorted(unknown)} that table {table!r} does not have",
                       field="columns")
     wanted.update(k for k in job.spec.partition_by if k != "date" and k in schema.names)
-    tcol = time_column(table)
-    if tcol:
-        wanted.add(tcol)
+    # The time and key columns order the rows inside a partition, identically on every runner.
+    wanted.update(sort_columns(table))
     return [n for n in schema.names if n in wanted]
 
 

@@ -39,8 +39,10 @@ def find(g: TransferGraph, cfg: ScatterGatherConfig, claimed: np.ndarray) -> lis
     if sources.size == 0:
         return []
     # every scatter hop of every burst at once, then every onward hop at once
-    run = np.repeat(np.arange(sources.size), hi - lo + 1)
-    pos = np.concatenate([np.arange(a, b + 1) for a, b in zip(lo.tolist(), hi.tolist(), strict=True)])
+    lengths = hi - lo + 1
+    run = np.repeat(np.arange(sources.size), lengths)
+    starts = np.cumsum(lengths) - lengths
+    pos = np.arange(int(lengths.sum())) - np.repeat(starts, lengths) + np.repeat(lo, lengths)
     scatter = g.out_order[pos]
     ok = usable[scatter] & (g.dst[scatter] != g.src[scatter]) & ~g.institutional[g.dst[scatter]]
     scatter, run = scatter[ok], run[ok]

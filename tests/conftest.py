@@ -34,6 +34,16 @@ TEST_SECRET = "test-secret-key-0123456789abcdef"
 PASSWORD = "correct-horse-battery"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> None:
+    """argon2id at minimal cost: real hashing, but users are created hundreds of times in the suite."""
+    from argon2 import PasswordHasher
+
+    from harbour.core.auth import use_password_hasher
+
+    use_password_hasher(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
 # --- databases -----------------------------------------------------------------------------------------
 
 

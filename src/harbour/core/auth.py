@@ -37,7 +37,14 @@ class Role(enum.StrEnum):
 # Roles of the regulator's own staff: they see every platform.
 REGULATOR_ROLES = frozenset({Role.LICENSING_OFFICER, Role.SUPERVISOR, Role.ADMIN})
 
-_hasher = PasswordHasher()
+_hasher = PasswordHasher()  # argon2id with the library's recommended cost
+
+
+def use_password_hasher(hasher: PasswordHasher) -> None:
+    """Swap the argon2 parameters (the test suite uses a cheap profile: hashing dominates its run time).
+    Hashes record their own parameters, so existing hashes still verify after a swap."""
+    global _hasher
+    _hasher = hasher
 
 
 class User(Base):

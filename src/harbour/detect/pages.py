@@ -64,7 +64,7 @@ def alert_page(alert_id: str, request: Request, session: DbSession, principal: C
         chart = market_chart(evidence.series, evidence.trades, evidence.orders, span, window,
                              title=f"{alert.symbol} on {alert.venue}: price and volume, evidence marked")
     else:
-        chart = transfer_chart(evidence.transfers, set(alert.evidence_ids), span, window,
+        chart = transfer_chart(evidence.context_transfers or evidence.transfers, set(alert.evidence_ids), span, window,
                                title=f"transfers on {alert.venue} named by the alert")
     return render(request, "detect/alert.html", {"alert": alert, "evidence": evidence, "chart": chart})
 

@@ -295,13 +295,15 @@ class Evidence:
     orders: list[dict[str, Any]] = field(default_factory=list)
     transfers: list[dict[str, Any]] = field(default_factory=list)
     accounts: list[dict[str, Any]] = field(default_factory=list)
+    context_transfers: list[dict[str, Any]] = field(default_factory=list)  # the accounts' transfers around it
     missing: list[str] = field(default_factory=list)  # evidence ids not found in the lake
 
 
 def load_evidence(lake_root: Path, alert: AlertRecord) -> Evidence:
     """Read the alert's evidence rows and the price/volume around it from the lake (DuckDB, pruned files)."""
     span = alert.end - alert.start
-    pad = max(span / 2, dt.timedelta(minutes=15))
+    # a market alert is read against the minutes around it; an AML alert against the accounts' days around it
+    pad = max(span / 2, dt.timedelta(minutes=15) if alert.symbol else dt.timedelta(days=3))
     lo, hi = alert.start - pad, alert.end + pad
     days = [(lo + dt.timedelta(days=i)).date() for i in range((hi.date() - lo.date()).days + 1)]
     ev = Evidence(lo, hi)
@@ -314,6 +316,8 @@ def load_evidence(lake_root: Path, alert: AlertRecord) -> Evidence:
         ev.transfers = _rows(con, lake_root, "transfers", [alert.venue], days, "transfer_id", ids)
         if alert.symbol:
             ev.series = _series(con, lake_root, alert.venue, alert.symbol, days, lo, hi)
+        else:
+            ev.context_transfers = _account_transfers(con, lake_root, alert, days, lo, hi)
         files = [f.path for f in lake_files(lake_root, "accounts", [alert.venue])]
         if files and alert.accounts:
             ev.accounts = con.sql("SELECT * EXCLUDE (venue) FROM read_parquet($f, union_by_name=true) "
@@ -335,6 +339,21 @@ def _rows(con: duckdb.DuckDBPyConnection, root: Path, table: str, venues: list[s
     data = con.sql(f"SELECT * FROM read_parquet($f, union_by_name=true) WHERE {id_col} IN (SELECT unnest($ids)) "
                    f"ORDER BY ts, {id_col} LIMIT {EVIDENCE_ROW_LIMIT}", params={"f": files, "ids": ids})
     return [{k: v for k, v in r.items() if k != "date"} for r in data.to_arrow_table().to_pylist()]
+
+
+def _account_transfers(con: duckdb.DuckDBPyConnection, root: Path, alert: AlertRecord, days: list[dt.date],
+                       lo: dt.datetime, hi: dt.datetime) -> list[dict[str, Any]]:
+    """Transfers to or from the alert's accounts around its span (context for an AML chart)."""
+    files = [f.path for f in lake_files(root, "transfers", [alert.venue], days)]
+    if not files:
+        return []
+    parties = [f"{alert.venue}:{a}" for a in alert.accounts]
+    sql = ("SELECT transfer_id, ts, kind, asset, amount, usd_value, from_party, to_party "
+           "FROM read_parquet($f, union_by_name=true) WHERE ts >= $lo AND ts <= $hi AND "
+           "(from_party IN (SELECT unnest($p)) OR to_party IN (SELECT unnest($p)) OR "
+           f"transfer_id IN (SELECT unnest($ids))) ORDER BY ts, transfer_id LIMIT {EVIDENCE_ROW_LIMIT * 4}")
+    params = {"f": files, "lo": lo, "hi": hi, "p": parties, "ids": list(alert.evidence_ids)}
+    return con.sql(sql, params=params).to_arrow_table().to_pylist()
 
 
 def _series(con: duckdb.DuckDBPyConnection, root: Path, venue: str, symbol: str, days: list[dt.date],

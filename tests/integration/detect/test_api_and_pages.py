@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pyarrow.dataset as ds
 import pytest
 from sqlalchemy import func, select
 
@@ -142,6 +143,16 @@ def test_alert_pages_show_the_list_the_evidence_chart_and_the_catalogue(client: 
     for tid in alert["evidence_ids"]:
         assert tid in detail.text
     assert alert["explanation"] in detail.text
+    withdrawal = next(a for a in world["alerts"] if a["detector"] == "ref_big_withdrawal")
+    aml = client.get(f"/alerts/{withdrawal['alert_id']}")
+    svg = re.search(r'<svg[^>]*data-testid="evidence-chart".*?</svg>', aml.text, re.S)
+    assert aml.status_code == 200 and svg is not None
+    assert svg.group(0).count('class="xfer evidence"') == len(withdrawal["evidence_ids"]) == 1
+    # the account's other transfers around it give context (the sample lake spans three days)
+    party = f"{withdrawal['venue']}:{withdrawal['accounts'][0]}"
+    transfers = ds.dataset(Path(client.app.state.settings.lake_root) / "transfers", format="parquet").to_table()
+    theirs = [t for t in transfers.to_pylist() if party in (t["from_party"], t["to_party"])]
+    assert svg.group(0).count('class="xfer"') == len(theirs) - 1
     catalogue = client.get("/detectors")
     assert catalogue.status_code == 200 and "Detectors" in catalogue.text
 

@@ -19,7 +19,7 @@ from harbour.detect.aml.base import (
     saturating,
 )
 from harbour.detect.aml.graph import TransferGraph
-from harbour.detect.aml.kernels import count_between
+from harbour.detect.aml.kernels import count_between, distinct_between
 from harbour.detect.framework import register
 
 
@@ -102,8 +102,13 @@ def find(g: TransferGraph, cfg: GatherScatterConfig, claimed: np.ndarray) -> lis
     t0 = g.ts[g.out_order[lo]]
     t1 = g.ts[g.out_order[hi]]
     n_in = count_between(g.in_ptr, g.in_order, g.ts, nodes, t0 - hours(cfg.gap_hours) - 1, t1)
-    for h, a, b in zip(nodes[n_in >= cfg.min_senders].tolist(), lo[n_in >= cfg.min_senders].tolist(),
-                       hi[n_in >= cfg.min_senders].tolist(), strict=True):
+    keep = n_in >= cfg.min_senders
+    nodes, lo, t0, t1 = nodes[keep], lo[keep], t0[keep], t1[keep]
+    hi = hi[keep]
+    senders = distinct_between(g.in_ptr, g.in_order, g.src, g.ts, nodes, t0 - hours(cfg.gap_hours) - 1, t1,
+                               np.zeros(g.n_nodes, np.int32))
+    keep = senders >= cfg.min_senders
+    for h, a, b in zip(nodes[keep].tolist(), lo[keep].tolist(), hi[keep].tolist(), strict=True):
         burst = g.out_order[a:b + 1]
         burst = burst[usable[burst] & (g.dst[burst] != h)]
         best = None
@@ -111,7 +116,7 @@ def find(g: TransferGraph, cfg: GatherScatterConfig, claimed: np.ndarray) -> lis
         # burst's start and each payment that follows an arrival; keep the split with most senders/receivers
         ins = g.in_edges(h)
         starts = np.unique(np.concatenate(([0], np.searchsorted(g.ts[burst], g.ts[ins], side="right"))))
-        for k in starts[starts <= burst.size - cfg.min_receivers][:8].tolist():
+        for k in starts[starts <= burst.size - cfg.min_receivers][:4].tolist():
             p = _split(g, cfg, h, burst[k:], usable)
             if p is not None and (best is None or p[0] > best[0]):
                 best = p

@@ -410,3 +410,25 @@ def count_between(ptr: np.ndarray, order: np.ndarray, ts: np.ndarray, nodes: np.
         b = _lower_bound(ts, order, a, ptr[v + 1], t_hi[i])
         out[i] = b - a
     return out
+
+
+@njit(cache=True)
+def distinct_between(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, ts: np.ndarray, nodes: np.ndarray,
+                     t_lo: np.ndarray, t_hi: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """Distinct counterparties ``other`` of each node's edges with t_lo < ts <= t_hi (scratch: zeroed
+    int32 per node, left zeroed)."""
+    out = np.zeros(nodes.shape[0], np.int64)
+    for i in range(nodes.shape[0]):
+        v = nodes[i]
+        a = _lower_bound(ts, order, ptr[v], ptr[v + 1], t_lo[i])
+        b = _lower_bound(ts, order, a, ptr[v + 1], t_hi[i])
+        k = 0
+        for p in range(a, b):
+            x = other[order[p]]
+            if x != v and scratch[x] == 0:
+                scratch[x] = 1
+                k += 1
+        for p in range(a, b):
+            scratch[other[order[p]]] = 0
+        out[i] = k
+    return out

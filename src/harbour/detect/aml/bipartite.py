@@ -6,6 +6,7 @@ most of the accounts."""
 from __future__ import annotations
 
 import numpy as np
+from pydantic import Field
 
 from harbour.detect.aml.base import GraphDetector, Pattern, fmt_span, fmt_usd, node_name, saturating
 from harbour.detect.aml.graph import TransferGraph
@@ -14,14 +15,24 @@ from harbour.detect.framework import register
 
 
 class BipartiteConfig(LayeredConfig):
-    pass
+    max_two_way: int = Field(1, ge=0, description="accounts that both pay and are paid within the group, at most "
+                             "(each keeps its main role)")
 
 
 def find(g: TransferGraph, cfg: BipartiteConfig, claimed: np.ndarray) -> list[Pattern]:
     out = []
     for e in components(g, cfg, claimed):
         senders, receivers, both = roles(g, e)
-        if both.size or senders.size < cfg.min_side or receivers.size < cfg.min_side:
+        if both.size > cfg.max_two_way:
+            continue  # a pass-through layer: a stack, or ordinary two-way flow
+        if both.size:
+            # an account that both pays and is paid keeps its main role; its minor transfers drop out
+            paid = np.array([np.count_nonzero(g.src[e] == v) for v in both.tolist()])
+            got = np.array([np.count_nonzero(g.dst[e] == v) for v in both.tolist()])
+            senders = np.union1d(senders, both[paid > got])
+            receivers = np.union1d(receivers, both[paid <= got])
+            e = e[np.isin(g.src[e], senders) & np.isin(g.dst[e], receivers)]
+        if senders.size < cfg.min_side or receivers.size < cfg.min_side:
             continue
         dens = density(g, e, senders, receivers)
         mesh = min(mesh_share(g, e, senders, True), mesh_share(g, e, receivers, False))

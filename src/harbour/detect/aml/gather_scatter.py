@@ -37,7 +37,7 @@ class GatherScatterConfig(BaseModel):
                                                "scattering runs (interleaved in-out is rapid movement)")
     max_imbalance: float = Field(4.0, ge=1, description="the larger side (senders or receivers) is at most this "
                                  "multiple of the smaller; beyond it, the larger fan is the pattern")
-    max_meshed_share: float = Field(0.5, ge=0, le=1,
+    max_meshed_share: float = Field(0.75, ge=0, le=1,
                                     description="at most this share of senders may pay two or more parties (or "
                                                 "of receivers be paid by two or more) in the span: else the hub is "
                                                 "one node of a mesh (a stack)")

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from harbour.cli import app
-from harbour.data.generate import GenerateConfig, generate_market
+from harbour.data.generate import Difficulty, GenerateConfig, generate_market
 from harbour.data.schemas import AML_TYPOLOGIES, MARKET_TYPOLOGIES
 from harbour.detect.aml.scorer import read_lake, score, train
 from harbour.detect.evaluate import evaluate
@@ -75,3 +75,23 @@ def test_cli_train_score_evaluate(lake: Path, tmp_path: Path) -> None:
     # a missing model is a clear error, not a traceback
     res = runner.invoke(app, ["aml", "score", "--lake", str(lake), "--model", str(tmp_path / "none.txt")])
     assert res.exit_code == 2 and "harbour aml train" in res.output
+
+
+@pytest.fixture(scope="module")
+def hard_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small, crowded, hard market: incidents hide among honest transfers and share accounts."""
+    root = tmp_path_factory.mktemp("aml-hard-lake")
+    generate_market(GenerateConfig(out=root, venues=2, days=2, accounts=1000, seed=44, difficulty=Difficulty.hard,
+                                   incidents={t: 0 for t in MARKET_TYPOLOGIES} | AML_INCIDENTS, activity=0.02,
+                                   symbols=3))
+    return root
+
+
+def test_hard_difficulty_overall_floor(hard_lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARBOUR_LAKE_ROOT", str(hard_lake))
+    result = surveil(hard_lake, detectors=[f"aml_{t}" for t in AML_TYPOLOGIES], workers=1)
+    _, _, labels = read_lake(hard_lake)
+    scores = evaluate(result.alerts, labels)
+    precision = sum(s.matched_alerts for s in scores.values()) / sum(s.alerts for s in scores.values())
+    recall = sum(s.detected_incidents for s in scores.values()) / sum(s.incidents for s in scores.values())
+    assert precision >= 0.75 and recall >= 0.85, scores

@@ -118,11 +118,16 @@ class WashTradeDetector(Detector[WashTradeConfig]):
         if selfs.height == 0:
             return
         day_vol = float(t["quantity"].sum())
-        groups = selfs.group_by("owner_b").agg(
+        # Sessions, as for groups: two accounts of one customer that cross by accident hours apart are noise.
+        gap = dt.timedelta(minutes=config.max_gap_minutes)
+        selfs = selfs.sort("owner_b", "ts").with_columns(
+            new=(pl.col("ts").diff().over("owner_b").fill_null(gap * 2) > gap).cast(pl.Int32))
+        selfs = selfs.with_columns(session=pl.col("new").cum_sum().over("owner_b"))
+        groups = selfs.group_by("owner_b", "session").agg(
             n=pl.len(), vol=pl.col("quantity").sum(), start=pl.col("ts").min(), end=pl.col("ts").max(),
             ids=pl.col("trade_id"), accounts=pl.col("buyer").append(pl.col("seller")).unique().sort(),
-        ).filter(pl.col("n") >= config.min_self_trades).sort("owner_b")
-        for owner, n, vol, start, end, ids, accounts in groups.iter_rows():
+        ).filter(pl.col("n") >= config.min_self_trades).sort("owner_b", "session")
+        for owner, _session, n, vol, start, end, ids, accounts in groups.iter_rows():
             start, end = as_dt(start), as_dt(end)
             if not ends_in_window(part.window, end):
                 continue

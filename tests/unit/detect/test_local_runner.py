@@ -112,3 +112,38 @@ def test_results_are_in_the_alert_contract(sample_lake: Path) -> None:
     assert isinstance(alerts, pa.Table) and alerts.column("alert_id").to_pylist() == \
         alerts.sort_by([("detector", "ascending"), ("start", "ascending"), ("alert_id", "ascending")]).column(
             "alert_id").to_pylist()
+
+
+class ShortCancelBurst(RefCancelBurst):
+    """Same tables and partitioning as RefCancelBurst, a shorter look-back and a narrower projection: the two
+    share one read, and each must still see exactly its own rows."""
+
+    name = "ref_cancel_burst_short"
+
+    def describe(self, config):  # type: ignore[no-untyped-def]
+        from harbour.detect.framework import WorkSpec
+
+        spec = super().describe(config)
+        return WorkSpec(tables=spec.tables, partition_by=spec.partition_by, lookback=dt.timedelta(minutes=20),
+                        columns={"orders": ("order_id", "account", "ts", "event"),
+                                 "trades": ("trade_id", "ts", "buyer", "seller")})
+
+    def kernel(self, part, config):  # type: ignore[no-untyped-def]
+        from harbour.detect.runners.reference import CancelBurstConfig
+
+        assert part.tables["orders"].column_names == ["venue", "symbol", "order_id", "account", "ts", "event",
+                                                      "quantity"]
+        oldest = part.window.start - dt.timedelta(minutes=20)
+        assert all(t >= oldest for t in part.tables["orders"].column("ts").to_pylist())
+        return super().kernel(part, CancelBurstConfig(min_cancels=2, lookback_minutes=20))
+
+
+def test_detectors_sharing_a_read_get_what_they_would_get_alone(sample_lake: Path) -> None:
+    window = Window(D0 + dt.timedelta(hours=6), None)
+    together = run_detectors(sample_lake, [RefCancelBurst(), ShortCancelBurst()], window=window, workers=1)
+    alone = [run_detectors(sample_lake, [d], window=window, workers=1) for d in (RefCancelBurst(),
+                                                                                 ShortCancelBurst())]
+    for i, name in enumerate(("ref_cancel_burst", "ref_cancel_burst_short")):
+        mine = together.alerts.filter(pa.compute.equal(together.alerts.column("detector"), name))
+        assert mine.num_rows > 0 and mine.equals(alone[i].alerts), name
+    assert [d.partitions for d in together.detectors] == [d.detectors[0].partitions for d in alone]

@@ -15,9 +15,9 @@ import datetime as dt
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
@@ -25,9 +25,10 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from harbour.data.schemas import TABLES
-from harbour.detect.framework import Partition, Window
+from harbour.detect.framework import Partition, Window, WorkSpec
 from harbour.detect.runners.plan import (
     DetectorJob,
     canonical_schema,
@@ -66,6 +67,9 @@ class LocalTask:
     bucket: tuple[int, int] | None  # (i, n): keep rows whose hash of the other keys % n == i
     broadcast_files: dict[str, tuple[str, ...]]
     threads: int = 1
+    # Detectors that share this read (same tables, partitioning and side tables); ``job`` is then their
+    # merged WorkSpec (widest projection, longest look-back) and each member gets exactly its own rows.
+    members: tuple[DetectorJob, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,28 @@ class TaskResult:
     alerts: pa.Table
     rows: int
     partitions: int
+    by_member: dict[str, tuple[pa.Table, int, float]] | None = None  # name -> (alerts, partitions, kernel s)
+    read_seconds: float = 0.0
+
+
+def share_key(job: DetectorJob) -> tuple[Any, ...]:
+    """Detectors with the same key can share one read of the lake."""
+    return (job.partitioned_tables, job.spec.partition_by, job.spec.broadcast)
+
+
+def merge_jobs(jobs: Sequence[DetectorJob]) -> DetectorJob:
+    """One read that serves every job: the union of their projections and the longest look-back."""
+    first = jobs[0]
+    columns: dict[str, tuple[str, ...]] | None = {}
+    for table in first.partitioned_tables:
+        if any(j.spec.columns is None or table not in j.spec.columns for j in jobs):
+            columns = None
+            break
+        assert columns is not None
+        columns[table] = tuple(sorted({c for j in jobs for c in read_columns(j, table)}))
+    spec = WorkSpec(tables=first.spec.tables, partition_by=first.spec.partition_by,
+                    lookback=max(j.spec.lookback for j in jobs), columns=columns, broadcast=first.spec.broadcast)
+    return DetectorJob(first.detector, first.config, spec)
 
 
 def plan_tasks(job: DetectorJob, lake_root: Path, window: Window, venues: Sequence[str] | None,
@@ -190,8 +216,9 @@ def read_broadcast(table: str, files: tuple[str, ...], threads: int) -> pa.Table
 
 
 def run_task(task: LocalTask) -> TaskResult:
-    """Read the task's tables, cut them into partitions, run the kernel on each."""
+    """Read the task's tables, cut them into partitions, run the kernel (of each member) on each."""
     job = task.job
+    started = time.perf_counter()
     con = _connect(task.threads)
     try:
         sliced: dict[str, dict[tuple[Any, ...], pa.Table]] = {}
@@ -207,16 +234,40 @@ def run_task(task: LocalTask) -> TaskResult:
     all_keys = sorted({k for per in sliced.values() for k in per}, key=_sortable)
     if not job.spec.partition_by and not all_keys:
         all_keys = [()]  # one whole-window partition even when empty, like a run over an empty lake
-    outputs = []
+    read_seconds = time.perf_counter() - started
+    if not task.members:
+        alerts, n, _ = _run_member(job, job.spec.lookback, task.window, sliced, all_keys, broadcast)
+        return TaskResult(alerts, rows, n, read_seconds=read_seconds)
+    by_member = {}
+    for member in task.members:
+        t0 = time.perf_counter()
+        alerts, n, _ = _run_member(member, job.spec.lookback, task.window, sliced, all_keys, broadcast)
+        by_member[member.name] = (alerts, n, time.perf_counter() - t0)
+    return TaskResult(_empty(), rows, len(all_keys), by_member, read_seconds)
+
+
+def _run_member(job: DetectorJob, read_lookback: dt.timedelta, window: Window,
+                sliced: dict[str, dict[tuple[Any, ...], pa.Table]], all_keys: list[tuple[Any, ...]],
+                broadcast: dict[str, pa.Table]) -> tuple[pa.Table, int, float]:
+    """Run one detector's kernel on every partition, giving it exactly the rows a read of its own would."""
+    trim = job.spec.lookback < read_lookback
+    outputs, ran = [], 0
     for key in all_keys:
         key_dict = dict(zip(job.spec.partition_by, key, strict=True))
+        span = owned_span(window, key_dict)
         tables = {}
         for table in job.partitioned_tables:
             cols = read_columns(job, table)
             part = sliced[table].get(key)
+            if part is not None and trim and span.start is not None and time_column(table):
+                # the shared read reached further back than this detector asked for
+                lo = pa.scalar(span.start - job.spec.lookback, part.schema.field(time_column(table)).type)
+                part = part.filter(pc.greater_equal(part.column(time_column(table)), lo))
             tables[table] = (conform(part, table, cols) if part is not None
                              else canonical_schema(table, cols).empty_table())
-        span = owned_span(task.window, key_dict)
+        if job.spec.partition_by and all(t.num_rows == 0 for t in tables.values()):
+            continue  # a key that only exists in the longer look-back of another detector
+        ran += 1
         try:
             alerts = job.detector.kernel(Partition(key_dict, tables, span, broadcast), job.config)
         except Exception as exc:
@@ -224,8 +275,8 @@ def run_task(task: LocalTask) -> TaskResult:
             raise KernelFailed(f"detector {job.name!r} failed on partition {key_dict}: "
                                f"{type(exc).__name__}: {exc}") from exc
         outputs.append(finish_alerts(job.detector, alerts, span))
-    alerts = pa.concat_tables(outputs) if outputs else finish_alerts(job.detector, _empty(), task.window)
-    return TaskResult(alerts, rows, len(all_keys))
+    alerts = pa.concat_tables(outputs) if outputs else _empty()
+    return alerts, ran, 0.0
 
 
 def _empty() -> pa.Table:
@@ -287,7 +338,46 @@ class LocalRunner:
                     results.append(fut.result())
                     progress.advance(job.name)
         alerts = [r.alerts for r in results]
-        started = time.perf_counter()
         table = pa.concat_tables(alerts) if alerts else _empty()
-        log.debug("%s: %d tasks, concat %.3fs", job.name, len(tasks), time.perf_counter() - started)
         return table, sum(r.rows for r in results), sum(r.partitions for r in results)
+
+    def run_jobs(self, jobs: Sequence[DetectorJob], lake_root: Path, window: Window,
+                 venues: Sequence[str] | None,
+                 progress: Progress = NO_PROGRESS) -> dict[str, tuple[pa.Table, int, int, float]]:
+        """Several detectors, reading the lake once per group that shares tables and partitioning.
+        Returns name -> (alerts, rows read, partitions, seconds: own kernel time + a share of the read)."""
+        groups: dict[tuple[Any, ...], list[DetectorJob]] = {}
+        for job in jobs:
+            groups.setdefault(share_key(job), []).append(job)
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        out: dict[str, tuple[pa.Table, int, int, float]] = {}
+        for members in groups.values():
+            merged = merge_jobs(members)
+            tasks = [replace(t, members=tuple(members))
+                     for t in plan_tasks(merged, lake_root, window, venues, self.workers, threads)]
+            for m in members:
+                progress.start(m.name, len(tasks))
+            results: list[TaskResult] = []
+            for result in self._map(tasks):
+                results.append(result)
+                for m in members:
+                    progress.advance(m.name)
+            read = sum(r.read_seconds for r in results) / len(members) / self.workers
+            rows = sum(r.rows for r in results)
+            for m in members:
+                parts = [r.by_member[m.name] for r in results if r.by_member]
+                alerts = pa.concat_tables([p[0] for p in parts]) if parts else _empty()
+                kernel = sum(p[2] for p in parts) / self.workers
+                out[m.name] = (alerts, rows, sum(p[1] for p in parts), kernel + read)
+        return out
+
+    def _map(self, tasks: list[LocalTask]) -> Iterator[TaskResult]:
+        if self.workers == 1 or len(tasks) <= 1:
+            for task in tasks:
+                yield run_task(task)
+            return
+        pending: set[Future[TaskResult]] = {self._executor().submit(run_task, t) for t in tasks}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                yield fut.result()

@@ -118,7 +118,7 @@ class LazyStrings:
     """Arrow strings indexed like a numpy array, converted to Python only for the rows asked for (a few
     thousand pattern rows out of millions)."""
 
-    def __init__(self, arr: pa.Array) -> None:
+    def __init__(self, arr: pa.Array | pa.ChunkedArray) -> None:
         self.arr = arr
 
     def __len__(self) -> int:
@@ -180,7 +180,7 @@ def _customer_nodes(parties: pa.Array, accounts: pa.Table | None, venue_names: p
 def build_graph(transfers: pa.Table, accounts: pa.Table | None = None) -> TransferGraph:
     """Intern parties, link customers, order edges by time and index them by sender and receiver."""
     _check_columns(transfers)
-    transfers = transfers.combine_chunks() if transfers.num_rows else transfers
+    # columns are combined one by one where numpy needs them; copying the whole table costs seconds
     ts = _ts_us(transfers["ts"])
     if ts.size > 1 and bool((np.diff(ts) < 0).any()):
         # Kernels rely on time order; sort once here rather than in every kernel.
@@ -191,7 +191,7 @@ def build_graph(transfers: pa.Table, accounts: pa.Table | None = None) -> Transf
     codes, parties_arr = intern(transfers["from_party"].combine_chunks().cast(pa.string()),
                                 transfers["to_party"].combine_chunks().cast(pa.string()))
     n_parties = len(parties_arr)
-    venue_col = transfers["venue"].combine_chunks().cast(pa.string())
+    venue_col = transfers["venue"].cast(pa.string())
     node_of, party_venue, inst_party, corp_party = _customer_nodes(parties_arr, accounts, pc.unique(venue_col))
     corporate = np.zeros(n_parties, dtype=bool)
     corporate[node_of[corp_party]] = True
@@ -208,7 +208,7 @@ def build_graph(transfers: pa.Table, accounts: pa.Table | None = None) -> Transf
         party_venue=LazyStrings(party_venue), institutional=institutional, is_account=is_account,
         corporate=corporate, n_nodes=n_parties, src=node_of[src_party], dst=node_of[dst_party],
         src_party=src_party, dst_party=dst_party, ts=ts, usd=np.nan_to_num(usd), kind=kind,
-        row_venue=LazyStrings(venue_col), transfer_ids=LazyStrings(transfers["transfer_id"].combine_chunks()),
+        row_venue=LazyStrings(venue_col), transfer_ids=LazyStrings(transfers["transfer_id"]),
     )
     # Self-loops (one customer's own accounts) stay in the arrays; kernels skip edges with src == dst.
     g.out_order, g.out_ptr = _csr(g.src, n_parties)

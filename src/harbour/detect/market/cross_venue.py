@@ -118,16 +118,21 @@ class CrossVenueDetector(Detector[CrossVenueConfig]):
                      sign=pl.lit(-1), aggr=pl.col("aggressor") != "buy"),
         ])
         found: list[dict] = []
-        for sp in spells.iter_rows(named=True):
-            found.extend(self._spell(part, legs, sp, symbol, config))
+        # Each venue's legs sorted by time once; a spell is then a binary-searched slice, not a scan.
+        by_venue = {v: df.sort("ts") for (v,), df in legs.partition_by("venue", as_dict=True).items()}
+        for sp in _spells_with_a_driver(spells, legs, config).iter_rows(named=True):
+            found.extend(self._spell(part, legs, by_venue, sp, symbol, config))
         for alert in _keep_moved_venue(found):
             out.add(**alert["alert"])
         return out.to_table()
 
-    def _spell(self, part: Partition, legs: pl.DataFrame, sp: dict, symbol: str,
+    def _spell(self, part: Partition, legs: pl.DataFrame, by_venue: dict[str, pl.DataFrame], sp: dict, symbol: str,
                config: CrossVenueConfig) -> list[dict]:
         venue, direction = sp["venue"], int(sp["direction"])
-        here = legs.filter((pl.col("venue") == venue) & (pl.col("ts") >= sp["s0"]) & (pl.col("ts") < sp["s1"]))
+        mine = by_venue[venue]
+        lo = int(mine["ts"].search_sorted(sp["s0"], side="left"))
+        hi = int(mine["ts"].search_sorted(sp["s1"], side="left"))
+        here = mine.slice(lo, hi - lo)
         vol = float(here.filter(pl.col("sign") == 1)["quantity"].sum())
         drivers = here.filter(pl.col("aggr") & (pl.col("sign") == direction)).group_by("owner").agg(
             n=pl.len(), q=pl.col("quantity").sum(), ids=pl.col("trade_id"), accounts=pl.col("account").unique(),
@@ -166,6 +171,21 @@ class CrossVenueDetector(Detector[CrossVenueConfig]):
 
 
 DETECTOR = register(CrossVenueDetector())
+
+
+def _spells_with_a_driver(spells: pl.DataFrame, legs: pl.DataFrame, config: CrossVenueConfig) -> pl.DataFrame:
+    """Only the spells in which some owner's aggressive trades could be the driver (one as-of join for all
+    spells, instead of slicing the legs spell by spell)."""
+    spells = spells.with_row_index("sid")
+    assigned = legs.sort("ts").join_asof(spells.select("sid", "venue", "s0", "s1", "direction").sort("s0"),
+                                         left_on="ts", right_on="s0", by="venue", strategy="backward",
+                                         check_sortedness=False).filter(pl.col("ts") < pl.col("s1"))
+    vol = assigned.filter(pl.col("sign") == 1).group_by("sid").agg(vol=pl.col("quantity").sum())
+    ok = assigned.filter(pl.col("aggr") & (pl.col("sign") == pl.col("direction"))) \
+        .group_by("sid", "owner").agg(n=pl.len(), q=pl.col("quantity").sum()).join(vol, on="sid") \
+        .filter((pl.col("n") >= config.min_trades) & (pl.col("q") >= config.min_share * pl.col("vol"))) \
+        .select("sid").unique()
+    return spells.join(ok, on="sid", how="semi").drop("sid").sort("venue", "s0")
 
 
 def _keep_moved_venue(found: list[dict]) -> list[dict]:

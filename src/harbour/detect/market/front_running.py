@@ -79,7 +79,8 @@ def _large_orders(t: pl.DataFrame, orders: pl.DataFrame, config: FrontRunningCon
     median = per["qty"].median() or 0.0
     big = per.filter(pl.col("qty") >= config.size_multiple * median)
     if orders.height and big.height:
-        placed = orders.filter(pl.col("event") == "new").group_by("order_id").agg(placed=pl.col("ts").min())
+        placed = orders.join(big.select("order_id"), on="order_id", how="semi") \
+            .filter(pl.col("event") == "new").group_by("order_id").agg(placed=pl.col("ts").min())
         big = big.join(placed, on="order_id", how="left")
     else:
         big = big.with_columns(placed=pl.lit(None, dtype=pl.Datetime("us", "UTC")))

@@ -33,12 +33,15 @@ from harbour.detect.market.frames import (
 )
 from harbour.detect.market.marking_the_close import _sigma
 
-TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "aggressor")
+TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "aggressor",
+                 "buy_order_id", "sell_order_id")
 
 
 class MomentumIgnitionConfig(BaseModel):
     burst_gap_seconds: float = Field(10.0, gt=0, description="largest gap between the aggressive trades of a burst")
-    min_trades: int = Field(5, ge=2, description="aggressive trades in a burst")
+    min_trades: int = Field(
+        5, ge=2, description="aggressive orders in a burst (distinct taking orders, or distinct instants when the "
+        "venue gives no order ids): one order sweeping five levels is one decision, not a burst")
     min_share: float = Field(
         0.5, gt=0, le=1, description="the burst's share of all volume traded during it")
     min_move_sigmas: float = Field(
@@ -59,7 +62,7 @@ def _bursts(legs: pl.DataFrame, config: MomentumIgnitionConfig) -> pl.DataFrame:
         new=(pl.col("ts").diff().over("owner").fill_null(gap * 2) > gap).cast(pl.Int32))
     agg = agg.with_columns(burst=pl.col("new").cum_sum().over("owner"))
     return agg.group_by("owner", "burst").agg(
-        n=pl.len(), start=pl.col("ts").min(), end=pl.col("ts").max(), q=pl.col("quantity").sum(),
+        n=pl.col("decision").n_unique(), start=pl.col("ts").min(), end=pl.col("ts").max(), q=pl.col("quantity").sum(),
         q_signed=(pl.col("quantity") * pl.col("sign")).sum(), ids=pl.col("trade_id"),
         accounts=pl.col("account").unique(), p_first=pl.col("price").first(), p_last=pl.col("price").last(),
         vwap=(pl.col("price") * pl.col("quantity")).sum() / pl.col("quantity").sum(),
@@ -89,9 +92,11 @@ class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
             .filter(pl.col("owner_b") != pl.col("owner_s")).sort("ts")
         legs = pl.concat([
             t.select("ts", "trade_id", "price", "quantity", account="buyer", owner="owner_b", sign=pl.lit(1),
-                     aggr=pl.col("aggressor") == "buy"),
+                     aggr=pl.col("aggressor") == "buy",
+                     decision=pl.coalesce("buy_order_id", pl.col("ts").cast(pl.String))),
             t.select("ts", "trade_id", "price", "quantity", account="seller", owner="owner_s", sign=pl.lit(-1),
-                     aggr=pl.col("aggressor") == "sell"),
+                     aggr=pl.col("aggressor") == "sell",
+                     decision=pl.coalesce("sell_order_id", pl.col("ts").cast(pl.String))),
         ])
         bursts = _bursts(legs, config)
         if bursts.height == 0:

@@ -113,9 +113,9 @@ def pattern_venue(g: TransferGraph, p: Pattern) -> str:
                 return sorted(top)[0]
     if p.center >= 0:
         parties = np.concatenate((g.src_party[e][g.src[e] == p.center], g.dst_party[e][g.dst[e] == p.center]))
-        venues = [g.party_venue[x] for x in parties.tolist() if g.party_venue[x]]
-        if venues:
-            return Counter(venues).most_common(1)[0][0]  # type: ignore[no-any-return]
+        own = [g.party_venue[x] for x in parties.tolist() if g.party_venue[x]]
+        if own:
+            return str(Counter(own).most_common(1)[0][0])
     first = e[np.argmin(g.ts[e])]
     return str(g.row_venue[first])
 

@@ -84,7 +84,7 @@ def node_day_features(g: TransferGraph, patterns: dict[str, list[Pattern]],
     cols["max_in_usd"] = np.zeros(n)
     np.maximum.at(cols["max_in_usd"], in_s[i], g.usd[i])
     cols["mean_usd"] = (cols["out_usd"] + cols["in_usd"]) / np.maximum(cols["out_count"] + cols["in_count"], 1)
-    near = near_threshold(g.usd, structuring or StructuringConfig())
+    near = near_threshold(g.usd, structuring or StructuringConfig.model_validate({}))
     cols["near_threshold"] = np.bincount(out_s[o & near], minlength=n) + np.bincount(in_s[i & near], minlength=n)
     cols["to_accounts_share"] = np.bincount(out_s[o], g.is_account[g.dst[o]].astype(float), minlength=n) / \
         np.maximum(cols["out_count"], 1)

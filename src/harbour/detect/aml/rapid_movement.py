@@ -27,16 +27,16 @@ def find(g: TransferGraph, cfg: RapidMovementConfig, claimed: np.ndarray) -> lis
                             ~g.institutional & g.is_account, dwell, cfg.min_out_share, max(cfg.min_usd, 1e-9))
     hit = np.flatnonzero((share >= cfg.min_out_share) & (share <= cfg.max_out_share))
     by_node: dict[int, list[int]] = {}
-    for e in hit.tolist():
-        by_node.setdefault(int(g.dst[e]), []).append(e)
+    for arrival in hit.tolist():
+        by_node.setdefault(int(g.dst[arrival]), []).append(arrival)
     out = []
     for v, ins in by_node.items():
         groups: list[list[int]] = []
-        for e in ins:  # in time order: merge arrivals whose pass-through windows overlap
-            if groups and g.ts[e] <= g.ts[groups[-1][-1]] + dwell:
-                groups[-1].append(e)
+        for arrival in ins:  # in time order: merge arrivals whose pass-through windows overlap
+            if groups and g.ts[arrival] <= g.ts[groups[-1][-1]] + dwell:
+                groups[-1].append(arrival)
             else:
-                groups.append([e])
+                groups.append([arrival])
         for grp in groups:
             e_in = np.array(grp)
             lo = _lower_bound(g.ts, g.out_order, g.out_ptr[v], g.out_ptr[v + 1], int(g.ts[e_in[0]]) - 1)

@@ -80,7 +80,7 @@ class Scenario:
         return round(float(self.rng.lognormal(np.log(scale), 1.0)), 2)
 
     def label(self, typology: str, accounts: list[str], ids: list[str], venue: str | None = None) -> None:
-        times = [r["ts"] for r in self.rows if r["transfer_id"] in set(ids)]
+        times: list[dt.datetime] = [r["ts"] for r in self.rows if r["transfer_id"] in set(ids)]  # type: ignore[misc]
         venue = venue or accounts[0].split(":")[0]
         self.labels.append({"incident_id": f"I{len(self.labels)}", "typology": typology, "venue": venue,
                             "symbol": None, "accounts": [a.split(":", 1)[1] for a in accounts],
@@ -125,7 +125,7 @@ class Scenario:
     # --- incidents --------------------------------------------------------------------------------------
     def inject(self, typology: str, day: float = 1.0, size: int = 6, venue: str | None = None) -> None:
         """One incident; its accounts are opened on ``venue`` (default: the first), as a ring would."""
-        self._venue = venue or self.venues[0]
+        self._venue: str | None = venue or self.venues[0]
         try:
             getattr(self, f"_inject_{typology}")(day, size)
         finally:

@@ -165,13 +165,13 @@ def train(transfers: pa.Table, accounts: pa.Table | None, labels: pa.Table, *, t
 
 def _predict_classes(model: Scorer, X: np.ndarray, names: list[str]) -> np.ndarray:
     """Class index per sample: 0 below the threshold, else the typology (see the module docstring)."""
-    hit = model.booster.predict(X) >= model.threshold
+    hit = np.asarray(model.booster.predict(X)) >= model.threshold
     cls = np.zeros(X.shape[0], np.int64)
     if not hit.any():
         return cls
     guess = np.full(int(hit.sum()), CLASSES.index("rapid_movement"))
     if model.typology_booster is not None:
-        proba = model.typology_booster.predict(X[hit])
+        proba = np.asarray(model.typology_booster.predict(X[hit]))
         proba[:, 0] = 0.0
         guess = np.argmax(proba, axis=1)
     named = np.zeros(int(hit.sum()), np.int64)
@@ -187,10 +187,10 @@ def score(model: Scorer, transfers: pa.Table, accounts: pa.Table | None, *, top:
     g, nd = _features(transfers, accounts)
     if nd.names != model.features:
         raise Invalid("the model was trained on other features; retrain it with this version", field="model")
-    proba = model.booster.predict(nd.X)
+    proba = np.asarray(model.booster.predict(nd.X))
     cls = _predict_classes(model, nd.X, nd.names)
     hit = np.flatnonzero(cls > 0)
-    contrib = model.booster.predict(nd.X[hit], pred_contrib=True) if hit.size else np.empty((0, 0))
+    contrib = np.asarray(model.booster.predict(nd.X[hit], pred_contrib=True)) if hit.size else np.empty((0, 0))
     rows = []
     for j, k in enumerate(hit.tolist()):
         shap = contrib[j, :-1]

@@ -27,7 +27,7 @@ FLOORS = {
     "spoofing": (0.9, 0.6),
     "cross_venue": (0.5, 0.5),
     "front_running": (0.5, 0.9),
-    "momentum_ignition": (0.3, 0.9),
+    "momentum_ignition": (0.9, 0.9),
 }
 
 

@@ -104,7 +104,9 @@ class CrossVenueDetector(Detector[CrossVenueConfig]):
                                .cast(pl.Int32))
         spells = hot.with_columns(spell=pl.col("new").cum_sum().over("venue", "direction")) \
             .group_by("venue", "direction", "spell").agg(
-                s0=pl.col("bar").min(), s1=pl.col("bar").max() + bar, peak=pl.col("z").abs().max()) \
+                s0=pl.col("bar").min(), s1=pl.col("bar").max() + bar, peak=pl.col("z").abs().max(),
+                # The push is the run-up to the largest dislocation; after it the price only decays back.
+                push_end=pl.col("bar").sort_by(pl.col("z").abs()).last() + bar) \
             .sort("venue", "s0")
         owners = owner_map(part)
         t = trades.with_columns(key=pl.concat_str([pl.col("venue"), pl.lit(":"), pl.col("buyer")]))
@@ -131,7 +133,7 @@ class CrossVenueDetector(Detector[CrossVenueConfig]):
         venue, direction = sp["venue"], int(sp["direction"])
         mine = by_venue[venue]
         lo = int(mine["ts"].search_sorted(sp["s0"], side="left"))
-        hi = int(mine["ts"].search_sorted(sp["s1"], side="left"))
+        hi = int(mine["ts"].search_sorted(sp["push_end"], side="left"))
         here = mine.slice(lo, hi - lo)
         vol = float(here.filter(pl.col("sign") == 1)["quantity"].sum())
         drivers = here.filter(pl.col("aggr") & (pl.col("sign") == direction)).group_by("owner").agg(
@@ -165,7 +167,7 @@ class CrossVenueDetector(Detector[CrossVenueConfig]):
                     evidence_ids=list(d["ids"]) + elsewhere["trade_id"].to_list(),
                     explanation=(f"account {names(d['accounts'])} aggressively {verb} {fmt_qty(d['q'])} units of "
                                  f"{symbol} on {venue} in {d['n']} trades ({d['q'] / max(vol, 1e-12):.0%} of its "
-                                 f"volume in {fmt_span(as_dt(sp['s0']), as_dt(sp['s1']))}) as its price moved "
+                                 f"volume in {fmt_span(as_dt(sp['s0']), as_dt(sp['push_end']))}) as its price moved "
                                  f"{math.expm1(sp['peak']) * direction:+.2%} away from the other venues{other}."))})
         return found
 
@@ -177,9 +179,9 @@ def _spells_with_a_driver(spells: pl.DataFrame, legs: pl.DataFrame, config: Cros
     """Only the spells in which some owner's aggressive trades could be the driver (one as-of join for all
     spells, instead of slicing the legs spell by spell)."""
     spells = spells.with_row_index("sid")
-    assigned = legs.sort("ts").join_asof(spells.select("sid", "venue", "s0", "s1", "direction").sort("s0"),
+    assigned = legs.sort("ts").join_asof(spells.select("sid", "venue", "s0", "push_end", "direction").sort("s0"),
                                          left_on="ts", right_on="s0", by="venue", strategy="backward",
-                                         check_sortedness=False).filter(pl.col("ts") < pl.col("s1"))
+                                         check_sortedness=False).filter(pl.col("ts") < pl.col("push_end"))
     vol = assigned.filter(pl.col("sign") == 1).group_by("sid").agg(vol=pl.col("quantity").sum())
     ok = assigned.filter(pl.col("aggr") & (pl.col("sign") == pl.col("direction"))) \
         .group_by("sid", "owner").agg(n=pl.len(), q=pl.col("quantity").sum()).join(vol, on="sid") \

@@ -48,11 +48,14 @@ class FrontRunningConfig(BaseModel):
     post_seconds: float = Field(600.0, gt=0, description="how long after the large order the unwind may take")
     min_ratio: float = Field(
         0.05, gt=0, description="position taken ahead as a share of the large order's quantity")
+    max_ratio: float = Field(
+        1.0, gt=0, description="largest position taken ahead, as a share of the large order: a runner rides the "
+        "order's impact and cannot out-size it")
     min_share: float = Field(
         0.25, gt=0, le=1, description="position taken ahead as a share of the market's volume in that span")
     min_unwind: float = Field(0.5, gt=0, le=1, description="share of the position unwound afterwards")
     max_unwind: float = Field(
-        10.0, gt=0, description="most the other-side trading may exceed the position taken ahead; an unwind closes "
+        4.0, gt=0, description="most the other-side trading may exceed the position taken ahead; an unwind closes "
         "the position, while an account that trades far more either way is just active")
     max_coincidence: float = Field(
         0.01, gt=0, le=1, description="largest chance that the owner would have taken that side within the 'ahead' "
@@ -142,6 +145,7 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
             coincidence=1 - (-pl.col("rate").fill_null(0.0) * config.pre_seconds).exp())
         hits = per.filter(
             (pl.col("q_pre") >= config.min_ratio * pl.col("c_qty"))
+            & (pl.col("q_pre") <= config.max_ratio * pl.col("c_qty"))
             & (pl.col("q_pre") - pl.col("q_bad") >= config.min_share * pl.col("mkt"))
             & (pl.col("q_out") >= config.min_unwind * pl.col("q_pre"))
             & (pl.col("q_out") <= config.max_unwind * pl.col("q_pre"))

@@ -26,7 +26,7 @@ FLOORS = {
     "quote_stuffing": (0.9, 0.9),
     "spoofing": (0.9, 0.6),
     "cross_venue": (0.5, 0.5),
-    "front_running": (0.5, 0.9),
+    "front_running": (0.7, 0.9),
     "momentum_ignition": (0.9, 0.9),
 }
 

@@ -49,6 +49,9 @@ class InsiderPreListingConfig(BaseModel):
     min_exit: float = Field(
         0.3, ge=0, le=1, description="share of the accumulated position sold within post_hours of the announcement; "
         "taking the profit the news brought completes the pattern (0 = holding is enough)")
+    max_exit: float = Field(
+        3.0, gt=0, description="most the owner may sell after the announcement, against what it accumulated: an "
+        "exit closes the position, while selling many times more is ordinary two-way trading")
     min_post_return: float = Field(
         0.0, description="price change from the last pre-announcement trade to the post-announcement high; the "
         "announcement must have been worth knowing")
@@ -118,7 +121,8 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
                  & (pl.col("net") >= config.min_outlier * typical)
                  & (pl.col("net") >= config.min_directional * pl.col("gross"))
                  & (pl.col("base") <= config.max_baseline_ratio * pl.col("gross"))
-                 & (pl.col("sold_after") >= config.min_exit * pl.col("net"))).sort("owner")
+                 & (pl.col("sold_after") >= config.min_exit * pl.col("net"))
+                 & (pl.col("sold_after") <= config.max_exit * pl.col("net"))).sort("owner")
         for owner, net, _gross, _base, sold_after in per.iter_rows():
             if (owner, at) in seen:
                 continue

@@ -48,6 +48,9 @@ class PumpAndDumpConfig(BaseModel):
     rise_sigmas: float = Field(
         4.0, gt=0, description="rise against the day's robust bar volatility scaled to the run-up length; "
         "keeps volatile days from alerting on ordinary swings")
+    plateau: float = Field(
+        0.95, gt=0, le=1, description="share of the rise at which the top plateau starts; buying before it is the "
+        "build-up, selling from it on is the distribution")
     min_giveback: float = Field(0.3, ge=0, le=1, description="share of the rise lost after the peak")
     accumulation_minutes: float = Field(
         240.0, gt=0, description="how long before the trough accumulation may start")
@@ -55,7 +58,7 @@ class PumpAndDumpConfig(BaseModel):
         0.1, gt=0, le=1, description="the actors' combined net buying before the peak, and net selling after it, as "
         "a share of the market's volume in that phase")
     min_member_share: float = Field(
-        0.02, gt=0, le=1, description="smallest net buying (before) and net selling (after) share for an owner to "
+        0.01, gt=0, le=1, description="smallest net buying (before) and net selling (after) share for an owner to "
         "count among the actors")
     max_group: int = Field(6, ge=1, description="most owners alerted together as one pump")
     min_resold: float = Field(0.3, ge=0, le=1, description="share of its accumulation an actor sells after the peak")
@@ -93,7 +96,10 @@ def _pumps(bars: pl.DataFrame, config: PumpAndDumpConfig) -> list[tuple[int, int
                 j = i + 1 + int(np.argmin(after))
                 giveback = (logp[i] - logp[j]) / rise
                 if giveback >= config.min_giveback:
-                    found.append((trough, i, j, rise, giveback))
+                    # Distribution happens on the top plateau: the phases split where the price first got
+                    # within reach of the peak, not at the last bar of the plateau.
+                    top = trough + int(np.argmax(logp[trough:i + 1] >= logp[trough] + config.plateau * rise))
+                    found.append((trough, top, j, rise, giveback))
                     i = j
         i += 1
     return found

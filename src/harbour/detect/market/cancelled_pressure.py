@@ -22,7 +22,7 @@ import polars as pl
 from pydantic import BaseModel, Field
 
 from harbour.detect.framework import Partition
-from harbour.detect.market.frames import frame, owner_map, with_owner
+from harbour.detect.market.frames import frame, num, owner_map, span_seconds, with_owner
 
 ORDER_COLUMNS = ("venue", "symbol", "order_id", "account", "ts", "event", "side", "order_type", "price", "quantity")
 TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "buy_order_id",
@@ -86,7 +86,7 @@ def episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, str
     venue = str(part.key.get("venue") or orders["venue"][0])
     owners = owner_map(part, venue)
     news = orders.filter(pl.col("event") == "new")
-    median = float(news["quantity"].median() or 0.0)
+    median = num(news["quantity"].median())
     # Only orders big enough to be bait, and those that traded (the owners' genuine orders), need their
     # life story; reducing to them first keeps the aggregation off the millions of ordinary quotes.
     filled_ids = pl.concat([trades.select(order_id="buy_order_id"), trades.select(order_id="sell_order_id")]) \
@@ -140,7 +140,7 @@ def _with_opposite(eps: pl.DataFrame, ex: pl.DataFrame, median: float, config: P
     ex = ex.sort("owner", "side", "ts").with_columns(
         cum_q=pl.col("quantity").cum_sum().over("owner", "side"),
         cum_n=pl.int_range(1, pl.len() + 1).over("owner", "side"))
-    day_s = max((ex["ts"].max() - ex["ts"].min()).total_seconds(), 3600.0) if ex.height else 86400.0
+    day_s = span_seconds(ex["ts"], 3600.0) if ex.height else 86400.0
     rate = ex.group_by("owner", "side").agg(rate=pl.len() / day_s)
     grace = dt.timedelta(seconds=config.grace_s)
     keyed = ex.select("owner", opp_side="side", ts="ts", cum_q="cum_q", cum_n="cum_n")

@@ -193,7 +193,7 @@ def _spells_with_a_driver(spells: pl.DataFrame, legs: pl.DataFrame, config: Cros
 def _keep_moved_venue(found: list[dict]) -> list[dict]:
     """One customer seen driving two venues at once (pushing A, trading the other way on B, which dislocates
     B too): the venue that was *moved* is the one that left the others furthest behind."""
-    kept = []
+    kept: list[dict] = []
     for a in sorted(found, key=lambda f: (-f["peak"], f["alert"]["venue"], f["start"])):
         clash = any(k["owner"] == a["owner"] and k["alert"]["venue"] != a["alert"]["venue"]
                     and a["start"] <= k["end"] and k["start"] <= a["end"] for k in kept)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Any
 
 import polars as pl
 
@@ -87,9 +88,23 @@ def _aware(t: dt.datetime) -> dt.datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-def as_dt(value: dt.datetime) -> dt.datetime:
-    """Polars hands back tz-aware datetimes for UTC columns; make sure of it for naive inputs."""
+def as_dt(value: Any) -> dt.datetime:
+    """A Polars scalar known to be a datetime (Polars types its scalars broadly), made tz-aware."""
+    if not isinstance(value, dt.datetime):
+        raise TypeError(f"expected a datetime, got {type(value).__name__}")
     return _aware(value)
+
+
+def num(value: Any, default: float = 0.0) -> float:
+    """A Polars numeric scalar (None for an empty column) as a float."""
+    return default if value is None else float(value)
+
+
+def span_seconds(ts: pl.Series, floor: float) -> float:
+    """Seconds between a time column's first and last value, at least ``floor`` (a rate's denominator)."""
+    if ts.len() == 0:
+        return floor
+    return max((as_dt(ts.max()) - as_dt(ts.min())).total_seconds(), floor)
 
 
 def fmt_qty(x: float) -> str:

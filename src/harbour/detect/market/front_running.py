@@ -30,9 +30,11 @@ from harbour.detect.market.frames import (
     fmt_span,
     frame,
     names,
+    num,
     owner_map,
     part_symbol,
     part_venue,
+    span_seconds,
     with_owner,
 )
 
@@ -79,7 +81,7 @@ def _large_orders(t: pl.DataFrame, orders: pl.DataFrame, config: FrontRunningCon
         qty=pl.col("quantity").sum(), first=pl.col("ts").min(), last=pl.col("ts").max(),
         account=pl.col("account").first(), owner=pl.col("owner").first(), side=pl.col("side").first(),
         ids=pl.col("trade_id"), vwap=(pl.col("price") * pl.col("quantity")).sum() / pl.col("quantity").sum())
-    median = per["qty"].median() or 0.0
+    median = num(per["qty"].median())
     big = per.filter(pl.col("qty") >= config.size_multiple * median)
     if orders.height and big.height:
         placed = orders.join(big.select("order_id"), on="order_id", how="semi") \
@@ -138,7 +140,7 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
             p_in=(pl.col("price") * pl.col("quantity")).filter(pl.col("ahead") & pl.col("same")).sum(),
             p_out=(pl.col("price") * pl.col("quantity")).filter(~pl.col("ahead") & ~pl.col("same")).sum(),
         ).join(big.select("order_id", "c_qty", "c_side"), on="order_id").join(mkt_ahead, on="order_id")
-        day_s = max((t["ts"].max() - t["ts"].min()).total_seconds(), 3600.0)
+        day_s = span_seconds(t["ts"], 3600.0)
         rates = legs.filter(pl.col("aggr")).group_by("owner", "side").agg(rate=pl.len() / day_s) \
             .rename({"side": "c_side"})
         per = per.join(rates, on=["owner", "c_side"], how="left").with_columns(

@@ -24,6 +24,7 @@ from harbour.detect.market.frames import (
     fmt_span,
     frame,
     names,
+    num,
     owner_map,
     part_symbol,
     part_venue,
@@ -104,7 +105,7 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
             return
         pre_vol = float(pre_trades["quantity"].sum())
         last_pre = float(pre_trades.sort("ts")["price"][-1])
-        post_ret = (float(post_trades["price"].max()) / last_pre - 1) if post_trades.height else 0.0
+        post_ret = (num(post_trades["price"].max()) / last_pre - 1) if post_trades.height else 0.0
         if post_ret < config.min_post_return:
             return
         phase = legs.filter((pl.col("ts") >= t0 - pre) & (pl.col("ts") <= t1)).with_columns(
@@ -116,7 +117,7 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
             base=pl.col("q").filter(pl.col("when") == "base").abs().sum(),
             sold_after=-pl.col("q").filter((pl.col("when") == "post") & (pl.col("q") < 0)).sum(),
         )
-        typical = float(per.filter(pl.col("gross") > 0)["net"].abs().median() or 0.0)
+        typical = num(per.filter(pl.col("gross") > 0)["net"].abs().median())
         per = per.filter((pl.col("net") >= config.min_share * pre_vol)
                  & (pl.col("net") >= config.min_outlier * typical)
                  & (pl.col("net") >= config.min_directional * pl.col("gross"))

@@ -29,6 +29,7 @@ from harbour.detect.market.frames import (
     owner_map,
     part_symbol,
     part_venue,
+    span_seconds,
     with_owner,
 )
 from harbour.detect.market.marking_the_close import _sigma
@@ -134,7 +135,7 @@ class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
                 back_last=pl.col("ts").max(),
                 back_accounts=pl.col("account").unique(),
                 back_vwap=(pl.col("price") * pl.col("quantity")).sum() / pl.col("quantity").sum())
-        day_s = max((t["ts"].max() - t["ts"].min()).total_seconds(), 3600.0)
+        day_s = span_seconds(t["ts"], 3600.0)
         rates = legs.group_by("owner", "sign").agg(rate=pl.len() / day_s).with_columns(
             direction=(-pl.col("sign")).cast(pl.Float64)) \
             .drop("sign")

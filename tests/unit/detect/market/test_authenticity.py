@@ -104,3 +104,10 @@ def test_real_tardis_sample_is_reported() -> None:
     assert r.benford is not None and r.rounding is not None and r.tail is not None
     assert r.rounding.clustered  # people trade round sizes on a real venue
     assert 1.0 < r.tail.alpha < 4.0
+
+
+@pytest.mark.parametrize(("x", "expected"), [(0.0, 1.0), (2.7326, 0.95), (15.5073, 0.05), (20.0902, 0.01)])
+def test_chi_square_tail_matches_tables(x: float, expected: float) -> None:
+    from harbour.detect.market.authenticity import chi2_sf_even
+
+    assert abs(chi2_sf_even(x, 8) - expected) < 5e-4  # 8 degrees of freedom, textbook critical values

@@ -160,6 +160,9 @@ def main() -> None:
     print(f"runner's own cost (null kernel over trades + orders): {null.seconds:.1f} s -> "
           f"{figures['runner_cost_rows_per_s']:,} rows/s")
     print(f"peak memory: parent {own:,.0f} MiB, largest worker {children:,.0f} MiB", flush=True)
+    print(f"{'detector':<26}{'seconds':>9}{'trades/s':>14}{'alerts':>9}")
+    for name, d in figures["detectors"].items():
+        print(f"{name:<26}{d['seconds']:>9.2f}{(d['trades_per_s'] or 0):>14,}{d['alerts']:>9}", flush=True)
     baselines = None if args.no_baseline else load_baselines()
     if baselines is None:
         figures["baseline"] = "absent" if not args.no_baseline else "skipped"
@@ -168,10 +171,6 @@ def main() -> None:
     if args.json:
         print(json.dumps(figures, indent=2))
         return
-    print(f"{'detector':<26}{'seconds':>9}{'trades/s':>14}{'alerts':>9}{'pandas s':>10}{'ratio':>8}")
-    for name, d in figures["detectors"].items():
-        print(f"{name:<26}{d['seconds']:>9.2f}{(d['trades_per_s'] or 0):>14,}{d['alerts']:>9}"
-              f"{d.get('pandas_seconds', '—'):>10}{d.get('speedup_vs_pandas', '—'):>8}")
     if baselines is None:
         print("pandas baseline: " + ("skipped (--no-baseline)" if args.no_baseline else
                                      f"absent ({BASELINE_FILE.relative_to(ROOT)} not written yet)"))

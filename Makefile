@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install system-deps lint bench clean
+.PHONY: demo test install system-deps screenshots lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ demo: $(STAMP)
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Re-take the user guide's screenshots (docs/screenshots/) with the browser tests.
+screenshots: $(STAMP) system-deps
+	HARBOUR_UPDATE_SCREENSHOTS=1 HARBOUR_TEST_BACKENDS=sqlite $(BIN)/python -m pytest -m browser -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

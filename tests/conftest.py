@@ -246,12 +246,17 @@ def page(browser: Any) -> Iterator[Any]:
 SCREENSHOT_DIR = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 
 
-def _save_screenshot(page: Any, name: str) -> None:
-    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT_DIR / f"{name}.png"), full_page=True)
-
-
 @pytest.fixture
-def screenshot() -> Any:
-    """``screenshot(page, name)`` saves docs/screenshots/NAME.png for the user guide."""
-    return _save_screenshot
+def screenshot(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """``screenshot(page, name)`` takes a full-page screenshot. It lands in docs/screenshots/NAME.png (the
+    user guide's pictures) when HARBOUR_UPDATE_SCREENSHOTS=1 (`make screenshots`), else in a temporary
+    folder, so an ordinary test run leaves the work tree clean."""
+    folder = SCREENSHOT_DIR if os.environ.get("HARBOUR_UPDATE_SCREENSHOTS") == "1" else tmp_path_factory.mktemp("shots")
+
+    def save(page: Any, name: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        assert path.stat().st_size > 0, f"empty screenshot {path}"
+
+    return save

@@ -298,7 +298,8 @@ class TravelRuleGap(AmlIncident):
         for _ in range(int(rng.integers(1, 4))):
             asset = self.asset(rng)
             vasp = EXTERNAL_VASPS[int(rng.integers(len(EXTERNAL_VASPS)))]
-            usd = thr * rng.lognormal(np.log(4.0), 1.0) + thr * 0.01
+            # At or above the threshold by construction: a transfer under it owes no travel-rule data.
+            usd = thr * (1.01 + rng.lognormal(np.log(3.0), 1.0))
             me = b.party(acct)
             ext = b.fresh(chain_of(asset))[0]
             missing = int(rng.integers(3))  # which fields the sending VASP left out

@@ -35,6 +35,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 import pyarrow as pa
@@ -95,6 +96,11 @@ class Detector(ABC, Generic[ConfigT]):
 
     def default_config(self) -> ConfigT:
         return self.config_model()  # type: ignore[return-value]
+
+    def bind_to_lake(self, config: ConfigT, lake_root: Path | None) -> ConfigT:
+        """Resolve config defaults that depend on the lake being read (e.g. reference lists stored beside
+        the tables), before anything runs — so kernels stay pure and every runner sees the same config."""
+        return config
 
     @abstractmethod
     def describe(self, config: ConfigT) -> WorkSpec: ...

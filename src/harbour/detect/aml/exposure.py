@@ -99,11 +99,12 @@ def read_list(path: Path) -> dict[str, str]:
         raise Invalid(f"address list {path} cannot be read: {exc}", field="lists") from exc
 
 
-def default_lists() -> list[AddressList]:
-    """Lists in ``<lake_root>/reference/`` whose file name says what they are."""
+def default_lists(lake_root: Path | None = None) -> list[AddressList]:
+    """Lists in ``<lake_root>/reference/`` whose file name says what they are (the configured lake when
+    no root is given)."""
     from harbour.core.config import Settings
 
-    ref = Path(Settings().lake_root) / "reference"
+    ref = Path(lake_root if lake_root is not None else Settings().lake_root) / "reference"
     out = []
     for p in sorted(ref.glob("*.csv")) if ref.is_dir() else []:
         stem = p.stem.lower()
@@ -230,6 +231,12 @@ class SanctionsExposureDetector(GraphDetector):
     config_model = ExposureConfig
     description = "Value received from or sent to listed addresses, directly or within N hops."
     lookback_hours = 72.0
+
+    def bind_to_lake(self, config: ExposureConfig, lake_root: Path | None) -> ExposureConfig:
+        # The lists in the lake being read, fixed before the run so every worker (and Spark) sees them.
+        if config.lists or lake_root is None:
+            return config
+        return config.model_copy(update={"lists": default_lists(lake_root)})
 
     def kernel(self, part: Partition, config: ExposureConfig) -> pa.Table:
         transfers = part.tables["transfers"]

@@ -95,7 +95,7 @@ def run_with(runner: Runner, lake_root: Path, detectors: Sequence[Detector[Any]]
     parts, runs = [], []
     if len(detectors) > 1 and hasattr(runner, "run_jobs"):
         # The in-process runner reads the lake once for all detectors that share tables and partitioning.
-        jobs = [make_job(d, (configs or {}).get(d.name)) for d in detectors]
+        jobs = [make_job(d, (configs or {}).get(d.name), Path(lake_root)) for d in detectors]
         shared = runner.run_jobs(jobs, Path(lake_root), window, venues, progress)
         for d in detectors:
             alerts, rows, partitions, seconds = shared[d.name]
@@ -104,7 +104,7 @@ def run_with(runner: Runner, lake_root: Path, detectors: Sequence[Detector[Any]]
             runs.append(DetectorRun(d.name, d.typology, d.version, alerts.num_rows, rows, partitions, seconds))
         return RunResult(combine_alerts(parts), runner.name, time.perf_counter() - started, runs)
     for detector in detectors:
-        job = make_job(detector, (configs or {}).get(detector.name))
+        job = make_job(detector, (configs or {}).get(detector.name), Path(lake_root))
         t0 = time.perf_counter()
         alerts, rows, partitions = runner.run_job(job, Path(lake_root), window, venues, progress)
         alerts = combine_alerts([alerts])

@@ -53,8 +53,9 @@ class DetectorJob:
         return tuple(t for t in self.spec.tables if t not in self.spec.broadcast)
 
 
-def make_job(detector: Detector[Any], config: Any = None) -> DetectorJob:
+def make_job(detector: Detector[Any], config: Any = None, lake_root: Path | None = None) -> DetectorJob:
     config = config if config is not None else detector.default_config()
+    config = detector.bind_to_lake(config, lake_root)
     spec = detector.describe(config)
     for table in (*spec.tables, *spec.broadcast):
         if table not in TABLES:

@@ -28,8 +28,8 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_every_aml_typology_meets_its_floor(lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HARBOUR_LAKE_ROOT", str(lake))  # exposure reads the lake's reference/ lists
+def test_every_aml_typology_meets_its_floor(lake: Path) -> None:
+    # No HARBOUR_LAKE_ROOT: the exposure detector must find the lists of the lake it is run on.
     names = [f"aml_{t}" for t in AML_TYPOLOGIES]
     result = surveil(lake, detectors=names, workers=1)
     _, _, labels = read_lake(lake)
@@ -87,8 +87,7 @@ def hard_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_hard_difficulty_overall_floor(hard_lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HARBOUR_LAKE_ROOT", str(hard_lake))
+def test_hard_difficulty_overall_floor(hard_lake: Path) -> None:
     result = surveil(hard_lake, detectors=[f"aml_{t}" for t in AML_TYPOLOGIES], workers=1)
     _, _, labels = read_lake(hard_lake)
     scores = evaluate(result.alerts, labels)

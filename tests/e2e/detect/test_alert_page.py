@@ -51,3 +51,10 @@ def test_an_analyst_opens_an_alert_and_sees_its_evidence_chart(live_server: str,
     assert page.locator("[data-testid=explanation]").inner_text().endswith(opened["explanation"])
     assert page.locator("#evidence-trades tbody tr").count() == len(opened["evidence_ids"])
     screenshot(page, "alert-evidence")
+
+    # Case work from the alert page: the detector's outcome history loads beside the chart (HTMX), and the
+    # chart can be pinned to a case.
+    page.locator("#detector-history").wait_for()
+    assert opened["detector"] in page.locator("#detector-history h2").inner_text()
+    page.click("[data-testid=pin-to-case]")
+    page.wait_for_url(f"**/cases/pin?alert_id={opened['alert_id']}**")

@@ -60,7 +60,8 @@ def payload(narrative, account, explanation, tx_id, amount, name):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.text(max_size=5000), ident, text, ident, st.one_of(st.none(), st.floats(0, 1e12), st.just(float("nan"))), ident)
+@given(st.text(max_size=5000), ident, text, ident,
+       st.one_of(st.none(), st.floats(0, 1e12), st.just(float("nan"))), ident)
 def test_any_text_gives_schema_valid_xml(narrative, account, explanation, tx_id, amount, name):
     validate_xml(to_xml(payload(narrative, account, explanation, tx_id, amount, name)))
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import csv
 import json
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,9 +80,9 @@ def detect_format(path: Path) -> str:
 def read_chunks(path: Path, fmt: str, table: str, venue: str, chunk_rows: int) -> Iterator[Chunk]:
     """The file's rows in chunks of about ``chunk_rows``; raises :class:`FileRejected`."""
     if fmt == "parquet":
-        yield from _parquet_chunks(path, table, chunk_rows)
+        yield from prefetched(_parquet_chunks(path, table, chunk_rows))
     elif fmt == "csv":
-        yield from _csv_chunks(path, list(TABLES[table].schema.names), chunk_rows, None)
+        yield from prefetched(_csv_chunks(path, list(TABLES[table].schema.names), chunk_rows, None))
     elif fmt == "tardis":
         if table != "trades":
             raise FileRejected(f"the Tardis format holds trades, not {table}")
@@ -106,6 +108,46 @@ def present_columns(path: Path, fmt: str, table: str) -> tuple[list[str], list[s
         return list(TABLES[table].schema.names), []
     canonical = set(TABLES[table].schema.names)
     return [n for n in names if n in canonical], [n for n in names if n not in canonical]
+
+
+_END = object()
+
+
+def prefetched(chunks: Iterator[Chunk], depth: int = 1) -> Iterator[Chunk]:
+    """The same chunks, read one ahead in a background thread: Arrow's readers and the validation's compute
+    kernels release the GIL, so on two cores reading the next chunk overlaps checking this one. Errors reach
+    the caller at the chunk where they happened; a caller that stops early stops the reader."""
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                if not put(chunk):
+                    return
+            put(_END)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(exc)
+
+    reader = threading.Thread(target=read, name="ingest-prefetch", daemon=True)
+    reader.start()
+    try:
+        while (item := handoff.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join(timeout=10)
 
 
 # --- Parquet -------------------------------------------------------------------------------------------

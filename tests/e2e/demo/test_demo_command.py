@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -103,3 +104,23 @@ def test_audit_log_of_the_demo_verifies(demo_server: tuple[str, Path]) -> None:
     done = subprocess.run([str(harbour), "audit", "verify"], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "audit log intact" in done.stdout
+
+
+@pytest.mark.browser
+def test_supervisor_pages_on_demo_data(demo_server: tuple[str, Path], page: Any, screenshot: Any) -> None:
+    """A supervisor's tour of the demo in Chromium: alerts, authenticity screens, screening hits, the queue."""
+    base, _ = demo_server
+    page.goto(f"{base}/login?next=/alerts")
+    page.fill("input[name=username]", "supervisor")
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/alerts")
+    assert page.locator("#alerts-table tbody tr").count() > 0
+    for path, name, must_have in (("/surveillance/authenticity", "authenticity", "svg"),
+                                  ("/screening", "screening-hits", "table"),
+                                  ("/cases/queue", "demo-queue", "table"),
+                                  ("/detectors", "detectors", "#detectors-table")):
+        response = page.goto(base + path)
+        assert response is not None and response.status == 200, path
+        assert page.locator(must_have).count() > 0, path
+        screenshot(page, name)

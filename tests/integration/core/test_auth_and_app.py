@@ -71,3 +71,22 @@ def test_create_app_refuses_to_start_without_secret(engine):
 
     with pytest.raises(Invalid):
         create_app(Settings(secret_key=None, demo_mode=False, database_url="sqlite://"), engine)
+
+
+def test_every_response_carries_the_security_headers(client):
+    for path in ("/login", "/api/auth/me", "/static/app.css"):
+        r = client.get(path)
+        assert r.headers["x-content-type-options"] == "nosniff", path
+        assert r.headers["x-frame-options"] == "DENY", path
+        assert r.headers["referrer-policy"] == "same-origin", path
+
+
+def test_cookie_write_without_origin_is_refused_but_bearer_is_not(client, actors):
+    actors.user("erin", Role.SUPERVISOR)
+    headers = actors.headers("erin")
+    actors.login("erin")
+    assert client.post("/logout").status_code == 403  # cookie, no Origin or Referer
+    # the same client with a bearer token is an API call: no cross-site check
+    r = client.post("/api/auth/token", json={"username": "erin", "password": "correct-horse-battery"},
+                    headers=headers)
+    assert r.status_code == 200

@@ -108,7 +108,8 @@ def test_audit_log_of_the_demo_verifies(demo_server: tuple[str, Path]) -> None:
 
 @pytest.mark.browser
 def test_supervisor_pages_on_demo_data(demo_server: tuple[str, Path], page: Any, screenshot: Any) -> None:
-    """A supervisor's tour of the demo in Chromium: alerts, authenticity screens, screening hits, the queue."""
+    """A supervisor's tour of the demo in Chromium: alerts, authenticity screens, screening hits, and the triage
+    queue holding the alerts that the real detectors raised on the generated market."""
     base, _ = demo_server
     page.goto(f"{base}/login?next=/alerts")
     page.fill("input[name=username]", "supervisor")
@@ -118,7 +119,7 @@ def test_supervisor_pages_on_demo_data(demo_server: tuple[str, Path], page: Any,
     assert page.locator("#alerts-table tbody tr").count() > 0
     for path, name, must_have in (("/surveillance/authenticity", "authenticity", "svg"),
                                   ("/screening", "screening-hits", "table"),
-                                  ("/cases/queue", "demo-queue", "table"),
+                                  ("/cases/queue", "demo-queue", "#queue tbody tr"),
                                   ("/detectors", "detectors", "#detectors-table")):
         response = page.goto(base + path)
         assert response is not None and response.status == 200, path

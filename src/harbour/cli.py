@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
-from harbour.core.audit import verify_chain
-from harbour.core.auth import Role, create_user
+from harbour.core.audit import record, verify_chain
+from harbour.core.auth import SYSTEM, Role, create_user
 from harbour.core.config import load_settings
 from harbour.core.db import make_engine, make_session_factory, transaction
 from harbour.core.errors import HarbourError
@@ -109,9 +109,6 @@ def users_add(
             platform_id = get_platform_by_code(session, platform).id if platform else None
             user = create_user(session, username=username, password=password, role=role,
                                display_name=name, platform_id=platform_id)
-            from harbour.core.audit import record
-            from harbour.core.auth import SYSTEM
-
             record(session, SYSTEM, "user.created", "user", user.id,
                    after={"username": username, "role": str(role), "platform_id": platform_id},
                    reason="created with `harbour users add`")

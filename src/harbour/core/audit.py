@@ -167,12 +167,3 @@ def _check_entry(entry: AuditEntry, expected_seq: int, prev_hash: str, present: 
     if entry_hash(entry) != entry.hash:
         return f"entry {entry.seq} does not match its hash: edited"
     return ""
-
-
-def entries_for(session: Session, entity_type: str, entity_id: object) -> list[AuditEntry]:
-    stmt = (
-        select(AuditEntry)
-        .where(AuditEntry.entity_type == entity_type, AuditEntry.entity_id == str(entity_id))
-        .order_by(AuditEntry.seq)
-    )
-    return list(session.scalars(stmt))

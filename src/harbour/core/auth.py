@@ -22,7 +22,7 @@ from sqlalchemy import Boolean, ForeignKey, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from harbour.core.db import Base, utcnow
-from harbour.core.errors import Forbidden, Invalid, NotFound, Unauthenticated
+from harbour.core.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 
 
 class Role(enum.StrEnum):
@@ -181,8 +181,6 @@ def create_user(
     if len(password) < 8:
         raise Invalid("passwords need at least 8 characters", field="password")
     if session.scalar(select(User).where(User.username == username)) is not None:
-        from harbour.core.errors import Conflict
-
         raise Conflict(f"username {username!r} is taken", field="username")
     user = User(
         username=username,
@@ -239,13 +237,6 @@ def principal_from_token(session: Session, token: str) -> Principal | None:
     if user is None or not user.active:
         return None
     return principal_for(session, user)
-
-
-def get_user(session: Session, user_id: int) -> User:
-    user = session.get(User, user_id)
-    if user is None:
-        raise NotFound(f"no user with id {user_id}")
-    return user
 
 
 def _token_hash(token: str) -> str:

@@ -18,7 +18,6 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session, sessionmaker
 
 from harbour.core.auth import PUBLIC, Principal, Role, principal_from_token
-from harbour.core.config import Settings
 from harbour.core.errors import HarbourError, Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -106,10 +105,6 @@ def render(
 
 
 # --- request dependencies ----------------------------------------------------------------------------
-
-
-def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings
 
 
 def get_session(request: Request) -> Iterator[Session]:

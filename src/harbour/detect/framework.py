@@ -202,7 +202,3 @@ class AlertBuilder:
 
     def to_table(self) -> pa.Table:
         return pa.Table.from_pylist(self.rows, schema=ALERTS)
-
-
-def empty_alerts() -> pa.Table:
-    return ALERTS.empty_table()

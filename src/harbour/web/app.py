@@ -21,7 +21,7 @@ from harbour import __version__
 from harbour.core.config import Settings, get_settings
 from harbour.core.db import make_engine, make_session_factory
 from harbour.core.errors import HarbourError
-from harbour.core.http import build_template_env, harbour_error_handler, validation_error_handler
+from harbour.core.http import SESSION_COOKIE, build_template_env, harbour_error_handler, validation_error_handler
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class SameOriginGuard:
     @staticmethod
     def _cross_site_cookie_write(scope: Scope) -> bool:
         request = Request(scope)
-        if "harbour_session" not in request.cookies:
+        if SESSION_COOKIE not in request.cookies:
             return False
         if request.headers.get("authorization", "").lower().startswith("bearer "):
             return False

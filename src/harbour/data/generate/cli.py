@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from harbour.data.generate.config import Difficulty, GenerateConfig, parse_incidents
+from harbour.data.generate.config import DEFAULT_QUOTE_RATE, Difficulty, GenerateConfig, parse_incidents
 from harbour.data.generate.run import generate_market
 
 console = Console()
@@ -31,6 +31,9 @@ def generate(
     venue_names: str = typer.Option("", help="comma-separated venue codes (default HBX,KLN,VCT,...)"),
     activity: float = typer.Option(1.0, min=0.001, help="multiplies the order flow of every book"),
     symbols: int = typer.Option(8, min=3, max=12, help="how many symbols of the universe take part"),
+    quote_rate: float = typer.Option(DEFAULT_QUOTE_RATE, min=0.0, help=(
+        "market-maker re-quotes per market maker per honest order: sets the order-to-trade ratio "
+        "(0.1 about 5 order events per trade, 0.25 about 7, 2.5 about 40)")),
 ) -> None:
     """Write a synthetic market (trades, orders, transfers, accounts, announcements) and its labels."""
     try:
@@ -44,7 +47,8 @@ def generate(
         console.print(f"[red]error[/red]: --venue-names gives {len(names)} codes for --venues {venues}")
         raise typer.Exit(code=2)
     config = GenerateConfig(out=out, venues=venues, days=days, accounts=accounts, seed=seed, difficulty=difficulty,
-                            start=first, venue_names=names, incidents=counts, activity=activity, symbols=symbols)
+                            start=first, venue_names=names, incidents=counts, activity=activity, symbols=symbols,
+                            quote_rate=quote_rate)
     with Progress(TextColumn("[bold]generate[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=False) as bar:
         task = bar.add_task("", total=venues * days)

@@ -21,6 +21,9 @@ STRUCTURING_THRESHOLD_USD = round(120_000 / HKD_PER_USD, 2)
 TRAVEL_RULE_THRESHOLD_USD = round(8_000 / HKD_PER_USD, 2)
 
 
+DEFAULT_QUOTE_RATE = 0.25
+
+
 class Difficulty(StrEnum):
     easy = "easy"
     default = "default"
@@ -89,6 +92,9 @@ class GenerateConfig:
     venue_names: tuple[str, ...] = ()
     incidents: dict[str, int] = field(default_factory=dict)  # typology -> count (default: DEFAULT_INCIDENTS)
     activity: float = 1.0  # multiplies the order flow of every book
+    # Market-maker re-quotes a day, per market maker, per honest order of the book. It sets the order-to-trade
+    # ratio: 0.25 gives about 8 order events per trade (fills included), 2.5 about 40 (a busy HFT venue).
+    quote_rate: float = DEFAULT_QUOTE_RATE
     symbols: int = 8  # how many symbols of UNIVERSE take part
     structuring_threshold_usd: float = STRUCTURING_THRESHOLD_USD
     travel_rule_threshold_usd: float = TRAVEL_RULE_THRESHOLD_USD

@@ -38,6 +38,7 @@ class BookContext:
     open_us: int = 0  # when the book opens (listing day: after the announcement)
     typical_usd: float = 2_500.0
     touch: float = 1.0  # the tightest market maker's quote distance, in units of spread_at()
+    quote_rate: float = 0.25  # market-maker re-quotes a day per market maker per honest order (GenerateConfig)
 
     def mid_at(self, t_us: np.ndarray) -> np.ndarray:
         return self.mid[np.clip(np.asarray(t_us) // US, 0, SECONDS - 1)]
@@ -130,7 +131,7 @@ def market_makers(ctx: BookContext, rng: np.random.Generator, ins: Instructions)
     log_mid = np.log(ctx.mid)
     first_s = ctx.open_us // US
     h = ctx.half_spread_bps * 1e-4
-    target = max(50.0, 2.5 * ctx.orders_per_day / n_mm)  # re-quotes a day per market maker
+    target = max(50.0, ctx.quote_rate * ctx.orders_per_day / n_mm)  # re-quotes a day per market maker
     for m in range(n_mm):
         width = 1.0 + 0.6 * m + 0.2 * rng.random()  # the first market maker quotes tightest
         shift = rng.random()

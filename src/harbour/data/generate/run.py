@@ -171,6 +171,7 @@ def _book_context(world: World, venue: str, spec: SymbolSpec, day: int, paths: d
         half_spread_bps=(2.0 if spec.major else 6.0) * (BASE_ORDERS_PER_DAY / flow) ** 0.35,
         mm_accounts=va.indices("market_maker"), trader_accounts=traders, trader_weights=weights / weights.sum(),
         open_us=listing.open_us if listing else 0, typical_usd=2_500.0 * math.sqrt(spec.popularity),
+        quote_rate=cfg.quote_rate,
     )
 
 

@@ -201,11 +201,14 @@ class Stack(AmlIncident):
         step = span // len(layers)
         base = rng.uniform(2_000, 20_000)
         for a, nxt in zip(layers, layers[1:], strict=False):
-            for s in a:
-                for d in rng.choice(nxt, size=min(len(nxt), int(rng.integers(1, 3))), replace=False):
-                    tt = t + int(rng.uniform(0.05, 1.0) * step)
-                    b.add(tt, asset, base * rng.lognormal(0, k.noise), "internal", b.party(s), b.party(int(d)),
-                          tag=tag)
+            # Stacked bipartite layers: every account of a layer pays one or more of the next and every account
+            # of the next is paid by one or more (an account paid by nobody would move none of the money).
+            pairs = {(s, d) for s in a for d in nxt if rng.random() < 0.5}
+            pairs |= {(s, nxt[int(rng.integers(len(nxt)))]) for s in a}
+            pairs |= {(a[int(rng.integers(len(a)))], d) for d in nxt}
+            for s, d in sorted(pairs):
+                tt = t + int(rng.uniform(0.05, 1.0) * step)
+                b.add(tt, asset, base * rng.lognormal(0, k.noise), "internal", b.party(s), b.party(d), tag=tag)
             t += step
 
 

@@ -1,7 +1,8 @@
 """sanctions_exposure: the share of an account's value received from, or sent to, addresses on
 configurable lists (sanctioned, mixers, alert-list platforms, attribution tags) — directly, or within
 N hops through other parties (each hop later than the previous and within a window) — with the path as
-evidence.
+evidence. Indirect hops run through outside wallets, not through another platform account (a custodial
+account pools funds, so the trace stops there; that account is alerted for its own exposure).
 
 Lists are CSV files (``lists`` in the config): a header row with an ``address`` column (or ``wallet``),
 optionally ``chain`` (else the address is written ``chain:address``) and ``name``/``label``. Addresses
@@ -55,6 +56,10 @@ class ExposureConfig(BaseModel):
     min_indirect_share: float = Field(0.25, ge=0, le=1,
                                       description="indirect exposure alerts at this share of the account's value")
     follow_cap: int = Field(20, ge=1, description="onward transfers followed per hop and transfer")
+    through_accounts: bool = Field(False, description="trace exposure on through a platform account (default: "
+                                   "no; a custodial account pools its customers' funds, so tracing stops there as "
+                                   "chain analytics stop at a service, and that account is alerted for its own "
+                                   "exposure)")
 
 
 def normalise_address(chain: str, address: str) -> str:
@@ -144,6 +149,9 @@ def _propagate(g: TransferGraph, seeds: np.ndarray, forward: bool, cfg: Exposure
     usable = np.ones(g.n_edges, bool)
     frontier = seeds
     for _ in range(cfg.max_hops - 1):
+        if not cfg.through_accounts:
+            # hops run through outside wallets only: a venue account pools its customers' funds
+            frontier = frontier[~g.is_account[g.dst[frontier] if forward else g.src[frontier]]]
         if frontier.size == 0:
             break
         if forward:

@@ -41,6 +41,8 @@ class GatherScatterConfig(BaseModel):
                                     description="at most this share of senders may pay two or more parties (or "
                                                 "of receivers be paid by two or more) in the span: else the hub is "
                                                 "one node of a mesh (a stack)")
+    max_parallel: int = Field(0, ge=0, description="other accounts, paid by the hub's senders and paying its "
+                              "receivers in the span, at most (more: the hub is one of a stack's middle layer)")
     max_overlap: float = Field(0.34, ge=0, le=1,
                                description="at most this share of receivers may also be senders (else it is "
                                            "a busy two-way account, not a pass-through hub)")
@@ -56,6 +58,40 @@ def _meshed(g: TransferGraph, nodes: np.ndarray, span: tuple[int, int], usable: 
     return hits / max(1, nodes.size)
 
 
+def _parallel(g: TransferGraph, h: int, senders: np.ndarray, receivers: np.ndarray, span: tuple[int, int],
+              usable: np.ndarray) -> int:
+    """Accounts other than the hub that the senders pay and that pay the receivers within the span: the
+    hub is then one of several parallel middle accounts (a layer of a stack), not a lone collection point."""
+    paid = np.concatenate([g.out_edges(int(v)) for v in senders])
+    paid = paid[usable[paid] & (g.ts[paid] >= span[0]) & (g.ts[paid] <= span[1])]
+    payers = np.concatenate([g.in_edges(int(v)) for v in receivers])
+    payers = payers[usable[payers] & (g.ts[payers] >= span[0]) & (g.ts[payers] <= span[1])]
+    both = np.intersect1d(g.dst[paid], g.src[payers])
+    both = both[(both != h) & g.is_account[both]]
+    return int(np.setdiff1d(both, np.concatenate((senders, receivers))).size)
+
+
+DRAIN_TOLERANCE = 0.1  # of the value gathered: what a pass-through leaves behind (fees) is still a drain
+
+
+def _gathering_start(g: TransferGraph, h: int, t0: int, t1: int, all_in: np.ndarray, usable: np.ndarray) -> int:
+    """The time after which the hub accumulates: its balance over [t0, t1) last stood at (near) its low
+    point then. Money that arrived and left again before the scattering (a pass-through) is not gathered."""
+    e_in = all_in[(g.ts[all_in] >= t0) & (g.ts[all_in] < t1)]
+    e_out = g.out_edges(h)
+    e_out = e_out[usable[e_out] & (g.dst[e_out] != h) & (g.ts[e_out] >= t0) & (g.ts[e_out] < t1)]
+    if e_out.size == 0 or e_in.size == 0:
+        return t0 - 1
+    t = np.concatenate((g.ts[e_in], g.ts[e_out]))
+    flow = np.concatenate((g.usd[e_in], -g.usd[e_out]))
+    order = np.lexsort((flow, t))  # at equal times, money leaves before it arrives
+    balance = np.concatenate(([0.0], np.cumsum(flow[order])))
+    low = float(balance.min())
+    near_low = np.flatnonzero(balance <= low + DRAIN_TOLERANCE * (float(balance[-1]) - low))
+    last = int(near_low[-1])
+    return t0 - 1 if last == 0 else int(t[order][last - 1])
+
+
 def _split(g: TransferGraph, cfg: GatherScatterConfig, h: int, sent: np.ndarray, usable: np.ndarray
            ) -> tuple[int, Pattern] | None:
     """The gather-scatter around hub ``h`` if its scattering is ``sent`` (a time-ordered run), else None."""
@@ -64,8 +100,9 @@ def _split(g: TransferGraph, cfg: GatherScatterConfig, h: int, sent: np.ndarray,
     t_out1 = int(g.ts[sent].max())
     all_in = g.in_edges(h)
     all_in = all_in[usable[all_in] & (g.src[all_in] != h)]
-    # the gathering: what arrived in the window before the scattering began
-    e_in = all_in[(g.ts[all_in] >= t_out0 - hours(cfg.gap_hours)) & (g.ts[all_in] < t_out0)]
+    # the gathering: what arrived in the window before the scattering began and stayed until then
+    t_from = _gathering_start(g, h, t_out0 - hours(cfg.gap_hours), t_out0, all_in, usable)
+    e_in = all_in[(g.ts[all_in] > t_from) & (g.ts[all_in] < t_out0)]
     senders = np.unique(counterparties(g, h, e_in))
     receivers = np.unique(counterparties(g, h, sent))
     if senders.size < cfg.min_senders or receivers.size < cfg.min_receivers:
@@ -84,6 +121,8 @@ def _split(g: TransferGraph, cfg: GatherScatterConfig, h: int, sent: np.ndarray,
     span = (int(g.ts[e_in].min()), t_out1)
     if _meshed(g, senders, span, usable, True) > cfg.max_meshed_share or \
             _meshed(g, receivers, span, usable, False) > cfg.max_meshed_share:
+        return None
+    if _parallel(g, h, senders, receivers, span, usable) > cfg.max_parallel:
         return None
     e = np.concatenate((e_in, sent))
     text = (f"account {node_name(g, h, e)} gathered {fmt_usd(v_in)} from {senders.size} distinct senders "

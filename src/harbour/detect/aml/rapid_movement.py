@@ -1,31 +1,103 @@
-"""rapid_movement: funds arrive at an account and most of their value leaves again to other parties
-within a short time (pass-through with little dwell), repeatedly or in a large sum. Edges already
-explained by a more specific pattern (e.g. the mules of a scatter-gather) are not counted again."""
+"""rapid_movement: funds arrive at an account and (nearly) all of their value leaves again to other
+parties within a short time — a pass-through with little dwell. Arrivals are tested one by one and as
+runs of arrivals within the dwell time of the first (two deposits passed on as two
+withdrawals are one pass-through of their sum). Edges already explained by a more specific pattern
+(e.g. the mules of a scatter-gather) are not counted again."""
 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 from pydantic import BaseModel, Field
 
 from harbour.detect.aml.base import GraphDetector, Pattern, fmt_span, fmt_usd, hours, node_name, saturating
 from harbour.detect.aml.graph import TransferGraph
-from harbour.detect.aml.kernels import _lower_bound, pass_through
+from harbour.detect.aml.kernels import _lower_bound
 from harbour.detect.framework import register
 
 
 class RapidMovementConfig(BaseModel):
     dwell_hours: float = Field(6.0, gt=0, description="funds leave within this time after arriving")
-    min_out_share: float = Field(0.8, gt=0, description="value sent on / value received, at least")
-    max_out_share: float = Field(1.2, gt=0, description="... and at most (far more out is a different flow)")
-    min_usd: float = Field(2_000.0, ge=0, description="value of the incoming transfer")
+    min_out_share: float = Field(0.9, gt=0, description="value sent on / value received, at least (what stays "
+                                 "behind is fees and rounding, not a balance kept)")
+    max_out_share: float = Field(1.1, gt=0, description="... and at most (far more out is a different flow)")
+    min_usd: float = Field(2_000.0, ge=0, description="value received, at least")
+
+
+@njit(cache=True)
+def _sent_on(v: int, t0: int, t1: int, senders: np.ndarray, n_senders: int, out_ptr: np.ndarray,
+             out_order: np.ndarray, dst: np.ndarray, ts: np.ndarray, usd: np.ndarray) -> float:
+    """Value ``v`` sent in [t0, t1] to parties other than itself and the given senders (a refund to the
+    sender is not a pass-through)."""
+    lo = _lower_bound(ts, out_order, out_ptr[v], out_ptr[v + 1], t0 - 1)
+    hi = _lower_bound(ts, out_order, lo, out_ptr[v + 1], t1)
+    hi = min(hi, lo + 256)  # bound the scan at hubs; the first 256 payments decide
+    total = 0.0
+    for q in range(lo, hi):
+        f = out_order[q]
+        if dst[f] == v:
+            continue
+        back = False
+        for k in range(n_senders):
+            if dst[f] == senders[k]:
+                back = True
+                break
+        if not back:
+            total += usd[f]
+    return total
+
+
+@njit(cache=True)
+def pass_through_runs(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray,
+                      src: np.ndarray, dst: np.ndarray, ts: np.ndarray, usd: np.ndarray, eligible: np.ndarray,
+                      dwell: int, lo_share: float, hi_share: float, min_usd: float) -> np.ndarray:
+    """A mask of the arrivals that pass through: an arrival whose value (alone, or summed with the arrivals
+    before it within ``dwell`` of the run's first) is sent on to others within ``dwell`` after the last of
+    them, at a share in [lo_share, hi_share]. Arrivals with value 0 (claimed) are invisible."""
+    hit = np.zeros(src.shape[0], np.bool_)
+    senders = np.empty(64, np.int64)
+    n_nodes = in_ptr.shape[0] - 1
+    for v in range(n_nodes):
+        if not eligible[v] or in_ptr[v + 1] == in_ptr[v] or out_ptr[v + 1] == out_ptr[v]:
+            continue
+        run_start = -1  # position in in_order of the run's first arrival
+        run_value = 0.0
+        n_senders = 0
+        for p in range(in_ptr[v], in_ptr[v + 1]):
+            e = in_order[p]
+            if src[e] == v or usd[e] <= 0.0:
+                continue
+            # alone
+            senders[0] = src[e]
+            if usd[e] >= min_usd:
+                out = _sent_on(v, ts[e], ts[e] + dwell, senders, 1, out_ptr, out_order, dst, ts, usd)
+                if lo_share * usd[e] <= out <= hi_share * usd[e]:
+                    hit[e] = True
+            # as part of a run of arrivals within the dwell time of the run's first one
+            if run_start < 0 or ts[e] - ts[in_order[run_start]] > dwell or n_senders >= 64:
+                run_start, run_value, n_senders = p, 0.0, 0
+            run_value += usd[e]
+            senders[n_senders] = src[e]
+            n_senders += 1
+            if n_senders >= 2 and run_value >= min_usd:
+                t0 = ts[in_order[run_start]]
+                out = _sent_on(v, t0, ts[e] + dwell, senders, n_senders, out_ptr, out_order, dst, ts, usd)
+                # the run's money must not have left before it arrived: out counted from its first arrival
+                if lo_share * run_value <= out <= hi_share * run_value:
+                    for q in range(run_start, p + 1):
+                        f = in_order[q]
+                        if src[f] != v and usd[f] > 0.0:
+                            hit[f] = True
+    return hit
 
 
 def find(g: TransferGraph, cfg: RapidMovementConfig, claimed: np.ndarray) -> list[Pattern]:
     dwell = hours(cfg.dwell_hours)
     usd = np.where(claimed, 0.0, g.usd)
-    share, _ = pass_through(g.in_ptr, g.in_order, g.out_ptr, g.out_order, g.src, g.dst, g.ts, usd,
-                            ~g.institutional & g.is_account, dwell, cfg.min_out_share, max(cfg.min_usd, 1e-9))
-    hit = np.flatnonzero((share >= cfg.min_out_share) & (share <= cfg.max_out_share))
+    hit = pass_through_runs(g.in_ptr, g.in_order, g.out_ptr, g.out_order, g.src, g.dst, g.ts, usd,
+                            ~g.institutional & g.is_account, dwell, cfg.min_out_share, cfg.max_out_share,
+                            max(cfg.min_usd, 1e-9))
+    hit = np.flatnonzero(hit)
     by_node: dict[int, list[int]] = {}
     for arrival in hit.tolist():
         by_node.setdefault(int(g.dst[arrival]), []).append(arrival)
@@ -42,14 +114,13 @@ def find(g: TransferGraph, cfg: RapidMovementConfig, claimed: np.ndarray) -> lis
             lo = _lower_bound(g.ts, g.out_order, g.out_ptr[v], g.out_ptr[v + 1], int(g.ts[e_in[0]]) - 1)
             hi = _lower_bound(g.ts, g.out_order, lo, g.out_ptr[v + 1], int(g.ts[e_in[-1]]) + dwell)
             e_out = g.out_order[lo:hi]
-            e_out = e_out[(usd[e_out] > 0) & (g.dst[e_out] != v)]
+            e_out = e_out[(usd[e_out] > 0) & (g.dst[e_out] != v) & ~np.isin(g.dst[e_out], g.src[e_in])]
             e = np.concatenate((e_in, e_out))
             v_in, v_out = float(g.usd[e_in].sum()), float(g.usd[e_out].sum())
             dwell_h = (int(g.ts[e_out].max()) - int(g.ts[e_in].min())) / 3.6e9 if e_out.size else 0.0
             text = (f"account {node_name(g, v, e)} received {fmt_usd(v_in)} in {e_in.size} transfer(s) and sent "
                     f"{fmt_usd(v_out)} on in {e_out.size} transfer(s), the last {dwell_h:.1f} hours after the first "
-                    f"arrival "
-                    f"({fmt_span(g, e)})")
+                    f"arrival ({fmt_span(g, e)})")
             out.append(Pattern("rapid_movement", v, np.array([v]), e, saturating(v_in, cfg.min_usd), text))
     return out
 

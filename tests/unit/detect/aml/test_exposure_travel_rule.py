@@ -41,22 +41,40 @@ def test_address_normal_forms() -> None:
 def test_direct_and_two_hop_exposure_with_path(sanctions_csv: Path) -> None:
     sc = Scenario(seed=3)
     sc.background(accounts=400, transfers=600)
-    direct, middle, indirect = sc.account("HBX"), sc.account("HBX"), sc.account("KLN")
+    direct, indirect = sc.account("HBX"), sc.account("KLN")
+    wallet = sc.address("eth")  # an outside wallet between the listed address and the customer
     t1 = sc.transfer(SANCTIONED.lower(), direct, sc.when(1.0), 12_000)
-    t2 = sc.transfer(SANCTIONED.lower(), middle, sc.when(1.1), 9_000)
-    t3 = sc.transfer(middle, indirect, sc.when(1.3), 8_800)
+    t2 = sc.transfer(SANCTIONED.lower(), wallet, sc.when(1.1), 9_000)
+    t3 = sc.transfer(wallet, indirect, sc.when(1.3), 8_800)
     transfers, accounts, _ = sc.tables()
     cfg = ExposureConfig(lists=[AddressList(path=str(sanctions_csv))], max_hops=2)
     alerts = {a["accounts"][0]: a for a in exposure(transfers, accounts, cfg)}
-    acct = {x: x.split(":")[1] for x in (direct, middle, indirect)}
+    acct = {x: x.split(":")[1] for x in (direct, indirect)}
     assert set(alerts) == set(acct.values())
     assert alerts[acct[direct]]["evidence_ids"] == [t1] and alerts[acct[direct]]["venue"] == "HBX"
     assert set(alerts[acct[indirect]]["evidence_ids"]) == {t2, t3}
     assert "Garnet Mixer" in alerts[acct[indirect]]["explanation"]
-    assert f"{SANCTIONED.lower()} -> {middle} -> {indirect}" in alerts[acct[indirect]]["explanation"]
+    assert f"{SANCTIONED.lower()} -> {wallet} -> {indirect}" in alerts[acct[indirect]]["explanation"]
     # direct only: the second-hop account is no longer exposed
     only_direct = exposure(transfers, accounts, cfg.model_copy(update={"max_hops": 1}))
-    assert {a["accounts"][0] for a in only_direct} == {acct[direct], acct[middle]}
+    assert {a["accounts"][0] for a in only_direct} == {acct[direct]}
+
+
+def test_exposure_stops_at_a_platform_account_unless_asked(sanctions_csv: Path) -> None:
+    """A custodial account pools its customers' funds: its own exposure is alerted, the customers it pays
+    later are not (unless ``through_accounts``)."""
+    sc = Scenario(seed=5)
+    sc.background(accounts=400, transfers=600)
+    middle, paid = sc.account("HBX"), sc.account("KLN")
+    t1 = sc.transfer(SANCTIONED.lower(), middle, sc.when(1.0), 9_000)
+    t2 = sc.transfer(middle, paid, sc.when(1.2), 8_800)
+    transfers, accounts, _ = sc.tables()
+    cfg = ExposureConfig(lists=[AddressList(path=str(sanctions_csv))], max_hops=2)
+    assert [a["accounts"] for a in exposure(transfers, accounts, cfg)] == [[middle.split(":")[1]]]
+    through = exposure(transfers, accounts, cfg.model_copy(update={"through_accounts": True}))
+    by_account = {a["accounts"][0]: a for a in through}
+    assert set(by_account) == {middle.split(":")[1], paid.split(":")[1]}
+    assert set(by_account[paid.split(":")[1]]["evidence_ids"]) == {t1, t2}
 
 
 def test_clean_flow_has_no_exposure(sanctions_csv: Path) -> None:

@@ -175,7 +175,10 @@ class Bipartite(AmlIncident):
         half = len(self.accounts) // 2
         srcs, dsts = self.accounts[:half], self.accounts[half:]
         asset = self.asset(rng)
-        pairs = [(s, d) for s in srcs for d in dsts if rng.random() < 0.75] or [(srcs[0], dsts[0])]
+        pairs = [(s, d) for s in srcs for d in dsts if rng.random() < 0.75]
+        # every account of the group takes part: each sender pays and each receiver is paid at least once
+        pairs += [(s, dsts[int(rng.integers(len(dsts)))]) for s in srcs if all(p[0] != s for p in pairs)]
+        pairs += [(srcs[int(rng.integers(len(srcs)))], d) for d in dsts if all(p[1] != d for p in pairs)]
         span = int(rng.uniform(2, 12) * HOUR)
         t = _times(rng, len(pairs), _start(rng, span), span, k.noise)
         base = rng.uniform(800, 6_000)

@@ -55,6 +55,8 @@ class ExposureConfig(BaseModel):
     min_direct_usd: float = Field(1.0, ge=0, description="any direct exposure of at least this value alerts")
     min_indirect_share: float = Field(0.25, ge=0, le=1,
                                       description="indirect exposure alerts at this share of the account's value")
+    min_indirect_usd: float = Field(1_000.0, ge=0, description="indirect exposure of at least this value alerts "
+                                    "too, whatever the account's other (possibly large) activity")
     follow_cap: int = Field(20, ge=1, description="onward transfers followed per hop and transfer")
     through_accounts: bool = Field(False, description="trace exposure on through a platform account (default: "
                                    "no; a custodial account pools its customers' funds, so tracing stops there as "
@@ -206,7 +208,8 @@ def find(g: TransferGraph, cfg: ExposureConfig, lists: dict[str, dict[str, str]]
         direct = sum(g.usd[e] for e, h, _ in items if h == 1)
         indirect = sum(g.usd[e] for e, h, _ in items if h > 1)
         share = min(1.0, (direct + indirect) / total[v]) if total[v] > 0 else 0.0
-        if direct < cfg.min_direct_usd and not (indirect > 0 and share >= cfg.min_indirect_share):
+        material = indirect > 0 and (share >= cfg.min_indirect_share or indirect >= cfg.min_indirect_usd)
+        if direct < cfg.min_direct_usd and not material:
             continue
         if direct < cfg.min_direct_usd and indirect <= 0:
             continue

@@ -41,8 +41,9 @@ class GatherScatterConfig(BaseModel):
                                     description="at most this share of senders may pay two or more parties (or "
                                                 "of receivers be paid by two or more) in the span: else the hub is "
                                                 "one node of a mesh (a stack)")
-    max_parallel: int = Field(0, ge=0, description="other accounts, paid by the hub's senders and paying its "
-                              "receivers in the span, at most (more: the hub is one of a stack's middle layer)")
+    max_parallel: int = Field(0, ge=0, description="other accounts paid by the hub's senders and paying its "
+                              "receivers (from gap_hours before the scattering to its end), at most; more: the hub "
+                              "is one of a stack's middle layer")
     max_overlap: float = Field(0.34, ge=0, le=1,
                                description="at most this share of receivers may also be senders (else it is "
                                            "a busy two-way account, not a pass-through hub)")
@@ -122,7 +123,7 @@ def _split(g: TransferGraph, cfg: GatherScatterConfig, h: int, sent: np.ndarray,
     if _meshed(g, senders, span, usable, True) > cfg.max_meshed_share or \
             _meshed(g, receivers, span, usable, False) > cfg.max_meshed_share:
         return None
-    if _parallel(g, h, senders, receivers, span, usable) > cfg.max_parallel:
+    if _parallel(g, h, senders, receivers, (t_out0 - hours(cfg.gap_hours), t_out1), usable) > cfg.max_parallel:
         return None
     e = np.concatenate((e_in, sent))
     text = (f"account {node_name(g, h, e)} gathered {fmt_usd(v_in)} from {senders.size} distinct senders "

@@ -70,7 +70,13 @@ def components(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> lis
     same parameters) reuses the first's components, minus those its claims have touched."""
     key = (id(g), LayeredConfig(**cfg.model_dump()).model_dump_json())
     if _LAST.get("key") == key and _LAST.get("graph") is g:
-        return [e for e in _LAST["comps"] if not claimed[e].any()]  # type: ignore[attr-defined]
+        out = []
+        for e in _LAST["comps"]:  # type: ignore[attr-defined]
+            if not claimed[e].any():
+                out.append(e)
+            else:  # the first caller took part of it (a stack glued to a bipartite group): the rest may stand
+                out += _pieces(g, cfg, e[~claimed[e]])
+        return out
     comps = _components(g, cfg, claimed)
     _LAST.update(key=key, graph=g, comps=comps)
     return comps
@@ -112,6 +118,24 @@ def _components(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> li
                       and float(g.usd[e].sum()) >= cfg.min_total_usd)
         if big_enough and coordinated:
             out.append(e)
+    return out
+
+
+def _pieces(g: TransferGraph, cfg: LayeredConfig, e: np.ndarray) -> list[np.ndarray]:
+    """The connected pieces of a component's left-over edges that are still large enough to be a scheme."""
+    if e.size < cfg.min_transfers:
+        return []
+    nodes, ends = np.unique(np.concatenate((g.src[e], g.dst[e])), return_inverse=True)
+    adj = coo_matrix((np.ones(e.size), (ends[:e.size], ends[e.size:])), shape=(nodes.size, nodes.size))
+    _, label = connected_components(adj, directed=False)
+    out = []
+    for lab in np.unique(label).tolist():
+        piece = e[label[ends[:e.size]] == lab]
+        parties = np.unique(np.concatenate((g.src[piece], g.dst[piece]))).size
+        if (4 <= parties <= cfg.max_parties and piece.size >= cfg.min_transfers
+                and float(g.usd[piece].sum()) >= cfg.min_total_usd
+                and int(g.ts[piece].max() - g.ts[piece].min()) <= hours(cfg.window_hours)):
+            out.append(piece)
     return out
 
 

@@ -30,6 +30,11 @@ def find(g: TransferGraph, cfg: StackConfig, claimed: np.ndarray) -> list[Patter
     out = []
     for e in components(g, cfg, claimed):
         senders, receivers, middle = roles(g, e)
+        # the layered flow is what passes through the middle accounts; a sender paying a pure receiver
+        # directly belongs to another group glued on through a shared account (left for bipartite)
+        e = e[np.isin(g.src[e], middle) | np.isin(g.dst[e], middle)]
+        senders = np.setdiff1d(np.unique(g.src[e]), middle)
+        receivers = np.setdiff1d(np.unique(g.dst[e]), middle)
         if middle.size < cfg.min_side or senders.size < cfg.min_side or receivers.size < 1:
             continue
         if not _forwards_later(g, e, middle):

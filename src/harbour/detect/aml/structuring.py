@@ -1,8 +1,8 @@
 """structuring: one customer (all of its linked accounts) moves several amounts each just under a
 reporting threshold within a window — splitting a sum to stay below the line — or a group of accounts
-on one venue does so together (smurfing: two or more accounts each moving two or more just-under
-amounts in one direction within a short span). Thresholds are config values in USD (default: HK$120,000 at
-7.8 HKD/USD, and US$10,000)."""
+on one venue does so together (smurfing: two or more accounts moving four or more just-under amounts
+in one direction within a short span, at least one of them more than once). Thresholds are config
+values in USD (default: HK$120,000 at 7.8 HKD/USD, and US$10,000)."""
 
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ class StructuringConfig(BaseModel):
     window_hours: float = Field(72.0, gt=0, description="span in which the just-under amounts fall")
     min_transfers: int = Field(3, ge=2, description="just-under transfers in the window, in one direction")
     group_window_hours: float = Field(24.0, gt=0, description="span of a group's just-under transfers")
-    group_min_transfers: int = Field(4, ge=2, description="just-under transfers in that span by accounts that "
-                                     "each made two or more of them (at least two such accounts)")
+    group_min_transfers: int = Field(4, ge=2, description="just-under transfers in that span by two or more "
+                                     "accounts, at least one of which made two or more of them")
     min_share: float = Field(0.5, gt=0, le=1,
                              description="just-under transfers / all the account's transfers in that direction "
                                          "over the same span (a payroll with some amounts near the line is not "
@@ -90,17 +90,15 @@ def find_groups(g: TransferGraph, cfg: StructuringConfig, mask: np.ndarray) -> l
         while i < e.size:
             j = int(np.searchsorted(t, t[i] + window, side="right"))
             members, counts = np.unique(who[i:j], return_counts=True)
-            # smurfs repeat: accounts with two or more just-under amounts in the span (a lone one is the
-            # ordinary customer whose deposit happened to land near the line)
-            repeaters = members[counts >= 2]
-            n_rep = int(counts[counts >= 2].sum())
-            if repeaters.size >= 2 and n_rep >= cfg.group_min_transfers:
-                grp = e[i:j][np.isin(who[i:j], repeaters)]
-                names = ", ".join(node_name(g, int(m), grp) for m in repeaters)
-                text = (f"{repeaters.size} accounts ({names}) moved {grp.size} amounts each just under a reporting "
+            # smurfs repeat: the group needs an account with two or more just-under amounts in the span
+            # (ordinary customers whose deposits happen to land near the line rarely do it twice a day)
+            if members.size >= 2 and (counts >= 2).any() and j - i >= cfg.group_min_transfers:
+                grp = e[i:j]
+                names = ", ".join(node_name(g, int(m), grp) for m in members)
+                text = (f"{members.size} accounts ({names}) moved {grp.size} amounts each just under a reporting "
                         f"threshold (from {fmt_usd(float(g.usd[grp].min()))} to {fmt_usd(float(g.usd[grp].max()))}, "
                         f"totalling {fmt_usd(float(g.usd[grp].sum()))}) {fmt_span(g, grp)}")
-                out.append(Pattern("structuring", int(repeaters[0]), repeaters, grp,
+                out.append(Pattern("structuring", int(members[np.argmax(counts)]), members, grp,
                                    saturating(grp.size, cfg.group_min_transfers), text))
                 i = j
             else:

@@ -4,13 +4,17 @@ The defining behaviour: a large order (a client's, or any owner's) arrives; just
 another owner takes the same side; once the large order moves the price, that owner unwinds — often
 straight into the large order — at a better price. Three tests:
 
-1. the order is large: its filled quantity is ``size_multiple`` times the symbol-day's median order;
-2. ahead: another owner traded the same side in the ``pre_seconds`` before the order's first fill (or its
-   placement when the order book is supplied), a material share of the order's size and of the market's
-   volume in that span;
+1. the order is large: its size (as placed when the order book is supplied: what a runner sees coming,
+   however much of it a thin book could fill) is ``size_multiple`` times the symbol-day's median
+   liquidity-taking order;
+2. ahead: another owner took the same side in the ``pre_seconds`` before the order's first fill (or its
+   placement when the order book is supplied): a material position (against the symbol's median trade),
+   the main share of the market's volume in that span;
 3. unwind: the same owner traded the other side, from the order's first fill to ``post_seconds`` after its
-   last, for most of what it took. (Profit is reported, not required: a runner who unwinds clumsily into
-   a thin book still ran ahead.)
+   last, for a good part of what it took. (Profit is reported, not required: a runner who unwinds
+   clumsily into a thin book still ran ahead.)
+4. not its habit: the chance that the owner, at its rates over the rest of the day, would have taken that
+   side just then *and* traded back just after is tiny (``max_coincidence``).
 """
 
 from __future__ import annotations
@@ -40,28 +44,35 @@ from harbour.detect.market.frames import (
 
 TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "aggressor",
                  "buy_order_id", "sell_order_id")
-ORDER_COLUMNS = ("order_id", "ts", "event")
+ORDER_COLUMNS = ("order_id", "ts", "event", "quantity")
 
 
 class FrontRunningConfig(BaseModel):
     size_multiple: float = Field(
-        20.0, gt=0, description="filled quantity of the large order against the symbol-day's median filled order")
+        20.0, gt=0, description="size of the large order (as placed, when the order book is supplied, else as "
+        "filled) against the symbol-day's median liquidity-taking order")
     pre_seconds: float = Field(30.0, gt=0, description="how long before the large order trading counts as 'ahead'")
     post_seconds: float = Field(600.0, gt=0, description="how long after the large order the unwind may take")
     min_ratio: float = Field(
-        0.05, gt=0, description="position taken ahead as a share of the large order's quantity")
+        0.01, gt=0, description="position taken ahead as a share of the large order's size")
     max_ratio: float = Field(
         1.0, gt=0, description="largest position taken ahead, as a share of the large order: a runner rides the "
         "order's impact and cannot out-size it")
     min_share: float = Field(
-        0.25, gt=0, le=1, description="position taken ahead as a share of the market's volume in that span")
-    min_unwind: float = Field(0.5, gt=0, le=1, description="share of the position unwound afterwards")
+        0.5, gt=0, le=1, description="position taken ahead (net of other-side trading) as a share of the market's "
+        "volume in that span: the runner is the main taker just before the order")
+    min_position_multiple: float = Field(
+        5.0, gt=0, description="position taken ahead against the symbol-day's median trade: a material position, "
+        "not a retail-sized trade that happened to come first")
+    min_unwind: float = Field(0.25, gt=0, le=1, description="share of the position unwound afterwards")
     max_unwind: float = Field(
         4.0, gt=0, description="most the other-side trading may exceed the position taken ahead; an unwind closes "
         "the position, while an account that trades far more either way is just active")
     max_coincidence: float = Field(
-        0.01, gt=0, le=1, description="largest chance that the owner would have taken that side within the 'ahead' "
-        "span anyway, given how often it does so over the day (Poisson); busy traders are always 'ahead' of something")
+        1e-4, gt=0, le=1, description="largest chance that the owner's own habits explain the pattern: that it "
+        "would have taken that side within 'ahead' span and traded the other side within the unwind span anyway, "
+        "given how often it does each over the rest of the day (Poisson, its liquidity-taking orders and its orders "
+        "that trade); busy traders are always 'ahead' of something and always trade back")
     min_aggressive: float = Field(
         0.5, ge=0, le=1, description="share of the position ahead taken by crossing the spread; getting ahead "
         "means taking liquidity, while a market maker's inventory builds passively")
@@ -81,15 +92,23 @@ def _large_orders(t: pl.DataFrame, orders: pl.DataFrame, config: FrontRunningCon
         qty=pl.col("quantity").sum(), first=pl.col("ts").min(), last=pl.col("ts").max(),
         account=pl.col("account").first(), owner=pl.col("owner").first(), side=pl.col("side").first(),
         ids=pl.col("trade_id"), vwap=(pl.col("price") * pl.col("quantity")).sum() / pl.col("quantity").sum())
-    median = num(per["qty"].median())
-    big = per.filter(pl.col("qty") >= config.size_multiple * median)
-    if orders.height and big.height:
-        placed = orders.join(big.select("order_id"), on="order_id", how="semi") \
-            .filter(pl.col("event") == "new").group_by("order_id").agg(placed=pl.col("ts").min())
-        big = big.join(placed, on="order_id", how="left")
+    if orders.height:
+        # The order as a runner sees it coming is its placed size, whatever of it the book could fill.
+        placed = orders.filter(pl.col("event") == "new").join(per.select("order_id"), on="order_id", how="semi") \
+            .group_by("order_id").agg(placed=pl.col("ts").min(), size=pl.col("quantity").max())
+        per = per.join(placed, on="order_id", how="left")
     else:
-        big = big.with_columns(placed=pl.lit(None, dtype=pl.Datetime("us", "UTC")))
+        per = per.with_columns(placed=pl.lit(None, dtype=pl.Datetime("us", "UTC")), size=pl.lit(None, dtype=pl.Float64))
+    per = per.with_columns(size=pl.max_horizontal("qty", pl.col("size").fill_null(0.0)))
+    median = num(per["size"].median())
+    big = per.filter(pl.col("size") >= config.size_multiple * median)
     return big.with_columns(ref=pl.min_horizontal(pl.coalesce("placed", "first"), "first")).sort("first", "order_id")
+
+
+def _chance(rate: str, own: str, day_s: float, span_s: float) -> pl.Expr:
+    """Poisson chance of at least one such order in ``span_s`` at the owner's rate outside this episode."""
+    outside = (pl.col(rate).fill_null(0.0) - pl.col(own) / day_s).clip(0.0, None)
+    return 1 - (-outside * span_s).exp()
 
 
 class FrontRunningDetector(Detector[FrontRunningConfig]):
@@ -119,12 +138,14 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
             return out.to_table()
         legs = pl.concat([
             t.select("ts", "trade_id", "price", "quantity", account="buyer", owner="owner_b", side=pl.lit("buy"),
-                     aggr=pl.col("aggressor").fill_null("buy") == "buy"),
+                     aggr=pl.col("aggressor").fill_null("buy") == "buy",
+                     decision=pl.coalesce("buy_order_id", pl.col("ts").cast(pl.String))),
             t.select("ts", "trade_id", "price", "quantity", account="seller", owner="owner_s", side=pl.lit("sell"),
-                     aggr=pl.col("aggressor").fill_null("sell") == "sell"),
+                     aggr=pl.col("aggressor").fill_null("sell") == "sell",
+                     decision=pl.coalesce("sell_order_id", pl.col("ts").cast(pl.String))),
         ])
         pre, post = dt.timedelta(seconds=config.pre_seconds), dt.timedelta(seconds=config.post_seconds)
-        big = big.rename({"owner": "c_owner", "account": "c_account", "side": "c_side", "qty": "c_qty",
+        big = big.rename({"owner": "c_owner", "account": "c_account", "side": "c_side", "size": "c_qty",
                           "ids": "c_ids", "vwap": "c_vwap"}).with_columns(
             w0=pl.col("ref") - pre, w1=pl.col("last") + post)
         near = legs.join_where(big, pl.col("ts") >= pl.col("w0"), pl.col("ts") <= pl.col("w1")) \
@@ -139,12 +160,19 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
             q_out=pl.col("quantity").filter(~pl.col("ahead") & ~pl.col("same")).sum(),
             p_in=(pl.col("price") * pl.col("quantity")).filter(pl.col("ahead") & pl.col("same")).sum(),
             p_out=(pl.col("price") * pl.col("quantity")).filter(~pl.col("ahead") & ~pl.col("same")).sum(),
+            n_pre=pl.col("decision").filter(pl.col("ahead") & pl.col("same") & pl.col("aggr")).n_unique(),
+            n_out=pl.col("decision").filter(~pl.col("ahead") & ~pl.col("same")).n_unique(),
         ).join(big.select("order_id", "c_qty", "c_side"), on="order_id").join(mkt_ahead, on="order_id")
         day_s = span_seconds(t["ts"], 3600.0)
-        rates = legs.filter(pl.col("aggr")).group_by("owner", "side").agg(rate=pl.len() / day_s) \
-            .rename({"side": "c_side"})
-        per = per.join(rates, on=["owner", "c_side"], how="left").with_columns(
-            coincidence=1 - (-pl.col("rate").fill_null(0.0) * config.pre_seconds).exp())
+        median_trade = num(t["quantity"].median())
+        # The owner's habits outside this episode: its own run-ahead and unwind must not count as its habit.
+        rates = legs.group_by("owner", "side").agg(rate=pl.col("decision").filter(pl.col("aggr")).n_unique() / day_s,
+                                                   rate_any=pl.col("decision").n_unique() / day_s)
+        other = pl.when(pl.col("side") == "buy").then(pl.lit("sell")).otherwise(pl.lit("buy"))
+        per = per.join(rates.select("owner", c_side="side", rate="rate"), on=["owner", "c_side"], how="left") \
+            .join(rates.select("owner", c_side=other, rate_o="rate_any"), on=["owner", "c_side"], how="left") \
+            .with_columns(coincidence=_chance("rate", "n_pre", day_s, config.pre_seconds)
+                          * _chance("rate_o", "n_out", day_s, config.post_seconds))
         hits = per.filter(
             (pl.col("q_pre") >= config.min_ratio * pl.col("c_qty"))
             & (pl.col("q_pre") <= config.max_ratio * pl.col("c_qty"))
@@ -152,8 +180,8 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
             & (pl.col("q_out") >= config.min_unwind * pl.col("q_pre"))
             & (pl.col("q_out") <= config.max_unwind * pl.col("q_pre"))
             & (pl.col("q_aggr") >= config.min_aggressive * pl.col("q_pre"))
+            & (pl.col("q_pre") >= config.min_position_multiple * median_trade)
             & (pl.col("coincidence") <= config.max_coincidence)
-
         ).sort("order_id", "owner")
         for row in hits.iter_rows(named=True):
             self._emit(out, part, near, big, row, venue, symbol)

@@ -182,7 +182,9 @@ class FrontRunning(Incident):
         n = int(rng.integers(1, 4))
         t_f = t_c - (rng.uniform(0.2, 10.0, n) * (1 + k.noise) * US).astype(np.int64)
         usd = jitter(rng, p["usd"], k.noise, n)
-        _aggress(ctx, rng, ins, tag, np.sort(t_f), side, usd, np.full(n, runner), 0.6)
+        # The runner must be filled before the client's order lands, so it takes liquidity at market: a
+        # price-protected limit can miss a thin book and leave no position ahead at all (no front running).
+        _aggress(ctx, rng, ins, tag, np.sort(t_f), side, usd, np.full(n, runner), 1.0)
         # the client's large order, which the runner saw coming (part of the evidence, not a colluder)
         ck = ins.keys(1, tag)
         ins.add(np.array([t_c]), NEW, ck, side, MARKET, 0, ctx.usd_lots(np.array([p["client_usd"]]), np.array([t_c])),

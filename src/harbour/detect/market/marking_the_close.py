@@ -28,10 +28,12 @@ from harbour.detect.market.frames import (
     owner_map,
     part_symbol,
     part_venue,
+    span_seconds,
     with_owner,
 )
 
-TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "aggressor")
+TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "aggressor",
+                 "buy_order_id", "sell_order_id")
 
 
 class MarkingTheCloseConfig(BaseModel):
@@ -41,20 +43,29 @@ class MarkingTheCloseConfig(BaseModel):
         (2.0, 5.0, 15.0), description="spans before the reference time that are each examined; marking is often "
         "crammed into the last minutes, sometimes spread over a quarter hour")
     min_share: float = Field(
-        0.3, gt=0, le=1, description="aggressive one-sided volume of the marking owners (at most max_group of them) "
+        0.2, gt=0, le=1, description="aggressive one-sided volume of the marking owners (at most max_group of them) "
         "in a watched span as a share of all volume there")
     max_group: int = Field(3, ge=1, description="owners acting together that are alerted as one group")
     min_member_share: float = Field(0.08, gt=0, le=1, description="smallest share for an owner to count in the group")
-    min_trades: int = Field(3, ge=1, description="aggressive trades by the group in the watched span")
+    min_orders: int = Field(
+        3, ge=1, description="separate aggressive orders by the group in the watched span: marking is a run of "
+        "decisions, not one large order that sweeps several price levels")
+    min_member_orders: int = Field(
+        2, ge=1, description="separate aggressive orders for an owner to count in the group: a member repeats "
+        "its push, several strangers with one order each are ordinary flow")
+    max_coincidence: float = Field(
+        1e-4, gt=0, le=1, description="chance that the group's orders in the span come from its own pace over the "
+        "rest of the day (Poisson); a busy trader with a few orders there is not marking")
     min_move_sigmas: float = Field(
-        2.0, ge=0, description="price move over the watched minutes, in the owner's direction, against the day's "
-        "robust minute volatility scaled to the window")
-    concentration: float = Field(
-        0.3, ge=0, le=1, description="share of the owner's day volume that falls in the watched minutes; an "
-        "active trader who happens to trade then is not marking")
+        0.0, ge=0, description="move of the span's volume-weighted price against the span before it, in the group's "
+        "direction, in units of the day's robust spread of such span-to-span moves")
+    min_intensity: float = Field(
+        10.0, ge=0, description="the owner's volume per minute in the watched span against its average per minute "
+        "over the day; an active trader who happens to trade then at its usual pace is not marking")
 
 
 def _sigma(trades: pl.DataFrame) -> float:
+    """Robust one-minute volatility of last prices (momentum_ignition uses it too)."""
     bars = trades.sort("ts").group_by_dynamic("ts", every="1m").agg(close=pl.col("price").last())
     r = np.diff(np.log(bars["close"].to_numpy()))
     if r.size < 3:
@@ -62,9 +73,48 @@ def _sigma(trades: pl.DataFrame) -> float:
     return 1.4826 * float(np.median(np.abs(r - np.median(r)))) or float(np.std(r)) or 1e-9
 
 
+def _span_move(trades: pl.DataFrame, ref: dt.datetime, minutes: float) -> tuple[float, float]:
+    """Log move of the volume-weighted price of the span just before ``ref`` against the span before it, and
+    the robust spread (1.4826 MAD) of such moves between consecutive spans of the same length over the day.
+
+    Span VWAPs, not last prices: where quotes are wide a last print bounces by the spread, which would drown
+    the move; the same statistic over the whole day calibrates what an ordinary move of that span is."""
+    span_us = int(minutes * 60e6)
+    spans = trades.with_columns(k=(pl.col("ts") - pl.lit(ref)).dt.total_microseconds() // span_us) \
+        .group_by("k").agg(vwap=(pl.col("price") * pl.col("quantity")).sum() / pl.col("quantity").sum()) \
+        .sort("k")
+    k = spans["k"].to_numpy()
+    logp = np.log(spans["vwap"].to_numpy())
+    at = np.flatnonzero(k == -1)
+    if at.size == 0 or at[0] == 0:
+        return 0.0, math.inf
+    i = int(at[0])
+    moves = np.diff(logp)[np.diff(k) == 1]
+    if moves.size < 5:
+        return 0.0, math.inf
+    spread = 1.4826 * float(np.median(np.abs(moves - np.median(moves)))) or float(np.std(moves)) or 1e-9
+    return float(logp[i] - logp[i - 1]), spread
+
+
+def poisson_tail(n: int, lam: float) -> float:
+    """P(X >= n) for X ~ Poisson(lam)."""
+    if lam <= 0:
+        return 0.0 if n > 0 else 1.0
+    term = total = math.exp(-lam)
+    for k in range(1, n):
+        term *= lam / k
+        total += term
+    return max(0.0, 1.0 - total)
+
+
+def _order_key(column: str, t: pl.DataFrame) -> pl.Expr:
+    stamp = pl.col("ts").cast(pl.Int64).cast(pl.String)
+    return pl.coalesce(pl.col(column), stamp) if column in t.columns else stamp
+
+
 class MarkingTheCloseDetector(Detector[MarkingTheCloseConfig]):
     name = "marking_the_close"
-    version = "1.0"
+    version = "1.1"
     typology = "marking_the_close"
     config_model = MarkingTheCloseConfig
     description = "One owner's aggressive trades dominate and move the price just before the reference time."
@@ -86,53 +136,70 @@ class MarkingTheCloseDetector(Detector[MarkingTheCloseConfig]):
         t = with_owner(with_owner(trades, owners, "buyer", "owner_b"), owners, "seller", "owner_s")
         # Aggressor side when known; otherwise each trade counts for both sides (no side is favoured).
         side = pl.col("aggressor").fill_null("both")
+        # One aggressive *order* is one decision: its fills share an order id (or, in feeds without order
+        # ids, a time stamp).
         legs = pl.concat([
-            t.filter(side.is_in(["buy", "both"])).select("ts", "trade_id", "price", "quantity", account="buyer",
-                                                        owner="owner_b", sign=pl.lit(1)),
-            t.filter(side.is_in(["sell", "both"])).select("ts", "trade_id", "price", "quantity", account="seller",
-                                                         owner="owner_s", sign=pl.lit(-1)),
+            t.filter(side.is_in(["buy", "both"])).select(
+                "ts", "trade_id", "price", "quantity", account="buyer", owner="owner_b", sign=pl.lit(1),
+                order=_order_key("buy_order_id", t)),
+            t.filter(side.is_in(["sell", "both"])).select(
+                "ts", "trade_id", "price", "quantity", account="seller", owner="owner_s", sign=pl.lit(-1),
+                order=_order_key("sell_order_id", t)),
         ])
         day_vol = pl.concat([t.select(owner="owner_b", q="quantity"), t.select(owner="owner_s", q="quantity")]) \
             .group_by("owner").agg(day_vol=pl.col("q").sum())
-        sigma_1m = _sigma(trades)
+        day_orders = legs.group_by("owner", "sign").agg(day_n=pl.col("order").n_unique())
         best: dict | None = None
         for minutes in sorted(config.windows_minutes):
-            found = self._window(t, legs, day_vol, ref, minutes, sigma_1m, config)
+            found = self._window(t, legs, (day_vol, day_orders), ref, minutes, config)
             if found and (best is None or found["strength"] > best["strength"]):
                 best = found
         if best is not None and ends_in_window(part.window, best["end"]):
             self._emit(out, venue, symbol, ref, best)
         return out.to_table()
 
-    def _window(self, t: pl.DataFrame, legs: pl.DataFrame, day_vol: pl.DataFrame, ref: dt.datetime, minutes: float,
-                sigma_1m: float, config: MarkingTheCloseConfig) -> dict | None:
+    def _window(self, t: pl.DataFrame, legs: pl.DataFrame, day: tuple[pl.DataFrame, pl.DataFrame], ref: dt.datetime,
+                minutes: float, config: MarkingTheCloseConfig) -> dict | None:
+        day_vol, day_orders = day
         w0 = ref - dt.timedelta(minutes=minutes)
         win = t.filter((pl.col("ts") >= w0) & (pl.col("ts") < ref))
-        if win.height < config.min_trades:
+        if win.height < config.min_orders:
             return None
-        before = t.filter(pl.col("ts") < w0)
-        p0 = float(before["price"][-1]) if before.height else float(win["price"][0])
-        move = math.log(float(win["price"][-1]) / p0)
-        sigma = sigma_1m * math.sqrt(minutes)
-        sign = 1 if move > 0 else -1
+        move, spread = _span_move(t, ref, minutes)
+        day_minutes = span_seconds(t["ts"], minutes * 60) / 60
         win_vol = float(win["quantity"].sum())
-        per = legs.filter((pl.col("ts") >= w0) & (pl.col("ts") < ref) & (pl.col("sign") == sign)) \
-            .group_by("owner").agg(n=pl.len(), q=pl.col("quantity").sum(), ids=pl.col("trade_id"),
-                                   accounts=pl.col("account").unique(), start=pl.col("ts").min(),
-                                   end=pl.col("ts").max()) \
-            .join(day_vol, on="owner").filter(
-                (pl.col("q") >= config.min_member_share * win_vol)
-                & (pl.col("q") >= config.concentration * pl.col("day_vol"))) \
-            .sort(["q", "owner"], descending=[True, False]).head(config.max_group)
-        q = float(per["q"].sum()) if per.height else 0.0
-        n = int(per["n"].sum()) if per.height else 0
-        if (n < config.min_trades or q < config.min_share * win_vol
-                or abs(move) < config.min_move_sigmas * sigma):
-            return None
-        return {"minutes": minutes, "q": q, "n": n, "share": q / win_vol, "move": move, "sigmas": abs(move) / sigma,
-                "sign": sign, "accounts": sorted({a for accs in per["accounts"] for a in accs}),
-                "ids": [i for ids in per["ids"] for i in ids], "start": as_dt(per["start"].min()),
-                "end": as_dt(per["end"].max()), "strength": q / win_vol * abs(move) / sigma}
+        best: dict | None = None
+        # The direction is the group's (the side its aggressive orders took); the price must have gone that way.
+        for sign in (1, -1):
+            if sign * move < config.min_move_sigmas * spread:
+                continue
+            per = legs.filter((pl.col("ts") >= w0) & (pl.col("ts") < ref) & (pl.col("sign") == sign)) \
+                .group_by("owner").agg(n=pl.col("order").n_unique(), q=pl.col("quantity").sum(),
+                                       ids=pl.col("trade_id"), accounts=pl.col("account").unique(),
+                                       start=pl.col("ts").min(), end=pl.col("ts").max()) \
+                .join(day_vol, on="owner").filter(
+                    (pl.col("q") >= config.min_member_share * win_vol) & (pl.col("n") >= config.min_member_orders)
+                    & (pl.col("q") / minutes >= config.min_intensity * pl.col("day_vol") / day_minutes)) \
+                .sort(["q", "owner"], descending=[True, False]).head(config.max_group)
+            q = float(per["q"].sum()) if per.height else 0.0
+            n = int(per["n"].sum()) if per.height else 0
+            if n < config.min_orders or q < config.min_share * win_vol:
+                continue
+            # Its own pace elsewhere in the day: expected orders in a span this long, summed over the group.
+            rest = per.join(day_orders.filter(pl.col("sign") == sign), on="owner")
+            pace = float(((rest["day_n"] - rest["n"]) * minutes / max(day_minutes - minutes, minutes)).sum())
+            chance = poisson_tail(n, pace)
+            if chance > config.max_coincidence:
+                continue
+            sigmas = sign * move / spread
+            found = {"minutes": minutes, "q": q, "n": n, "share": q / win_vol, "move": move, "sigmas": sigmas,
+                     "sign": sign, "accounts": sorted({a for accs in per["accounts"] for a in accs}),
+                     "ids": [i for ids in per["ids"] for i in ids], "start": as_dt(per["start"].min()),
+                     "end": as_dt(per["end"].max()), "strength": q / win_vol * max(sigmas, 0.1),
+                     "chance": chance}
+            if best is None or found["strength"] > best["strength"]:
+                best = found
+        return best
 
     def _emit(self, out: AlertBuilder, venue: str, symbol: str | None, ref: dt.datetime, f: dict) -> None:
         verb = "bought" if f["sign"] > 0 else "sold"
@@ -140,8 +207,10 @@ class MarkingTheCloseDetector(Detector[MarkingTheCloseConfig]):
                 score=clip01(0.5 + f["share"] / 2 + f["sigmas"] / 40), evidence_ids=f["ids"],
                 explanation=(f"in the {f['minutes']:g} minutes before the {ref:%H:%M} UTC reference time account(s) "
                              f"{names(f['accounts'])} aggressively {verb} {fmt_qty(f['q'])} units of {symbol} in "
-                             f"{f['n']} trades ({f['share']:.0%} of the volume) and the price moved "
-                             f"{math.expm1(f['move']):+.2%} ({f['sigmas']:.1f}x its usual range)."))
+                             f"{f['n']} orders ({f['share']:.0%} of the volume) and the span's average price moved "
+                             f"{math.expm1(f['move']):+.2%} against the span before ({f['sigmas']:.1f}x the day's "
+                             f"usual span-to-span move); at their own pace elsewhere that day, so many orders "
+                             f"there had a {f['chance']:.0e} chance."))
 
 
 DETECTOR = register(MarkingTheCloseDetector())

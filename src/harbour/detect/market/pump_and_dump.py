@@ -48,6 +48,9 @@ class PumpAndDumpConfig(BaseModel):
     rise_sigmas: float = Field(
         4.0, gt=0, description="rise against the day's robust bar volatility scaled to the run-up length; "
         "keeps volatile days from alerting on ordinary swings")
+    sigma_minutes: float = Field(
+        30.0, gt=0, description="horizon of the price moves that measure the day's volatility (longer than the "
+        "bid-ask bounce, shorter than a pump)")
     plateau: float = Field(
         0.95, gt=0, le=1, description="share of the rise at which the top plateau starts; buying before it is the "
         "build-up, selling from it on is the distribution")
@@ -61,13 +64,41 @@ class PumpAndDumpConfig(BaseModel):
         0.01, gt=0, le=1, description="smallest net buying (before) and net selling (after) share for an owner to "
         "count among the actors")
     max_group: int = Field(6, ge=1, description="most owners alerted together as one pump")
+    min_directional: float = Field(
+        0.7, ge=0, le=1, description="an actor's net buying up to its turn, and net selling after it, as a share "
+        "of its gross trading in that leg: pumpers trade one way at a time")
     min_resold: float = Field(0.3, ge=0, le=1, description="share of its accumulation an actor sells after the peak")
 
 
 def _bars(t: pl.DataFrame, seconds: int) -> pl.DataFrame:
-    return t.sort("ts").group_by_dynamic("ts", every=f"{seconds}s").agg(
-        close=pl.col("price").last(), high=pl.col("price").max(), low=pl.col("price").min(),
-        vol=pl.col("quantity").sum())
+    """Bars on a regular clock (a bar without trades carries the last price on), so that a number of bars is
+    a span of time on thin books as on busy ones."""
+    bars = t.sort("ts").group_by_dynamic("ts", every=f"{seconds}s").agg(close=pl.col("price").last())
+    if bars.height == 0:
+        return bars
+    return bars.upsample("ts", every=f"{seconds}s").with_columns(pl.col("close").forward_fill())
+
+
+def _bar_sigma(logp: np.ndarray, horizon: int) -> float:
+    """Robust volatility per bar, measured on moves over ``horizon`` bars and scaled back by its square root.
+
+    Bar-to-bar moves of a smoothed path are mostly zero (so their MAD is useless) and their spread is bid-ask
+    bounce rather than the drift a pump is measured against; moves over a longer horizon are the diffusion."""
+    h = max(1, min(horizon, len(logp) // 8))
+    moves = logp[h::h] - logp[:-h:h] if len(logp) > h else np.diff(logp)
+    if moves.size < 3:
+        return 1e-9
+    mad = 1.4826 * float(np.median(np.abs(moves - np.median(moves))))
+    return (mad or float(np.std(moves)) or 1e-9) / math.sqrt(h)
+
+
+def _collapse_end(rise: float, after: np.ndarray) -> int:
+    """Index in ``after`` where the fall after a peak ends: its low before the price climbs again by half the
+    rise (a new run-up is another event, not the same dump)."""
+    low = np.minimum.accumulate(after)
+    rebound = np.flatnonzero((after - low) >= 0.5 * rise)
+    stop = int(rebound[0]) if rebound.size else after.size
+    return int(np.argmin(after[:max(stop, 1)]))
 
 
 def _pumps(bars: pl.DataFrame, config: PumpAndDumpConfig) -> list[tuple[int, int, int, float, float]]:
@@ -78,36 +109,35 @@ def _pumps(bars: pl.DataFrame, config: PumpAndDumpConfig) -> list[tuple[int, int
     n = len(logp)
     if n < 5:
         return []
-    rets = np.diff(logp)
-    sigma = 1.4826 * float(np.median(np.abs(rets - np.median(rets)))) or float(np.std(rets)) or 1e-9
+    sigma = _bar_sigma(logp, max(1, int(config.sigma_minutes * 60 / config.bar_seconds)))
     w = max(1, int(config.pump_minutes * 60 / config.bar_seconds))
     d = max(1, int(config.dump_minutes * 60 / config.bar_seconds))
     found: list[tuple[int, int, int, float, float]] = []
-    i = 0
+    i = last_end = 0
     # Few bars per day (1,440 at one minute): a plain scan over bars is cheap and clear.
     while i < n:
-        lo = max(0, i - w)
+        lo = max(0, i - w, last_end)  # a new run-up starts after the previous collapse, not inside it
         trough = lo + int(np.argmin(logp[lo:i + 1]))
         rise = logp[i] - logp[trough]
         need = max(config.min_rise, config.rise_sigmas * sigma * math.sqrt(max(i - trough, 1)))
         if rise >= need and (i + 1 >= n or logp[i] >= logp[i + 1: min(n, i + 1 + w // 4 + 1)].max()):
             after = logp[i + 1: min(n, i + 1 + d)]
             if after.size:
-                j = i + 1 + int(np.argmin(after))
+                j = i + 1 + _collapse_end(rise, after)
                 giveback = (logp[i] - logp[j]) / rise
                 if giveback >= config.min_giveback:
                     # Distribution happens on the top plateau: the phases split where the price first got
                     # within reach of the peak, not at the last bar of the plateau.
                     top = trough + int(np.argmax(logp[trough:i + 1] >= logp[trough] + config.plateau * rise))
                     found.append((trough, top, j, rise, giveback))
-                    i = j
+                    i = last_end = j
         i += 1
     return found
 
 
 class PumpAndDumpDetector(Detector[PumpAndDumpConfig]):
     name = "pump_and_dump"
-    version = "1.0"
+    version = "1.1"
     typology = "pump_and_dump"
     config_model = PumpAndDumpConfig
     description = "Abnormal run-up and collapse with owners who bought before the peak and sold after it."
@@ -155,18 +185,30 @@ class PumpAndDumpDetector(Detector[PumpAndDumpConfig]):
         vol_down = float(vol.filter(~pl.col("up"))["v"].sum() or 0.0)
         if vol_up <= 0 or vol_down <= 0:
             return
-        # Net flows: market makers sell into a pump and buy back after it, the pumpers do the opposite.
-        per = phase.group_by("owner").agg(
-            bought=pl.col("q").filter(pl.col("up")).sum(), sold=-pl.col("q").filter(~pl.col("up")).sum(),
-        ).filter((pl.col("bought") >= config.min_member_share * vol_up)
-                 & (pl.col("sold") >= config.min_member_share * vol_down)
-                 & (pl.col("sold") >= config.min_resold * pl.col("bought"))) \
+        # Each owner's own turn: its net position's high over the event (what it accumulated) and what it
+        # sold off from that high. Reading the turn from the owner, not from the price peak, keeps the
+        # pumpers' own selling (which dents the price at the top) from splitting their phases wrongly.
+        # Market makers sell into a pump and buy back after it, so their position has no such hump.
+        per = phase.sort("ts", "trade_id").with_columns(pos=pl.col("q").cum_sum().over("owner")) \
+            .group_by("owner").agg(
+                bought=pl.col("pos").max(), turn=pl.col("ts").get(pl.col("pos").arg_max()),
+                low=pl.col("pos").slice(pl.col("pos").arg_max()).min(),
+                gross_in=pl.col("q").abs().slice(0, pl.col("pos").arg_max() + 1).sum(),
+                gross_out=pl.col("q").abs().slice(pl.col("pos").arg_max() + 1).sum(),
+            ).with_columns(sold=pl.col("bought") - pl.col("low")) \
+            .filter((pl.col("bought") >= config.min_member_share * vol_up)
+                    & (pl.col("sold") >= config.min_member_share * vol_down)
+                    & (pl.col("sold") >= config.min_resold * pl.col("bought"))
+                    # one-way: it accumulated and then unloaded; a busy two-way trader's position drifts
+                    & (pl.col("bought") >= config.min_directional * pl.col("gross_in"))
+                    & (pl.col("sold") >= config.min_directional * pl.col("gross_out"))) \
             .sort(["bought", "owner"], descending=[True, False]).head(config.max_group)
         if per.height == 0 or float(per["bought"].sum()) < config.min_share * vol_up \
                 or float(per["sold"].sum()) < config.min_share * vol_down:
             return
-        ev = phase.join(per.select("owner"), on="owner")
-        ev = ev.filter((pl.col("up") & (pl.col("q") > 0)) | (~pl.col("up") & (pl.col("q") < 0)))
+        ev = phase.join(per.select("owner", "turn"), on="owner")
+        ev = ev.filter(((pl.col("ts") <= pl.col("turn")) & (pl.col("q") > 0))
+                       | ((pl.col("ts") > pl.col("turn")) & (pl.col("q") < 0)))
         accounts = sorted(ev["account"].unique().to_list())
         start, end = as_dt(ev["ts"].min()), as_dt(ev["ts"].max())
         if not ends_in_window(part.window, end):

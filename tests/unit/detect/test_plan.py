@@ -21,6 +21,7 @@ from harbour.detect.runners.plan import (
     owned_span,
     read_columns,
     read_dates,
+    sort_rows,
     split_by_keys,
     window_dates,
 )
@@ -119,3 +120,28 @@ def test_kernel_output_that_breaks_the_contract_names_the_detector() -> None:
     with pytest.raises(Invalid, match="not a pyarrow.Table"):
         finish_alerts(det, [], Window())  # type: ignore[arg-type]
     assert finish_alerts(det, ALERTS.empty_table(), Window()).schema == ALERTS
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.sampled_from(["o1", "o2", "o10"]), st.sampled_from(["new", "fill"]),
+                          st.floats(0, 3, allow_nan=False)), min_size=0, max_size=40))
+def test_sort_rows_gives_the_time_then_key_order_of_a_full_sort(rows: list[tuple[int, str, str, float]]) -> None:
+    """Few distinct times, so most rows tie on time and the key columns decide."""
+    t0 = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
+    table = pa.table({
+        "venue": ["HBX"] * len(rows), "order_id": [r[1] for r in rows],
+        "ts": pa.array([t0 + dt.timedelta(microseconds=r[0]) for r in rows], pa.timestamp("us", tz="UTC")),
+        "event": [r[2] for r in rows], "quantity": [r[3] for r in rows], "i": list(range(len(rows)))})
+    keys = [("ts", "ascending"), ("venue", "ascending"), ("order_id", "ascending"), ("event", "ascending"),
+            ("quantity", "ascending")]
+    got = sort_rows(table, "orders")
+    assert got.drop_columns(["i"]).equals(table.sort_by(keys).drop_columns(["i"]))
+    assert sorted(got.column("i").to_pylist()) == list(range(len(rows)))
+
+
+def test_split_by_keys_takes_rows_in_any_order_and_keeps_their_order_within_a_key() -> None:
+    table = pa.table({"k": ["B", "A", "B", None, "A"], "i": [0, 1, 2, 3, 4]})
+    parts = split_by_keys(table, ["k"])
+    assert [(k, p.column("i").to_pylist()) for k, p in parts] == [((None,), [3]), (("A",), [1, 4]), (("B",), [0, 2])]
+    one = pa.table({"k": ["A", "A"], "i": [1, 0]})
+    assert split_by_keys(one, ["k"])[0][1] is one  # one key: no copy

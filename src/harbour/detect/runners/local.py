@@ -15,32 +15,37 @@ import datetime as dt
 import logging
 import os
 import time
+import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from harbour.data.schemas import TABLES
 from harbour.detect.framework import Partition, Window, WorkSpec
 from harbour.detect.runners.plan import (
+    DAY,
+    EPOCH,
     DetectorJob,
     canonical_schema,
     conform,
     finish_alerts,
     lake_files,
-    lookback_days,
     owned_span,
     read_columns,
     read_dates,
     row_bounds,
     sort_columns,
+    sort_rows,
     split_by_keys,
     time_column,
     window_dates,
@@ -49,7 +54,6 @@ from harbour.detect.runners.progress import NO_PROGRESS, Progress
 
 log = logging.getLogger(__name__)
 
-PDATE = "__pdate"  # the partition date column added while reading
 
 
 class KernelFailed(RuntimeError):
@@ -64,12 +68,17 @@ class LocalTask:
     files: dict[str, tuple[str, ...]]
     window: Window
     dates: tuple[dt.date, ...] | None  # owned partition dates, when partitioned by date
-    bucket: tuple[int, int] | None  # (i, n): keep rows whose hash of the other keys % n == i
+    bucket: tuple[int, int] | None  # (i, n): keep the partitions whose hash of the other keys % n == i
     broadcast_files: dict[str, tuple[str, ...]]
     threads: int = 1
-    # Detectors that share this read (same tables, partitioning and side tables); ``job`` is then their
-    # merged WorkSpec (widest projection, longest look-back) and each member gets exactly its own rows.
+    # Detectors that share this read (same partitioning); ``job`` is then their merged WorkSpec (every table,
+    # widest projection) and each member gets exactly its own tables and rows.
     members: tuple[DetectorJob, ...] = ()
+    # How far back each table is read; a table's own look-back when absent (see ``read_lookback``).
+    lookbacks: dict[str, dt.timedelta] = field(default_factory=dict)
+
+    def read_lookback(self, table: str) -> dt.timedelta:
+        return self.lookbacks.get(table, self.job.spec.lookback)
 
 
 @dataclass(frozen=True)
@@ -79,33 +88,38 @@ class TaskResult:
     partitions: int
     by_member: dict[str, tuple[pa.Table, int, float]] | None = None  # name -> (alerts, partitions, kernel s)
     read_seconds: float = 0.0
+    rows_by_table: dict[str, int] = field(default_factory=dict)
 
 
 def share_key(job: DetectorJob) -> tuple[Any, ...]:
-    """Detectors with the same key can share one read of the lake."""
-    return (job.partitioned_tables, job.spec.partition_by, job.spec.broadcast)
+    """Detectors with the same partitioning can share one read of the lake (of the union of their tables)."""
+    return (job.spec.partition_by,)
 
 
-def merge_jobs(jobs: Sequence[DetectorJob]) -> DetectorJob:
-    """One read that serves every job: the union of their projections and the longest look-back."""
+def merge_jobs(jobs: Sequence[DetectorJob]) -> tuple[DetectorJob, dict[str, dt.timedelta]]:
+    """One read that serves every job: the union of their tables and projections, and per table the longest
+    look-back of the jobs that read it (so a long look-back on trades does not drag in a day of orders)."""
     first = jobs[0]
-    columns: dict[str, tuple[str, ...]] | None = {}
-    for table in first.partitioned_tables:
-        if any(j.spec.columns is None or table not in j.spec.columns for j in jobs):
-            columns = None
-            break
-        assert columns is not None
-        columns[table] = tuple(sorted({c for j in jobs for c in read_columns(j, table)}))
-    spec = WorkSpec(tables=first.spec.tables, partition_by=first.spec.partition_by,
-                    lookback=max(j.spec.lookback for j in jobs), columns=columns, broadcast=first.spec.broadcast)
-    return DetectorJob(first.detector, first.config, spec)
+    tables = tuple(dict.fromkeys(t for j in jobs for t in j.partitioned_tables))
+    broadcast = tuple(dict.fromkeys(t for j in jobs for t in j.spec.broadcast))
+    columns: dict[str, tuple[str, ...]] = {}
+    lookbacks: dict[str, dt.timedelta] = {}
+    for table in tables:
+        readers = [j for j in jobs if table in j.partitioned_tables]
+        lookbacks[table] = max(j.spec.lookback for j in readers)
+        if all(j.spec.columns is not None and table in j.spec.columns for j in readers):
+            columns[table] = tuple(sorted({c for j in readers for c in read_columns(j, table)}))
+    spec = WorkSpec(tables=tables, partition_by=first.spec.partition_by,
+                    lookback=max(j.spec.lookback for j in jobs), columns=columns or None, broadcast=broadcast)
+    return DetectorJob(first.detector, first.config, spec), lookbacks
 
 
 def plan_tasks(job: DetectorJob, lake_root: Path, window: Window, venues: Sequence[str] | None,
-               workers: int, threads: int = 1) -> list[LocalTask]:
+               workers: int, threads: int = 1, lookbacks: dict[str, dt.timedelta] | None = None) -> list[LocalTask]:
     """Cut one detector's work into tasks aligned with the lake's venue/date directories."""
     keys = job.spec.partition_by
     tables = job.partitioned_tables
+    lookbacks = lookbacks or {t: job.spec.lookback for t in tables}
     all_files = {t: lake_files(lake_root, t, venues) for t in tables}
     by_venue = "venue" in keys
     by_date = "date" in keys
@@ -125,14 +139,14 @@ def plan_tasks(job: DetectorJob, lake_root: Path, window: Window, venues: Sequen
     for venue, owned in groups:
         files = {}
         for t in tables:
-            need_days = set(read_dates(owned or (), job.spec.lookback))
+            need_days = set(read_dates(owned or (), lookbacks[t]))
             files[t] = tuple(f.path for f in all_files[t]
                              if (venue is None or f.venue == venue) and (f.date is None or f.date in need_days))
         if not any(files.values()):
             continue
         for i in range(n_buckets):
             tasks.append(LocalTask(job, files, window, owned if by_date else None,
-                                   (i, n_buckets) if n_buckets > 1 else None, bcast, threads))
+                                   (i, n_buckets) if n_buckets > 1 else None, bcast, threads, (), lookbacks))
     return tasks
 
 
@@ -145,57 +159,117 @@ def _connect(threads: int) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def read_partitioned(con: duckdb.DuckDBPyConnection, task: LocalTask, table: str) -> tuple[pa.Table, list[str]]:
-    """The task's rows of ``table``, with the partition date added and sorted by partition key."""
+def read_partitions(task: LocalTask, table: str) -> dict[tuple[Any, ...], pa.Table]:
+    """The task's partitions of ``table``: key -> rows in the canonical order (time, then key).
+
+    Each Parquet file is read with Arrow (only the projected columns), limited to the rows a partition may
+    see, and cut by the keys other than the date; a file that holds one key (the generator's and most
+    ingesters' layout: one file per venue, symbol and day) is handed on without a copy. The pieces of a key
+    are then put in time order by :func:`sort_rows`, which costs little on files already in time order.
+    A date partition D holds the rows with time in [D - look-back, D + 1 day), as plan.py defines.
+    """
     job = task.job
-    cols = read_columns(job, table)
-    files = list(task.files.get(table, ()))
     keys = job.spec.partition_by
-    key_cols = [PDATE if k == "date" else k for k in keys]
-    if not files:
-        empty = canonical_schema(table, cols).empty_table()
-        if "date" in keys:
-            empty = empty.append_column(PDATE, pa.array([], pa.date32()))
-        return empty, key_cols
+    other = [k for k in keys if k != "date"]
+    cols = read_columns(job, table)
     tcol = time_column(table)
-    lo, hi = row_bounds(task.window, job.spec.lookback)
-    params: dict[str, Any] = {"files": files}
-    where = []
-    if tcol and lo is not None:
-        where.append(f'"{tcol}" >= $lo')
-        params["lo"] = lo
-    if tcol and hi is not None:
-        where.append(f'"{tcol}" < $hi')
-        params["hi"] = hi
-    select = ", ".join(f'"{c}"' for c in cols)
-    source = "read_parquet($files)"
+    lookback = task.read_lookback(table)
+    lo, hi = row_bounds(task.window, lookback)
+    spans: list[tuple[dt.date | None, int | None, int | None]]
     if "date" in keys:
         if not tcol:
             raise ValueError(f"table {table} has no time column to partition by date")
-        k = lookback_days(job.spec.lookback)
-        if k:
-            source += f" CROSS JOIN range(0, {k + 1}) AS __r(__o)"
-            select += f', CAST("{tcol}" AS DATE) + CAST(__o AS INTEGER) AS {PDATE}'
-            where.append(f'CAST("{tcol}" AS DATE) + CAST(__o AS INTEGER) <= '
-                         f'CAST("{tcol}" + to_microseconds($lb) AS DATE)')
-            params["lb"] = int(job.spec.lookback / dt.timedelta(microseconds=1))
-        else:
-            select += f', CAST("{tcol}" AS DATE) AS {PDATE}'
-        if task.dates is not None:
-            where.append(f"{PDATE} IN (SELECT unnest($dates))")
-            params["dates"] = list(task.dates)
-    if task.bucket is not None:
-        others = [f'"{k}"' for k in keys if k not in ("venue", "date")]
-        where.append(f"hash({', '.join(others)}) % {task.bucket[1]} = {task.bucket[0]}")
-    order = [*key_cols, *sort_columns(table)]
-    sql = f"SELECT {select} FROM {source}"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY " + ", ".join(f'"{c}"' if not c.startswith("__") else c for c in order)
+        spans = []
+        for owned in task.dates or ():
+            start = dt.datetime.combine(owned, dt.time(), tzinfo=dt.UTC)
+            spans.append((owned, _us(_latest(start - lookback, lo)), _us(_earliest(start + DAY, hi))))
+    else:
+        spans = [(None, _us(lo), _us(hi))]
+    pieces: dict[tuple[Any, ...], list[pa.Table]] = {}
+    for path in task.files.get(table, ()):
+        data, single = _read_file(job, table, path, cols, other, task.threads)
+        t = pc.cast(data.column(tcol), pa.int64()).to_numpy() if tcol and data.num_rows else None
+        for day, start_us, end_us in spans:
+            rows = _within(data, t, start_us, end_us)
+            split = ([(single, rows)] if rows.num_rows else []) if single is not None else split_by_keys(rows, other)
+            for values, part in split:
+                if task.bucket is not None and _bucket(values, task.bucket[1]) != task.bucket[0]:
+                    continue
+                key = _key(keys, other, values, day)
+                pieces.setdefault(key, []).append(part)
+    return {key: sort_rows(pa.concat_tables(parts) if len(parts) > 1 else parts[0], table)
+            for key, parts in pieces.items()}
+
+
+def _read_file(job: DetectorJob, table: str, path: str, cols: list[str], keys: Sequence[str],
+               threads: int) -> tuple[pa.Table, tuple[Any, ...] | None]:
+    """The file's rows in the contract's types, and its key values when its statistics show it holds one key."""
     try:
-        return con.sql(sql, params=params).to_arrow_table(), key_cols
-    except duckdb.Error as exc:
-        raise RuntimeError(f"detector {job.name!r}: reading {table} failed: {exc}") from exc
+        file = pq.ParquetFile(path)
+        data = file.read(columns=cols, use_threads=threads > 1)
+    except (OSError, pa.ArrowException) as exc:
+        raise RuntimeError(f"detector {job.name!r}: reading {table} from {path} failed: {exc}") from exc
+    return conform(data, table, cols), _single_key(file.metadata, keys)
+
+
+def _single_key(meta: pq.FileMetaData, keys: Sequence[str]) -> tuple[Any, ...] | None:
+    """The one value of each key column when every row group's statistics say min == max with no nulls
+    (hashing millions of equal strings to learn that is the costliest part of cutting partitions).
+    Long strings are not trusted: a writer may truncate their statistics."""
+    if not keys or meta.num_row_groups == 0:
+        return None
+    where = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
+    values = []
+    for key in keys:
+        if key not in where:
+            return None
+        seen = set()
+        for g in range(meta.num_row_groups):
+            stats = meta.row_group(g).column(where[key]).statistics
+            if (stats is None or not stats.has_min_max or stats.null_count != 0 or stats.min != stats.max
+                    or not isinstance(stats.min, str) or len(stats.min) >= 64):
+                return None
+            seen.add(stats.min)
+        if len(seen) != 1:
+            return None
+        values.append(seen.pop())
+    return tuple(values)
+
+
+def _within(data: pa.Table, t: np.ndarray | None, start_us: int | None, end_us: int | None) -> pa.Table:
+    """Rows with time in [start, end); the table itself when all of them are."""
+    if t is None or (start_us is None and end_us is None):
+        return data
+    keep = np.ones(len(t), dtype=bool)
+    if start_us is not None:
+        keep &= t >= start_us
+    if end_us is not None:
+        keep &= t < end_us
+    if keep.all():
+        return data
+    return data.filter(pa.array(keep)) if keep.any() else data.slice(0, 0)
+
+
+def _us(t: dt.datetime | None) -> int | None:
+    return None if t is None else (t - EPOCH) // dt.timedelta(microseconds=1)
+
+
+def _latest(a: dt.datetime, b: dt.datetime | None) -> dt.datetime:
+    return a if b is None or a >= b else b
+
+
+def _earliest(a: dt.datetime, b: dt.datetime | None) -> dt.datetime:
+    return a if b is None or a <= b else b
+
+
+def _key(keys: Sequence[str], other: Sequence[str], values: tuple[Any, ...], day: dt.date | None) -> tuple[Any, ...]:
+    by_name = dict(zip(other, values, strict=True))
+    return tuple(day if k == "date" else by_name[k] for k in keys)
+
+
+def _bucket(values: tuple[Any, ...], n: int) -> int:
+    """A stable hash of a partition key (Python's hash of a str changes between processes)."""
+    return zlib.crc32(repr(values).encode()) % n
 
 
 @lru_cache(maxsize=8)
@@ -219,64 +293,56 @@ def run_task(task: LocalTask) -> TaskResult:
     """Read the task's tables, cut them into partitions, run the kernel (of each member) on each."""
     job = task.job
     started = time.perf_counter()
-    con = _connect(task.threads)
-    try:
-        sliced: dict[str, dict[tuple[Any, ...], pa.Table]] = {}
-        rows = 0
-        key_cols: list[str] = []
-        for table in job.partitioned_tables:
-            data, key_cols = read_partitioned(con, task, table)
-            rows += data.num_rows
-            sliced[table] = dict(split_by_keys(data, key_cols))
-    finally:
-        con.close()
+    sliced = {table: read_partitions(task, table) for table in job.partitioned_tables}
+    per_table = {table: sum(p.num_rows for p in parts.values()) for table, parts in sliced.items()}
+    rows = sum(per_table.values())
     broadcast = {t: read_broadcast(t, task.broadcast_files[t], task.threads) for t in job.spec.broadcast}
     all_keys = sorted({k for per in sliced.values() for k in per}, key=_sortable)
     if not job.spec.partition_by and not all_keys:
         all_keys = [()]  # one whole-window partition even when empty, like a run over an empty lake
     read_seconds = time.perf_counter() - started
     if not task.members:
-        alerts, n, _ = _run_member(job, job.spec.lookback, task.window, sliced, all_keys, broadcast)
-        return TaskResult(alerts, rows, n, read_seconds=read_seconds)
+        alerts, n = _run_member(job, task, sliced, all_keys, broadcast)
+        return TaskResult(alerts, rows, n, read_seconds=read_seconds, rows_by_table=per_table)
     by_member = {}
     for member in task.members:
         t0 = time.perf_counter()
-        alerts, n, _ = _run_member(member, job.spec.lookback, task.window, sliced, all_keys, broadcast)
+        alerts, n = _run_member(member, task, sliced, all_keys, broadcast)
         by_member[member.name] = (alerts, n, time.perf_counter() - t0)
-    return TaskResult(_empty(), rows, len(all_keys), by_member, read_seconds)
+    return TaskResult(_empty(), rows, len(all_keys), by_member, read_seconds, per_table)
 
 
-def _run_member(job: DetectorJob, read_lookback: dt.timedelta, window: Window,
-                sliced: dict[str, dict[tuple[Any, ...], pa.Table]], all_keys: list[tuple[Any, ...]],
-                broadcast: dict[str, pa.Table]) -> tuple[pa.Table, int, float]:
+def _run_member(job: DetectorJob, task: LocalTask, sliced: dict[str, dict[tuple[Any, ...], pa.Table]],
+                all_keys: list[tuple[Any, ...]], broadcast: dict[str, pa.Table]) -> tuple[pa.Table, int]:
     """Run one detector's kernel on every partition, giving it exactly the rows a read of its own would."""
-    trim = job.spec.lookback < read_lookback
     outputs, ran = [], 0
+    side = {t: broadcast[t] for t in job.spec.broadcast}
     for key in all_keys:
         key_dict = dict(zip(job.spec.partition_by, key, strict=True))
-        span = owned_span(window, key_dict)
+        span = owned_span(task.window, key_dict)
         tables = {}
         for table in job.partitioned_tables:
             cols = read_columns(job, table)
             part = sliced[table].get(key)
-            if part is not None and trim and span.start is not None and time_column(table):
+            tcol = time_column(table)
+            if part is not None and tcol and span.start is not None and job.spec.lookback < task.read_lookback(table):
                 # the shared read reached further back than this detector asked for
-                lo = pa.scalar(span.start - job.spec.lookback, part.schema.field(time_column(table)).type)
-                part = part.filter(pc.greater_equal(part.column(time_column(table)), lo))
+                lo = pa.scalar(span.start - job.spec.lookback, part.schema.field(tcol).type)
+                part = part.filter(pc.greater_equal(part.column(tcol), lo))
             tables[table] = (conform(part, table, cols) if part is not None
                              else canonical_schema(table, cols).empty_table())
         if job.spec.partition_by and all(t.num_rows == 0 for t in tables.values()):
-            continue  # a key that only exists in the longer look-back of another detector
+            continue  # a key that only exists in another detector's tables or longer look-back
         ran += 1
         try:
-            alerts = job.detector.kernel(Partition(key_dict, tables, span, broadcast), job.config)
+            alerts = job.detector.kernel(Partition(key_dict, tables, span, side), job.config)
         except Exception as exc:
             # Name the detector and the partition: the traceback alone comes from a worker process.
             raise KernelFailed(f"detector {job.name!r} failed on partition {key_dict}: "
                                f"{type(exc).__name__}: {exc}") from exc
         outputs.append(finish_alerts(job.detector, alerts, span))
     alerts = pa.concat_tables(outputs) if outputs else _empty()
-    return alerts, ran, 0.0
+    return alerts, ran
 
 
 def _empty() -> pa.Table:
@@ -344,40 +410,49 @@ class LocalRunner:
     def run_jobs(self, jobs: Sequence[DetectorJob], lake_root: Path, window: Window,
                  venues: Sequence[str] | None,
                  progress: Progress = NO_PROGRESS) -> dict[str, tuple[pa.Table, int, int, float]]:
-        """Several detectors, reading the lake once per group that shares tables and partitioning.
+        """Several detectors, reading the lake once per group that shares partitioning.
         Returns name -> (alerts, rows read, partitions, seconds: own kernel time + a share of the read)."""
         groups: dict[tuple[Any, ...], list[DetectorJob]] = {}
         for job in jobs:
             groups.setdefault(share_key(job), []).append(job)
         threads = max(1, (os.cpu_count() or 1) // self.workers)
+        tasks: list[tuple[int, LocalTask]] = []
+        for g, members in enumerate(groups.values()):
+            merged, lookbacks = merge_jobs(members)
+            mine = [replace(t, members=tuple(members))
+                    for t in plan_tasks(merged, lake_root, window, venues, self.workers, threads, lookbacks)]
+            tasks.extend((g, t) for t in mine)
+            for m in members:
+                progress.start(m.name, len(mine))
+        # Every group's tasks go to the pool at once, fewest tasks per group first: a group that is one big
+        # task (a whole-window transfer graph) then runs beside the many venue-day tasks, not after them.
+        sizes = {g: sum(1 for h, _ in tasks if h == g) for g in range(len(groups))}
+        tasks.sort(key=lambda gt: sizes[gt[0]])
+        results: dict[int, list[TaskResult]] = {g: [] for g in range(len(groups))}
+        for g, result in self._map_groups(tasks):
+            results[g].append(result)
+            for name in result.by_member or {}:
+                progress.advance(name)
         out: dict[str, tuple[pa.Table, int, int, float]] = {}
-        for members in groups.values():
-            merged = merge_jobs(members)
-            tasks = [replace(t, members=tuple(members))
-                     for t in plan_tasks(merged, lake_root, window, venues, self.workers, threads)]
+        for g, members in enumerate(groups.values()):
+            done = results[g]
+            read = sum(r.read_seconds for r in done) / len(members) / self.workers
             for m in members:
-                progress.start(m.name, len(tasks))
-            results: list[TaskResult] = []
-            for result in self._map(tasks):
-                results.append(result)
-                for m in members:
-                    progress.advance(m.name)
-            read = sum(r.read_seconds for r in results) / len(members) / self.workers
-            rows = sum(r.rows for r in results)
-            for m in members:
-                parts = [r.by_member[m.name] for r in results if r.by_member]
+                parts = [r.by_member[m.name] for r in done if r.by_member]
                 alerts = pa.concat_tables([p[0] for p in parts]) if parts else _empty()
                 kernel = sum(p[2] for p in parts) / self.workers
+                rows = sum(r.rows_by_table.get(t, 0) for r in done for t in m.partitioned_tables)
                 out[m.name] = (alerts, rows, sum(p[1] for p in parts), kernel + read)
         return out
 
-    def _map(self, tasks: list[LocalTask]) -> Iterator[TaskResult]:
+    def _map_groups(self, tasks: list[tuple[int, LocalTask]]) -> Iterator[tuple[int, TaskResult]]:
         if self.workers == 1 or len(tasks) <= 1:
-            for task in tasks:
-                yield run_task(task)
+            for g, task in tasks:
+                yield g, run_task(task)
             return
-        pending: set[Future[TaskResult]] = {self._executor().submit(run_task, t) for t in tasks}
+        pool = self._executor()
+        pending: dict[Future[TaskResult], int] = {pool.submit(run_task, t): g for g, t in tasks}
         while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            done, _ = wait(set(pending), return_when=FIRST_COMPLETED)
             for fut in done:
-                yield fut.result()
+                yield pending.pop(fut), fut.result()

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -212,24 +213,77 @@ class PartitionSlices:
 
 
 def split_by_keys(data: pa.Table, key_columns: Sequence[str]) -> list[tuple[tuple[Any, ...], pa.Table]]:
-    """Cut a table already sorted by ``key_columns`` into zero-copy slices, one per distinct key."""
+    """Cut a table (rows in any order) into one table per distinct key, ordered by key; each keeps its rows'
+    relative order. A table holding one key only (a lake file per venue, symbol and day) is not copied."""
     n = data.num_rows
     if n == 0:
         return []
     if not key_columns:
         return [((), data)]
-    change = None
+    codes = np.zeros(n, np.int64)
+    values: list[list[Any]] = []
     for col in key_columns:
-        arr = data.column(col)
-        diff = pc.not_equal(arr.slice(1), arr.slice(0, n - 1))
-        change = diff if change is None else pc.or_(change, diff)
-    assert change is not None
-    starts = [0] + [int(i) + 1 for i in pc.indices_nonzero(change).to_pylist()] + [n]
+        encoded = pc.dictionary_encode(data.column(col))
+        chunks = encoded.chunks
+        dictionary = chunks[0].dictionary.to_pylist() if chunks else []
+        # a null key is a key of its own, coded after the dictionary's values
+        idx = np.concatenate([c.indices.fill_null(len(dictionary)).to_numpy(zero_copy_only=False) for c in chunks])
+        codes = codes * (len(dictionary) + 1) + idx
+        values.append([*dictionary, None])
+    first = int(codes[0])
+    if (codes == first).all():
+        return [(_decode(first, values), data)]
+    order = np.argsort(codes, kind="stable")
+    codes = codes[order]
+    starts = np.concatenate([[0], np.flatnonzero(codes[1:] != codes[:-1]) + 1, [n]])
+    parts = [(_decode(int(codes[a]), values), data.take(pa.array(order[a:b])))
+             for a, b in zip(starts[:-1], starts[1:], strict=True)]
+    return sorted(parts, key=lambda kv: tuple("" if v is None else v for v in kv[0]))
+
+
+def _decode(code: int, values: list[list[Any]]) -> tuple[Any, ...]:
     out = []
-    for a, b in zip(starts[:-1], starts[1:], strict=True):
-        key = tuple(data.column(c)[a].as_py() for c in key_columns)
-        out.append((key, data.slice(a, b - a)))
-    return out
+    for vals in reversed(values):
+        code, i = divmod(code, len(vals))
+        out.append(vals[i])
+    return tuple(reversed(out))
+
+
+def sort_rows(data: pa.Table, table: str) -> pa.Table:
+    """``data`` ordered by ``sort_columns(table)`` (time, then the table's key): the canonical row order of a
+    partition, the same on every runner.
+
+    Lake files are already in time order, so this sorts the time column alone with numpy (near-linear on
+    sorted runs) and settles only the rows that share a timestamp by the key columns; the table is copied
+    only when the order changes. It gives exactly ``data.sort_by(sort_columns(table))``.
+    """
+    cols = sort_columns(table)
+    n = data.num_rows
+    if n < 2 or not cols:
+        return data
+    first = data.column(cols[0])
+    if not pa.types.is_timestamp(first.type) or first.null_count:
+        return data.sort_by([(c, "ascending") for c in cols])
+    t = pc.cast(first, pa.int64()).to_numpy()
+    order: np.ndarray | None = None
+    if (t[1:] < t[:-1]).any():
+        order = np.argsort(t, kind="stable")
+        t = t[order]
+    tie = t[1:] == t[:-1]
+    if len(cols) > 1 and tie.any():
+        tied = np.zeros(n, dtype=bool)
+        tied[1:] |= tie
+        tied[:-1] |= tie
+        pos = np.flatnonzero(tied)
+        rows = pos if order is None else order[pos]
+        # Runs of equal time stay in place when these rows are sorted by (time, key): only within-run order moves.
+        sub = pc.sort_indices(data.select(cols).take(pa.array(rows)), sort_keys=[(c, "ascending") for c in cols])
+        if order is None:
+            order = np.arange(n)
+        order[pos] = rows[sub.to_numpy()]
+    if order is None or (order == np.arange(n)).all():
+        return data
+    return data.take(pa.array(order))
 
 
 def finish_alerts(detector: Detector[Any], alerts: pa.Table, span: Window) -> pa.Table:

@@ -33,7 +33,7 @@ from harbour.detect.runners.plan import (
     read_columns,
     read_dates,
     row_bounds,
-    sort_columns,
+    sort_rows,
     time_column,
     window_dates,
 )
@@ -202,8 +202,7 @@ def _group_function(job: DetectorJob, window: Window, tables: tuple[str, ...], b
 
     def prepare(table: str, data: pa.Table) -> pa.Table:
         cols = read_columns(job, table)
-        data = conform(data, table, cols)
-        return data.sort_by([(c, "ascending") for c in sort_columns(table)])
+        return sort_rows(conform(data, table, cols), table)
 
     def run(key: tuple[Any, ...], parts: list[pa.Table]) -> pa.Table:
         values = [k.as_py() for k in key] if key_names else []

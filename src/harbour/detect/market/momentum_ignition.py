@@ -41,8 +41,9 @@ TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buye
 class MomentumIgnitionConfig(BaseModel):
     burst_gap_seconds: float = Field(10.0, gt=0, description="largest gap between the aggressive trades of a burst")
     min_trades: int = Field(
-        5, ge=2, description="aggressive orders in a burst (distinct taking orders, or distinct instants when the "
-        "venue gives no order ids): one order sweeping five levels is one decision, not a burst")
+        3, ge=2, description="aggressive orders in a burst (distinct taking orders, or distinct instants when the "
+        "venue gives no order ids): one order sweeping five levels is one decision, not a burst; in a thin book a "
+        "few orders that sweep it are enough to ignite a move")
     min_share: float = Field(
         0.5, gt=0, le=1, description="the burst's share of all volume traded during it")
     min_move_sigmas: float = Field(
@@ -54,13 +55,21 @@ class MomentumIgnitionConfig(BaseModel):
     max_coincidence: float = Field(
         0.1, gt=0, le=1, description="largest chance that the owner would have traded the other side within the "
         "exit span anyway, given its rate over the day (Poisson); market makers always trade both sides")
-    min_reverse: float = Field(0.5, gt=0, le=1, description="share of the burst quantity traded back afterwards")
+    min_reverse: float = Field(
+        0.2, gt=0, le=1, description="share of the burst quantity traded back afterwards (part of an exit may rest "
+        "unfilled where the move never reached)")
+    max_rival: float = Field(
+        1.0, gt=0, description="largest single liquidity-taking order of another owner in the burst's direction, "
+        "during the burst or the follow span, against the burst's quantity: a move driven by someone else's large "
+        "order was ridden (front running), not ignited")
 
 
 def _bursts(legs: pl.DataFrame, config: MomentumIgnitionConfig) -> pl.DataFrame:
     gap = dt.timedelta(seconds=config.burst_gap_seconds)
+    # A burst is one-sided: a turn to the other side ends it (that is the exit, judged separately).
     agg = legs.filter(pl.col("aggr")).sort("owner", "ts").with_columns(
-        new=(pl.col("ts").diff().over("owner").fill_null(gap * 2) > gap).cast(pl.Int32))
+        new=((pl.col("ts").diff().over("owner").fill_null(gap * 2) > gap)
+             | (pl.col("sign") != pl.col("sign").shift(1).over("owner"))).cast(pl.Int32))
     agg = agg.with_columns(burst=pl.col("new").cum_sum().over("owner"))
     return agg.group_by("owner", "burst").agg(
         n=pl.col("decision").n_unique(), start=pl.col("ts").min(), end=pl.col("ts").max(), q=pl.col("quantity").sum(),
@@ -68,6 +77,24 @@ def _bursts(legs: pl.DataFrame, config: MomentumIgnitionConfig) -> pl.DataFrame:
         accounts=pl.col("account").unique(), p_first=pl.col("price").first(), p_last=pl.col("price").last(),
         vwap=(pl.col("price") * pl.col("quantity")).sum() / pl.col("quantity").sum(),
     ).filter((pl.col("n") >= config.min_trades) & (pl.col("q_signed").abs() >= 0.8 * pl.col("q")))
+
+
+def _without_rider(bursts: pl.DataFrame, legs: pl.DataFrame, follow: dt.timedelta,
+                   config: MomentumIgnitionConfig) -> pl.DataFrame:
+    """Drop bursts whose move belongs to someone else's large order: another owner's single liquidity-taking
+    order in the burst's direction, during the burst or its follow span, at least ``max_rival`` of the burst's
+    size. A burst just ahead of such an order rode its impact (front running); it did not ignite the move."""
+    if bursts.height == 0:
+        return bursts
+    orders = legs.filter(pl.col("aggr")).group_by("owner", "decision").agg(
+        o_ts=pl.col("ts").min(), o_q=pl.col("quantity").sum(), o_sign=pl.col("sign").first().cast(pl.Float64))
+    rival = orders.join_where(
+        bursts.select(b_owner="owner", burst="burst", start="start", end="end", direction="direction"),
+        pl.col("o_ts") >= pl.col("start"), pl.col("o_ts") <= pl.col("end") + follow,
+        pl.col("o_sign") == pl.col("direction"), pl.col("owner") != pl.col("b_owner"),
+    ).group_by("b_owner", "burst").agg(rival=pl.col("o_q").max()).rename({"b_owner": "owner"})
+    return bursts.join(rival, on=["owner", "burst"], how="left") \
+        .filter(pl.col("rival").fill_null(0.0) < config.max_rival * pl.col("q")).drop("rival")
 
 
 class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
@@ -123,6 +150,7 @@ class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
             span_min=((pl.col("end") - pl.col("start")).dt.total_seconds() / 60).clip(1.0, None),
         ).filter((pl.col("q") >= config.min_share * pl.col("mkt"))
                  & (pl.col("direction") * pl.col("move") >= config.min_move_sigmas * sigma * pl.col("span_min").sqrt()))
+        bursts = _without_rider(bursts, legs, follow, config)
         if bursts.height == 0:
             return out.to_table()
         post = dt.timedelta(seconds=config.post_seconds)
@@ -131,12 +159,12 @@ class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
                                pl.col("ts") <= pl.col("end") + post) \
             .filter(pl.col("sign") == -pl.col("direction")) \
             .group_by("b_owner", "burst").agg(
-                q_back=pl.col("quantity").sum(), n_back=pl.len(), back_ids=pl.col("trade_id"),
+                q_back=pl.col("quantity").sum(), n_back=pl.col("decision").n_unique(), back_ids=pl.col("trade_id"),
                 back_last=pl.col("ts").max(),
                 back_accounts=pl.col("account").unique(),
                 back_vwap=(pl.col("price") * pl.col("quantity")).sum() / pl.col("quantity").sum())
         day_s = span_seconds(t["ts"], 3600.0)
-        rates = legs.group_by("owner", "sign").agg(rate=pl.len() / day_s).with_columns(
+        rates = legs.group_by("owner", "sign").agg(rate=pl.col("decision").n_unique() / day_s).with_columns(
             direction=(-pl.col("sign")).cast(pl.Float64)) \
             .drop("sign")
         hits = bursts.join(back.rename({"b_owner": "owner"}), on=["owner", "burst"]) \

@@ -44,13 +44,23 @@ def recurring_share(g: TransferGraph, node: int, edges: np.ndarray, incoming: bo
     return len(now & prior) / max(1, len(now))
 
 
-def looks_like_payroll(g: TransferGraph, node: int, edges: np.ndarray, max_cv: float) -> bool:
-    """A company paying people: corporate payer, receivers are platform customers, uniform amounts."""
+def payroll_edges(g: TransferGraph, node: int, edges: np.ndarray, max_cv: float) -> np.ndarray:
+    """A mask of the burst's payroll: a corporate payer's payments to platform customers, in amounts this
+    uniform. The customer's other transfers in the same burst (its own withdrawals, a linked account's
+    payments) are not part of it."""
+    none = np.zeros(edges.size, bool)
     if max_cv <= 0 or not g.corporate[node]:
-        return False
-    amounts = g.usd[edges]
-    cv = float(amounts.std() / amounts.mean()) if amounts.mean() > 0 else 0.0
-    return bool(g.is_account[g.dst[edges]].mean() >= 0.8 and cv <= max_cv)
+        return none
+    to_people = g.is_account[g.dst[edges]] & ~g.institutional[g.dst[edges]]
+    if to_people.sum() < 3:
+        return none
+    # salaries sit around their median; a stray payment (a friend repaid) is not part of the payroll
+    median = float(np.median(g.usd[edges[to_people]]))
+    pay = to_people & (g.usd[edges] >= 0.5 * median) & (g.usd[edges] <= 2.0 * median)
+    amounts = g.usd[edges[pay]]
+    if amounts.size < 3 or amounts.mean() <= 0:
+        return none
+    return pay if float(amounts.std() / amounts.mean()) <= max_cv else none
 
 
 def find_fans(g: TransferGraph, cfg: FanConfig, claimed: np.ndarray, incoming: bool, typology: str) -> list[Pattern]:
@@ -59,8 +69,13 @@ def find_fans(g: TransferGraph, cfg: FanConfig, claimed: np.ndarray, incoming: b
         total = float(g.usd[e].sum())
         if total < cfg.min_total_usd or recurring_share(g, v, e, incoming) > cfg.max_recurring_share:
             continue
-        if not incoming and looks_like_payroll(g, v, e, cfg.payroll_max_cv):
-            continue
+        if not incoming:
+            pay = payroll_edges(g, v, e, cfg.payroll_max_cv)
+            if pay.any():  # what is left once the payroll is set aside must be a fan-out on its own
+                e = e[~pay]
+                total = float(g.usd[e].sum())
+                if np.unique(counterparties(g, v, e)).size < cfg.min_counterparties or total < cfg.min_total_usd:
+                    continue
         others = np.unique(counterparties(g, v, e))
         name = node_name(g, v, e)
         if incoming:

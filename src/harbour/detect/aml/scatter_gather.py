@@ -28,8 +28,23 @@ class ScatterGatherConfig(BaseModel):
     min_intermediaries: int = Field(3, ge=2, description="distinct intermediaries that reach one destination")
     max_fanning_share: float = Field(0.5, ge=0, le=1,
                                      description="at most this share of intermediaries may pay two or more "
-                                                 "parties onward (else it is a layer of a stack)")
+                                                 "parties onward, or be paid by another platform account than the "
+                                                 "source (else they are a layer of a stack)")
     follow_cap: int = Field(50, ge=1, description="onward transfers examined per intermediary hop")
+
+
+def _shared_share(g: TransferGraph, source: int, dest: int, mids: np.ndarray, span: tuple[int, int],
+                  usable: np.ndarray) -> float:
+    """Share of the intermediaries also paid, within the span, by another platform account than the source."""
+    shared = 0
+    for m in mids.tolist():
+        e = g.in_edges(m)
+        e = e[usable[e] & (g.ts[e] >= span[0]) & (g.ts[e] <= span[1])]
+        payers = g.src[e]
+        others = payers[(payers != source) & (payers != dest) & (payers != m) & g.is_account[payers]
+                        & ~g.institutional[payers]]
+        shared += int(others.size > 0)
+    return shared / max(1, mids.size)
 
 
 def find(g: TransferGraph, cfg: ScatterGatherConfig, claimed: np.ndarray) -> list[Pattern]:
@@ -66,6 +81,11 @@ def find(g: TransferGraph, cfg: ScatterGatherConfig, claimed: np.ndarray) -> lis
             continue
         first = scatter[idx[sel]]
         e = np.unique(np.concatenate((first, fol[sel])))
+        # ... and mules are paid by the source, not also by other accounts of the scheme: intermediaries
+        # that several accounts pay are the middle layer of a stack
+        if _shared_share(g, s, t, mid_set, (int(g.ts[e].min()) - window, int(g.ts[e].max())), usable) \
+                > cfg.max_fanning_share:
+            continue
         if claimed[e].any():
             continue
         text = (f"account {node_name(g, s, e)} sent {fmt_usd(float(g.usd[np.unique(first)].sum()))} to "

@@ -1,8 +1,8 @@
 """structuring: one customer (all of its linked accounts) moves several amounts each just under a
-reporting threshold within a window — splitting a sum to stay below the line — or a group of accounts
-on one venue does so together (smurfing: two or more accounts moving four or more just-under amounts
-in one direction within a short span, at least one of them more than once). Thresholds are config
-values in USD (default: HK$120,000 at 7.8 HKD/USD, and US$10,000)."""
+reporting threshold into or out of the platform within a window — splitting a sum to stay below the
+line — or a group of accounts on one venue does so together (smurfing: two or more accounts moving four
+or more just-under amounts in one direction within a short span, at least one of them more than once).
+Thresholds are config values in USD (default: HK$120,000 at 7.8 HKD/USD, and US$10,000)."""
 
 from __future__ import annotations
 
@@ -49,13 +49,20 @@ def near_threshold(usd: np.ndarray, cfg: StructuringConfig) -> np.ndarray:
 
 
 def find(g: TransferGraph, cfg: StructuringConfig, claimed: np.ndarray) -> list[Pattern]:
-    mask = ~claimed & near_threshold(g.usd, cfg)
+    # Reporting thresholds bite where money enters or leaves the platform (one end a venue account, the
+    # other outside); between two of its customers the platform sees the whole flow (a payroll of
+    # salaries near the line is not a split).
+    crossing = g.is_account[g.src] != g.is_account[g.dst]
+    mask = ~claimed & near_threshold(g.usd, cfg) & crossing
     out = []
     for incoming in (True, False):
         for v, e in node_bursts(g, incoming, mask, hours(cfg.window_hours), cfg.min_transfers, distinct=False):
             allx = g.in_edges(v) if incoming else g.out_edges(v)
             t = g.ts[allx]
-            span = allx[(t >= g.ts[e].min()) & (t <= g.ts[e].max()) & (g.src[allx] != g.dst[allx])]
+            # the share is over the window around the burst, not just between its first and last amount: a
+            # payroll of fifty payments has a few near the line close together, all the rest away from it
+            half = hours(cfg.window_hours) // 2
+            span = allx[(t >= g.ts[e].min() - half) & (t <= g.ts[e].max() + half) & (g.src[allx] != g.dst[allx])]
             if e.size < cfg.min_share * span.size:
                 continue
             total = float(g.usd[e].sum())
@@ -72,14 +79,17 @@ def find(g: TransferGraph, cfg: StructuringConfig, claimed: np.ndarray) -> list[
 
 def find_groups(g: TransferGraph, cfg: StructuringConfig, mask: np.ndarray) -> list[Pattern]:
     """Just-under transfers left over by the per-customer pass, grouped per venue and time span."""
+    # smurfs deposit or withdraw (the mask holds transfers that enter or leave the platform only)
     e_all = np.flatnonzero(mask & (g.src != g.dst))
-    # the acting account: the venue side of a deposit or withdrawal (the sender of an internal one)
     actor = np.where(g.is_account[g.src[e_all]], g.src[e_all], g.dst[e_all])
-    keep = g.is_account[actor] & ~g.institutional[actor]
+    keep = ~g.institutional[actor]
     e_all, actor = e_all[keep], actor[keep]
-    # one direction per group: money split to go in, or split to go out (an in-and-out is not a split)
+    # one direction and one threshold per group: money split to stay under one line, going in or going out
     side = np.where(g.dst[e_all] == actor, "in", "out")
-    venue = g.row_venue[e_all].astype(str) + "/" + side
+    line = np.zeros(e_all.size, np.int64)
+    for k, t in enumerate(cfg.thresholds_usd):
+        line[(g.usd[e_all] >= t * (1 - cfg.band)) & (g.usd[e_all] < t)] = k
+    venue = g.row_venue[e_all].astype(str) + "/" + side + "/" + line.astype(str)
     out = []
     window = hours(cfg.group_window_hours)
     for v in np.unique(venue).tolist():

@@ -118,3 +118,80 @@ def test_the_aml_detectors_are_registered() -> None:
     assert {"aml_fan_in", "aml_fan_out", "aml_cycle", "aml_scatter_gather", "aml_gather_scatter", "aml_bipartite",
             "aml_stack", "aml_structuring", "aml_peel_chain", "aml_rapid_movement", "aml_sanctions_exposure",
             "aml_travel_rule_gap"} <= names
+
+
+def of(alerts: list[dict[str, Any]], typology: str) -> list[dict[str, Any]]:
+    return [a for a in alerts if a["typology"] == typology]
+
+
+def test_rapid_movement_of_interleaved_arrivals_and_a_kept_balance_is_not() -> None:
+    sc = Scenario(seed=12)
+    sc.background(accounts=300, transfers=400)
+    mule, saver = sc.account("HBX"), sc.account("HBX")
+    # two deposits passed on as two withdrawals: each withdrawal alone is far from either deposit's value
+    ids = [sc.transfer(sc.address(), mule, sc.when(1.00), 61_000), sc.transfer(sc.address(), mule, sc.when(1.03), 83_000),
+           sc.transfer(mule, sc.address(), sc.when(1.05), 60_200), sc.transfer(mule, sc.address(), sc.when(1.08), 82_100)]
+    # a customer who keeps a fifth of what arrived is not passing money through
+    sc.transfer(sc.address(), saver, sc.when(2.0), 9_000)
+    sc.transfer(saver, sc.address(), sc.when(2.1), 7_200)
+    transfers, accounts, _ = sc.tables()
+    rapid = of(run_graph_detectors(transfers, accounts), "rapid_movement")
+    assert [a["accounts"] for a in rapid] == [[mule.split(":")[1]]]
+    assert set(rapid[0]["evidence_ids"]) == set(ids)
+
+
+def test_a_pass_through_before_a_gathering_is_not_gathered() -> None:
+    sc = Scenario(seed=13)
+    sc.background(accounts=300, transfers=400)
+    hub = sc.account("KLN")
+    # in the morning the hub passes a large deposit straight through (rapid movement) ...
+    passed = [sc.transfer(sc.address(), hub, sc.when(1.20), 90_000), sc.transfer(hub, sc.address(), sc.when(1.21), 89_000)]
+    # ... and in the evening gathers from four senders and scatters to four receivers
+    for k in range(4):
+        sc.transfer(sc.account("KLN"), hub, sc.when(1.60 + 0.01 * k), 6_000 + 300 * k)
+    for k in range(4):
+        sc.transfer(hub, sc.account("KLN"), sc.when(1.70 + 0.01 * k), 6_100 + 200 * k)
+    transfers, accounts, _ = sc.tables()
+    alerts = run_graph_detectors(transfers, accounts)
+    gather = of(alerts, "gather_scatter")
+    assert len(gather) == 1 and not set(passed) & set(gather[0]["evidence_ids"])
+    assert [set(a["evidence_ids"]) for a in of(alerts, "rapid_movement")] == [set(passed)]
+
+
+def test_stack_and_bipartite_glued_by_a_shared_sender_are_both_found() -> None:
+    sc = Scenario(seed=14)
+    sc.background(accounts=300, transfers=400)
+    shared = sc.account("HBX")
+    senders, receivers = [shared, sc.account("HBX"), sc.account("HBX")], [sc.account("HBX") for _ in range(3)]
+    for i, s in enumerate(senders):  # a dense bipartite group in the morning
+        for j, r in enumerate(receivers):
+            if (i + j) % 3 != 2:
+                sc.transfer(s, r, sc.when(1.3 + 0.01 * (3 * i + j)), 4_000 + 100 * j)
+    layers = [[shared, sc.account("HBX")], [sc.account("HBX") for _ in range(3)], [sc.account("HBX") for _ in range(2)]]
+    t = 1.45  # and right after it, the shared account pays into a stack
+    for a, b in zip(layers, layers[1:], strict=False):
+        for i, s in enumerate(a):
+            for j, r in enumerate(b):
+                if (i + j) % 3 != 2:
+                    sc.transfer(s, r, sc.when(t + 0.005 * (i + j)), 7_000 + 50 * j)
+        t += 0.05
+    transfers, accounts, _ = sc.tables()
+    alerts = run_graph_detectors(transfers, accounts)
+    stack, bip = of(alerts, "stack"), of(alerts, "bipartite")
+    assert len(stack) == 1 and len(bip) == 1, [a["explanation"] for a in alerts]
+    assert {r.split(":")[1] for r in receivers} <= set(bip[0]["accounts"])
+    assert not {r.split(":")[1] for r in receivers} & set(stack[0]["accounts"])
+
+
+def test_smurfs_with_one_repeating_account_are_structuring() -> None:
+    sc = Scenario(seed=15)
+    sc.background(accounts=300, transfers=400)
+    smurfs = [sc.account("HBX") for _ in range(3)]
+    line = 120_000 / 7.8
+    for k, who in enumerate([smurfs[0], smurfs[1], smurfs[2], smurfs[0]]):
+        sc.transfer(who, sc.address(), sc.when(1.1 + 0.08 * k), round(line * (0.92 + 0.01 * k), 2))
+    # one account moving a single just-under amount is an ordinary customer near the line
+    sc.transfer(sc.account("HBX"), sc.address(), sc.when(2.5), round(line * 0.95, 2))
+    transfers, accounts, _ = sc.tables()
+    found = of(run_graph_detectors(transfers, accounts), "structuring")
+    assert len(found) == 1 and set(found[0]["accounts"]) == {s.split(":")[1] for s in smurfs}

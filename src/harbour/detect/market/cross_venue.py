@@ -1,13 +1,15 @@
 """Cross-venue manipulation: trading on one venue to move a price that another venue uses as a reference,
 and profiting on that other venue.
 
-The defining behaviour: on venue A the price dislocates from the other venues' prices for the same
-symbol (beyond ``min_sigmas`` times A's usual basis noise and ``min_dislocation``), the dislocation is
-driven by one owner's aggressive trades (``min_share`` of A's volume in the spell, in its direction),
-and the same customer — linked across venues by ``accounts.customer_id`` — trades on another venue
-while the reference is distorted, in the direction that profits from it (selling there while A is
-pushed up, buying while it is pushed down). The alert is raised on the venue that was moved (where the
-manipulating trades are) and names the customer's accounts there; the explanation names the other venue.
+The defining behaviour: one owner's run of aggressive orders on venue A (``min_orders`` separate orders,
+``min_share`` of A's volume while it lasts) pushes A's price away from the other venues' prices for the
+same symbol — A's basis against the others moves in the push's direction by at least ``min_dislocation``
+and ``min_sigmas`` times the basis noise of the hour before — and the same customer, linked across venues
+by ``accounts.customer_id``, trades the other way on another venue meanwhile (selling there while A is
+pushed up, buying while it is pushed down). Arbitrage looks alike but moves A *towards* the others.
+The alert is raised on the venue that was moved (where the manipulating trades are) and names the
+customer's accounts there; the explanation names the other venue. When one customer's runs on two venues
+clash, the earlier push is the one that moved the reference.
 
 Partitioned by symbol and day across all venues, so every venue's prices are in one kernel.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 from pydantic import BaseModel, Field
@@ -31,23 +34,34 @@ from harbour.detect.market.frames import (
     frame,
     names,
     owner_map,
+    span_seconds,
     with_owner,
 )
+from harbour.detect.market.marking_the_close import poisson_tail
 
-TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "aggressor")
+TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "aggressor",
+                 "buy_order_id", "sell_order_id")
 
 
 class CrossVenueConfig(BaseModel):
     bar_seconds: int = Field(60, ge=1, description="bar length for comparing venue prices")
-    min_sigmas: float = Field(3.0, gt=0, description="dislocation against the venue's robust basis noise")
-    min_dislocation: float = Field(0.003, ge=0, description="smallest dislocation (log) worth a look: 0.3%")
-    max_gap_bars: int = Field(3, ge=0, description="quiet bars allowed inside one dislocation spell")
+    min_sigmas: float = Field(
+        3.0, gt=0, description="shift of the venue's basis during the push against the basis noise of the hour "
+        "before, scaled to the push's length (a t-statistic)")
+    min_dislocation: float = Field(0.003, ge=0, description="smallest basis shift (log) worth a look: 0.3%")
+    baseline_minutes: float = Field(60.0, gt=0, description="the hour before a push sets the venue's usual basis")
+    max_gap_seconds: float = Field(
+        300.0, gt=0, description="pause that ends one run of aggressive orders by an owner on a venue")
     min_share: float = Field(
-        0.3, gt=0, le=1, description="the driving owner's aggressive volume in the dislocation's direction, as a "
-        "share of the venue's volume in the spell")
-    min_trades: int = Field(3, ge=1, description="aggressive trades by the driving owner in the spell")
+        0.3, gt=0, le=1, description="the driving owner's aggressive volume in the push's direction, as a share of "
+        "the venue's volume while the push lasts")
+    min_orders: int = Field(
+        3, ge=1, description="separate aggressive orders in the push (fills of one order count once)")
+    max_coincidence: float = Field(
+        1e-4, gt=0, le=1, description="chance that the run's orders come from the owner's own pace of such orders on "
+        "that venue over the rest of the day (Poisson); a busy trader's ordinary burst is not a push")
     benefit_minutes: float = Field(
-        30.0, ge=0, description="minutes around the spell in which the owner's trades on another venue count")
+        30.0, ge=0, description="minutes around the push in which the owner's trades on another venue count")
     min_benefit_ratio: float = Field(
         0.25, ge=0, description="the owner's opposite trading on the other venues against its driving quantity; a "
         "token trade elsewhere is not a position that profits")
@@ -56,24 +70,82 @@ class CrossVenueConfig(BaseModel):
         "dislocation (broader, noisier)")
 
 
-def _bars(t: pl.DataFrame, seconds: int) -> pl.DataFrame:
+def _basis(t: pl.DataFrame, seconds: int) -> pl.DataFrame:
+    """Per venue and bar: log of the venue's VWAP over the median of the OTHER venues' last VWAPs (so the
+    moved venue cannot hide in its own reference; a thin venue without a trade that minute still quotes the
+    price it last traded at)."""
     b = t.with_columns(bar=pl.col("ts").dt.truncate(f"{seconds}s")).group_by("venue", "bar").agg(
         vwap=(pl.col("price") * pl.col("quantity")).sum() / pl.col("quantity").sum())
     venues = b["venue"].unique().sort().to_list()
     wide = b.pivot(on="venue", index="bar", values="vwap").sort("bar")
-    # Each venue's reference is the median of the OTHER venues, so the moved venue cannot hide in it.
     rows = []
     for v in venues:
-        others = [pl.col(w) for w in venues if w != v]
+        others = [pl.col(w).forward_fill() for w in venues if w != v]
         rows.append(wide.select("bar", venue=pl.lit(v), p=pl.col(v),
                                 ref=pl.concat_list(others).list.drop_nulls().list.median()))
     long = pl.concat(rows).drop_nulls(["p", "ref"])
-    return long.with_columns(dev=(pl.col("p") / pl.col("ref")).log())
+    return long.select("venue", "bar", dev=(pl.col("p") / pl.col("ref")).log()).sort("venue", "bar")
+
+
+def _legs(part: Partition, trades: pl.DataFrame) -> pl.DataFrame:
+    """One row per trade side with the cross-venue owner (customer id), aggressive flag and order key."""
+    owners = owner_map(part)
+    t = trades.with_columns(key=pl.concat_str([pl.col("venue"), pl.lit(":"), pl.col("buyer")]))
+    t = with_owner(t, owners, "key", "owner_b").drop("key")
+    t = t.with_columns(key=pl.concat_str([pl.col("venue"), pl.lit(":"), pl.col("seller")]))
+    t = with_owner(t, owners, "key", "owner_s").drop("key")
+    stamp = pl.col("ts").cast(pl.Int64).cast(pl.String)
+    return pl.concat([
+        t.select("venue", "ts", "trade_id", "quantity", account="buyer", owner="owner_b", sign=pl.lit(1),
+                 aggr=pl.col("aggressor") != "sell", order=pl.coalesce(pl.col("buy_order_id"), stamp)),
+        t.select("venue", "ts", "trade_id", "quantity", account="seller", owner="owner_s", sign=pl.lit(-1),
+                 aggr=pl.col("aggressor") != "buy", order=pl.coalesce(pl.col("sell_order_id"), stamp)),
+    ])
+
+
+def _pushes(legs: pl.DataFrame, trades: pl.DataFrame, config: CrossVenueConfig) -> pl.DataFrame:
+    """Runs of aggressive one-way orders by owners who trade the symbol on two venues or more that day, with
+    their share of their venue's volume while they last."""
+    multi = legs.group_by("owner").agg(nv=pl.col("venue").n_unique()).filter(pl.col("nv") >= 2).select("owner")
+    runs = legs.join(multi, on="owner").filter(pl.col("aggr")).sort("owner", "venue", "sign", "ts")
+    if runs.height == 0:
+        return runs
+    gap = dt.timedelta(seconds=config.max_gap_seconds)
+    runs = runs.with_columns(run=((pl.col("ts").diff().over("owner", "venue", "sign").fill_null(gap * 2) > gap)
+                                  .cast(pl.Int32).cum_sum().over("owner", "venue", "sign")))
+    day_n = runs.group_by("owner", "venue", "sign").agg(day_n=pl.col("order").n_unique())
+    pushes = runs.group_by("owner", "venue", "sign", "run").agg(
+        n=pl.col("order").n_unique(), q=pl.col("quantity").sum(), start=pl.col("ts").min(), end=pl.col("ts").max(),
+        ids=pl.col("trade_id"), accounts=pl.col("account").unique().sort(),
+    ).filter(pl.col("n") >= config.min_orders)
+    if pushes.height == 0:
+        return pushes
+    # The venue's volume while the push lasts, from cumulative volume (two binary searches per push).
+    vol = []
+    for (v,), df in trades.sort("ts").partition_by("venue", as_dict=True).items():
+        mine = pushes.filter(pl.col("venue") == v)
+        if mine.height == 0:
+            continue
+        ts = df["ts"].to_numpy()
+        cum = np.concatenate([[0.0], np.cumsum(df["quantity"].to_numpy())])
+        lo = np.searchsorted(ts, mine["start"].to_numpy(), side="left")
+        hi = np.searchsorted(ts, mine["end"].to_numpy(), side="right")
+        vol.append(mine.with_columns(vol=pl.Series(cum[hi] - cum[lo])))
+    pushes = pl.concat(vol).filter(pl.col("q") >= config.min_share * pl.col("vol")).join(
+        day_n, on=["owner", "venue", "sign"])
+    if pushes.height == 0:
+        return pushes
+    # The owner's own pace of such orders elsewhere in the day, over a span as long as the run.
+    day = max(span_seconds(trades["ts"], 3600.0), 3600.0)
+    dur = ((pushes["end"] - pushes["start"]).dt.total_microseconds().to_numpy() / 1e6).clip(60.0, None)
+    pace = (pushes["day_n"].to_numpy() - pushes["n"].to_numpy()) * dur / np.maximum(day - dur, dur)
+    chance = [poisson_tail(int(n), float(lam)) for n, lam in zip(pushes["n"].to_list(), pace, strict=True)]
+    return pushes.with_columns(chance=pl.Series(chance)).filter(pl.col("chance") <= config.max_coincidence)
 
 
 class CrossVenueDetector(Detector[CrossVenueConfig]):
     name = "cross_venue"
-    version = "1.0"
+    version = "1.1"
     typology = "cross_venue"
     config_model = CrossVenueConfig
     description = "One owner pushes a venue's price away from the others while trading the other way elsewhere."
@@ -88,113 +160,75 @@ class CrossVenueDetector(Detector[CrossVenueConfig]):
         trades = frame(part, "trades", TRADE_COLUMNS)
         if trades.height < 10 or trades["venue"].n_unique() < 2:
             return out.to_table()
+        for c in ("buy_order_id", "sell_order_id"):
+            if c not in trades.columns:
+                trades = trades.with_columns(pl.lit(None, pl.String).alias(c))
         symbol = str(part.key.get("symbol") or trades["symbol"][0])
-        bars = _bars(trades, config.bar_seconds)
-        scale = bars.group_by("venue").agg(
-            med=pl.col("dev").median(), mad=(pl.col("dev") - pl.col("dev").median()).abs().median() * 1.4826)
-        bar = dt.timedelta(seconds=config.bar_seconds)
-        hot = bars.join(scale, on="venue").with_columns(z=(pl.col("dev") - pl.col("med"))).filter(
-            (pl.col("z").abs() >= config.min_dislocation)
-            & (pl.col("z").abs() >= config.min_sigmas * pl.col("mad"))).with_columns(
-            direction=pl.col("z").sign()).sort("venue", "direction", "bar")
-        if hot.height == 0:
+        legs = _legs(part, trades)
+        pushes = _pushes(legs, trades, config)
+        if pushes.height == 0:
             return out.to_table()
-        gap = bar * (config.max_gap_bars + 1)
-        hot = hot.with_columns(new=(pl.col("bar").diff().over("venue", "direction").fill_null(gap * 2) > gap)
-                               .cast(pl.Int32))
-        spells = hot.with_columns(spell=pl.col("new").cum_sum().over("venue", "direction")) \
-            .group_by("venue", "direction", "spell").agg(
-                s0=pl.col("bar").min(), s1=pl.col("bar").max() + bar, peak=pl.col("z").abs().max(),
-                # The push is the run-up to the largest dislocation; after it the price only decays back.
-                push_end=pl.col("bar").sort_by(pl.col("z").abs()).last() + bar) \
-            .sort("venue", "s0")
-        owners = owner_map(part)
-        t = trades.with_columns(key=pl.concat_str([pl.col("venue"), pl.lit(":"), pl.col("buyer")]))
-        t = with_owner(t, owners, "key", "owner_b").drop("key")
-        t = t.with_columns(key=pl.concat_str([pl.col("venue"), pl.lit(":"), pl.col("seller")]))
-        t = with_owner(t, owners, "key", "owner_s").drop("key")
-        legs = pl.concat([
-            t.select("venue", "ts", "trade_id", "price", "quantity", account="buyer", owner="owner_b",
-                     sign=pl.lit(1), aggr=pl.col("aggressor") != "sell"),
-            t.select("venue", "ts", "trade_id", "price", "quantity", account="seller", owner="owner_s",
-                     sign=pl.lit(-1), aggr=pl.col("aggressor") != "buy"),
-        ])
-        found: list[dict] = []
-        # Each venue's legs sorted by time once; a spell is then a binary-searched slice, not a scan.
-        by_venue = {v: df.sort("ts") for (v,), df in legs.partition_by("venue", as_dict=True).items()}
-        for sp in _spells_with_a_driver(spells, legs, config).iter_rows(named=True):
-            found.extend(self._spell(part, legs, by_venue, sp, symbol, config))
+        basis = _basis(trades, config.bar_seconds)
+        found = [f for p in pushes.iter_rows(named=True)
+                 if (f := self._push(part, legs, basis, p, symbol, config)) is not None]
         for alert in _keep_moved_venue(found):
             out.add(**alert["alert"])
         return out.to_table()
 
-    def _spell(self, part: Partition, legs: pl.DataFrame, by_venue: dict[str, pl.DataFrame], sp: dict, symbol: str,
-               config: CrossVenueConfig) -> list[dict]:
-        venue, direction = sp["venue"], int(sp["direction"])
-        mine = by_venue[venue]
-        lo = int(mine["ts"].search_sorted(sp["s0"], side="left"))
-        hi = int(mine["ts"].search_sorted(sp["push_end"], side="left"))
-        here = mine.slice(lo, hi - lo)
-        vol = float(here.filter(pl.col("sign") == 1)["quantity"].sum())
-        drivers = here.filter(pl.col("aggr") & (pl.col("sign") == direction)).group_by("owner").agg(
-            n=pl.len(), q=pl.col("quantity").sum(), ids=pl.col("trade_id"), accounts=pl.col("account").unique(),
-            start=pl.col("ts").min(), end=pl.col("ts").max(),
-        ).filter((pl.col("n") >= config.min_trades) & (pl.col("q") >= config.min_share * vol)).sort("owner")
+    def _push(self, part: Partition, legs: pl.DataFrame, basis: pl.DataFrame, p: dict, symbol: str,
+              config: CrossVenueConfig) -> dict | None:
+        venue, direction = p["venue"], int(p["sign"])
+        bar = dt.timedelta(seconds=config.bar_seconds)
+        mine = basis.filter(pl.col("venue") == venue)
+        before = mine.filter((pl.col("bar") >= p["start"] - dt.timedelta(minutes=config.baseline_minutes))
+                             & (pl.col("bar") < p["start"] - bar))["dev"]
+        during = mine.filter((pl.col("bar") >= p["start"] - bar) & (pl.col("bar") <= p["end"]))["dev"]
+        if before.len() < 5 or during.len() == 0:
+            return None
+        base = float(np.median(before.to_numpy()))
+        noise = 1.4826 * float(np.median(np.abs(before.to_numpy() - base))) or 1e-9
+        shift = direction * (float(np.median(during.to_numpy())) - base)
+        tstat = shift / noise * math.sqrt(during.len())
+        if shift < config.min_dislocation or tstat < config.min_sigmas:
+            return None
         around = dt.timedelta(minutes=config.benefit_minutes)
-        found: list[dict] = []
-        for d in drivers.iter_rows(named=True):
-            elsewhere = legs.filter((pl.col("venue") != venue) & (pl.col("owner") == d["owner"])
-                                    & (pl.col("ts") >= sp["s0"] - around) & (pl.col("ts") < sp["s1"] + around)
-                                    & (pl.col("sign") == -direction))
-            if config.require_benefit and (elsewhere.height == 0 or float(elsewhere["quantity"].sum())
-                                           < config.min_benefit_ratio * d["q"]):
-                continue
-            start = as_dt(min([d["start"], *elsewhere["ts"].to_list()]))
-            end = as_dt(max([d["end"], *elsewhere["ts"].to_list()]))
-            if not ends_in_window(part.window, end):
-                continue
-            verb = "bought" if direction > 0 else "sold"
-            other = ""
-            if elsewhere.height:
-                other_venues = ", ".join(sorted(elsewhere["venue"].unique().to_list()))
-                other_accounts = names(elsewhere["account"].unique().to_list())
-                other = (f", while the same customer's account(s) {other_accounts} on {other_venues} "
-                         f"{'sold' if direction > 0 else 'bought'} {fmt_qty(float(elsewhere['quantity'].sum()))} "
-                         f"units there")
-            found.append({"owner": d["owner"], "peak": sp["peak"], "start": start, "end": end, "alert": dict(
-                venue=venue, symbol=symbol, accounts=d["accounts"], start=start, end=end,
-                    score=clip01(0.5 + d["q"] / max(vol, 1e-12) / 2 + (0.2 if elsewhere.height else 0.0)),
-                    evidence_ids=list(d["ids"]) + elsewhere["trade_id"].to_list(),
-                    explanation=(f"account {names(d['accounts'])} aggressively {verb} {fmt_qty(d['q'])} units of "
-                                 f"{symbol} on {venue} in {d['n']} trades ({d['q'] / max(vol, 1e-12):.0%} of its "
-                                 f"volume in {fmt_span(as_dt(sp['s0']), as_dt(sp['push_end']))}) as its price moved "
-                                 f"{math.expm1(sp['peak']) * direction:+.2%} away from the other venues{other}."))})
-        return found
+        elsewhere = legs.filter((pl.col("venue") != venue) & (pl.col("owner") == p["owner"])
+                                & (pl.col("ts") >= p["start"] - around) & (pl.col("ts") <= p["end"] + around)
+                                & (pl.col("sign") == -direction))
+        benefit = float(elsewhere["quantity"].sum())
+        if config.require_benefit and benefit < max(config.min_benefit_ratio * p["q"], 1e-12):
+            return None
+        start = as_dt(min([p["start"], *elsewhere["ts"].to_list()]))
+        end = as_dt(max([p["end"], *elsewhere["ts"].to_list()]))
+        if not ends_in_window(part.window, end):
+            return None
+        verb = "bought" if direction > 0 else "sold"
+        other = ""
+        if elsewhere.height:
+            other = (f", while the same customer's account(s) {names(elsewhere['account'].unique().to_list())} on "
+                     f"{', '.join(sorted(elsewhere['venue'].unique().to_list()))} "
+                     f"{'sold' if direction > 0 else 'bought'} {fmt_qty(benefit)} units there")
+        share = p["q"] / max(p["vol"], 1e-12)
+        return {"owner": p["owner"], "peak": shift, "push": as_dt(p["start"]), "start": start, "end": end,
+                "alert": dict(
+            venue=venue, symbol=symbol, accounts=list(p["accounts"]), start=start, end=end,
+            score=clip01(0.5 + share / 2 + (0.2 if elsewhere.height else 0.0)),
+            evidence_ids=list(p["ids"]) + elsewhere["trade_id"].to_list(),
+            explanation=(f"account {names(p['accounts'])} aggressively {verb} {fmt_qty(p['q'])} units of {symbol} "
+                         f"on {venue} in {p['n']} orders ({share:.0%} of its volume in "
+                         f"{fmt_span(as_dt(p['start']), as_dt(p['end']))}) as its price moved "
+                         f"{math.expm1(shift) * direction:+.2%} away from the other venues against the hour "
+                         f"before{other}."))}
 
 
 DETECTOR = register(CrossVenueDetector())
 
 
-def _spells_with_a_driver(spells: pl.DataFrame, legs: pl.DataFrame, config: CrossVenueConfig) -> pl.DataFrame:
-    """Only the spells in which some owner's aggressive trades could be the driver (one as-of join for all
-    spells, instead of slicing the legs spell by spell)."""
-    spells = spells.with_row_index("sid")
-    assigned = legs.sort("ts").join_asof(spells.select("sid", "venue", "s0", "push_end", "direction").sort("s0"),
-                                         left_on="ts", right_on="s0", by="venue", strategy="backward",
-                                         check_sortedness=False).filter(pl.col("ts") < pl.col("push_end"))
-    vol = assigned.filter(pl.col("sign") == 1).group_by("sid").agg(vol=pl.col("quantity").sum())
-    ok = assigned.filter(pl.col("aggr") & (pl.col("sign") == pl.col("direction"))) \
-        .group_by("sid", "owner").agg(n=pl.len(), q=pl.col("quantity").sum()).join(vol, on="sid") \
-        .filter((pl.col("n") >= config.min_trades) & (pl.col("q") >= config.min_share * pl.col("vol"))) \
-        .select("sid").unique()
-    return spells.join(ok, on="sid", how="semi").drop("sid").sort("venue", "s0")
-
-
 def _keep_moved_venue(found: list[dict]) -> list[dict]:
-    """One customer seen driving two venues at once (pushing A, trading the other way on B, which dislocates
-    B too): the venue that was *moved* is the one that left the others furthest behind."""
+    """One customer seen pushing two venues at once (pushing A, then trading the other way on B, which can
+    dislocate B too): the push that came first moved the reference; the later one is the profit taken."""
     kept: list[dict] = []
-    for a in sorted(found, key=lambda f: (-f["peak"], f["alert"]["venue"], f["start"])):
+    for a in sorted(found, key=lambda f: (f["push"], -f["peak"], f["alert"]["venue"])):
         clash = any(k["owner"] == a["owner"] and k["alert"]["venue"] != a["alert"]["venue"]
                     and a["start"] <= k["end"] and k["start"] <= a["end"] for k in kept)
         if not clash:

@@ -85,6 +85,12 @@ class Partition:
     tables: dict[str, pa.Table]
     window: Window = field(default_factory=Window)
     broadcast: dict[str, pa.Table] = field(default_factory=dict)
+    # Scratch space of the detectors that run on this partition in one read (the in-process runner hands
+    # the same dict, and the same table objects for the same projection, to each of them): a kernel may keep
+    # work another kernel repeats (e.g. spoofing and layering search the same episodes), under a key that
+    # names every input the work used. Results must never depend on it: other runners give each kernel
+    # its own empty dict.
+    shared: dict[Any, Any] = field(default_factory=dict)
 
 
 class Detector(ABC, Generic[ConfigT]):

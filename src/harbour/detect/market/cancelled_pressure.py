@@ -78,7 +78,18 @@ def executions(trades: pl.DataFrame) -> pl.DataFrame:
 
 
 def episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, str]:
-    """Candidate spoofing/layering episodes of one venue-symbol-day, and the venue code."""
+    """Candidate spoofing/layering episodes of one venue-symbol-day, and the venue code. Spoofing and layering
+    search the same episodes; the second of them on a partition takes the first's (``Partition.shared``)."""
+    inputs = (part.tables.get("orders"), part.tables.get("trades"), part.broadcast.get("accounts"))
+    memo = ("cancelled_pressure.episodes", tuple(id(t) for t in inputs),
+            PressureConfig(**config.model_dump(include=set(PressureConfig.model_fields))).model_dump_json())
+    if memo not in part.shared:
+        part.shared[memo] = (_episodes(part, config), inputs)  # the inputs stay alive, so their ids stay theirs
+    found: tuple[pl.DataFrame, str] = part.shared[memo][0]
+    return found
+
+
+def _episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, str]:
     orders = frame(part, "orders", ORDER_COLUMNS)
     trades = frame(part, "trades", TRADE_COLUMNS)
     if orders.height == 0:

@@ -91,7 +91,7 @@ def _components(edges: pl.DataFrame) -> dict[str, str]:
 
 class WashTradeDetector(Detector[WashTradeConfig]):
     name = "wash_trade"
-    version = "1.0"
+    version = "1.1"
     typology = "wash_trade"
     config_model = WashTradeConfig
     description = "Self-trades and pairs/rings of owners trading with each other with little net change."
@@ -118,6 +118,16 @@ class WashTradeDetector(Detector[WashTradeConfig]):
         if selfs.height == 0:
             return
         day_vol = float(t["quantity"].sum())
+        # Chance: two busy accounts of one customer meet now and then through the matching engine. Random
+        # matching gives (trades it bought in) x (trades it sold in) / (all trades) meetings; a pattern is a
+        # multiple of that (``min_lift``), as for the links of pairs and rings.
+        sides = t.group_by("owner_b").agg(nb=pl.len()).rename({"owner_b": "owner"}).join(
+            t.group_by("owner_s").agg(ns=pl.len()).rename({"owner_s": "owner"}), on="owner")
+        lifted = selfs.group_by("owner_b").agg(n=pl.len()).rename({"owner_b": "owner"}).join(sides, on="owner") \
+            .filter(pl.col("n") * t.height >= config.min_lift * pl.col("nb") * pl.col("ns")).select("owner")
+        selfs = selfs.join(lifted.rename({"owner": "owner_b"}), on="owner_b", how="semi")
+        if selfs.height == 0:
+            return
         # Sessions, as for groups: two accounts of one customer that cross by accident hours apart are noise.
         gap = dt.timedelta(minutes=config.max_gap_minutes)
         selfs = selfs.sort("owner_b", "ts").with_columns(

@@ -26,6 +26,11 @@ class FanConfig(BaseModel):
         0.5, ge=0, le=1,
         description="skip a burst when more than this share of its counterparties were already counterparties "
                     "before it (payroll, regular suppliers: recurring relationships, not a sudden crowd)")
+    min_surge: float = Field(
+        3.0, ge=0,
+        description="the burst's distinct counterparties (per window) are at least this multiple of the account's "
+                    "usual number of transfers per window outside the burst (a busy trader is not a sudden crowd); "
+                    "0 disables")
     payroll_max_cv: float = Field(
         0.3, ge=0,
         description="a corporate account paying platform customers amounts this uniform (coefficient of "
@@ -42,6 +47,21 @@ def recurring_share(g: TransferGraph, node: int, edges: np.ndarray, incoming: bo
     prior = set(counterparties(g, node, before).tolist())
     now = set(counterparties(g, node, edges).tolist())
     return len(now & prior) / max(1, len(now))
+
+
+def surge(g: TransferGraph, node: int, edges: np.ndarray, window: int) -> float:
+    """The burst's distinct counterparties per window, over the account's usual transfers per window (both
+    directions, outside the burst's span, over the span of the data)."""
+    t0, t1 = int(g.ts[edges].min()), int(g.ts[edges].max())
+    allx = np.concatenate((g.in_edges(node), g.out_edges(node)))
+    allx = allx[g.src[allx] != g.dst[allx]]
+    burst = np.unique(counterparties(g, node, edges)).size * window / max(t1 - t0, window)
+    quiet = int(g.ts[-1] - g.ts[0]) - (t1 - t0)
+    if quiet < window:  # the burst is most of the data: steady activity, nothing to surge above
+        return 1.0 if t1 - t0 > window else float("inf")
+    outside = np.count_nonzero((g.ts[allx] < t0) | (g.ts[allx] > t1))
+    usual = outside / quiet * window
+    return float(burst / usual) if usual > 0 else float("inf")
 
 
 def payroll_edges(g: TransferGraph, node: int, edges: np.ndarray, max_cv: float) -> np.ndarray:
@@ -68,6 +88,8 @@ def find_fans(g: TransferGraph, cfg: FanConfig, claimed: np.ndarray, incoming: b
     for v, e in node_bursts(g, incoming, ~claimed, hours(cfg.window_hours), cfg.min_counterparties):
         total = float(g.usd[e].sum())
         if total < cfg.min_total_usd or recurring_share(g, v, e, incoming) > cfg.max_recurring_share:
+            continue
+        if cfg.min_surge > 0 and surge(g, v, e, hours(cfg.window_hours)) < cfg.min_surge:
             continue
         if not incoming:
             pay = payroll_edges(g, v, e, cfg.payroll_max_cv)

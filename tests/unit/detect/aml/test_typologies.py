@@ -129,8 +129,10 @@ def test_rapid_movement_of_interleaved_arrivals_and_a_kept_balance_is_not() -> N
     sc.background(accounts=300, transfers=400)
     mule, saver = sc.account("HBX"), sc.account("HBX")
     # two deposits passed on as two withdrawals: each withdrawal alone is far from either deposit's value
-    ids = [sc.transfer(sc.address(), mule, sc.when(1.00), 61_000), sc.transfer(sc.address(), mule, sc.when(1.03), 83_000),
-           sc.transfer(mule, sc.address(), sc.when(1.05), 60_200), sc.transfer(mule, sc.address(), sc.when(1.08), 82_100)]
+    ids = [sc.transfer(sc.address(), mule, sc.when(1.00), 61_000),
+           sc.transfer(sc.address(), mule, sc.when(1.03), 83_000),
+           sc.transfer(mule, sc.address(), sc.when(1.05), 60_200),
+           sc.transfer(mule, sc.address(), sc.when(1.08), 82_100)]
     # a customer who keeps a fifth of what arrived is not passing money through
     sc.transfer(sc.address(), saver, sc.when(2.0), 9_000)
     sc.transfer(saver, sc.address(), sc.when(2.1), 7_200)
@@ -145,7 +147,8 @@ def test_a_pass_through_before_a_gathering_is_not_gathered() -> None:
     sc.background(accounts=300, transfers=400)
     hub = sc.account("KLN")
     # in the morning the hub passes a large deposit straight through (rapid movement) ...
-    passed = [sc.transfer(sc.address(), hub, sc.when(1.20), 90_000), sc.transfer(hub, sc.address(), sc.when(1.21), 89_000)]
+    passed = [sc.transfer(sc.address(), hub, sc.when(1.20), 90_000),
+              sc.transfer(hub, sc.address(), sc.when(1.21), 89_000)]
     # ... and in the evening gathers from four senders and scatters to four receivers
     for k in range(4):
         sc.transfer(sc.account("KLN"), hub, sc.when(1.60 + 0.01 * k), 6_000 + 300 * k)
@@ -195,3 +198,17 @@ def test_smurfs_with_one_repeating_account_are_structuring() -> None:
     transfers, accounts, _ = sc.tables()
     found = of(run_graph_detectors(transfers, accounts), "structuring")
     assert len(found) == 1 and set(found[0]["accounts"]) == {s.split(":")[1] for s in smurfs}
+
+
+def test_a_busy_trader_is_not_a_fan_but_a_sudden_crowd_is() -> None:
+    sc = Scenario(seed=16)
+    sc.background(accounts=300, transfers=400)
+    busy, quiet = sc.account("HBX"), sc.account("HBX")
+    for k in range(28):  # seven deposits a day from different wallets, every day
+        sc.transfer(sc.address(), busy, sc.when(k / 7 + 0.05), 1_500 + 40 * k)
+    sc.transfer(sc.address(), quiet, sc.when(0.5), 300)
+    crowd = [sc.transfer(sc.address(), quiet, sc.when(2.0 + 0.01 * k), 1_200 + 50 * k) for k in range(7)]
+    transfers, accounts, _ = sc.tables()
+    fans = of(run_graph_detectors(transfers, accounts), "fan_in")
+    assert [a["accounts"][0] for a in fans] == [quiet.split(":")[1]]
+    assert set(fans[0]["evidence_ids"]) == set(crowd)

@@ -30,8 +30,9 @@ from harbour.detect.market.frames import (
     part_venue,
     with_owner,
 )
+from harbour.detect.market.marking_the_close import poisson_tail
 
-TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller")
+TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "buy_order_id")
 
 
 class InsiderPreListingConfig(BaseModel):
@@ -47,6 +48,10 @@ class InsiderPreListingConfig(BaseModel):
     max_baseline_ratio: float = Field(
         0.5, ge=0, description="owner's volume in the equally long span before, against its pre-announcement "
         "volume; an owner who always trades this much is not acting on news")
+    max_coincidence: float = Field(
+        1e-3, gt=0, le=1, description="chance that the owner's buy orders before the announcement come from its own "
+        "pace of buying over the rest of the data (Poisson); a regular buyer who happened to buy then is not an "
+        "insider")
     min_exit: float = Field(
         0.3, ge=0, le=1, description="share of the accumulated position sold within post_hours of the announcement; "
         "taking the profit the news brought completes the pattern (0 = holding is enough)")
@@ -60,7 +65,7 @@ class InsiderPreListingConfig(BaseModel):
 
 class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
     name = "insider_pre_listing"
-    version = "1.0"
+    version = "1.1"
     typology = "insider_pre_listing"
     config_model = InsiderPreListingConfig
     description = "One-directional accumulation by a new or quiet owner just before a listing announcement."
@@ -85,10 +90,13 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
         owners = owner_map(part, venue)
         t = with_owner(with_owner(trades, owners, "buyer", "owner_b"), owners, "seller", "owner_s") \
             .filter(pl.col("owner_b") != pl.col("owner_s"))
+        # A buy order is one decision however many fills it took (time stamps stand in without order ids).
+        order = pl.coalesce(pl.col("buy_order_id"), pl.col("ts").cast(pl.Int64).cast(pl.String)) \
+            if "buy_order_id" in t.columns else pl.col("ts").cast(pl.Int64).cast(pl.String)
         legs = pl.concat([t.select("ts", "trade_id", "price", "quantity", account="buyer", owner="owner_b",
-                                   q="quantity"),
+                                   q="quantity", order=order),
                           t.select("ts", "trade_id", "price", "quantity", account="seller", owner="owner_s",
-                                   q=-pl.col("quantity"))])
+                                   q=-pl.col("quantity"), order=pl.lit(None, pl.String))])
         seen: set[tuple[str, dt.datetime]] = set()
         for ann_venue, ann_ts, headline in ann.select("venue", "ts", "headline").iter_rows():
             self._one(out, part, t, legs, venue, symbol, as_dt(ann_ts), ann_venue, headline, config, seen)
@@ -111,7 +119,12 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
         phase = legs.filter((pl.col("ts") >= t0 - pre) & (pl.col("ts") <= t1)).with_columns(
             when=pl.when(pl.col("ts") < t0).then(pl.lit("base")).when(pl.col("ts") < at).then(pl.lit("pre"))
             .otherwise(pl.lit("post")))
+        # The owner's own pace of buy orders over all the data outside the pre-announcement span.
+        span = max((as_dt(t["ts"].max()) - as_dt(t["ts"].min())).total_seconds(), 1.0)
+        pre_s = pre.total_seconds()
+        buys_all = legs.filter(pl.col("q") > 0).group_by("owner").agg(all_buys=pl.col("order").n_unique())
         per = phase.group_by("owner").agg(
+            pre_buys=pl.col("order").filter((pl.col("when") == "pre") & (pl.col("q") > 0)).n_unique(),
             net=pl.col("q").filter(pl.col("when") == "pre").sum(),
             gross=pl.col("q").filter(pl.col("when") == "pre").abs().sum(),
             base=pl.col("q").filter(pl.col("when") == "base").abs().sum(),
@@ -124,6 +137,11 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
                  & (pl.col("base") <= config.max_baseline_ratio * pl.col("gross"))
                  & (pl.col("sold_after") >= config.min_exit * pl.col("net"))
                  & (pl.col("sold_after") <= config.max_exit * pl.col("net"))).sort("owner")
+        per = per.join(buys_all, on="owner").with_columns(
+            pace=(pl.col("all_buys") - pl.col("pre_buys")) * pre_s / max(span - pre_s, pre_s))
+        keep = [poisson_tail(int(n), float(lam)) <= config.max_coincidence
+                for n, lam in zip(per["pre_buys"].to_list(), per["pace"].to_list(), strict=True)]
+        per = per.filter(pl.Series(keep, dtype=pl.Boolean)).drop("all_buys", "pace", "pre_buys")
         for owner, net, _gross, _base, sold_after in per.iter_rows():
             if (owner, at) in seen:
                 continue

@@ -25,7 +25,10 @@ FLOORS = {
     "layering": (0.9, 0.9),
     "quote_stuffing": (0.9, 0.9),
     "spoofing": (0.9, 0.6),
-    "cross_venue": (0.5, 0.5),
+    "cross_venue": (0.9, 0.6),
+    "pump_and_dump": (0.9, 0.9),
+    "marking_the_close": (0.9, 0.6),
+    "insider_pre_listing": (0.4, 0.9),
     "front_running": (0.7, 0.9),
     "momentum_ignition": (0.9, 0.9),
 }

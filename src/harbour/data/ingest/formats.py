@@ -32,6 +32,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from harbour.data.ingest.problems import Problem
+from harbour.data.ingest.writer import dictionary_columns
 from harbour.data.schemas import TABLES
 
 FORMATS = ("auto", "parquet", "csv", "tardis", "ccxt")
@@ -159,6 +160,13 @@ def _parquet_chunks(path: Path, table: str, chunk_rows: int) -> Iterator[Chunk]:
     except (pa.ArrowException, OSError) as exc:
         raise FileRejected(f"not a readable Parquet file: {exc}") from exc
     wanted = [n for n in pf.schema_arrow.names if n in set(TABLES[table].schema.names)]
+    # Low-cardinality text as Arrow dictionaries: decoding skips materialising every row's string
+    # (Parquet usually stores these columns dictionary-encoded already), and checks run per distinct value.
+    text = set(dictionary_columns(table))
+    as_dictionary = [f.name for f in pf.schema_arrow if f.name in text and f.name in wanted
+                     and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
+    if as_dictionary:
+        pf = pq.ParquetFile(path, read_dictionary=as_dictionary)
     total = max(pf.metadata.num_rows, 1)
     size = path.stat().st_size
     done = 0

@@ -368,8 +368,13 @@ def _duplicates_in_ingest(con: duckdb.DuckDBPyConnection, glob: str, keys: list[
                           rowmap: _RowMap, report: IngestReport, drops: dict[str, set[int]]) -> None:
     on = " AND ".join(f's."{k}" = d."{k}"' for k in keys)
     cols = ", ".join(f'"{k}"' for k in keys)
+    # The usual case, no duplicates, in one pass that groups 64-bit hashes of the key rather than the key's
+    # strings (cheaper). Equal keys have equal hashes, so only when two hashes meet is the exact check run.
+    clash = f"SELECT hash({cols}) AS __h FROM {_staged(glob, keys)} GROUP BY __h HAVING count(*) > 1 LIMIT 1"
+    if not con.sql(clash).fetchall():
+        return
     repeated = f"SELECT {cols} FROM {_staged(glob, keys)} GROUP BY ALL HAVING count(*) > 1"
-    if not con.sql(f"{repeated} LIMIT 1").fetchall():  # the usual case: one pass, no second read
+    if not con.sql(f"{repeated} LIMIT 1").fetchall():  # a hash collision, not a duplicate
         return
     query = f"SELECT s.*, s.__f, s.__r FROM {_staged(glob, keys)} s SEMI JOIN ({repeated}) d ON {on}"
     rows, total = _fetch(con, query)

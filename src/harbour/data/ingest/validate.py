@@ -11,6 +11,7 @@ the reserved ``anon:`` prefix, a country is two capital letters).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import duckdb
@@ -34,6 +35,9 @@ RANGES: dict[tuple[str, str], str] = {
     ("transfers", "amount"): "gt0",
     ("transfers", "usd_value"): "ge0",
 }
+
+PARTY_RE = r"^[^:\s]+:\S+$"
+TEXT_DICT = pa.dictionary(pa.int32(), pa.string())  # how low-cardinality text columns travel from Parquet
 
 _TS_SQL = (
     "coalesce(try_cast(v AS TIMESTAMPTZ), CASE WHEN regexp_full_match(trim(v), '-?[0-9]{1,18}') "
@@ -67,6 +71,8 @@ class _Collector:
     def flag(self, mask: pa.Array | pa.ChunkedArray | np.ndarray, column: str, reason: str,
              values: pa.Array | pa.ChunkedArray | None = None) -> None:
         """Mark rows where ``mask`` is true; ``reason`` may hold ``{value}``, taken from ``values``."""
+        if not isinstance(mask, np.ndarray) and not pc.any(mask).as_py():
+            return  # the usual case, a clean column: skip unpacking the mask
         m = mask if isinstance(mask, np.ndarray) else _to_numpy_bool(mask)
         idx = np.flatnonzero(m)
         if not len(idx):
@@ -113,20 +119,25 @@ def validate_chunk(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, r
         columns[f.name] = _coerce(con, data[f.name], f, out)
     _check_values(table, columns, venue, now, out)
     _check_references(table, columns, venue, known or {}, out)
-    schema = TABLES[table].schema
-    result = pa.table(columns, schema=schema) if n else schema.empty_table()
+    canonical = TABLES[table].schema
+    schema = pa.schema([f.with_type(columns[f.name].type) for f in canonical])  # text columns may be dictionaries
+    result = pa.table(columns, schema=schema) if n else canonical.empty_table()
     return ChunkResult(result, out.bad, out.problems, out.unlisted)
 
 
 def _coerce(con: duckdb.DuckDBPyConnection, src: pa.ChunkedArray, f: pa.Field, out: _Collector) -> pa.ChunkedArray:
     t = src.type
     if pa.types.is_dictionary(t):
+        if pa.types.is_string(f.type) and _is_text(t.value_type):
+            # Kept as a dictionary: the checks then run once per distinct value, and the Parquet writer
+            # reuses the dictionary instead of hashing every row's string again.
+            return src.cast(TEXT_DICT)
         src, t = src.cast(t.value_type), t.value_type
     if t == f.type:
         return src
     if pa.types.is_null(t):
         return pa.nulls(len(src), f.type)
-    text = pa.types.is_string(t) or pa.types.is_large_string(t)
+    text = _is_text(t)
     if pa.types.is_string(f.type):
         if text or pa.types.is_integer(t) or pa.types.is_decimal(t):
             return src.cast(pa.string())
@@ -150,6 +161,24 @@ def _coerce(con: duckdb.DuckDBPyConnection, src: pa.ChunkedArray, f: pa.Field, o
     raise FileRejected(f"column {f.name} has type {t}, which cannot hold {f.type}", column=f.name)
 
 
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def per_value(col: pa.ChunkedArray | pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.ChunkedArray | pa.Array:
+    """``fn`` (a per-row string check giving booleans) applied to ``col``. For a dictionary column it runs
+    once per distinct value and is spread to the rows through the indices; a row whose index is null gets
+    null (``flag`` treats that as false)."""
+    if not pa.types.is_dictionary(col.type):
+        return fn(col)
+    spread = []
+    for c in col.chunks if isinstance(col, pa.ChunkedArray) else [col]:
+        hit = fn(c.dictionary)
+        # the usual case: no distinct value fails, so no row does, and nothing needs spreading
+        spread.append(pc.take(hit, c.indices) if pc.any(hit).as_py() else pa.repeat(pa.scalar(False), len(c)))
+    return pa.chunked_array(spread, pa.bool_())
+
+
 def _parse(con: duckdb.DuckDBPyConnection, src: pa.ChunkedArray, expr: str, f: pa.Field, out: _Collector,
            reason: str) -> pa.ChunkedArray:
     source = pa.table({"v": src.cast(pa.string())})  # noqa: F841 - read by DuckDB through its name
@@ -168,7 +197,7 @@ def _check_values(table: str, cols: dict[str, pa.ChunkedArray | pa.Array], venue
         if not f.nullable:
             missing = pc.is_null(col)
             if pa.types.is_string(f.type):
-                missing = pc.or_kleene(missing, pc.equal(pc.utf8_trim_whitespace(col), ""))
+                missing = pc.or_kleene(missing, per_value(col, _blank))
             if f.name in out.unparsed:  # already reported as unreadable
                 missing = pc.and_(missing, pc.invert(out.unparsed[f.name]))
             out.flag(missing, f.name, "missing value (the column is required)")
@@ -185,12 +214,27 @@ def _check_values(table: str, cols: dict[str, pa.ChunkedArray | pa.Array], venue
             out.flag(pc.greater(col, pa.scalar(now + FUTURE_SKEW, TS)), f.name, "in the future: {value}", col)
         allowed = ENUMS.get((table, f.name))
         if allowed:
-            bad = pc.invert(pc.is_in(col, value_set=pa.array(sorted(allowed))))
-            bad = pc.and_(bad, pc.is_valid(col))
-            out.flag(bad, f.name, "{value} is not one of " + ", ".join(sorted(allowed)), col)
-    out.flag(pc.not_equal(cols["venue"], venue), "venue", f"venue {{value}} differs from the venue being "
-                                                          f"ingested ({venue})", cols["venue"])
+            out.flag(per_value(col, _outside(pa.array(sorted(allowed)))), f.name,
+                     "{value} is not one of " + ", ".join(sorted(allowed)), col)
+    out.flag(per_value(cols["venue"], lambda v: pc.not_equal(v, venue)), "venue",
+             f"venue {{value}} differs from the venue being ingested ({venue})", cols["venue"])
     _table_rules(table, cols, out)
+
+
+def _blank(v: pa.Array) -> pa.Array:
+    """Null, empty or only whitespace (a dictionary may hold a null value too)."""
+    # utf8_is_space: non-empty and only whitespace; unlike trimming it allocates no new strings
+    return pc.or_kleene(pc.is_null(v), pc.or_(pc.equal(pc.binary_length(v), 0), pc.utf8_is_space(v)))
+
+
+def _outside(value_set: pa.Array) -> Callable[[pa.Array], pa.Array]:
+    """A check: present and not one of ``value_set``."""
+    return lambda v: pc.and_(pc.invert(pc.is_in(v, value_set=value_set)), pc.is_valid(v))
+
+
+def _unlike(regex: str) -> Callable[[pa.Array], pa.Array]:
+    """A check: present and not matching ``regex``."""
+    return lambda v: pc.and_(pc.invert(pc.match_substring_regex(v, regex)), pc.is_valid(v))
 
 
 def _check_references(table: str, cols: dict[str, pa.ChunkedArray | pa.Array], venue: str,
@@ -198,27 +242,30 @@ def _check_references(table: str, cols: dict[str, pa.ChunkedArray | pa.Array], v
     for column, target in TABLES[table].references.items():
         ref_table, ref_column = target.split(".")
         values = cols[column]
-        exists = pc.is_in(values, value_set=known.get(ref_table, pa.array([], pa.string())))
-        anonymous = pc.starts_with(values, ANON_PREFIX)
-        unresolved = pc.and_kleene(pc.invert(exists), pc.invert(anonymous))
-        out.flag(pc.and_(unresolved, pc.is_valid(values)), column,
+        outside = _outside(known.get(ref_table, pa.array([], pa.string())))
+
+        def unresolved(v: pa.Array, outside: Callable[[pa.Array], pa.Array] = outside) -> pa.Array:
+            # anon: needs no account; a blank value is already reported as missing
+            return pc.and_kleene(pc.and_kleene(outside(v), pc.invert(pc.starts_with(v, ANON_PREFIX))),
+                                 pc.invert(_blank(v)))
+
+        out.flag(per_value(values, unresolved), column,
                  f"{ref_column} {{value}} is not in {ref_table} for venue {venue}; ingest that {ref_table} file "
                  "first or in the same run", values)
 
 
 def _table_rules(table: str, cols: dict[str, pa.ChunkedArray | pa.Array], out: _Collector) -> None:
     if table == "orders":
-        limit_without_price = pc.and_(pc.equal(cols["order_type"], "limit"), pc.is_null(cols["price"]))
+        limit = per_value(cols["order_type"], lambda v: pc.equal(v, "limit"))
+        limit_without_price = pc.and_(limit, pc.is_null(cols["price"]))
         out.flag(limit_without_price, "price", "a limit order needs a price")
     elif table == "transfers":
         for name in ("from_party", "to_party"):
-            shape = pc.match_substring_regex(cols[name], r"^[^:\s]+:\S+$")
-            out.flag(pc.and_(pc.invert(shape), pc.is_valid(cols[name])), name,
+            out.flag(per_value(cols[name], _unlike(PARTY_RE)), name,
                      "must be venue:account or chain:address, got {value}", cols[name])
     elif table == "accounts":
-        out.flag(pc.starts_with(cols["account"], ANON_PREFIX), "account",
+        out.flag(per_value(cols["account"], lambda v: pc.starts_with(v, ANON_PREFIX)), "account",
                  f"account ids starting with {ANON_PREFIX!r} are reserved for anonymous trade data: {{value}}",
                  cols["account"])
-        country = pc.match_substring_regex(cols["country"], r"^[A-Z]{2}$")
-        out.flag(pc.and_(pc.invert(country), pc.is_valid(cols["country"])), "country",
+        out.flag(per_value(cols["country"], _unlike(r"^[A-Z]{2}$")), "country",
                  "must be an ISO 3166-1 alpha-2 code such as HK, got {value}", cols["country"])

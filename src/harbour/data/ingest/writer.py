@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 
 from harbour.core.errors import Conflict
 from harbour.data.layout import partition_dir
-from harbour.data.schemas import TABLES
+from harbour.data.schemas import ENUMS, TABLES
 
 log = logging.getLogger(__name__)
 
@@ -157,21 +157,28 @@ class LakeWriter:
         if part is None:
             if len(stage.open) >= MAX_OPEN_PARTS:
                 self._close_part(stage.open.pop(next(iter(stage.open))))
-            part = self._open_part(stage, table, venue, date)
+            part = self._open_part(stage, table, venue, date, data.schema)
             stage.open[key] = part
         assert part.writer is not None
+        if data.schema != part.writer.schema:  # e.g. a column that came as a dictionary in one chunk only
+            data = data.cast(part.writer.schema)
         part.writer.write_table(data)
         rows.astype(np.int64, copy=False).tofile(part.rows_handle)  # type: ignore[arg-type]
         part.count += data.num_rows
 
-    def _open_part(self, stage: FileStage, table: str, venue: str | None, date: str | None) -> StagedPart:
+    def _open_part(self, stage: FileStage, table: str, venue: str | None, date: str | None,
+                   schema: pa.Schema) -> StagedPart:
         self._seq += 1
         folder = partition_dir(self.staging, table, venue, dt.date.fromisoformat(date) if date else None)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"part-{self.id}-{self._seq:05d}.parquet"
         rows_path = self.staging / "rows" / f"{self._seq:05d}.i64"
         part = StagedPart(path, table, stage.file_index, rows_path)
-        part.writer = pq.ParquetWriter(path, TABLES[table].schema, **write_options(table))
+        # Dictionary columns are written from their dictionaries; the stored Arrow schema is then left out,
+        # so readers see the contract's plain strings (Parquet's own types carry the rest).
+        plain = not any(pa.types.is_dictionary(f.type) for f in schema)
+        part.writer = pq.ParquetWriter(path, TABLES[table].schema if plain else schema, store_schema=plain,
+                                       **write_options(table))
         part.rows_handle = rows_path.open("wb")
         stage.parts.append(part)
         self._opened.append(part)
@@ -283,15 +290,28 @@ class LakeWriter:
         self._done = True
 
 
-def write_options(table: str) -> dict[str, object]:
-    """Parquet options: dictionary-encode and keep statistics only where they pay. Ids are nearly unique,
-    so a dictionary is wasted work and min/max of them prune nothing."""
+def _ids(table: str) -> set[str]:
+    """Columns whose values are nearly unique: a dictionary is wasted work and min/max prune nothing."""
     spec = TABLES[table]
     ids = {c for c in spec.schema.names if c.endswith("_id") or c in ("tx_hash", "headline", "name", "explanation")}
-    ids.update(c for c in spec.key if c not in ("venue", "ts"))
-    text = [f.name for f in spec.schema if pa.types.is_string(f.type) and f.name not in ids]
-    return {"compression": COMPRESSION, "compression_level": 1, "use_dictionary": text,
-            "write_statistics": [c for c in spec.schema.names if c not in ids]}
+    ids.update(c for c in spec.key if c not in ("venue", "ts") and (table, c) not in ENUMS)
+    return ids
+
+
+def dictionary_columns(table: str) -> list[str]:
+    """Text columns with few distinct values (venue, symbol, accounts, enums): dictionary-encoded in the
+    lake, and read from Parquet as Arrow dictionaries so checks and writing touch each value once."""
+    ids = _ids(table)
+    return [f.name for f in TABLES[table].schema if pa.types.is_string(f.type) and f.name not in ids]
+
+
+def write_options(table: str) -> dict[str, object]:
+    """Parquet options: dictionary-encode and keep statistics only where they pay. Not on ids, nor on
+    account references: every row group spans nearly all accounts, so their min/max prune nothing, and
+    computing them over dictionary pages is a third of the cost of writing a trades file."""
+    skip = _ids(table) | set(TABLES[table].references)
+    return {"compression": COMPRESSION, "compression_level": 1, "use_dictionary": dictionary_columns(table),
+            "write_statistics": [c for c in TABLES[table].schema.names if c not in skip]}
 
 
 def _day(days_since_epoch: np.integer) -> str:

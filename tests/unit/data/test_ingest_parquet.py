@@ -1,0 +1,88 @@
+"""Canonical Parquet input: low-cardinality text columns are read as Arrow dictionaries and checked once
+per distinct value, so these tests spoil values inside dictionary-encoded files and expect the same
+(file, row, column, reason) as from CSV; a multi-day file is split into daily partitions with the same rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from data_samples import TRADE_HEADER, VENUE, snapshot, trade_row
+
+from harbour.core.errors import Invalid
+from harbour.data.ingest.service import IngestFile, ingest
+from harbour.data.lake import Lake
+from harbour.data.schemas import TRADES
+
+TEXT = ("venue", "symbol", "trade_id", "buyer", "seller", "aggressor", "buy_order_id", "sell_order_id")
+
+
+def _parquet(path: Path, rows: list[list[str | None]], row_group_size: int = 1000) -> Path:
+    """Rows of the CSV samples as a typed Parquet file, text dictionary-encoded (pyarrow's default)."""
+    cols = {h: [r[i] for r in rows] for i, h in enumerate(TRADE_HEADER)}
+    table = pa.table({
+        **{h: pa.array(cols[h], pa.string()) for h in TEXT},
+        "ts": pa.array([dt.datetime.fromisoformat(v) for v in cols["ts"]], pa.timestamp("us", "UTC")),
+        "price": pa.array([float(v) for v in cols["price"]]),
+        "quantity": pa.array([float(v) for v in cols["quantity"]]),
+    }).select(TRADE_HEADER)
+    pq.write_table(table, path, use_dictionary=True, row_group_size=row_group_size)
+    return path
+
+
+# (what is wrong, column, bad value, expected words in the reason)
+BAD_TEXT = [
+    ("bad enum", "aggressor", "sideways", "not one of buy, sell"),
+    ("empty required value", "buyer", "", "missing value"),
+    ("blank required value", "symbol", " \t", "missing value"),
+    ("null required value", "seller", None, "missing value"),
+    ("other venue", "venue", "XYZ", "differs from the venue"),
+    ("unresolved account", "seller", "GHOST", "not in accounts"),
+]
+
+
+@pytest.mark.parametrize(("what", "column", "value", "reason"), BAD_TEXT, ids=[b[0] for b in BAD_TEXT])
+def test_bad_text_in_dictionary_encoded_parquet(lake_root: Path, tmp_path: Path, what: str, column: str,
+                                                value: str | None, reason: str) -> None:
+    rows: list[list[str | None]] = [list(trade_row(i)) for i in range(10, 40)]
+    rows[17][TRADE_HEADER.index(column)] = value  # row 18 of the file (Parquet rows count from 1)
+    path = _parquet(tmp_path / "bad.parquet", rows, row_group_size=8)  # the bad value sits in the 3rd group
+    before = snapshot(lake_root)
+    with pytest.raises(Invalid) as err:
+        ingest(lake_root, [IngestFile("trades", path)], VENUE, chunk_rows=5)
+    problems = err.value.details["problems"]
+    assert [(p["file"], p["row"], p["column"]) for p in problems] == [("bad.parquet", 18, column)], problems
+    assert reason in problems[0]["reason"]
+    assert snapshot(lake_root) == before
+
+
+def test_skip_bad_parquet_keeps_the_other_rows(lake_root: Path, tmp_path: Path) -> None:
+    rows: list[list[str | None]] = [list(trade_row(i)) for i in range(10, 20)]
+    rows[2][TRADE_HEADER.index("aggressor")] = "up"
+    rows[6][TRADE_HEADER.index("buyer")] = "NOBODY"
+    path = _parquet(tmp_path / "mixed.parquet", rows)
+    report = ingest(lake_root, [IngestFile("trades", path)], VENUE, skip_bad=True, chunk_rows=4)
+    assert sorted((p.row, p.column) for p in report.problems) == [(3, "aggressor"), (7, "buyer")]
+    kept = Lake(lake_root).table("trades", venue=VENUE).to_arrow()
+    assert sorted(t for t in kept["trade_id"].to_pylist() if int(t[1:]) >= 10) == [
+        f"T{i}" for i in range(10, 20) if i not in (12, 16)]
+    assert kept.schema.field("buyer").type == pa.string()  # readers see plain strings, not dictionaries
+
+
+def test_multi_day_parquet_is_split_into_daily_partitions(lake_root: Path, tmp_path: Path) -> None:
+    days = ["2026-01-06", "2026-01-07", "2026-01-08"]
+    rows = [trade_row(100 + i, day=days[i * len(days) // 30]) for i in range(30)]  # time-ordered, 10 a day
+    rows[11], rows[25] = rows[25], rows[11]  # and one pair out of order, across days
+    path = _parquet(tmp_path / "three_days.parquet", rows, row_group_size=7)
+    report = ingest(lake_root, [IngestFile("trades", path)], VENUE, chunk_rows=4)
+    assert report.rows_written == 30
+    lake = Lake(lake_root)
+    for day in days:
+        got = lake.table("trades", venue=VENUE, start=day, end=day).to_arrow()
+        assert got.num_rows == 10 and {t.date().isoformat() for t in got["ts"].to_pylist()} == {day}
+        files = list((lake_root / "trades" / f"venue={VENUE}" / f"date={day}").glob("*.parquet"))
+        for f in files:  # the contract's columns and types, as a reader sees them
+            assert [(x.name, x.type) for x in pq.read_schema(f)] == [(x.name, x.type) for x in TRADES]

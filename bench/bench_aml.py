@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from harbour.data.schemas import ACCOUNTS, TRANSFERS
 from harbour.detect.aml.exposure import ExposureConfig, normalise_address
 from harbour.detect.aml.exposure import find as find_exposure
 from harbour.detect.aml.graph import build_graph
+from harbour.detect.aml.kernels import threads
 from harbour.detect.aml.miner import TYPOLOGY_ORDER, resolve_configs
 from harbour.detect.aml.travel_rule import TravelRuleConfig, gaps
 
@@ -96,9 +98,14 @@ def cached_synthetic(args: argparse.Namespace) -> tuple[pa.Table, pa.Table]:
     return transfers, accounts
 
 
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    t = time.perf_counter()
+CPU: dict[str, float] = {}  # stage -> CPU-seconds of the last run_miner (all threads of the process)
+
+
+def timed(fn: Callable[[], Any], stage: str = "") -> tuple[Any, float]:
+    t, c = time.perf_counter(), time.process_time()
     out = fn()
+    if stage:
+        CPU[stage] = time.process_time() - c
     return out, time.perf_counter() - t
 
 
@@ -106,19 +113,19 @@ def run_miner(transfers: pa.Table, accounts: pa.Table, sanctions: Path) -> tuple
     """Seconds per stage and patterns per typology, the whole AML suite once."""
     secs: dict[str, float] = {}
     found: dict[str, int] = {}
-    g, secs["graph"] = timed(lambda: build_graph(transfers, accounts))
+    g, secs["graph"] = timed(lambda: build_graph(transfers, accounts), "graph")
     configs = resolve_configs()
     claimed = np.zeros(g.n_edges, bool)
     for typology, finder, _ in TYPOLOGY_ORDER:
-        patterns, secs[typology] = timed(lambda f=finder, t=typology: f(g, configs[t], claimed.copy()))
+        patterns, secs[typology] = timed(lambda f=finder, t=typology: f(g, configs[t], claimed.copy()), typology)
         for p in patterns:
             claimed[p.edges] = True
         found[typology] = len(patterns)
     lists = {"sanctioned": {normalise_address("eth", line.split(",")[0]): "" for line in
                             sanctions.read_text().splitlines()[1:]}}
-    exp, secs["sanctions_exposure"] = timed(lambda: find_exposure(g, ExposureConfig(), lists))
+    exp, secs["sanctions_exposure"] = timed(lambda: find_exposure(g, ExposureConfig(), lists), "sanctions_exposure")
     found["sanctions_exposure"] = len(exp)
-    tr, secs["travel_rule_gap"] = timed(lambda: gaps(transfers, TravelRuleConfig()))
+    tr, secs["travel_rule_gap"] = timed(lambda: gaps(transfers, TravelRuleConfig()), "travel_rule_gap")
     found["travel_rule_gap"] = tr.height
     return secs, found
 
@@ -190,15 +197,19 @@ def main() -> None:
     sanctions.write_text("address\n" + "\n".join(f"0xf{i:039d}" for i in range(0, 10_000_000, 997)) + "\n")
 
     (transfers, accounts), build = timed(lambda: cached_synthetic(args))
-    log.info("synthetic table: %s transfers, %s accounts, built in %.1fs", f"{transfers.num_rows:,}",
-             f"{accounts.num_rows:,}", build)
+    log.info("synthetic table: %s transfers, %s accounts, built in %.1fs; kernels on %d thread(s) "
+             "(HARBOUR_AML_THREADS)", f"{transfers.num_rows:,}", f"{accounts.num_rows:,}", build, threads())
     run_miner(transfers.slice(0, 200_000), accounts, sanctions)  # warm the numba cache / JIT
+    load = os.getloadavg()
     secs, found = run_miner(transfers, accounts, sanctions)
-    total = sum(secs.values())
+    total, cpu = sum(secs.values()), sum(CPU.values())
+    log.info("  %-20s %8s %8s  %s", "stage", "wall", "CPU", "patterns")
     for k, v in secs.items():
-        log.info("  %-20s %7.2fs  %s", k, v, f"{found.get(k, ''):,}" if k in found else "")
-    log.info("AML suite (graph + 10 typologies + exposure + travel rule): %.2fs = %s transfers/s", total,
-             f"{transfers.num_rows / total:,.0f}")
+        log.info("  %-20s %7.2fs %7.2fs  %s", k, v, CPU.get(k, 0.0), f"{found.get(k, ''):,}" if k in found else "")
+    log.info("AML suite (graph + 10 typologies + exposure + travel rule): %.2fs wall = %s transfers/s; "
+             "%.2f CPU-s = %s transfers per CPU-second; load average %.2f %.2f %.2f before, %.2f %.2f %.2f after",
+             total, f"{transfers.num_rows / total:,.0f}", cpu, f"{transfers.num_rows / cpu:,.0f}", *load,
+             *os.getloadavg())
 
     # baseline and ours on the same subsample (the last days' rows: realistic per-node density)
     n = min(args.baseline_rows, transfers.num_rows)

@@ -90,24 +90,16 @@ def _ts_us(col: pa.ChunkedArray) -> np.ndarray:
     return np.asarray(col.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-def _csr(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Edge ids ordered by (key, time) — edges are already in time order, so a stable counting sort on the
-    key keeps time order within each key — and the CSR pointers."""
-    from harbour.detect.aml.kernels import counting_order
-
-    return counting_order(keys, n)  # type: ignore[no-any-return]
-
-
 def intern(first_col: pa.Array, second_col: pa.Array) -> tuple[np.ndarray, pa.Array]:
     """Ids for the strings of both columns (first column's rows, then the second's) and the distinct
     strings by id. Ids come from 64-bit hashes: two different parties share an id only on a hash
     collision (odds about n^2 / 2^65: below one in 10^5 for 20M parties)."""
-    from harbour.detect.aml.kernels import intern_hashes
+    from harbour.detect.aml.kernels import intern_hashes, together
 
     n = len(first_col)
-    hashes = np.concatenate((pl.Series(first_col).hash(seed=0x5EED).to_numpy(),
-                             pl.Series(second_col).hash(seed=0x5EED).to_numpy()))
-    codes, first = intern_hashes(hashes)
+    first_h, second_h = together(lambda: pl.Series(first_col).hash(seed=0x5EED).to_numpy(),
+                                 lambda: pl.Series(second_col).hash(seed=0x5EED).to_numpy())
+    codes, first = intern_hashes(np.concatenate((first_h, second_h)))
     # ids are numbered in order of first appearance, so the first column's ids come first
     k = int(np.searchsorted(first, n))
     parties = pa.concat_arrays([first_col.take(pa.array(first[:k])), second_col.take(pa.array(first[k:] - n))])
@@ -140,6 +132,20 @@ def _bools(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(arr.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def _venue_prefix(parties: pa.Array, venues: pa.Array) -> pa.Array:
+    """Per party, the text before its first ``:`` (all of it if none) when that is one of ``venues``,
+    else "". A few prefix tests per venue instead of splitting millions of strings."""
+    which = np.full(len(parties), -1, np.int64)
+    names = [v for v in venues.to_pylist() if v is not None]
+    for i, v in enumerate(names):
+        if ":" in v:
+            continue  # a prefix before the first ':' never holds one
+        hit = pc.or_(pc.starts_with(parties, v + ":"), pc.equal(parties, v))
+        which[_bools(hit)] = i
+    out = pa.array(names, pa.string()).take(pa.array(which, mask=which < 0))
+    return pc.fill_null(out, "")
+
+
 def _customer_nodes(parties: pa.Array, accounts: pa.Table | None, venue_names: pa.Array
                     ) -> tuple[np.ndarray, pa.Array, np.ndarray, np.ndarray]:
     """party -> node (min party id of the same customer), party -> venue ("" for chain addresses),
@@ -149,11 +155,10 @@ def _customer_nodes(parties: pa.Array, accounts: pa.Table | None, venue_names: p
     institutional = np.zeros(n_parties, dtype=bool)
     corporate = np.zeros(n_parties, dtype=bool)
     # Parties spelled venue:account belong to that venue even when the accounts table lacks them.
-    prefix = pc.list_element(pc.split_pattern(parties, ":", max_splits=1), 0)
     known = venue_names
     if accounts is not None and accounts.num_rows:
         known = pc.unique(pa.concat_arrays([venue_names, accounts["venue"].combine_chunks().cast(pa.string())]))
-    party_venue = pc.if_else(pc.is_in(prefix, value_set=known), prefix, "")
+    party_venue = _venue_prefix(parties, known)
     if accounts is None or accounts.num_rows == 0:
         return node, party_venue, institutional, corporate
     keys = pc.binary_join_element_wise(accounts["venue"].cast(pa.string()), accounts["account"].cast(pa.string()),
@@ -177,8 +182,19 @@ def _customer_nodes(parties: pa.Array, accounts: pa.Table | None, venue_names: p
     return node, party_venue, institutional, corporate
 
 
+def _edge_columns(transfers: pa.Table) -> tuple[pa.ChunkedArray, pa.Array, np.ndarray, np.ndarray]:
+    """Venue strings and distinct venues, kind codes, USD values of each edge."""
+    venue_col = transfers["venue"].cast(pa.string())
+    kind_pos = pc.index_in(transfers["kind"], value_set=pa.array(list(KIND_CODES)))
+    kind = np.asarray(kind_pos.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int8)
+    usd = np.asarray(transfers["usd_value"].to_numpy(zero_copy_only=False), dtype=np.float64)
+    return venue_col, pc.unique(venue_col), kind, np.nan_to_num(usd)
+
+
 def build_graph(transfers: pa.Table, accounts: pa.Table | None = None) -> TransferGraph:
     """Intern parties, link customers, order edges by time and index them by sender and receiver."""
+    from harbour.detect.aml.kernels import counting_order, together
+
     _check_columns(transfers)
     # columns are combined one by one where numpy needs them; copying the whole table costs seconds
     ts = _ts_us(transfers["ts"])
@@ -188,11 +204,13 @@ def build_graph(transfers: pa.Table, accounts: pa.Table | None = None) -> Transf
         transfers = transfers.take(pa.array(order))
         ts = ts[order]
     n = transfers.num_rows
-    codes, parties_arr = intern(transfers["from_party"].combine_chunks().cast(pa.string()),
-                                transfers["to_party"].combine_chunks().cast(pa.string()))
+    # the edge columns are read while the parties are interned (both release the GIL)
+    (codes, parties_arr), (venue_col, venues, kind, usd) = together(
+        lambda: intern(transfers["from_party"].combine_chunks().cast(pa.string()),
+                       transfers["to_party"].combine_chunks().cast(pa.string())),
+        lambda: _edge_columns(transfers))
     n_parties = len(parties_arr)
-    venue_col = transfers["venue"].cast(pa.string())
-    node_of, party_venue, inst_party, corp_party = _customer_nodes(parties_arr, accounts, pc.unique(venue_col))
+    node_of, party_venue, inst_party, corp_party = _customer_nodes(parties_arr, accounts, venues)
     corporate = np.zeros(n_parties, dtype=bool)
     corporate[node_of[corp_party]] = True
     src_party, dst_party = codes[:n], codes[n:]
@@ -200,19 +218,18 @@ def build_graph(transfers: pa.Table, accounts: pa.Table | None = None) -> Transf
     institutional[node_of[inst_party]] = True
     is_account = np.zeros(n_parties, dtype=bool)
     is_account[node_of[_bools(pc.not_equal(party_venue, ""))]] = True
-    kind_pos = pc.index_in(transfers["kind"], value_set=pa.array(list(KIND_CODES)))
-    kind = np.asarray(kind_pos.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int8)
-    usd = np.asarray(transfers["usd_value"].to_numpy(zero_copy_only=False), dtype=np.float64)
+    src, dst = together(lambda: node_of[src_party], lambda: node_of[dst_party])
     g = TransferGraph(
         transfers=transfers, parties=LazyStrings(parties_arr), party_node=node_of,
         party_venue=LazyStrings(party_venue), institutional=institutional, is_account=is_account,
-        corporate=corporate, n_nodes=n_parties, src=node_of[src_party], dst=node_of[dst_party],
-        src_party=src_party, dst_party=dst_party, ts=ts, usd=np.nan_to_num(usd), kind=kind,
+        corporate=corporate, n_nodes=n_parties, src=src, dst=dst,
+        src_party=src_party, dst_party=dst_party, ts=ts, usd=usd, kind=kind,
         row_venue=LazyStrings(venue_col), transfer_ids=LazyStrings(transfers["transfer_id"]),
     )
     # Self-loops (one customer's own accounts) stay in the arrays; kernels skip edges with src == dst.
-    g.out_order, g.out_ptr = _csr(g.src, n_parties)
-    g.in_order, g.in_ptr = _csr(g.dst, n_parties)
+    # Edges are in time order, so a stable counting sort by node keeps time order within each node.
+    (g.out_order, g.out_ptr), (g.in_order, g.in_ptr) = together(lambda: counting_order(g.src, n_parties),
+                                                                lambda: counting_order(g.dst, n_parties))
     return g
 
 

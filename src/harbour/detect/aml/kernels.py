@@ -3,15 +3,25 @@
 Every kernel walks CSR-ordered edge arrays once (two pointers over each node's time-ordered edges) or
 does a bounded search from candidate edges only; none loops over rows in Python. ``cache=True`` keeps
 the compile cost (seconds per kernel) to the first run on a machine.
+
+The kernels release the GIL (``nogil``): the public functions at the end cut the work into contiguous
+ranges (of nodes, edges or candidates), run them on a small thread pool and concatenate the results in
+range order, so a result is the same, in the same order, whatever the number of threads
+(``HARBOUR_AML_THREADS``, default: the machine's cores, at most 4).
 """
 
 from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _lower_bound(ts: np.ndarray, order: np.ndarray, lo: int, hi: int, t: int) -> int:
     """First position p in [lo, hi) with ts[order[p]] > t (edges of one node are time-ordered)."""
     while lo < hi:
@@ -23,22 +33,21 @@ def _lower_bound(ts: np.ndarray, order: np.ndarray, lo: int, hi: int, t: int) ->
     return lo
 
 
-@njit(cache=True)
-def bursts(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, this: np.ndarray, ts: np.ndarray,
-           mask: np.ndarray, skip_node: np.ndarray, window: int, min_count: int, distinct: bool,
-           scratch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+@njit(cache=True, nogil=True)
+def _bursts(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, this: np.ndarray, ts: np.ndarray,
+            mask: np.ndarray, skip_node: np.ndarray, window: int, min_count: int, distinct: bool,
+            scratch: np.ndarray, v0: int, v1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per node, maximal runs of its time-ordered edges in which some ``window``-long span holds at least
     ``min_count`` edges (``distinct``: distinct counterparties ``other``). Edges with mask False, and
     self-loops, are ignored. Returns (node, lo, hi): positions lo..hi (inclusive) into ``order``.
 
-    ``scratch`` is a zeroed int32 array of one slot per node; it is left zeroed.
+    ``scratch`` is a zeroed int32 array of one slot per node; it is left zeroed. Only nodes v0..v1-1.
     """
-    n_nodes = ptr.shape[0] - 1
     out_node = np.empty(1024, np.int64)
     out_lo = np.empty(1024, np.int64)
     out_hi = np.empty(1024, np.int64)
     k = 0
-    for v in range(n_nodes):
+    for v in range(v0, v1):
         a = ptr[v]
         b = ptr[v + 1]
         if b - a < min_count or skip_node[v]:
@@ -99,17 +108,16 @@ def bursts(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, this: np.ndarr
     return out_node[:k], out_lo[:k], out_hi[:k]
 
 
-@njit(cache=True)
-def temporal_cycles(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray, dst: np.ndarray,
+@njit(cache=True, nogil=True)
+def _temporal_cycles(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray, dst: np.ndarray,
                     ts: np.ndarray, usd: np.ndarray, active: np.ndarray, window: int, min_len: int,
                     max_len: int, min_ratio: float, max_ratio: float, budget: int, min_start_usd: float,
-                    hub_cap: int) -> tuple[np.ndarray, np.ndarray]:
+                    hub_cap: int, e_lo: int, e_hi: int) -> tuple[np.ndarray, np.ndarray]:
     """Simple temporal cycles: edges e1..ek with strictly increasing times, e1.src == ek.dst, no node
     repeated, total span <= window, and each hop's value within [min_ratio, max_ratio] of the previous
     hop's. Each cycle is reported once, from its earliest edge. Only ``active`` nodes (ones with both
     in- and out-edges) are searched; ``budget`` bounds the expansions per start edge so a hub cannot
-    blow the search up. Returns (flat edge ids, offsets)."""
-    n_edges = src.shape[0]
+    blow the search up. Start edges e_lo..e_hi-1 only. Returns (flat edge ids, offsets)."""
     n_nodes = out_ptr.shape[0] - 1
     on_path = np.zeros(n_nodes, np.bool_)
     stack_edge = np.empty(max_len, np.int64)
@@ -119,7 +127,7 @@ def temporal_cycles(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray,
     offsets = np.zeros(1, np.int64)
     offs = [0]
     m = 0
-    for e0 in range(n_edges):
+    for e0 in range(e_lo, e_hi):
         a = src[e0]
         b = dst[e0]
         if a == b or not active[a] or not active[b] or usd[e0] < min_start_usd:
@@ -188,17 +196,15 @@ def temporal_cycles(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray,
     return flat[:m], offsets
 
 
-@njit(cache=True)
-def peel_next(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray, dst: np.ndarray, ts: np.ndarray,
-              usd: np.ndarray, eligible: np.ndarray, window: int, keep_min: float, peel_max: float,
-              min_usd: float) -> tuple[np.ndarray, np.ndarray]:
+@njit(cache=True, nogil=True)
+def _peel_next(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray, dst: np.ndarray, ts: np.ndarray,
+               usd: np.ndarray, eligible: np.ndarray, window: int, keep_min: float, peel_max: float,
+               min_usd: float, e_lo: int, e_hi: int, nxt: np.ndarray, peeled: np.ndarray) -> None:
     """For each edge u->v, the hop that continues a peel chain: v's largest later out-edge (within
     ``window``) carrying between ``keep_min`` and 100% of the value, and whether v also peeled off a
-    small amount (<= ``peel_max`` of the value) to someone else in that time. -1 when none."""
-    n_edges = src.shape[0]
-    nxt = np.full(n_edges, -1, np.int64)
-    peeled = np.zeros(n_edges, np.bool_)
-    for e in range(n_edges):
+    small amount (<= ``peel_max`` of the value) to someone else in that time. -1 when none. Edges
+    e_lo..e_hi-1, written into ``nxt`` (pre-filled with -1) and ``peeled`` (pre-filled False)."""
+    for e in range(e_lo, e_hi):
         u = src[e]
         v = dst[e]
         if u == v or not eligible[v] or usd[e] < min_usd:
@@ -223,21 +229,17 @@ def peel_next(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray, dst: 
                 small = True
         nxt[e] = best
         peeled[e] = small and best >= 0
-    return nxt, peeled
 
 
-@njit(cache=True)
-def pass_through(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray,
-                 src: np.ndarray, dst: np.ndarray, ts: np.ndarray, usd: np.ndarray, eligible: np.ndarray,
-                 window: int, min_out_ratio: float, min_usd: float) -> tuple[np.ndarray, np.ndarray]:
+@njit(cache=True, nogil=True)
+def _pass_through(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray,
+                  src: np.ndarray, dst: np.ndarray, ts: np.ndarray, usd: np.ndarray, eligible: np.ndarray,
+                  window: int, min_usd: float, v0: int, v1: int, share: np.ndarray, end_pos: np.ndarray) -> None:
     """For each incoming edge e of an eligible node v: the value v sent on to others within ``window``
     after e, as a share of e's value. Returns (share per edge, position in out_order just past the last
-    out-edge counted) — share 0 when v is not eligible or e is under ``min_usd``."""
-    n_edges = src.shape[0]
-    share = np.zeros(n_edges, np.float64)
-    end_pos = np.full(n_edges, -1, np.int64)
-    n_nodes = in_ptr.shape[0] - 1
-    for v in range(n_nodes):
+    out-edge counted) — share 0 when v is not eligible or e is under ``min_usd``. Nodes v0..v1-1, written
+    into ``share`` (pre-filled 0) and ``end_pos`` (pre-filled -1)."""
+    for v in range(v0, v1):
         if not eligible[v] or in_ptr[v + 1] == in_ptr[v] or out_ptr[v + 1] == out_ptr[v]:
             continue
         for p in range(in_ptr[v], in_ptr[v + 1]):
@@ -254,18 +256,18 @@ def pass_through(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndarray, 
                     total += usd[f]
             share[e] = total / usd[e] if usd[e] > 0 else 0.0
             end_pos[e] = hi
-    return share, end_pos
 
 
-@njit(cache=True)
-def followers(edges: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray, dst: np.ndarray,
-              ts: np.ndarray, usable: np.ndarray, window: int, cap: int) -> tuple[np.ndarray, np.ndarray]:
+@njit(cache=True, nogil=True)
+def _followers(edges: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray, dst: np.ndarray,
+               ts: np.ndarray, usable: np.ndarray, window: int, cap: int, i0: int, i1: int
+               ) -> tuple[np.ndarray, np.ndarray]:
     """For each given edge u->v at t: v's usable out-edges in (t, t + window] to parties other than u and
-    v (at most ``cap`` per edge). Returns (index into ``edges``, follower edge id) pairs."""
+    v (at most ``cap`` per edge). Returns (index into ``edges``, follower edge id) pairs, for edges[i0:i1]."""
     idx = np.empty(1024, np.int64)
     fol = np.empty(1024, np.int64)
     k = 0
-    for i in range(edges.shape[0]):
+    for i in range(i0, i1):
         e = edges[i]
         u = src[e]
         v = dst[e]
@@ -288,7 +290,7 @@ def followers(edges: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray, src
     return idx[:k], fol[:k]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def chain_lengths(nxt: np.ndarray, peeled: np.ndarray, starts: np.ndarray, max_hops: int
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Hops and peel-offs along each chain that starts at an edge of ``starts`` and follows ``nxt``."""
@@ -308,15 +310,17 @@ def chain_lengths(nxt: np.ndarray, peeled: np.ndarray, starts: np.ndarray, max_h
     return hops, peels
 
 
-@njit(cache=True)
-def precedents(edges: np.ndarray, in_ptr: np.ndarray, in_order: np.ndarray, src: np.ndarray, dst: np.ndarray,
-               ts: np.ndarray, usable: np.ndarray, window: int, cap: int) -> tuple[np.ndarray, np.ndarray]:
+@njit(cache=True, nogil=True)
+def _precedents(edges: np.ndarray, in_ptr: np.ndarray, in_order: np.ndarray, src: np.ndarray, dst: np.ndarray,
+                ts: np.ndarray, usable: np.ndarray, window: int, cap: int, i0: int, i1: int
+                ) -> tuple[np.ndarray, np.ndarray]:
     """For each given edge u->v at t: u's usable in-edges in [t - window, t) from parties other than u and
-    v (at most ``cap`` per edge, latest first). Returns (index into ``edges``, precedent edge id) pairs."""
+    v (at most ``cap`` per edge, latest first). Returns (index into ``edges``, precedent edge id) pairs, for
+    edges[i0:i1]."""
     idx = np.empty(1024, np.int64)
     pre = np.empty(1024, np.int64)
     k = 0
-    for i in range(edges.shape[0]):
+    for i in range(i0, i1):
         e = edges[i]
         u = src[e]
         v = dst[e]
@@ -339,39 +343,67 @@ def precedents(edges: np.ndarray, in_ptr: np.ndarray, in_order: np.ndarray, src:
     return idx[:k], pre[:k]
 
 
-@njit(cache=True)
-def intern_hashes(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Dense ids for 64-bit hashes in first-seen order (one pass, open addressing): (id per row, first
-    row of each id)."""
+@njit(cache=True, nogil=True)
+def _slot(x: np.uint64, mask: int) -> int:
+    return np.int64((x ^ (x >> np.uint64(29))) & np.uint64(mask))  # type: ignore[return-value]
+
+
+@njit(cache=True, nogil=True)
+def _intern_part(h: np.ndarray, shift: int, part: int, codes: np.ndarray) -> np.ndarray:
+    """Dense ids, in first-seen order, for the hashes whose top bits (``h >> shift``) equal ``part``
+    (shift 64: all rows): writes each such row's id into ``codes`` and returns the first row of each id.
+    One pass of open addressing; slots hold (hash, id + 1) side by side (one cache line per probe), and the
+    table doubles when half full, so its size follows the distinct count rather than the row count."""
     n = h.shape[0]
-    size = 1
-    while size < 2 * n + 2:
-        size *= 2
-    mask = size - 1
-    slot_hash = np.zeros(size, np.uint64)
-    slot_id = np.full(size, -1, np.int64)
-    codes = np.empty(n, np.int64)
-    first = np.empty(n, np.int64)
+    size = 1 << 16
+    slots = np.zeros(2 * size, np.uint64)
+    first = np.empty(1 << 16, np.int64)
     k = 0
     for i in range(n):
         x = h[i]
-        j = np.int64((x ^ (x >> np.uint64(29))) & np.uint64(mask))
+        if shift < 64 and np.int64(x >> np.uint64(shift)) != part:
+            continue
+        mask = size - 1
+        j = _slot(x, mask)
         while True:
-            if slot_id[j] < 0:
-                slot_id[j] = k
-                slot_hash[j] = x
+            sid = slots[2 * j + 1]
+            if sid == 0:
+                slots[2 * j] = x
+                slots[2 * j + 1] = np.uint64(k + 1)
+                if k == first.shape[0]:
+                    first = np.concatenate((first, np.empty(k, np.int64)))
                 first[k] = i
                 codes[i] = k
                 k += 1
+                if 2 * k > size:  # rehash into a table twice the size
+                    size *= 2
+                    mask = size - 1
+                    slots = np.zeros(2 * size, np.uint64)
+                    for q in range(k):
+                        y = h[first[q]]
+                        m = _slot(y, mask)
+                        while slots[2 * m + 1] != 0:
+                            m = (m + 1) & mask
+                        slots[2 * m] = y
+                        slots[2 * m + 1] = np.uint64(q + 1)
                 break
-            if slot_hash[j] == x:
-                codes[i] = slot_id[j]
+            if slots[2 * j] == x:
+                codes[i] = np.int64(sid) - 1
                 break
             j = (j + 1) & mask
-    return codes, first[:k]
+    return first[:k]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
+def _global_codes(h: np.ndarray, shift: int, gid: np.ndarray, offsets: np.ndarray, codes: np.ndarray,
+                  i0: int, i1: int) -> None:
+    """Replace each row's per-part id by its global id (``gid`` of its part, parts laid end to end)."""
+    for i in range(i0, i1):
+        part = np.int64(h[i] >> np.uint64(shift)) if shift < 64 else 0
+        codes[i] = gid[offsets[part] + codes[i]]
+
+
+@njit(cache=True, nogil=True)
 def counting_order(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Stable counting sort of row indices by ``keys`` in [0, n): (order, CSR pointers)."""
     ptr = np.zeros(n + 1, np.int64)
@@ -388,7 +420,7 @@ def counting_order(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return order, ptr
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def mark_runs(order: np.ndarray, lo: np.ndarray, hi: np.ndarray, mask: np.ndarray, other: np.ndarray,
               this: np.ndarray, out: np.ndarray) -> None:
     """Set ``out[e]`` for every unmasked, non-self-loop edge of the runs order[lo..hi]."""
@@ -399,7 +431,7 @@ def mark_runs(order: np.ndarray, lo: np.ndarray, hi: np.ndarray, mask: np.ndarra
                 out[e] = True
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def count_between(ptr: np.ndarray, order: np.ndarray, ts: np.ndarray, nodes: np.ndarray, t_lo: np.ndarray,
                   t_hi: np.ndarray) -> np.ndarray:
     """Edges of each node (in ``ptr``/``order``) with t_lo < ts <= t_hi."""
@@ -412,7 +444,7 @@ def count_between(ptr: np.ndarray, order: np.ndarray, ts: np.ndarray, nodes: np.
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def distinct_between(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, ts: np.ndarray, nodes: np.ndarray,
                      t_lo: np.ndarray, t_hi: np.ndarray, scratch: np.ndarray) -> np.ndarray:
     """Distinct counterparties ``other`` of each node's edges with t_lo < ts <= t_hi (scratch: zeroed
@@ -432,3 +464,133 @@ def distinct_between(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, ts: 
             scratch[other[order[p]]] = 0
         out[i] = k
     return out
+
+
+# --- the public kernels: ranges on a thread pool, results concatenated in range order -------------------
+
+MIN_SPLIT = 100_000  # below this much work one thread is quicker than handing ranges out
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def threads() -> int:
+    env = os.environ.get("HARBOUR_AML_THREADS", "")
+    return max(1, int(env)) if env.isdigit() else max(1, min(4, os.cpu_count() or 1))
+
+
+def _run(fn: Callable[[int, int], Any], bounds: list[tuple[int, int]]) -> list[Any]:
+    """``fn(lo, hi)`` for each range, the first on this thread and the rest on the pool."""
+    if len(bounds) == 1:
+        return [fn(*bounds[0])]
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(max(1, threads() - 1), thread_name_prefix="aml-kernel"))
+    futures = [_POOL[0].submit(fn, lo, hi) for lo, hi in bounds[1:]]
+    return [fn(*bounds[0]), *(f.result() for f in futures)]
+
+
+def together(*fns: Callable[[], Any]) -> list[Any]:
+    """Call independent functions at once (the first on this thread), their results in order. Use it for
+    work that releases the GIL: numba ``nogil`` kernels, Arrow compute, numpy on large arrays."""
+    return _run(lambda i, _: fns[i](), [(i, i + 1) for i in range(len(fns))])
+
+
+def ranges(n: int, cum: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """Cut 0..n into one range per thread, of about equal work: ``cum`` (length n + 1, e.g. CSR pointers)
+    is the cumulative work, else every item weighs the same."""
+    total = int(cum[-1]) if cum is not None else n
+    k = threads() if total >= MIN_SPLIT else 1
+    if cum is None:
+        cuts = [n * i // k for i in range(k + 1)]
+    else:
+        cuts = [0, *(int(np.searchsorted(cum, total * i // k)) for i in range(1, k)), n]
+    return [(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a] or [(0, n)]
+
+
+def _cat(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+    return parts[0] if len(parts) == 1 else tuple(np.concatenate(col) for col in zip(*parts, strict=True))
+
+
+def bursts(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, this: np.ndarray, ts: np.ndarray,
+           mask: np.ndarray, skip_node: np.ndarray, window: int, min_count: int, distinct: bool,
+           scratch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """See ``_bursts``: (node, lo, hi) of every burst run, by node."""
+    bounds = ranges(ptr.shape[0] - 1, ptr)
+    scratches = [scratch] + [np.zeros_like(scratch) for _ in bounds[1:]]
+
+    def part(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        i = next(k for k, b in enumerate(bounds) if b[0] == lo)
+        return _bursts(ptr, order, other, this, ts, mask, skip_node, window, min_count, distinct,  # type: ignore
+                       scratches[i], lo, hi)
+
+    return _cat(_run(part, bounds))  # type: ignore[return-value]
+
+
+def temporal_cycles(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray, dst: np.ndarray,
+                    ts: np.ndarray, usd: np.ndarray, active: np.ndarray, window: int, min_len: int,
+                    max_len: int, min_ratio: float, max_ratio: float, budget: int, min_start_usd: float,
+                    hub_cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """See ``_temporal_cycles``: every cycle (flat edge ids, offsets), by start edge."""
+    parts = _run(lambda lo, hi: _temporal_cycles(out_ptr, out_order, src, dst, ts, usd, active, window, min_len,
+                                                 max_len, min_ratio, max_ratio, budget, min_start_usd, hub_cap,
+                                                 lo, hi), ranges(src.shape[0]))
+    flats = [f for f, _ in parts]
+    shift = np.cumsum([0, *(f.size for f in flats[:-1])])
+    offsets = np.concatenate([parts[0][1], *(o[1:] + s for (_, o), s in zip(parts[1:], shift[1:], strict=True))])
+    return np.concatenate(flats), offsets
+
+
+def peel_next(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray, dst: np.ndarray, ts: np.ndarray,
+              usd: np.ndarray, eligible: np.ndarray, window: int, keep_min: float, peel_max: float,
+              min_usd: float) -> tuple[np.ndarray, np.ndarray]:
+    """See ``_peel_next``: (next hop or -1, peeled) per edge."""
+    nxt = np.full(src.shape[0], -1, np.int64)
+    peeled = np.zeros(src.shape[0], np.bool_)
+    _run(lambda lo, hi: _peel_next(out_ptr, out_order, src, dst, ts, usd, eligible, window, keep_min, peel_max,
+                                   min_usd, lo, hi, nxt, peeled), ranges(src.shape[0]))
+    return nxt, peeled
+
+
+def pass_through(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray,
+                 src: np.ndarray, dst: np.ndarray, ts: np.ndarray, usd: np.ndarray, eligible: np.ndarray,
+                 window: int, min_out_ratio: float, min_usd: float) -> tuple[np.ndarray, np.ndarray]:
+    """See ``_pass_through``: (share passed on, end position in out_order) per edge. ``min_out_ratio`` is
+    the caller's business (kept for the signature)."""
+    share = np.zeros(src.shape[0], np.float64)
+    end_pos = np.full(src.shape[0], -1, np.int64)
+    _run(lambda lo, hi: _pass_through(in_ptr, in_order, out_ptr, out_order, src, dst, ts, usd, eligible, window,
+                                      min_usd, lo, hi, share, end_pos), ranges(in_ptr.shape[0] - 1, in_ptr))
+    return share, end_pos
+
+
+def followers(edges: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray, dst: np.ndarray,
+              ts: np.ndarray, usable: np.ndarray, window: int, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """See ``_followers``: (index into ``edges``, follower edge id) pairs, by index."""
+    return _cat(_run(lambda lo, hi: _followers(edges, out_ptr, out_order, src, dst, ts, usable, window,  # type: ignore
+                                               cap, lo, hi), ranges(edges.shape[0])))
+
+
+def precedents(edges: np.ndarray, in_ptr: np.ndarray, in_order: np.ndarray, src: np.ndarray, dst: np.ndarray,
+               ts: np.ndarray, usable: np.ndarray, window: int, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """See ``_precedents``: (index into ``edges``, precedent edge id) pairs, by index."""
+    return _cat(_run(lambda lo, hi: _precedents(edges, in_ptr, in_order, src, dst, ts, usable, window,  # type: ignore
+                                                cap, lo, hi), ranges(edges.shape[0])))
+
+
+def intern_hashes(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dense ids for 64-bit hashes in first-seen order: (id per row, first row of each id). The hashes are
+    split by their top bits, one hash table per thread; a party's global id is the rank of its first row
+    among all first rows, the same as one table would give."""
+    h = np.ascontiguousarray(h, dtype=np.uint64)
+    n = h.shape[0]
+    k = threads() if n >= MIN_SPLIT else 1
+    bits = max(0, (k - 1).bit_length())
+    shift = 64 - bits if bits else 64
+    codes = np.empty(n, np.int64)
+    firsts = _run(lambda lo, hi: _intern_part(h, shift, lo, codes), [(p, p + 1) for p in range(1 << bits)])
+    seen = np.zeros(n, np.bool_)
+    for f in firsts:
+        seen[f] = True
+    rank = np.cumsum(seen) - 1
+    gid = np.concatenate([rank[f] for f in firsts]) if firsts else np.empty(0, np.int64)
+    offsets = np.cumsum([0, *(f.size for f in firsts)]).astype(np.int64)
+    _run(lambda lo, hi: _global_codes(h, shift, gid, offsets, codes, lo, hi), ranges(n))
+    return codes, np.flatnonzero(seen)

@@ -32,6 +32,8 @@ def find(g: TransferGraph, cfg: BipartiteConfig, claimed: np.ndarray) -> list[Pa
             senders = np.union1d(senders, both[paid > got])
             receivers = np.union1d(receivers, both[paid <= got])
             e = e[np.isin(g.src[e], senders) & np.isin(g.dst[e], receivers)]
+            # ... and so do the parties reached only through those minor transfers
+            senders, receivers = np.unique(g.src[e]), np.unique(g.dst[e])
         if senders.size < cfg.min_side or receivers.size < cfg.min_side:
             continue
         dens = density(g, e, senders, receivers)

@@ -5,8 +5,10 @@ The centre is the earliest sender."""
 from __future__ import annotations
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
-from harbour.detect.aml.base import GraphDetector, Pattern, fmt_span, fmt_usd, node_name, saturating
+from harbour.detect.aml.base import GraphDetector, Pattern, fmt_span, fmt_usd, hours, node_name, saturating
 from harbour.detect.aml.graph import TransferGraph
 from harbour.detect.aml.layered import LayeredConfig, components, roles
 from harbour.detect.framework import register
@@ -26,9 +28,50 @@ def _forwards_later(g: TransferGraph, e: np.ndarray, middle: np.ndarray) -> bool
     return ok * 2 > middle.size
 
 
+def _bridged(g: TransferGraph, cfg: StackConfig, comps: list[np.ndarray], claimed: np.ndarray) -> list[np.ndarray]:
+    """Groups joined by one-to-one hops: a layer whose accounts each pass their money on to one account of
+    the next layer is no mesh, but an account that received in one group and then pays an account that
+    pays on in another group links the two into layers. Joined groups that fit in the window are one."""
+    if len(comps) < 2:
+        return comps
+    comp_of = np.full(g.n_nodes, -1, np.int64)
+    first_in = np.full(g.n_nodes, np.iinfo(np.int64).max)
+    last_out = np.full(g.n_nodes, np.iinfo(np.int64).min)
+    for k, e in enumerate(comps):
+        comp_of[g.src[e]] = k
+        comp_of[g.dst[e]] = k
+        np.minimum.at(first_in, g.dst[e], g.ts[e])
+        np.maximum.at(last_out, g.src[e], g.ts[e])
+    a, b = comp_of[g.src], comp_of[g.dst]
+    bridge = np.flatnonzero((a >= 0) & (b >= 0) & (a != b) & ~claimed)
+    window = hours(cfg.window_hours)
+    t = g.ts[bridge]
+    ok = (first_in[g.src[bridge]] < t) & (t < last_out[g.dst[bridge]]) \
+        & (t - first_in[g.src[bridge]] <= window) & (last_out[g.dst[bridge]] - t <= window)
+    bridge = bridge[ok]
+    if bridge.size == 0:
+        return comps
+    n = len(comps)
+    adj = coo_matrix((np.ones(bridge.size), (a[bridge], b[bridge])), shape=(n, n))
+    _, label = connected_components(adj, directed=False)
+    out = []
+    for lab in np.unique(label).tolist():
+        members = np.flatnonzero(label == lab)
+        if members.size == 1:
+            out.append(comps[int(members[0])])
+            continue
+        e = np.concatenate([comps[int(k)] for k in members] + [bridge[np.isin(a[bridge], members)]])
+        parties = np.unique(np.concatenate((g.src[e], g.dst[e]))).size
+        if int(g.ts[e].max() - g.ts[e].min()) <= window and parties <= cfg.max_parties:
+            out.append(e)
+        else:
+            out += [comps[int(k)] for k in members]
+    return out
+
+
 def find(g: TransferGraph, cfg: StackConfig, claimed: np.ndarray) -> list[Pattern]:
     out = []
-    for e in components(g, cfg, claimed):
+    for e in _bridged(g, cfg, components(g, cfg, claimed), claimed):
         senders, receivers, middle = roles(g, e)
         # the layered flow is what passes through the middle accounts; a sender paying a pure receiver
         # directly belongs to another group glued on through a shared account (left for bipartite)

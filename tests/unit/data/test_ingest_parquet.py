@@ -86,3 +86,22 @@ def test_multi_day_parquet_is_split_into_daily_partitions(lake_root: Path, tmp_p
         files = list((lake_root / "trades" / f"venue={VENUE}" / f"date={day}").glob("*.parquet"))
         for f in files:  # the contract's columns and types, as a reader sees them
             assert [(x.name, x.type) for x in pq.read_schema(f)] == [(x.name, x.type) for x in TRADES]
+
+
+@pytest.mark.parametrize("in_memory", [True, False], ids=["hashes sorted in memory", "hashes grouped by DuckDB"])
+def test_duplicate_ids_found_either_way(lake_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        in_memory: bool) -> None:
+    from harbour.data.ingest import service
+
+    monkeypatch.setattr(service, "HASH_SORT_ROWS", 1 << 24 if in_memory else 0)  # the size where DuckDB takes over
+    rows = [trade_row(200 + i, day="2026-01-06" if i < 15 else "2026-01-07") for i in range(30)]
+    rows[27] = trade_row(204, day="2026-01-07")  # the id of row 5, on another day (another staged file)
+    path = _parquet(tmp_path / "dup.parquet", rows)
+    before = snapshot(lake_root)
+    with pytest.raises(Invalid) as err:
+        ingest(lake_root, [IngestFile("trades", path)], VENUE, chunk_rows=8)
+    (problem,) = err.value.details["problems"]
+    assert (problem["row"], problem["column"]) == (28, "trade_id") and "first at dup.parquet row 5" in problem["reason"]
+    assert snapshot(lake_root) == before
+    clean = _parquet(tmp_path / "clean.parquet", [trade_row(300 + i) for i in range(30)])
+    assert ingest(lake_root, [IngestFile("trades", clean)], VENUE, chunk_rows=8).rows_written == 30

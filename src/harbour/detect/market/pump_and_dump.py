@@ -44,9 +44,10 @@ class PumpAndDumpConfig(BaseModel):
     smooth_bars: int = Field(9, ge=1, description="bars in the rolling median that smooths the price path")
     pump_minutes: float = Field(360.0, gt=0, description="longest run-up from trough to peak")
     dump_minutes: float = Field(360.0, gt=0, description="how long after the peak the give-back may take")
-    min_rise: float = Field(0.03, gt=0, description="smallest trough-to-peak rise (log return) worth a look")
+    min_rise: float = Field(0.05, gt=0, description="smallest trough-to-peak rise (log return) worth a look")
     rise_sigmas: float = Field(
-        4.0, gt=0, description="rise against the day's robust bar volatility scaled to the run-up length; "
+        3.0, gt=0, description="rise against the day's robust bar volatility scaled to the run-up length (the "
+        "estimate includes the pump's own moves, so it errs high); "
         "keeps volatile days from alerting on ordinary swings")
     sigma_minutes: float = Field(
         30.0, gt=0, description="horizon of the price moves that measure the day's volatility (longer than the "
@@ -67,7 +68,9 @@ class PumpAndDumpConfig(BaseModel):
     min_directional: float = Field(
         0.7, ge=0, le=1, description="an actor's net buying up to its turn, and net selling after it, as a share "
         "of its gross trading in that leg: pumpers trade one way at a time")
-    min_resold: float = Field(0.3, ge=0, le=1, description="share of its accumulation an actor sells after the peak")
+    min_resold: float = Field(
+        0.2, ge=0, le=1, description="share of its accumulation an actor sells after the peak (into a thinning book "
+        "a dump rarely unloads everything)")
 
 
 def _bars(t: pl.DataFrame, seconds: int) -> pl.DataFrame:

@@ -70,10 +70,12 @@ def order_lifecycles(orders: pl.DataFrame, trades: pl.DataFrame) -> pl.DataFrame
 
 
 def executions(trades: pl.DataFrame) -> pl.DataFrame:
-    """Trades seen from each side: account, side, ts, quantity, price, trade_id."""
+    """Trades seen from each side: account, side, ts, quantity, price, trade_id and the side's order id."""
     return pl.concat([
-        trades.select("trade_id", "ts", "price", "quantity", account="buyer", side=pl.lit("buy")),
-        trades.select("trade_id", "ts", "price", "quantity", account="seller", side=pl.lit("sell")),
+        trades.select("trade_id", "ts", "price", "quantity", account="buyer", side=pl.lit("buy"),
+                      ex_order="buy_order_id"),
+        trades.select("trade_id", "ts", "price", "quantity", account="seller", side=pl.lit("sell"),
+                      ex_order="sell_order_id"),
     ])
 
 
@@ -141,22 +143,29 @@ def _episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, st
         own_median=pl.col("own_median").first(),
     ).filter((pl.col("bait_qty") >= config.own_size_multiple * pl.col("own_median").fill_null(median))
              & (pl.col("biggest") >= config.min_order_multiple * median))
-    return _with_opposite(eps, with_owner(executions(trades), owners, "account", "owner"), median, config), venue
+    # When each execution's order was placed: a genuine order placed while the bait stands may fill just after.
+    placed = own_life.select(ex_order="order_id", ex_placed="placed")
+    ex = with_owner(executions(trades), owners, "account", "owner").join(placed, on="ex_order", how="left")
+    return _with_opposite(eps, ex, median, config), venue
 
 
 def _with_opposite(eps: pl.DataFrame, ex: pl.DataFrame, median: float, config: PressureConfig) -> pl.DataFrame:
     """Attach the owner's opposite-side executions during each episode (running sums + as-of joins, so a
     busy market maker's thousands of fills are never crossed with its episodes), and keep the episodes
     where that execution is more than a coincidence."""
+    # Executions are counted in decisions (orders): one order sweeping five levels is one act of trading.
     ex = ex.sort("owner", "side", "ts").with_columns(
+        decision=pl.coalesce("ex_order", "trade_id")).with_columns(
         cum_q=pl.col("quantity").cum_sum().over("owner", "side"),
-        cum_n=pl.int_range(1, pl.len() + 1).over("owner", "side"))
+        cum_n=pl.col("decision").is_first_distinct().cast(pl.Int64).cum_sum().over("owner", "side"))
     day_s = span_seconds(ex["ts"], 3600.0) if ex.height else 86400.0
-    rate = ex.group_by("owner", "side").agg(rate=pl.len() / day_s)
+    rate = ex.group_by("owner", "side").agg(rate=pl.col("decision").n_unique() / day_s)
     grace = dt.timedelta(seconds=config.grace_s)
     keyed = ex.select("owner", opp_side="side", ts="ts", cum_q="cum_q", cum_n="cum_n")
+    # An owner that pulls big orders all day will see some of them coincide with its own fills: the chance is
+    # judged over all its candidate episodes (family-wise), not one at a time.
     eps = eps.with_columns(opp_side=pl.when(pl.col("side") == "buy").then(pl.lit("sell")).otherwise(pl.lit("buy")),
-                           stop=pl.col("end") + grace)
+                           stop=pl.col("end") + grace, n_eps=pl.len().over("owner"))
     before = eps.sort("start").join_asof(keyed.sort("ts"), left_on="start", right_on="ts", by=["owner", "opp_side"],
                                          strategy="backward", allow_exact_matches=False, check_sortedness=False) \
         .select("owner", "side", "ep", q0=pl.col("cum_q").fill_null(0.0), n0=pl.col("cum_n").fill_null(0))
@@ -166,19 +175,22 @@ def _with_opposite(eps: pl.DataFrame, ex: pl.DataFrame, median: float, config: P
     found = eps.join(before, on=["owner", "side", "ep"]).join(upto, on=["owner", "side", "ep"]) \
         .join(rate.rename({"side": "opp_side"}), on=["owner", "opp_side"], how="left") \
         .with_columns(opp_qty=pl.col("q1") - pl.col("q0"), opp_n=pl.col("n1") - pl.col("n0"),
-                      coincidence=1 - (-pl.col("rate").fill_null(0.0)
+                      coincidence=1 - (-pl.col("rate").fill_null(0.0) * pl.col("n_eps")
                                        * (pl.col("stop") - pl.col("start")).dt.total_seconds()).exp()) \
         .filter((pl.col("opp_n") > 0) & (pl.col("bait_qty") >= config.min_imbalance * pl.col("opp_qty"))
                 & (pl.col("coincidence") <= config.max_coincidence))
     if found.height == 0:
         return found
     # Evidence of the (few) surviving episodes.
-    detail = found.select("owner", "side", "ep", "opp_side", "start", "stop").join(
+    # The bait must still stand when the other side trades: an execution while it stands, or one (within the
+    # grace) of an order placed while it stood. Bait pulled before the genuine order was even sent helped nothing.
+    detail = found.select("owner", "side", "ep", "opp_side", "start", "end", "stop").join(
         ex.rename({"side": "opp_side", "account": "ex_account", "ts": "ex_ts"}), on=["owner", "opp_side"]) \
-        .filter((pl.col("ex_ts") >= pl.col("start")) & (pl.col("ex_ts") <= pl.col("stop"))) \
+        .filter((pl.col("ex_ts") >= pl.col("start")) & (pl.col("ex_ts") <= pl.col("stop"))
+                & ((pl.col("ex_ts") < pl.col("end"))
+                   | pl.col("ex_placed").is_between(pl.col("start"), pl.col("end")))) \
         .group_by("owner", "side", "ep").agg(
             opp_ids=pl.col("trade_id"), opp_accounts=pl.col("ex_account").unique(),
             opp_first=pl.col("ex_ts").min(), opp_last=pl.col("ex_ts").max())
-    # The bait must still stand when the other side executes: it is pulled after the trade, not before.
     return found.join(detail, on=["owner", "side", "ep"]).with_columns(median=pl.lit(median)) \
-        .filter(pl.col("end") > pl.col("opp_first")).sort("owner", "side", "start")
+        .sort("owner", "side", "start")

@@ -102,7 +102,11 @@ def _split(g: TransferGraph, cfg: GatherScatterConfig, h: int, sent: np.ndarray,
     all_in = g.in_edges(h)
     all_in = all_in[usable[all_in] & (g.src[all_in] != h)]
     # the gathering: what arrived in the window before the scattering began and stayed until then
-    t_from = _gathering_start(g, h, t_out0 - hours(cfg.gap_hours), t_out0, all_in, usable)
+    t_gap = t_out0 - hours(cfg.gap_hours)
+    window_in = all_in[(g.ts[all_in] >= t_gap) & (g.ts[all_in] < t_out0)]
+    if np.unique(g.src[window_in]).size < cfg.min_senders:
+        return None  # cheap exit: the accumulated part can only have fewer senders
+    t_from = _gathering_start(g, h, t_gap, t_out0, all_in, usable)
     e_in = all_in[(g.ts[all_in] > t_from) & (g.ts[all_in] < t_out0)]
     senders = np.unique(counterparties(g, h, e_in))
     receivers = np.unique(counterparties(g, h, sent))

@@ -73,6 +73,8 @@ def find(g: TransferGraph, cfg: StackConfig, claimed: np.ndarray) -> list[Patter
     out = []
     for e in _bridged(g, cfg, components(g, cfg, claimed), claimed):
         senders, receivers, middle = roles(g, e)
+        if middle.size < cfg.min_side:
+            continue  # most components: no layer in between (cheap exit before the set work below)
         # the layered flow is what passes through the middle accounts; a sender paying a pure receiver
         # directly belongs to another group glued on through a shared account (left for bipartite)
         e = e[np.isin(g.src[e], middle) | np.isin(g.dst[e], middle)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 from pydantic import BaseModel, Field
@@ -111,7 +112,6 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
         post_trades = t.filter((pl.col("ts") >= at) & (pl.col("ts") <= t1))
         if pre_trades.height == 0:
             return
-        pre_vol = float(pre_trades["quantity"].sum())
         last_pre = float(pre_trades.sort("ts")["price"][-1])
         post_ret = (num(post_trades["price"].max()) / last_pre - 1) if post_trades.height else 0.0
         if post_ret < config.min_post_return:
@@ -129,9 +129,17 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
             gross=pl.col("q").filter(pl.col("when") == "pre").abs().sum(),
             base=pl.col("q").filter(pl.col("when") == "base").abs().sum(),
             sold_after=-pl.col("q").filter((pl.col("when") == "post") & (pl.col("q") < 0)).sum(),
+            first=pl.col("ts").filter((pl.col("when") == "pre") & (pl.col("q") > 0)).min(),
         )
         typical = num(per.filter(pl.col("gross") > 0)["net"].abs().median())
-        per = per.filter((pl.col("net") >= config.min_share * pre_vol)
+        # The accumulation is weighed against the market's volume over the span it took (first buy to the
+        # announcement), not the whole pre-announcement span: a few hours' buying is not diluted by a day.
+        pre_sorted = pre_trades.sort("ts")
+        cum = np.concatenate([[0.0], np.cumsum(pre_sorted["quantity"].to_numpy())])
+        first = per["first"].fill_null(at).to_numpy()
+        acc_vol = cum[-1] - cum[np.searchsorted(pre_sorted["ts"].to_numpy(), first, side="left")]
+        per = per.with_columns(acc_vol=pl.Series(np.maximum(acc_vol, 1e-12))).drop("first")
+        per = per.filter((pl.col("net") >= config.min_share * pl.col("acc_vol"))
                  & (pl.col("net") >= config.min_outlier * typical)
                  & (pl.col("net") >= config.min_directional * pl.col("gross"))
                  & (pl.col("base") <= config.max_baseline_ratio * pl.col("gross"))
@@ -142,7 +150,7 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
         keep = [poisson_tail(int(n), float(lam)) <= config.max_coincidence
                 for n, lam in zip(per["pre_buys"].to_list(), per["pace"].to_list(), strict=True)]
         per = per.filter(pl.Series(keep, dtype=pl.Boolean)).drop("all_buys", "pace", "pre_buys")
-        for owner, net, _gross, _base, sold_after in per.iter_rows():
+        for owner, net, _gross, _base, sold_after, acc_vol in per.iter_rows():
             if (owner, at) in seen:
                 continue
             seen.add((owner, at))
@@ -156,10 +164,10 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
             lead = at - as_dt(buys["ts"].min())
             exit_txt = (f", then sold {fmt_qty(sold_after)} after it" if sold_after > 0 else "")
             out.add(venue=venue, symbol=symbol, accounts=accounts, start=start, end=end,
-                    score=clip01(0.5 + net / pre_vol + min(post_ret, 0.3) + (0.1 if sold_after > 0 else 0.0)),
+                    score=clip01(0.5 + net / acc_vol + min(post_ret, 0.3) + (0.1 if sold_after > 0 else 0.0)),
                     evidence_ids=ev["trade_id"].to_list(),
                     explanation=(f"account {names(accounts)} bought a net {fmt_qty(net)} units of {symbol} "
-                                 f"({net / pre_vol:.0%} of all volume) in the {fmt_span(at - lead, at)} before the "
+                                 f"({net / acc_vol:.0%} of all volume) in the {fmt_span(at - lead, at)} before the "
                                  f"listing announcement on {ann_venue} at {at:%Y-%m-%d %H:%M} UTC, after which the "
                                  f"price rose up to {post_ret:+.1%}{exit_txt}."))
 

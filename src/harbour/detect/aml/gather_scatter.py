@@ -41,6 +41,9 @@ class GatherScatterConfig(BaseModel):
                                     description="at most this share of senders may pay two or more parties (or "
                                                 "of receivers be paid by two or more) in the span: else the hub is "
                                                 "one node of a mesh (a stack)")
+    pass_hours: float = Field(6.0, gt=0, description="an arrival the hub sends on (to another party, about the "
+                              "same value) within this time is a pass-through, not gathered")
+    pass_share: float = Field(0.1, ge=0, lt=1, description="... 'about the same value': within this share of it")
     max_parallel: int = Field(0, ge=0, description="other accounts paid by the hub's senders and paying its "
                               "receivers (from gap_hours before the scattering to its end), at most; more: the hub "
                               "is one of a stack's middle layer")
@@ -72,25 +75,23 @@ def _parallel(g: TransferGraph, h: int, senders: np.ndarray, receivers: np.ndarr
     return int(np.setdiff1d(both, np.concatenate((senders, receivers))).size)
 
 
-DRAIN_TOLERANCE = 0.1  # of the value gathered: what a pass-through leaves behind (fees) is still a drain
-
-
-def _gathering_start(g: TransferGraph, h: int, t0: int, t1: int, all_in: np.ndarray, usable: np.ndarray) -> int:
-    """The time after which the hub accumulates: its balance over [t0, t1) last stood at (near) its low
-    point then. Money that arrived and left again before the scattering (a pass-through) is not gathered."""
-    e_in = all_in[(g.ts[all_in] >= t0) & (g.ts[all_in] < t1)]
-    e_out = g.out_edges(h)
-    e_out = e_out[usable[e_out] & (g.dst[e_out] != h) & (g.ts[e_out] >= t0) & (g.ts[e_out] < t1)]
-    if e_out.size == 0 or e_in.size == 0:
-        return t0 - 1
-    t = np.concatenate((g.ts[e_in], g.ts[e_out]))
-    flow = np.concatenate((g.usd[e_in], -g.usd[e_out]))
-    order = np.lexsort((flow, t))  # at equal times, money leaves before it arrives
-    balance = np.concatenate(([0.0], np.cumsum(flow[order])))
-    low = float(balance.min())
-    near_low = np.flatnonzero(balance <= low + DRAIN_TOLERANCE * (float(balance[-1]) - low))
-    last = int(near_low[-1])
-    return t0 - 1 if last == 0 else int(t[order][last - 1])
+def _passed_on(g: TransferGraph, h: int, e_in: np.ndarray, t1: int, cfg: GatherScatterConfig,
+               usable: np.ndarray) -> np.ndarray:
+    """A mask of the arrivals the hub passed straight on before ``t1``: an outflow to another party of about
+    the same value (``pass_share``) within ``pass_hours``. That money was not gathered."""
+    out = g.out_edges(h)
+    out = out[usable[out] & (g.dst[out] != h) & (g.ts[out] < t1)]
+    hit = np.zeros(e_in.size, bool)
+    if out.size == 0:
+        return hit
+    t_out, v_out, d_out = g.ts[out], g.usd[out], g.dst[out]
+    lo = np.searchsorted(t_out, g.ts[e_in], side="right")
+    hi = np.searchsorted(t_out, g.ts[e_in] + hours(cfg.pass_hours), side="right")
+    for k in range(e_in.size):
+        v = g.usd[e_in[k]]
+        sel = slice(int(lo[k]), int(hi[k]))
+        hit[k] = bool(np.any((np.abs(v_out[sel] - v) <= cfg.pass_share * v) & (d_out[sel] != g.src[e_in[k]])))
+    return hit
 
 
 def _split(g: TransferGraph, cfg: GatherScatterConfig, h: int, sent: np.ndarray, usable: np.ndarray
@@ -106,8 +107,7 @@ def _split(g: TransferGraph, cfg: GatherScatterConfig, h: int, sent: np.ndarray,
     window_in = all_in[(g.ts[all_in] >= t_gap) & (g.ts[all_in] < t_out0)]
     if np.unique(g.src[window_in]).size < cfg.min_senders:
         return None  # cheap exit: the accumulated part can only have fewer senders
-    t_from = _gathering_start(g, h, t_gap, t_out0, all_in, usable)
-    e_in = all_in[(g.ts[all_in] > t_from) & (g.ts[all_in] < t_out0)]
+    e_in = window_in[~_passed_on(g, h, window_in, t_out0, cfg, usable)]
     senders = np.unique(counterparties(g, h, e_in))
     receivers = np.unique(counterparties(g, h, sent))
     if senders.size < cfg.min_senders or receivers.size < cfg.min_receivers:

@@ -26,7 +26,7 @@ from harbour.detect.market.frames import frame, num, owner_map, span_seconds, wi
 
 ORDER_COLUMNS = ("venue", "symbol", "order_id", "account", "ts", "event", "side", "order_type", "price", "quantity")
 TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "buy_order_id",
-                 "sell_order_id")
+                 "sell_order_id", "aggressor")
 
 
 class PressureConfig(BaseModel):
@@ -79,6 +79,21 @@ def executions(trades: pl.DataFrame) -> pl.DataFrame:
     ])
 
 
+def _resting(bait: pl.DataFrame, trades: pl.DataFrame) -> pl.DataFrame:
+    """Bait rests in the book. An order that took liquidity is an attempt to trade (a marketable limit whose
+    rest was cancelled), not bait. Without aggressor flags, a buy priced above the last trade (a sell below)
+    is taken to have crossed; the last trade is a poor guide to a thin book's touch, so flags come first."""
+    if "aggressor" in trades.columns and trades["aggressor"].null_count() < trades.height:
+        took = pl.concat([trades.filter(pl.col("aggressor") == "buy").select(order_id="buy_order_id"),
+                          trades.filter(pl.col("aggressor") == "sell").select(order_id="sell_order_id")])
+        return bait.join(took.drop_nulls().unique(), on="order_id", how="anti")
+    last = trades.select(t_ts="ts", last="price").sort("t_ts")
+    return bait.sort("placed").join_asof(last, left_on="placed", right_on="t_ts", strategy="backward") \
+        .filter(pl.col("last").is_null()
+                | pl.when(pl.col("side") == "buy").then(pl.col("price") <= pl.col("last"))
+                .otherwise(pl.col("price") >= pl.col("last"))).drop("t_ts", "last")
+
+
 def episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, str]:
     """Candidate spoofing/layering episodes of one venue-symbol-day, and the venue code. Spoofing and layering
     search the same episodes; the second of them on a partition takes the first's (``Partition.shared``)."""
@@ -118,13 +133,7 @@ def _episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, st
     )
     if bait.height == 0:
         return pl.DataFrame(), venue
-    # Bait rests in the book: a buy at or below the last trade price, a sell at or above. An order priced
-    # through the market is an attempt to trade (a marketable limit whose rest was cancelled), not bait.
-    last = trades.select(t_ts="ts", last="price").sort("t_ts")
-    bait = bait.sort("placed").join_asof(last, left_on="placed", right_on="t_ts", strategy="backward") \
-        .filter(pl.col("last").is_null()
-                | pl.when(pl.col("side") == "buy").then(pl.col("price") <= pl.col("last"))
-                .otherwise(pl.col("price") >= pl.col("last"))).drop("t_ts", "last")
+    bait = _resting(bait, trades)
     # The owner's genuine orders: those that traded. Owners with none are compared with the market.
     own = with_owner(own_life, owners, "account", "owner") \
         .group_by("owner").agg(own_median=pl.col("size").median())

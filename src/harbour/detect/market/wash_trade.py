@@ -44,6 +44,9 @@ class WashTradeConfig(BaseModel):
     min_self_trades: int = Field(
         3, ge=1, description="trades between accounts of one owner in a symbol-day before an alert; one can be an "
         "accident of a venue without self-trade prevention, a repeat is a pattern")
+    min_self_share: float = Field(
+        0.5, gt=0, le=1, description="self-trades as a share of the owner's trades on its busier side that alert "
+        "whatever the lift: an owner that mostly trades with itself (even when it is most of the market)")
     min_group_trades: int = Field(
         6, ge=2, description="trades inside a pair or ring in a symbol-day before it is judged; a round trip "
         "needs two, a repeated one four")
@@ -120,11 +123,13 @@ class WashTradeDetector(Detector[WashTradeConfig]):
         day_vol = float(t["quantity"].sum())
         # Chance: two busy accounts of one customer meet now and then through the matching engine. Random
         # matching gives (trades it bought in) x (trades it sold in) / (all trades) meetings; a pattern is a
-        # multiple of that (``min_lift``), as for the links of pairs and rings.
+        # multiple of that (``min_lift``), as for the links of pairs and rings — or an owner that trades mostly
+        # with itself (``min_self_share``), where chance cannot be told apart because it is most of the market.
         sides = t.group_by("owner_b").agg(nb=pl.len()).rename({"owner_b": "owner"}).join(
             t.group_by("owner_s").agg(ns=pl.len()).rename({"owner_s": "owner"}), on="owner")
         lifted = selfs.group_by("owner_b").agg(n=pl.len()).rename({"owner_b": "owner"}).join(sides, on="owner") \
-            .filter(pl.col("n") * t.height >= config.min_lift * pl.col("nb") * pl.col("ns")).select("owner")
+            .filter((pl.col("n") * t.height >= config.min_lift * pl.col("nb") * pl.col("ns"))
+                    | (pl.col("n") >= config.min_self_share * pl.max_horizontal("nb", "ns"))).select("owner")
         selfs = selfs.join(lifted.rename({"owner": "owner_b"}), on="owner_b", how="semi")
         if selfs.height == 0:
             return

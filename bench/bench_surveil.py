@@ -178,7 +178,8 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - a benchmark reports and carries on
         print(f"suite failed ({type(exc).__name__}: {str(exc)[:300]})", flush=True)
         failed["suite"] = f"{type(exc).__name__}: {str(exc)[:300]}"
-        suite, runs, n_alerts = {"wall": math.nan, "cpu_parent": 0.0, "cpu_workers": 0.0}, [], 0
+        print(json.dumps({"failed": failed}) if args.json else "no figures: the suite must run whole")
+        return
     own, children = peak_mib()
     wall = suite["wall"]
     cpu = suite["cpu_parent"] + suite["cpu_workers"]

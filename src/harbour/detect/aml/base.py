@@ -80,9 +80,14 @@ def node_name(g: TransferGraph, node: int, edges: np.ndarray) -> str:
 
 
 def _node_parties(g: TransferGraph, node: int, edges: np.ndarray) -> list[str]:
+    """The node's parties in ``edges``, most frequent first, ties in order of first appearance."""
     parties = np.concatenate((g.src_party[edges][g.src[edges] == node], g.dst_party[edges][g.dst[edges] == node]))
-    counts = Counter(parties.tolist())
-    return [g.parties[p] for p, _ in counts.most_common()]
+    if parties.size == 0:
+        return []
+    if (parties == parties[0]).all():  # the usual case: one account behind the node
+        return [g.parties[int(parties[0])]]
+    uniq, first, counts = np.unique(parties, return_index=True, return_counts=True)
+    return [g.parties[int(p)] for p in uniq[np.lexsort((first, -counts))].tolist()]
 
 
 def pattern_accounts(g: TransferGraph, p: Pattern) -> list[str]:
@@ -210,12 +215,15 @@ def node_bursts(g: TransferGraph, incoming: bool, mask: np.ndarray, window_us: i
     scratch = np.zeros(g.n_nodes, np.int32)
     nodes, lo, hi = bursts(ptr, order, other, this, g.ts, mask, skip, int(window_us), int(min_count), distinct,
                            scratch)
-    out = []
-    for v, a, b in zip(nodes.tolist(), lo.tolist(), hi.tolist(), strict=True):
-        e = order[a:b + 1]
-        e = e[mask[e] & (other[e] != this[e])]
-        out.append((v, e))
-    return out
+    # every run's unmasked edges in one array, then one slice per run (tens of thousands of runs)
+    lengths = hi - lo + 1
+    pos = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths - lo, lengths)
+    e = order[pos]
+    keep = mask[e] & (other[e] != this[e])
+    ends = np.cumsum(np.add.reduceat(keep.astype(np.int64), np.cumsum(lengths) - lengths)) if lengths.size else lengths
+    e = e[keep]
+    return [(v, e[b - n:b]) for v, n, b in zip(nodes.tolist(), np.diff(ends, prepend=0).tolist(), ends.tolist(),
+                                               strict=True)]
 
 
 def counterparties(g: TransferGraph, node: int, edges: np.ndarray) -> np.ndarray:

@@ -142,19 +142,25 @@ def _pieces(g: TransferGraph, cfg: LayeredConfig, e: np.ndarray) -> list[np.ndar
 def roles(g: TransferGraph, e: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(senders only, receivers only, both) among the component's nodes."""
     s, d = np.unique(g.src[e]), np.unique(g.dst[e])
-    both = np.intersect1d(s, d)
-    return np.setdiff1d(s, both), np.setdiff1d(d, both), both
+    both = np.intersect1d(s, d, assume_unique=True)  # s and d are unique already: skip re-sorting them
+    return np.setdiff1d(s, both, assume_unique=True), np.setdiff1d(d, both, assume_unique=True), both
+
+
+def _pairs(g: TransferGraph, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distinct (a, b) node pairs packed as a * n_nodes + b (np.unique on one int64 column is several times
+    quicker than on two with axis=1)."""
+    return np.unique(a.astype(np.int64) * g.n_nodes + b)
 
 
 def mesh_share(g: TransferGraph, e: np.ndarray, side: np.ndarray, outgoing: bool) -> float:
     """Share of ``side`` nodes with >= 2 distinct counterparties in the component."""
-    ends = np.unique(np.stack((g.src[e], g.dst[e])), axis=1)
-    own = ends[0] if outgoing else ends[1]
+    ends = _pairs(g, g.src[e], g.dst[e])
+    own = ends // g.n_nodes if outgoing else ends % g.n_nodes
     counts = np.bincount(np.searchsorted(side, own[np.isin(own, side)]), minlength=side.size)
     return float((counts >= 2).mean()) if side.size else 0.0
 
 
 def density(g: TransferGraph, e: np.ndarray, senders: np.ndarray, receivers: np.ndarray) -> float:
     sel = np.isin(g.src[e], senders) & np.isin(g.dst[e], receivers)
-    pairs = np.unique(np.stack((g.src[e][sel], g.dst[e][sel])), axis=1).shape[1]
+    pairs = _pairs(g, g.src[e][sel], g.dst[e][sel]).size
     return pairs / max(1, senders.size * receivers.size)

@@ -44,7 +44,7 @@ from harbour.detect.market.frames import (
 
 TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "aggressor",
                  "buy_order_id", "sell_order_id")
-ORDER_COLUMNS = ("order_id", "ts", "event", "quantity")
+ORDER_COLUMNS = ("order_id", "ts", "event", "quantity", "account", "side", "order_type")
 
 
 class FrontRunningConfig(BaseModel):
@@ -78,7 +78,8 @@ class FrontRunningConfig(BaseModel):
         "means taking liquidity, while a market maker's inventory builds passively")
 
 
-def _large_orders(t: pl.DataFrame, orders: pl.DataFrame, config: FrontRunningConfig) -> pl.DataFrame:
+def _large_orders(t: pl.DataFrame, orders: pl.DataFrame, owners: pl.DataFrame,
+                  config: FrontRunningConfig) -> pl.DataFrame:
     # Only orders that take liquidity move the price; those are the ones worth running ahead of.
     fills = pl.concat([
         t.filter(pl.col("aggressor") == "buy").select(
@@ -102,6 +103,17 @@ def _large_orders(t: pl.DataFrame, orders: pl.DataFrame, config: FrontRunningCon
     per = per.with_columns(size=pl.max_horizontal("qty", pl.col("size").fill_null(0.0)))
     median = num(per["size"].median())
     big = per.filter(pl.col("size") >= config.size_multiple * median)
+    if orders.height and "order_type" in orders.columns:
+        # A large market order that found nothing to fill (a runner emptied the thin book first) was still
+        # run ahead of: it is judged from its placement.
+        missed = orders.filter((pl.col("event") == "new") & (pl.col("order_type") == "market")
+                               & (pl.col("quantity") >= config.size_multiple * median)) \
+            .join(per.select("order_id"), on="order_id", how="anti") \
+            .select("order_id", "account", "side", first="ts", last="ts", placed="ts", size="quantity",
+                    qty=pl.lit(0.0), ids=pl.lit([], dtype=pl.List(pl.String)), vwap=pl.lit(None, dtype=pl.Float64))
+        if missed.height:
+            missed = with_owner(missed, owners, "account", "owner")
+            big = pl.concat([big, missed.select(big.columns)], how="vertical_relaxed")
     return big.with_columns(ref=pl.min_horizontal(pl.coalesce("placed", "first"), "first")).sort("first", "order_id")
 
 
@@ -133,7 +145,7 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
         owners = owner_map(part, venue)
         t = with_owner(with_owner(trades, owners, "buyer", "owner_b"), owners, "seller", "owner_s") \
             .filter(pl.col("owner_b") != pl.col("owner_s"))
-        big = _large_orders(t, frame(part, "orders", ORDER_COLUMNS), config)
+        big = _large_orders(t, frame(part, "orders", ORDER_COLUMNS), owners, config)
         if big.height == 0:
             return out.to_table()
         legs = pl.concat([
@@ -205,7 +217,7 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
                 explanation=(f"account {names(accounts)} {verb_in} {fmt_qty(row['q_pre'])} units of {symbol} at "
                              f"{buy_in:.6g} in the {fmt_span(start, as_dt(order['first']))} before "
                              f"{order['c_account']}'s {fmt_qty(row['c_qty'])}-unit {row['c_side']} order "
-                             f"{row['order_id']} executed, then {verb_out} {fmt_qty(row['q_out'])} at "
+                             f"{row['order_id']} arrived, then {verb_out} {fmt_qty(row['q_out'])} at "
                              f"{sell_out:.6g} ({(sell_out / buy_in - 1) * (1 if row['c_side'] == 'buy' else -1):+.2%} "
                              f"on its entry)."))
 

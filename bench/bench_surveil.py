@@ -252,8 +252,10 @@ def run_baselines(baselines: dict[str, Any], lake: Path, detectors: list[Detecto
         for table in needed:
             if table not in frames:
                 t = time.perf_counter()
+                # the event tables of those days; side tables (accounts, announcements) whole
                 files = [str(f) for f in sorted((lake / table).rglob("*.parquet"))
-                         if "date=" not in str(f) or any(f"date={d.isoformat()}" in str(f) for d in days)]
+                         if table not in ("trades", "orders", "transfers")
+                         or any(f"date={d.isoformat()}" in str(f) for d in days)]
                 frames[table] = ds.dataset(files, format="parquet").to_table().to_pandas() if files else pd.DataFrame()
                 load += time.perf_counter() - t
         t = time.perf_counter()

@@ -22,7 +22,7 @@ import polars as pl
 from pydantic import BaseModel, Field
 
 from harbour.detect.framework import Partition
-from harbour.detect.market.frames import frame, num, owner_map, span_seconds, with_owner
+from harbour.detect.market.frames import chance_of_any, frame, num, owner_map, span_seconds, with_owner
 
 ORDER_COLUMNS = ("venue", "symbol", "order_id", "account", "ts", "event", "side", "order_type", "price", "quantity")
 TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "buy_order_id",
@@ -184,8 +184,8 @@ def _with_opposite(eps: pl.DataFrame, ex: pl.DataFrame, median: float, config: P
     found = eps.join(before, on=["owner", "side", "ep"]).join(upto, on=["owner", "side", "ep"]) \
         .join(rate.rename({"side": "opp_side"}), on=["owner", "opp_side"], how="left") \
         .with_columns(opp_qty=pl.col("q1") - pl.col("q0"), opp_n=pl.col("n1") - pl.col("n0"),
-                      coincidence=1 - (-pl.col("rate").fill_null(0.0) * pl.col("n_eps")
-                                       * (pl.col("stop") - pl.col("start")).dt.total_seconds()).exp()) \
+                      coincidence=chance_of_any(pl.col("rate").fill_null(0.0) * pl.col("n_eps"),
+                                                (pl.col("stop") - pl.col("start")).dt.total_seconds())) \
         .filter((pl.col("opp_n") > 0) & (pl.col("bait_qty") >= config.min_imbalance * pl.col("opp_qty"))
                 & (pl.col("coincidence") <= config.max_coincidence))
     if found.height == 0:

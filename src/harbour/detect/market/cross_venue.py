@@ -34,10 +34,10 @@ from harbour.detect.market.frames import (
     frame,
     names,
     owner_map,
+    poisson_tail,
     span_seconds,
     with_owner,
 )
-from harbour.detect.market.marking_the_close import poisson_tail
 
 TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "aggressor",
                  "buy_order_id", "sell_order_id")

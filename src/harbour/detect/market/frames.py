@@ -8,9 +8,11 @@ handful of *candidate* incidents that survive the filters, to write their explan
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from harbour.data.schemas import ACCOUNTS, ANNOUNCEMENTS, ORDERS, TRADES
@@ -140,3 +142,38 @@ def names(accounts: Iterable[str]) -> str:
 def clip01(x: float) -> float:
     return float(min(1.0, max(0.0, x)))
 
+
+
+# --- statistics shared by several detectors ----------------------------------------------------------
+
+
+def robust_spread(values: np.ndarray) -> float:
+    """1.4826 x the median absolute deviation (the standard deviation for normal data, unmoved by the very
+    outliers a detector looks for); the standard deviation where most values are equal, and a tiny positive
+    number where all are, so callers may divide by it."""
+    return 1.4826 * float(np.median(np.abs(values - np.median(values)))) or float(np.std(values)) or 1e-9
+
+
+def minute_sigma(trades: pl.DataFrame) -> float:
+    """Robust one-minute volatility of last prices."""
+    bars = trades.sort("ts").group_by_dynamic("ts", every="1m").agg(close=pl.col("price").last())
+    r = np.diff(np.log(bars["close"].to_numpy()))
+    if r.size < 3:
+        return 1e-9
+    return robust_spread(r)
+
+
+def poisson_tail(n: int, lam: float) -> float:
+    """P(X >= n) for X ~ Poisson(lam): the chance an owner's own pace gives n such events by coincidence."""
+    if lam <= 0:
+        return 0.0 if n > 0 else 1.0
+    term = total = math.exp(-lam)
+    for k in range(1, n):
+        term *= lam / k
+        total += term
+    return max(0.0, 1.0 - total)
+
+
+def chance_of_any(rate: pl.Expr, seconds: pl.Expr | float) -> pl.Expr:
+    """Poisson chance of at least one event in ``seconds`` at ``rate`` per second (1 - e^(-rate x seconds))."""
+    return 1 - (-rate * seconds).exp()

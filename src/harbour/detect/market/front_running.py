@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
 from harbour.detect.market.frames import (
     as_dt,
+    chance_of_any,
     clip01,
     ends_in_window,
     fmt_qty,
@@ -120,7 +121,7 @@ def _large_orders(t: pl.DataFrame, orders: pl.DataFrame, owners: pl.DataFrame,
 def _chance(rate: str, own: str, day_s: float, span_s: float) -> pl.Expr:
     """Poisson chance of at least one such order in ``span_s`` at the owner's rate outside this episode."""
     outside = (pl.col(rate).fill_null(0.0) - pl.col(own) / day_s).clip(0.0, None)
-    return 1 - (-outside * span_s).exp()
+    return chance_of_any(outside, span_s)
 
 
 class FrontRunningDetector(Detector[FrontRunningConfig]):

@@ -29,9 +29,9 @@ from harbour.detect.market.frames import (
     owner_map,
     part_symbol,
     part_venue,
+    poisson_tail,
     with_owner,
 )
-from harbour.detect.market.marking_the_close import poisson_tail
 
 TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "buy_order_id")
 

@@ -28,6 +28,8 @@ from harbour.detect.market.frames import (
     owner_map,
     part_symbol,
     part_venue,
+    poisson_tail,
+    robust_spread,
     span_seconds,
     with_owner,
 )
@@ -64,15 +66,6 @@ class MarkingTheCloseConfig(BaseModel):
         "over the day; an active trader who happens to trade then at its usual pace is not marking")
 
 
-def _sigma(trades: pl.DataFrame) -> float:
-    """Robust one-minute volatility of last prices (momentum_ignition uses it too)."""
-    bars = trades.sort("ts").group_by_dynamic("ts", every="1m").agg(close=pl.col("price").last())
-    r = np.diff(np.log(bars["close"].to_numpy()))
-    if r.size < 3:
-        return 1e-9
-    return 1.4826 * float(np.median(np.abs(r - np.median(r)))) or float(np.std(r)) or 1e-9
-
-
 def _span_move(trades: pl.DataFrame, ref: dt.datetime, minutes: float) -> tuple[float, float]:
     """Log move of the volume-weighted price of the span just before ``ref`` against the span before it, and
     the robust spread (1.4826 MAD) of such moves between consecutive spans of the same length over the day.
@@ -92,19 +85,7 @@ def _span_move(trades: pl.DataFrame, ref: dt.datetime, minutes: float) -> tuple[
     moves = np.diff(logp)[np.diff(k) == 1]
     if moves.size < 5:
         return 0.0, math.inf
-    spread = 1.4826 * float(np.median(np.abs(moves - np.median(moves)))) or float(np.std(moves)) or 1e-9
-    return float(logp[i] - logp[i - 1]), spread
-
-
-def poisson_tail(n: int, lam: float) -> float:
-    """P(X >= n) for X ~ Poisson(lam)."""
-    if lam <= 0:
-        return 0.0 if n > 0 else 1.0
-    term = total = math.exp(-lam)
-    for k in range(1, n):
-        term *= lam / k
-        total += term
-    return max(0.0, 1.0 - total)
+    return float(logp[i] - logp[i - 1]), robust_spread(moves)
 
 
 def _order_key(column: str, t: pl.DataFrame) -> pl.Expr:

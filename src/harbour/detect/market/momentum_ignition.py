@@ -20,11 +20,13 @@ from pydantic import BaseModel, Field
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
 from harbour.detect.market.frames import (
     as_dt,
+    chance_of_any,
     clip01,
     ends_in_window,
     fmt_qty,
     fmt_span,
     frame,
+    minute_sigma,
     names,
     owner_map,
     part_symbol,
@@ -32,7 +34,6 @@ from harbour.detect.market.frames import (
     span_seconds,
     with_owner,
 )
-from harbour.detect.market.marking_the_close import _sigma
 
 TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "aggressor",
                  "buy_order_id", "sell_order_id")
@@ -129,7 +130,7 @@ class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
         bursts = _bursts(legs, config)
         if bursts.height == 0:
             return out.to_table()
-        sigma = _sigma(trades)
+        sigma = minute_sigma(trades)
         mkt = t.select("ts", "quantity", "price")
         # Market volume during each burst and the last price before it, by inequality join on time.
         during = mkt.join_where(bursts.select("owner", "burst", "start", "end"),
@@ -170,8 +171,8 @@ class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
         hits = bursts.join(back.rename({"b_owner": "owner"}), on=["owner", "burst"]) \
             .join(rates, on=["owner", "direction"], how="left").with_columns(
                 # The owner's other-side rate outside this exit: its own exit must not count as its habit.
-                coincidence=1 - (-((pl.col("rate").fill_null(0.0) - pl.col("n_back") / day_s).clip(0.0, None))
-                                 * config.post_seconds).exp()).filter(
+                coincidence=chance_of_any((pl.col("rate").fill_null(0.0) - pl.col("n_back") / day_s).clip(0.0, None),
+                                          config.post_seconds)).filter(
             (pl.col("q_back") >= config.min_reverse * pl.col("q")) & (pl.col("coincidence") <= config.max_coincidence)
 ).sort("owner", "start")
         for row in hits.iter_rows(named=True):

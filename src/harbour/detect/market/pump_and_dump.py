@@ -33,6 +33,7 @@ from harbour.detect.market.frames import (
     owner_map,
     part_symbol,
     part_venue,
+    robust_spread,
     with_owner,
 )
 
@@ -91,8 +92,7 @@ def _bar_sigma(logp: np.ndarray, horizon: int) -> float:
     moves = logp[h::h] - logp[:-h:h] if len(logp) > h else np.diff(logp)
     if moves.size < 3:
         return 1e-9
-    mad = 1.4826 * float(np.median(np.abs(moves - np.median(moves))))
-    return (mad or float(np.std(moves)) or 1e-9) / math.sqrt(h)
+    return robust_spread(moves) / math.sqrt(h)
 
 
 def _collapse_end(rise: float, after: np.ndarray) -> int:

@@ -422,18 +422,9 @@ class LocalRunner:
         tasks = plan_tasks(job, lake_root, window, venues, self.workers, threads)
         progress.start(job.name, len(tasks))
         results: list[TaskResult] = []
-        if self.workers == 1 or len(tasks) <= 1:
-            for task in tasks:
-                results.append(run_task(task))
-                progress.advance(job.name)
-        else:
-            pool = self._executor()
-            pending: set[Future[TaskResult]] = {pool.submit(run_task, t) for t in tasks}
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    results.append(fut.result())
-                    progress.advance(job.name)
+        for _, result in self._map_groups([(0, t) for t in tasks]):
+            results.append(result)
+            progress.advance(job.name)
         alerts = [r.alerts for r in results]
         table = pa.concat_tables(alerts) if alerts else _empty()
         return table, sum(r.rows for r in results), sum(r.partitions for r in results)

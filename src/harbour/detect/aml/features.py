@@ -91,7 +91,7 @@ def node_day_features(g: TransferGraph, patterns: dict[str, list[Pattern]],
     cols["from_accounts_share"] = np.bincount(in_s[i], g.is_account[g.src[i]].astype(float), minlength=n) / \
         np.maximum(cols["in_count"], 1)
     share, _ = pass_through(g.in_ptr, g.in_order, g.out_ptr, g.out_order, g.src, g.dst, g.ts, g.usd,
-                            ~g.institutional, hours(6), 0.0, 1.0)
+                            ~g.institutional, hours(6), 1.0)
     cols["max_pass_through_6h"] = np.zeros(n)
     np.maximum.at(cols["max_pass_through_6h"], in_s[i], np.minimum(share[i], 2.0))
     # timing: spread of the day's activity (hours between first and last transfer)

@@ -514,12 +514,12 @@ def bursts(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, this: np.ndarr
            scratch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """See ``_bursts``: (node, lo, hi) of every burst run, by node."""
     bounds = ranges(ptr.shape[0] - 1, ptr)
-    scratches = [scratch] + [np.zeros_like(scratch) for _ in bounds[1:]]
+    # one zeroed scratch per range (threads must not share one), keyed by the range's first node
+    scratches = {lo: scratch if i == 0 else np.zeros_like(scratch) for i, (lo, _) in enumerate(bounds)}
 
     def part(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        i = next(k for k, b in enumerate(bounds) if b[0] == lo)
         return _bursts(ptr, order, other, this, ts, mask, skip_node, window, min_count, distinct,  # type: ignore
-                       scratches[i], lo, hi)
+                       scratches[lo], lo, hi)
 
     return _cat(_run(part, bounds))  # type: ignore[return-value]
 
@@ -551,9 +551,8 @@ def peel_next(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray, dst: 
 
 def pass_through(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray,
                  src: np.ndarray, dst: np.ndarray, ts: np.ndarray, usd: np.ndarray, eligible: np.ndarray,
-                 window: int, min_out_ratio: float, min_usd: float) -> tuple[np.ndarray, np.ndarray]:
-    """See ``_pass_through``: (share passed on, end position in out_order) per edge. ``min_out_ratio`` is
-    the caller's business (kept for the signature)."""
+                 window: int, min_usd: float) -> tuple[np.ndarray, np.ndarray]:
+    """See ``_pass_through``: (share passed on, end position in out_order) per edge."""
     share = np.zeros(src.shape[0], np.float64)
     end_pos = np.full(src.shape[0], -1, np.int64)
     _run(lambda lo, hi: _pass_through(in_ptr, in_order, out_ptr, out_order, src, dst, ts, usd, eligible, window,

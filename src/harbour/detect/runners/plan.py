@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -202,14 +202,6 @@ def conform(data: pa.Table, table: str, columns: Sequence[str]) -> pa.Table:
 
 
 # --- partitions and alerts ----------------------------------------------------------------------------
-
-
-@dataclass
-class PartitionSlices:
-    """Sorted rows of one or more tables cut into partitions by key."""
-
-    keys: list[tuple[Any, ...]] = field(default_factory=list)
-    tables: dict[tuple[Any, ...], dict[str, pa.Table]] = field(default_factory=dict)
 
 
 def split_by_keys(data: pa.Table, key_columns: Sequence[str]) -> list[tuple[tuple[Any, ...], pa.Table]]:

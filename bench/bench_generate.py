@@ -33,9 +33,11 @@ from pathlib import Path
 from harbour.data.generate import GenerateConfig, generate_market
 t, c = time.perf_counter(), time.process_time()
 s = generate_market(GenerateConfig(out=Path(sys.argv[1]), venues=int(sys.argv[2]), days=int(sys.argv[3]),
-                                   accounts=5000, seed=1, activity=float(sys.argv[4])))
-print(json.dumps({"seconds": time.perf_counter() - t, "cpu": time.process_time() - c, "rows": s.rows,
-                  "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                                   accounts=5000, seed=1, activity=float(sys.argv[4])), workers=int(sys.argv[5]))
+kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"seconds": time.perf_counter() - t, "cpu": time.process_time() - c + kids.ru_utime + kids.ru_stime,
+                  "rows": s.rows, "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "worker_maxrss_mib": kids.ru_maxrss / 1024}))
 """
 
 
@@ -112,11 +114,24 @@ def engine_ratio() -> None:
     print(f"  ratio        : {(fast_rows / fast) / ((ev + tr) / slow):.1f}x")
 
 
-def whole_run(out: Path, venues: int, days: int, activity: float) -> dict:
+def whole_run(out: Path, venues: int, days: int, activity: float, workers: int) -> dict:
     shutil.rmtree(out, ignore_errors=True)
-    run = subprocess.run([sys.executable, "-c", RUN, str(out), str(venues), str(days), str(activity)], check=True,
-                         capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-c", RUN, str(out), str(venues), str(days), str(activity), str(workers)],
+                         check=True, capture_output=True, text=True)
     return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def report(r: dict, venues: int, days: int, activity: float, workers: int) -> float:
+    n = r["rows"].get("orders", 0) + r["rows"].get("trades", 0)
+    # the parent's peak plus every worker at the largest worker's peak: an upper bound on the memory in use
+    total = r["maxrss_mib"] + (workers * r["worker_maxrss_mib"] if workers > 1 else 0)
+    print(f"whole generator, {venues} venues x {days} day(s), activity {activity}, {workers} worker(s): "
+          f"{r['rows'].get('trades', 0):,} trades + {r['rows'].get('orders', 0):,} order events in "
+          f"{r['seconds']:.1f} s = {n / r['seconds']:,.0f} rows/s wall-clock, "
+          f"{n / r['cpu']:,.0f} rows per CPU-second ({r['cpu']:.1f} s CPU, all processes and threads); "
+          f"peak memory {r['maxrss_mib']:,.0f} MiB in the parent"
+          + (f", {r['worker_maxrss_mib']:,.0f} MiB per worker, {total:,.0f} MiB in all at most" if workers > 1 else ""))
+    return n / r["seconds"]
 
 
 def main() -> None:
@@ -124,17 +139,20 @@ def main() -> None:
     ap.add_argument("--venues", type=int, default=3)
     ap.add_argument("--days", type=int, default=2)
     ap.add_argument("--activity", type=float, default=1.0)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes for the parallel run")
     ap.add_argument("--out", type=Path, default=Path("/tmp/bench-generate"))
     args = ap.parse_args()
     engine_ratio()
-    for days in sorted({1, args.days}):
-        r = whole_run(args.out, args.venues, days, args.activity)
-        n = r["rows"].get("orders", 0) + r["rows"].get("trades", 0)
-        print(f"whole generator, {args.venues} venues x {days} day(s), activity {args.activity}: "
-              f"{r['rows'].get('trades', 0):,} trades + {r['rows'].get('orders', 0):,} order events in "
-              f"{r['seconds']:.1f} s = {n / r['seconds']:,.0f} rows/s wall-clock, "
-              f"{n / r['cpu']:,.0f} rows per CPU-second "
-              f"({r['cpu']:.1f} s CPU, all threads); peak memory {r['maxrss_mib']:,.0f} MiB")
+    print(f"load average before the whole runs: {os.getloadavg()[0]:.1f}")
+    for days in sorted({1, args.days}):  # memory must not grow with the days asked
+        report(whole_run(args.out, args.venues, days, args.activity, args.workers), args.venues, days,
+               args.activity, args.workers)
+    serial = report(whole_run(args.out, args.venues, args.days, args.activity, 1), args.venues, args.days,
+                    args.activity, 1)
+    parallel = report(whole_run(args.out, args.venues, args.days, args.activity, args.workers), args.venues,
+                      args.days, args.activity, args.workers)
+    print(f"{args.workers} workers vs 1, same market, same bytes: {parallel / serial:.2f}x rows/s wall-clock")
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
     print(f"(bench process itself: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB)")
 
 

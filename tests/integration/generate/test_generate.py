@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from harbour.cli import app
-from harbour.data.generate import GenerateConfig, generate_market
+from harbour.data.generate import GenerateConfig, GenerateSummary, generate_market
 from harbour.data.ingest.service import IngestFile, ingest
 from harbour.data.layout import glob_pattern
 from harbour.data.schemas import ENUMS, TABLES, TYPOLOGIES
@@ -120,10 +120,23 @@ def test_same_seed_same_bytes(market: tuple[Path, object], tmp_path: Path) -> No
     assert digest(tmp_path / "other") != digest(root)
 
 
+def test_parallel_workers_write_the_same_bytes(tmp_path: Path) -> None:
+    parallel = generate_market(small(tmp_path / "par", days=2), workers=2)
+    serial = generate_market(small(tmp_path / "ser", days=2), workers=1)
+    assert digest(tmp_path / "par") == digest(tmp_path / "ser")
+    assert parallel == GenerateSummary(**{**vars(serial), "out": str(tmp_path / "par")})
+    assert any("date=2026-01-06" in name for name in digest(tmp_path / "par"))  # both days were generated
+
+
+def test_workers_must_not_be_negative(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="workers must be 0"):
+        generate_market(small(tmp_path), workers=-1)
+
+
 PEAK = """
 import json, resource, sys
 from pathlib import Path
-from harbour.data.generate import GenerateConfig, generate_market
+from harbour.data.generate import GenerateConfig, GenerateSummary, generate_market
 generate_market(GenerateConfig(out=Path(sys.argv[1]), venues=1, days=int(sys.argv[2]), accounts=200, seed=5,
                                activity=0.1, symbols=4, incidents={"wash_trade": 1}))
 print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))

@@ -34,6 +34,9 @@ def generate(
     quote_rate: float = typer.Option(DEFAULT_QUOTE_RATE, min=0.0, help=(
         "market-maker re-quotes per market maker per honest order: sets the order-to-trade ratio "
         "(0.1 about 5 order events per trade, 0.25 about 7, 2.5 about 40)")),
+    workers: int = typer.Option(0, min=0, help=(
+        "processes generating venue-days side by side (0: one per CPU); the files are the same whatever "
+        "the number, and memory grows by about one venue-day per worker")),
 ) -> None:
     """Write a synthetic market (trades, orders, transfers, accounts, announcements) and its labels."""
     try:
@@ -52,7 +55,8 @@ def generate(
     with Progress(TextColumn("[bold]generate[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=False) as bar:
         task = bar.add_task("", total=venues * days)
-        summary = generate_market(config, lambda done, total, what: bar.update(task, completed=done, description=what))
+        summary = generate_market(config, lambda done, total, what: bar.update(task, completed=done, description=what),
+                                  workers=workers)
     console.print(f"[green]✓[/green] {summary.line()} → {out}")
     for typology, why in summary.skipped.items():
         console.print(f"[yellow]note[/yellow]: {typology}: {why}")

@@ -31,6 +31,12 @@ class Evidence:
         self.start = lo if self.start is None else min(self.start, lo)
         self.end = hi if self.end is None else max(self.end, hi)
 
+    def merge(self, other: Evidence) -> None:
+        """Append what another venue-day found of the same incident (ids keep their order of arrival)."""
+        if other.start is None or other.end is None:
+            return
+        self.add(other.ids, np.array([other.start, other.end], np.int64))
+
 
 class LabelCollector:
     def __init__(self, world: World, incidents: list[Incident]) -> None:

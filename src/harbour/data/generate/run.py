@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 import math
-from collections.abc import Callable
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,8 +22,8 @@ from harbour.data.generate.config import GenerateConfig, SymbolSpec
 from harbour.data.generate.flow import DAY_US, US, BookContext, Instructions, honest_flow
 from harbour.data.generate.incidents import plan_incidents
 from harbour.data.generate.incidents.base import Incident
-from harbour.data.generate.labels import LabelCollector
-from harbour.data.generate.prices import PathState, next_day, venue_basis
+from harbour.data.generate.labels import Evidence, LabelCollector
+from harbour.data.generate.prices import DayPath, PathState, next_day, venue_basis
 from harbour.data.generate.rand import scramble48, stream
 from harbour.data.generate.transfers import write_accounts, write_announcements, write_reference, write_transfers
 from harbour.data.generate.world import World, build_world
@@ -56,46 +61,68 @@ def make_id(domain: int, day: int, sub: int, seq: np.ndarray) -> pa.Array:
     return pc.cast(pa.array(scramble48(raw, 0x5A17C0FFEE)), pa.string())
 
 
-def generate_market(config: GenerateConfig, progress: Progress | None = None) -> GenerateSummary:
+def generate_market(config: GenerateConfig, progress: Progress | None = None, workers: int = 1) -> GenerateSummary:
+    """Write the market of ``config``. ``workers`` > 1 generates venue-days in that many forked processes
+    (0: one per CPU); the files are byte-identical whatever the number of workers."""
     world = build_world(config)
     incidents, skipped = plan_incidents(world)
+    plan = _Plan(config, world, incidents, _books_of(incidents))
+    workers = _worker_count(workers, config.days * len(world.venues))
+    # fork before this process starts any thread (the lake writer's), so the children inherit a quiet process
+    pool = _fork_pool(plan, workers) if workers > 1 else None
     writer = LakeWriter(config.out)
     try:
-        return _stream(config, world, incidents, skipped, writer, progress)
+        return _stream(plan, skipped, writer, progress, pool, workers)
     finally:
+        if pool is not None:  # waits for (and reaps) the workers: their CPU time shows in RUSAGE_CHILDREN
+            pool.shutdown(cancel_futures=True)
         writer.close()
 
 
-def _stream(config: GenerateConfig, world: World, incidents: list[Incident], skipped: dict[str, str],
-            writer: LakeWriter, progress: Progress | None) -> GenerateSummary:
-    labels = LabelCollector(world, incidents)
-    write_accounts(world, writer)
-    write_reference(world, config.out)
-    states = {s.name: PathState(s.price, (s.daily_vol ** 2) / 1440) for s in world.symbols}
+@dataclass(frozen=True)
+class _Plan:
+    """What every venue-day needs, fixed before the first day is generated (inherited by forked workers)."""
+
+    config: GenerateConfig
+    world: World
+    incidents: list[Incident]
+    by_book: dict[tuple[str, str, int], list[int]]
+
+
+@dataclass
+class _VenueDayResult:
+    rows: dict[str, int]
+    evidence: list[tuple[int, Evidence]]  # (incident tag, what this venue-day holds of it)
+
+
+def _books_of(incidents: list[Incident]) -> dict[tuple[str, str, int], list[int]]:
     by_book: dict[tuple[str, str, int], list[int]] = {}
     for tag, inc in enumerate(incidents):
         for book in inc.books():
             by_book.setdefault(book, []).append(tag)
+    return by_book
+
+
+def _worker_count(asked: int, tasks: int) -> int:
+    if asked < 0:
+        raise ValueError(f"workers must be 0 (one per CPU) or more, not {asked}")
+    return max(1, min(asked or (os.cpu_count() or 1), tasks))
+
+
+def _stream(plan: _Plan, skipped: dict[str, str], writer: LakeWriter, progress: Progress | None,
+            pool: ProcessPoolExecutor | None, workers: int) -> GenerateSummary:
+    config, world, incidents = plan.config, plan.world, plan.incidents
+    labels = LabelCollector(world, incidents)
+    write_accounts(world, writer)
+    write_reference(world, config.out)
     total = config.days * len(world.venues)
-    done = 0
-    for day, date in enumerate(config.dates()):
-        paths = {}
-        for s in world.symbols:
-            path = next_day(s, states[s.name], config.seed, day)
-            for li in world.jumps(s.name, day):
-                _apply_jump(path.price, li.announce_us, li.jump)
-                states[s.name].price = float(path.price[-1])
-            paths[s.name] = path
-        for venue in world.venues:
-            for sym_idx, spec in enumerate(world.symbols):
-                if world.trades_on(venue, spec.name, day):
-                    tags = by_book.get((venue, spec.name, day), [])
-                    _generate_book(world, writer, labels, incidents, tags, venue, sym_idx, spec, day, date, paths)
-            write_transfers(world, writer, labels, incidents, venue, day, date, paths)
-            write_announcements(world, writer, venue, day, date)
-            done += 1
-            if progress:
-                progress(done, total, f"{venue} {date.isoformat()}")
+    for done, (result, what) in enumerate(_venue_days(plan, pool, workers), start=1):
+        for name, n in result.rows.items():
+            writer.rows[name] = writer.rows.get(name, 0) + n
+        for tag, evidence in result.evidence:
+            labels.evidence[tag].merge(evidence)
+        if progress:
+            progress(done, total, what)
     labels.write(writer)
     counts = labels.counts()
     for typology in {inc.typology for inc in incidents}:
@@ -105,6 +132,101 @@ def _stream(config: GenerateConfig, world: World, incidents: list[Incident], ski
     summary = GenerateSummary(str(config.out), list(world.venues), config.days, dict(writer.rows), counts, skipped)
     log.info("generated %s", summary.line())
     return summary
+
+
+def _venue_days(plan: _Plan, pool: ProcessPoolExecutor | None, workers: int) -> Iterator[tuple[_VenueDayResult, str]]:
+    """Every venue-day's result, in (day, venue) order whoever computed it, so labels merge identically."""
+    states = _initial_states(plan.world)
+    if pool is None:
+        for day, date in enumerate(plan.config.dates()):
+            paths = _day_paths(plan.world, states, day)
+            for venue in plan.world.venues:
+                yield _venue_day(plan, day, date, venue, paths), f"{venue} {date.isoformat()}"
+        return
+    pending: deque[tuple[Future[_VenueDayResult], str]] = deque()
+    for day, date in enumerate(plan.config.dates()):
+        start = copy.deepcopy(states)  # the workers rebuild the day's paths from the states at its start
+        _day_paths(plan.world, states, day)
+        for venue in plan.world.venues:
+            pending.append((pool.submit(_worker_venue_day, day, date, venue, start),
+                            f"{venue} {date.isoformat()}"))
+            while len(pending) > 2 * workers:  # bounded: at most a few venue-days queued or in flight
+                job, what = pending.popleft()
+                yield job.result(), what
+    while pending:
+        job, what = pending.popleft()
+        yield job.result(), what
+
+
+def _initial_states(world: World) -> dict[str, PathState]:
+    return {s.name: PathState(s.price, (s.daily_vol ** 2) / 1440) for s in world.symbols}
+
+
+def _day_paths(world: World, states: dict[str, PathState], day: int) -> dict[str, DayPath]:
+    """Every symbol's fundamental path for ``day``; advances ``states`` to the end of the day."""
+    paths = {}
+    for s in world.symbols:
+        path = next_day(s, states[s.name], world.config.seed, day)
+        for li in world.jumps(s.name, day):
+            _apply_jump(path.price, li.announce_us, li.jump)
+            states[s.name].price = float(path.price[-1])
+        paths[s.name] = path
+    return paths
+
+
+def _venue_day(plan: _Plan, day: int, date: dt.date, venue: str, paths: dict[str, DayPath]) -> _VenueDayResult:
+    """One venue-day: every book, the transfers and the announcements, written by its own lake writer."""
+    world = plan.world
+    writer = LakeWriter(plan.config.out)
+    labels = LabelCollector(world, plan.incidents)
+    try:
+        for sym_idx, spec in enumerate(world.symbols):
+            if world.trades_on(venue, spec.name, day):
+                tags = plan.by_book.get((venue, spec.name, day), [])
+                _generate_book(world, writer, labels, plan.incidents, tags, venue, sym_idx, spec, day, date, paths)
+        write_transfers(world, writer, labels, plan.incidents, venue, day, date, paths)
+        write_announcements(world, writer, venue, day, date)
+    finally:
+        writer.close()
+    return _VenueDayResult(dict(writer.rows), [(tag, ev) for tag, ev in enumerate(labels.evidence) if ev.ids])
+
+
+# --- worker processes ------------------------------------------------------------------------------------------
+_WORKER_PLAN: _Plan | None = None
+_WORKER_PATHS: tuple[int, dict[str, DayPath]] | None = None
+
+
+def _fork_pool(plan: _Plan, workers: int) -> ProcessPoolExecutor:
+    """Forked processes that inherit ``plan`` (the world and incidents are never pickled). The matching engine
+    is loaded first, so the children inherit it too. A worker that dies (killed, out of memory) fails the run
+    with BrokenProcessPool rather than hanging it."""
+    global _WORKER_PLAN
+    _warm_engine()
+    _WORKER_PLAN = plan
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    try:
+        for job in [pool.submit(os.getpid) for _ in range(workers)]:  # forks every worker now
+            job.result()
+    except BaseException:
+        pool.shutdown(cancel_futures=True)
+        raise
+    finally:
+        _WORKER_PLAN = None
+    return pool
+
+
+def _warm_engine() -> None:
+    one = np.zeros(1, np.int64)
+    run_book(one, np.zeros(1, np.int8), one, np.zeros(1, np.int8), np.zeros(1, np.int8), one + 1, one + 1,
+             np.zeros(1, np.int32), 1, 0, 4, 1)
+
+
+def _worker_venue_day(day: int, date: dt.date, venue: str, start: dict[str, PathState]) -> _VenueDayResult:
+    global _WORKER_PATHS
+    assert _WORKER_PLAN is not None, "generator worker started without a plan"
+    if _WORKER_PATHS is None or _WORKER_PATHS[0] != day:  # a worker takes the day's venues in turn
+        _WORKER_PATHS = (day, _day_paths(_WORKER_PLAN.world, start, day))
+    return _venue_day(_WORKER_PLAN, day, date, venue, _WORKER_PATHS[1])
 
 
 def _apply_jump(price: np.ndarray, at_us: int, jump: float) -> None:

@@ -41,7 +41,7 @@ class BookContext:
     quote_rate: float = 0.25  # market-maker re-quotes a day per market maker per honest order (GenerateConfig)
 
     def mid_at(self, t_us: np.ndarray) -> np.ndarray:
-        return self.mid[np.clip(np.asarray(t_us) // US, 0, SECONDS - 1)]
+        return self.mid[_bounded(np.asarray(t_us) // US, SECONDS - 1)]
 
     def ticks(self, price: np.ndarray, how: str = "round") -> np.ndarray:
         x = np.asarray(price) / self.symbol.tick
@@ -56,42 +56,45 @@ class BookContext:
 
     def spread_at(self, t_us: np.ndarray) -> np.ndarray:
         """Half-spread as a fraction of price; wider when the market is busy and volatile."""
-        act = self.activity[np.clip(np.asarray(t_us) // (60 * US), 0, MINUTES - 1)]
+        act = self.activity[_bounded(np.asarray(t_us) // (60 * US), MINUTES - 1)]
         return self.half_spread_bps * 1e-4 * np.sqrt(np.clip(act, 0.6, 3.0))
+
+
+def _bounded(i: np.ndarray, last: int) -> np.ndarray:
+    """``np.clip(i, 0, last)`` without its per-call overhead (called thousands of times a book)."""
+    return np.minimum(np.maximum(i, 0), last)
+
+
+_COLUMN_TYPES = (np.int64, np.int8, np.int64, np.int8, np.int8, np.int64, np.int64, np.int32)
 
 
 @dataclass
 class Instructions:
-    """A growing batch of instructions for one book; order keys are 0..n_keys-1."""
+    """A growing batch of instructions for one book; order keys are 0..n_keys-1.
 
-    parts: list[tuple[np.ndarray, ...]] = field(default_factory=list)
-    tags: list[np.ndarray] = field(default_factory=list)
+    A column given as a scalar is kept as one (most are: one kind, side or account for a whole call) and only
+    spread out once, in :meth:`finish`; a book adds a few thousand batches, so per-call overhead counts."""
+
+    parts: list[tuple[int, tuple]] = field(default_factory=list)  # (rows, the 8 columns: arrays or scalars)
+    tags: list[tuple[int, int]] = field(default_factory=list)  # (keys, tag) per allocation
     n_keys: int = 0
 
     def keys(self, n: int, tag: int = -1) -> np.ndarray:
         """Allocate ``n`` new order keys; ``tag`` is the incident they belong to (-1: honest)."""
         out = np.arange(self.n_keys, self.n_keys + n, dtype=np.int64)
         self.n_keys += n
-        self.tags.append(np.full(n, tag, np.int32))
+        self.tags.append((n, tag))
         return out
 
     def add(self, ts, kind, key, side, otype, px, lots, acct) -> None:
         n = len(key)
-        if n == 0:
-            return
-        b = np.broadcast_to
-        self.parts.append((
-            np.asarray(ts, np.int64).reshape(-1) if np.ndim(ts) else b(np.int64(ts), (n,)),
-            b(np.asarray(kind, np.int8), (n,)), np.asarray(key, np.int64),
-            b(np.asarray(side, np.int8), (n,)), b(np.asarray(otype, np.int8), (n,)),
-            b(np.asarray(px, np.int64), (n,)), b(np.asarray(lots, np.int64), (n,)),
-            b(np.asarray(acct, np.int32), (n,)),
-        ))
+        if n:
+            self.parts.append((n, (ts, kind, key, side, otype, px, lots, acct)))
 
     def finish(self) -> tuple[np.ndarray, ...]:
         """Columns sorted by time (new before amend before cancel at equal times), times made strictly
         increasing so every (order, time, event) is unique."""
-        cols = [np.concatenate([p[i] for p in self.parts]) for i in range(8)]
+        cols = [self._column(i) for i in range(8)]
         ts = np.clip(cols[0], 0, LAST_US)
         # one sort key: time, then new < amend < cancel; a stable sort keeps the (deterministic) batch order
         rank = np.array([0, 2, 1], np.int64)[cols[1]]  # NEW=0, CANCEL=1, AMEND=2
@@ -102,8 +105,19 @@ class Instructions:
         cols[0] = np.maximum.accumulate(ts - idx) + idx
         return tuple(cols)
 
+    def _column(self, i: int) -> np.ndarray:
+        out = np.empty(sum(n for n, _ in self.parts), _COLUMN_TYPES[i])
+        at = 0
+        for n, values in self.parts:
+            out[at:at + n] = np.reshape(values[i], -1) if np.ndim(values[i]) else values[i]
+            at += n
+        return out
+
     def tag_array(self) -> np.ndarray:
-        return np.concatenate(self.tags) if self.tags else np.empty(0, np.int32)
+        if not self.tags:
+            return np.empty(0, np.int32)
+        counts, tags = zip(*self.tags, strict=True)
+        return np.repeat(np.array(tags, np.int32), counts)
 
 
 def sample_times(rng: np.random.Generator, n: int, activity: np.ndarray, start_us: int = 0,

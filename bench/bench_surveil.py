@@ -72,7 +72,7 @@ def ensure_market(lake: Path, trades: int, venues: int, activity: float) -> dict
         return dict(json.loads(marker.read_text()))
     print(f"generating {venues} venues x {days} days at activity {activity} into {lake} ...", flush=True)
     t0 = time.perf_counter()
-    summary = generate_market(config)
+    summary = generate_market(config, workers=0)  # one process per core; same bytes as one process
     info = {"config": wanted, "rows": summary.rows, "generate_seconds": round(time.perf_counter() - t0, 1)}
     marker.write_text(json.dumps(info))
     return info

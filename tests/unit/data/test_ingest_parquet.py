@@ -8,9 +8,10 @@ import datetime as dt
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from data_samples import TRADE_HEADER, VENUE, snapshot, trade_row
+from data_samples import ACCOUNT_HEADER, TRADE_HEADER, VENUE, account_row, snapshot, trade_row, write_csv
 
 from harbour.core.errors import Invalid
 from harbour.data.ingest.service import IngestFile, ingest
@@ -88,20 +89,62 @@ def test_multi_day_parquet_is_split_into_daily_partitions(lake_root: Path, tmp_p
             assert [(x.name, x.type) for x in pq.read_schema(f)] == [(x.name, x.type) for x in TRADES]
 
 
-@pytest.mark.parametrize("in_memory", [True, False], ids=["hashes sorted in memory", "hashes grouped by DuckDB"])
+# HASH_SORT_ROWS bounds the key hashes kept in memory. 1 << 24: every hash is taken while staging. 40: the
+# 20 accounts of the same ingest are hashed first, the 30 trades would pass 40, so the trades' hashes are
+# read back from the staged files and sorted. 0: nothing is kept and DuckDB groups the hashes.
+@pytest.mark.parametrize("limit", [1 << 24, 40, 0],
+                         ids=["hashed while staging", "hashes read back and sorted", "hashes grouped by DuckDB"])
 def test_duplicate_ids_found_either_way(lake_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                        in_memory: bool) -> None:
+                                        limit: int) -> None:
     from harbour.data.ingest import service
 
-    monkeypatch.setattr(service, "HASH_SORT_ROWS", 1 << 24 if in_memory else 0)  # the size where DuckDB takes over
+    monkeypatch.setattr(service, "HASH_SORT_ROWS", limit)
+    accounts = write_csv(tmp_path / "more_accounts.csv", ACCOUNT_HEADER, [account_row(f"N{i}") for i in range(20)])
     rows = [trade_row(200 + i, day="2026-01-06" if i < 15 else "2026-01-07") for i in range(30)]
     rows[27] = trade_row(204, day="2026-01-07")  # the id of row 5, on another day (another staged file)
     path = _parquet(tmp_path / "dup.parquet", rows)
     before = snapshot(lake_root)
     with pytest.raises(Invalid) as err:
-        ingest(lake_root, [IngestFile("trades", path)], VENUE, chunk_rows=8)
+        ingest(lake_root, [IngestFile("accounts", accounts), IngestFile("trades", path)], VENUE, chunk_rows=8)
     (problem,) = err.value.details["problems"]
     assert (problem["row"], problem["column"]) == (28, "trade_id") and "first at dup.parquet row 5" in problem["reason"]
     assert snapshot(lake_root) == before
     clean = _parquet(tmp_path / "clean.parquet", [trade_row(300 + i) for i in range(30)])
     assert ingest(lake_root, [IngestFile("trades", clean)], VENUE, chunk_rows=8).rows_written == 30
+
+
+def test_duplicate_ids_across_one_day_files_staged_by_copying(lake_root: Path, tmp_path: Path) -> None:
+    """One-day canonical files are staged as they are; their keys are still hashed and checked."""
+    first = _parquet(tmp_path / "d1.parquet", [trade_row(400 + i, day="2026-01-06") for i in range(12)])
+    again = [trade_row(500 + i, day="2026-01-07") for i in range(12)]
+    again[9] = trade_row(403, day="2026-01-07")
+    second = _parquet(tmp_path / "d2.parquet", again)
+    before = snapshot(lake_root)
+    with pytest.raises(Invalid) as err:
+        ingest(lake_root, [IngestFile("trades", first), IngestFile("trades", second)], VENUE, chunk_rows=5)
+    (problem,) = err.value.details["problems"]
+    assert (problem["file"], problem["row"]) == ("d2.parquet", 10) and "first at d1.parquet row 4" in problem["reason"]
+    assert snapshot(lake_root) == before
+
+
+def test_order_event_keys_compare_by_value_across_parquet_dictionaries_and_csv(lake_root: Path,
+                                                                               tmp_path: Path) -> None:
+    """An order event's key holds a dictionary-read column (event) and a float: the same event from a
+    dictionary-encoded Parquet file and from CSV text is one duplicate, whatever the encodings."""
+    header = ["venue", "symbol", "order_id", "account", "ts", "event", "side", "order_type", "price", "quantity"]
+    events = ["new", "amend", "fill", "cancel"]
+    rows = [[VENUE, "BTC/USD", f"O{i // 4}", "A1", f"2026-01-06T10:00:{i // 4:02d}Z", events[i % 4], "buy", "limit",
+             "100.5", f"{4 - i % 4}.0"] for i in range(16)]
+    table = pa.table({h: pa.array([r[i] for r in rows]) for i, h in enumerate(header)})
+    times = pa.array([dt.datetime.fromisoformat(r[4]) for r in rows], pa.timestamp("us", "UTC"))
+    table = table.set_column(4, "ts", times)
+    for name in ("price", "quantity"):
+        table = table.set_column(header.index(name), name, pc.cast(table[name], pa.float64()))
+    pq.write_table(table, tmp_path / "orders.parquet", use_dictionary=True)
+    repeat = rows[6][:]  # O1's fill, written differently: 2.0 as "2" and the time as microseconds
+    repeat[4], repeat[9] = str(int(dt.datetime.fromisoformat(repeat[4]).timestamp() * 1_000_000)), "2"
+    csv_path = write_csv(tmp_path / "more_orders.csv", header, [rows[0][:2] + ["O9"] + rows[0][3:], repeat])
+    with pytest.raises(Invalid) as err:
+        ingest(lake_root, [IngestFile("orders", tmp_path / "orders.parquet"), IngestFile("orders", csv_path)], VENUE)
+    (problem,) = err.value.details["problems"]
+    assert (problem["file"], problem["row"]) == ("more_orders.csv", 3) and "orders.parquet row 7" in problem["reason"]

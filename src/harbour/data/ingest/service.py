@@ -88,9 +88,10 @@ def ingest(lake_root: Path | str, files: list[IngestFile], venue: str, *, skip_b
             con.execute(f"SET temp_directory = '{spill}'")
             con.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
             known_cache: dict[str, pa.Array] = {}
+            hashes = KeyHashes(con)
             for index, item in enumerate(ordered):
-                _stage_file(writer, con, item, index, venue, now, report, progress, chunk_rows, known_cache)
-            _cross_checks(writer, con, Path(lake_root), venue, ordered, report)
+                _stage_file(writer, con, item, index, venue, now, report, progress, chunk_rows, known_cache, hashes)
+            _cross_checks(writer, con, Path(lake_root), venue, ordered, report, hashes)
             if report.problem_count and not skip_bad:
                 raise _rejection(report, ordered)
             _count_written(writer, report)
@@ -172,7 +173,7 @@ def file_sha256(path: Path) -> str:
 
 def _stage_file(writer: LakeWriter, con: duckdb.DuckDBPyConnection, item: IngestFile, index: int, venue: str,
                 now: dt.datetime, report: IngestReport, progress: ProgressFn | None, chunk_rows: int,
-                known_cache: dict[str, pa.Array]) -> None:
+                known_cache: dict[str, pa.Array], hashes: KeyHashes) -> None:
     # Hashing runs beside the reading (hashlib releases the GIL), so it costs no wall time on two cores.
     digest = _hasher.submit(file_sha256, item.path) if not item.sha256 else None
     result = FileResult(item.label, item.sha256, item.table)
@@ -191,7 +192,8 @@ def _stage_file(writer: LakeWriter, con: duckdb.DuckDBPyConnection, item: Ingest
             check_columns(item.table, present)
         copy_day = _copyable_day(item.path, item.table) if fmt == "parquet" else None
         if copy_day is not None:
-            done = _check_then_copy(writer, con, stage, item, venue, now, chunk_rows, copy_day, known_cache, result)
+            done = _check_then_copy(writer, con, stage, item, venue, now, chunk_rows, copy_day, known_cache, result,
+                                    hashes)
             if done:
                 if progress is not None:
                     progress(item.label, size, size)
@@ -200,9 +202,11 @@ def _stage_file(writer: LakeWriter, con: duckdb.DuckDBPyConnection, item: Ingest
                     result.sha256 = digest.result()
                 return
             result.rows_read = 0  # a bad row: read it again the ordinary way, which locates every problem
+            hashes.forget(item.table, index)
         for chunk in read_chunks(item.path, fmt, item.table, venue, chunk_rows):
             if chunk.restart:  # the file is being read again by the exact reader
                 writer.discard_file(stage)
+                hashes.forget(item.table, index)
                 stage, problems, unlisted, result.rows_read = writer.new_file(index), [], 0, 0
                 continue
             problems.extend(chunk.problems)
@@ -215,11 +219,13 @@ def _stage_file(writer: LakeWriter, con: duckdb.DuckDBPyConnection, item: Ingest
                 good = ~checked.bad
                 data = checked.table.filter(good) if checked.bad.any() else checked.table
                 writer.write(stage, item.table, data, chunk.rows[good])
+                hashes.add(item.table, index, data)
             if progress is not None:
                 progress(item.label, chunk.bytes_done, size)
         writer.close_file(stage)
     except FileRejected as exc:
         writer.discard_file(stage)
+        hashes.forget(item.table, index)
         problems.insert(0, Problem(item.label, None, exc.column, exc.reason))
     if digest is not None:
         result.sha256 = digest.result()
@@ -254,7 +260,7 @@ def _copyable_day(path: Path, table: str) -> str | None:
 
 def _check_then_copy(writer: LakeWriter, con: duckdb.DuckDBPyConnection, stage: FileStage, item: IngestFile,
                      venue: str, now: dt.datetime, chunk_rows: int, day: str, known_cache: dict[str, pa.Array],
-                     result: FileResult) -> bool:
+                     result: FileResult, hashes: KeyHashes) -> bool:
     """Check every row; when all pass and all fall on ``day``, stage the file by copying it (no re-encoding).
     False means a row failed: the caller reads the file again the ordinary way."""
     for chunk in read_chunks(item.path, "parquet", item.table, venue, chunk_rows):
@@ -266,6 +272,7 @@ def _check_then_copy(writer: LakeWriter, con: duckdb.DuckDBPyConnection, stage: 
         micros = checked.table[TABLES[item.table].time_column or "ts"].cast(pa.int64()).to_numpy()
         if (micros // 86_400_000_000 != (dt.date.fromisoformat(day) - dt.date(1970, 1, 1)).days).any():
             return False  # statistics said one day, the rows say otherwise
+        hashes.add(item.table, stage.file_index, checked.table)  # every row is staged: the copy is the file
     writer.stage_copy(stage, item.table, venue, day, item.path, result.rows_read)
     return True
 
@@ -343,7 +350,7 @@ def _fetch(con: duckdb.DuckDBPyConnection, query: str) -> tuple[list[tuple], int
 
 
 def _cross_checks(writer: LakeWriter, con: duckdb.DuckDBPyConnection, root: Path, venue: str,
-                  files: list[IngestFile], report: IngestReport) -> None:
+                  files: list[IngestFile], report: IngestReport, hashes: KeyHashes) -> None:
     rowmap = _RowMap(writer, files)
     drops: dict[str, set[int]] = {}
     for table in dict.fromkeys(f.table for f in files):
@@ -353,7 +360,8 @@ def _cross_checks(writer: LakeWriter, con: duckdb.DuckDBPyConnection, root: Path
         keys = [k for k in TABLES[table].key if k != "venue"]
         if keys:
             staged_rows = sum(p.count for p in writer.parts if p.table == table)
-            if _may_repeat(con, glob, keys, staged_rows):
+            kept = hashes.of(table, staged_rows)
+            if _hashes_repeat(kept) if kept is not None else _may_repeat(con, glob, keys, staged_rows):
                 _duplicates_in_ingest(con, glob, keys, files, rowmap, report, drops)
             _duplicates_in_lake(con, glob, keys, root, table, venue, files, rowmap, report, drops)
     if drops and report.skip_bad:
@@ -367,18 +375,69 @@ def _flag(files: list[IngestFile], rowmap: _RowMap, report: IngestReport, drops:
     drops.setdefault(staged, set()).add(position)
 
 
+class KeyHashes:
+    """64-bit hashes of the key of every row staged so far, per table, taken as the rows are staged (while
+    the other core encodes Parquet), so the duplicate pre-check need not read the staged files back.
+
+    Kept for up to HASH_SORT_ROWS rows in all (8 bytes a row); a table whose rows would pass that gives up
+    its hashes, and its pre-check reads the staged files with DuckDB instead, within DuckDB's memory cap."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self._arrays: dict[str, list[tuple[int, np.ndarray]]] = {}  # table -> [(file index, hashes)]
+        self._given_up: set[str] = set()
+        self._rows = 0
+
+    def add(self, table: str, file_index: int, data: pa.Table) -> None:
+        """Hash the key of ``data``: exactly the rows just staged for ``file_index``."""
+        keys = [k for k in TABLES[table].key if k != "venue"]
+        if not keys or table in self._given_up or not data.num_rows:
+            return
+        if self._rows + data.num_rows > HASH_SORT_ROWS:
+            self._given_up.add(table)
+            self._rows -= sum(len(h) for _, h in self._arrays.pop(table, []))
+            return
+        source = data.select(keys)  # noqa: F841 - read by DuckDB through its name
+        cols = ", ".join(f'"{k}"' for k in keys)
+        # The same DuckDB hash as the fallback over staged files: equal keys give equal hashes whatever the
+        # Arrow type they came in (a dictionary hashes by value, -0.0 like 0.0).
+        h = self.con.sql(f"SELECT hash({cols}) AS h FROM source").fetchnumpy()["h"]
+        self._arrays.setdefault(table, []).append((file_index, h))
+        self._rows += len(h)
+
+    def forget(self, table: str, file_index: int) -> None:
+        """The file's staged rows were discarded (it is read again, or rejected)."""
+        kept = self._arrays.get(table, [])
+        self._rows -= sum(len(h) for i, h in kept if i == file_index)
+        self._arrays[table] = [(i, h) for i, h in kept if i != file_index]
+
+    def of(self, table: str, staged_rows: int) -> np.ndarray | None:
+        """Every staged row's hash, or None when they were not all kept."""
+        if table in self._given_up:
+            return None
+        arrays = [h for _, h in self._arrays.get(table, [])]
+        if sum(len(h) for h in arrays) != staged_rows:  # a guard: the pre-check must see every staged row
+            return None
+        return np.concatenate(arrays) if arrays else np.empty(0, np.uint64)
+
+
+def _hashes_repeat(h: np.ndarray) -> bool:
+    """Whether two of the hashes are equal (sorts ``h`` in place)."""
+    h.sort()
+    return bool((h[1:] == h[:-1]).any())
+
+
 def _may_repeat(con: duckdb.DuckDBPyConnection, glob: str, keys: list[str], rows: int) -> bool:
     """Whether two staged rows may share a key: False is certain, True sends us to the exact (slower) check.
 
     Equal keys have equal 64-bit hashes, so the usual case, no duplicates, is settled on the hashes alone:
     up to HASH_SORT_ROWS they are sorted in memory (8 bytes a row; three times cheaper than grouping),
-    beyond that DuckDB groups them within its memory limit, spilling to disk."""
+    beyond that DuckDB groups them within its memory limit, spilling to disk. (Used when the hashes taken
+    while staging were not kept; see :class:`KeyHashes`.)"""
     cols = ", ".join(f'"{k}"' for k in keys)
     hashed = f"SELECT hash({cols}) AS __h FROM {_staged(glob, keys)}"
     if rows <= HASH_SORT_ROWS:
-        h = con.sql(hashed).fetchnumpy()["__h"]
-        h.sort()
-        return bool((h[1:] == h[:-1]).any())
+        return _hashes_repeat(con.sql(hashed).fetchnumpy()["__h"])
     return bool(con.sql(f"{hashed} GROUP BY __h HAVING count(*) > 1 LIMIT 1").fetchall())
 
 

@@ -10,7 +10,10 @@ fresh child process so peak memory is its own:
 * ``pandas csv``      — the same baseline from CSV.
 
 Run: ``.venv/bin/python bench/bench_ingest.py --rows 5000000``. Prints rows/s, peak RSS and the ratio of
-each Harbour figure to the pandas baseline on the same input.
+each Harbour figure to the pandas baseline on the same input. On a shared machine, ``--repeat N`` runs the
+cases in turn N times and prints medians, and ``--before-src DIR`` (a ``src`` folder of an older checkout,
+e.g. from ``git archive``) adds the same ingest by that code to each round, so old and new meet the same
+load.
 """
 
 from __future__ import annotations
@@ -132,17 +135,33 @@ def peak_rss_mb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
-def measure(kind: str, data: Path, accounts: Path, work: Path) -> tuple[float, float, int, int]:
+def measure(kind: str, data: Path, accounts: Path, work: Path, src: str | None = None
+            ) -> tuple[float, float, int, int]:
+    """One case in a fresh process; ``src`` puts another source tree of harbour first on its path."""
     lake = work / f"lake-{kind}-{data.name}"
     shutil.rmtree(lake, ignore_errors=True)
     ctx = mp.get_context("spawn")
     out: mp.Queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(kind, str(data), str(accounts), str(lake), out))
-    proc.start()
+    saved = os.environ.get("PYTHONPATH")
+    if src:  # a spawned child is a new interpreter: it imports harbour from PYTHONPATH first
+        os.environ["PYTHONPATH"] = src
+    try:
+        proc = ctx.Process(target=_child, args=(kind, str(data), str(accounts), str(lake), out))
+        proc.start()
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
     result = out.get()
     proc.join()
     shutil.rmtree(lake, ignore_errors=True)
     return result
+
+
+def _line(label: str, who: str, seconds: float, cpu: float, rows: int, mem: int) -> str:
+    return (f"{label:8s} {who:8s}: {rows / seconds:11,.0f} rows/s wall ({seconds:6.2f} s), {rows / cpu:11,.0f} rows "
+            f"per CPU-second ({cpu:6.2f} s CPU), peak RSS {mem:,} MB, load {os.getloadavg()[0]:.1f}")
 
 
 def main() -> None:
@@ -151,25 +170,40 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=20_000)
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--skip-csv", action="store_true")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of every case; medians when more than one")
+    parser.add_argument("--before-src", help="also ingest with harbour from this src folder (an older checkout)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         work = Path(tmp)
         accounts, pq_path, csv_path = make_data(work, args.rows, args.accounts, args.days)
+        # Write the inputs out now: otherwise the first case measured pays for flushing ~1 GB of them (an
+        # ingest fsyncs its staged files before publishing; the pandas baseline does not fsync at all).
+        os.sync()
         print(f"{args.rows:,} trades over {args.days} days, {args.accounts:,} accounts; "
               f"Parquet {pq_path.stat().st_size / 1e6:.0f} MB, CSV {csv_path.stat().st_size / 1e6:.0f} MB")
         inputs = [("parquet", pq_path), ("daily", work / "daily")] + ([] if args.skip_csv else [("csv", csv_path)])
         print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
               "(wall figures are only meaningful on a quiet machine; CPU seconds are less sensitive)")
+        cases = [("harbour", None), ("pandas", None)] + ([("before", args.before_src)] if args.before_src else [])
         for label, path in inputs:
-            h_s, h_cpu, h_rows, h_mem = measure("harbour", path, accounts, work)
-            p_s, p_cpu, p_rows, p_mem = measure("pandas", path, accounts, work)
-            assert h_rows == p_rows == args.rows, (h_rows, p_rows)
-            for who, s_, cpu, rows, mem in (("harbour", h_s, h_cpu, h_rows, h_mem), ("pandas", p_s, p_cpu, p_rows,
-                                                                                     p_mem)):
-                print(f"{label:8s} {who:8s}: {rows / s_:11,.0f} rows/s wall ({s_:6.2f} s), {rows / cpu:11,.0f} rows "
-                      f"per CPU-second ({cpu:6.2f} s CPU), peak RSS {mem:,} MB")
+            runs: dict[str, list[tuple[float, float, int, int]]] = {who: [] for who, _ in cases}
+            for _ in range(args.repeat):
+                for who, src in cases:
+                    result = measure("pandas" if who == "pandas" else "harbour", path, accounts, work, src)
+                    assert result[2] == args.rows, (who, result[2])
+                    runs[who].append(result)
+                    if args.repeat > 1:
+                        print("  " + _line(label, who, *result[:2], args.rows, result[3]))
+            med = {who: [float(np.median([r[i] for r in rs])) for i in range(4)] for who, rs in runs.items()}
+            for who, (s_, cpu, _, mem) in med.items():
+                print(("median " if args.repeat > 1 else "") + _line(label, who, s_, cpu, args.rows, int(mem)))
+            (h_s, h_cpu, _, h_mem), (p_s, p_cpu, _, p_mem) = med["harbour"], med["pandas"]
             print(f"{label:8s} ratio   : {p_s / h_s:5.2f}x faster (wall), {p_cpu / h_cpu:5.2f}x less CPU, "
                   f"{h_mem / p_mem:4.2f}x the memory of the baseline")
+            if "before" in med:
+                b_s, b_cpu = med["before"][:2]
+                print(f"{label:8s} vs before: {b_s / h_s:5.2f}x faster (wall), {b_cpu / h_cpu:5.2f}x less CPU")
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

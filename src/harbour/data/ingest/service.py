@@ -222,6 +222,7 @@ def _stage_file(writer: LakeWriter, con: duckdb.DuckDBPyConnection, item: Ingest
                 hashes.add(item.table, index, data)
             if progress is not None:
                 progress(item.label, chunk.bytes_done, size)
+        hashes.settle(item.table, index)  # while the writer encodes its last chunks
         writer.close_file(stage)
     except FileRejected as exc:
         writer.discard_file(stage)
@@ -273,6 +274,7 @@ def _check_then_copy(writer: LakeWriter, con: duckdb.DuckDBPyConnection, stage: 
         if (micros // 86_400_000_000 != (dt.date.fromisoformat(day) - dt.date(1970, 1, 1)).days).any():
             return False  # statistics said one day, the rows say otherwise
         hashes.add(item.table, stage.file_index, checked.table)  # every row is staged: the copy is the file
+    hashes.settle(item.table, stage.file_index)
     writer.stage_copy(stage, item.table, venue, day, item.path, result.rows_read)
     return True
 
@@ -409,6 +411,16 @@ class KeyHashes:
         self._arrays.setdefault(table, []).append((file_index, h))
         self._rows += len(h)
 
+    def settle(self, table: str, file_index: int) -> None:
+        """Merge the file's sorted runs into one. Called when the file has been read, while the writer still
+        encodes its last chunks (NumPy sorts without the GIL), so the check at the end has less to do."""
+        kept = self._arrays.get(table, [])
+        runs = [h for i, h in kept if i == file_index]
+        if len(runs) > 1:
+            merged = np.concatenate(runs)
+            merged.sort(kind="stable")  # timsort: finds the sorted runs and merges them
+            self._arrays[table] = [(i, h) for i, h in kept if i != file_index] + [(file_index, merged)]
+
     def forget(self, table: str, file_index: int) -> None:
         """The file's staged rows were discarded (it is read again, or rejected)."""
         kept = self._arrays.get(table, [])
@@ -422,11 +434,12 @@ class KeyHashes:
         runs = [h for _, h in self._arrays.get(table, [])]
         if sum(len(h) for h in runs) != staged_rows:  # a guard: the pre-check must see every staged row
             return None
-        if not runs:
-            return False
-        # Each run is sorted: the stable sort (timsort) finds the runs and merges them, 3x cheaper than sorting.
-        merged = np.sort(np.concatenate(runs), kind="stable")
-        return _adjacent_equal(merged)
+        if len(runs) > 1:
+            # Each run is sorted: the stable sort (timsort) finds the runs and merges them, 3x cheaper than sorting.
+            merged = np.concatenate(runs)
+            merged.sort(kind="stable")
+            runs = [merged]
+        return bool(runs) and _adjacent_equal(runs[0])
 
 
 def _adjacent_equal(sorted_hashes: np.ndarray) -> bool:

@@ -29,7 +29,8 @@ class FanConfig(BaseModel):
     min_surge: float = Field(
         3.0, ge=0,
         description="the burst's distinct counterparties (per window) are at least this multiple of the account's "
-                    "usual number of transfers per window outside the burst (a busy trader is not a sudden crowd); "
+                    "usual active hours (hours with a transfer) per window outside the burst (a busy trader is not a "
+                    "sudden crowd); "
                     "0 disables")
     payroll_max_cv: float = Field(
         0.3, ge=0,
@@ -50,8 +51,10 @@ def recurring_share(g: TransferGraph, node: int, edges: np.ndarray, incoming: bo
 
 
 def surge(g: TransferGraph, node: int, edges: np.ndarray, window: int) -> float:
-    """The burst's distinct counterparties per window, over the account's usual transfers per window (both
-    directions, outside the burst's span, over the span of the data)."""
+    """The burst's distinct counterparties per window, over the account's usual activity per window (both
+    directions, outside the burst's span, over the span of the data). Activity is counted in hours with a
+    transfer, not in transfers: a batch the account sends at once (a company's payroll run) is one event of
+    its routine, and must not make a sudden crowd paying it the same day look usual."""
     t0, t1 = int(g.ts[edges].min()), int(g.ts[edges].max())
     allx = np.concatenate((g.in_edges(node), g.out_edges(node)))
     allx = allx[g.src[allx] != g.dst[allx]]
@@ -59,7 +62,8 @@ def surge(g: TransferGraph, node: int, edges: np.ndarray, window: int) -> float:
     quiet = int(g.ts[-1] - g.ts[0]) - (t1 - t0)
     if quiet < window:  # the burst is most of the data: steady activity, nothing to surge above
         return 1.0 if t1 - t0 > window else float("inf")
-    outside = np.count_nonzero((g.ts[allx] < t0) | (g.ts[allx] > t1))
+    t_out = g.ts[allx][(g.ts[allx] < t0) | (g.ts[allx] > t1)]
+    outside = np.unique(t_out // hours(1.0)).size
     usual = outside / quiet * window
     return float(burst / usual) if usual > 0 else float("inf")
 

@@ -18,6 +18,7 @@ from harbour.detect.aml.base import (
     node_name,
     saturating,
 )
+from harbour.detect.aml.fans import surge
 from harbour.detect.aml.graph import TransferGraph
 from harbour.detect.aml.kernels import count_between, distinct_between
 from harbour.detect.framework import register
@@ -50,6 +51,10 @@ class GatherScatterConfig(BaseModel):
     max_overlap: float = Field(0.34, ge=0, le=1,
                                description="at most this share of receivers may also be senders (else it is "
                                            "a busy two-way account, not a pass-through hub)")
+    min_surge: float = Field(3.0, ge=0, description="the hub's distinct senders and receivers per gap_hours are at "
+                             "least this multiple of its usual active hours per gap_hours outside the pattern's "
+                             "span (as for fans: a customer who deposits and withdraws every day is not a "
+                             "collection point); 0 disables")
 
 
 def _meshed(g: TransferGraph, nodes: np.ndarray, span: tuple[int, int], usable: np.ndarray, senders: bool) -> float:
@@ -127,9 +132,14 @@ def _split(g: TransferGraph, cfg: GatherScatterConfig, h: int, sent: np.ndarray,
     if _meshed(g, senders, span, usable, True) > cfg.max_meshed_share or \
             _meshed(g, receivers, span, usable, False) > cfg.max_meshed_share:
         return None
-    if _parallel(g, h, senders, receivers, (t_out0 - hours(cfg.gap_hours), t_out1), usable) > cfg.max_parallel:
+    # a stack's parallel middle accounts move the same layer's money in the same episode, each on its own
+    # clock: one may pay on after this hub's last payment, so look as far after the scattering as before it
+    parallel_span = (t_out0 - hours(cfg.gap_hours), t_out1 + hours(cfg.gap_hours))
+    if _parallel(g, h, senders, receivers, parallel_span, usable) > cfg.max_parallel:
         return None
     e = np.concatenate((e_in, sent))
+    if cfg.min_surge > 0 and surge(g, h, e, hours(cfg.gap_hours)) < cfg.min_surge:
+        return None
     text = (f"account {node_name(g, h, e)} gathered {fmt_usd(v_in)} from {senders.size} distinct senders "
             f"and then scattered {fmt_usd(v_out)} to {receivers.size} distinct receivers {fmt_span(g, e)}")
     score = saturating(min(senders.size / cfg.min_senders, receivers.size / cfg.min_receivers), 1.0)
@@ -159,11 +169,20 @@ def find(g: TransferGraph, cfg: GatherScatterConfig, claimed: np.ndarray) -> lis
         # where does the scattering start? bursts carry ordinary transfers at their edges, so try the
         # burst's start and each payment that follows an arrival; keep the split with most senders/receivers
         ins = g.in_edges(h)
+        arrivals = g.ts[ins[usable[ins] & (g.src[ins] != h)]]  # time-ordered
         starts = np.unique(np.concatenate(([0], np.searchsorted(g.ts[burst], g.ts[ins], side="right"))))
         for k in starts[starts <= burst.size - cfg.min_receivers][:4].tolist():
-            p = _split(g, cfg, h, burst[k:], usable)
-            if p is not None and (best is None or p[0] > best[0]):
-                best = p
+            # ... and where does it end? It may run to the burst's end, or stop where new money arrives
+            # (payments after that arrival are another flow: e.g. a linked account's part in another scheme)
+            ends = [burst.size]
+            later = arrivals[arrivals > g.ts[burst[k]]]
+            nxt = int(np.searchsorted(g.ts[burst], later.min(), side="left")) if later.size else burst.size
+            if k + cfg.min_receivers <= nxt < burst.size:
+                ends.append(nxt)
+            for end in ends:
+                p = _split(g, cfg, h, burst[k:end], usable)
+                if p is not None and (best is None or p[0] > best[0]):
+                    best = p
         if best is not None:
             out.append(best[1])
     return out

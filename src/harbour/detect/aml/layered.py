@@ -103,7 +103,12 @@ def _components(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> li
     t_max = np.full(n_lab, np.iinfo(np.int64).min)
     np.minimum.at(t_min, edge_label, g.ts[cand])
     np.maximum.at(t_max, edge_label, g.ts[cand])
-    ok = (n_edges >= cfg.min_transfers) & (value >= cfg.min_total_usd) & (t_max - t_min <= window)
+    ok = (n_edges >= cfg.min_transfers) & (value >= cfg.min_total_usd)
+    # parties per component, counted once for all: a component too large to be one scheme is left out
+    pairs = np.unique(np.concatenate((edge_label.astype(np.int64) * g.n_nodes + g.src[cand],
+                                      edge_label.astype(np.int64) * g.n_nodes + g.dst[cand])))
+    n_parties = np.bincount(pairs // g.n_nodes, minlength=n_lab)
+    ok &= (n_parties >= 4) & (n_parties <= cfg.max_parties)
     keep = ok[edge_label]
     cand, edge_label = cand[keep], edge_label[keep]
     order = np.argsort(edge_label, kind="stable")
@@ -111,14 +116,23 @@ def _components(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> li
     out = []
     for grp in np.split(order, bounds) if cand.size else []:
         e = cand[grp]
-        parties = np.unique(np.concatenate((g.src[e], g.dst[e]))).size
-        # One scheme moves its money in one coordinated span; a web of friends trades all week.
-        coordinated = int(g.ts[e].max() - g.ts[e].min()) <= window
-        big_enough = (4 <= parties <= cfg.max_parties and e.size >= cfg.min_transfers
-                      and float(g.usd[e].sum()) >= cfg.min_total_usd)
-        if big_enough and coordinated:
+        # One scheme moves its money in one coordinated span; a web of friends trades all week. A component
+        # that runs longer is judged by its busiest window: a scheme account's own ordinary payments hours
+        # before or after the scheme hang on at the ends and must not sink the scheme with them.
+        if int(g.ts[e].max() - g.ts[e].min()) <= window:
             out.append(e)
+        else:
+            out += _pieces(g, cfg, _busiest_window(g, e, window))
     return out
+
+
+def _busiest_window(g: TransferGraph, e: np.ndarray, window: int) -> np.ndarray:
+    """The edges of ``e`` in the window span that holds most of them (the earliest such span on ties)."""
+    e = e[np.argsort(g.ts[e], kind="stable")]
+    t = g.ts[e]
+    n_in = np.searchsorted(t, t + window, side="right") - np.arange(t.size)
+    i = int(np.argmax(n_in))
+    return e[i:i + int(n_in[i])]
 
 
 def _pieces(g: TransferGraph, cfg: LayeredConfig, e: np.ndarray) -> list[np.ndarray]:

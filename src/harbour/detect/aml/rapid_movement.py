@@ -20,19 +20,21 @@ class RapidMovementConfig(BaseModel):
     dwell_hours: float = Field(6.0, gt=0, description="funds leave within this time after arriving")
     min_out_share: float = Field(0.9, gt=0, description="value sent on / value received, at least (what stays "
                                  "behind is fees and rounding, not a balance kept)")
-    max_out_share: float = Field(1.1, gt=0, description="... and at most (far more out is a different flow)")
+    max_out_share: float = Field(1.1, gt=0, description="... and at most, of all that left, refunds to the senders "
+                                 "included (far more out is a different flow)")
     min_usd: float = Field(2_000.0, ge=0, description="value received, at least")
 
 
 @njit(cache=True)
 def _sent_on(v: int, t0: int, t1: int, senders: np.ndarray, n_senders: int, out_ptr: np.ndarray,
-             out_order: np.ndarray, dst: np.ndarray, ts: np.ndarray, usd: np.ndarray) -> float:
+             out_order: np.ndarray, dst: np.ndarray, ts: np.ndarray, usd: np.ndarray) -> tuple[float, float]:
     """Value ``v`` sent in [t0, t1] to parties other than itself and the given senders (a refund to the
-    sender is not a pass-through)."""
+    sender is not a pass-through), and all it sent to others in that time, refunds included."""
     lo = _lower_bound(ts, out_order, out_ptr[v], out_ptr[v + 1], t0 - 1)
     hi = _lower_bound(ts, out_order, lo, out_ptr[v + 1], t1)
     hi = min(hi, lo + 256)  # bound the scan at hubs; the first 256 payments decide
     total = 0.0
+    refunded = 0.0
     for q in range(lo, hi):
         f = out_order[q]
         if dst[f] == v:
@@ -42,9 +44,11 @@ def _sent_on(v: int, t0: int, t1: int, senders: np.ndarray, n_senders: int, out_
             if dst[f] == senders[k]:
                 back = True
                 break
-        if not back:
+        if back:
+            refunded += usd[f]
+        else:
             total += usd[f]
-    return total
+    return total, total + refunded
 
 
 @njit(cache=True)
@@ -53,7 +57,9 @@ def pass_through_runs(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndar
                       dwell: int, lo_share: float, hi_share: float, min_usd: float) -> np.ndarray:
     """A mask of the arrivals that pass through: an arrival whose value (alone, or summed with the arrivals
     before it within ``dwell`` of the run's first) is sent on to others within ``dwell`` after the last of
-    them, at a share in [lo_share, hi_share]. Arrivals with value 0 (claimed) are invisible."""
+    them, at a share in [lo_share, hi_share]. The upper bound holds for everything that left, refunds to the
+    senders included: an account that passes an arrival on and also pays its sender back is spending
+    money it already held, not passing the arrival through. Arrivals with value 0 (claimed) are invisible."""
     hit = np.zeros(src.shape[0], np.bool_)
     senders = np.empty(64, np.int64)
     n_nodes = in_ptr.shape[0] - 1
@@ -70,8 +76,8 @@ def pass_through_runs(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndar
             # alone
             senders[0] = src[e]
             if usd[e] >= min_usd:
-                out = _sent_on(v, ts[e], ts[e] + dwell, senders, 1, out_ptr, out_order, dst, ts, usd)
-                if lo_share * usd[e] <= out <= hi_share * usd[e]:
+                out, gone = _sent_on(v, ts[e], ts[e] + dwell, senders, 1, out_ptr, out_order, dst, ts, usd)
+                if lo_share * usd[e] <= out and gone <= hi_share * usd[e]:
                     hit[e] = True
             # as part of a run of arrivals within the dwell time of the run's first one
             if run_start < 0 or ts[e] - ts[in_order[run_start]] > dwell or n_senders >= 64:
@@ -81,9 +87,9 @@ def pass_through_runs(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndar
             n_senders += 1
             if n_senders >= 2 and run_value >= min_usd:
                 t0 = ts[in_order[run_start]]
-                out = _sent_on(v, t0, ts[e] + dwell, senders, n_senders, out_ptr, out_order, dst, ts, usd)
+                out, gone = _sent_on(v, t0, ts[e] + dwell, senders, n_senders, out_ptr, out_order, dst, ts, usd)
                 # the run's money must not have left before it arrived: out counted from its first arrival
-                if lo_share * run_value <= out <= hi_share * run_value:
+                if lo_share * run_value <= out and gone <= hi_share * run_value:
                     for q in range(run_start, p + 1):
                         f = in_order[q]
                         if src[f] != v and usd[f] > 0.0:

@@ -212,3 +212,71 @@ def test_a_busy_trader_is_not_a_fan_but_a_sudden_crowd_is() -> None:
     fans = of(run_graph_detectors(transfers, accounts), "fan_in")
     assert [a["accounts"][0] for a in fans] == [quiet.split(":")[1]]
     assert set(fans[0]["evidence_ids"]) == set(crowd)
+
+
+def test_an_arrival_passed_on_while_the_sender_is_also_repaid_is_no_rapid_movement() -> None:
+    """Money leaving at once to a third party AND back to the sender is the account's own balance at work;
+    the same arrival passed on alone is a rapid movement."""
+    sc = Scenario(seed=41)
+    sc.background(accounts=200, transfers=300)
+    spender, mule, friend = sc.account("HBX"), sc.account("HBX"), sc.account("HBX")
+    sc.transfer(friend, spender, sc.when(1.0), 5_800)
+    sc.transfer(spender, sc.address(), sc.when(1.08), 5_900)
+    sc.transfer(spender, friend, sc.when(1.15), 4_400)  # pays the friend back as well: 1.78x what arrived
+    sc.transfer(sc.address(), mule, sc.when(2.0), 7_300)
+    sc.transfer(mule, sc.address(), sc.when(2.05), 7_150)
+    transfers, accounts, _ = sc.tables()
+    found = of(run_graph_detectors(transfers, accounts), "rapid_movement")
+    assert [a["accounts"] for a in found] == [[mule.split(":")[1]]]
+
+
+def test_a_bipartite_group_is_found_though_a_member_pays_ordinary_friends_hours_before_and_after() -> None:
+    """A member's own payments at the edges of the episode stretch the group's component past the window;
+    the scheme is judged on its busiest window, not dropped with them."""
+    sc = Scenario(seed=42)
+    sc.background(accounts=300, transfers=400)
+    senders = [sc.account("KLN") for _ in range(3)]
+    receivers = [sc.account("KLN") for _ in range(3)]
+    ids = [sc.transfer(s, r, sc.when(2.0 + 0.02 * k), 2_500 + 90 * k)
+           for k, (s, r) in enumerate((s, r) for s in senders for r in receivers)]
+    sc.label("bipartite", senders + receivers, ids)
+    # about 11 hours before the first sender's first payment and after the last sender's last one
+    for k, (who, day) in enumerate(((senders[0], 1.55), (senders[-1], 2.61))):
+        sc.transfer(who, sc.account("KLN"), sc.when(day), 700 + 10 * k)
+        sc.transfer(who, sc.account("KLN"), sc.when(day + 0.01), 650 + 10 * k)
+    transfers, accounts, labels = sc.tables()
+    found = of(run_graph_detectors(transfers, accounts), "bipartite")
+    assert any(matches(a, labels.to_pylist()[0]) for a in found), found
+
+
+def test_a_company_paid_by_a_crowd_after_its_payroll_run_is_a_fan_in() -> None:
+    """A payroll run is one event of the company's routine (counted in active hours, not transfers): it
+    does not make a sudden crowd paying the company the same day look usual."""
+    sc = Scenario(seed=43)
+    sc.background(accounts=300, transfers=400)
+    company = sc.account("HBX", kind="corporate")
+    for k in range(25):
+        sc.transfer(company, sc.account("HBX"), sc.when(1.0 + k * 0.0005), 4_000 + 30 * k)
+    crowd = [sc.transfer(sc.address(), company, sc.when(1.2 + 0.01 * k), 2_000 + 40 * k) for k in range(12)]
+    transfers, accounts, _ = sc.tables()
+    fans = of(run_graph_detectors(transfers, accounts), "fan_in")
+    assert [a["accounts"][0] for a in fans] == [company.split(":")[1]]
+    assert set(fans[0]["evidence_ids"]) == set(crowd)
+
+
+def test_a_hub_whose_linked_account_pays_on_later_is_still_a_gather_scatter() -> None:
+    """The scattering stops where new money arrives: payments after that arrival (here a linked account's
+    hop in another scheme, hours later) are another flow and must not sink the gather-scatter."""
+    sc = Scenario(seed=44)
+    sc.background(accounts=300, transfers=400)
+    hub = sc.account("HBX", customer="C-HUB")
+    other = sc.account("HBX", customer="C-HUB")
+    ids = [sc.transfer(sc.account("HBX"), hub, sc.when(1.0 + 0.03 * k), 3_000 + 100 * k) for k in range(5)]
+    ids += [sc.transfer(hub, sc.account("HBX"), sc.when(1.25 + 0.03 * k), 2_700 + 80 * k) for k in range(5)]
+    sc.label("gather_scatter", [hub], ids)
+    sc.transfer(sc.account("HBX"), other, sc.when(1.6), 20_000)
+    for k, usd in enumerate((20_100, 19_300, 26_000)):  # the linked account's own hop, passed straight on
+        sc.transfer(other, sc.account("HBX"), sc.when(1.61 + 0.01 * k), usd)
+    transfers, accounts, labels = sc.tables()
+    found = of(run_graph_detectors(transfers, accounts), "gather_scatter")
+    assert [set(a["evidence_ids"]) for a in found] == [set(ids)], [a["explanation"] for a in found]

@@ -4,6 +4,7 @@ venue-day's transfers. Amounts carry noise; timings are spread; difficulty chang
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -19,9 +20,32 @@ DAY_END = SECONDS * US - 60 * US
 ASSETS = ("USDT", "USDT", "USDC", "ETH", "BTC")
 
 
+# Customers already in an AML incident of the world being planned (planning is one sequential pass per
+# world, so the picks are the same for the same config).
+_TAKEN: dict[str, Any] = {"world": None, "customers": set()}
+
+
 def _people(world: World, venue: str, rng: np.random.Generator, n: int) -> list[int]:
-    traders = world.accounts[venue].traders()
-    return [int(x) for x in rng.choice(traders, size=min(n, len(traders)), replace=False)]
+    """``n`` accounts of the venue, each of a different customer and of no customer in an earlier AML
+    incident. A detector links a customer's accounts into one actor, so two accounts of one person in one
+    scheme (a stack whose first and last layers share a customer) really are a cycle; and accounts shared
+    by two schemes make patterns no label describes (a scatter-gather's mules paid again by a gather-scatter
+    close a loop)."""
+    if _TAKEN["world"] is not world:
+        _TAKEN.update(world=world, customers=set())
+    taken: set[tuple[str, int]] = _TAKEN["customers"]
+    va = world.accounts[venue]
+    picked: list[int] = []
+    for x in rng.permutation(va.traders()).tolist():
+        c = va.customer[x]
+        key = ("customer", c) if c >= 0 else (venue, int(x))
+        if key in taken:
+            continue
+        taken.add(key)
+        picked.append(int(x))
+        if len(picked) == n:
+            break
+    return picked
 
 
 def _times(rng: np.random.Generator, n: int, start: int, span: int, noise: float) -> np.ndarray:

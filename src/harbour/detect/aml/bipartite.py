@@ -10,7 +10,7 @@ from pydantic import Field
 
 from harbour.detect.aml.base import GraphDetector, Pattern, fmt_span, fmt_usd, node_name, saturating
 from harbour.detect.aml.graph import TransferGraph
-from harbour.detect.aml.layered import LayeredConfig, components, density, mesh_share, roles
+from harbour.detect.aml.layered import LayeredConfig, components, density, mesh_share, role_counts, roles
 from harbour.detect.framework import register
 
 
@@ -21,7 +21,11 @@ class BipartiteConfig(LayeredConfig):
 
 def find(g: TransferGraph, cfg: BipartiteConfig, claimed: np.ndarray) -> list[Pattern]:
     out = []
-    for e in components(g, cfg, claimed):
+    comps = components(g, cfg, claimed)
+    n_pay, n_paid, n_both = role_counts(g, comps)
+    # cheap exits for all components at once: a pass-through layer, or (nobody two-way) a side too small
+    keep = (n_both <= cfg.max_two_way) & ((n_both > 0) | ((n_pay >= cfg.min_side) & (n_paid >= cfg.min_side)))
+    for e in (comps[k] for k in np.flatnonzero(keep).tolist()):
         senders, receivers, both = roles(g, e)
         if both.size > cfg.max_two_way:
             continue  # a pass-through layer: a stack, or ordinary two-way flow

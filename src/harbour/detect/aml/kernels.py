@@ -34,12 +34,14 @@ def _lower_bound(ts: np.ndarray, order: np.ndarray, lo: int, hi: int, t: int) ->
 
 
 @njit(cache=True, nogil=True)
-def _bursts(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, this: np.ndarray, ts: np.ndarray,
-            mask: np.ndarray, skip_node: np.ndarray, window: int, min_count: int, distinct: bool,
-            scratch: np.ndarray, v0: int, v1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _bursts(ptr: np.ndarray, other_o: np.ndarray, ts_o: np.ndarray, valid_o: np.ndarray, skip_node: np.ndarray,
+            window: int, min_count: int, distinct: bool, scratch: np.ndarray, v0: int, v1: int
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per node, maximal runs of its time-ordered edges in which some ``window``-long span holds at least
-    ``min_count`` edges (``distinct``: distinct counterparties ``other``). Edges with mask False, and
-    self-loops, are ignored. Returns (node, lo, hi): positions lo..hi (inclusive) into ``order``.
+    ``min_count`` edges (``distinct``: distinct counterparties ``other_o``). The arrays are in CSR order
+    (position r of node v's edges: ``other_o[r]``, ``ts_o[r]``, ``valid_o[r]``), so the sliding window reads
+    them in sequence; positions that are not valid, and self-loops, are ignored. Returns (node, lo, hi):
+    positions lo..hi (inclusive) into the order.
 
     ``scratch`` is a zeroed int32 array of one slot per node; it is left zeroed. Only nodes v0..v1-1.
     """
@@ -57,21 +59,20 @@ def _bursts(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, this: np.ndar
         cur_lo = -1
         cur_hi = -1
         for r in range(a, b):
-            e = order[r]
-            if not mask[e] or other[e] == this[e]:
+            if not valid_o[r] or other_o[r] == v:
                 continue
-            x = other[e]
+            x = other_o[r]
             if distinct:
                 if scratch[x] == 0:
                     count += 1
                 scratch[x] += 1
             else:
                 count += 1
-            while ts[e] - ts[order[left]] > window:
-                f = order[left]
-                if mask[f] and other[f] != this[f]:
+            t = ts_o[r]
+            while t - ts_o[left] > window:
+                if valid_o[left] and other_o[left] != v:
                     if distinct:
-                        y = other[f]
+                        y = other_o[left]
                         scratch[y] -= 1
                         if scratch[y] == 0:
                             count -= 1
@@ -104,7 +105,7 @@ def _bursts(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, this: np.ndar
             k += 1
         if distinct:
             for r in range(left, b):
-                scratch[other[order[r]]] = 0
+                scratch[other_o[r]] = 0
     return out_node[:k], out_lo[:k], out_hi[:k]
 
 
@@ -512,13 +513,17 @@ def _cat(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
 def bursts(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, this: np.ndarray, ts: np.ndarray,
            mask: np.ndarray, skip_node: np.ndarray, window: int, min_count: int, distinct: bool,
            scratch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """See ``_bursts``: (node, lo, hi) of every burst run, by node."""
+    """See ``_bursts``: (node, lo, hi) of every burst run, by node. ``other``, ``this``, ``ts`` and ``mask``
+    are per edge; they are gathered into the order once (sequential reads in the kernel's sliding window
+    instead of two random reads per edge at each end of it)."""
     bounds = ranges(ptr.shape[0] - 1, ptr)
     # one zeroed scratch per range (threads must not share one), keyed by the range's first node
     scratches = {lo: scratch if i == 0 else np.zeros_like(scratch) for i, (lo, _) in enumerate(bounds)}
+    other_o, ts_o, valid_o = together(lambda: other[order], lambda: ts[order], lambda: mask[order])
+    # ``this`` is not read: a self-loop's other end is the node itself, which the kernel compares with
 
     def part(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return _bursts(ptr, order, other, this, ts, mask, skip_node, window, min_count, distinct,  # type: ignore
+        return _bursts(ptr, other_o, ts_o, valid_o, skip_node, window, min_count, distinct,  # type: ignore
                        scratches[lo], lo, hi)
 
     return _cat(_run(part, bounds))  # type: ignore[return-value]

@@ -113,7 +113,8 @@ def _components(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> li
     cand, edge_label = cand[keep], edge_label[keep]
     order = np.argsort(edge_label, kind="stable")
     bounds = np.flatnonzero(np.diff(edge_label[order])) + 1
-    out = []
+    out: list[np.ndarray | None] = []  # None: the next long component's pieces go here
+    long: list[np.ndarray] = []  # the busiest window of each long component
     for grp in np.split(order, bounds) if cand.size else []:
         e = cand[grp]
         # One scheme moves its money in one coordinated span; a web of friends trades all week. A component
@@ -122,8 +123,14 @@ def _components(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> li
         if int(g.ts[e].max() - g.ts[e].min()) <= window:
             out.append(e)
         else:
-            out += _pieces(g, cfg, _busiest_window(g, e, window))
-    return out
+            long.append(_busiest_window(g, e, window))
+            out.append(None)
+    # the busiest windows' connected pieces, all in one pass (thousands of small graphs on a busy table)
+    pieces = iter(_pieces_of_many(g, cfg, long))
+    flat: list[np.ndarray] = []
+    for e in out:
+        flat += [e] if e is not None else next(pieces)
+    return flat
 
 
 def _busiest_window(g: TransferGraph, e: np.ndarray, window: int) -> np.ndarray:
@@ -133,6 +140,43 @@ def _busiest_window(g: TransferGraph, e: np.ndarray, window: int) -> np.ndarray:
     n_in = np.searchsorted(t, t + window, side="right") - np.arange(t.size)
     i = int(np.argmax(n_in))
     return e[i:i + int(n_in[i])]
+
+
+def _pieces_of_many(g: TransferGraph, cfg: LayeredConfig, edge_sets: list[np.ndarray]) -> list[list[np.ndarray]]:
+    """``_pieces`` of each edge set, computed together: one connected-components pass over all of them,
+    with (set, node) as the vertex so that sets sharing an account stay apart. Same pieces, same order."""
+    if not edge_sets:
+        return []
+    sizes = np.array([e.size for e in edge_sets])
+    e = np.concatenate(edge_sets)
+    which = np.repeat(np.arange(len(edge_sets), dtype=np.int64), sizes)
+    keys = np.concatenate((which * g.n_nodes + g.src[e], which * g.n_nodes + g.dst[e]))
+    vertex, ends = np.unique(keys, return_inverse=True)
+    adj = coo_matrix((np.ones(e.size), (ends[:e.size], ends[e.size:])), shape=(vertex.size, vertex.size))
+    _, label = connected_components(adj, directed=False)
+    # a vertex's label orders pieces as _pieces does (by smallest node within the set); edges keep their order
+    edge_label = label[ends[:e.size]]
+    n_lab = int(label.max()) + 1
+    n_edges = np.bincount(edge_label, minlength=n_lab)
+    value = np.bincount(edge_label, g.usd[e], minlength=n_lab)
+    n_parties = np.bincount(label, minlength=n_lab)
+    t_min = np.full(n_lab, np.iinfo(np.int64).max)
+    t_max = np.full(n_lab, np.iinfo(np.int64).min)
+    np.minimum.at(t_min, edge_label, g.ts[e])
+    np.maximum.at(t_max, edge_label, g.ts[e])
+    ok = ((n_parties >= 4) & (n_parties <= cfg.max_parties) & (n_edges >= cfg.min_transfers)
+          & (value >= cfg.min_total_usd) & (t_max - t_min <= hours(cfg.window_hours)))
+    out: list[list[np.ndarray]] = [[] for _ in edge_sets]
+    if not ok.any():
+        return out
+    order = np.argsort(edge_label, kind="stable")
+    starts = np.searchsorted(edge_label[order], np.arange(n_lab + 1))
+    # labels of one set are numbered in vertex order, sets in turn: walking labels in order keeps each
+    # set's pieces in _pieces' order
+    set_of_label = which[order[starts[:-1].clip(max=max(0, e.size - 1))]]
+    for lab in np.flatnonzero(ok).tolist():
+        out[int(set_of_label[lab])].append(e[order[starts[lab]:starts[lab + 1]]])
+    return out
 
 
 def _pieces(g: TransferGraph, cfg: LayeredConfig, e: np.ndarray) -> list[np.ndarray]:
@@ -151,6 +195,20 @@ def _pieces(g: TransferGraph, cfg: LayeredConfig, e: np.ndarray) -> list[np.ndar
                 and int(g.ts[piece].max() - g.ts[piece].min()) <= hours(cfg.window_hours)):
             out.append(piece)
     return out
+
+
+def role_counts(g: TransferGraph, comps: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per component, how many accounts pay, are paid, and both: what ``roles`` would give, for all
+    components at once (most components of a busy table fail on these counts alone)."""
+    if not comps:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    e = np.concatenate(comps)
+    which = np.repeat(np.arange(len(comps), dtype=np.int64), [c.size for c in comps]) * g.n_nodes
+    s, d = np.unique(which + g.src[e]), np.unique(which + g.dst[e])
+    both = np.intersect1d(s, d, assume_unique=True)
+    n = len(comps)
+    return (np.bincount(s // g.n_nodes, minlength=n), np.bincount(d // g.n_nodes, minlength=n),
+            np.bincount(both // g.n_nodes, minlength=n))
 
 
 def roles(g: TransferGraph, e: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

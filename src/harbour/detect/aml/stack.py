@@ -10,7 +10,7 @@ from scipy.sparse.csgraph import connected_components
 
 from harbour.detect.aml.base import GraphDetector, Pattern, fmt_span, fmt_usd, hours, node_name, saturating
 from harbour.detect.aml.graph import TransferGraph
-from harbour.detect.aml.layered import LayeredConfig, components, roles
+from harbour.detect.aml.layered import LayeredConfig, components, role_counts, roles
 from harbour.detect.framework import register
 
 
@@ -71,7 +71,9 @@ def _bridged(g: TransferGraph, cfg: StackConfig, comps: list[np.ndarray], claime
 
 def find(g: TransferGraph, cfg: StackConfig, claimed: np.ndarray) -> list[Pattern]:
     out = []
-    for e in _bridged(g, cfg, components(g, cfg, claimed), claimed):
+    comps = _bridged(g, cfg, components(g, cfg, claimed), claimed)
+    _, _, n_middle = role_counts(g, comps)
+    for e in (comps[k] for k in np.flatnonzero(n_middle >= cfg.min_side).tolist()):
         senders, receivers, middle = roles(g, e)
         if middle.size < cfg.min_side:
             continue  # most components: no layer in between (cheap exit before the set work below)

@@ -232,3 +232,19 @@ def test_second_writer_waits_then_gets_conflict(lake_root: Path, tmp_path: Path)
     finally:
         os.close(fd)
     assert ingest(lake_root, [IngestFile("trades", path)], VENUE).rows_written == 1
+
+
+def test_duplicate_found_after_the_csv_is_read_again(lake_root: Path, tmp_path: Path) -> None:
+    """A ragged line past the first 1 MB block sends the file back to the exact reader after rows were
+    already staged (and their key hashes taken): those are forgotten, and the duplicate is still found."""
+    path = tmp_path / "long.csv"
+    lines = [",".join(TRADE_HEADER)] + [",".join(trade_row(i)) for i in range(1000, 21000)]
+    lines.insert(16_000, "HBX,BTC/USD,T999")  # line 16,001
+    assert len("\n".join(lines[:16_000])) > 1 << 20  # past the fast reader's first block
+    lines.append(",".join(trade_row(1000)))  # line 20,003 repeats line 2
+    path.write_text("\n".join(lines) + "\n")
+    report = ingest(lake_root, [IngestFile("trades", path)], VENUE, skip_bad=True, chunk_rows=1000)
+    assert sorted(p.row for p in report.problems) == [16_001, 20_003]
+    assert report.rows_written == 20_000
+    kept = Lake(lake_root).table("trades", venue=VENUE).to_arrow()["trade_id"].to_pylist()
+    assert kept.count("T1000") == 1 and len(kept) == 20_005

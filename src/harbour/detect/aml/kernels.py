@@ -469,6 +469,46 @@ def distinct_between(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, ts: 
 
 # --- the public kernels: ranges on a thread pool, results concatenated in range order -------------------
 
+@njit(cache=True, nogil=True)
+def split_may_hold(in_ptr: np.ndarray, in_order: np.ndarray, src: np.ndarray, dst: np.ndarray, ts: np.ndarray,
+                   usable: np.ndarray, hubs: np.ndarray, flat_sent: np.ndarray, offs: np.ndarray, gap: int,
+                   window: int, min_senders: int, min_receivers: int, scratch: np.ndarray) -> np.ndarray:
+    """Per candidate split of a gather-scatter (hub ``hubs[i]``, scattering ``flat_sent[offs[i]:offs[i+1]]``,
+    time-ordered), whether its first two tests can pass: distinct senders (other parties, usable edges)
+    arriving in the ``gap`` before the first payment, and distinct receivers of the payments within
+    ``window`` of it. ``scratch``: zeroed int32 per node, left zeroed."""
+    ok = np.zeros(hubs.shape[0], np.bool_)
+    for i in range(hubs.shape[0]):
+        h = hubs[i]
+        first = flat_sent[offs[i]]
+        t0 = ts[first]
+        lo = _lower_bound(ts, in_order, in_ptr[h], in_ptr[h + 1], t0 - gap - 1)
+        hi = _lower_bound(ts, in_order, lo, in_ptr[h + 1], t0 - 1)
+        n = 0
+        for q in range(lo, hi):
+            e = in_order[q]
+            if usable[e] and src[e] != h:
+                if scratch[src[e]] == 0:
+                    n += 1
+                scratch[src[e]] = 1
+        for q in range(lo, hi):
+            scratch[src[in_order[q]]] = 0
+        if n < min_senders:
+            continue
+        n = 0
+        for q in range(offs[i], offs[i + 1]):
+            e = flat_sent[q]
+            if ts[e] > t0 + window:
+                break
+            if scratch[dst[e]] == 0:
+                n += 1
+            scratch[dst[e]] = 1
+        for q in range(offs[i], offs[i + 1]):
+            scratch[dst[flat_sent[q]]] = 0
+        ok[i] = n >= min_receivers
+    return ok
+
+
 MIN_SPLIT = 100_000  # below this much work one thread is quicker than handing ranges out
 _POOL: list[ThreadPoolExecutor] = []
 

@@ -99,17 +99,14 @@ def _components(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> li
     n_lab = int(label.max()) + 1
     n_edges = np.bincount(edge_label, minlength=n_lab)
     value = np.bincount(edge_label, g.usd[cand], minlength=n_lab)
-    t_min = np.full(n_lab, np.iinfo(np.int64).max)
-    t_max = np.full(n_lab, np.iinfo(np.int64).min)
-    np.minimum.at(t_min, edge_label, g.ts[cand])
-    np.maximum.at(t_max, edge_label, g.ts[cand])
     ok = (n_edges >= cfg.min_transfers) & (value >= cfg.min_total_usd)
-    # parties per component, counted once for all: a component too large to be one scheme is left out
-    pairs = np.unique(np.concatenate((edge_label.astype(np.int64) * g.n_nodes + g.src[cand],
-                                      edge_label.astype(np.int64) * g.n_nodes + g.dst[cand])))
-    n_parties = np.bincount(pairs // g.n_nodes, minlength=n_lab)
-    ok &= (n_parties >= 4) & (n_parties <= cfg.max_parties)
     keep = ok[edge_label]
+    cand, edge_label = cand[keep], edge_label[keep]
+    # parties per component, counted once for the components left: one too large to be a scheme is left out
+    lab64 = edge_label.astype(np.int64) * g.n_nodes
+    pairs = np.unique(np.concatenate((lab64 + g.src[cand], lab64 + g.dst[cand])))
+    n_parties = np.bincount(pairs // g.n_nodes, minlength=n_lab)
+    keep = ((n_parties >= 4) & (n_parties <= cfg.max_parties))[edge_label]
     cand, edge_label = cand[keep], edge_label[keep]
     order = np.argsort(edge_label, kind="stable")
     bounds = np.flatnonzero(np.diff(edge_label[order])) + 1

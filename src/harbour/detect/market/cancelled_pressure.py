@@ -22,7 +22,7 @@ import polars as pl
 from pydantic import BaseModel, Field
 
 from harbour.detect.framework import Partition
-from harbour.detect.market.frames import chance_of_any, frame, num, owner_map, span_seconds, with_owner
+from harbour.detect.market.frames import chance_of_any, frame, num, owner_map, poisson_tail, span_seconds, with_owner
 
 ORDER_COLUMNS = ("venue", "symbol", "order_id", "account", "ts", "event", "side", "order_type", "price", "quantity")
 TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "buy_order_id",
@@ -42,8 +42,14 @@ class PressureConfig(BaseModel):
         5.0, gt=0, description="bait quantity over the owner's opposite-side executed quantity in the episode")
     max_coincidence: float = Field(
         0.01, gt=0, le=1, description="largest chance that the owner's opposite-side execution fell inside the "
-        "episode by coincidence, given how often the owner trades that side (Poisson); a market maker filled every "
-        "few seconds always has a fill under some big quote, a spoofer's fill is timed to its bait")
+        "episode by coincidence, given how often the owner trades that side (Poisson), multiplied over all its "
+        "candidate episodes of the day; a market maker filled every few seconds always has a fill under some big "
+        "quote, a spoofer's fill is timed to its bait")
+    max_repeat_chance: float = Field(
+        0.01, gt=0, le=1, description="largest chance that as many of the owner's candidate episodes as did had an "
+        "opposite-side execution by coincidence (Poisson, over the sum of the episodes' chances): one coincidence "
+        "among an ordinary trader's many big orders is expected, a spoofer's fills come under its bait episode "
+        "after episode")
     min_order_multiple: float = Field(
         8.0, gt=0, description="the largest bait order of an episode against the symbol-day's median order; bait "
         "must look like real size to move anyone")
@@ -67,6 +73,12 @@ def order_lifecycles(orders: pl.DataFrame, trades: pl.DataFrame) -> pl.DataFrame
         size=pl.col("quantity").max(),
     )
     return life.join(fills, on="order_id", how="left").with_columns(pl.col("filled").fill_null(0.0))
+
+
+def coincident(eps: pl.DataFrame, config: PressureConfig) -> pl.DataFrame:
+    """The episodes whose owner's timing is more than a coincidence by ``config``'s thresholds."""
+    return eps.filter((pl.col("coincidence") <= config.max_coincidence)
+                      & (pl.col("repeat_chance") <= config.max_repeat_chance)) if eps.height else eps
 
 
 def executions(trades: pl.DataFrame) -> pl.DataFrame:
@@ -98,8 +110,10 @@ def episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, str
     """Candidate spoofing/layering episodes of one venue-symbol-day, and the venue code. Spoofing and layering
     search the same episodes; the second of them on a partition takes the first's (``Partition.shared``)."""
     inputs = (part.tables.get("orders"), part.tables.get("trades"), part.broadcast.get("accounts"))
+    # The coincidence thresholds are applied by each detector (``coincident``), so they are not part of the key.
     memo = ("cancelled_pressure.episodes", tuple(id(t) for t in inputs),
-            PressureConfig(**config.model_dump(include=set(PressureConfig.model_fields))).model_dump_json())
+            PressureConfig(**config.model_dump(include=set(PressureConfig.model_fields)
+                                               - {"max_coincidence", "max_repeat_chance"})).model_dump_json())
     if memo not in part.shared:
         part.shared[memo] = (_episodes(part, config), inputs)  # the inputs stay alive, so their ids stay theirs
     found: tuple[pl.DataFrame, str] = part.shared[memo][0]
@@ -186,8 +200,21 @@ def _with_opposite(eps: pl.DataFrame, ex: pl.DataFrame, median: float, config: P
         .with_columns(opp_qty=pl.col("q1") - pl.col("q0"), opp_n=pl.col("n1") - pl.col("n0"),
                       coincidence=chance_of_any(pl.col("rate").fill_null(0.0) * pl.col("n_eps"),
                                                 (pl.col("stop") - pl.col("start")).dt.total_seconds())) \
-        .filter((pl.col("opp_n") > 0) & (pl.col("bait_qty") >= config.min_imbalance * pl.col("opp_qty"))
-                & (pl.col("coincidence") <= config.max_coincidence))
+        .with_columns(hit=(pl.col("opp_n") > 0) & (pl.col("bait_qty") >= config.min_imbalance * pl.col("opp_qty")))
+    # For the repeat test the owner's habit is its pace outside the episodes that coincided (at least one a day):
+    # a spoofer's own genuine orders, one per episode, are the pattern, not its habit.
+    inside = found.filter(pl.col("hit")).group_by("owner", "opp_side").agg(inside=pl.col("opp_n").sum())
+    found = found.join(inside, on=["owner", "opp_side"], how="left").with_columns(
+        chance=chance_of_any((pl.col("rate").fill_null(0.0) * day_s - pl.col("inside").fill_null(0)).clip(1.0, None)
+                             / day_s, (pl.col("stop") - pl.col("start")).dt.total_seconds())).drop("inside")
+    # A spoofer's fills come under its bait episode after episode; an ordinary trader's coincide now and then.
+    # So the owner's episodes are also judged together: k of them coincided, against the sum of their chances
+    # (Poisson) — one coincidence among a few big orders happens across a day's many traders, three out of three
+    # does not. (A market maker's fills are not independent of its quotes; the test above keeps it out.)
+    fam = found.group_by("owner").agg(k=pl.col("hit").sum(), lam=pl.col("chance").sum()).filter(pl.col("k") > 0)
+    fam = fam.with_columns(repeat_chance=pl.Series(
+        [poisson_tail(int(k), float(lam)) for k, lam in zip(fam["k"], fam["lam"], strict=True)], dtype=pl.Float64))
+    found = found.filter(pl.col("hit")).join(fam.select("owner", "repeat_chance"), on="owner").drop("hit", "chance")
     if found.height == 0:
         return found
     # Evidence of the (few) surviving episodes.

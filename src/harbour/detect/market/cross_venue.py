@@ -65,6 +65,10 @@ class CrossVenueConfig(BaseModel):
     min_benefit_ratio: float = Field(
         0.25, ge=0, description="the owner's opposite trading on the other venues against its driving quantity; a "
         "token trade elsewhere is not a position that profits")
+    max_benefit_coincidence: float = Field(
+        0.01, gt=0, le=1, description="chance that the owner's opposite-side orders on the other venues in that "
+        "span come from its own pace of such orders there over the rest of the day (Poisson); one customer's "
+        "ordinary trading elsewhere that happens to face the push is not its profit leg")
     require_benefit: bool = Field(
         True, description="require the owner's profitable trading on another venue; off = alert on any driven "
         "dislocation (broader, noisier)")
@@ -145,7 +149,7 @@ def _pushes(legs: pl.DataFrame, trades: pl.DataFrame, config: CrossVenueConfig) 
 
 class CrossVenueDetector(Detector[CrossVenueConfig]):
     name = "cross_venue"
-    version = "1.1"
+    version = "1.2"
     typology = "cross_venue"
     config_model = CrossVenueConfig
     description = "One owner pushes a venue's price away from the others while trading the other way elsewhere."
@@ -196,7 +200,9 @@ class CrossVenueDetector(Detector[CrossVenueConfig]):
                                 & (pl.col("ts") >= p["start"] - around) & (pl.col("ts") <= p["end"] + around)
                                 & (pl.col("sign") == -direction))
         benefit = float(elsewhere["quantity"].sum())
-        if config.require_benefit and benefit < max(config.min_benefit_ratio * p["q"], 1e-12):
+        if config.require_benefit and (benefit < max(config.min_benefit_ratio * p["q"], 1e-12)
+                                       or self._habit(legs, elsewhere, venue, p, direction, around) >
+                                       config.max_benefit_coincidence):
             return None
         start = as_dt(min([p["start"], *elsewhere["ts"].to_list()]))
         end = as_dt(max([p["end"], *elsewhere["ts"].to_list()]))
@@ -219,6 +225,18 @@ class CrossVenueDetector(Detector[CrossVenueConfig]):
                          f"{fmt_span(as_dt(p['start']), as_dt(p['end']))}) as its price moved "
                          f"{math.expm1(shift) * direction:+.2%} away from the other venues against the hour "
                          f"before{other}."))}
+
+    @staticmethod
+    def _habit(legs: pl.DataFrame, elsewhere: pl.DataFrame, venue: str, p: dict, direction: int,
+               around: dt.timedelta) -> float:
+        """Chance that the owner's opposite-side orders elsewhere around the push come from its own pace of them
+        over the rest of the day (Poisson): the profit leg must be timed to the push, not the owner's habit."""
+        n = elsewhere["order"].n_unique()
+        day_n = legs.filter((pl.col("venue") != venue) & (pl.col("owner") == p["owner"])
+                            & (pl.col("sign") == -direction))["order"].n_unique()
+        window = ((p["end"] - p["start"]) + 2 * around).total_seconds()
+        day = max(span_seconds(legs["ts"], 3600.0), window)
+        return poisson_tail(n, (day_n - n) * window / max(day - window, window))
 
 
 DETECTOR = register(CrossVenueDetector())

@@ -165,6 +165,8 @@ def minute_sigma(trades: pl.DataFrame) -> float:
 
 def poisson_tail(n: int, lam: float) -> float:
     """P(X >= n) for X ~ Poisson(lam): the chance an owner's own pace gives n such events by coincidence."""
+    if n <= 0:
+        return 1.0
     if lam <= 0:
         return 0.0 if n > 0 else 1.0
     term = total = math.exp(-lam)

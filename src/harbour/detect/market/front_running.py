@@ -70,10 +70,12 @@ class FrontRunningConfig(BaseModel):
         4.0, gt=0, description="most the other-side trading may exceed the position taken ahead; an unwind closes "
         "the position, while an account that trades far more either way is just active")
     max_coincidence: float = Field(
-        1e-4, gt=0, le=1, description="largest chance that the owner's own habits explain the pattern: that it "
+        1e-3, gt=0, le=1, description="largest chance that the owner's own habits explain the pattern: that it "
         "would have taken that side within 'ahead' span and traded the other side within the unwind span anyway, "
         "given how often it does each over the rest of the day (Poisson, its liquidity-taking orders and its orders "
-        "that trade); busy traders are always 'ahead' of something and always trade back")
+        "that trade, at least one a day), ahead of any of the day's large orders (family-wise: a day with a hundred "
+        "large orders gives an ordinary trader a hundred chances); busy traders are always 'ahead' of something "
+        "and always trade back")
     min_aggressive: float = Field(
         0.5, ge=0, le=1, description="share of the position ahead taken by crossing the spread; getting ahead "
         "means taking liquidity, while a market maker's inventory builds passively")
@@ -120,13 +122,14 @@ def _large_orders(t: pl.DataFrame, orders: pl.DataFrame, owners: pl.DataFrame,
 
 def _chance(rate: str, own: str, day_s: float, span_s: float) -> pl.Expr:
     """Poisson chance of at least one such order in ``span_s`` at the owner's rate outside this episode."""
-    outside = (pl.col(rate).fill_null(0.0) - pl.col(own) / day_s).clip(0.0, None)
+    # An owner seen only in this episode still has some habit: at least one such order a day.
+    outside = (pl.col(rate).fill_null(0.0) - pl.col(own) / day_s).clip(1.0 / day_s, None)
     return chance_of_any(outside, span_s)
 
 
 class FrontRunningDetector(Detector[FrontRunningConfig]):
     name = "front_running"
-    version = "1.0"
+    version = "1.1"
     typology = "front_running"
     config_model = FrontRunningConfig
     description = "Another owner trades ahead of a large order and unwinds into it at a profit."
@@ -185,7 +188,7 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
         per = per.join(rates.select("owner", c_side="side", rate="rate"), on=["owner", "c_side"], how="left") \
             .join(rates.select("owner", c_side=other, rate_o="rate_any"), on=["owner", "c_side"], how="left") \
             .with_columns(coincidence=_chance("rate", "n_pre", day_s, config.pre_seconds)
-                          * _chance("rate_o", "n_out", day_s, config.post_seconds))
+                          * _chance("rate_o", "n_out", day_s, config.post_seconds) * big.height)
         hits = per.filter(
             (pl.col("q_pre") >= config.min_ratio * pl.col("c_qty"))
             & (pl.col("q_pre") <= config.max_ratio * pl.col("c_qty"))

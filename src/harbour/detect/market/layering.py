@@ -9,7 +9,7 @@ import polars as pl
 import pyarrow as pa
 
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
-from harbour.detect.market.cancelled_pressure import ORDER_COLUMNS, TRADE_COLUMNS, PressureConfig, episodes
+from harbour.detect.market.cancelled_pressure import ORDER_COLUMNS, TRADE_COLUMNS, PressureConfig, coincident, episodes
 from harbour.detect.market.spoofing import emit_episodes
 
 
@@ -19,7 +19,7 @@ class LayeringConfig(PressureConfig):
 
 class LayeringDetector(Detector[LayeringConfig]):
     name = "layering"
-    version = "1.0"
+    version = "1.1"
     typology = "layering"
     config_model = LayeringConfig
     description = "Orders at several price levels cancelled unfilled while the same owner trades on the other side."
@@ -33,6 +33,7 @@ class LayeringDetector(Detector[LayeringConfig]):
     def kernel(self, part: Partition, config: LayeringConfig) -> pa.Table:
         out = AlertBuilder(self)
         eps, venue = episodes(part, config)
+        eps = coincident(eps, config)
         if eps.height:
             emit_episodes(self, out, part, eps.filter(pl.col("levels") >= config.min_levels), venue, "Layering")
         return out.to_table()

@@ -33,11 +33,13 @@ from harbour.detect.market.frames import (
     owner_map,
     part_symbol,
     part_venue,
+    poisson_tail,
     robust_spread,
     with_owner,
 )
 
-TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller")
+TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "buy_order_id",
+                 "sell_order_id")
 
 
 class PumpAndDumpConfig(BaseModel):
@@ -72,6 +74,12 @@ class PumpAndDumpConfig(BaseModel):
     min_resold: float = Field(
         0.2, ge=0, le=1, description="share of its accumulation an actor sells after the peak (into a thinning book "
         "a dump rarely unloads everything)")
+    min_member_orders: int = Field(
+        3, ge=1, description="separate buy orders an actor placed while accumulating: a pump is a campaign of "
+        "decisions, not one large order that happened to precede a swing")
+    max_coincidence: float = Field(
+        1e-3, gt=0, le=1, description="chance that the actor's buy orders while accumulating come from its own pace "
+        "of buying outside the event (Poisson); an active trader who happened to buy during a swing is not a pumper")
 
 
 def _bars(t: pl.DataFrame, seconds: int) -> pl.DataFrame:
@@ -120,10 +128,19 @@ def _pumps(bars: pl.DataFrame, config: PumpAndDumpConfig) -> list[tuple[int, int
     # Few bars per day (1,440 at one minute): a plain scan over bars is cheap and clear.
     while i < n:
         lo = max(0, i - w, last_end)  # a new run-up starts after the previous collapse, not inside it
-        trough = lo + int(np.argmin(logp[lo:i + 1]))
+        # The run-up may start at any earlier bar: the lowest price of the span can lie hours before a steep
+        # rise, and judging the rise over all those hours would dilute it. Of the starts from which the rise
+        # is abnormal for its length, the trough is the last where the price still stood near its low (within
+        # the plateau share of the largest such rise, as the top is found below).
+        rises = logp[i] - logp[lo:i + 1]
+        needs = np.maximum(config.min_rise,
+                           config.rise_sigmas * sigma * np.sqrt(np.maximum(i - np.arange(lo, i + 1), 1)))
+        ok = np.flatnonzero(rises >= needs)
+        if ok.size:
+            ok = ok[rises[ok] >= config.plateau * rises[ok].max()]
+        trough = lo + (int(ok[-1]) if ok.size else int(np.argmin(logp[lo:i + 1])))
         rise = logp[i] - logp[trough]
-        need = max(config.min_rise, config.rise_sigmas * sigma * math.sqrt(max(i - trough, 1)))
-        if rise >= need and (i + 1 >= n or logp[i] >= logp[i + 1: min(n, i + 1 + w // 4 + 1)].max()):
+        if ok.size and (i + 1 >= n or logp[i] >= logp[i + 1: min(n, i + 1 + w // 4 + 1)].max()):
             after = logp[i + 1: min(n, i + 1 + d)]
             if after.size:
                 j = i + 1 + _collapse_end(rise, after)
@@ -140,7 +157,7 @@ def _pumps(bars: pl.DataFrame, config: PumpAndDumpConfig) -> list[tuple[int, int
 
 class PumpAndDumpDetector(Detector[PumpAndDumpConfig]):
     name = "pump_and_dump"
-    version = "1.1"
+    version = "1.2"
     typology = "pump_and_dump"
     config_model = PumpAndDumpConfig
     description = "Abnormal run-up and collapse with owners who bought before the peak and sold after it."
@@ -164,10 +181,13 @@ class PumpAndDumpDetector(Detector[PumpAndDumpConfig]):
         owners = owner_map(part, venue)
         t = with_owner(with_owner(trades, owners, "buyer", "owner_b"), owners, "seller", "owner_s") \
             .filter(pl.col("owner_b") != pl.col("owner_s"))
+        # One order is one decision however many fills it took (trade ids stand in without order ids).
+        buy_order, sell_order = (pl.coalesce(pl.col(c), pl.col("trade_id")) if c in t.columns else pl.col("trade_id")
+                                 for c in ("buy_order_id", "sell_order_id"))
         flows = pl.concat([t.select("ts", "trade_id", "price", "quantity", account="buyer", owner="owner_b",
-                                    q="quantity"),
+                                    q="quantity", order=buy_order),
                            t.select("ts", "trade_id", "price", "quantity", account="seller", owner="owner_s",
-                                    q=-pl.col("quantity"))])
+                                    q=-pl.col("quantity"), order=sell_order)])
         times = bars["ts"]
         bar = dt.timedelta(seconds=config.bar_seconds)
         for trough, peak, low, rise, giveback in pumps:
@@ -199,14 +219,20 @@ class PumpAndDumpDetector(Detector[PumpAndDumpConfig]):
                 gross_in=pl.col("q").abs().slice(0, pl.col("pos").arg_max() + 1).sum(),
                 gross_out=pl.col("q").abs().slice(pl.col("pos").arg_max() + 1).sum(),
             ).with_columns(sold=pl.col("bought") - pl.col("low")) \
-            .filter((pl.col("bought") >= config.min_member_share * vol_up)
-                    & (pl.col("sold") >= config.min_member_share * vol_down)
+            .filter((pl.col("sold") >= config.min_member_share * vol_down)
                     & (pl.col("sold") >= config.min_resold * pl.col("bought"))
                     # one-way: it accumulated and then unloaded; a busy two-way trader's position drifts
                     & (pl.col("bought") >= config.min_directional * pl.col("gross_in"))
                     & (pl.col("sold") >= config.min_directional * pl.col("gross_out"))) \
-            .sort(["bought", "owner"], descending=[True, False]).head(config.max_group)
-        if per.height == 0 or float(per["bought"].sum()) < config.min_share * vol_up \
+            .sort(["bought", "owner"], descending=[True, False])
+        per = self._campaigns(flows, phase, per, config)
+        if per.height == 0:
+            return
+        # The group's buying is weighed against the market's over the span it bought in (its first buy to its
+        # last turn), not the whole look-back: hours of ordinary trading before the pump do not dilute it.
+        vol_up = float(phase.filter((pl.col("q") > 0) & pl.col("ts").is_between(per["first"].min(), per["turn"].max()))
+                       ["quantity"].sum())
+        if float(per["bought"].sum()) < config.min_share * vol_up \
                 or float(per["sold"].sum()) < config.min_share * vol_down:
             return
         ev = phase.join(per.select("owner", "turn"), on="owner")
@@ -224,6 +250,37 @@ class PumpAndDumpDetector(Detector[PumpAndDumpConfig]):
                              f"back {giveback:.0%} of it; account(s) {names(accounts)} bought {fmt_qty(bought)} "
                              f"units ({bought / vol_up:.0%} of buying) before the peak and sold {fmt_qty(sold)} "
                              f"({sold / vol_down:.0%} of selling) after it."))
+
+    @staticmethod
+    def _campaigns(flows: pl.DataFrame, phase: pl.DataFrame, per: pl.DataFrame,
+                   config: PumpAndDumpConfig) -> pl.DataFrame:
+        """Keep the owners whose accumulation was a campaign: a material share of the market's buying from its
+        own first buy to its turn, in several orders, at a pace its buying outside the event does not explain."""
+        legs = phase.join(per.select("owner", "turn"), on="owner") \
+            .filter((pl.col("q") > 0) & (pl.col("ts") <= pl.col("turn")))
+        acc = legs.group_by("owner").agg(first=pl.col("ts").min(), buys=pl.col("order").n_unique())
+        per = per.join(acc, on="owner").filter(pl.col("buys") >= config.min_member_orders)
+        if per.height == 0:
+            return per
+        # Its own pace of buy orders over the rest of the data (the partition and its look-back).
+        all_buys = flows.filter(pl.col("q") > 0).join(per.select("owner"), on="owner") \
+            .group_by("owner").agg(all_buys=pl.col("order").n_unique())
+        per = per.join(all_buys, on="owner").sort(["bought", "owner"], descending=[True, False])
+        total_s = max((as_dt(flows["ts"].max()) - as_dt(flows["ts"].min())).total_seconds(), 1.0)
+        buys = phase.filter(pl.col("q") > 0).sort("ts")
+        cum = np.concatenate([[0.0], np.cumsum(buys["quantity"].to_numpy())])
+        ts = buys["ts"].to_numpy()
+        market = cum[np.searchsorted(ts, per["turn"].to_numpy(), side="right")] \
+            - cum[np.searchsorted(ts, per["first"].to_numpy(), side="left")]
+        per = per.with_columns(
+            market=pl.Series(np.maximum(market, 1e-12)),
+            leg_s=((pl.col("turn") - pl.col("first")).dt.total_seconds()).clip(lower_bound=1.0))
+        per = per.with_columns(pace=(pl.col("all_buys") - pl.col("buys")) * pl.col("leg_s")
+                               / (total_s - pl.col("leg_s")).clip(lower_bound=pl.col("leg_s")))
+        keep = [float(b) >= config.min_member_share * float(m) and poisson_tail(int(n), float(lam))
+                <= config.max_coincidence
+                for b, m, n, lam in zip(per["bought"], per["market"], per["buys"], per["pace"], strict=True)]
+        return per.filter(pl.Series(keep, dtype=pl.Boolean)).head(config.max_group)
 
 
 DETECTOR = register(PumpAndDumpDetector())

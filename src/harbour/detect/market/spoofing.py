@@ -7,14 +7,26 @@ bait sits at fewer than ``min_levels`` distinct prices (one or two big orders).
 from __future__ import annotations
 
 import pyarrow as pa
+from pydantic import Field
 
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
-from harbour.detect.market.cancelled_pressure import ORDER_COLUMNS, TRADE_COLUMNS, PressureConfig, episodes
+from harbour.detect.market.cancelled_pressure import (
+    ORDER_COLUMNS,
+    TRADE_COLUMNS,
+    PressureConfig,
+    coincident,
+    episodes,
+)
 from harbour.detect.market.frames import as_dt, clip01, ends_in_window, fmt_qty, fmt_span, names, part_symbol
 
 
 class SpoofingConfig(PressureConfig):
     """Same parameters as layering's episode search, so an episode is one or the other, never both."""
+
+    max_repeat_chance: float = Field(
+        3e-3, gt=0, le=1, description="as layering's, stricter: one or two big orders pulled while the owner traded "
+        "the other side happen by chance among the many ordinary traders of a day; bait over several levels "
+        "rarely does")
 
 
 def emit_episodes(detector: Detector, out: AlertBuilder, part: Partition, eps, venue: str, word: str) -> None:
@@ -45,7 +57,7 @@ def emit_episodes(detector: Detector, out: AlertBuilder, part: Partition, eps, v
 
 class SpoofingDetector(Detector[SpoofingConfig]):
     name = "spoofing"
-    version = "1.0"
+    version = "1.1"
     typology = "spoofing"
     config_model = SpoofingConfig
     description = "Large orders cancelled unfilled while the same owner trades on the other side."
@@ -59,6 +71,7 @@ class SpoofingDetector(Detector[SpoofingConfig]):
     def kernel(self, part: Partition, config: SpoofingConfig) -> pa.Table:
         out = AlertBuilder(self)
         eps, venue = episodes(part, config)
+        eps = coincident(eps, config)
         if eps.height:
             import polars as pl
 

@@ -59,8 +59,11 @@ def _bump(mid: np.ndarray, t0_us: int, rise_s: float, hold_s: float, decay_s: fl
 
 def _marketable(ctx: BookContext, t: np.ndarray, side: int, reach: float | np.ndarray = 3.0) -> np.ndarray:
     """A limit price that crosses the spread (an aggressive but price-protected order): ``reach`` spread
-    units beyond the best market maker's quote."""
-    off = ctx.spread_at(t) * (ctx.touch + reach)
+    units beyond where the best market maker's quote can be. A quote is placed ``touch`` spreads from the mid
+    of its time and re-placed only once the mid has moved by about as much again, so the best quote may stand
+    up to twice ``touch`` from the current mid: priced off the mid plus one touch, a thin book's stale quote
+    is often out of reach and the "aggressive" order rests unfilled, leaving no trace of the behaviour."""
+    off = ctx.spread_at(t) * (2.0 * ctx.touch + reach)
     mid = ctx.mid_at(t)
     return ctx.ticks(mid * (1 + off)) if side == BUY else ctx.ticks(mid * (1 - off))
 

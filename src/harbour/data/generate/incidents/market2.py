@@ -25,8 +25,12 @@ def _typical(world: World, symbol: str) -> float:
 
 
 def _aggress(ctx: BookContext, rng: np.random.Generator, ins: Instructions, tag: int, t: np.ndarray, side: int,
-             usd: np.ndarray, accts: np.ndarray, market_share: float = 0.4) -> None:
-    """Aggressive orders: market orders or marketable limits (whose unfilled rest is cancelled soon)."""
+             usd: np.ndarray, accts: np.ndarray, market_share: float = 0.4,
+             rest_s: tuple[float, float] = (5.0, 90.0)) -> None:
+    """Aggressive orders: market orders or marketable limits. A marketable limit's unfilled rest stays a
+    while as the best price on its side, for whoever comes to trade against it, before it is cancelled: in a
+    thin book the far side is often empty when the order arrives, and pulling the rest at once would leave
+    no trade at all of an intent to trade."""
     n = len(t)
     if n == 0:
         return
@@ -35,7 +39,7 @@ def _aggress(ctx: BookContext, rng: np.random.Generator, ins: Instructions, tag:
     px = np.where(is_mkt, 0, _marketable(ctx, t, side, reach=rng.uniform(1.5, 4.0, n)))
     ins.add(t, NEW, keys, side, np.where(is_mkt, MARKET, LIMIT).astype(np.int8), px, ctx.usd_lots(usd, t), accts)
     lim = ~is_mkt
-    ins.add(t[lim] + (rng.uniform(0.5, 20, lim.sum()) * US).astype(np.int64), CANCEL, keys[lim], side, LIMIT, 0, 0,
+    ins.add(t[lim] + (rng.uniform(*rest_s, lim.sum()) * US).astype(np.int64), CANCEL, keys[lim], side, LIMIT, 0, 0,
             accts[lim])
 
 
@@ -55,11 +59,14 @@ class PumpAndDump(Incident):
         t_b = p["start_us"] + (np.sqrt(rng.random(n_b)) * p["build_us"]).astype(np.int64)
         usd_b = jitter(rng, p["usd"], k.noise, n_b)
         _aggress(ctx, rng, ins, tag, np.sort(t_b), BUY, usd_b, ring[rng.integers(0, len(ring), n_b)])
-        # distribution: sell what was bought, in pieces, into the buyers attracted by the rise
+        # distribution: sell what was bought, in pieces, into the buyers attracted by the rise — mostly offers
+        # priced to sell that wait minutes for those buyers (market sells into a thin book's empty bid side
+        # would leave nothing sold, or crash the price through every level at once)
         n_d = int(rng.integers(20, 80))
         t_d = p["start_us"] + p["build_us"] + (rng.random(n_d) * p["dist_us"]).astype(np.int64)
         usd_d = usd_b.sum() * (1 + p["rise"] / 2) / n_d * rng.lognormal(0, k.noise, n_d)
-        _aggress(ctx, rng, ins, tag, np.sort(t_d), SELL, usd_d, ring[rng.integers(0, len(ring), n_d)], 0.5)
+        _aggress(ctx, rng, ins, tag, np.sort(t_d), SELL, usd_d, ring[rng.integers(0, len(ring), n_d)], 0.2,
+                 rest_s=(30.0, 300.0))
 
 
 @planner("pump_and_dump")
@@ -191,7 +198,9 @@ class FrontRunning(Incident):
                 client)
         m = int(rng.integers(1, 4))
         t_u = t_c + (rng.lognormal(np.log(60), 1.0, m) * US).astype(np.int64) + 2 * US
-        _aggress(ctx, rng, ins, tag, np.sort(t_u), other, np.full(m, usd.sum() / m), np.full(m, runner), 0.5)
+        # The unwind takes liquidity too: after the client's order the mid has moved with its impact while a thin
+        # book's quotes lag, so a limit priced off the mid would often miss and leave the position open.
+        _aggress(ctx, rng, ins, tag, np.sort(t_u), other, np.full(m, usd.sum() / m), np.full(m, runner), 0.8)
 
 
 @planner("front_running")

@@ -29,7 +29,7 @@ FLOORS = {
     "pump_and_dump": (0.9, 0.9),
     "marking_the_close": (0.9, 0.6),
     "insider_pre_listing": (0.4, 0.9),
-    "front_running": (0.9, 0.3),
+    "front_running": (0.9, 0.6),
     "momentum_ignition": (0.7, 0.9),
 }
 

@@ -183,7 +183,7 @@ def burst_runs(g: TransferGraph, incoming: bool, mask: np.ndarray, window_us: in
     skip = (g.institutional | ~g.is_account) if skip_node is None else skip_node
     scratch = np.zeros(g.n_nodes, np.int32)
     return bursts(ptr, order, other, this, g.ts, mask, skip, int(window_us), int(min_count), distinct,  # type: ignore
-                  scratch)
+                  scratch, g.csr_view(incoming))
 
 
 def burst_edges(g: TransferGraph, incoming: bool, mask: np.ndarray, window_us: int, min_count: int,
@@ -214,7 +214,7 @@ def node_bursts(g: TransferGraph, incoming: bool, mask: np.ndarray, window_us: i
     skip = (g.institutional | ~g.is_account) if skip_node is None else skip_node
     scratch = np.zeros(g.n_nodes, np.int32)
     nodes, lo, hi = bursts(ptr, order, other, this, g.ts, mask, skip, int(window_us), int(min_count), distinct,
-                           scratch)
+                           scratch, g.csr_view(incoming))
     # every run's unmasked edges in one array, then one slice per run (tens of thousands of runs)
     lengths = hi - lo + 1
     pos = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths - lo, lengths)

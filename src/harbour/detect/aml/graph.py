@@ -61,6 +61,7 @@ class TransferGraph:
     in_order: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     in_ptr: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     window_start_us: int | None = None
+    _csr_views: dict[bool, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     @property
     def n_edges(self) -> int:
@@ -71,6 +72,14 @@ class TransferGraph:
 
     def in_edges(self, node: int) -> np.ndarray:
         return self.in_order[self.in_ptr[node]:self.in_ptr[node + 1]]
+
+    def csr_view(self, incoming: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(counterparty, time) of each position of the in- or out-order, gathered once per graph: the burst
+        kernels slide over them in sequence (every burst search of a mining pass shares them)."""
+        if incoming not in self._csr_views:
+            order, other = (self.in_order, self.src) if incoming else (self.out_order, self.dst)
+            self._csr_views[incoming] = (other[order], self.ts[order])
+        return self._csr_views[incoming]
 
 
 def _check_columns(transfers: pa.Table) -> None:

@@ -552,14 +552,18 @@ def _cat(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
 
 def bursts(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, this: np.ndarray, ts: np.ndarray,
            mask: np.ndarray, skip_node: np.ndarray, window: int, min_count: int, distinct: bool,
-           scratch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+           scratch: np.ndarray, gathered: tuple[np.ndarray, np.ndarray] | None = None
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """See ``_bursts``: (node, lo, hi) of every burst run, by node. ``other``, ``this``, ``ts`` and ``mask``
     are per edge; they are gathered into the order once (sequential reads in the kernel's sliding window
     instead of two random reads per edge at each end of it)."""
     bounds = ranges(ptr.shape[0] - 1, ptr)
     # one zeroed scratch per range (threads must not share one), keyed by the range's first node
     scratches = {lo: scratch if i == 0 else np.zeros_like(scratch) for i, (lo, _) in enumerate(bounds)}
-    other_o, ts_o, valid_o = together(lambda: other[order], lambda: ts[order], lambda: mask[order])
+    if gathered is None:  # else other[order] and ts[order], gathered once by TransferGraph.csr_view
+        other_o, ts_o, valid_o = together(lambda: other[order], lambda: ts[order], lambda: mask[order])
+    else:
+        (other_o, ts_o), valid_o = gathered, mask[order]
     # ``this`` is not read: a self-loop's other end is the node itself, which the kernel compares with
 
     def part(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -158,7 +158,7 @@ def _propagate(g: TransferGraph, seeds: np.ndarray, forward: bool, cfg: Exposure
             break
         if forward:
             idx, nxt = followers(frontier, g.out_ptr, g.out_order, g.src, g.dst, g.ts, usable,
-                                 hours(cfg.hop_hours), cfg.follow_cap)
+                                 hours(cfg.hop_hours), cfg.follow_cap, g.csr_view(False))
             ok = ~listed[g.dst[nxt]]
         else:
             idx, nxt = precedents(frontier, g.in_ptr, g.in_order, g.src, g.dst, g.ts, usable,

@@ -260,11 +260,24 @@ def _pass_through(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndarray,
 
 
 @njit(cache=True, nogil=True)
-def _followers(edges: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray, dst: np.ndarray,
-               ts: np.ndarray, usable: np.ndarray, window: int, cap: int, i0: int, i1: int
-               ) -> tuple[np.ndarray, np.ndarray]:
+def _position_after(ts_o: np.ndarray, lo: int, hi: int, t: int) -> int:
+    """First position p in [lo, hi) with ts_o[p] > t (``ts_o``: times in CSR order, one node's sorted)."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if ts_o[mid] <= t:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True, nogil=True)
+def _followers(edges: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray, dst_o: np.ndarray, ts_o: np.ndarray,
+               src: np.ndarray, dst: np.ndarray, ts: np.ndarray, usable: np.ndarray, window: int, cap: int,
+               i0: int, i1: int) -> tuple[np.ndarray, np.ndarray]:
     """For each given edge u->v at t: v's usable out-edges in (t, t + window] to parties other than u and
-    v (at most ``cap`` per edge). Returns (index into ``edges``, follower edge id) pairs, for edges[i0:i1]."""
+    v (at most ``cap`` per edge). Returns (index into ``edges``, follower edge id) pairs, for edges[i0:i1].
+    ``dst_o``, ``ts_o``: receiver and time at each position of ``out_order`` (searched without indirection)."""
     idx = np.empty(1024, np.int64)
     fol = np.empty(1024, np.int64)
     k = 0
@@ -272,12 +285,14 @@ def _followers(edges: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray, sr
         e = edges[i]
         u = src[e]
         v = dst[e]
-        lo = _lower_bound(ts, out_order, out_ptr[v], out_ptr[v + 1], ts[e])
-        hi = _lower_bound(ts, out_order, lo, out_ptr[v + 1], ts[e] + window)
+        lo = _position_after(ts_o, out_ptr[v], out_ptr[v + 1], ts[e])
+        hi = _position_after(ts_o, lo, out_ptr[v + 1], ts[e] + window)
         taken = 0
         for p in range(lo, hi):
+            if dst_o[p] == u or dst_o[p] == v:
+                continue
             f = out_order[p]
-            if not usable[f] or dst[f] == u or dst[f] == v:
+            if not usable[f]:
                 continue
             if k == idx.shape[0]:
                 idx = np.concatenate((idx, np.empty(k, np.int64)))
@@ -610,10 +625,13 @@ def pass_through(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndarray, 
 
 
 def followers(edges: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray, dst: np.ndarray,
-              ts: np.ndarray, usable: np.ndarray, window: int, cap: int) -> tuple[np.ndarray, np.ndarray]:
-    """See ``_followers``: (index into ``edges``, follower edge id) pairs, by index."""
-    return _cat(_run(lambda lo, hi: _followers(edges, out_ptr, out_order, src, dst, ts, usable, window,  # type: ignore
-                                               cap, lo, hi), ranges(edges.shape[0])))
+              ts: np.ndarray, usable: np.ndarray, window: int, cap: int,
+              gathered: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """See ``_followers``: (index into ``edges``, follower edge id) pairs, by index. ``gathered``:
+    (dst[out_order], ts[out_order]) if the caller has them (TransferGraph.csr_view)."""
+    dst_o, ts_o = gathered if gathered is not None else (dst[out_order], ts[out_order])
+    return _cat(_run(lambda lo, hi: _followers(edges, out_ptr, out_order, dst_o, ts_o, src, dst, ts,  # type: ignore
+                                               usable, window, cap, lo, hi), ranges(edges.shape[0])))
 
 
 def precedents(edges: np.ndarray, in_ptr: np.ndarray, in_order: np.ndarray, src: np.ndarray, dst: np.ndarray,

@@ -61,7 +61,8 @@ def find(g: TransferGraph, cfg: ScatterGatherConfig, claimed: np.ndarray) -> lis
     scatter = g.out_order[pos]
     ok = usable[scatter] & (g.dst[scatter] != g.src[scatter]) & ~g.institutional[g.dst[scatter]]
     scatter, run = scatter[ok], run[ok]
-    idx, fol = followers(scatter, g.out_ptr, g.out_order, g.src, g.dst, g.ts, usable, window, cfg.follow_cap)
+    idx, fol = followers(scatter, g.out_ptr, g.out_order, g.src, g.dst, g.ts, usable, window, cfg.follow_cap,
+                         g.csr_view(False))
     f_run, targets, mids = run[idx], g.dst[fol], g.src[fol]
     keep = (targets != sources[f_run]) & ~g.institutional[targets]
     triples = np.unique(np.stack((f_run[keep], targets[keep], mids[keep])), axis=1)

@@ -37,6 +37,8 @@ from harbour.detect.market.frames import (
 
 TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "aggressor",
                  "buy_order_id", "sell_order_id")
+# Placed sizes of the orders that sought liquidity (the same projection as front_running's, read once).
+ORDER_COLUMNS = ("order_id", "ts", "event", "quantity", "account", "side", "order_type")
 
 
 class MomentumIgnitionConfig(BaseModel):
@@ -80,16 +82,30 @@ def _bursts(legs: pl.DataFrame, config: MomentumIgnitionConfig) -> pl.DataFrame:
     ).filter((pl.col("n") >= config.min_trades) & (pl.col("q_signed").abs() >= 0.8 * pl.col("q")))
 
 
-def _without_rider(bursts: pl.DataFrame, legs: pl.DataFrame, follow: dt.timedelta,
-                   config: MomentumIgnitionConfig) -> pl.DataFrame:
+def _without_rider(bursts: pl.DataFrame, legs: pl.DataFrame, orders: pl.DataFrame, owners: pl.DataFrame,
+                   follow: dt.timedelta, config: MomentumIgnitionConfig) -> pl.DataFrame:
     """Drop bursts whose move belongs to someone else's large order: another owner's single liquidity-taking
     order in the burst's direction, during the burst or its follow span, at least ``max_rival`` of the burst's
     size. A burst just ahead of such an order rode its impact (front running); it did not ignite the move."""
     if bursts.height == 0:
         return bursts
-    orders = legs.filter(pl.col("aggr")).group_by("owner", "decision").agg(
+    taken = legs.filter(pl.col("aggr")).group_by("owner", "decision").agg(
         o_ts=pl.col("ts").min(), o_q=pl.col("quantity").sum(), o_sign=pl.col("sign").first().cast(pl.Float64))
-    rival = orders.join_where(
+    if orders.height:
+        # A large order is as large as it was placed, however little of it a thin book (emptied by the rider
+        # just before) could fill; a market order that found nothing at all counts from its placement.
+        news = orders.filter(pl.col("event") == "new").group_by("order_id").agg(
+            placed=pl.col("ts").min(), size=pl.col("quantity").max(), account=pl.col("account").first(),
+            side=pl.col("side").first(), order_type=pl.col("order_type").first())
+        taken = taken.join(news.select(decision="order_id", size="size"), on="decision", how="left") \
+            .with_columns(o_q=pl.max_horizontal("o_q", pl.col("size").fill_null(0.0))).drop("size")
+        missed = with_owner(news.filter(pl.col("order_type") == "market")
+                            .join(taken.select(order_id="decision"), on="order_id", how="anti"),
+                            owners, "account", "owner") \
+            .select("owner", decision="order_id", o_ts="placed", o_q="size",
+                    o_sign=pl.when(pl.col("side") == "buy").then(1.0).otherwise(-1.0))
+        taken = pl.concat([taken, missed.select(taken.columns)], how="vertical_relaxed")
+    rival = taken.join_where(
         bursts.select(b_owner="owner", burst="burst", start="start", end="end", direction="direction"),
         pl.col("o_ts") >= pl.col("start"), pl.col("o_ts") <= pl.col("end") + follow,
         pl.col("o_sign") == pl.col("direction"), pl.col("owner") != pl.col("b_owner"),
@@ -100,14 +116,15 @@ def _without_rider(bursts: pl.DataFrame, legs: pl.DataFrame, follow: dt.timedelt
 
 class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
     name = "momentum_ignition"
-    version = "1.0"
+    version = "1.1"
     typology = "momentum_ignition"
     config_model = MomentumIgnitionConfig
     description = "An aggressive one-sided burst moves the price, then its owner trades the other side."
 
     def describe(self, config: MomentumIgnitionConfig) -> WorkSpec:
-        return WorkSpec(tables=("trades",), partition_by=("venue", "symbol", "date"),
-                        columns={"trades": TRADE_COLUMNS, "accounts": ("venue", "account", "customer_id")},
+        return WorkSpec(tables=("trades", "orders"), partition_by=("venue", "symbol", "date"),
+                        columns={"trades": TRADE_COLUMNS, "orders": ORDER_COLUMNS,
+                                 "accounts": ("venue", "account", "customer_id")},
                         broadcast=("accounts",))
 
     def kernel(self, part: Partition, config: MomentumIgnitionConfig) -> pa.Table:
@@ -151,7 +168,7 @@ class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
             span_min=((pl.col("end") - pl.col("start")).dt.total_seconds() / 60).clip(1.0, None),
         ).filter((pl.col("q") >= config.min_share * pl.col("mkt"))
                  & (pl.col("direction") * pl.col("move") >= config.min_move_sigmas * sigma * pl.col("span_min").sqrt()))
-        bursts = _without_rider(bursts, legs, follow, config)
+        bursts = _without_rider(bursts, legs, frame(part, "orders", ORDER_COLUMNS), owners, follow, config)
         if bursts.height == 0:
             return out.to_table()
         post = dt.timedelta(seconds=config.post_seconds)

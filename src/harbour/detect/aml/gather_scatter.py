@@ -162,8 +162,8 @@ def find(g: TransferGraph, cfg: GatherScatterConfig, claimed: np.ndarray) -> lis
     senders = distinct_between(g.in_ptr, g.in_order, g.src, g.ts, nodes, t0 - hours(cfg.gap_hours) - 1, t1,
                                np.zeros(g.n_nodes, np.int32))
     keep = senders >= cfg.min_senders
-    # every candidate split of every hub first, then the cheap tests of all of them in one kernel call;
-    # only the splits that pass them go through the full check, in the same order as before
+    # every candidate split of every hub first, then the tests that need no set work, for all of them in
+    # one kernel call; only the splits that pass them go through the full check, in the same order as before
     cands: list[tuple[int, int, np.ndarray]] = []  # (burst run, hub, scattering)
     for run, (h, a, b) in enumerate(zip(nodes[keep].tolist(), lo[keep].tolist(), hi[keep].tolist(), strict=True)):
         burst = g.out_order[a:b + 1]
@@ -186,9 +186,10 @@ def find(g: TransferGraph, cfg: GatherScatterConfig, claimed: np.ndarray) -> lis
         return out
     sizes = np.array([c[2].size for c in cands])
     offs = np.concatenate(([0], np.cumsum(sizes)))
-    may = split_may_hold(g.in_ptr, g.in_order, g.src, g.dst, g.ts, usable, np.array([c[1] for c in cands]),
+    may = split_may_hold(g.in_ptr, g.in_order, g.src, g.dst, g.ts, g.usd, usable, np.array([c[1] for c in cands]),
                          np.concatenate([c[2] for c in cands]), offs, hours(cfg.gap_hours), window,
-                         cfg.min_senders, cfg.min_receivers, np.zeros(g.n_nodes, np.int32))
+                         cfg.min_senders, cfg.min_receivers, cfg.max_imbalance, cfg.max_early_share,
+                         cfg.max_value_ratio, np.zeros(g.n_nodes, np.int32))
     best: dict[int, tuple[int, Pattern]] = {}  # per burst run, its split with most senders/receivers
     for i in np.flatnonzero(may).tolist():
         run, h, sent = cands[i]

@@ -486,41 +486,61 @@ def distinct_between(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, ts: 
 
 @njit(cache=True, nogil=True)
 def split_may_hold(in_ptr: np.ndarray, in_order: np.ndarray, src: np.ndarray, dst: np.ndarray, ts: np.ndarray,
-                   usable: np.ndarray, hubs: np.ndarray, flat_sent: np.ndarray, offs: np.ndarray, gap: int,
-                   window: int, min_senders: int, min_receivers: int, scratch: np.ndarray) -> np.ndarray:
+                   usd: np.ndarray, usable: np.ndarray, hubs: np.ndarray, flat_sent: np.ndarray, offs: np.ndarray,
+                   gap: int, window: int, min_senders: int, min_receivers: int, max_imbalance: float,
+                   max_early_share: float, max_value_ratio: float, scratch: np.ndarray) -> np.ndarray:
     """Per candidate split of a gather-scatter (hub ``hubs[i]``, scattering ``flat_sent[offs[i]:offs[i+1]]``,
-    time-ordered), whether its first two tests can pass: distinct senders (other parties, usable edges)
-    arriving in the ``gap`` before the first payment, and distinct receivers of the payments within
-    ``window`` of it. ``scratch``: zeroed int32 per node, left zeroed."""
+    time-ordered), whether it can pass the tests that the arrivals *before* the passed-on ones are set aside
+    can only make harder: at least ``min_senders`` distinct senders (other parties, usable edges) in the
+    ``gap`` before the first payment and ``min_receivers`` distinct receivers of the payments within
+    ``window`` of it; receivers at most ``max_imbalance`` x those senders; the value arriving while the
+    scattering runs at most ``max_early_share`` of it plus the gathered value; value out / value gathered at
+    most ``max_value_ratio``. ``scratch``: zeroed int32 per node, left zeroed."""
     ok = np.zeros(hubs.shape[0], np.bool_)
     for i in range(hubs.shape[0]):
         h = hubs[i]
-        first = flat_sent[offs[i]]
-        t0 = ts[first]
+        t0 = ts[flat_sent[offs[i]]]
         lo = _lower_bound(ts, in_order, in_ptr[h], in_ptr[h + 1], t0 - gap - 1)
         hi = _lower_bound(ts, in_order, lo, in_ptr[h + 1], t0 - 1)
-        n = 0
+        n_senders = 0
+        v_in = 0.0
         for q in range(lo, hi):
             e = in_order[q]
             if usable[e] and src[e] != h:
+                v_in += usd[e]
                 if scratch[src[e]] == 0:
-                    n += 1
+                    n_senders += 1
                 scratch[src[e]] = 1
         for q in range(lo, hi):
             scratch[src[in_order[q]]] = 0
-        if n < min_senders:
+        if n_senders < min_senders:
             continue
-        n = 0
+        n_receivers = 0
+        v_out = 0.0
+        t1 = t0
         for q in range(offs[i], offs[i + 1]):
             e = flat_sent[q]
             if ts[e] > t0 + window:
                 break
+            v_out += usd[e]
+            t1 = ts[e]
             if scratch[dst[e]] == 0:
-                n += 1
+                n_receivers += 1
             scratch[dst[e]] = 1
         for q in range(offs[i], offs[i + 1]):
             scratch[dst[flat_sent[q]]] = 0
-        ok[i] = n >= min_receivers
+        if n_receivers < min_receivers or n_receivers > max_imbalance * n_senders:
+            continue
+        # arrivals while the scattering runs (from its first payment to its last)
+        during = 0.0
+        for q in range(hi, _lower_bound(ts, in_order, hi, in_ptr[h + 1], t1)):
+            e = in_order[q]
+            if usable[e] and src[e] != h:
+                during += usd[e]
+        if v_in <= 0.0:  # nothing gathered: the share arriving during the scattering is 1
+            ok[i] = max_early_share >= 1.0
+        else:  # setting passed-on arrivals aside only lowers v_in: both shares can only grow
+            ok[i] = during / (v_in + during) <= max_early_share and v_out / v_in <= max_value_ratio
     return ok
 
 

@@ -20,7 +20,7 @@ from harbour.detect.aml.base import (
 )
 from harbour.detect.aml.fans import surge
 from harbour.detect.aml.graph import TransferGraph
-from harbour.detect.aml.kernels import count_between, distinct_between, split_may_hold
+from harbour.detect.aml.kernels import count_between, distinct_between, split_candidates, split_may_hold
 from harbour.detect.framework import register
 
 
@@ -162,38 +162,22 @@ def find(g: TransferGraph, cfg: GatherScatterConfig, claimed: np.ndarray) -> lis
     senders = distinct_between(g.in_ptr, g.in_order, g.src, g.ts, nodes, t0 - hours(cfg.gap_hours) - 1, t1,
                                np.zeros(g.n_nodes, np.int32))
     keep = senders >= cfg.min_senders
-    # every candidate split of every hub first, then the tests that need no set work, for all of them in
-    # one kernel call; only the splits that pass them go through the full check, in the same order as before
-    cands: list[tuple[int, int, np.ndarray]] = []  # (burst run, hub, scattering)
-    for run, (h, a, b) in enumerate(zip(nodes[keep].tolist(), lo[keep].tolist(), hi[keep].tolist(), strict=True)):
-        burst = g.out_order[a:b + 1]
-        burst = burst[usable[burst] & (g.dst[burst] != h)]
-        # where does the scattering start? bursts carry ordinary transfers at their edges, so try the
-        # burst's start and each payment that follows an arrival; keep the split with most senders/receivers
-        ins = g.in_edges(h)
-        arrivals = g.ts[ins[usable[ins] & (g.src[ins] != h)]]  # time-ordered
-        starts = np.concatenate(([0], np.searchsorted(g.ts[burst], g.ts[ins], side="right")))
-        starts = starts[np.concatenate(([True], starts[1:] != starts[:-1]))]  # sorted (ins are): its unique values
-        for k in starts[starts <= burst.size - cfg.min_receivers][:4].tolist():
-            # ... and where does it end? It may run to the burst's end, or stop where new money arrives
-            # (payments after that arrival are another flow: e.g. a linked account's part in another scheme)
-            cands.append((run, h, burst[k:]))
-            later = arrivals[arrivals > g.ts[burst[k]]]
-            nxt = int(np.searchsorted(g.ts[burst], later.min(), side="left")) if later.size else burst.size
-            if k + cfg.min_receivers <= nxt < burst.size:
-                cands.append((run, h, burst[k:nxt]))
-    if not cands:
+    # every candidate split of every hub first (where the scattering starts: the burst's start or a payment
+    # that follows an arrival, since bursts carry ordinary transfers at their edges; where it ends: the burst's
+    # end or before new money arrives), then the tests that need no set work, for all of them in kernels;
+    # only the splits that pass them go through the full check, and each burst keeps its best split
+    hubs, lo, hi = nodes[keep], lo[keep], hi[keep]
+    run_of, flat, offs = split_candidates(g.out_order, g.in_ptr, g.in_order, g.src, g.dst, g.ts, usable, hubs, lo,
+                                          hi, cfg.min_receivers, 4)
+    if run_of.size == 0:
         return out
-    sizes = np.array([c[2].size for c in cands])
-    offs = np.concatenate(([0], np.cumsum(sizes)))
-    may = split_may_hold(g.in_ptr, g.in_order, g.src, g.dst, g.ts, g.usd, usable, np.array([c[1] for c in cands]),
-                         np.concatenate([c[2] for c in cands]), offs, hours(cfg.gap_hours), window,
-                         cfg.min_senders, cfg.min_receivers, cfg.max_imbalance, cfg.max_early_share,
-                         cfg.max_value_ratio, np.zeros(g.n_nodes, np.int32))
+    may = split_may_hold(g.in_ptr, g.in_order, g.src, g.dst, g.ts, g.usd, usable, hubs[run_of], flat, offs,
+                         hours(cfg.gap_hours), window, cfg.min_senders, cfg.min_receivers, cfg.max_imbalance,
+                         cfg.max_early_share, cfg.max_value_ratio, np.zeros(g.n_nodes, np.int32))
     best: dict[int, tuple[int, Pattern]] = {}  # per burst run, its split with most senders/receivers
     for i in np.flatnonzero(may).tolist():
-        run, h, sent = cands[i]
-        p = _split(g, cfg, h, sent, usable)
+        run = int(run_of[i])
+        p = _split(g, cfg, int(hubs[run]), flat[offs[i]:offs[i + 1]], usable)
         if p is not None and (run not in best or p[0] > best[run][0]):
             best[run] = p
     return out + [best[run][1] for run in sorted(best)]

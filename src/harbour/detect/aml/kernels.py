@@ -485,6 +485,82 @@ def distinct_between(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, ts: 
 # --- the public kernels: ranges on a thread pool, results concatenated in range order -------------------
 
 @njit(cache=True, nogil=True)
+def split_candidates(out_order: np.ndarray, in_ptr: np.ndarray, in_order: np.ndarray, src: np.ndarray,
+                     dst: np.ndarray, ts: np.ndarray, usable: np.ndarray, nodes: np.ndarray, lo: np.ndarray,
+                     hi: np.ndarray, min_receivers: int, max_starts: int
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate scatterings of gather-scatter hubs: for burst run i (hub ``nodes[i]``, out-order positions
+    ``lo[i]..hi[i]``), its usable payments to others; a scattering starts at the burst's start or at the first
+    payment after an arrival (the first ``max_starts`` such starts that leave ``min_receivers`` payments), and
+    runs to the burst's end or, as a second candidate, up to the first usable arrival from another party
+    after its start. Returns (run per candidate, the candidates' payments end to end, offsets)."""
+    run_of = np.empty(1024, np.int64)
+    flat = np.empty(4096, np.int64)
+    offs = np.zeros(1025, np.int64)
+    n = 0
+    m = 0
+    burst = np.empty(1024, np.int64)
+    for i in range(nodes.shape[0]):
+        h = nodes[i]
+        size = 0
+        for p in range(lo[i], hi[i] + 1):
+            e = out_order[p]
+            if usable[e] and dst[e] != h:
+                if size == burst.shape[0]:
+                    burst = np.concatenate((burst, np.empty(size, np.int64)))
+                burst[size] = e
+                size += 1
+        a, b = in_ptr[h], in_ptr[h + 1]
+        # starts: 0, then for every arrival the number of payments at or before it (sorted, distinct)
+        n_starts = 0
+        prev = -1
+        j = 0  # payments with ts <= the current arrival's time (arrivals are time-ordered)
+        q = a - 1
+        while n_starts < max_starts:
+            if q < a:
+                k = 0
+            else:
+                t_in = ts[in_order[q]]
+                while j < size and ts[burst[j]] <= t_in:
+                    j += 1
+                k = j
+            q += 1
+            if k != prev:
+                prev = k
+                if k > size - min_receivers:
+                    break  # starts only grow from here
+                # candidate ends: the burst's end, and the first usable arrival from another party after it
+                nxt = size
+                t_k = ts[burst[k]]
+                for r in range(a, b):
+                    f = in_order[r]
+                    if ts[f] > t_k and usable[f] and src[f] != h:
+                        c = 0
+                        while c < size and ts[burst[c]] < ts[f]:
+                            c += 1
+                        nxt = c
+                        break
+                for which in range(2):
+                    end = size if which == 0 else nxt
+                    if which == 1 and not k + min_receivers <= nxt < size:
+                        continue
+                    if n == run_of.shape[0]:
+                        run_of = np.concatenate((run_of, np.empty(n, np.int64)))
+                        offs = np.concatenate((offs, np.zeros(n, np.int64)))
+                    while m + end - k > flat.shape[0]:
+                        flat = np.concatenate((flat, np.empty(flat.shape[0], np.int64)))
+                    run_of[n] = i
+                    flat[m:m + end - k] = burst[k:end]
+                    m += end - k
+                    n += 1
+                    offs[n] = m
+                n_starts += 1
+            if q >= b:
+                break
+    return run_of[:n], flat[:m], offs[:n + 1]
+
+
+@njit(cache=True, nogil=True)
 def split_may_hold(in_ptr: np.ndarray, in_order: np.ndarray, src: np.ndarray, dst: np.ndarray, ts: np.ndarray,
                    usd: np.ndarray, usable: np.ndarray, hubs: np.ndarray, flat_sent: np.ndarray, offs: np.ndarray,
                    gap: int, window: int, min_senders: int, min_receivers: int, max_imbalance: float,

@@ -198,30 +198,31 @@ def _temporal_cycles(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray
 
 
 @njit(cache=True, nogil=True)
-def _peel_next(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray, dst: np.ndarray, ts: np.ndarray,
-               usd: np.ndarray, eligible: np.ndarray, window: int, keep_min: float, peel_max: float,
-               min_usd: float, e_lo: int, e_hi: int, nxt: np.ndarray, peeled: np.ndarray) -> None:
+def _peel_next(out_ptr: np.ndarray, out_order: np.ndarray, dst_o: np.ndarray, ts_o: np.ndarray, src: np.ndarray,
+               dst: np.ndarray, ts: np.ndarray, usd: np.ndarray, eligible: np.ndarray, window: int, keep_min: float,
+               peel_max: float, min_usd: float, e_lo: int, e_hi: int, nxt: np.ndarray, peeled: np.ndarray) -> None:
     """For each edge u->v, the hop that continues a peel chain: v's largest later out-edge (within
     ``window``) carrying between ``keep_min`` and 100% of the value, and whether v also peeled off a
     small amount (<= ``peel_max`` of the value) to someone else in that time. -1 when none. Edges
-    e_lo..e_hi-1, written into ``nxt`` (pre-filled with -1) and ``peeled`` (pre-filled False)."""
+    e_lo..e_hi-1, written into ``nxt`` (pre-filled with -1) and ``peeled`` (pre-filled False). ``dst_o``,
+    ``ts_o``: receiver and time at each position of ``out_order`` (searched without indirection)."""
     for e in range(e_lo, e_hi):
         u = src[e]
         v = dst[e]
         if u == v or not eligible[v] or usd[e] < min_usd:
             continue
-        lo = _lower_bound(ts, out_order, out_ptr[v], out_ptr[v + 1], ts[e])
-        hi = _lower_bound(ts, out_order, lo, out_ptr[v + 1], ts[e] + window)
+        lo = _position_after(ts_o, out_ptr[v], out_ptr[v + 1], ts[e])
+        hi = _position_after(ts_o, lo, out_ptr[v + 1], ts[e] + window)
         if hi - lo > 16:
             continue  # a hub paying crowds, not one hop of a chain
         best = -1
         best_val = 0.0
         small = False
         for p in range(lo, hi):
-            f = out_order[p]
-            w = dst[f]
+            w = dst_o[p]
             if w == v or w == u:  # noqa: SIM109  (numba: scalar compares)
                 continue
+            f = out_order[p]
             r = usd[f] / usd[e]
             if keep_min <= r < 1.0 and usd[f] > best_val:
                 best = f
@@ -700,12 +701,14 @@ def temporal_cycles(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray,
 
 def peel_next(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray, dst: np.ndarray, ts: np.ndarray,
               usd: np.ndarray, eligible: np.ndarray, window: int, keep_min: float, peel_max: float,
-              min_usd: float) -> tuple[np.ndarray, np.ndarray]:
-    """See ``_peel_next``: (next hop or -1, peeled) per edge."""
+              min_usd: float, gathered: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """See ``_peel_next``: (next hop or -1, peeled) per edge. ``gathered``: (dst[out_order], ts[out_order])
+    if the caller has them (TransferGraph.csr_view)."""
+    dst_o, ts_o = gathered if gathered is not None else (dst[out_order], ts[out_order])
     nxt = np.full(src.shape[0], -1, np.int64)
     peeled = np.zeros(src.shape[0], np.bool_)
-    _run(lambda lo, hi: _peel_next(out_ptr, out_order, src, dst, ts, usd, eligible, window, keep_min, peel_max,
-                                   min_usd, lo, hi, nxt, peeled), ranges(src.shape[0]))
+    _run(lambda lo, hi: _peel_next(out_ptr, out_order, dst_o, ts_o, src, dst, ts, usd, eligible, window, keep_min,
+                                   peel_max, min_usd, lo, hi, nxt, peeled), ranges(src.shape[0]))
     return nxt, peeled
 
 

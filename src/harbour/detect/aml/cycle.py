@@ -41,7 +41,7 @@ def find(g: TransferGraph, cfg: CycleConfig, claimed: np.ndarray) -> list[Patter
     flat, offsets = temporal_cycles(g.out_ptr, g.out_order, g.src, g.dst, g.ts, g.usd, active,
                                     hours(cfg.window_hours), cfg.min_length, cfg.max_length,
                                     cfg.min_hop_ratio, cfg.max_hop_ratio, cfg.search_budget, cfg.min_usd,
-                                    cfg.max_hop_fanout)
+                                    cfg.max_hop_fanout, g.csr_view(False))
     groups: dict[tuple[int, ...], list[np.ndarray]] = {}
     for i in range(offsets.size - 1):
         e = flat[offsets[i]:offsets[i + 1]]

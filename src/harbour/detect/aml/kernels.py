@@ -110,15 +110,16 @@ def _bursts(ptr: np.ndarray, other_o: np.ndarray, ts_o: np.ndarray, valid_o: np.
 
 
 @njit(cache=True, nogil=True)
-def _temporal_cycles(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray, dst: np.ndarray,
-                    ts: np.ndarray, usd: np.ndarray, active: np.ndarray, window: int, min_len: int,
-                    max_len: int, min_ratio: float, max_ratio: float, budget: int, min_start_usd: float,
-                    hub_cap: int, e_lo: int, e_hi: int) -> tuple[np.ndarray, np.ndarray]:
+def _temporal_cycles(out_ptr: np.ndarray, out_order: np.ndarray, dst_o: np.ndarray, ts_o: np.ndarray,
+                     src: np.ndarray, dst: np.ndarray, ts: np.ndarray, usd: np.ndarray, active: np.ndarray,
+                     window: int, min_len: int, max_len: int, min_ratio: float, max_ratio: float, budget: int,
+                     min_start_usd: float, hub_cap: int, e_lo: int, e_hi: int) -> tuple[np.ndarray, np.ndarray]:
     """Simple temporal cycles: edges e1..ek with strictly increasing times, e1.src == ek.dst, no node
     repeated, total span <= window, and each hop's value within [min_ratio, max_ratio] of the previous
     hop's. Each cycle is reported once, from its earliest edge. Only ``active`` nodes (ones with both
     in- and out-edges) are searched; ``budget`` bounds the expansions per start edge so a hub cannot
-    blow the search up. Start edges e_lo..e_hi-1 only. Returns (flat edge ids, offsets)."""
+    blow the search up. Start edges e_lo..e_hi-1 only. Returns (flat edge ids, offsets). ``dst_o``,
+    ``ts_o``: receiver and time at each position of ``out_order`` (read in sequence while expanding)."""
     n_nodes = out_ptr.shape[0] - 1
     on_path = np.zeros(n_nodes, np.bool_)
     stack_edge = np.empty(max_len, np.int64)
@@ -138,9 +139,9 @@ def _temporal_cycles(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray
         on_path[b] = True
         depth = 1
         stack_edge[0] = e0
-        lo = _lower_bound(ts, out_order, out_ptr[b], out_ptr[b + 1], ts[e0])
+        lo = _position_after(ts_o, out_ptr[b], out_ptr[b + 1], ts[e0])
         stack_pos[0] = lo
-        stack_end[0] = _lower_bound(ts, out_order, lo, out_ptr[b + 1], t_end)
+        stack_end[0] = _position_after(ts_o, lo, out_ptr[b + 1], t_end)
         if stack_end[0] - lo > hub_cap:
             on_path[a] = False
             on_path[b] = False
@@ -156,16 +157,16 @@ def _temporal_cycles(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray
                 continue
             p = stack_pos[depth - 1]
             stack_pos[depth - 1] = p + 1
-            f = out_order[p]
             spent += 1
             prev = stack_edge[depth - 1]
-            if ts[f] <= ts[prev]:
+            if ts_o[p] <= ts[prev]:
                 continue
+            f = out_order[p]
             ratio = usd[f] / usd[prev] if usd[prev] > 0 else 1.0
             if ratio < min_ratio or ratio > max_ratio:
                 continue
-            c = dst[f]
-            if c == src[f]:
+            c = dst_o[p]
+            if c == dst[prev]:  # a self-loop: f leaves the node prev arrived at
                 continue
             if c == a:
                 if depth + 1 >= min_len:
@@ -180,8 +181,8 @@ def _temporal_cycles(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray
                 continue
             if on_path[c] or not active[c] or depth + 1 >= max_len:
                 continue
-            lo = _lower_bound(ts, out_order, out_ptr[c], out_ptr[c + 1], ts[f])
-            hi = _lower_bound(ts, out_order, lo, out_ptr[c + 1], t_end)
+            lo = _position_after(ts_o, out_ptr[c], out_ptr[c + 1], ts_o[p])
+            hi = _position_after(ts_o, lo, out_ptr[c + 1], t_end)
             if hi - lo > hub_cap:
                 continue
             on_path[c] = True
@@ -688,11 +689,14 @@ def bursts(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, this: np.ndarr
 def temporal_cycles(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray, dst: np.ndarray,
                     ts: np.ndarray, usd: np.ndarray, active: np.ndarray, window: int, min_len: int,
                     max_len: int, min_ratio: float, max_ratio: float, budget: int, min_start_usd: float,
-                    hub_cap: int) -> tuple[np.ndarray, np.ndarray]:
-    """See ``_temporal_cycles``: every cycle (flat edge ids, offsets), by start edge."""
-    parts = _run(lambda lo, hi: _temporal_cycles(out_ptr, out_order, src, dst, ts, usd, active, window, min_len,
-                                                 max_len, min_ratio, max_ratio, budget, min_start_usd, hub_cap,
-                                                 lo, hi), ranges(src.shape[0]))
+                    hub_cap: int, gathered: tuple[np.ndarray, np.ndarray] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """See ``_temporal_cycles``: every cycle (flat edge ids, offsets), by start edge. ``gathered``:
+    (dst[out_order], ts[out_order]) if the caller has them (TransferGraph.csr_view)."""
+    dst_o, ts_o = gathered if gathered is not None else (dst[out_order], ts[out_order])
+    parts = _run(lambda lo, hi: _temporal_cycles(out_ptr, out_order, dst_o, ts_o, src, dst, ts, usd, active, window,
+                                                 min_len, max_len, min_ratio, max_ratio, budget, min_start_usd,
+                                                 hub_cap, lo, hi), ranges(src.shape[0]))
     flats = [f for f, _ in parts]
     shift = np.cumsum([0, *(f.size for f in flats[:-1])])
     offsets = np.concatenate([parts[0][1], *(o[1:] + s for (_, o), s in zip(parts[1:], shift[1:], strict=True))])

@@ -128,7 +128,15 @@ def listed_parties(g: TransferGraph, lists: dict[str, dict[str, str]]) -> dict[i
     entries = {a: (cat, name) for cat, lst in lists.items() for a, name in lst.items()}
     if not entries:
         return {}
-    parties = g.parties.arr
+    # Whatever matches, exactly or lowered, equals an entry once lower-cased whole: one lower + one lookup
+    # over all parties keeps only those (and parties without a ':', spelled oddly) for the full test below.
+    # Millions of parties -> a handful, so the splits and regexes run on a handful.
+    everything = g.parties.arr
+    lower_keys = pc.utf8_lower(pa.array(list(entries), pa.string()))
+    maybe = pc.or_(pc.is_in(pc.utf8_lower(everything), value_set=lower_keys),
+                   pc.invert(pc.match_substring(everything, ":")))
+    subset = np.flatnonzero(np.asarray(maybe.fill_null(False).to_numpy(zero_copy_only=False)))
+    parties = everything.take(pa.array(subset))
     chain = pc.utf8_lower(pc.list_element(pc.split_pattern(parties, ":", max_splits=1), 0))
     rest = pc.replace_substring_regex(parties, pattern="^[^:]*:", replacement="")
     exact = pc.binary_join_element_wise(chain, rest, ":")
@@ -138,7 +146,7 @@ def listed_parties(g: TransferGraph, lists: dict[str, dict[str, str]]) -> dict[i
     out = {}
     for p in np.flatnonzero(np.asarray(hit.fill_null(False).to_numpy(zero_copy_only=False))).tolist():
         e = str(exact[p]) if str(exact[p]) in entries else str(lowered[p])
-        out[p] = entries[e]
+        out[int(subset[p])] = entries[e]
     return out
 
 

@@ -99,20 +99,41 @@ def _ts_us(col: pa.ChunkedArray) -> np.ndarray:
     return np.asarray(col.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-def intern(first_col: pa.Array, second_col: pa.Array) -> tuple[np.ndarray, pa.Array]:
-    """Ids for the strings of both columns (first column's rows, then the second's) and the distinct
-    strings by id. Ids come from 64-bit hashes: two different parties share an id only on a hash
-    collision (odds about n^2 / 2^65: below one in 10^5 for 20M parties)."""
+def _hash(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """64-bit hashes of strings (one seed everywhere: equal strings hash equal across calls)."""
+    return pl.Series(col).hash(seed=0x5EED).to_numpy()
+
+
+def intern(first_col: pa.Array, second_col: pa.Array) -> tuple[np.ndarray, pa.Array, np.ndarray]:
+    """Ids for the strings of both columns (first column's rows, then the second's), the distinct
+    strings by id and their hashes. Ids come from 64-bit hashes: two different parties share an id only
+    on a hash collision (odds about n^2 / 2^65: below one in 10^5 for 20M parties)."""
     from harbour.detect.aml.kernels import intern_hashes, together
 
     n = len(first_col)
-    first_h, second_h = together(lambda: pl.Series(first_col).hash(seed=0x5EED).to_numpy(),
-                                 lambda: pl.Series(second_col).hash(seed=0x5EED).to_numpy())
-    codes, first = intern_hashes(np.concatenate((first_h, second_h)))
+    first_h, second_h = together(lambda: _hash(first_col), lambda: _hash(second_col))
+    h = np.concatenate((first_h, second_h))
+    codes, first = intern_hashes(h)
     # ids are numbered in order of first appearance, so the first column's ids come first
     k = int(np.searchsorted(first, n))
     parties = pa.concat_arrays([first_col.take(pa.array(first[:k])), second_col.take(pa.array(first[k:] - n))])
-    return codes, parties
+    return codes, parties, h[first]
+
+
+def _index_in(parties: pa.Array, party_h: np.ndarray | None, keys: pa.Array) -> pa.Array:
+    """``pc.index_in(parties, keys)``: matched through the parties' hashes (already computed) and a hash
+    table of the keys, then checked string by string on the matches only; a collision, or nulls (which
+    index_in matches to each other), take the plain path."""
+    from harbour.detect.aml.kernels import lookup_hashes
+
+    if party_h is None or parties.null_count or keys.null_count:
+        return pc.index_in(parties, value_set=keys)
+    pos = lookup_hashes(_hash(keys), party_h)
+    hit = np.flatnonzero(pos >= 0)
+    same = pc.equal(parties.take(pa.array(hit)), keys.take(pa.array(pos[hit])))
+    if hit.size and not pc.all(same).as_py():
+        return pc.index_in(parties, value_set=keys)
+    return pa.array(pos.astype(np.int32), mask=pos < 0)
 
 
 class LazyStrings:
@@ -155,10 +176,10 @@ def _venue_prefix(parties: pa.Array, venues: pa.Array) -> pa.Array:
     return pc.fill_null(out, "")
 
 
-def _customer_nodes(parties: pa.Array, accounts: pa.Table | None, venue_names: pa.Array
-                    ) -> tuple[np.ndarray, pa.Array, np.ndarray, np.ndarray]:
+def _customer_nodes(parties: pa.Array, accounts: pa.Table | None, venue_names: pa.Array,
+                    party_h: np.ndarray | None = None) -> tuple[np.ndarray, pa.Array, np.ndarray, np.ndarray]:
     """party -> node (min party id of the same customer), party -> venue ("" for chain addresses),
-    party -> institutional, party -> corporate."""
+    party -> institutional, party -> corporate. ``party_h``: the parties' hashes, if known."""
     n_parties = len(parties)
     node = np.arange(n_parties, dtype=np.int64)
     institutional = np.zeros(n_parties, dtype=bool)
@@ -172,7 +193,7 @@ def _customer_nodes(parties: pa.Array, accounts: pa.Table | None, venue_names: p
         return node, party_venue, institutional, corporate
     keys = pc.binary_join_element_wise(accounts["venue"].cast(pa.string()), accounts["account"].cast(pa.string()),
                                        ":")
-    pos = pc.index_in(parties, value_set=keys.combine_chunks())
+    pos = _index_in(parties, party_h, keys.combine_chunks())
     linked = _bools(pos.is_valid())
     if not linked.any():
         return node, party_venue, institutional, corporate
@@ -214,12 +235,12 @@ def build_graph(transfers: pa.Table, accounts: pa.Table | None = None) -> Transf
         ts = ts[order]
     n = transfers.num_rows
     # the edge columns are read while the parties are interned (both release the GIL)
-    (codes, parties_arr), (venue_col, venues, kind, usd) = together(
+    (codes, parties_arr, party_h), (venue_col, venues, kind, usd) = together(
         lambda: intern(transfers["from_party"].combine_chunks().cast(pa.string()),
                        transfers["to_party"].combine_chunks().cast(pa.string())),
         lambda: _edge_columns(transfers))
     n_parties = len(parties_arr)
-    node_of, party_venue, inst_party, corp_party = _customer_nodes(parties_arr, accounts, venues)
+    node_of, party_venue, inst_party, corp_party = _customer_nodes(parties_arr, accounts, venues, party_h)
     corporate = np.zeros(n_parties, dtype=bool)
     corporate[node_of[corp_party]] = True
     src_party, dst_party = codes[:n], codes[n:]

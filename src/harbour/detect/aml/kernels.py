@@ -422,6 +422,82 @@ def _global_codes(h: np.ndarray, shift: int, gid: np.ndarray, offsets: np.ndarra
 
 
 @njit(cache=True, nogil=True)
+def _hash_table(keys: np.ndarray) -> np.ndarray:
+    """Open-addressing table of (hash, first row + 1) for ``keys``, at most a quarter full (short probes)."""
+    size = 1 << 4
+    while size < 4 * keys.shape[0]:
+        size *= 2
+    mask = size - 1
+    slots = np.zeros(2 * size, np.uint64)
+    for i in range(keys.shape[0]):
+        x = keys[i]
+        j = _slot(x, mask)
+        while slots[2 * j + 1] != 0 and slots[2 * j] != x:
+            j = (j + 1) & mask
+        if slots[2 * j + 1] == 0:  # a repeated hash keeps its first row
+            slots[2 * j] = x
+            slots[2 * j + 1] = np.uint64(i + 1)
+    return slots
+
+
+@njit(cache=True, nogil=True)
+def _probe(slots: np.ndarray, probes: np.ndarray, out: np.ndarray, i0: int, i1: int) -> None:
+    mask = slots.shape[0] // 2 - 1
+    for i in range(i0, i1):
+        x = probes[i]
+        j = _slot(x, mask)
+        out[i] = -1
+        while slots[2 * j + 1] != 0:
+            if slots[2 * j] == x:
+                out[i] = np.int64(slots[2 * j + 1]) - 1
+                break
+            j = (j + 1) & mask
+
+
+@njit(cache=True, nogil=True)
+def episode_ids(src: np.ndarray, dst: np.ndarray, ts: np.ndarray, n_nodes: int, gap: int) -> np.ndarray:
+    """Segment id of each end of m time-ordered edges (senders' ends 0..m-1, receivers' m..2m-1): ends
+    ordered by (node, time, position) — a merge of the two time-ordered halves, then a stable counting sort
+    by node — and a new segment wherever the node changes or the time jumps by more than ``gap``."""
+    m = ts.shape[0]
+    merged = np.empty(2 * m, np.int64)
+    i = 0
+    j = 0
+    for p in range(2 * m):
+        if j >= m or (i < m and ts[i] <= ts[j]):
+            merged[p] = i
+            i += 1
+        else:
+            merged[p] = m + j
+            j += 1
+    ptr = np.zeros(n_nodes + 1, np.int64)
+    for p in range(2 * m):
+        ptr[(src[p] if p < m else dst[p - m]) + 1] += 1
+    for v in range(n_nodes):
+        ptr[v + 1] += ptr[v]
+    order = np.empty(2 * m, np.int64)
+    for p in range(2 * m):
+        q = merged[p]
+        v = src[q] if q < m else dst[q - m]
+        order[ptr[v]] = q
+        ptr[v] += 1
+    seg = np.empty(2 * m, np.int64)
+    k = -1
+    prev_v = -1
+    prev_t = 0
+    for p in range(2 * m):
+        q = order[p]
+        v = src[q] if q < m else dst[q - m]
+        t = ts[q] if q < m else ts[q - m]
+        if p == 0 or v != prev_v or t - prev_t > gap:
+            k += 1
+        seg[q] = k
+        prev_v = v
+        prev_t = t
+    return seg
+
+
+@njit(cache=True, nogil=True)
 def counting_order(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Stable counting sort of row indices by ``keys`` in [0, n): (order, CSR pointers)."""
     ptr = np.zeros(n + 1, np.int64)
@@ -763,3 +839,14 @@ def intern_hashes(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.cumsum([0, *(f.size for f in firsts)]).astype(np.int64)
     _run(lambda lo, hi: _global_codes(h, shift, gid, offsets, codes, lo, hi), ranges(n))
     return codes, np.flatnonzero(seen)
+
+
+def lookup_hashes(keys: np.ndarray, probes: np.ndarray) -> np.ndarray:
+    """For each probe hash, the first row of ``keys`` holding the same hash, or -1 (what ``pc.index_in``
+    gives for the strings behind the hashes, short of a hash collision: callers check the matches)."""
+    keys = np.ascontiguousarray(keys, dtype=np.uint64)
+    probes = np.ascontiguousarray(probes, dtype=np.uint64)
+    slots = _hash_table(keys)
+    out = np.empty(probes.shape[0], np.int64)
+    _run(lambda lo, hi: _probe(slots, probes, out, lo, hi), ranges(probes.shape[0]))
+    return out

@@ -51,8 +51,14 @@ def episodes(g: TransferGraph, cand: np.ndarray, gap: int) -> np.ndarray:
     """Per candidate edge, (sender episode, receiver episode): an account's mesh transfers split where
     they pause longer than ``gap``, so one account caught up in two schemes on different days does not
     glue them into one component."""
+    from harbour.detect.aml.kernels import episode_ids
+
+    t_cand = g.ts[cand]
+    if t_cand.size < 2 or bool((t_cand[1:] >= t_cand[:-1]).all()):  # edges come in time order: merge, not sort
+        seg = episode_ids(g.src[cand], g.dst[cand], t_cand, g.n_nodes, gap)
+        return np.stack((seg[:cand.size], seg[cand.size:]))
     node = np.concatenate((g.src[cand], g.dst[cand]))
-    ts = np.concatenate((g.ts[cand], g.ts[cand]))
+    ts = np.concatenate((t_cand, t_cand))
     order = np.lexsort((ts, node))
     n, t = node[order], ts[order]
     new = np.ones(order.size, bool)

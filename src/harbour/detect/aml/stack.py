@@ -37,11 +37,14 @@ def _bridged(g: TransferGraph, cfg: StackConfig, comps: list[np.ndarray], claime
     comp_of = np.full(g.n_nodes, -1, np.int64)
     first_in = np.full(g.n_nodes, np.iinfo(np.int64).max)
     last_out = np.full(g.n_nodes, np.iinfo(np.int64).min)
-    for k, e in enumerate(comps):
-        comp_of[g.src[e]] = k
-        comp_of[g.dst[e]] = k
-        np.minimum.at(first_in, g.dst[e], g.ts[e])
-        np.maximum.at(last_out, g.src[e], g.ts[e])
+    # all components at once (thousands on a busy table): a node in two components keeps the later one's
+    # number, as assigning component by component in turn would leave it
+    e = np.concatenate(comps)
+    k = np.repeat(np.arange(len(comps), dtype=np.int64), [c.size for c in comps])
+    np.maximum.at(comp_of, g.src[e], k)
+    np.maximum.at(comp_of, g.dst[e], k)
+    np.minimum.at(first_in, g.dst[e], g.ts[e])
+    np.maximum.at(last_out, g.src[e], g.ts[e])
     a, b = comp_of[g.src], comp_of[g.dst]
     bridge = np.flatnonzero((a >= 0) & (b >= 0) & (a != b) & ~claimed)
     window = hours(cfg.window_hours)

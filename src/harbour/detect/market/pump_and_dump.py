@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -68,6 +69,10 @@ class PumpAndDumpConfig(BaseModel):
         0.01, gt=0, le=1, description="smallest net buying (before) and net selling (after) share for an owner to "
         "count among the actors")
     max_group: int = Field(6, ge=1, description="most owners alerted together as one pump")
+    min_accounts: int = Field(
+        2, ge=1, description="fewest accounts among the actors: a pump is a coordinated campaign, several accounts "
+        "accumulating together and unloading into the rise; one account that bought a quiet run-up and sold the "
+        "top is ordinary position taking however large its share")
     min_directional: float = Field(
         0.7, ge=0, le=1, description="an actor's net buying up to its turn, and net selling after it, as a share "
         "of its gross trading in that leg: pumpers trade one way at a time")
@@ -155,9 +160,21 @@ def _pumps(bars: pl.DataFrame, config: PumpAndDumpConfig) -> list[tuple[int, int
     return found
 
 
+def _distinct(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One alert per campaign: two price events of one book-day whose actors share an account and whose spans
+    overlap are the same accumulation and distribution read twice (a dent at the top splits one rise into two
+    peaks); the stronger reading is kept."""
+    kept: list[dict[str, Any]] = []
+    for alert in sorted(alerts, key=lambda a: -float(a["score"])):
+        if not any(set(alert["accounts"]) & set(k["accounts"]) and alert["start"] <= k["end"]
+                   and k["start"] <= alert["end"] for k in kept):
+            kept.append(alert)
+    return sorted(kept, key=lambda a: a["start"])
+
+
 class PumpAndDumpDetector(Detector[PumpAndDumpConfig]):
     name = "pump_and_dump"
-    version = "1.2"
+    version = "1.3"
     typology = "pump_and_dump"
     config_model = PumpAndDumpConfig
     description = "Abnormal run-up and collapse with owners who bought before the peak and sold after it."
@@ -190,16 +207,21 @@ class PumpAndDumpDetector(Detector[PumpAndDumpConfig]):
                                     q=-pl.col("quantity"), order=sell_order)])
         times = bars["ts"]
         bar = dt.timedelta(seconds=config.bar_seconds)
+        found: list[dict[str, Any]] = []
         for trough, peak, low, rise, giveback in pumps:
             t_peak = times[peak] + bar
             t_start = times[trough] - dt.timedelta(minutes=config.accumulation_minutes)
             t_end = times[low] + bar
-            self._actors(out, part, flows, venue, symbol, (t_start, t_peak, t_end), rise, giveback, config)
+            alert = self._actors(part, flows, venue, symbol, (t_start, t_peak, t_end), rise, giveback, config)
+            if alert is not None:
+                found.append(alert)
+        for alert in _distinct(found):
+            out.add(**alert)
         return out.to_table()
 
-    def _actors(self, out: AlertBuilder, part: Partition, flows: pl.DataFrame, venue: str, symbol: str | None,
+    def _actors(self, part: Partition, flows: pl.DataFrame, venue: str, symbol: str | None,
                 span: tuple[dt.datetime, dt.datetime, dt.datetime], rise: float, giveback: float,
-                config: PumpAndDumpConfig) -> None:
+                config: PumpAndDumpConfig) -> dict[str, Any] | None:
         t_start, t_peak, t_end = span
         phase = flows.filter((pl.col("ts") >= t_start) & (pl.col("ts") < t_end)).with_columns(
             up=pl.col("ts") < t_peak)
@@ -207,7 +229,7 @@ class PumpAndDumpDetector(Detector[PumpAndDumpConfig]):
         vol_up = float(vol.filter(pl.col("up"))["v"].sum() or 0.0)
         vol_down = float(vol.filter(~pl.col("up"))["v"].sum() or 0.0)
         if vol_up <= 0 or vol_down <= 0:
-            return
+            return None
         # Each owner's own turn: its net position's high over the event (what it accumulated) and what it
         # sold off from that high. Reading the turn from the owner, not from the price peak, keeps the
         # pumpers' own selling (which dents the price at the top) from splitting their phases wrongly.
@@ -227,29 +249,31 @@ class PumpAndDumpDetector(Detector[PumpAndDumpConfig]):
             .sort(["bought", "owner"], descending=[True, False])
         per = self._campaigns(flows, phase, per, config)
         if per.height == 0:
-            return
+            return None
         # The group's buying is weighed against the market's over the span it bought in (its first buy to its
         # last turn), not the whole look-back: hours of ordinary trading before the pump do not dilute it.
         vol_up = float(phase.filter((pl.col("q") > 0) & pl.col("ts").is_between(per["first"].min(), per["turn"].max()))
                        ["quantity"].sum())
         if float(per["bought"].sum()) < config.min_share * vol_up \
                 or float(per["sold"].sum()) < config.min_share * vol_down:
-            return
+            return None
         ev = phase.join(per.select("owner", "turn"), on="owner")
         ev = ev.filter(((pl.col("ts") <= pl.col("turn")) & (pl.col("q") > 0))
                        | ((pl.col("ts") > pl.col("turn")) & (pl.col("q") < 0)))
         accounts = sorted(ev["account"].unique().to_list())
+        if len(accounts) < config.min_accounts:
+            return None
         start, end = as_dt(ev["ts"].min()), as_dt(ev["ts"].max())
         if not ends_in_window(part.window, end):
-            return
+            return None
         bought, sold = float(per["bought"].sum()), float(per["sold"].sum())
-        out.add(venue=venue, symbol=symbol, accounts=accounts, start=start, end=end,
-                score=clip01(0.5 + 0.25 * giveback + 2 * rise),
-                evidence_ids=ev["trade_id"].to_list(),
-                explanation=(f"{symbol} rose {math.expm1(rise):.1%} to a peak at {fmt_time(as_dt(t_peak))} and gave "
-                             f"back {giveback:.0%} of it; account(s) {names(accounts)} bought {fmt_qty(bought)} "
-                             f"units ({bought / vol_up:.0%} of buying) before the peak and sold {fmt_qty(sold)} "
-                             f"({sold / vol_down:.0%} of selling) after it."))
+        return dict(venue=venue, symbol=symbol, accounts=accounts, start=start, end=end,
+             score=clip01(0.5 + 0.25 * giveback + 2 * rise),
+             evidence_ids=ev["trade_id"].to_list(),
+             explanation=(f"{symbol} rose {math.expm1(rise):.1%} to a peak at {fmt_time(as_dt(t_peak))} and gave "
+                          f"back {giveback:.0%} of it; account(s) {names(accounts)} bought {fmt_qty(bought)} "
+                          f"units ({bought / vol_up:.0%} of buying) before the peak and sold {fmt_qty(sold)} "
+                          f"({sold / vol_down:.0%} of selling) after it."))
 
     @staticmethod
     def _campaigns(flows: pl.DataFrame, phase: pl.DataFrame, per: pl.DataFrame,

@@ -137,20 +137,38 @@ def _large_orders(t: pl.DataFrame, news: pl.DataFrame | None, owners: pl.DataFra
     return big.with_columns(ref=pl.min_horizontal(pl.coalesce("placed", "first"), "first")).sort("first", "order_id")
 
 
-def _near(legs: pl.DataFrame, big: pl.DataFrame) -> pl.DataFrame:
-    """Every trade leg inside each large order's span [w0, w1], with the order's columns beside it.
+def _near(legs: pl.DataFrame, big: pl.DataFrame, prune: bool) -> pl.DataFrame:
+    """The trade legs inside each large order's span [w0, w1] that the tests can use, with the order's
+    columns beside them.
 
     A range join by binary search over the legs' sorted times: each order's span is a contiguous run of the
     sorted legs, so the work is proportional to the rows returned, not to legs x orders. Within an order the
     legs keep their own order (so every per-side sum adds the same numbers in the same order as a join would).
+    With ``prune``, after the order's first fill only the other-side legs of owners that took the order's side
+    ahead of it are kept: nobody else can pass the tests (the position ahead must be material), and the
+    600-second unwind span is most of the rows.
     """
     ts = legs["ts"].to_physical().to_numpy()
     by_time = np.argsort(ts, kind="stable")
     sorted_ts = ts[by_time]
     lo = np.searchsorted(sorted_ts, big["w0"].to_physical().to_numpy(), side="left")
+    mid = np.searchsorted(sorted_ts, big["first"].to_physical().to_numpy(), side="left")
     hi = np.searchsorted(sorted_ts, big["w1"].to_physical().to_numpy(), side="right")
-    counts = np.maximum(hi - lo, 0)
-    runs = [np.sort(by_time[a:b]) for a, b in zip(lo, hi, strict=True) if b > a]
+    owner = legs["owner"].cast(pl.Categorical).to_physical().to_numpy()
+    buy = (legs["side"] == "buy").to_numpy()
+    c_buy = (big["c_side"] == "buy").to_numpy()
+    runs, counts = [], []
+    for i, (a, m, b) in enumerate(zip(lo, np.maximum(mid, lo), np.maximum(hi, lo), strict=True)):
+        if prune:
+            ahead = by_time[a:m]
+            after = by_time[m:b]
+            takers = np.unique(owner[ahead[buy[ahead] == c_buy[i]]])
+            after = after[(buy[after] != c_buy[i]) & np.isin(owner[after], takers)]
+            rows = np.sort(np.concatenate([ahead, after]))
+        else:
+            rows = np.sort(by_time[a:b])
+        runs.append(rows)
+        counts.append(rows.size)
     leg_rows = np.concatenate(runs) if runs else np.zeros(0, dtype=np.int64)
     order_rows = np.repeat(np.arange(big.height), counts)
     return pl.concat([legs[leg_rows], big.select("order_id", "c_owner", "c_side", "first")[order_rows]],
@@ -209,7 +227,9 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
         big = big.rename({"owner": "c_owner", "account": "c_account", "side": "c_side", "size": "c_qty",
                           "ids": "c_ids", "vwap": "c_vwap"}).with_columns(
             w0=pl.col("ref") - pre, w1=pl.col("last") + post)
-        near = _near(legs, big).filter(pl.col("owner") != pl.col("c_owner")).with_columns(
+        median_trade = num(t["quantity"].median())
+        # A material position ahead (a positive multiple of a positive median trade) is needed to alert.
+        near = _near(legs, big, prune=median_trade > 0).filter(pl.col("owner") != pl.col("c_owner")).with_columns(
             ahead=pl.col("ts") < pl.col("first"), same=pl.col("side") == pl.col("c_side"))
         mkt_ahead = near.filter(pl.col("ahead") & (pl.col("side") == "buy")).group_by("order_id") \
             .agg(mkt=pl.col("quantity").sum())
@@ -224,7 +244,6 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
             n_out=pl.col("decision").filter(~pl.col("ahead") & ~pl.col("same")).n_unique(),
         ).join(big.select("order_id", "c_qty", "c_side"), on="order_id").join(mkt_ahead, on="order_id")
         day_s = span_seconds(t["ts"], 3600.0)
-        median_trade = num(t["quantity"].median())
         # The owner's habits outside this episode: its own run-ahead and unwind must not count as its habit.
         rates = legs.group_by("owner", "side").agg(rate=pl.col("decision").filter(pl.col("aggr")).n_unique() / day_s,
                                                    rate_any=pl.col("decision").n_unique() / day_s)

@@ -120,8 +120,20 @@ def episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, str
     return found
 
 
+def _orders(part: Partition) -> pl.DataFrame:
+    """The partition's order events with the columns the episode search reads. Columns are dropped before
+    leaving Arrow: converting the symbol (and the venue, when the partition key names it) of millions of
+    events only to ignore them was a tenth of the search."""
+    arrow = part.tables.get("orders")
+    if arrow is None:
+        return frame(part, "orders", ORDER_COLUMNS)
+    unused = {"symbol"} | ({"venue"} if part.key.get("venue") else set())
+    keep = [c for c in ORDER_COLUMNS if c in arrow.column_names and c not in unused]
+    return frame(Partition(part.key, {"orders": arrow.select(keep)}, part.window), "orders", keep)
+
+
 def _episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, str]:
-    orders = frame(part, "orders", ORDER_COLUMNS)
+    orders = _orders(part)
     trades = frame(part, "trades", TRADE_COLUMNS)
     if orders.height == 0:
         return pl.DataFrame(), ""

@@ -223,7 +223,7 @@ def _edge_columns(transfers: pa.Table) -> tuple[pa.ChunkedArray, pa.Array, np.nd
 
 def build_graph(transfers: pa.Table, accounts: pa.Table | None = None) -> TransferGraph:
     """Intern parties, link customers, order edges by time and index them by sender and receiver."""
-    from harbour.detect.aml.kernels import counting_order, together
+    from harbour.detect.aml.kernels import counting_order_gather, together
 
     _check_columns(transfers)
     # columns are combined one by one where numpy needs them; copying the whole table costs seconds
@@ -258,8 +258,12 @@ def build_graph(transfers: pa.Table, accounts: pa.Table | None = None) -> Transf
     )
     # Self-loops (one customer's own accounts) stay in the arrays; kernels skip edges with src == dst.
     # Edges are in time order, so a stable counting sort by node keeps time order within each node.
-    (g.out_order, g.out_ptr), (g.in_order, g.in_ptr) = together(lambda: counting_order(g.src, n_parties),
-                                                                lambda: counting_order(g.dst, n_parties))
+    # The (counterparty, time) views every burst search reads are written in the same pass.
+    (g.out_order, g.out_ptr, dst_o, ts_out), (g.in_order, g.in_ptr, src_o, ts_in) = together(
+        lambda: counting_order_gather(g.src, n_parties, g.dst, g.ts),
+        lambda: counting_order_gather(g.dst, n_parties, g.src, g.ts))
+    g._csr_views[False] = (dst_o, ts_out)
+    g._csr_views[True] = (src_o, ts_in)
     return g
 
 

@@ -515,6 +515,31 @@ def counting_order(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True, nogil=True)
+def counting_order_gather(keys: np.ndarray, n: int, other: np.ndarray, ts: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``counting_order`` plus ``other[order]`` and ``ts[order]``, written in the same pass: the rows are read
+    in sequence there, where gathering them afterwards reads them at random."""
+    ptr = np.zeros(n + 1, np.int64)
+    for i in range(keys.shape[0]):
+        ptr[keys[i] + 1] += 1
+    for v in range(n):
+        ptr[v + 1] += ptr[v]
+    fill = ptr[:-1].copy()
+    m = keys.shape[0]
+    order = np.empty(m, np.int64)
+    other_o = np.empty(m, other.dtype)
+    ts_o = np.empty(m, ts.dtype)
+    for i in range(m):
+        k = keys[i]
+        p = fill[k]
+        order[p] = i
+        other_o[p] = other[i]
+        ts_o[p] = ts[i]
+        fill[k] = p + 1
+    return order, ptr, other_o, ts_o
+
+
+@njit(cache=True, nogil=True)
 def mark_runs(order: np.ndarray, lo: np.ndarray, hi: np.ndarray, mask: np.ndarray, other: np.ndarray,
               this: np.ndarray, out: np.ndarray) -> None:
     """Set ``out[e]`` for every unmasked, non-self-loop edge of the runs order[lo..hi]."""

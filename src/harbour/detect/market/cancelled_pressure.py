@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
+from numba import njit
 from pydantic import BaseModel, Field
 
 from harbour.detect.framework import Partition
@@ -184,15 +186,44 @@ def _episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, st
     return _with_opposite(eps, ex, median, config), venue
 
 
+@njit(cache=True, nogil=True)
+def _segment_sums(q: np.ndarray, new: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Running sums of ``q`` and ``new`` that restart where ``starts`` is set, added one row at a time."""
+    cum_q = np.empty(q.size, dtype=np.float64)
+    cum_n = np.empty(q.size, dtype=np.int64)
+    total_q, total_n = 0.0, 0
+    for i in range(q.size):
+        if starts[i]:
+            total_q, total_n = 0.0, 0
+        total_q += q[i]
+        total_n += new[i]
+        cum_q[i] = total_q
+        cum_n[i] = total_n
+    return cum_q, cum_n
+
+
+def _running_totals(ex: pl.DataFrame) -> list[pl.Series | pl.Expr]:
+    """Per owner and side (``ex`` is sorted by them): the running executed quantity and count of distinct
+    decisions. One pass over the contiguous runs instead of two window expressions that regroup the rows by
+    their string keys; the additions are the same, in the same order."""
+    new = pl.col("decision").is_first_distinct().cast(pl.Int64)
+    if ex["quantity"].null_count():
+        return [pl.col("quantity").cum_sum().over("owner", "side").alias("cum_q"),
+                new.cum_sum().over("owner", "side").alias("cum_n")]
+    starts = ex.select(((pl.col("owner") != pl.col("owner").shift(1))
+                        | (pl.col("side") != pl.col("side").shift(1))).fill_null(True)).to_series().to_numpy()
+    cum_q, cum_n = _segment_sums(ex["quantity"].cast(pl.Float64).to_numpy(), ex.select(new).to_series().to_numpy(),
+                                 starts)
+    return [pl.Series("cum_q", cum_q, dtype=pl.Float64), pl.Series("cum_n", cum_n, dtype=pl.Int64)]
+
+
 def _with_opposite(eps: pl.DataFrame, ex: pl.DataFrame, median: float, config: PressureConfig) -> pl.DataFrame:
     """Attach the owner's opposite-side executions during each episode (running sums + as-of joins, so a
     busy market maker's thousands of fills are never crossed with its episodes), and keep the episodes
     where that execution is more than a coincidence."""
     # Executions are counted in decisions (orders): one order sweeping five levels is one act of trading.
-    ex = ex.sort("owner", "side", "ts").with_columns(
-        decision=pl.coalesce("ex_order", "trade_id")).with_columns(
-        cum_q=pl.col("quantity").cum_sum().over("owner", "side"),
-        cum_n=pl.col("decision").is_first_distinct().cast(pl.Int64).cum_sum().over("owner", "side"))
+    ex = ex.sort("owner", "side", "ts").with_columns(decision=pl.coalesce("ex_order", "trade_id"))
+    ex = ex.with_columns(_running_totals(ex))
     day_s = span_seconds(ex["ts"], 3600.0) if ex.height else 86400.0
     rate = ex.group_by("owner", "side").agg(rate=pl.col("decision").n_unique() / day_s)
     grace = dt.timedelta(seconds=config.grace_s)

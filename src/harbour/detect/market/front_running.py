@@ -154,25 +154,34 @@ def _near(legs: pl.DataFrame, big: pl.DataFrame, prune: bool) -> pl.DataFrame:
     lo = np.searchsorted(sorted_ts, big["w0"].to_physical().to_numpy(), side="left")
     mid = np.searchsorted(sorted_ts, big["first"].to_physical().to_numpy(), side="left")
     hi = np.searchsorted(sorted_ts, big["w1"].to_physical().to_numpy(), side="right")
-    owner = legs["owner"].cast(pl.Categorical).to_physical().to_numpy()
-    buy = (legs["side"] == "buy").to_numpy()
-    c_buy = (big["c_side"] == "buy").to_numpy()
-    runs, counts = [], []
-    for i, (a, m, b) in enumerate(zip(lo, np.maximum(mid, lo), np.maximum(hi, lo), strict=True)):
-        if prune:
-            ahead = by_time[a:m]
-            after = by_time[m:b]
-            takers = np.unique(owner[ahead[buy[ahead] == c_buy[i]]])
-            after = after[(buy[after] != c_buy[i]) & np.isin(owner[after], takers)]
-            rows = np.sort(np.concatenate([ahead, after]))
-        else:
-            rows = np.sort(by_time[a:b])
-        runs.append(rows)
-        counts.append(rows.size)
-    leg_rows = np.concatenate(runs) if runs else np.zeros(0, dtype=np.int64)
-    order_rows = np.repeat(np.arange(big.height), counts)
+    mid = np.clip(mid, lo, None)
+    hi = np.clip(hi, mid, None)
+    ahead_order, ahead = _runs(lo, mid)
+    after_order, after = _runs(mid, hi)
+    ahead, after = by_time[ahead], by_time[after]
+    if prune:
+        owner = legs["owner"].cast(pl.Categorical).to_physical().to_numpy().astype(np.int64)
+        buy = (legs["side"] == "buy").to_numpy()
+        c_buy = (big["c_side"] == "buy").to_numpy()
+        n_owners = int(owner.max()) + 1 if owner.size else 1
+        took = buy[ahead] == c_buy[ahead_order]
+        takers = np.unique(ahead_order[took] * n_owners + owner[ahead[took]])
+        keep = (buy[after] != c_buy[after_order]) & np.isin(after_order * n_owners + owner[after], takers)
+        after_order, after = after_order[keep], after[keep]
+    order_rows = np.concatenate([ahead_order, after_order])
+    leg_rows = np.concatenate([ahead, after])
+    # order by order, each order's legs in the legs' own order
+    by_order = np.argsort(order_rows * max(legs.height, 1) + leg_rows, kind="stable")
+    order_rows, leg_rows = order_rows[by_order], leg_rows[by_order]
     return pl.concat([legs[leg_rows], big.select("order_id", "c_owner", "c_side", "first")[order_rows]],
                      how="horizontal")
+
+
+def _runs(starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions starts[i]..stops[i]-1 for every i, run after run, and the i each position belongs to."""
+    counts = stops - starts
+    which = np.repeat(np.arange(starts.size), counts)
+    return which, np.arange(which.size) - np.repeat(np.cumsum(counts) - counts - starts, counts)
 
 
 def _decision(t: pl.DataFrame, order_id: str) -> pl.Expr:

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from harbour.detect.aml.base import GraphDetector, Pattern, fmt_span, fmt_usd, node_name, saturating
 from harbour.detect.aml.graph import TransferGraph
-from harbour.detect.aml.layered import LayeredConfig, components, density, mesh_share, role_counts, roles
+from harbour.detect.aml.layered import LayeredConfig, components, density_and_mesh, role_counts, roles
 from harbour.detect.framework import register
 
 
@@ -40,8 +40,8 @@ def find(g: TransferGraph, cfg: BipartiteConfig, claimed: np.ndarray) -> list[Pa
             senders, receivers = np.unique(g.src[e]), np.unique(g.dst[e])
         if senders.size < cfg.min_side or receivers.size < cfg.min_side:
             continue
-        dens = density(g, e, senders, receivers)
-        mesh = min(mesh_share(g, e, senders, True), mesh_share(g, e, receivers, False))
+        # here senders and receivers are exactly e's distinct senders and receivers (both branches above)
+        dens, mesh = density_and_mesh(g, e, senders, receivers)
         if dens < cfg.min_density or mesh < cfg.min_mesh_share:
             continue
         first = int(g.src[e[np.argmin(g.ts[e])]])

@@ -118,21 +118,25 @@ def _components(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> li
     bounds = np.flatnonzero(np.diff(edge_label[order])) + 1
     out: list[np.ndarray | None] = []  # None: the next long component's pieces go here
     long: list[np.ndarray] = []  # the busiest window of each long component
-    for grp in np.split(order, bounds) if cand.size else []:
-        e = cand[grp]
-        # One scheme moves its money in one coordinated span; a web of friends trades all week. A component
-        # that runs longer is judged by its busiest window: a scheme account's own ordinary payments hours
-        # before or after the scheme hang on at the ends and must not sink the scheme with them.
-        if int(g.ts[e].max() - g.ts[e].min()) <= window:
-            out.append(e)
-        else:
-            long.append(_busiest_window(g, e, window))
-            out.append(None)
+    if cand.size:
+        grouped = cand[order]
+        # every component's time span at once (tens of thousands of components on a busy table)
+        t, starts = g.ts[grouped], np.concatenate(([0], bounds))
+        spans = (np.maximum.reduceat(t, starts) - np.minimum.reduceat(t, starts)).tolist()
+        for e, span in zip(np.split(grouped, bounds), spans, strict=True):
+            # One scheme moves its money in one coordinated span; a web of friends trades all week. A
+            # component that runs longer is judged by its busiest window: a scheme account's own ordinary
+            # payments hours before or after the scheme hang on at the ends and must not sink it with them.
+            if span <= window:
+                out.append(e)
+            else:
+                long.append(_busiest_window(g, e, window))
+                out.append(None)
     # the busiest windows' connected pieces, all in one pass (thousands of small graphs on a busy table)
     pieces = iter(_pieces_of_many(g, cfg, long))
     flat: list[np.ndarray] = []
-    for e in out:
-        flat += [e] if e is not None else next(pieces)
+    for kept in out:
+        flat += [kept] if kept is not None else next(pieces)
     return flat
 
 
@@ -227,15 +231,18 @@ def _pairs(g: TransferGraph, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.unique(a.astype(np.int64) * g.n_nodes + b)
 
 
-def mesh_share(g: TransferGraph, e: np.ndarray, side: np.ndarray, outgoing: bool) -> float:
-    """Share of ``side`` nodes with >= 2 distinct counterparties in the component."""
+def density_and_mesh(g: TransferGraph, e: np.ndarray, senders: np.ndarray, receivers: np.ndarray
+                     ) -> tuple[float, float]:
+    """(pairs that transact / possible sender-receiver pairs, the smaller of the shares of senders paying
+    >= 2 receivers and of receivers paid by >= 2 senders). ``senders`` and ``receivers`` are exactly the
+    distinct senders and receivers of ``e`` (sorted): every edge and every pair counts, with no membership
+    tests (thousands of small components on a busy table)."""
     ends = _pairs(g, g.src[e], g.dst[e])
-    own = ends // g.n_nodes if outgoing else ends % g.n_nodes
-    counts = np.bincount(np.searchsorted(side, own[np.isin(own, side)]), minlength=side.size)
+    dens = ends.size / max(1, senders.size * receivers.size)
+    return dens, min(_two_or_more(ends // g.n_nodes, senders), _two_or_more(ends % g.n_nodes, receivers))
+
+
+def _two_or_more(own: np.ndarray, side: np.ndarray) -> float:
+    """Share of ``side`` nodes holding >= 2 of the distinct pairs whose end is ``own``."""
+    counts = np.bincount(np.searchsorted(side, own), minlength=side.size)
     return float((counts >= 2).mean()) if side.size else 0.0
-
-
-def density(g: TransferGraph, e: np.ndarray, senders: np.ndarray, receivers: np.ndarray) -> float:
-    sel = np.isin(g.src[e], senders) & np.isin(g.dst[e], receivers)
-    pairs = _pairs(g, g.src[e][sel], g.dst[e][sel]).size
-    return pairs / max(1, senders.size * receivers.size)

@@ -53,8 +53,11 @@ class InsiderPreListingConfig(BaseModel):
         1e-3, gt=0, le=1, description="chance that the owner's buy orders before the announcement come from its own "
         "pace of buying over the rest of the data (Poisson); a regular buyer who happened to buy then is not an "
         "insider")
+    min_orders: int = Field(
+        3, ge=1, description="separate buy orders before the announcement: an accumulation is a campaign of "
+        "decisions, not one large order that happened to precede the news")
     min_exit: float = Field(
-        0.3, ge=0, le=1, description="share of the accumulated position sold within post_hours of the announcement; "
+        0.15, ge=0, le=1, description="share of the accumulated position sold within post_hours of the announcement; "
         "taking the profit the news brought completes the pattern (0 = holding is enough)")
     max_exit: float = Field(
         3.0, gt=0, description="most the owner may sell after the announcement, against what it accumulated: an "
@@ -66,7 +69,7 @@ class InsiderPreListingConfig(BaseModel):
 
 class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
     name = "insider_pre_listing"
-    version = "1.1"
+    version = "1.2"
     typology = "insider_pre_listing"
     config_model = InsiderPreListingConfig
     description = "One-directional accumulation by a new or quiet owner just before a listing announcement."
@@ -119,11 +122,50 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
         phase = legs.filter((pl.col("ts") >= t0 - pre) & (pl.col("ts") <= t1)).with_columns(
             when=pl.when(pl.col("ts") < t0).then(pl.lit("base")).when(pl.col("ts") < at).then(pl.lit("pre"))
             .otherwise(pl.lit("post")))
-        # The owner's own pace of buy orders over all the data outside the pre-announcement span.
+        # Judged per beneficial owner (accounts of one customer together) and per account: an insider trading
+        # from one account of a customer whose other accounts trade both ways has its accumulation and exit
+        # diluted in the owner's net, while the account's own record still shows them.
+        per = self._suspects(phase, legs, pre_trades, t, at, "owner", config).with_columns(by=pl.lit("owner"))
+        by_account = self._suspects(phase, legs, pre_trades, t, at, "account", config) \
+            .with_columns(by=pl.lit("account"))
+        if by_account.height:
+            owner_of = phase.select("account", "owner").unique(subset="account")
+            by_account = by_account.join(owner_of, left_on="owner", right_on="account", how="left", suffix="_of") \
+                .filter(~pl.col("owner_of").is_in(per["owner"].implode())).drop("owner_of")
+            per = pl.concat([per, by_account])
+        for owner, net, _gross, _base, sold_after, acc_vol, by in per.iter_rows():
+            if (owner, at) in seen:
+                continue
+            seen.add((owner, at))
+            mine = pl.col(by) == owner
+            buys = phase.filter(mine & (pl.col("when") == "pre") & (pl.col("q") > 0))
+            sells = phase.filter(mine & (pl.col("when") == "post") & (pl.col("q") < 0))
+            ev = pl.concat([buys, sells])
+            start, end = as_dt(buys["ts"].min()), as_dt(ev["ts"].max())
+            if not ends_in_window(part.window, end):
+                continue
+            accounts = sorted(ev["account"].unique().to_list())
+            lead = at - as_dt(buys["ts"].min())
+            exit_txt = (f", then sold {fmt_qty(sold_after)} after it" if sold_after > 0 else "")
+            out.add(venue=venue, symbol=symbol, accounts=accounts, start=start, end=end,
+                    score=clip01(0.5 + net / acc_vol + min(post_ret, 0.3) + (0.1 if sold_after > 0 else 0.0)),
+                    evidence_ids=ev["trade_id"].to_list(),
+                    explanation=(f"account {names(accounts)} bought a net {fmt_qty(net)} units of {symbol} "
+                                 f"({net / acc_vol:.0%} of all volume) in the {fmt_span(at - lead, at)} before the "
+                                 f"listing announcement on {ann_venue} at {at:%Y-%m-%d %H:%M} UTC, after which the "
+                                 f"price rose up to {post_ret:+.1%}{exit_txt}."))
+
+    @staticmethod
+    def _suspects(phase: pl.DataFrame, legs: pl.DataFrame, pre_trades: pl.DataFrame, t: pl.DataFrame,
+                  at: dt.datetime, key: str, config: InsiderPreListingConfig) -> pl.DataFrame:
+        """Traders (``key``: owner or account) whose buying before the announcement was a large, one-way, new
+        accumulation that they sold into the news, in columns (owner, net, gross, base, sold_after, acc_vol)
+        with the trader's id in ``owner``."""
+        pre_s = config.pre_hours * 3600.0
+        # The trader's own pace of buy orders over all the data outside the pre-announcement span.
         span = max((as_dt(t["ts"].max()) - as_dt(t["ts"].min())).total_seconds(), 1.0)
-        pre_s = pre.total_seconds()
-        buys_all = legs.filter(pl.col("q") > 0).group_by("owner").agg(all_buys=pl.col("order").n_unique())
-        per = phase.group_by("owner").agg(
+        buys_all = legs.filter(pl.col("q") > 0).group_by(key).agg(all_buys=pl.col("order").n_unique())
+        per = phase.group_by(key).agg(
             pre_buys=pl.col("order").filter((pl.col("when") == "pre") & (pl.col("q") > 0)).n_unique(),
             net=pl.col("q").filter(pl.col("when") == "pre").sum(),
             gross=pl.col("q").filter(pl.col("when") == "pre").abs().sum(),
@@ -144,32 +186,13 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
                  & (pl.col("net") >= config.min_directional * pl.col("gross"))
                  & (pl.col("base") <= config.max_baseline_ratio * pl.col("gross"))
                  & (pl.col("sold_after") >= config.min_exit * pl.col("net"))
-                 & (pl.col("sold_after") <= config.max_exit * pl.col("net"))).sort("owner")
-        per = per.join(buys_all, on="owner").with_columns(
+                 & (pl.col("sold_after") <= config.max_exit * pl.col("net"))).sort(key)
+        per = per.join(buys_all, on=key).with_columns(
             pace=(pl.col("all_buys") - pl.col("pre_buys")) * pre_s / max(span - pre_s, pre_s))
-        keep = [poisson_tail(int(n), float(lam)) <= config.max_coincidence
+        keep = [int(n) >= config.min_orders and poisson_tail(int(n), float(lam)) <= config.max_coincidence
                 for n, lam in zip(per["pre_buys"].to_list(), per["pace"].to_list(), strict=True)]
-        per = per.filter(pl.Series(keep, dtype=pl.Boolean)).drop("all_buys", "pace", "pre_buys")
-        for owner, net, _gross, _base, sold_after, acc_vol in per.iter_rows():
-            if (owner, at) in seen:
-                continue
-            seen.add((owner, at))
-            buys = phase.filter((pl.col("owner") == owner) & (pl.col("when") == "pre") & (pl.col("q") > 0))
-            sells = phase.filter((pl.col("owner") == owner) & (pl.col("when") == "post") & (pl.col("q") < 0))
-            ev = pl.concat([buys, sells])
-            start, end = as_dt(buys["ts"].min()), as_dt(ev["ts"].max())
-            if not ends_in_window(part.window, end):
-                continue
-            accounts = sorted(ev["account"].unique().to_list())
-            lead = at - as_dt(buys["ts"].min())
-            exit_txt = (f", then sold {fmt_qty(sold_after)} after it" if sold_after > 0 else "")
-            out.add(venue=venue, symbol=symbol, accounts=accounts, start=start, end=end,
-                    score=clip01(0.5 + net / acc_vol + min(post_ret, 0.3) + (0.1 if sold_after > 0 else 0.0)),
-                    evidence_ids=ev["trade_id"].to_list(),
-                    explanation=(f"account {names(accounts)} bought a net {fmt_qty(net)} units of {symbol} "
-                                 f"({net / acc_vol:.0%} of all volume) in the {fmt_span(at - lead, at)} before the "
-                                 f"listing announcement on {ann_venue} at {at:%Y-%m-%d %H:%M} UTC, after which the "
-                                 f"price rose up to {post_ret:+.1%}{exit_txt}."))
+        return per.filter(pl.Series(keep, dtype=pl.Boolean)).rename({key: "owner"}) \
+            .select("owner", "net", "gross", "base", "sold_after", "acc_vol")
 
 
 DETECTOR = register(InsiderPreListingDetector())

@@ -161,12 +161,13 @@ def _pumps(bars: pl.DataFrame, config: PumpAndDumpConfig) -> list[tuple[int, int
 
 
 def _distinct(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One alert per campaign: two price events of one book-day whose actors share an account and whose spans
-    overlap are the same accumulation and distribution read twice (a dent at the top splits one rise into two
-    peaks); the stronger reading is kept."""
+    """One alert per campaign: a price event of one book-day whose actors are all among a stronger event's and
+    whose span overlaps it is the same accumulation and distribution read twice (a dent at the top splits one
+    rise into two peaks). A reading that brings actors of its own is another campaign (a second ring may
+    start while the first is still selling) and is kept."""
     kept: list[dict[str, Any]] = []
     for alert in sorted(alerts, key=lambda a: -float(a["score"])):
-        if not any(set(alert["accounts"]) & set(k["accounts"]) and alert["start"] <= k["end"]
+        if not any(set(alert["accounts"]) <= set(k["accounts"]) and alert["start"] <= k["end"]
                    and k["start"] <= alert["end"] for k in kept):
             kept.append(alert)
     return sorted(kept, key=lambda a: a["start"])

@@ -53,9 +53,6 @@ class InsiderPreListingConfig(BaseModel):
         1e-3, gt=0, le=1, description="chance that the owner's buy orders before the announcement come from its own "
         "pace of buying over the rest of the data (Poisson); a regular buyer who happened to buy then is not an "
         "insider")
-    min_orders: int = Field(
-        3, ge=1, description="separate buy orders before the announcement: an accumulation is a campaign of "
-        "decisions, not one large order that happened to precede the news")
     min_exit: float = Field(
         0.15, ge=0, le=1, description="share of the accumulated position sold within post_hours of the announcement; "
         "taking the profit the news brought completes the pattern (0 = holding is enough)")
@@ -189,7 +186,7 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
                  & (pl.col("sold_after") <= config.max_exit * pl.col("net"))).sort(key)
         per = per.join(buys_all, on=key).with_columns(
             pace=(pl.col("all_buys") - pl.col("pre_buys")) * pre_s / max(span - pre_s, pre_s))
-        keep = [int(n) >= config.min_orders and poisson_tail(int(n), float(lam)) <= config.max_coincidence
+        keep = [poisson_tail(int(n), float(lam)) <= config.max_coincidence
                 for n, lam in zip(per["pre_buys"].to_list(), per["pace"].to_list(), strict=True)]
         return per.filter(pl.Series(keep, dtype=pl.Boolean)).rename({key: "owner"}) \
             .select("owner", "net", "gross", "base", "sold_after", "acc_vol")

@@ -498,27 +498,11 @@ def episode_ids(src: np.ndarray, dst: np.ndarray, ts: np.ndarray, n_nodes: int, 
 
 
 @njit(cache=True, nogil=True)
-def counting_order(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stable counting sort of row indices by ``keys`` in [0, n): (order, CSR pointers)."""
-    ptr = np.zeros(n + 1, np.int64)
-    for i in range(keys.shape[0]):
-        ptr[keys[i] + 1] += 1
-    for v in range(n):
-        ptr[v + 1] += ptr[v]
-    fill = ptr[:-1].copy()
-    order = np.empty(keys.shape[0], np.int64)
-    for i in range(keys.shape[0]):
-        k = keys[i]
-        order[fill[k]] = i
-        fill[k] += 1
-    return order, ptr
-
-
-@njit(cache=True, nogil=True)
 def counting_order_gather(keys: np.ndarray, n: int, other: np.ndarray, ts: np.ndarray
                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``counting_order`` plus ``other[order]`` and ``ts[order]``, written in the same pass: the rows are read
-    in sequence there, where gathering them afterwards reads them at random."""
+    """Stable counting sort of row indices by ``keys`` in [0, n): (order, CSR pointers, ``other[order]``,
+    ``ts[order]``). The last two are written in the same pass, where the rows are read in sequence;
+    gathering them afterwards would read them at random."""
     ptr = np.zeros(n + 1, np.int64)
     for i in range(keys.shape[0]):
         ptr[keys[i] + 1] += 1

@@ -207,10 +207,12 @@ def _running_totals(ex: pl.DataFrame) -> list[pl.Series | pl.Expr]:
     """Per owner and side (``ex`` is sorted by them): the running executed quantity and count of distinct
     decisions. One pass over the contiguous runs instead of two window expressions that regroup the rows by
     their string keys; the additions are the same, in the same order."""
-    new = pl.col("decision").is_first_distinct().cast(pl.Int64)
     if ex["quantity"].null_count():
         return [pl.col("quantity").cum_sum().over("owner", "side").alias("cum_q"),
-                new.cum_sum().over("owner", "side").alias("cum_n")]
+                pl.col("decision").is_first_distinct().cast(pl.Int64).cum_sum().over("owner", "side").alias("cum_n")]
+    # a decision is new the first time it appears in its owner-and-side run (a trade id standing in for a
+    # missing order id is on both sides)
+    new = pl.struct("owner", "side", "decision").is_first_distinct().cast(pl.Int64)
     starts = ex.select(((pl.col("owner") != pl.col("owner").shift(1))
                         | (pl.col("side") != pl.col("side").shift(1))).fill_null(True)).to_series().to_numpy()
     cum_q, cum_n = _segment_sums(ex["quantity"].cast(pl.Float64).to_numpy(), ex.select(new).to_series().to_numpy(),

@@ -54,7 +54,7 @@ class InsiderPreListingConfig(BaseModel):
         "pace of buying over the rest of the data (Poisson); a regular buyer who happened to buy then is not an "
         "insider")
     min_exit: float = Field(
-        0.15, ge=0, le=1, description="share of the accumulated position sold within post_hours of the announcement; "
+        0.3, ge=0, le=1, description="share of the accumulated position sold within post_hours of the announcement; "
         "taking the profit the news brought completes the pattern (0 = holding is enough)")
     max_exit: float = Field(
         3.0, gt=0, description="most the owner may sell after the announcement, against what it accumulated: an "

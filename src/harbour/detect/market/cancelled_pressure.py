@@ -24,8 +24,7 @@ from numba import njit
 from pydantic import BaseModel, Field
 
 from harbour.detect.framework import Partition
-from harbour.detect.market.frames import chance_of_any, frame, num, poisson_tail, span_seconds, with_owner
-from harbour.detect.market.owner_cache import venue_owners
+from harbour.detect.market.frames import chance_of_any, frame, num, owner_map, poisson_tail, span_seconds, with_owner
 
 ORDER_COLUMNS = ("venue", "symbol", "order_id", "account", "ts", "event", "side", "order_type", "price", "quantity")
 TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "buy_order_id",
@@ -141,7 +140,7 @@ def _episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, st
     if orders.height == 0:
         return pl.DataFrame(), ""
     venue = str(part.key.get("venue") or orders["venue"][0])
-    owners = venue_owners(part, venue)
+    owners = owner_map(part, venue)
     news = orders.filter(pl.col("event") == "new")
     median = num(news["quantity"].median())
     # Only orders big enough to be bait, and those that traded (the owners' genuine orders), need their

@@ -47,13 +47,34 @@ def frame(part: Partition, table: str, columns: Iterable[str] | None = None) -> 
     return df
 
 
+# The last owner maps built, keyed by the broadcast accounts table they came from (a reference to the table
+# is kept, so its id stays its own). Every partition of a runner's task is handed the same table, and turning
+# it into a frame and filtering it cost as much as some kernels' own work on a small partition.
+_OWNERS: dict[tuple[int, str | None], tuple[pl.DataFrame, Any]] = {}
+
+
 def owner_map(part: Partition, venue: str | None = None) -> pl.DataFrame:
     """account → owner, where owner is ``customer_id`` when the accounts table knows the account.
 
     Accounts of one customer are one beneficial owner: trades between them change nothing. With
     ``venue`` the map is for that venue's accounts; without it the key is ``venue:account`` so that
-    one customer's accounts on several venues share an owner (cross-venue detectors).
+    one customer's accounts on several venues share an owner (cross-venue detectors). Built once per
+    broadcast accounts table and venue; results are the same either way.
     """
+    table = part.broadcast.get("accounts")
+    if table is None or "accounts" in part.tables:
+        return _owner_map(part, venue)
+    key = (id(table), venue)
+    found = _OWNERS.get(key)
+    if found is None or found[1] is not table:
+        if len(_OWNERS) > 16:
+            _OWNERS.clear()
+        found = (_owner_map(part, venue), table)
+        _OWNERS[key] = found
+    return found[0]
+
+
+def _owner_map(part: Partition, venue: str | None) -> pl.DataFrame:
     acc = frame(part, "accounts", ["venue", "account", "customer_id"])
     if venue is not None:
         acc = acc.filter(pl.col("venue") == venue).select("account", owner=pl.col("customer_id"))

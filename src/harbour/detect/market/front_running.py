@@ -38,12 +38,12 @@ from harbour.detect.market.frames import (
     frame,
     names,
     num,
+    owner_map,
     part_symbol,
     part_venue,
     span_seconds,
     with_owner,
 )
-from harbour.detect.market.owner_cache import venue_owners
 
 TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "aggressor",
                  "buy_order_id", "sell_order_id")
@@ -218,7 +218,7 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
         if trades.height < 10:
             return out.to_table()
         venue, symbol = part_venue(part, trades), part_symbol(part, trades)
-        owners = venue_owners(part, venue)
+        owners = owner_map(part, venue)
         t = with_owner(with_owner(trades, owners, "buyer", "owner_b"), owners, "seller", "owner_s") \
             .filter(pl.col("owner_b") != pl.col("owner_s"))
         big = _large_orders(t, _placements(part), owners, config)

@@ -150,8 +150,9 @@ def _busiest_window(g: TransferGraph, e: np.ndarray, window: int) -> np.ndarray:
 
 
 def _pieces_of_many(g: TransferGraph, cfg: LayeredConfig, edge_sets: list[np.ndarray]) -> list[list[np.ndarray]]:
-    """``_pieces`` of each edge set, computed together: one connected-components pass over all of them,
-    with (set, node) as the vertex so that sets sharing an account stay apart. Same pieces, same order."""
+    """Per edge set, its connected pieces still large enough to be a scheme (in order of their smallest
+    node, edges in their given order), for all sets in one connected-components pass, with (set, node)
+    as the vertex so that sets sharing an account stay apart."""
     if not edge_sets:
         return []
     sizes = np.array([e.size for e in edge_sets])
@@ -161,7 +162,7 @@ def _pieces_of_many(g: TransferGraph, cfg: LayeredConfig, edge_sets: list[np.nda
     vertex, ends = np.unique(keys, return_inverse=True)
     adj = coo_matrix((np.ones(e.size), (ends[:e.size], ends[e.size:])), shape=(vertex.size, vertex.size))
     _, label = connected_components(adj, directed=False)
-    # a vertex's label orders pieces as _pieces does (by smallest node within the set); edges keep their order
+    # a vertex's label orders pieces by smallest node within the set; edges keep their order
     edge_label = label[ends[:e.size]]
     n_lab = int(label.max()) + 1
     n_edges = np.bincount(edge_label, minlength=n_lab)
@@ -179,7 +180,7 @@ def _pieces_of_many(g: TransferGraph, cfg: LayeredConfig, edge_sets: list[np.nda
     order = np.argsort(edge_label, kind="stable")
     starts = np.searchsorted(edge_label[order], np.arange(n_lab + 1))
     # labels of one set are numbered in vertex order, sets in turn: walking labels in order keeps each
-    # set's pieces in _pieces' order
+    # set's pieces in that order
     set_of_label = which[order[starts[:-1].clip(max=max(0, e.size - 1))]]
     for lab in np.flatnonzero(ok).tolist():
         out[int(set_of_label[lab])].append(e[order[starts[lab]:starts[lab + 1]]])
@@ -188,20 +189,7 @@ def _pieces_of_many(g: TransferGraph, cfg: LayeredConfig, edge_sets: list[np.nda
 
 def _pieces(g: TransferGraph, cfg: LayeredConfig, e: np.ndarray) -> list[np.ndarray]:
     """The connected pieces of a component's left-over edges that are still large enough to be a scheme."""
-    if e.size < cfg.min_transfers:
-        return []
-    nodes, ends = np.unique(np.concatenate((g.src[e], g.dst[e])), return_inverse=True)
-    adj = coo_matrix((np.ones(e.size), (ends[:e.size], ends[e.size:])), shape=(nodes.size, nodes.size))
-    _, label = connected_components(adj, directed=False)
-    out = []
-    for lab in np.unique(label).tolist():
-        piece = e[label[ends[:e.size]] == lab]
-        parties = np.unique(np.concatenate((g.src[piece], g.dst[piece]))).size
-        if (4 <= parties <= cfg.max_parties and piece.size >= cfg.min_transfers
-                and float(g.usd[piece].sum()) >= cfg.min_total_usd
-                and int(g.ts[piece].max() - g.ts[piece].min()) <= hours(cfg.window_hours)):
-            out.append(piece)
-    return out
+    return _pieces_of_many(g, cfg, [e])[0] if e.size >= max(1, cfg.min_transfers) else []
 
 
 def role_counts(g: TransferGraph, comps: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harbour.data.generate.book import AMEND, BUY, CANCEL, LIMIT, MARKET, NEW, SELL
+from harbour.data.generate.book import AMEND, BUY, CANCEL, LIMIT, MARKET, NEW, SELL, Replenish
 from harbour.data.generate.config import SymbolSpec
 from harbour.data.generate.prices import MINUTES, SECONDS
 
@@ -78,6 +78,12 @@ class Instructions:
     parts: list[tuple[int, tuple]] = field(default_factory=list)  # (rows, the 8 columns: arrays or scalars)
     tags: list[tuple[int, int]] = field(default_factory=list)  # (keys, tag) per allocation
     n_keys: int = 0
+    slots: list[tuple[np.ndarray, float, int, float]] = field(default_factory=list)  # market-maker quote slots
+
+    def quote_slot(self, keys: np.ndarray, width: float, level: int, usd: float) -> None:
+        """Mark ``keys`` as one market maker's quotes of one side and level (the engine replenishes them when
+        they are filled): ``width`` half-spreads from the mid, ``usd`` median notional."""
+        self.slots.append((keys, width, level, usd))
 
     def keys(self, n: int, tag: int = -1) -> np.ndarray:
         """Allocate ``n`` new order keys; ``tag`` is the incident they belong to (-1: honest)."""
@@ -112,6 +118,17 @@ class Instructions:
             out[at:at + n] = np.reshape(values[i], -1) if np.ndim(values[i]) else values[i]
             at += n
         return out
+
+    def replenish(self, ctx: BookContext, rng: np.random.Generator) -> Replenish:
+        """How the engine re-posts this book's market-maker quotes when they are filled."""
+        slot = np.full(self.n_keys, -1, np.int32)
+        for i, (keys, *_) in enumerate(self.slots):
+            slot[keys] = i
+        params = np.array([s[1:] for s in self.slots], np.float64).reshape(-1, 3)
+        half = ctx.spread_at(np.arange(MINUTES, dtype=np.int64) * 60 * US)
+        return Replenish(slot, params[:, 0].copy(), params[:, 1].copy(), params[:, 2].copy(),
+                         np.ascontiguousarray(ctx.mid, np.float64), half, float(ctx.symbol.tick),
+                         float(ctx.symbol.lot), int(rng.integers(1 << 62)), last_us=LAST_US)
 
     def tag_array(self) -> np.ndarray:
         if not self.tags:
@@ -181,6 +198,7 @@ def _quote_slot(ctx: BookContext, rng: np.random.Generator, ins: Instructions, a
     start[0] = True
     chain = np.cumsum(start) - 1
     keys = ins.keys(int(start.sum()))
+    ins.quote_slot(keys, mm_spread, level, ctx.typical_usd * (1.0 + level))
     key = keys[chain]
     off = ctx.spread_at(t) * mm_spread * (1.0 + level * (1.5 + rng.random(n)))
     mid = ctx.mid_at(t)

@@ -262,20 +262,23 @@ def _generate_book(world: World, writer: LakeWriter, labels: LabelCollector, inc
     # the price band of the day's book (orders priced outside it are rejected, as venues do)
     base = int(math.floor(float(ctx.mid.min()) * 0.8 / spec.tick))
     n_levels = int(math.ceil(float(ctx.mid.max()) * 1.25 / spec.tick)) - base
-    res = run_book(ts, kind, key, side, otype, px, lots, acct, ins.n_keys, base, n_levels, DAY_US - 1)
+    replenish = ins.replenish(ctx, stream(cfg.seed, "replenish", venue, spec.name, day))
+    res = run_book(ts, kind, key, side, otype, px, lots, acct, ins.n_keys, base, n_levels, DAY_US - 1, replenish)
     new = kind == NEW
-    statics = OrderStatics(np.zeros(ins.n_keys, np.int8), np.zeros(ins.n_keys, np.int8),
-                           np.zeros(ins.n_keys, np.int32))
-    statics.side[key[new]], statics.otype[key[new]], statics.acct[key[new]] = side[new], otype[new], acct[new]
+    side_of, type_of, acct_of = (np.zeros(ins.n_keys, np.int8), np.zeros(ins.n_keys, np.int8),
+                                 np.zeros(ins.n_keys, np.int32))
+    side_of[key[new]], type_of[key[new]], acct_of[key[new]] = side[new], otype[new], acct[new]
+    # market makers' replacement quotes (keys after the instructions') are orders of the maker they replenish
+    statics = OrderStatics(res.per_key(side_of), res.per_key(type_of), res.per_key(acct_of))
     epoch = day_epoch_us(date)
-    order_ids = make_id(DOMAIN_ORDER, day, sym_idx, np.arange(ins.n_keys, dtype=np.int64))
+    order_ids = make_id(DOMAIN_ORDER, day, sym_idx, np.arange(len(statics.side), dtype=np.int64))
     trade_ids = make_id(DOMAIN_TRADE, day, sym_idx, np.arange(len(res.tr_ts), dtype=np.int64))
     orders, trades = _book_tables(world, venue, spec, res, statics, order_ids, trade_ids, epoch)
     part = spec.name.replace("/", "-").lower()
     writer.write("orders", orders, part, venue, date)
     writer.write("trades", trades, part, venue, date)
     if tags:
-        labels.collect_book(ins.tag_array(), res, order_ids, trade_ids, epoch)
+        labels.collect_book(res.per_key(ins.tag_array()), res, order_ids, trade_ids, epoch)
 
 
 def _book_context(world: World, venue: str, spec: SymbolSpec, day: int, paths: dict) -> BookContext:

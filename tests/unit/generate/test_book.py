@@ -188,3 +188,16 @@ def test_conservation_and_no_crossed_trades(spec: list[tuple]) -> None:
     keys = set(zip(res.ev_key.tolist(), res.ev_ts.tolist(), res.ev_kind.tolist(), strict=True))
     assert len(keys) == len(res.ev_key)  # (order, time, event) is unique
     assert np.all(np.diff(res.ev_ts[res.ev_kind != EV_EXPIRE]) >= 0)  # events come out in time order
+
+
+def test_a_quote_filled_on_arrival_against_a_cheaper_order_is_replaced_too() -> None:
+    rows = [
+        (1 * US, NEW, 0, SELL, LIMIT, 490, 20, 1),  # an offer below where the maker bids
+        (2 * US, NEW, 1, BUY, LIMIT, 495, 4, MM),  # the maker's bid crosses it and fills in full
+    ]
+    res = play(rows, makers(2, {1: 0}))
+    assert list(res.tr_buy[:2]) == [1, 2]  # key 2 replaced key 1 and crossed the offer again
+    assert set(res.rep_root.tolist()) == {1}
+    assert res.tr_lots.sum() == 20  # the maker kept buying the cheap offer until none was left
+    first = [e for e in events(res) if e[1] == 2 and e[2] == EV_NEW]
+    assert len(first) == 1 and first[0][3] == 495 and first[0][0] > 2 * US

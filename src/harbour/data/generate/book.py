@@ -6,12 +6,12 @@ the open quantity after the event) and trades (maker price, buy and sell order k
 Self-trade prevention cancels the resting order when an account would trade with itself; honest
 exchanges do this, so trades between an account and itself never appear.
 
-Market makers replenish: when a market maker's resting quote is filled in full, the engine posts a
-replacement for the same quote slot (maker, side, level) after a short random delay, priced off the mid at
-that moment (see :class:`Replenish`). The replacement has a fresh order key (numbered after the
-instructions' keys) and takes over the filled order's place in the maker's stream: the maker's later amends
-and cancels of the filled order act on it; a cancel or amend that arrives while it is still pending
-replaces it (the maker has re-quoted the slot itself).
+Market makers replenish: when a market maker's quote is filled in full (resting, or on arrival against a
+cheaper order), the engine posts a replacement for the same quote slot (maker, side, level) after a short
+random delay, priced off the mid at that moment (see :class:`Replenish`). The replacement has a fresh order
+key (numbered after the instructions' keys) and takes over the filled order's place in the maker's stream:
+the maker's later amends and cancels of the filled order act on it; a cancel or amend that arrives while it
+is still pending replaces it (the maker has re-quoted the slot itself).
 """
 
 from __future__ import annotations
@@ -312,16 +312,9 @@ def _match(ts, kind, key, side, otype, px, lots, acct, n_keys, base_tick, n_leve
             if o_open[m] == 0:
                 _unlink(m, o_side, o_lvl, nxt, prv, head, tail, n_rest, best, L)
                 o_state[m] = 2
-                if o_slot[m] >= 0 and n_pend < PENDING_CAP:  # a market maker's quote was taken: re-post later
-                    at = t + _delay(seed, n_sched, delay_us, delay_sigma)
-                    if at <= last_us:
-                        pd_t[n_pend] = at
-                        pd_key[n_pend] = m
-                        pd_seq[n_pend] = n_sched
-                        n_pend += 1
-                        alias[m] = -2
-                        due = min(due, at)
-                    n_sched += 1
+                if o_slot[m] >= 0:  # a market maker's quote was taken: re-post it later
+                    n_pend, n_sched, due = _schedule(m, t, n_pend, n_sched, due, pd_t, pd_key, pd_seq, alias, seed,
+                                                     delay_us, delay_sigma, last_us)
             if ne + 8 >= ev_cap or nt + 2 >= tr_cap:
                 return (-1, -1, ev_ts, ev_key, ev_kind, ev_px, ev_lots, tr_ts, tr_buy, tr_sell, tr_px, tr_lots,
                         tr_aggr, n_rep, rep_root)
@@ -334,6 +327,9 @@ def _match(ts, kind, key, side, otype, px, lots, acct, n_keys, base_tick, n_leve
             ne += 1
         if o_open[k] == 0:
             o_state[k] = 2
+            if filled and o_slot[k] >= 0:  # a market maker's quote that crossed a cheaper order is re-posted too
+                n_pend, n_sched, due = _schedule(k, t, n_pend, n_sched, due, pd_t, pd_key, pd_seq, alias, seed,
+                                                 delay_us, delay_sigma, last_us)
         elif o_type[k] == 1:  # unfilled rest of a market order is cancelled
             o_open[k] = 0
             o_state[k] = 2
@@ -360,6 +356,22 @@ def _match(ts, kind, key, side, otype, px, lots, acct, n_keys, base_tick, n_leve
             ne += 1
     return (ne, nt, ev_ts, ev_key, ev_kind, ev_px, ev_lots, tr_ts, tr_buy, tr_sell, tr_px, tr_lots, tr_aggr, n_rep,
             rep_root)
+
+
+@njit(cache=True)
+def _schedule(m, t, n_pend, n_sched, due, pd_t, pd_key, pd_seq, alias, seed, delay_us, delay_sigma, last_us):
+    """Schedule the replacement of the market maker's filled quote ``m``; returns the pending count, the
+    draw counter and the earliest pending time."""
+    if n_pend < PENDING_CAP:
+        at = t + _delay(seed, n_sched, delay_us, delay_sigma)
+        if at <= last_us:
+            pd_t[n_pend] = at
+            pd_key[n_pend] = m
+            pd_seq[n_pend] = n_sched
+            n_pend += 1
+            alias[m] = -2
+            due = min(due, at)
+    return n_pend, n_sched + 1, due
 
 
 @njit(cache=True)

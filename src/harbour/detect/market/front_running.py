@@ -24,7 +24,6 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import BaseModel, Field
 
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
@@ -32,6 +31,7 @@ from harbour.detect.market.frames import (
     as_dt,
     chance_of_any,
     clip01,
+    decision,
     ends_in_window,
     fmt_qty,
     fmt_span,
@@ -41,6 +41,7 @@ from harbour.detect.market.frames import (
     owner_map,
     part_symbol,
     part_venue,
+    placements,
     span_seconds,
     with_owner,
 )
@@ -81,21 +82,6 @@ class FrontRunningConfig(BaseModel):
     min_aggressive: float = Field(
         0.5, ge=0, le=1, description="share of the position ahead taken by crossing the spread; getting ahead "
         "means taking liquidity, while a market maker's inventory builds passively")
-
-
-def _placements(part: Partition) -> pl.DataFrame | None:
-    """The order book's placements (``new`` events), the only order events this detector reads; None when
-    the partition has no order events. Filtered before leaving Arrow: placements are a fraction of the events,
-    and converting the rest only to drop them was most of the cost of reading them."""
-    arrow = part.tables.get("orders")
-    if arrow is None:
-        arrow = part.broadcast.get("orders")
-    if arrow is None or arrow.num_rows == 0:
-        return None
-    arrow = arrow.select([c for c in ORDER_COLUMNS if c in arrow.column_names])
-    news = pl.from_arrow(arrow.filter(pc.equal(arrow.column("event"), "new")))
-    assert isinstance(news, pl.DataFrame)
-    return news.with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
 
 
 def _large_orders(t: pl.DataFrame, news: pl.DataFrame | None, owners: pl.DataFrame,
@@ -184,14 +170,6 @@ def _runs(starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return which, np.arange(which.size) - np.repeat(np.cumsum(counts) - counts - starts, counts)
 
 
-def _decision(t: pl.DataFrame, order_id: str) -> pl.Expr:
-    """The trading decision a leg belongs to: its order, or (no order id) its time. Times are formatted only
-    when some id is missing; formatting every leg's time was a tenth of the kernel."""
-    if t[order_id].null_count() == 0:
-        return pl.col(order_id)
-    return pl.coalesce(order_id, pl.col("ts").cast(pl.String))
-
-
 def _chance(rate: str, own: str, day_s: float, span_s: float) -> pl.Expr:
     """Poisson chance of at least one such order in ``span_s`` at the owner's rate outside this episode."""
     # An owner seen only in this episode still has some habit: at least one such order a day.
@@ -221,16 +199,16 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
         owners = owner_map(part, venue)
         t = with_owner(with_owner(trades, owners, "buyer", "owner_b"), owners, "seller", "owner_s") \
             .filter(pl.col("owner_b") != pl.col("owner_s"))
-        big = _large_orders(t, _placements(part), owners, config)
+        big = _large_orders(t, placements(part, ORDER_COLUMNS), owners, config)
         if big.height == 0:
             return out.to_table()
         legs = pl.concat([
             t.select("ts", "trade_id", "price", "quantity", account="buyer", owner="owner_b", side=pl.lit("buy"),
                      aggr=pl.col("aggressor").fill_null("buy") == "buy",
-                     decision=_decision(t, "buy_order_id")),
+                     decision=decision(t, "buy_order_id")),
             t.select("ts", "trade_id", "price", "quantity", account="seller", owner="owner_s", side=pl.lit("sell"),
                      aggr=pl.col("aggressor").fill_null("sell") == "sell",
-                     decision=_decision(t, "sell_order_id")),
+                     decision=decision(t, "sell_order_id")),
         ])
         pre, post = dt.timedelta(seconds=config.pre_seconds), dt.timedelta(seconds=config.post_seconds)
         big = big.rename({"owner": "c_owner", "account": "c_account", "side": "c_side", "size": "c_qty",

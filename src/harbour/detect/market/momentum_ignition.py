@@ -22,6 +22,7 @@ from harbour.detect.market.frames import (
     as_dt,
     chance_of_any,
     clip01,
+    decision,
     ends_in_window,
     fmt_qty,
     fmt_span,
@@ -31,6 +32,7 @@ from harbour.detect.market.frames import (
     owner_map,
     part_symbol,
     part_venue,
+    placements,
     span_seconds,
     with_owner,
 )
@@ -82,19 +84,20 @@ def _bursts(legs: pl.DataFrame, config: MomentumIgnitionConfig) -> pl.DataFrame:
     ).filter((pl.col("n") >= config.min_trades) & (pl.col("q_signed").abs() >= 0.8 * pl.col("q")))
 
 
-def _without_rider(bursts: pl.DataFrame, legs: pl.DataFrame, orders: pl.DataFrame, owners: pl.DataFrame,
+def _without_rider(bursts: pl.DataFrame, legs: pl.DataFrame, news: pl.DataFrame | None, owners: pl.DataFrame,
                    follow: dt.timedelta, config: MomentumIgnitionConfig) -> pl.DataFrame:
     """Drop bursts whose move belongs to someone else's large order: another owner's single liquidity-taking
     order in the burst's direction, during the burst or its follow span, at least ``max_rival`` of the burst's
-    size. A burst just ahead of such an order rode its impact (front running); it did not ignite the move."""
+    size. A burst just ahead of such an order rode its impact (front running); it did not ignite the move.
+    ``news`` are the order book's placements (None when the partition has no order events)."""
     if bursts.height == 0:
         return bursts
     taken = legs.filter(pl.col("aggr")).group_by("owner", "decision").agg(
         o_ts=pl.col("ts").min(), o_q=pl.col("quantity").sum(), o_sign=pl.col("sign").first().cast(pl.Float64))
-    if orders.height:
+    if news is not None:
         # A large order is as large as it was placed, however little of it a thin book (emptied by the rider
         # just before) could fill; a market order that found nothing at all counts from its placement.
-        news = orders.filter(pl.col("event") == "new").group_by("order_id").agg(
+        news = news.group_by("order_id").agg(
             placed=pl.col("ts").min(), size=pl.col("quantity").max(), account=pl.col("account").first(),
             side=pl.col("side").first(), order_type=pl.col("order_type").first())
         taken = taken.join(news.select(decision="order_id", size="size"), on="decision", how="left") \
@@ -139,10 +142,10 @@ class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
         legs = pl.concat([
             t.select("ts", "trade_id", "price", "quantity", account="buyer", owner="owner_b", sign=pl.lit(1),
                      aggr=pl.col("aggressor") == "buy",
-                     decision=pl.coalesce("buy_order_id", pl.col("ts").cast(pl.String))),
+                     decision=decision(t, "buy_order_id")),
             t.select("ts", "trade_id", "price", "quantity", account="seller", owner="owner_s", sign=pl.lit(-1),
                      aggr=pl.col("aggressor") == "sell",
-                     decision=pl.coalesce("sell_order_id", pl.col("ts").cast(pl.String))),
+                     decision=decision(t, "sell_order_id")),
         ])
         bursts = _bursts(legs, config)
         if bursts.height == 0:
@@ -168,7 +171,7 @@ class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
             span_min=((pl.col("end") - pl.col("start")).dt.total_seconds() / 60).clip(1.0, None),
         ).filter((pl.col("q") >= config.min_share * pl.col("mkt"))
                  & (pl.col("direction") * pl.col("move") >= config.min_move_sigmas * sigma * pl.col("span_min").sqrt()))
-        bursts = _without_rider(bursts, legs, frame(part, "orders", ORDER_COLUMNS), owners, follow, config)
+        bursts = _without_rider(bursts, legs, placements(part, ORDER_COLUMNS), owners, follow, config)
         if bursts.height == 0:
             return out.to_table()
         post = dt.timedelta(seconds=config.post_seconds)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pyarrow as pa
+from numba import njit
 from pydantic import BaseModel, Field
 
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
@@ -108,15 +109,6 @@ def _bar_sigma(logp: np.ndarray, horizon: int) -> float:
     return robust_spread(moves) / math.sqrt(h)
 
 
-def _collapse_end(rise: float, after: np.ndarray) -> int:
-    """Index in ``after`` where the fall after a peak ends: its low before the price climbs again by half the
-    rise (a new run-up is another event, not the same dump)."""
-    low = np.minimum.accumulate(after)
-    rebound = np.flatnonzero((after - low) >= 0.5 * rise)
-    stop = int(rebound[0]) if rebound.size else after.size
-    return int(np.argmin(after[:max(stop, 1)]))
-
-
 def _pumps(bars: pl.DataFrame, config: PumpAndDumpConfig) -> list[tuple[int, int, int, float, float]]:
     """(trough, peak, end) bar indices with rise and give-back, peaks at least a run-up apart."""
     # A rolling median of bar prices: one stray print must not make (or hide) a peak.
@@ -128,36 +120,102 @@ def _pumps(bars: pl.DataFrame, config: PumpAndDumpConfig) -> list[tuple[int, int
     sigma = _bar_sigma(logp, max(1, int(config.sigma_minutes * 60 / config.bar_seconds)))
     w = max(1, int(config.pump_minutes * 60 / config.bar_seconds))
     d = max(1, int(config.dump_minutes * 60 / config.bar_seconds))
-    found: list[tuple[int, int, int, float, float]] = []
+    at, by = _scan(np.ascontiguousarray(logp, dtype=np.float64), sigma, w, d, float(config.min_rise),
+                   float(config.rise_sigmas), float(config.plateau), float(config.min_giveback))
+    return [(int(a[0]), int(a[1]), int(a[2]), float(b[0]), float(b[1])) for a, b in zip(at, by, strict=True)]
+
+
+@njit(cache=True, nogil=True)
+def _scan(logp: np.ndarray, sigma: float, w: int, d: int, min_rise: float, rise_sigmas: float, plateau: float,
+          min_giveback: float) -> tuple[np.ndarray, np.ndarray]:
+    """The scan over bars behind ``_pumps``: rows of (trough, top, end) and of (rise, give-back).
+
+    Each bar i is a candidate peak. The run-up may start at any earlier bar: the lowest price of the span can
+    lie hours before a steep rise, and judging the rise over all those hours would dilute it. Of the starts
+    from which the rise is abnormal for its length, the trough is the last where the price still stood near
+    its low (within the plateau share of the largest such rise, as the top is found below). A peak must stand
+    above the next quarter run-up of bars, and the fall after it (up to its low before the price climbs again
+    by half the rise: a new run-up is another event) must give back ``min_giveback`` of the rise.
+    Compiled: a Python loop of small numpy calls over every bar of every book-day was a pump's whole cost.
+    The arithmetic is the plain formulation's, operation for operation (tests compare the two)."""
+    n = logp.size
+    at = np.empty((n, 3), dtype=np.int64)
+    by = np.empty((n, 2), dtype=np.float64)
+    found = 0
+    scale = rise_sigmas * sigma
     i = last_end = 0
-    # Few bars per day (1,440 at one minute): a plain scan over bars is cheap and clear.
     while i < n:
         lo = max(0, i - w, last_end)  # a new run-up starts after the previous collapse, not inside it
-        # The run-up may start at any earlier bar: the lowest price of the span can lie hours before a steep
-        # rise, and judging the rise over all those hours would dilute it. Of the starts from which the rise
-        # is abnormal for its length, the trough is the last where the price still stood near its low (within
-        # the plateau share of the largest such rise, as the top is found below).
-        rises = logp[i] - logp[lo:i + 1]
-        needs = np.maximum(config.min_rise,
-                           config.rise_sigmas * sigma * np.sqrt(np.maximum(i - np.arange(lo, i + 1), 1)))
-        ok = np.flatnonzero(rises >= needs)
-        if ok.size:
-            ok = ok[rises[ok] >= config.plateau * rises[ok].max()]
-        trough = lo + (int(ok[-1]) if ok.size else int(np.argmin(logp[lo:i + 1])))
+        best = -np.inf
+        any_ok = False
+        for k in range(lo, i + 1):
+            r = logp[i] - logp[k]
+            if r >= _maximum(min_rise, scale * np.sqrt(float(max(i - k, 1)))):
+                any_ok = True
+                best = max(best, r)
+        if not any_ok:
+            i += 1
+            continue
+        trough = lo
+        for k in range(lo, i + 1):
+            r = logp[i] - logp[k]
+            if r >= _maximum(min_rise, scale * np.sqrt(float(max(i - k, 1)))) and r >= plateau * best:
+                trough = k
         rise = logp[i] - logp[trough]
-        if ok.size and (i + 1 >= n or logp[i] >= logp[i + 1: min(n, i + 1 + w // 4 + 1)].max()):
-            after = logp[i + 1: min(n, i + 1 + d)]
-            if after.size:
-                j = i + 1 + _collapse_end(rise, after)
-                giveback = (logp[i] - logp[j]) / rise
-                if giveback >= config.min_giveback:
-                    # Distribution happens on the top plateau: the phases split where the price first got
-                    # within reach of the peak, not at the last bar of the plateau.
-                    top = trough + int(np.argmax(logp[trough:i + 1] >= logp[trough] + config.plateau * rise))
-                    found.append((trough, top, j, rise, giveback))
-                    i = last_end = j
+        peak = True
+        for k in range(i + 1, min(n, i + 1 + w // 4 + 1)):
+            if not logp[i] >= logp[k]:
+                peak = False
+        stop_at = min(n, i + 1 + d)
+        if peak and i + 1 < stop_at:
+            j = _collapse_end(logp, i + 1, stop_at, rise)
+            giveback = (logp[i] - logp[j]) / rise
+            if giveback >= min_giveback:
+                # Distribution happens on the top plateau: the phases split where the price first got within
+                # reach of the peak, not at the last bar of the plateau.
+                top = trough
+                for k in range(trough, i + 1):
+                    if logp[k] >= logp[trough] + plateau * rise:
+                        top = k
+                        break
+                at[found, 0], at[found, 1], at[found, 2] = trough, top, j
+                by[found, 0], by[found, 1] = rise, giveback
+                found += 1
+                i = last_end = j
         i += 1
-    return found
+    return at[:found], by[:found]
+
+
+@njit(cache=True, nogil=True)
+def _collapse_end(logp: np.ndarray, a: int, b: int, rise: float) -> int:
+    """Index in ``logp[a:b]`` (as an index of ``logp``) where the fall after a peak ends: its low before the
+    price climbs again by half the rise."""
+    low = logp[a]
+    stop = b
+    for k in range(a, b):
+        low = _minimum(low, logp[k])
+        if logp[k] - low >= 0.5 * rise:
+            stop = k
+            break
+    stop = max(stop, a + 1)
+    j = a
+    for k in range(a, stop):
+        if np.isnan(logp[j]):
+            break
+        if np.isnan(logp[k]) or logp[k] < logp[j]:
+            j = k
+    return j
+
+
+# numpy's maximum and minimum: NaN wins (Python's max and min would drop it), as in the plain formulation.
+@njit(cache=True, nogil=True)
+def _maximum(a: float, b: float) -> float:
+    return a if np.isnan(a) or a >= b else b
+
+
+@njit(cache=True, nogil=True)
+def _minimum(a: float, b: float) -> float:
+    return a if np.isnan(a) or a <= b else b
 
 
 def _distinct(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """The fast paths of the order-event kernels give exactly what the plain Polars formulations they replaced
 give: front running's binary-search range join (with and without pruning) against a range join, and the
-spoofing/layering running totals against window expressions — on random data full of time ties."""
+spoofing/layering running totals against window expressions — on random data full of time ties; and
+pump_and_dump's compiled scan over bars against the numpy scan it replaced, on random walks with pumps."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from harbour.detect.market.cancelled_pressure import _running_totals
 from harbour.detect.market.front_running import _near
+from harbour.detect.market.pump_and_dump import PumpAndDumpConfig, _scan
 
 T0 = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
 
@@ -69,3 +71,56 @@ def test_running_totals_are_the_window_sums(seed: int) -> None:
     want = ex.with_columns(cum_q=pl.col("quantity").cum_sum().over("owner", "side"),
                            cum_n=pl.col("decision").is_first_distinct().cast(pl.Int64).cum_sum().over("owner", "side"))
     assert ex.with_columns(_running_totals(ex)).equals(want)
+
+
+def _plain_pumps(logp: np.ndarray, sigma: float, w: int, d: int, config: PumpAndDumpConfig) -> list[tuple]:
+    """pump_and_dump's scan over bars as it was written with numpy calls, before it was compiled."""
+    n = len(logp)
+    found: list[tuple] = []
+    i = last_end = 0
+    while i < n:
+        lo = max(0, i - w, last_end)
+        rises = logp[i] - logp[lo:i + 1]
+        needs = np.maximum(config.min_rise,
+                           config.rise_sigmas * sigma * np.sqrt(np.maximum(i - np.arange(lo, i + 1), 1)))
+        ok = np.flatnonzero(rises >= needs)
+        if ok.size:
+            ok = ok[rises[ok] >= config.plateau * rises[ok].max()]
+        trough = lo + (int(ok[-1]) if ok.size else int(np.argmin(logp[lo:i + 1])))
+        rise = logp[i] - logp[trough]
+        if ok.size and (i + 1 >= n or logp[i] >= logp[i + 1: min(n, i + 1 + w // 4 + 1)].max()):
+            after = logp[i + 1: min(n, i + 1 + d)]
+            if after.size:
+                low = np.minimum.accumulate(after)
+                rebound = np.flatnonzero((after - low) >= 0.5 * rise)
+                stop = int(rebound[0]) if rebound.size else after.size
+                j = i + 1 + int(np.argmin(after[:max(stop, 1)]))
+                giveback = (logp[i] - logp[j]) / rise
+                if giveback >= config.min_giveback:
+                    top = trough + int(np.argmax(logp[trough:i + 1] >= logp[trough] + config.plateau * rise))
+                    found.append((trough, top, j, float(rise), float(giveback)))
+                    i = last_end = j
+        i += 1
+    return found
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_pump_scan_is_the_plain_scan(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(200, 2500))
+    # a random walk with pumps (steep rises, then falls) and flat stretches (ties everywhere)
+    steps = rng.normal(0, 0.002, n) * (rng.random(n) < 0.7)
+    for start in rng.integers(0, n, 6):
+        up = int(rng.integers(5, 200))
+        steps[start:start + up] += rng.uniform(0.0005, 0.004)
+        steps[start + up:start + 2 * up] -= rng.uniform(0.0, 0.004)
+    logp = np.round(np.cumsum(steps), 4)
+    config = PumpAndDumpConfig(pump_minutes=float(rng.integers(30, 400)), dump_minutes=float(rng.integers(30, 400)),
+                               min_rise=float(rng.uniform(0.005, 0.05)))
+    sigma = float(rng.uniform(0.0005, 0.003))
+    w, d = int(config.pump_minutes), int(config.dump_minutes)
+    want = _plain_pumps(logp, sigma, w, d, config)
+    at, by = _scan(logp, sigma, w, d, config.min_rise, config.rise_sigmas, config.plateau, config.min_giveback)
+    got = [(int(a[0]), int(a[1]), int(a[2]), float(b[0]), float(b[1])) for a, b in zip(at, by, strict=True)]
+    assert got == want
+    assert seed > 2 or want  # the first seeds do find pumps, so the comparison is not of empty lists

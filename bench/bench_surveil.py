@@ -181,6 +181,9 @@ def main() -> None:
         print(json.dumps({"failed": failed}) if args.json else "no figures: the suite must run whole")
         return
     own, children = peak_mib()
+    # per-detector CPU-seconds, where the runner measures them (absent from older runners: run against old
+    # code for a before/after comparison, the column is then zero)
+    cpu_by = getattr(suite["result"], "cpu_seconds", {})
     wall = suite["wall"]
     cpu = suite["cpu_parent"] + suite["cpu_workers"]
     figures = {
@@ -194,7 +197,9 @@ def main() -> None:
         "runner_cost_rows_per_s": round((n_trades + n_orders) / null["wall"]),
         "alerts": n_alerts, "failed": failed, "peak_mib_parent": round(own), "peak_mib_largest_worker": round(children),
         "load_average_start": round(load0, 1), "load_average_end": round(os.getloadavg()[0], 1), "generate": info,
-        "detectors": {d.detector: {"seconds": round(d.seconds, 2), "alerts": d.alerts, "rows": d.rows,
+        "detectors": {d.detector: {"seconds": round(d.seconds, 2),
+                                   "cpu_seconds": round(cpu_by.get(d.detector, 0.0), 2),
+                                   "alerts": d.alerts, "rows": d.rows,
                                    "trades_per_s": round(n_trades / d.seconds) if d.seconds else None,
                                    "rows_per_s": round(d.rows / d.seconds) if d.seconds else None}
                       for d in runs},
@@ -209,10 +214,11 @@ def main() -> None:
     print(f"peak memory: parent {own:,.0f} MiB, largest worker {children:,.0f} MiB "
           f"(at most {own + args.workers * children:,.0f} MiB together)")
     print(f"load average {load0:.1f} at start, {figures['load_average_end']} at end", flush=True)
-    print("per detector (seconds = its kernels' time over the workers + its share of the shared read):")
-    print(f"{'detector':<26}{'seconds':>9}{'trades/s':>13}{'rows read':>13}{'rows/s':>13}{'alerts':>8}")
-    for name, d in sorted(figures["detectors"].items(), key=lambda kv: -kv[1]["seconds"]):
-        print(f"{name:<26}{d['seconds']:>9.2f}{(d['trades_per_s'] or 0):>13,}{d['rows']:>13,}"
+    print("per detector (seconds = its kernels' time over the workers + its share of the shared read; CPU-s = its "
+          "kernels' CPU-seconds in the workers + an equal share of the CPU-seconds of the reads it shared):")
+    print(f"{'detector':<26}{'seconds':>9}{'CPU-s':>9}{'trades/s':>13}{'rows read':>13}{'rows/s':>13}{'alerts':>8}")
+    for name, d in sorted(figures["detectors"].items(), key=lambda kv: -kv[1]["cpu_seconds"]):
+        print(f"{name:<26}{d['seconds']:>9.2f}{d['cpu_seconds']:>9.2f}{(d['trades_per_s'] or 0):>13,}{d['rows']:>13,}"
               f"{(d['rows_per_s'] or 0):>13,}{d['alerts']:>8}", flush=True)
     baselines = None if args.no_baseline else load_baselines()
     if baselines is None:

@@ -61,6 +61,9 @@ class RunResult:
     runner: str
     seconds: float
     detectors: list[DetectorRun] = field(default_factory=list)
+    # CPU-seconds per detector (its kernels', and its share of the reads it shared), where the runner measures
+    # them (the in-process runner running several detectors); for benchmarks.
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
 
 @contextmanager
@@ -97,12 +100,14 @@ def run_with(runner: Runner, lake_root: Path, detectors: Sequence[Detector[Any]]
         # The in-process runner reads the lake once for all detectors that share tables and partitioning.
         jobs = [make_job(d, (configs or {}).get(d.name), Path(lake_root)) for d in detectors]
         shared = runner.run_jobs(jobs, Path(lake_root), window, venues, progress)
+        cpu_seconds = {}
         for d in detectors:
-            alerts, rows, partitions, seconds = shared[d.name]
+            alerts, rows, partitions, seconds, cpu = shared[d.name]
             alerts = combine_alerts([alerts])
             parts.append(alerts)
             runs.append(DetectorRun(d.name, d.typology, d.version, alerts.num_rows, rows, partitions, seconds))
-        return RunResult(combine_alerts(parts), runner.name, time.perf_counter() - started, runs)
+            cpu_seconds[d.name] = cpu
+        return RunResult(combine_alerts(parts), runner.name, time.perf_counter() - started, runs, cpu_seconds)
     for detector in detectors:
         job = make_job(detector, (configs or {}).get(detector.name), Path(lake_root))
         t0 = time.perf_counter()

@@ -89,6 +89,9 @@ class TaskResult:
     by_member: dict[str, tuple[pa.Table, int, float]] | None = None  # name -> (alerts, partitions, kernel s)
     read_seconds: float = 0.0
     rows_by_table: dict[str, int] = field(default_factory=dict)
+    # CPU-seconds of this worker (time.process_time): reading the task, and each member's kernels
+    read_cpu: float = 0.0
+    cpu_by_member: dict[str, float] = field(default_factory=dict)
 
 
 def share_key(job: DetectorJob) -> tuple[Any, ...]:
@@ -299,6 +302,7 @@ def run_task(task: LocalTask) -> TaskResult:
     """Read the task's tables, cut them into partitions, run the kernel (of each member) on each."""
     job = task.job
     started = time.perf_counter()
+    started_cpu = time.process_time()
     sliced = {table: read_partitions(task, table) for table in job.partitioned_tables}
     per_table = {table: sum(p.num_rows for p in parts.values()) for table, parts in sliced.items()}
     rows = sum(per_table.values())
@@ -307,27 +311,31 @@ def run_task(task: LocalTask) -> TaskResult:
     if not job.spec.partition_by and not all_keys:
         all_keys = [()]  # one whole-window partition even when empty, like a run over an empty lake
     read_seconds = time.perf_counter() - started
+    read_cpu = time.process_time() - started_cpu
     members = task.members or (job,)
     outputs: dict[str, list[pa.Table]] = {m.name: [] for m in members}
     ran = dict.fromkeys(outputs, 0)
     took = dict.fromkeys(outputs, 0.0)
+    cpu = dict.fromkeys(outputs, 0.0)
     # Partition by partition, every member in turn: the members' tables (and anything their kernels share
     # through Partition.shared) are built once per partition and dropped before the next.
     for key in all_keys:
         shared: dict[Any, Any] = {}
         views: dict[tuple[Any, ...], pa.Table] = {}
         for member in members:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             alerts = _run_kernel(member, task, key, sliced, broadcast, shared, views)
             took[member.name] += time.perf_counter() - t0
+            cpu[member.name] += time.process_time() - c0
             if alerts is not None:
                 ran[member.name] += 1
                 outputs[member.name].append(alerts)
     done = {m: (pa.concat_tables(o) if o else _empty(), ran[m], took[m]) for m, o in outputs.items()}
     if not task.members:
         alerts, n, _ = done[job.name]
-        return TaskResult(alerts, rows, n, read_seconds=read_seconds, rows_by_table=per_table)
-    return TaskResult(_empty(), rows, len(all_keys), done, read_seconds, per_table)
+        return TaskResult(alerts, rows, n, read_seconds=read_seconds, rows_by_table=per_table, read_cpu=read_cpu,
+                          cpu_by_member=cpu)
+    return TaskResult(_empty(), rows, len(all_keys), done, read_seconds, per_table, read_cpu, cpu)
 
 
 def _run_kernel(job: DetectorJob, task: LocalTask, key: tuple[Any, ...],
@@ -431,9 +439,10 @@ class LocalRunner:
 
     def run_jobs(self, jobs: Sequence[DetectorJob], lake_root: Path, window: Window,
                  venues: Sequence[str] | None,
-                 progress: Progress = NO_PROGRESS) -> dict[str, tuple[pa.Table, int, int, float]]:
+                 progress: Progress = NO_PROGRESS) -> dict[str, tuple[pa.Table, int, int, float, float]]:
         """Several detectors, reading the lake once per group that shares partitioning.
-        Returns name -> (alerts, rows read, partitions, seconds: own kernel time + a share of the read)."""
+        Returns name -> (alerts, rows read, partitions, seconds: own kernel time + a share of the read,
+        CPU-seconds: own kernels' + an equal share of the group's read)."""
         groups: dict[tuple[Any, ...], list[DetectorJob]] = {}
         for job in jobs:
             groups.setdefault(share_key(job), []).append(job)
@@ -455,16 +464,18 @@ class LocalRunner:
             results[g].append(result)
             for name in result.by_member or {}:
                 progress.advance(name)
-        out: dict[str, tuple[pa.Table, int, int, float]] = {}
+        out: dict[str, tuple[pa.Table, int, int, float, float]] = {}
         for g, members in enumerate(groups.values()):
             done = results[g]
             read = sum(r.read_seconds for r in done) / len(members) / self.workers
+            read_cpu = sum(r.read_cpu for r in done) / len(members)
             for m in members:
                 parts = [r.by_member[m.name] for r in done if r.by_member]
                 alerts = pa.concat_tables([p[0] for p in parts]) if parts else _empty()
                 kernel = sum(p[2] for p in parts) / self.workers
                 rows = sum(r.rows_by_table.get(t, 0) for r in done for t in m.partitioned_tables)
-                out[m.name] = (alerts, rows, sum(p[1] for p in parts), kernel + read)
+                cpu = sum(r.cpu_by_member.get(m.name, 0.0) for r in done) + read_cpu
+                out[m.name] = (alerts, rows, sum(p[1] for p in parts), kernel + read, cpu)
         return out
 
     def _map_groups(self, tasks: list[tuple[int, LocalTask]]) -> Iterator[tuple[int, TaskResult]]:

@@ -61,7 +61,8 @@ def pass_through_runs(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndar
     senders included: an account that passes an arrival on and also pays its sender back is spending
     money it already held, not passing the arrival through. Arrivals with value 0 (claimed) are invisible."""
     hit = np.zeros(src.shape[0], np.bool_)
-    senders = np.empty(64, np.int64)
+    senders = np.empty(64, np.int64)  # the current run's senders
+    sender = np.empty(1, np.int64)  # the one arrival tested alone (its own buffer: the run's stays intact)
     n_nodes = in_ptr.shape[0] - 1
     for v in range(n_nodes):
         if not eligible[v] or in_ptr[v + 1] == in_ptr[v] or out_ptr[v + 1] == out_ptr[v]:
@@ -74,9 +75,9 @@ def pass_through_runs(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndar
             if src[e] == v or usd[e] <= 0.0:
                 continue
             # alone
-            senders[0] = src[e]
+            sender[0] = src[e]
             if usd[e] >= min_usd:
-                out, gone = _sent_on(v, ts[e], ts[e] + dwell, senders, 1, out_ptr, out_order, dst, ts, usd)
+                out, gone = _sent_on(v, ts[e], ts[e] + dwell, sender, 1, out_ptr, out_order, dst, ts, usd)
                 if lo_share * usd[e] <= out and gone <= hi_share * usd[e]:
                     hit[e] = True
             # as part of a run of arrivals within the dwell time of the run's first one

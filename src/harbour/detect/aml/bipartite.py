@@ -19,13 +19,42 @@ class BipartiteConfig(LayeredConfig):
                              "(each keeps its main role)")
 
 
+def core_density(g: TransferGraph, e: np.ndarray, min_side: int) -> float:
+    """Pairs that transact / possible pairs among the group's meshed accounts: senders paying two or more of
+    its receivers and receivers paid by two or more of its senders. An account joined to the group by one
+    transfer (a sender's ordinary payment to a friend the same day) is at its edge, not in the mesh; how many
+    such accounts a group may have is the mesh share's test, so they do not also thin its density."""
+    pairs = np.unique(g.src[e].astype(np.int64) * g.n_nodes + g.dst[e])
+    s, r = pairs // g.n_nodes, pairs % g.n_nodes
+    s_ids, s_deg = np.unique(s, return_counts=True)
+    r_ids, r_deg = np.unique(r, return_counts=True)
+    core_s, core_r = s_ids[s_deg >= 2], r_ids[r_deg >= 2]
+    if core_s.size < min_side or core_r.size < min_side:
+        return 0.0
+    inside = np.isin(s, core_s) & np.isin(r, core_r)
+    return float(np.count_nonzero(inside)) / float(core_s.size * core_r.size)
+
+
+def _without_exchanges(g: TransferGraph, e: np.ndarray) -> np.ndarray:
+    """``e`` less the transfers between two parties that pay each other within it: two friends settling
+    up, or a customer and its own account elsewhere, are an exchange beside the group, not a layer through
+    which its money passes (which pays parties other than the ones that paid it)."""
+    key = g.src[e].astype(np.int64) * g.n_nodes + g.dst[e]
+    back = g.dst[e].astype(np.int64) * g.n_nodes + g.src[e]
+    return e[~np.isin(key, back)]
+
+
 def find(g: TransferGraph, cfg: BipartiteConfig, claimed: np.ndarray) -> list[Pattern]:
     out = []
     comps = components(g, cfg, claimed)
     n_pay, n_paid, n_both = role_counts(g, comps)
-    # cheap exits for all components at once: a pass-through layer, or (nobody two-way) a side too small
-    keep = (n_both <= cfg.max_two_way) & ((n_both > 0) | ((n_pay >= cfg.min_side) & (n_paid >= cfg.min_side)))
-    for e in (comps[k] for k in np.flatnonzero(keep).tolist()):
+    # cheap exits for all components at once: (nobody two-way) a side too small; components with two-way
+    # accounts are looked at once their exchanges are set aside
+    keep = (n_both > 0) | ((n_pay >= cfg.min_side) & (n_paid >= cfg.min_side))
+    for k in np.flatnonzero(keep).tolist():
+        e = comps[k] if n_both[k] == 0 else _without_exchanges(g, comps[k])
+        if e.size < cfg.min_transfers:
+            continue
         senders, receivers, both = roles(g, e)
         if both.size > cfg.max_two_way:
             continue  # a pass-through layer: a stack, or ordinary two-way flow
@@ -41,13 +70,14 @@ def find(g: TransferGraph, cfg: BipartiteConfig, claimed: np.ndarray) -> list[Pa
         if senders.size < cfg.min_side or receivers.size < cfg.min_side:
             continue
         # here senders and receivers are exactly e's distinct senders and receivers (both branches above)
-        dens, mesh = density_and_mesh(g, e, senders, receivers)
+        _, mesh = density_and_mesh(g, e, senders, receivers)
+        dens = core_density(g, e, cfg.min_side)
         if dens < cfg.min_density or mesh < cfg.min_mesh_share:
             continue
         first = int(g.src[e[np.argmin(g.ts[e])]])
         text = (f"{senders.size} accounts (from {node_name(g, first, e)}) paid {receivers.size} accounts in "
                 f"{e.size} transfers totalling {fmt_usd(float(g.usd[e].sum()))}, {dens:.0%} of sender-receiver "
-                f"pairs transacting, {fmt_span(g, e)}")
+                f"pairs transacting among those with several counterparties, {fmt_span(g, e)}")
         out.append(Pattern("bipartite", first, np.concatenate((senders, receivers)), e,
                            saturating(dens * min(senders.size, receivers.size), 1.0), text))
     return out

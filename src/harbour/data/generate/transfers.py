@@ -67,11 +67,14 @@ class TransferBatch:
         return self.world.accounts[venue or self.venue].name[i]
 
     def wallet(self, i: int, chain: str, venue: str | None = None) -> str:
-        """The account holder's own external wallet on ``chain`` (stable across days)."""
+        """The account holder's own external wallet on ``chain`` (stable across days). A customer has one
+        wallet per chain, whichever of its accounts (on any venue) it pays from or into."""
         v = venue or self.venue
         k = (v, i, chain)
         if k not in self.wallets:
-            rng = stream(self.world.config.seed, "wallet", v, i, chain)
+            cust = self.world.accounts[v].customer[i]
+            key = ("customer", cust) if cust >= 0 else (v, i)
+            rng = stream(self.world.config.seed, "wallet", *key, chain)
             self.wallets[k] = addresses(rng, chain, 1)[0]
         return self.wallets[k]
 
@@ -189,7 +192,15 @@ def travel(batch: TransferBatch, o_name: str, o_acct: str, b_name: str, b_acct: 
 
 
 def normal_transfers(b: TransferBatch) -> None:
-    """Ordinary deposits, withdrawals, internal and on-chain movements, and the innocent look-alikes."""
+    """Ordinary deposits, withdrawals, internal and on-chain movements, and the innocent look-alikes.
+
+    Customers behave like customers rather than as independent draws: money sent out (a withdrawal, a
+    payment to another account) is a part of what the account held when the day began — what arrives
+    during the day goes into trading (not part of this table) and is cashed out on later days, so a
+    withdrawal is not a mirror of a deposit minutes earlier; a customer's day mostly leans one way (a
+    funding day or a cash-out day); and a customer deals with a few counterparties of its own (where it
+    keeps each chain's coins off the venue, its accounts on our other venues, a few regular contacts)
+    more than with new ones."""
     world, rng, va = b.world, b.rng, b.world.accounts[b.venue]
     people = va.traders()
     if len(people) == 0:
@@ -200,25 +211,100 @@ def normal_transfers(b: TransferBatch) -> None:
     who = rng.choice(people, size=n, p=p)
     times = np.sort((rng.random(n) * (SECONDS - 5) * US).astype(np.int64))
     threshold = world.config.travel_rule_threshold_usd
+    books = _Holdings(b)
     for t, i in zip(times, who, strict=True):
         i = int(i)
-        asset = ASSETS[int(rng.integers(len(ASSETS)))]
+        asset = books.favourite(i) if rng.random() < FAVOURITE else ASSETS[int(rng.integers(len(ASSETS)))]
         chain = chain_of(asset)
         usd = usd_size(rng, va.account_type[i] == "corporate")
         r = rng.random()
-        if r < 0.38:  # deposit
-            _vasp_or_wallet(b, int(t), asset, usd, i, incoming=True, threshold=threshold)
-        elif r < 0.72:  # withdrawal
-            _vasp_or_wallet(b, int(t), asset, usd, i, incoming=False, threshold=threshold)
-        elif r < 0.84:  # internal transfer to another account of the venue
-            j = int(people[int(rng.integers(len(people)))])
-            if j != i:
+        if r < 0.72:  # a deposit or a withdrawal, as the account's day leans
+            incoming = rng.random() < books.deposit_share(i) or books.held(i) < MIN_SEND_USD
+            if not incoming:
+                usd = books.share_of(i)
+                books.take(i, usd)
+            _vasp_or_wallet(b, int(t), asset, usd, i, incoming=incoming, threshold=threshold)
+        elif r < 0.84:  # internal transfer to another account of the venue (often a regular contact)
+            j = _contact(b, i, people)
+            if j != i and books.held(i) >= MIN_SEND_USD:
+                usd = books.share_of(i)
+                books.take(i, usd)
                 b.add(int(t), asset, usd, "internal", b.party(i), b.party(j))
         else:  # on-chain movement seen by the venue's chain analytics around a customer's wallet
             other = b.fresh(chain)[0]
             src, dst = (b.wallet(i, chain), other) if rng.random() < 0.5 else (other, b.wallet(i, chain))
             b.add(int(t), asset, usd, "onchain", src, dst, onchain=True)
-    _lookalikes(b, people)
+    _lookalikes(b, people, books)
+
+
+MIN_SEND_USD = 5.0
+FAVOURITE = 0.6  # share of a customer's transfers in its favourite coin (the rest in any)
+MIXED_DAY = 0.1  # share of account-days with deposits and withdrawals alike (the rest lean one way)
+FUNDING_DAY = 0.55  # share of the others that are funding days (deposits outnumber withdrawals overall)
+LEAN = 0.97  # share of a funding day's transfers that are deposits (and of a cash-out day's that are withdrawals)
+CONTACTS = 3  # regular contacts of an account on the venue
+
+
+class _Holdings:
+    """What each account can send out through one day (in USD: what it held when the day began, less what
+    it has sent since), and which way its customer's day leans.
+    Both are drawn on first use from streams of their own (the account's, the customer's), so they do not
+    depend on the order of other draws."""
+
+    def __init__(self, b: TransferBatch) -> None:
+        self.b = b
+        self.value: dict[int, float] = {}
+        self.lean: dict[int, float] = {}
+        self.rng = b.rng
+
+    def _open(self, i: int) -> None:
+        rng = stream(self.b.world.config.seed, "holdings", self.b.venue, self.b.day, i)
+        corporate = self.b.world.accounts[self.b.venue].account_type[i] == "corporate"
+        # the balance a customer brings into the day: a few transfers' worth
+        self.value[i] = usd_size(rng, corporate) * float(rng.uniform(1.0, 4.0))
+        # the lean is the customer's, on every venue where it holds an account (a customer funding one of its
+        # accounts is not cashing out of another the same day, except on a mixed day)
+        cust = self.b.world.accounts[self.b.venue].customer[i]
+        key = ("customer", cust) if cust >= 0 else ("account", self.b.venue, i)
+        day = stream(self.b.world.config.seed, "day-lean", self.b.day, *key)
+        if day.random() < MIXED_DAY:
+            self.lean[i] = 0.5
+        else:
+            self.lean[i] = LEAN if day.random() < FUNDING_DAY else 1.0 - LEAN
+
+    def favourite(self, i: int) -> str:
+        """The coin the account's customer mostly moves (the same on all its accounts and days)."""
+        cust = self.b.world.accounts[self.b.venue].customer[i]
+        key = ("customer", cust) if cust >= 0 else ("account", self.b.venue, i)
+        return ASSETS[int(stream(self.b.world.config.seed, "favourite", *key).integers(len(ASSETS)))]
+
+    def held(self, i: int) -> float:
+        if i not in self.value:
+            self._open(i)
+        return self.value[i]
+
+    def deposit_share(self, i: int) -> float:
+        if i not in self.lean:
+            self._open(i)
+        return self.lean[i]
+
+    def share_of(self, i: int) -> float:
+        """A part of the holding: customers take out some of what they hold, seldom all of it."""
+        return max(MIN_SEND_USD, self.held(i) * float(self.rng.beta(1.3, 3.0)))
+
+    def take(self, i: int, usd: float) -> None:
+        self.value[i] = max(0.0, self.held(i) - usd)
+
+
+def _contact(b: TransferBatch, i: int, people: np.ndarray) -> int:
+    """Another account of the venue: one of the regular contacts of ``i``'s customer (a stable few, the
+    same for all its accounts on the venue), or now and then anyone."""
+    if b.rng.random() < 0.3:
+        return int(people[int(b.rng.integers(len(people)))])
+    cust = b.world.accounts[b.venue].customer[i]
+    rng = stream(b.world.config.seed, "contacts", b.venue, *(("customer", cust) if cust >= 0 else ("account", i)))
+    contacts = people[rng.integers(len(people), size=CONTACTS)]
+    return int(contacts[int(b.rng.integers(CONTACTS))])
 
 
 def _vasp_or_wallet(b: TransferBatch, t: int, asset: str, usd: float, i: int, *, incoming: bool,
@@ -240,23 +326,50 @@ def _vasp_or_wallet(b: TransferBatch, t: int, asset: str, usd: float, i: int, *,
                 info = (None, None, None, None, other_v)  # below the threshold the rule does not apply
             b.add(t, asset, usd, kind, them if incoming else me, me if incoming else them, onchain=True, travel=info)
             return
-    if r < 0.5:  # an external VASP with travel-rule data
+    # mostly the customer's own place for this chain's coins elsewhere; now and then someone new
+    r = rng.random()
+    cust = b.name(i)
+    vasp: str | None
+    if r < 0.8:
+        vasp, ext, ext_acct = _home(b, i, chain)
+        counter = cust
+    elif r < 0.9:  # someone else's account at some exchange
         vasp = EXTERNAL_VASPS[int(rng.integers(len(EXTERNAL_VASPS)))]
         ext = b.fresh(chain)[0]
-        cust = b.name(i)
+        ext_acct = str(int(rng.integers(10**7, 10**9)))
         counter = f"{b.world.customers[int(rng.integers(len(b.world.customers)))].given} " \
                   f"{b.world.customers[int(rng.integers(len(b.world.customers)))].surname}"
-        if rng.random() < 0.5:
-            counter = cust  # most VASP transfers are between the customer's own accounts
-        ext_acct = str(int(rng.integers(10**7, 10**9)))
-        info = (counter, ext_acct, cust, me.split(":")[1], vasp) if incoming else \
-            (cust, me.split(":")[1], counter, ext_acct, vasp)
-        if usd < threshold and rng.random() < 0.35:
-            info = (None, None, None, None, vasp)
-        b.add(t, asset, usd, kind, ext if incoming else me, me if incoming else ext, onchain=True, travel=info)
+    else:  # a wallet it has not used before
+        vasp, ext = None, b.fresh(chain)[0]
+    if vasp is None:
+        b.add(t, asset, usd, kind, ext if incoming else me, me if incoming else ext, onchain=True)
         return
-    wallet = b.wallet(i, chain) if rng.random() < 0.7 else b.fresh(chain)[0]
-    b.add(t, asset, usd, kind, wallet if incoming else me, me if incoming else wallet, onchain=True)
+    # VASP-to-VASP: travel-rule data
+    info = (counter, ext_acct, cust, me.split(":")[1], vasp) if incoming else \
+        (cust, me.split(":")[1], counter, ext_acct, vasp)
+    if usd < threshold and rng.random() < 0.35:
+        info = (None, None, None, None, vasp)
+    b.add(t, asset, usd, kind, ext if incoming else me, me if incoming else ext, onchain=True, travel=info)
+
+
+HOME_AT_EXCHANGE = 0.4  # share of a customer's chains whose coins it keeps at another exchange (else a wallet)
+
+
+def _home(b: TransferBatch, i: int, chain: str) -> tuple[str | None, str, str]:
+    """Where the account holder keeps ``chain``'s coins off the venue — its own wallet, or its account at its
+    usual other exchange (the exchange, the deposit address, the account number) — the same across days and
+    for all of a customer's accounts."""
+    cust = b.world.accounts[b.venue].customer[i]
+    key = ("customer", cust) if cust >= 0 else (b.venue, i)
+    rng = stream(b.world.config.seed, "home", *key)
+    vasp = EXTERNAL_VASPS[int(rng.integers(len(EXTERNAL_VASPS)))]
+    acct = str(int(rng.integers(10**7, 10**9)))
+    if stream(b.world.config.seed, "home", *key, chain).random() >= HOME_AT_EXCHANGE:
+        return None, b.wallet(i, chain), acct
+    k = (b.venue, i, f"{chain}@{vasp}")
+    if k not in b.wallets:
+        b.wallets[k] = addresses(stream(b.world.config.seed, "home-address", *key, chain), chain, 1)[0]
+    return vasp, b.wallets[k], acct
 
 
 def _dilute(b: TransferBatch, inc: Incident, rng: np.random.Generator) -> None:
@@ -280,7 +393,7 @@ def _same_customer(b: TransferBatch, i: int, other_v: str) -> int | None:
     return None if cust < 0 else b.world.accounts[other_v].account_of(cust)
 
 
-def _lookalikes(b: TransferBatch, people: np.ndarray) -> None:
+def _lookalikes(b: TransferBatch, people: np.ndarray, books: _Holdings) -> None:
     rng, va = b.rng, b.world.accounts[b.venue]
     hot = [i for i, t in enumerate(va.account_type) if t == "house"]
     hot_wallet = b.wallet(hot[0], "eth") if hot else b.fresh("eth")[0]
@@ -311,7 +424,8 @@ def _lookalikes(b: TransferBatch, people: np.ndarray) -> None:
     for _ in range(int(rng.poisson(2.0))):
         i, j = (int(x) for x in rng.choice(people, 2, replace=False))
         t0 = int(rng.uniform(0, 12) * 3600 * US)
-        usd = usd_size(rng)
+        usd = books.share_of(i)  # lent from what the friend holds, like any payment out
+        books.take(i, usd)
         b.add(t0, "USDT", usd, "internal", b.party(i), b.party(j), amount=round(usd, 2))
         b.add(t0 + int(rng.uniform(1, 10) * 3600 * US), "USDT", usd, "internal", b.party(j), b.party(i),
               amount=round(usd * rng.uniform(0.7, 1.0), 2))

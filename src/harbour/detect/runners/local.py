@@ -190,7 +190,11 @@ def read_partitions(task: LocalTask, table: str) -> dict[tuple[Any, ...], pa.Tab
         spans = [(None, _us(lo), _us(hi))]
     pieces: dict[tuple[Any, ...], list[pa.Table]] = {}
     for path in task.files.get(table, ()):
-        data, single = _read_file(job, table, path, cols, other, task.threads)
+        file = _open_file(job, table, path, cols)
+        single = _single_key(file.metadata, other)
+        if single is not None and task.bucket is not None and _bucket(single, task.bucket[1]) != task.bucket[0]:
+            continue  # the file holds one key, of another task's bucket: its rows would all be dropped below
+        data = _read_file(job, table, path, file, cols, task.threads)
         t = pc.cast(data.column(tcol), pa.int64()).to_numpy() if tcol and data.num_rows else None
         for day, start_us, end_us in spans:
             rows = _within(data, t, start_us, end_us)
@@ -204,15 +208,22 @@ def read_partitions(task: LocalTask, table: str) -> dict[tuple[Any, ...], pa.Tab
             for key, parts in pieces.items()}
 
 
-def _read_file(job: DetectorJob, table: str, path: str, cols: list[str], keys: Sequence[str],
-               threads: int) -> tuple[pa.Table, tuple[Any, ...] | None]:
-    """The file's rows in the contract's types, and its key values when its statistics show it holds one key."""
+def _open_file(job: DetectorJob, table: str, path: str, cols: list[str]) -> pq.ParquetFile:
+    """A lake file opened (its metadata read), to read ``cols`` from."""
     try:
-        file = pq.ParquetFile(path, read_dictionary=[c for c in cols if c in FEW_VALUES])
+        return pq.ParquetFile(path, read_dictionary=[c for c in cols if c in FEW_VALUES])
+    except (OSError, pa.ArrowException) as exc:
+        raise RuntimeError(f"detector {job.name!r}: reading {table} from {path} failed: {exc}") from exc
+
+
+def _read_file(job: DetectorJob, table: str, path: str, file: pq.ParquetFile, cols: list[str],
+               threads: int) -> pa.Table:
+    """The file's rows in the contract's types."""
+    try:
         data = file.read(columns=cols, use_threads=threads > 1)
     except (OSError, pa.ArrowException) as exc:
         raise RuntimeError(f"detector {job.name!r}: reading {table} from {path} failed: {exc}") from exc
-    return conform(data, table, cols), _single_key(file.metadata, keys)
+    return conform(data, table, cols)
 
 
 # String columns with a handful of distinct values: decoded from Parquet's dictionary pages as Arrow

@@ -280,3 +280,39 @@ def test_a_hub_whose_linked_account_pays_on_later_is_still_a_gather_scatter() ->
     transfers, accounts, labels = sc.tables()
     found = of(run_graph_detectors(transfers, accounts), "gather_scatter")
     assert [set(a["evidence_ids"]) for a in found] == [set(ids)], [a["explanation"] for a in found]
+
+
+def test_a_run_whose_first_sender_is_repaid_is_no_rapid_movement() -> None:
+    """Two arrivals within the dwell time are one run; paying the first sender back is a refund, not money
+    passed on, even though the second arrival is then tested alone as well."""
+    sc = Scenario(seed=43)
+    sc.background(accounts=200, transfers=300)
+    borrower, lender = sc.account("HBX"), sc.account("HBX")
+    sc.transfer(lender, borrower, sc.when(1.0), 11_900)
+    sc.transfer(borrower, lender, sc.when(1.14), 11_600)  # repaid
+    sc.transfer(sc.address(), borrower, sc.when(1.22), 130)  # a small deposit later the same run
+    transfers, accounts, _ = sc.tables()
+    assert of(run_graph_detectors(transfers, accounts), "rapid_movement") == []
+
+
+def test_a_bipartite_group_with_edge_friends_and_a_settling_pair_is_found() -> None:
+    """A sparse group (each sender pays two or three of the receivers): two senders' small payments to
+    friends the same day add receivers paid by one sender (at the group's edge, not in its mesh; counted
+    in, they would thin its density below the floor), and a receiver settling up with a friend (each paying
+    the other) is an exchange beside the group, not a layer its money passes through."""
+    sc = Scenario(seed=44)
+    sc.background(accounts=300, transfers=400)
+    s = [sc.account("VCT") for _ in range(4)]
+    r = [sc.account("VCT") for _ in range(4)]
+    pairs = [(0, 0), (0, 1), (1, 1), (1, 2), (2, 2), (2, 3), (3, 3), (3, 0), (3, 1)]
+    ids = [sc.transfer(s[a], r[b], sc.when(2.0 + 0.02 * k), 3_100 + 70 * k) for k, (a, b) in enumerate(pairs)]
+    sc.label("bipartite", s + r, ids)
+    for who in s[:2]:
+        sc.transfer(who, sc.account("VCT"), sc.when(2.05), 80)
+    friend = sc.account("VCT")
+    sc.transfer(r[0], friend, sc.when(2.1), 77)
+    sc.transfer(r[0], sc.account("VCT"), sc.when(2.12), 60)
+    sc.transfer(friend, r[0], sc.when(2.3), 75)
+    transfers, accounts, labels = sc.tables()
+    found = of(run_graph_detectors(transfers, accounts), "bipartite")
+    assert any(matches(a, labels.to_pylist()[0]) for a in found), found

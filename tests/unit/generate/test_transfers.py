@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from harbour.data.generate import GenerateConfig
-from harbour.data.generate.transfers import TransferBatch, chain_of, normal_transfers
 from harbour.data.generate.rand import stream
+from harbour.data.generate.transfers import TransferBatch, chain_of, normal_transfers
 from harbour.data.generate.world import World, build_world
 
 DAYS = 10

@@ -38,10 +38,10 @@ def find(g: TransferGraph, cfg: CycleConfig, claimed: np.ndarray) -> list[Patter
     usable = ~claimed
     active = active_nodes(g, usable)
     # An edge that cannot start a cycle (too small) can still be a later hop; filter starts afterwards.
-    flat, offsets = temporal_cycles(g.out_ptr, g.out_order, g.src, g.dst, g.ts, g.usd, active,
+    flat, offsets = temporal_cycles(g.in_ptr, g.in_order, g.out_ptr, g.out_order, g.dst, g.ts, g.usd, active,
                                     hours(cfg.window_hours), cfg.min_length, cfg.max_length,
                                     cfg.min_hop_ratio, cfg.max_hop_ratio, cfg.search_budget, cfg.min_usd,
-                                    cfg.max_hop_fanout, g.csr_view(False))
+                                    cfg.max_hop_fanout, g.csr_view(True), g.csr_view(False))
     groups: dict[tuple[int, ...], list[np.ndarray]] = {}
     for i in range(offsets.size - 1):
         e = flat[offsets[i]:offsets[i + 1]]

@@ -110,128 +110,159 @@ def _bursts(ptr: np.ndarray, other_o: np.ndarray, ts_o: np.ndarray, valid_o: np.
 
 
 @njit(cache=True, nogil=True)
-def _temporal_cycles(out_ptr: np.ndarray, out_order: np.ndarray, dst_o: np.ndarray, ts_o: np.ndarray,
-                     src: np.ndarray, dst: np.ndarray, ts: np.ndarray, usd: np.ndarray, active: np.ndarray,
+def _temporal_cycles(in_ptr: np.ndarray, in_order: np.ndarray, src_i: np.ndarray, ts_i: np.ndarray,
+                     out_ptr: np.ndarray, out_order: np.ndarray, dst_o: np.ndarray, ts_o: np.ndarray,
+                     dst: np.ndarray, ts: np.ndarray, usd: np.ndarray, active: np.ndarray,
                      window: int, min_len: int, max_len: int, min_ratio: float, max_ratio: float, budget: int,
-                     min_start_usd: float, hub_cap: int, e_lo: int, e_hi: int) -> tuple[np.ndarray, np.ndarray]:
+                     min_start_usd: float, hub_cap: int, v0: int, v1: int
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Simple temporal cycles: edges e1..ek with strictly increasing times, e1.src == ek.dst, no node
     repeated, total span <= window, and each hop's value within [min_ratio, max_ratio] of the previous
-    hop's. Each cycle is reported once, from its earliest edge. Only ``active`` nodes (ones with both
-    in- and out-edges) are searched; ``budget`` bounds the expansions per start edge so a hub cannot
-    blow the search up. Start edges e_lo..e_hi-1 only. Returns (flat edge ids, offsets). ``dst_o``,
-    ``ts_o``: receiver and time at each position of ``out_order`` (read in sequence while expanding)."""
+    hop's. Each cycle is reported from its first edge. Only ``active`` nodes (ones with both in- and
+    out-edges) are searched; ``budget`` bounds the expansions per start edge so a hub cannot blow the
+    search up. Start edges are the incoming edges of nodes v0..v1-1, each node's in time order, so the
+    first hop's window over the node's out-edges is found by two pointers moving forward. Returns (flat
+    edge ids, offsets, start edge of each cycle); a start edge's cycles come in search order. ``src_i``,
+    ``ts_i``: sender and time at each position of ``in_order``; ``dst_o``, ``ts_o``: receiver and time at
+    each position of ``out_order`` (read in sequence while expanding)."""
     n_nodes = out_ptr.shape[0] - 1
     on_path = np.zeros(n_nodes, np.bool_)
     stack_edge = np.empty(max_len, np.int64)
     stack_pos = np.empty(max_len, np.int64)
     stack_end = np.empty(max_len, np.int64)
     flat = np.empty(1024, np.int64)
-    offsets = np.zeros(1, np.int64)
     offs = [0]
+    starts = [0]
     m = 0
-    for e0 in range(e_lo, e_hi):
-        a = src[e0]
-        b = dst[e0]
-        if a == b or not active[a] or not active[b] or usd[e0] < min_start_usd:
+    for b in range(v0, v1):
+        if not active[b]:
             continue
-        t_end = ts[e0] + window
-        on_path[a] = True
-        on_path[b] = True
-        depth = 1
-        stack_edge[0] = e0
-        lo = _position_after(ts_o, out_ptr[b], out_ptr[b + 1], ts[e0])
-        stack_pos[0] = lo
-        stack_end[0] = _position_after(ts_o, lo, out_ptr[b + 1], t_end)
-        if stack_end[0] - lo > hub_cap:
+        b_end = out_ptr[b + 1]
+        first_lo = out_ptr[b]
+        first_hi = first_lo
+        for q in range(in_ptr[b], in_ptr[b + 1]):
+            a = src_i[q]
+            e0 = in_order[q]
+            if a == b or not active[a] or usd[e0] < min_start_usd:
+                continue
+            # the first hop: b's out-edges in (ts[e0], ts[e0] + window]; both ends only move forward
+            t_end = ts_i[q] + window
+            while first_lo < b_end and ts_o[first_lo] <= ts_i[q]:
+                first_lo += 1
+            first_hi = max(first_hi, first_lo)
+            while first_hi < b_end and ts_o[first_hi] <= t_end:
+                first_hi += 1
+            if first_hi - first_lo > hub_cap:
+                continue  # a hub paying crowds: a loop through it is indistinguishable from noise
+            on_path[a] = True
+            on_path[b] = True
+            depth = 1
+            stack_edge[0] = e0
+            stack_pos[0] = first_lo
+            stack_end[0] = first_hi
+            spent = 0
+            while depth > 0:
+                if stack_pos[depth - 1] >= stack_end[depth - 1] or spent >= budget:
+                    # pop
+                    last = stack_edge[depth - 1]
+                    if depth > 1:
+                        on_path[dst[last]] = False
+                    depth -= 1
+                    continue
+                p = stack_pos[depth - 1]
+                stack_pos[depth - 1] = p + 1
+                spent += 1
+                prev = stack_edge[depth - 1]
+                if ts_o[p] <= ts[prev]:
+                    continue
+                f = out_order[p]
+                ratio = usd[f] / usd[prev] if usd[prev] > 0 else 1.0
+                if ratio < min_ratio or ratio > max_ratio:
+                    continue
+                c = dst_o[p]
+                if c == dst[prev]:  # a self-loop: f leaves the node prev arrived at
+                    continue
+                if c == a:
+                    if depth + 1 >= min_len:
+                        need = m + depth + 1
+                        if need > flat.shape[0]:
+                            flat = np.concatenate((flat, np.empty(max(need, flat.shape[0]), np.int64)))
+                        for i in range(depth):
+                            flat[m + i] = stack_edge[i]
+                        flat[m + depth] = f
+                        m += depth + 1
+                        offs.append(m)
+                        starts.append(e0)
+                    continue
+                if on_path[c] or not active[c] or depth + 1 >= max_len:
+                    continue
+                lo = _position_after(ts_o, out_ptr[c], out_ptr[c + 1], ts_o[p])
+                hi = _position_after(ts_o, lo, out_ptr[c + 1], t_end)
+                if hi - lo > hub_cap:
+                    continue
+                on_path[c] = True
+                stack_edge[depth] = f
+                stack_pos[depth] = lo
+                stack_end[depth] = hi
+                depth += 1
             on_path[a] = False
             on_path[b] = False
-            continue  # a hub paying crowds: a loop through it is indistinguishable from noise
-        spent = 0
-        while depth > 0:
-            if stack_pos[depth - 1] >= stack_end[depth - 1] or spent >= budget:
-                # pop
-                last = stack_edge[depth - 1]
-                if depth > 1:
-                    on_path[dst[last]] = False
-                depth -= 1
-                continue
-            p = stack_pos[depth - 1]
-            stack_pos[depth - 1] = p + 1
-            spent += 1
-            prev = stack_edge[depth - 1]
-            if ts_o[p] <= ts[prev]:
-                continue
-            f = out_order[p]
-            ratio = usd[f] / usd[prev] if usd[prev] > 0 else 1.0
-            if ratio < min_ratio or ratio > max_ratio:
-                continue
-            c = dst_o[p]
-            if c == dst[prev]:  # a self-loop: f leaves the node prev arrived at
-                continue
-            if c == a:
-                if depth + 1 >= min_len:
-                    need = m + depth + 1
-                    if need > flat.shape[0]:
-                        flat = np.concatenate((flat, np.empty(max(need, flat.shape[0]), np.int64)))
-                    for i in range(depth):
-                        flat[m + i] = stack_edge[i]
-                    flat[m + depth] = f
-                    m += depth + 1
-                    offs.append(m)
-                continue
-            if on_path[c] or not active[c] or depth + 1 >= max_len:
-                continue
-            lo = _position_after(ts_o, out_ptr[c], out_ptr[c + 1], ts_o[p])
-            hi = _position_after(ts_o, lo, out_ptr[c + 1], t_end)
-            if hi - lo > hub_cap:
-                continue
-            on_path[c] = True
-            stack_edge[depth] = f
-            stack_pos[depth] = lo
-            stack_end[depth] = hi
-            depth += 1
-        on_path[a] = False
-        on_path[b] = False
     offsets = np.empty(len(offs), np.int64)
     for i in range(len(offs)):
         offsets[i] = offs[i]
-    return flat[:m], offsets
+    start_of = np.empty(len(starts) - 1, np.int64)
+    for i in range(len(starts) - 1):
+        start_of[i] = starts[i + 1]
+    return flat[:m], offsets, start_of
 
 
 @njit(cache=True, nogil=True)
-def _peel_next(out_ptr: np.ndarray, out_order: np.ndarray, dst_o: np.ndarray, ts_o: np.ndarray, src: np.ndarray,
-               dst: np.ndarray, ts: np.ndarray, usd: np.ndarray, eligible: np.ndarray, window: int, keep_min: float,
-               peel_max: float, min_usd: float, e_lo: int, e_hi: int, nxt: np.ndarray, peeled: np.ndarray) -> None:
+def _peel_next(in_ptr: np.ndarray, in_order: np.ndarray, src_i: np.ndarray, ts_i: np.ndarray, out_ptr: np.ndarray,
+               out_order: np.ndarray, dst_o: np.ndarray, ts_o: np.ndarray, usd: np.ndarray, eligible: np.ndarray,
+               window: int, keep_min: float, peel_max: float, min_usd: float, v0: int, v1: int, nxt: np.ndarray,
+               peeled: np.ndarray) -> None:
     """For each edge u->v, the hop that continues a peel chain: v's largest later out-edge (within
     ``window``) carrying between ``keep_min`` and 100% of the value, and whether v also peeled off a
-    small amount (<= ``peel_max`` of the value) to someone else in that time. -1 when none. Edges
-    e_lo..e_hi-1, written into ``nxt`` (pre-filled with -1) and ``peeled`` (pre-filled False). ``dst_o``,
-    ``ts_o``: receiver and time at each position of ``out_order`` (searched without indirection)."""
-    for e in range(e_lo, e_hi):
-        u = src[e]
-        v = dst[e]
-        if u == v or not eligible[v] or usd[e] < min_usd:
+    small amount (<= ``peel_max`` of the value) to someone else in that time. -1 when none. Receivers
+    v0..v1-1: each one's incoming edges in time order, its out-edges in (t, t + window] found by two pointers
+    that only move forward (one node's edges read in sequence instead of two binary searches per edge).
+    Written into ``nxt`` (pre-filled with -1) and ``peeled`` (pre-filled False). ``src_i``, ``ts_i``: sender
+    and time at each position of ``in_order``; ``dst_o``, ``ts_o``: receiver and time in ``out_order``."""
+    for v in range(v0, v1):
+        if not eligible[v]:
             continue
-        lo = _position_after(ts_o, out_ptr[v], out_ptr[v + 1], ts[e])
-        hi = _position_after(ts_o, lo, out_ptr[v + 1], ts[e] + window)
-        if hi - lo > 16:
-            continue  # a hub paying crowds, not one hop of a chain
-        best = -1
-        best_val = 0.0
-        small = False
-        for p in range(lo, hi):
-            w = dst_o[p]
-            if w == v or w == u:  # noqa: SIM109  (numba: scalar compares)
+        b = out_ptr[v + 1]
+        lo = out_ptr[v]
+        hi = lo
+        for q in range(in_ptr[v], in_ptr[v + 1]):
+            u = src_i[q]
+            e = in_order[q]
+            if u == v or usd[e] < min_usd:
                 continue
-            f = out_order[p]
-            r = usd[f] / usd[e]
-            if keep_min <= r < 1.0 and usd[f] > best_val:
-                best = f
-                best_val = usd[f]
-            elif 0.0 < r <= peel_max:
-                small = True
-        nxt[e] = best
-        peeled[e] = small and best >= 0
+            t = ts_i[q]
+            while lo < b and ts_o[lo] <= t:
+                lo += 1
+            hi = max(hi, lo)
+            while hi < b and ts_o[hi] <= t + window:
+                hi += 1
+            if hi - lo > 16:
+                continue  # a hub paying crowds, not one hop of a chain
+            best = -1
+            best_val = 0.0
+            small = False
+            for p in range(lo, hi):
+                w = dst_o[p]
+                if w == v or w == u:  # noqa: SIM109  (numba: scalar compares)
+                    continue
+                f = out_order[p]
+                r = usd[f] / usd[e]
+                if keep_min <= r < 1.0 and usd[f] > best_val:
+                    best = f
+                    best_val = usd[f]
+                elif 0.0 < r <= peel_max:
+                    small = True
+            nxt[e] = best
+            peeled[e] = small and best >= 0
 
 
 @njit(cache=True, nogil=True)
@@ -367,58 +398,113 @@ def _slot(x: np.uint64, mask: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _intern_part(h: np.ndarray, shift: int, part: int, codes: np.ndarray) -> np.ndarray:
-    """Dense ids, in first-seen order, for the hashes whose top bits (``h >> shift``) equal ``part``
-    (shift 64: all rows): writes each such row's id into ``codes`` and returns the first row of each id.
-    One pass of open addressing; slots hold (hash, id + 1) side by side (one cache line per probe), and the
-    table doubles when half full, so its size follows the distinct count rather than the row count."""
+def _bucket_rows(h: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows grouped by the top ``bits`` bits of their hash, in row order within each bucket: (bucket
+    pointers, row of each position, hash of each position). A counting sort: two sequential passes, the
+    writes spread over one stream per bucket."""
     n = h.shape[0]
-    size = 1 << 16
-    slots = np.zeros(2 * size, np.uint64)
-    first = np.empty(1 << 16, np.int64)
-    k = 0
+    shift = np.uint64(64 - bits)
+    ptr = np.zeros((1 << bits) + 1, np.int64)
     for i in range(n):
-        x = h[i]
-        if shift < 64 and np.int64(x >> np.uint64(shift)) != part:
-            continue
-        mask = size - 1
-        j = _slot(x, mask)
-        while True:
-            sid = slots[2 * j + 1]
-            if sid == 0:
-                slots[2 * j] = x
-                slots[2 * j + 1] = np.uint64(k + 1)
-                if k == first.shape[0]:
-                    first = np.concatenate((first, np.empty(k, np.int64)))
-                first[k] = i
-                codes[i] = k
-                k += 1
-                if 2 * k > size:  # rehash into a table twice the size
-                    size *= 2
-                    mask = size - 1
-                    slots = np.zeros(2 * size, np.uint64)
-                    for q in range(k):
-                        y = h[first[q]]
-                        m = _slot(y, mask)
-                        while slots[2 * m + 1] != 0:
-                            m = (m + 1) & mask
-                        slots[2 * m] = y
-                        slots[2 * m + 1] = np.uint64(q + 1)
-                break
-            if slots[2 * j] == x:
-                codes[i] = np.int64(sid) - 1
-                break
-            j = (j + 1) & mask
-    return first[:k]
+        ptr[np.int64(h[i] >> shift) + 1] += 1
+    for b in range(1 << bits):
+        ptr[b + 1] += ptr[b]
+    fill = ptr[:-1].copy()
+    rows = np.empty(n, np.int64)
+    keys = np.empty(n, np.uint64)
+    for i in range(n):
+        part = np.int64(h[i] >> shift)
+        p = fill[part]
+        rows[p] = i
+        keys[p] = h[i]
+        fill[part] = p + 1
+    return ptr, rows, keys
 
 
 @njit(cache=True, nogil=True)
-def _global_codes(h: np.ndarray, shift: int, gid: np.ndarray, offsets: np.ndarray, codes: np.ndarray,
-                  i0: int, i1: int) -> None:
-    """Replace each row's per-part id by its global id (``gid`` of its part, parts laid end to end)."""
-    for i in range(i0, i1):
-        part = np.int64(h[i] >> np.uint64(shift)) if shift < 64 else 0
-        codes[i] = gid[offsets[part] + codes[i]]
+def _intern_buckets(keys: np.ndarray, rows: np.ndarray, ptr: np.ndarray, b0: int, b1: int, local: np.ndarray,
+                    is_first: np.ndarray, seen: np.ndarray) -> None:
+    """Dense ids within each bucket b0..b1-1, in order of first position: ``local[p]`` per position,
+    ``is_first[p]`` where an id first appears and ``seen[row]`` for that position's row. A bucket holds a few
+    ten thousand rows, so its open-addressing table (hash, id + 1 side by side, at most half full) stays in
+    cache, unlike one table for all rows."""
+    most = 1
+    for b in range(b0, b1):
+        most = max(most, ptr[b + 1] - ptr[b])
+    cap = 16
+    while cap < 2 * most:
+        cap *= 2
+    slots = np.zeros(2 * cap, np.uint64)
+    for b in range(b0, b1):
+        a, z = ptr[b], ptr[b + 1]
+        size = 16
+        while size < 2 * (z - a):
+            size *= 2
+        mask = size - 1
+        slots[:2 * size] = 0
+        k = 0
+        for p in range(a, z):
+            x = keys[p]
+            j = _slot(x, mask)
+            while True:
+                sid = slots[2 * j + 1]
+                if sid == 0:
+                    slots[2 * j] = x
+                    slots[2 * j + 1] = np.uint64(k + 1)
+                    local[p] = k
+                    is_first[p] = True
+                    seen[rows[p]] = True
+                    k += 1
+                    break
+                if slots[2 * j] == x:
+                    local[p] = np.int64(sid) - 1
+                    is_first[p] = False
+                    break
+                j = (j + 1) & mask
+
+
+@njit(cache=True, nogil=True)
+def _ranks(seen: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """``rank[i]``: the rows before i that are ``seen``; returns the seen rows."""
+    firsts = np.empty(1024, np.int64)
+    k = 0
+    for i in range(seen.shape[0]):
+        rank[i] = k
+        if seen[i]:
+            if k == firsts.shape[0]:
+                firsts = np.concatenate((firsts, np.empty(k, np.int64)))
+            firsts[k] = i
+            k += 1
+    return firsts[:k]
+
+
+@njit(cache=True, nogil=True)
+def _bucket_global(ptr: np.ndarray, rows: np.ndarray, local: np.ndarray, is_first: np.ndarray, rank: np.ndarray,
+                   b0: int, b1: int) -> None:
+    """Turn the local ids of buckets b0..b1-1 into global ones, in place: an id's global number is the rank
+    (``rank``, per row) of the row where it first appears."""
+    gid = np.empty(16, np.int64)
+    for b in range(b0, b1):
+        k = 0
+        for p in range(ptr[b], ptr[b + 1]):
+            if is_first[p]:
+                if k == gid.shape[0]:
+                    gid = np.concatenate((gid, np.empty(k, np.int64)))
+                gid[k] = rank[rows[p]]
+                k += 1
+        for p in range(ptr[b], ptr[b + 1]):
+            local[p] = gid[local[p]]
+
+
+@njit(cache=True, nogil=True)
+def _unbucket(h: np.ndarray, bits: int, ptr: np.ndarray, by_pos: np.ndarray, codes: np.ndarray) -> None:
+    """``codes[i]`` = the value at row i's position: rows are read in order, one cursor per bucket."""
+    shift = np.uint64(64 - bits)
+    fill = ptr[:-1].copy()
+    for i in range(h.shape[0]):
+        b = np.int64(h[i] >> shift)
+        codes[i] = by_pos[fill[b]]
+        fill[b] += 1
 
 
 @njit(cache=True, nogil=True)
@@ -771,33 +857,43 @@ def bursts(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, this: np.ndarr
     return _cat(_run(part, bounds))  # type: ignore[return-value]
 
 
-def temporal_cycles(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray, dst: np.ndarray,
-                    ts: np.ndarray, usd: np.ndarray, active: np.ndarray, window: int, min_len: int,
+def temporal_cycles(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray,
+                    dst: np.ndarray, ts: np.ndarray, usd: np.ndarray, active: np.ndarray, window: int, min_len: int,
                     max_len: int, min_ratio: float, max_ratio: float, budget: int, min_start_usd: float,
-                    hub_cap: int, gathered: tuple[np.ndarray, np.ndarray] | None = None
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """See ``_temporal_cycles``: every cycle (flat edge ids, offsets), by start edge. ``gathered``:
-    (dst[out_order], ts[out_order]) if the caller has them (TransferGraph.csr_view)."""
-    dst_o, ts_o = gathered if gathered is not None else (dst[out_order], ts[out_order])
-    parts = _run(lambda lo, hi: _temporal_cycles(out_ptr, out_order, dst_o, ts_o, src, dst, ts, usd, active, window,
-                                                 min_len, max_len, min_ratio, max_ratio, budget, min_start_usd,
-                                                 hub_cap, lo, hi), ranges(src.shape[0]))
-    flats = [f for f, _ in parts]
-    shift = np.cumsum([0, *(f.size for f in flats[:-1])])
-    offsets = np.concatenate([parts[0][1], *(o[1:] + s for (_, o), s in zip(parts[1:], shift[1:], strict=True))])
-    return np.concatenate(flats), offsets
+                    hub_cap: int, gathered_in: tuple[np.ndarray, np.ndarray],
+                    gathered_out: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """See ``_temporal_cycles``: every cycle (flat edge ids, offsets), ordered by start edge (a start edge's
+    cycles in search order). ``gathered_in``: (src[in_order], ts[in_order]), ``gathered_out``:
+    (dst[out_order], ts[out_order]) (TransferGraph.csr_view)."""
+    (src_i, ts_i), (dst_o, ts_o) = gathered_in, gathered_out
+    parts = _run(lambda lo, hi: _temporal_cycles(in_ptr, in_order, src_i, ts_i, out_ptr, out_order, dst_o, ts_o, dst,
+                                                 ts, usd, active, window, min_len, max_len, min_ratio, max_ratio,
+                                                 budget, min_start_usd, hub_cap, lo, hi),
+                 ranges(in_ptr.shape[0] - 1, in_ptr))
+    flat = np.concatenate([f for f, _, _ in parts])
+    shift = np.cumsum([0, *(f.size for f, _, _ in parts[:-1])])
+    offsets = np.concatenate([parts[0][1], *(o[1:] + s for (_, o, _), s in zip(parts[1:], shift[1:], strict=True))])
+    start_of = np.concatenate([st for _, _, st in parts])
+    # back to the order of the start edges (found by receiving node here), ties kept in search order
+    by_start = np.argsort(start_of, kind="stable")
+    lengths = np.diff(offsets)[by_start]
+    new_offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    pos = np.arange(int(lengths.sum())) - np.repeat(new_offsets[:-1] - offsets[:-1][by_start], lengths)
+    return flat[pos], new_offsets
 
 
-def peel_next(out_ptr: np.ndarray, out_order: np.ndarray, src: np.ndarray, dst: np.ndarray, ts: np.ndarray,
-              usd: np.ndarray, eligible: np.ndarray, window: int, keep_min: float, peel_max: float,
-              min_usd: float, gathered: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """See ``_peel_next``: (next hop or -1, peeled) per edge. ``gathered``: (dst[out_order], ts[out_order])
-    if the caller has them (TransferGraph.csr_view)."""
-    dst_o, ts_o = gathered if gathered is not None else (dst[out_order], ts[out_order])
-    nxt = np.full(src.shape[0], -1, np.int64)
-    peeled = np.zeros(src.shape[0], np.bool_)
-    _run(lambda lo, hi: _peel_next(out_ptr, out_order, dst_o, ts_o, src, dst, ts, usd, eligible, window, keep_min,
-                                   peel_max, min_usd, lo, hi, nxt, peeled), ranges(src.shape[0]))
+def peel_next(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray,
+              usd: np.ndarray, eligible: np.ndarray, window: int, keep_min: float, peel_max: float, min_usd: float,
+              gathered_in: tuple[np.ndarray, np.ndarray], gathered_out: tuple[np.ndarray, np.ndarray]
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """See ``_peel_next``: (next hop or -1, peeled) per edge. ``gathered_in``: (src[in_order], ts[in_order]),
+    ``gathered_out``: (dst[out_order], ts[out_order]) (TransferGraph.csr_view)."""
+    (src_i, ts_i), (dst_o, ts_o) = gathered_in, gathered_out
+    nxt = np.full(usd.shape[0], -1, np.int64)
+    peeled = np.zeros(usd.shape[0], np.bool_)
+    _run(lambda lo, hi: _peel_next(in_ptr, in_order, src_i, ts_i, out_ptr, out_order, dst_o, ts_o, usd, eligible,
+                                   window, keep_min, peel_max, min_usd, lo, hi, nxt, peeled),
+         ranges(in_ptr.shape[0] - 1, in_ptr))
     return nxt, peeled
 
 
@@ -830,24 +926,25 @@ def precedents(edges: np.ndarray, in_ptr: np.ndarray, in_order: np.ndarray, src:
 
 
 def intern_hashes(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Dense ids for 64-bit hashes in first-seen order: (id per row, first row of each id). The hashes are
-    split by their top bits, one hash table per thread; a party's global id is the rank of its first row
-    among all first rows, the same as one table would give."""
+    """Dense ids for 64-bit hashes in first-seen order: (id per row, first row of each id). The rows are
+    grouped by the top bits of their hash into buckets of about 2^15 rows; each bucket is interned with a
+    table that fits in cache (buckets shared out among threads), and a party's global id is the rank of its
+    first row among all first rows, the same as one table over all rows would give."""
     h = np.ascontiguousarray(h, dtype=np.uint64)
     n = h.shape[0]
-    k = threads() if n >= MIN_SPLIT else 1
-    bits = max(0, (k - 1).bit_length())
-    shift = 64 - bits if bits else 64
-    codes = np.empty(n, np.int64)
-    firsts = _run(lambda lo, hi: _intern_part(h, shift, lo, codes), [(p, p + 1) for p in range(1 << bits)])
+    bits = min(16, max(1, (n >> 15).bit_length()))  # at least 1: a shift by 64 bits is undefined
+    ptr, rows, keys = _bucket_rows(h, bits)
+    local = np.empty(n, np.int64)
+    is_first = np.empty(n, np.bool_)
+    buckets = ranges(1 << bits, ptr)
     seen = np.zeros(n, np.bool_)
-    for f in firsts:
-        seen[f] = True
-    rank = np.cumsum(seen) - 1
-    gid = np.concatenate([rank[f] for f in firsts]) if firsts else np.empty(0, np.int64)
-    offsets = np.cumsum([0, *(f.size for f in firsts)]).astype(np.int64)
-    _run(lambda lo, hi: _global_codes(h, shift, gid, offsets, codes, lo, hi), ranges(n))
-    return codes, np.flatnonzero(seen)
+    _run(lambda b0, b1: _intern_buckets(keys, rows, ptr, b0, b1, local, is_first, seen), buckets)
+    rank = np.empty(n, np.int32 if n < 2**31 else np.int64)  # half the memory traffic for the usual sizes
+    firsts = _ranks(seen, rank)
+    _run(lambda b0, b1: _bucket_global(ptr, rows, local, is_first, rank, b0, b1), buckets)
+    codes = np.empty(n, np.int64)
+    _unbucket(h, bits, ptr, local, codes)
+    return codes, firsts
 
 
 def lookup_hashes(keys: np.ndarray, probes: np.ndarray) -> np.ndarray:

@@ -36,8 +36,8 @@ def _peels(g: TransferGraph, e: int, window: int, peel_max: float) -> np.ndarray
 def find(g: TransferGraph, cfg: PeelChainConfig, claimed: np.ndarray) -> list[Pattern]:
     window = hours(cfg.hop_hours)
     eligible = ~g.institutional
-    nxt, peeled = peel_next(g.out_ptr, g.out_order, g.src, g.dst, g.ts, g.usd, eligible, window, cfg.keep_min,
-                            cfg.peel_max, 0.0, g.csr_view(False))
+    nxt, peeled = peel_next(g.in_ptr, g.in_order, g.out_ptr, g.out_order, g.usd, eligible, window, cfg.keep_min,
+                            cfg.peel_max, 0.0, g.csr_view(True), g.csr_view(False))
     nxt[claimed] = -1
     nxt[nxt >= 0] = np.where(claimed[nxt[nxt >= 0]], -1, nxt[nxt >= 0])
     has_prev = np.zeros(g.n_edges, bool)

@@ -16,6 +16,7 @@ from harbour.detect.aml.base import (
     saturating,
 )
 from harbour.detect.aml.graph import TransferGraph
+from harbour.detect.aml.kernels import outside_hours
 
 
 class FanConfig(BaseModel):
@@ -38,34 +39,40 @@ class FanConfig(BaseModel):
                     "variation at most this) is treated as payroll, not a fan-out; 0 disables")
 
 
-def recurring_share(g: TransferGraph, node: int, edges: np.ndarray, incoming: bool) -> float:
-    """Share of the burst's counterparties the node already dealt with (same direction) before it."""
-    t0 = int(g.ts[edges].min())
-    allx = g.in_edges(node) if incoming else g.out_edges(node)
-    before = allx[g.ts[allx] < t0]
-    if before.size == 0:
-        return 0.0
-    prior = set(counterparties(g, node, before).tolist())
-    now = set(counterparties(g, node, edges).tolist())
-    return len(now & prior) / max(1, len(now))
-
-
-def surge(g: TransferGraph, node: int, edges: np.ndarray, window: int) -> float:
+def surge_of(g: TransferGraph, n_counterparties: int, t0: int, t1: int, outside: int, window: int) -> float:
     """The burst's distinct counterparties per window, over the account's usual activity per window (both
-    directions, outside the burst's span, over the span of the data). Activity is counted in hours with a
-    transfer, not in transfers: a batch the account sends at once (a company's payroll run) is one event of
-    its routine, and must not make a sudden crowd paying it the same day look usual."""
-    t0, t1 = int(g.ts[edges].min()), int(g.ts[edges].max())
-    allx = np.concatenate((g.in_edges(node), g.out_edges(node)))
-    allx = allx[g.src[allx] != g.dst[allx]]
-    burst = np.unique(counterparties(g, node, edges)).size * window / max(t1 - t0, window)
+    directions, outside the burst's span [t0, t1], over the span of the data). Activity is counted in hours
+    with a transfer (``outside``: such hours outside the span), not in transfers: a batch the account sends at
+    once (a company's payroll run) is one event of its routine, and must not make a sudden crowd paying it the
+    same day look usual."""
+    burst = n_counterparties * window / max(t1 - t0, window)
     quiet = int(g.ts[-1] - g.ts[0]) - (t1 - t0)
     if quiet < window:  # the burst is most of the data: steady activity, nothing to surge above
         return 1.0 if t1 - t0 > window else float("inf")
-    t_out = g.ts[allx][(g.ts[allx] < t0) | (g.ts[allx] > t1)]
-    outside = np.unique(t_out // hours(1.0)).size
     usual = outside / quiet * window
     return float(burst / usual) if usual > 0 else float("inf")
+
+
+def surge(g: TransferGraph, node: int, edges: np.ndarray, window: int) -> float:
+    """``surge_of`` for one node's burst ``edges``."""
+    t0, t1 = int(g.ts[edges].min()), int(g.ts[edges].max())
+    (src_i, ts_i), (dst_o, ts_o) = g.csr_view(True), g.csr_view(False)
+    outside = outside_hours(int(node), t0, t1, g.in_ptr, src_i, ts_i, g.out_ptr, dst_o, ts_o, hours(1.0))
+    return surge_of(g, np.unique(counterparties(g, node, edges)).size, t0, t1, int(outside), window)
+
+
+def fan_context(g: TransferGraph, bursts: list[tuple[int, np.ndarray]], incoming: bool
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per burst, in one kernel call: distinct counterparties, how many of them were already counterparties
+    (same direction) before it, its first and last time and the node's active hours outside that span."""
+    from harbour.detect.aml.kernels import fan_context as kernel
+
+    nodes = np.array([v for v, _ in bursts], np.int64)
+    offs = np.concatenate(([0], np.cumsum([e.size for _, e in bursts]))).astype(np.int64)
+    flat = np.concatenate([e for _, e in bursts]).astype(np.int64) if bursts else np.empty(0, np.int64)
+    (src_i, ts_i), (dst_o, ts_o) = g.csr_view(True), g.csr_view(False)
+    return kernel(nodes, flat, offs, incoming, g.in_ptr, src_i, ts_i, g.out_ptr, dst_o, ts_o,  # type: ignore
+                  g.src, g.dst, g.ts, hours(1.0), np.zeros(g.n_nodes, np.int32))
 
 
 def payroll_edges(g: TransferGraph, node: int, edges: np.ndarray, max_cv: float) -> np.ndarray:
@@ -89,11 +96,17 @@ def payroll_edges(g: TransferGraph, node: int, edges: np.ndarray, max_cv: float)
 
 def find_fans(g: TransferGraph, cfg: FanConfig, claimed: np.ndarray, incoming: bool, typology: str) -> list[Pattern]:
     out: list[Pattern] = []
-    for v, e in node_bursts(g, incoming, ~claimed, hours(cfg.window_hours), cfg.min_counterparties):
+    bursts = node_bursts(g, incoming, ~claimed, hours(cfg.window_hours), cfg.min_counterparties)
+    # what the tests below need of each burst, for all bursts in one kernel call
+    n_now, n_prior, first, last, outside = (x.tolist() for x in fan_context(g, bursts, incoming))
+    for i, (v, e) in enumerate(bursts):
         total = float(g.usd[e].sum())
-        if total < cfg.min_total_usd or recurring_share(g, v, e, incoming) > cfg.max_recurring_share:
+        # share of the burst's counterparties the node already dealt with (same direction) before it
+        recurring = n_prior[i] / max(1, n_now[i])
+        if total < cfg.min_total_usd or recurring > cfg.max_recurring_share:
             continue
-        if cfg.min_surge > 0 and surge(g, v, e, hours(cfg.window_hours)) < cfg.min_surge:
+        if cfg.min_surge > 0 and surge_of(g, n_now[i], first[i], last[i], outside[i],
+                                          hours(cfg.window_hours)) < cfg.min_surge:
             continue
         if not incoming:
             pay = payroll_edges(g, v, e, cfg.payroll_max_cv)

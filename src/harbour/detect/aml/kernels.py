@@ -655,6 +655,80 @@ def distinct_between(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, ts: 
     return out
 
 
+@njit(cache=True, nogil=True)
+def outside_hours(v: int, t0: int, t1: int, in_ptr: np.ndarray, src_i: np.ndarray, ts_i: np.ndarray,
+                  out_ptr: np.ndarray, dst_o: np.ndarray, ts_o: np.ndarray, hour: int) -> int:
+    """Distinct hours (``t // hour``) holding a transfer of node v, either direction, self-loops aside, outside
+    [t0, t1]: its in- and out-edges (CSR views, each time-ordered) merged in one forward walk."""
+    i, i_end = in_ptr[v], in_ptr[v + 1]
+    j, j_end = out_ptr[v], out_ptr[v + 1]
+    count = 0
+    last = 0
+    while i < i_end or j < j_end:
+        if j >= j_end or (i < i_end and ts_i[i] <= ts_o[j]):
+            t = ts_i[i]
+            other = src_i[i]
+            i += 1
+        else:
+            t = ts_o[j]
+            other = dst_o[j]
+            j += 1
+        if other == v or t0 <= t <= t1:
+            continue
+        h = t // hour
+        if count == 0 or h != last:
+            count += 1
+            last = h
+    return count
+
+
+@njit(cache=True, nogil=True)
+def fan_context(nodes: np.ndarray, flat: np.ndarray, offs: np.ndarray, incoming: bool, in_ptr: np.ndarray,
+                src_i: np.ndarray, ts_i: np.ndarray, out_ptr: np.ndarray, dst_o: np.ndarray, ts_o: np.ndarray,
+                src: np.ndarray, dst: np.ndarray, ts: np.ndarray, hour: int, scratch: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per burst i (node ``nodes[i]``, edges ``flat[offs[i]:offs[i+1]]``): its distinct counterparties, how many
+    of them the node dealt with in the same direction before the burst's first transfer, its first and last
+    time and the node's active hours outside that span (``outside_hours``). ``scratch``: zeroed int32 per
+    node, left zeroed."""
+    k = nodes.shape[0]
+    n_now = np.zeros(k, np.int64)
+    n_prior = np.zeros(k, np.int64)
+    first = np.zeros(k, np.int64)
+    last = np.zeros(k, np.int64)
+    outside = np.zeros(k, np.int64)
+    for i in range(k):
+        v = nodes[i]
+        a, b = offs[i], offs[i + 1]
+        if b == a:
+            continue
+        t0 = ts[flat[a]]
+        t1 = t0
+        for q in range(a, b):
+            e = flat[q]
+            t0 = min(t0, ts[e])
+            t1 = max(t1, ts[e])
+            c = dst[e] if src[e] == v else src[e]
+            if scratch[c] == 0:
+                scratch[c] = 1
+                n_now[i] += 1
+        # the same direction's earlier counterparties (a self-loop's other end is the node itself)
+        ptr, other_c, ts_c = (in_ptr, src_i, ts_i) if incoming else (out_ptr, dst_o, ts_o)
+        for p in range(ptr[v], ptr[v + 1]):
+            if ts_c[p] >= t0:
+                break
+            if scratch[other_c[p]] == 1:
+                scratch[other_c[p]] = 2
+                n_prior[i] += 1
+        for q in range(a, b):
+            e = flat[q]
+            scratch[dst[e] if src[e] == v else src[e]] = 0
+        first[i] = t0
+        last[i] = t1
+        outside[i] = outside_hours(v, t0, t1, in_ptr, src_i, ts_i, out_ptr, dst_o, ts_o, hour)
+    return n_now, n_prior, first, last, outside
+
+
 # --- the public kernels: ranges on a thread pool, results concatenated in range order -------------------
 
 @njit(cache=True, nogil=True)

@@ -19,20 +19,20 @@ class BipartiteConfig(LayeredConfig):
                              "(each keeps its main role)")
 
 
-def _mesh_core(g: TransferGraph, e: np.ndarray) -> np.ndarray:
-    """The transfers among the group's meshed accounts: repeatedly set aside the receivers paid by one sender
-    of the group and the senders paying one receiver (an account joined to the group by a single pair is at
-    its edge — a member's ordinary payment to a friend — not in the many-to-many mesh)."""
-    while e.size:
-        pairs = np.unique(g.src[e].astype(np.int64) * g.n_nodes + g.dst[e])
-        s, r = pairs // g.n_nodes, pairs % g.n_nodes
-        s_ids, s_deg = np.unique(s, return_counts=True)
-        r_ids, r_deg = np.unique(r, return_counts=True)
-        edge_s, edge_r = s_ids[s_deg < 2], r_ids[r_deg < 2]
-        if edge_s.size == 0 and edge_r.size == 0:
-            break
-        e = e[~np.isin(g.src[e], edge_s) & ~np.isin(g.dst[e], edge_r)]
-    return e
+def core_density(g: TransferGraph, e: np.ndarray, min_side: int) -> float:
+    """Pairs that transact / possible pairs among the group's meshed accounts: senders paying two or more of
+    its receivers and receivers paid by two or more of its senders. An account joined to the group by one
+    transfer (a sender's ordinary payment to a friend the same day) is at its edge, not in the mesh; how many
+    such accounts a group may have is the mesh share's test, so they do not also thin its density."""
+    pairs = np.unique(g.src[e].astype(np.int64) * g.n_nodes + g.dst[e])
+    s, r = pairs // g.n_nodes, pairs % g.n_nodes
+    s_ids, s_deg = np.unique(s, return_counts=True)
+    r_ids, r_deg = np.unique(r, return_counts=True)
+    core_s, core_r = s_ids[s_deg >= 2], r_ids[r_deg >= 2]
+    if core_s.size < min_side or core_r.size < min_side:
+        return 0.0
+    inside = np.isin(s, core_s) & np.isin(r, core_r)
+    return float(np.count_nonzero(inside)) / float(core_s.size * core_r.size)
 
 
 def _without_exchanges(g: TransferGraph, e: np.ndarray) -> np.ndarray:
@@ -67,21 +67,17 @@ def find(g: TransferGraph, cfg: BipartiteConfig, claimed: np.ndarray) -> list[Pa
             e = e[np.isin(g.src[e], senders) & np.isin(g.dst[e], receivers)]
             # ... and so do the parties reached only through those minor transfers
             senders, receivers = np.unique(g.src[e]), np.unique(g.dst[e])
-        # the group is its mesh: a sender's one payment to someone the rest of the group does not pay (a
-        # friend, the same day) is at its edge, not part of it
-        e = _mesh_core(g, e)
-        senders, receivers = np.unique(g.src[e]), np.unique(g.dst[e])
-        if senders.size < cfg.min_side or receivers.size < cfg.min_side or e.size < cfg.min_transfers \
-                or float(g.usd[e].sum()) < cfg.min_total_usd:
+        if senders.size < cfg.min_side or receivers.size < cfg.min_side:
             continue
-        # here senders and receivers are exactly e's distinct senders and receivers
-        dens, mesh = density_and_mesh(g, e, senders, receivers)
+        # here senders and receivers are exactly e's distinct senders and receivers (both branches above)
+        _, mesh = density_and_mesh(g, e, senders, receivers)
+        dens = core_density(g, e, cfg.min_side)
         if dens < cfg.min_density or mesh < cfg.min_mesh_share:
             continue
         first = int(g.src[e[np.argmin(g.ts[e])]])
         text = (f"{senders.size} accounts (from {node_name(g, first, e)}) paid {receivers.size} accounts in "
                 f"{e.size} transfers totalling {fmt_usd(float(g.usd[e].sum()))}, {dens:.0%} of sender-receiver "
-                f"pairs transacting, {fmt_span(g, e)}")
+                f"pairs transacting among those with several counterparties, {fmt_span(g, e)}")
         out.append(Pattern("bipartite", first, np.concatenate((senders, receivers)), e,
                            saturating(dens * min(senders.size, receivers.size), 1.0), text))
     return out

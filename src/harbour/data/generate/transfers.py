@@ -247,46 +247,38 @@ CONTACTS = 3  # regular contacts of an account on the venue
 
 class _Holdings:
     """What each account can send out through one day (in USD: what it held when the day began, less what
-    it has sent since), and which way its customer's day leans.
-    Both are drawn on first use from streams of their own (the account's, the customer's), so they do not
-    depend on the order of other draws."""
+    it has sent since), which way its customer's day leans and its customer's favourite coin. They are drawn
+    for every account (or customer) at once from streams of their own — the venue-day's, the day's (the same
+    lean on every venue), the world's — so they do not depend on the order of other draws, and one stream
+    seeds thousands of accounts (seeding a stream costs more than its draws)."""
 
     def __init__(self, b: TransferBatch) -> None:
         self.b = b
-        self.value: dict[int, float] = {}
-        self.lean: dict[int, float] = {}
         self.rng = b.rng
+        seed, va = b.world.config.seed, b.world.accounts[b.venue]
+        # the balance an account brings into the day: a few transfers' worth
+        rng = stream(seed, "holdings", b.venue, b.day)
+        median = np.where(np.array(va.account_type) == "corporate", 2_500.0, 700.0)
+        size = np.clip(rng.lognormal(np.log(median), 1.4), 5.0, 3_000_000.0)
+        self.value = size * rng.uniform(1.0, 4.0, size.size)
+        # per customer (the last row for accounts of no customer): the day's lean, the same on every venue (a
+        # customer funding one of its accounts is not cashing out of another the same day, but on a mixed day)
+        self.customer = np.array(va.customer)
+        n = len(b.world.customers) + 1
+        day = stream(seed, "day-lean", b.day)
+        mixed, funding = day.random(n) < MIXED_DAY, day.random(n) < FUNDING_DAY
+        self.lean = np.where(mixed, 0.5, np.where(funding, LEAN, 1.0 - LEAN))
+        self.coin = stream(seed, "favourite").integers(len(ASSETS), size=n)
 
-    def _open(self, i: int) -> None:
-        rng = stream(self.b.world.config.seed, "holdings", self.b.venue, self.b.day, i)
-        corporate = self.b.world.accounts[self.b.venue].account_type[i] == "corporate"
-        # the balance a customer brings into the day: a few transfers' worth
-        self.value[i] = usd_size(rng, corporate) * float(rng.uniform(1.0, 4.0))
-        # the lean is the customer's, on every venue where it holds an account (a customer funding one of its
-        # accounts is not cashing out of another the same day, except on a mixed day)
-        cust = self.b.world.accounts[self.b.venue].customer[i]
-        key = ("customer", cust) if cust >= 0 else ("account", self.b.venue, i)
-        day = stream(self.b.world.config.seed, "day-lean", self.b.day, *key)
-        if day.random() < MIXED_DAY:
-            self.lean[i] = 0.5
-        else:
-            self.lean[i] = LEAN if day.random() < FUNDING_DAY else 1.0 - LEAN
+    def deposit_share(self, i: int) -> float:
+        return float(self.lean[self.customer[i]])
 
     def favourite(self, i: int) -> str:
         """The coin the account's customer mostly moves (the same on all its accounts and days)."""
-        cust = self.b.world.accounts[self.b.venue].customer[i]
-        key = ("customer", cust) if cust >= 0 else ("account", self.b.venue, i)
-        return ASSETS[int(stream(self.b.world.config.seed, "favourite", *key).integers(len(ASSETS)))]
+        return ASSETS[int(self.coin[self.customer[i]])]
 
     def held(self, i: int) -> float:
-        if i not in self.value:
-            self._open(i)
-        return self.value[i]
-
-    def deposit_share(self, i: int) -> float:
-        if i not in self.lean:
-            self._open(i)
-        return self.lean[i]
+        return float(self.value[i])
 
     def share_of(self, i: int) -> float:
         """A part of the holding: customers take out some of what they hold, seldom all of it."""

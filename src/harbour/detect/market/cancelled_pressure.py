@@ -20,8 +20,6 @@ import datetime as dt
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
-import pyarrow.compute as pc
 from numba import njit
 from pydantic import BaseModel, Field
 
@@ -124,43 +122,35 @@ def episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, str
     return found
 
 
-def _order_events(part: Partition) -> pa.Table | None:
-    """The partition's order events with the columns the episode search reads, still in Arrow; None when there
-    are none. Columns are dropped before leaving Arrow: converting the symbol (and the venue, when the partition
-    key names it) of millions of events only to ignore them was a tenth of the search."""
+def _orders(part: Partition) -> pl.DataFrame:
+    """The partition's order events with the columns the episode search reads. Columns are dropped before
+    leaving Arrow: converting the symbol (and the venue, when the partition key names it) of millions of
+    events only to ignore them was a tenth of the search."""
     arrow = part.tables.get("orders")
-    if arrow is None or arrow.num_rows == 0:
-        return None
+    if arrow is None:
+        return frame(part, "orders", ORDER_COLUMNS)
     unused = {"symbol"} | ({"venue"} if part.key.get("venue") else set())
-    return arrow.select([c for c in ORDER_COLUMNS if c in arrow.column_names and c not in unused])
-
-
-def _events_frame(part: Partition, events: pa.Table) -> pl.DataFrame:
-    return frame(Partition(part.key, {"orders": events}, part.window), "orders", events.column_names)
+    keep = [c for c in ORDER_COLUMNS if c in arrow.column_names and c not in unused]
+    return frame(Partition(part.key, {"orders": arrow.select(keep)}, part.window), "orders", keep)
 
 
 def _episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, str]:
-    events = _order_events(part)
+    orders = _orders(part)
     trades = frame(part, "trades", TRADE_COLUMNS)
-    if events is None:
+    if orders.height == 0:
         return pl.DataFrame(), ""
-    venue = str(part.key.get("venue") or events.column("venue")[0].as_py())
+    venue = str(part.key.get("venue") or orders["venue"][0])
     owners = owner_map(part, venue)
-    news = _events_frame(part, events.filter(pc.equal(events.column("event"), "new"))
-                         .select(["order_id", "order_type", "quantity"]))
+    news = orders.filter(pl.col("event") == "new")
     median = num(news["quantity"].median())
     # Only orders big enough to be bait, and those that traded (the owners' genuine orders), need their
-    # life story; reducing to them first keeps the aggregation off the millions of ordinary quotes. The events
-    # are reduced in Arrow, so only theirs are converted.
+    # life story; reducing to them first keeps the aggregation off the millions of ordinary quotes.
     filled_ids = pl.concat([trades.select(order_id="buy_order_id"), trades.select(order_id="sell_order_id")]) \
         .drop_nulls().unique()
     big_ids = news.filter((pl.col("order_type") == "limit")
                           & (pl.col("quantity") >= config.size_multiple * median)).select("order_id")
     wanted = pl.concat([big_ids, filled_ids]).unique()
-    # as a semi join: an event with no order id matches nothing
-    chosen = pc.is_in(events.column("order_id"), value_set=wanted["order_id"].to_arrow().cast(pa.string()),
-                      skip_nulls=True)
-    life = order_lifecycles(_events_frame(part, events.filter(chosen)), trades)
+    life = order_lifecycles(orders.join(wanted, on="order_id", how="semi"), trades)
     own_life = life.filter(pl.col("filled") > 0)
     life = life.filter(pl.col("order_type") == "limit").drop_nulls(["placed", "price"])
     bait = life.filter(

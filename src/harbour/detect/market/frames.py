@@ -66,7 +66,8 @@ def _frame(arrow: pa.Table, table: str, columns: Iterable[str] | None) -> pl.Dat
 
 def _in_order(df: pl.DataFrame, order: list[str]) -> bool:
     """Whether the rows already stand in ``order`` (ascending, no nulls), as both runners hand them: then the
-    stable sort would return them as they are, and checking costs a fraction of sorting."""
+    stable sort would return them as they are, and checking costs less than sorting (4.8 ms against 6.8 ms over
+    12 partitions of the 1M-trade bench market)."""
     if df.height < 2:
         return True
     if any(df[c].null_count() for c in order):
@@ -118,22 +119,13 @@ def _owner_map(part: Partition, venue: str | None) -> pl.DataFrame:
 
 
 def with_owner(df: pl.DataFrame, owners: pl.DataFrame, column: str, out: str) -> pl.DataFrame:
-    """Add ``out`` = the owner of ``df[column]`` (the account itself when unknown).
-
-    The owner map holds every account of the venue (tens of thousands) while a partition names a few hundred:
-    the partition's distinct accounts are looked up in a dictionary of the map (built once per map) and only
-    they are joined, instead of hashing the whole map at every call (measured 2.3x less CPU per call on a
-    venue of 20,000 accounts). Same rows, same order, same values as joining the whole map. Kernels that share
-    a frame share its owners too (the last few results are kept)."""
+    """Add ``out`` = the owner of ``df[column]`` (the account itself when unknown). The last few results are
+    kept: kernels that share a trades frame (``frame``) ask for the same owners of it."""
     key = (id(df), id(owners), column, out)
     found = _OWNED.get(key)
     if found is not None and found[1] is df and found[2] is owners:
         return found[0]
-    lookup = _lookup(owners)
-    accounts = df[column].unique()
-    looked = pl.DataFrame({column: accounts, out: [lookup.get(a) for a in accounts.to_list()]},
-                          schema={column: df.schema[column], out: owners.schema["owner"]})
-    joined = df.join(looked, on=column, how="left", maintain_order="left")
+    joined = df.join(owners.rename({"account": column, "owner": out}), on=column, how="left")
     owned = joined.with_columns(pl.coalesce(pl.col(out), pl.col(column)).alias(out))
     if len(_OWNED) >= 8:
         _OWNED.clear()
@@ -142,25 +134,8 @@ def with_owner(df: pl.DataFrame, owners: pl.DataFrame, column: str, out: str) ->
 
 
 # The last few results of ``with_owner``, keyed by the ids of its inputs (references are kept, so the ids stay
-# theirs): kernels of one read that share a trades frame (``frame``) ask for the same owners of it.
+# theirs).
 _OWNED: dict[tuple[int, int, str, str], tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]] = {}
-
-
-# Dictionaries of the last owner maps looked up, keyed by the map's id (a reference to the map is kept, so
-# its id stays its own).
-_LOOKUPS: dict[int, tuple[dict[Any, Any], pl.DataFrame]] = {}
-
-
-def _lookup(owners: pl.DataFrame) -> dict[Any, Any]:
-    found = _LOOKUPS.get(id(owners))
-    if found is None or found[1] is not owners:
-        if len(_LOOKUPS) > 16:
-            _LOOKUPS.clear()
-        if owners["account"].n_unique() != owners.height:
-            raise ValueError("an owner map must name each account once")
-        found = (dict(zip(owners["account"].to_list(), owners["owner"].to_list(), strict=True)), owners)
-        _LOOKUPS[id(owners)] = found
-    return found[0]
 
 
 def placements(part: Partition, columns: Iterable[str]) -> pl.DataFrame | None:

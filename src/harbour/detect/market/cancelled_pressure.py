@@ -7,8 +7,8 @@ of demand or supply; the trade on the other side is the point. Three tests make 
 1. bona fide? — the orders are cancelled (or expire) with at most ``max_fill_ratio`` of them filled,
    within ``max_lifetime`` of being placed, and each is large against the symbol-day's typical order;
 2. the other side — while they stand (plus ``grace``), the same owner executes on the opposite side;
-3. imbalance — the resting quantity dwarfs the executed quantity (``min_imbalance``): a market maker's
-   quotes are about as large as its fills, a spoofer's bait is many times larger.
+3. imbalance — the resting quantity outweighs the executed quantity (``min_imbalance``): the bait is
+   there to move others, so it is larger than the trade it serves.
 
 Overlapping candidate orders of one owner and side form one episode. Spoofing and layering differ in
 shape: layering spreads the bait over ``min_levels`` or more price levels; spoofing uses fewer.
@@ -41,7 +41,9 @@ class PressureConfig(BaseModel):
     grace_s: float = Field(
         5.0, ge=0, description="seconds after the last cancel in which an opposite-side execution still counts")
     min_imbalance: float = Field(
-        5.0, gt=0, description="bait quantity over the owner's opposite-side executed quantity in the episode")
+        2.0, gt=0, description="bait quantity over the owner's opposite-side executed quantity in the episode "
+        "(bait twice the genuine order at least; when the genuine order fills in full, a spoofer's ratio is often "
+        "2-5, and market makers are told apart by the coincidence and own-size tests, not by this ratio)")
     max_coincidence: float = Field(
         0.01, gt=0, le=1, description="largest chance that the owner's opposite-side execution fell inside the "
         "episode by coincidence, given how often the owner trades that side (Poisson), multiplied over all its "

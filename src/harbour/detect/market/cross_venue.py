@@ -45,10 +45,13 @@ TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buye
 
 class CrossVenueConfig(BaseModel):
     bar_seconds: int = Field(60, ge=1, description="bar length for comparing venue prices")
+    # A push need only be *visible* in the basis: market makers re-quote around the other venues' price
+    # within seconds, so a real push leaves a shift of a few noise units at most; the owner's share of the
+    # venue's flow, its pace and the timed profit leg elsewhere carry the evidence.
     min_sigmas: float = Field(
-        3.0, gt=0, description="shift of the venue's basis during the push against the basis noise of the hour "
+        1.0, gt=0, description="shift of the venue's basis during the push against the basis noise of the hour "
         "before, scaled to the push's length (a t-statistic)")
-    min_dislocation: float = Field(0.003, ge=0, description="smallest basis shift (log) worth a look: 0.3%")
+    min_dislocation: float = Field(0.0005, ge=0, description="smallest basis shift (log) worth a look: 0.05%")
     baseline_minutes: float = Field(60.0, gt=0, description="the hour before a push sets the venue's usual basis")
     max_gap_seconds: float = Field(
         300.0, gt=0, description="pause that ends one run of aggressive orders by an owner on a venue")
@@ -156,7 +159,7 @@ def _pushes(legs: pl.DataFrame, trades: pl.DataFrame, config: CrossVenueConfig) 
 
 class CrossVenueDetector(Detector[CrossVenueConfig]):
     name = "cross_venue"
-    version = "1.2"
+    version = "1.3"
     typology = "cross_venue"
     config_model = CrossVenueConfig
     description = "One owner pushes a venue's price away from the others while trading the other way elsewhere."

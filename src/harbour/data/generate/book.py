@@ -165,11 +165,8 @@ def _match(ts, kind, key, side, otype, px, lots, acct, n_keys, base_tick, n_leve
             if n_rep >= rep_cap:
                 return (-1, -1, ev_ts, ev_key, ev_kind, ev_px, ev_lots, tr_ts, tr_buy, tr_sell, tr_px, tr_lots,
                         tr_aggr, n_rep, rep_root)
-            k = n_keys + n_rep
-            rep_root[n_rep] = m if m < n_keys else rep_root[m - n_keys]
+            k = _replacement_key(m, n_keys, n_rep, rep_root, alias, o_slot)
             n_rep += 1
-            alias[m] = k
-            o_slot[k] = o_slot[m]
             kd = 0
             i_side = o_side[m]
             i_type = 0
@@ -202,11 +199,8 @@ def _match(ts, kind, key, side, otype, px, lots, acct, n_keys, base_tick, n_leve
                         return (-1, -1, ev_ts, ev_key, ev_kind, ev_px, ev_lots, tr_ts, tr_buy, tr_sell, tr_px,
                                 tr_lots, tr_aggr, n_rep, rep_root)
                     m = k  # the amend's price and size become the replacement's
-                    k = n_keys + n_rep
-                    rep_root[n_rep] = m if m < n_keys else rep_root[m - n_keys]
+                    k = _replacement_key(m, n_keys, n_rep, rep_root, alias, o_slot)
                     n_rep += 1
-                    alias[m] = k
-                    o_slot[k] = o_slot[m]
                     kd = 0
                     i_side = o_side[m]
                     i_type = 0
@@ -372,6 +366,17 @@ def _schedule(m, t, n_pend, n_sched, due, pd_t, pd_key, pd_seq, alias, seed, del
             alias[m] = -2
             due = min(due, at)
     return n_pend, n_sched + 1, due
+
+
+@njit(cache=True)
+def _replacement_key(m, n_keys, n_rep, rep_root, alias, o_slot):
+    """The fresh key of filled quote ``m``'s replacement (the ``n_rep``-th): it remembers the instruction key
+    it descends from, takes ``m``'s quote slot, and ``m``'s later amends and cancels are redirected to it."""
+    k = n_keys + n_rep
+    rep_root[n_rep] = m if m < n_keys else rep_root[m - n_keys]
+    alias[m] = k
+    o_slot[k] = o_slot[m]
+    return k
 
 
 @njit(cache=True)

@@ -92,9 +92,25 @@ def _components(edges: pl.DataFrame) -> dict[str, str]:
     return {x: find(x) for x in list(parent)}
 
 
+def _lifted_pairs(t: pl.DataFrame, selfs: pl.DataFrame, config: WashTradeConfig) -> pl.DataFrame:
+    """Pairs of one customer's accounts (``lo``, ``hi``) that met ``min_lift`` times more often than random
+    matching of the two accounts' own buys and sells gives: (A's buys x B's sells + B's buys x A's sells) /
+    all trades. Judged per pair as well as per owner, because a customer's other, busy account makes the
+    owner meet itself often by chance and so hides two quiet accounts of it that trade only with each other."""
+    nb = t.group_by("buyer").agg(nb=pl.len()).rename({"buyer": "account"})
+    ns = t.group_by("seller").agg(ns=pl.len()).rename({"seller": "account"})
+    sides = nb.join(ns, on="account", how="full", coalesce=True).fill_null(0)
+    pairs = selfs.group_by("lo", "hi").agg(n=pl.len())
+    for end in ("lo", "hi"):
+        pairs = pairs.join(sides.rename({"account": end, "nb": f"nb_{end}", "ns": f"ns_{end}"}), on=end, how="left")
+    chance = (pl.col("nb_lo") * pl.col("ns_hi") + pl.col("nb_hi") * pl.col("ns_lo")) / pl.when(
+        pl.col("lo") == pl.col("hi")).then(2).otherwise(1)
+    return pairs.filter(pl.col("n") * t.height >= config.min_lift * chance).select("lo", "hi")
+
+
 class WashTradeDetector(Detector[WashTradeConfig]):
     name = "wash_trade"
-    version = "1.1"
+    version = "1.2"
     typology = "wash_trade"
     config_model = WashTradeConfig
     description = "Self-trades and pairs/rings of owners trading with each other with little net change."
@@ -130,12 +146,15 @@ class WashTradeDetector(Detector[WashTradeConfig]):
         lifted = selfs.group_by("owner_b").agg(n=pl.len()).rename({"owner_b": "owner"}).join(sides, on="owner") \
             .filter((pl.col("n") * t.height >= config.min_lift * pl.col("nb") * pl.col("ns"))
                     | (pl.col("n") >= config.min_self_share * pl.max_horizontal("nb", "ns"))).select("owner")
-        selfs = selfs.join(lifted.rename({"owner": "owner_b"}), on="owner_b", how="semi")
+        selfs = selfs.with_columns(lo=pl.min_horizontal("buyer", "seller"), hi=pl.max_horizontal("buyer", "seller"))
+        selfs = selfs.join(lifted.rename({"owner": "owner_b"}), on="owner_b", how="semi").vstack(
+            selfs.join(lifted.rename({"owner": "owner_b"}), on="owner_b", how="anti")
+            .join(_lifted_pairs(t, selfs, config), on=["lo", "hi"], how="semi"))
         if selfs.height == 0:
             return
         # Sessions, as for groups: two accounts of one customer that cross by accident hours apart are noise.
         gap = dt.timedelta(minutes=config.max_gap_minutes)
-        selfs = selfs.sort("owner_b", "ts").with_columns(
+        selfs = selfs.sort("owner_b", "ts", "trade_id").with_columns(
             new=(pl.col("ts").diff().over("owner_b").fill_null(gap * 2) > gap).cast(pl.Int32))
         selfs = selfs.with_columns(session=pl.col("new").cum_sum().over("owner_b"))
         groups = selfs.group_by("owner_b", "session").agg(

@@ -16,7 +16,11 @@ from harbour.detect.framework import register
 
 class BipartiteConfig(LayeredConfig):
     max_two_way: int = Field(1, ge=0, description="accounts that both pay and are paid within the group, at most "
-                             "(each keeps its main role)")
+                             "(each keeps its main role), not counting those whose minor role only reaches the "
+                             "group's edge")
+    max_edge_share: float = Field(0.5, ge=0, le=1, description="a two-way account whose minor transfers reach only "
+                                  "parties at the group's edge, moving less than this share of its main role's "
+                                  "value, is no layer (a receiver paying a friend, not passing the money on)")
 
 
 def core_density(g: TransferGraph, e: np.ndarray, min_side: int) -> float:
@@ -44,6 +48,25 @@ def _without_exchanges(g: TransferGraph, e: np.ndarray) -> np.ndarray:
     return e[~np.isin(key, back)]
 
 
+def _layers(g: TransferGraph, e: np.ndarray, both: np.ndarray, max_edge_share: float) -> np.ndarray:
+    """The two-way accounts of ``both`` that may be a layer the group's money passes through. Not one: an
+    account whose minor role (the direction with fewer transfers) only reaches parties joined to the group
+    by it alone, and moves a small share of what its main role does — a receiver's linked account paying a
+    friend the same day, not money passed on to another set of accounts."""
+    src, dst, usd = g.src[e], g.dst[e], g.usd[e]
+    layers = []
+    for v in both.tolist():
+        out, inn = src == v, dst == v
+        minor, main = (inn, out) if np.count_nonzero(out) > np.count_nonzero(inn) else (out, inn)
+        others = np.unique(np.where(out, dst, src)[minor])
+        # a party at the edge: every transfer of the group it takes part in is with v
+        touches = np.isin(src, others) | np.isin(dst, others)
+        at_edge = bool(((src[touches] == v) | (dst[touches] == v)).all())
+        if not at_edge or float(usd[minor].sum()) >= max_edge_share * float(usd[main].sum()):
+            layers.append(v)
+    return np.array(layers, dtype=both.dtype)
+
+
 def find(g: TransferGraph, cfg: BipartiteConfig, claimed: np.ndarray) -> list[Pattern]:
     out = []
     comps = components(g, cfg, claimed)
@@ -56,7 +79,7 @@ def find(g: TransferGraph, cfg: BipartiteConfig, claimed: np.ndarray) -> list[Pa
         if e.size < cfg.min_transfers:
             continue
         senders, receivers, both = roles(g, e)
-        if both.size > cfg.max_two_way:
+        if both.size > cfg.max_two_way and _layers(g, e, both, cfg.max_edge_share).size > cfg.max_two_way:
             continue  # a pass-through layer: a stack, or ordinary two-way flow
         if both.size:
             # an account that both pays and is paid keeps its main role; its minor transfers drop out

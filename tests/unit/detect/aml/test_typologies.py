@@ -316,3 +316,33 @@ def test_a_bipartite_group_with_edge_friends_and_a_settling_pair_is_found() -> N
     transfers, accounts, labels = sc.tables()
     found = of(run_graph_detectors(transfers, accounts), "bipartite")
     assert any(matches(a, labels.to_pylist()[0]) for a in found), found
+
+
+def _group_whose_receivers_pay_friends(onward_share: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A 4 x 4 group (each sender pays three receivers); two receivers each pay a friend of their own the
+    same day (``onward_share`` of what they received), friends paid by nobody else in the group."""
+    sc = Scenario(seed=45)
+    sc.background(accounts=300, transfers=400)
+    s = [sc.account("VCT") for _ in range(4)]
+    r = [sc.account("VCT") for _ in range(4)]
+    pairs = [(a, (a + k) % 4) for a in range(4) for k in range(3)]
+    ids = [sc.transfer(s[a], r[b], sc.when(2.0 + 0.02 * k), 3_500 + 60 * k) for k, (a, b) in enumerate(pairs)]
+    sc.label("bipartite", s + r, ids)
+    for k, who in enumerate(r[:2]):
+        friend = sc.account("VCT")
+        sc.transfer(sc.address(), friend, sc.when(2.08), 1_200)  # the friend's own deposit that day
+        sc.transfer(who, friend, sc.when(2.1 + 0.02 * k), onward_share * 3 * 3_600)
+    transfers, accounts, labels = sc.tables()
+    return of(run_graph_detectors(transfers, accounts), "bipartite"), labels.to_pylist()[0]
+
+
+def test_a_bipartite_group_whose_two_receivers_pay_a_friend_is_found() -> None:
+    """Two receivers paying someone are two accounts that both pay and are paid; a payment to a party joined
+    to the group by it alone, small beside what the receiver got, is no layer the money passes through."""
+    found, label = _group_whose_receivers_pay_friends(0.12)
+    assert any(matches(a, label) for a in found), found
+
+
+def test_receivers_passing_most_of_it_on_are_a_layer_not_a_bipartite_group() -> None:
+    found, label = _group_whose_receivers_pay_friends(0.9)
+    assert not any(matches(a, label) for a in found), found

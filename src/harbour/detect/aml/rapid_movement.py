@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from harbour.detect.aml.base import GraphDetector, Pattern, fmt_span, fmt_usd, hours, node_name, saturating
 from harbour.detect.aml.graph import TransferGraph
-from harbour.detect.aml.kernels import _lower_bound
+from harbour.detect.aml.kernels import _lower_bound, _run, ranges
 from harbour.detect.framework import register
 
 
@@ -25,85 +25,116 @@ class RapidMovementConfig(BaseModel):
     min_usd: float = Field(2_000.0, ge=0, description="value received, at least")
 
 
-@njit(cache=True)
-def _sent_on(v: int, t0: int, t1: int, senders: np.ndarray, n_senders: int, out_ptr: np.ndarray,
-             out_order: np.ndarray, dst: np.ndarray, ts: np.ndarray, usd: np.ndarray) -> tuple[float, float]:
-    """Value ``v`` sent in [t0, t1] to parties other than itself and the given senders (a refund to the
-    sender is not a pass-through), and all it sent to others in that time, refunds included."""
-    lo = _lower_bound(ts, out_order, out_ptr[v], out_ptr[v + 1], t0 - 1)
-    hi = _lower_bound(ts, out_order, lo, out_ptr[v + 1], t1)
+@njit(cache=True, nogil=True)
+def _sent_on(v: int, lo: int, hi: int, senders: np.ndarray, n_senders: int, out_order: np.ndarray,
+             dst_o: np.ndarray, usd: np.ndarray, cap: float) -> tuple[float, float]:
+    """Value ``v`` sent at out-order positions [lo, hi) to parties other than itself and the given senders
+    (a refund to the sender is not a pass-through), and all it sent to others there, refunds included.
+    Once that second sum exceeds ``cap`` (> 0) the scan stops and returns what it has: with no negative
+    value the full sums can only be larger (float addition of non-negative terms never shrinks a sum), so
+    a test ``gone <= cap`` fails either way. Callers pass ``cap`` <= 0 when values may be negative."""
     hi = min(hi, lo + 256)  # bound the scan at hubs; the first 256 payments decide
     total = 0.0
     refunded = 0.0
     for q in range(lo, hi):
-        f = out_order[q]
-        if dst[f] == v:
+        if cap > 0.0 and total + refunded > cap:
+            break  # a hub paying out far more than arrived: no pass-through, the rest need not be read
+        w = dst_o[q]
+        if w == v:
             continue
         back = False
         for k in range(n_senders):
-            if dst[f] == senders[k]:
+            if w == senders[k]:
                 back = True
                 break
         if back:
-            refunded += usd[f]
+            refunded += usd[out_order[q]]
         else:
-            total += usd[f]
+            total += usd[out_order[q]]
     return total, total + refunded
 
 
-@njit(cache=True)
-def pass_through_runs(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray,
-                      src: np.ndarray, dst: np.ndarray, ts: np.ndarray, usd: np.ndarray, eligible: np.ndarray,
-                      dwell: int, lo_share: float, hi_share: float, min_usd: float) -> np.ndarray:
+@njit(cache=True, nogil=True)
+def _pass_through_runs(in_ptr: np.ndarray, in_order: np.ndarray, src_i: np.ndarray, ts_i: np.ndarray,
+                       out_ptr: np.ndarray, out_order: np.ndarray, dst_o: np.ndarray, ts_o: np.ndarray,
+                       usd: np.ndarray, eligible: np.ndarray, dwell: int, lo_share: float, hi_share: float,
+                       min_usd: float, nonneg: bool, v0: int, v1: int, hit: np.ndarray) -> None:
     """A mask of the arrivals that pass through: an arrival whose value (alone, or summed with the arrivals
     before it within ``dwell`` of the run's first) is sent on to others within ``dwell`` after the last of
     them, at a share in [lo_share, hi_share]. The upper bound holds for everything that left, refunds to the
     senders included: an account that passes an arrival on and also pays its sender back is spending
-    money it already held, not passing the arrival through. Arrivals with value 0 (claimed) are invisible."""
-    hit = np.zeros(src.shape[0], np.bool_)
+    money it already held, not passing the arrival through. Arrivals with value 0 (claimed) are invisible.
+
+    Receivers v0..v1-1, written into ``hit``. Each receiver's arrivals are read in time order, so the
+    bounds of what it sent on (from the arrival, from the run's first arrival, up to ``dwell`` after the
+    arrival) only move forward: three pointers over its out-edges instead of two binary searches per
+    arrival. ``src_i``, ``ts_i``: sender and time at each position of ``in_order``; ``dst_o``, ``ts_o``:
+    receiver and time at each position of ``out_order``."""
     senders = np.empty(64, np.int64)  # the current run's senders
     sender = np.empty(1, np.int64)  # the one arrival tested alone (its own buffer: the run's stays intact)
-    n_nodes = in_ptr.shape[0] - 1
-    for v in range(n_nodes):
+    stop = hi_share if nonneg else 0.0  # see _sent_on: scans stop early only when no value is negative
+    for v in range(v0, v1):
         if not eligible[v] or in_ptr[v + 1] == in_ptr[v] or out_ptr[v + 1] == out_ptr[v]:
             continue
+        b = out_ptr[v + 1]
+        at = out_ptr[v]  # first out-edge at or after the arrival
+        since = at  # first out-edge at or after the run's first arrival
+        end = at  # first out-edge more than ``dwell`` after the arrival
         run_start = -1  # position in in_order of the run's first arrival
         run_value = 0.0
         n_senders = 0
         for p in range(in_ptr[v], in_ptr[v + 1]):
             e = in_order[p]
-            if src[e] == v or usd[e] <= 0.0:
+            if src_i[p] == v or usd[e] <= 0.0:
                 continue
+            t = ts_i[p]
+            while at < b and ts_o[at] < t:
+                at += 1
+            end = max(end, at)
+            while end < b and ts_o[end] <= t + dwell:
+                end += 1
             # alone
-            sender[0] = src[e]
+            sender[0] = src_i[p]
             if usd[e] >= min_usd:
-                out, gone = _sent_on(v, ts[e], ts[e] + dwell, sender, 1, out_ptr, out_order, dst, ts, usd)
+                out, gone = _sent_on(v, at, end, sender, 1, out_order, dst_o, usd, stop * usd[e])
                 if lo_share * usd[e] <= out and gone <= hi_share * usd[e]:
                     hit[e] = True
             # as part of a run of arrivals within the dwell time of the run's first one
-            if run_start < 0 or ts[e] - ts[in_order[run_start]] > dwell or n_senders >= 64:
+            if run_start < 0 or t - ts_i[run_start] > dwell or n_senders >= 64:
                 run_start, run_value, n_senders = p, 0.0, 0
+                since = at  # the run's first arrival is this one
             run_value += usd[e]
-            senders[n_senders] = src[e]
+            senders[n_senders] = src_i[p]
             n_senders += 1
             if n_senders >= 2 and run_value >= min_usd:
-                t0 = ts[in_order[run_start]]
-                out, gone = _sent_on(v, t0, ts[e] + dwell, senders, n_senders, out_ptr, out_order, dst, ts, usd)
+                out, gone = _sent_on(v, since, end, senders, n_senders, out_order, dst_o, usd, stop * run_value)
                 # the run's money must not have left before it arrived: out counted from its first arrival
                 if lo_share * run_value <= out and gone <= hi_share * run_value:
                     for q in range(run_start, p + 1):
                         f = in_order[q]
-                        if src[f] != v and usd[f] > 0.0:
+                        if src_i[q] != v and usd[f] > 0.0:
                             hit[f] = True
+
+
+def pass_through_runs(g: TransferGraph, usd: np.ndarray, dwell: int, lo_share: float, hi_share: float,
+                      min_usd: float) -> np.ndarray:
+    """See ``_pass_through_runs``: the mask of passing arrivals, receivers shared out among threads (each
+    writes only its own receivers' arrivals)."""
+    src_i, ts_i = g.csr_view(True)
+    dst_o, ts_o = g.csr_view(False)
+    eligible = ~g.institutional & g.is_account
+    hit = np.zeros(g.n_edges, np.bool_)
+    nonneg = bool((usd >= 0).all())
+    _run(lambda v0, v1: _pass_through_runs(g.in_ptr, g.in_order, src_i, ts_i, g.out_ptr, g.out_order, dst_o, ts_o,
+                                          usd, eligible, dwell, lo_share, hi_share, min_usd, nonneg, v0, v1, hit),
+         ranges(g.n_nodes, g.in_ptr))
     return hit
 
 
 def find(g: TransferGraph, cfg: RapidMovementConfig, claimed: np.ndarray) -> list[Pattern]:
     dwell = hours(cfg.dwell_hours)
     usd = np.where(claimed, 0.0, g.usd)
-    hit = pass_through_runs(g.in_ptr, g.in_order, g.out_ptr, g.out_order, g.src, g.dst, g.ts, usd,
-                            ~g.institutional & g.is_account, dwell, cfg.min_out_share, cfg.max_out_share,
-                            max(cfg.min_usd, 1e-9))
+    hit = pass_through_runs(g, usd, dwell, cfg.min_out_share, cfg.max_out_share, max(cfg.min_usd, 1e-9))
     hit = np.flatnonzero(hit)
     by_node: dict[int, list[int]] = {}
     for arrival in hit.tolist():

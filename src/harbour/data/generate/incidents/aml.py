@@ -200,9 +200,10 @@ class Bipartite(AmlIncident):
         srcs, dsts = self.accounts[:half], self.accounts[half:]
         asset = self.asset(rng)
         pairs = [(s, d) for s in srcs for d in dsts if rng.random() < 0.75]
-        # every account of the group takes part: each sender pays and each receiver is paid at least once
-        pairs += [(s, dsts[int(rng.integers(len(dsts)))]) for s in srcs if all(p[0] != s for p in pairs)]
-        pairs += [(srcs[int(rng.integers(len(srcs)))], d) for d in dsts if all(p[1] != d for p in pairs)]
+        # many-to-many by definition: each sender pays two or more of the receivers and each receiver is paid
+        # by two or more senders (a sender paying one receiver makes the group fan-outs sharing a receiver)
+        pairs += _top_up(rng, pairs, srcs, dsts)
+        pairs += [(s, d) for d, s in _top_up(rng, [(d, s) for s, d in pairs], dsts, srcs)]
         span = int(rng.uniform(2, 12) * HOUR)
         t = _times(rng, len(pairs), _start(rng, span), span, k.noise)
         base = rng.uniform(800, 6_000)
@@ -210,6 +211,19 @@ class Bipartite(AmlIncident):
         for j, p in enumerate(order):
             s, d = pairs[int(p)]
             b.add(int(t[j]), asset, base * rng.lognormal(0, k.noise), "internal", b.party(s), b.party(d), tag=tag)
+
+
+def _top_up(rng: np.random.Generator, pairs: list[tuple[Any, Any]], ones: list[Any], others: list[Any],
+            least: int = 2) -> list[tuple[Any, Any]]:
+    """Pairs (one, other) to add so that each of ``ones`` is in ``least`` or more of ``pairs`` (others drawn
+    at random among those it is not paired with yet); nothing is drawn for an account that has enough."""
+    extra = []
+    for a in ones:
+        free = [o for o in others if (a, o) not in pairs]
+        need = least - (len(others) - len(free))
+        if need > 0:
+            extra += [(a, free[int(i)]) for i in rng.choice(len(free), min(need, len(free)), replace=False)]
+    return extra
 
 
 @dataclass

@@ -44,7 +44,12 @@ def _bursts(ptr: np.ndarray, other_o: np.ndarray, ts_o: np.ndarray, valid_o: np.
     positions lo..hi (inclusive) into the order.
 
     ``scratch`` is a zeroed int32 array of one slot per node; it is left zeroed. Only nodes v0..v1-1.
+
+    Two distinct counterparties (the mesh test of bipartite and stack) need no counts: a window holds two
+    iff it reaches back to the latest edge whose counterparty differs from the newest edge's, which the
+    scan carries along (no scattered reads and writes of ``scratch`` per edge).
     """
+    pair = distinct and min_count == 2
     out_node = np.empty(1024, np.int64)
     out_lo = np.empty(1024, np.int64)
     out_hi = np.empty(1024, np.int64)
@@ -58,11 +63,17 @@ def _bursts(ptr: np.ndarray, other_o: np.ndarray, ts_o: np.ndarray, valid_o: np.
         left = a
         cur_lo = -1
         cur_hi = -1
+        prev = -1  # pair: the latest valid position before r
+        differs = -1  # pair: the latest valid position before r whose counterparty differs from r's
         for r in range(a, b):
             if not valid_o[r] or other_o[r] == v:
                 continue
             x = other_o[r]
-            if distinct:
+            if pair:
+                if prev >= 0 and other_o[prev] != x:
+                    differs = prev  # else the latest differing from prev's (the same party) still holds
+                prev = r
+            elif distinct:
                 if scratch[x] == 0:
                     count += 1
                 scratch[x] += 1
@@ -70,6 +81,9 @@ def _bursts(ptr: np.ndarray, other_o: np.ndarray, ts_o: np.ndarray, valid_o: np.
                 count += 1
             t = ts_o[r]
             while t - ts_o[left] > window:
+                if pair:
+                    left += 1
+                    continue
                 if valid_o[left] and other_o[left] != v:
                     if distinct:
                         y = other_o[left]
@@ -79,7 +93,7 @@ def _bursts(ptr: np.ndarray, other_o: np.ndarray, ts_o: np.ndarray, valid_o: np.
                     else:
                         count -= 1
                 left += 1
-            if count >= min_count:
+            if (differs >= left) if pair else (count >= min_count):
                 if cur_lo >= 0 and left <= cur_hi:
                     cur_hi = r
                 else:
@@ -103,7 +117,7 @@ def _bursts(ptr: np.ndarray, other_o: np.ndarray, ts_o: np.ndarray, valid_o: np.
             out_lo[k] = cur_lo
             out_hi[k] = cur_hi
             k += 1
-        if distinct:
+        if distinct and not pair:
             for r in range(left, b):
                 scratch[other_o[r]] = 0
     return out_node[:k], out_lo[:k], out_hi[:k]
@@ -305,12 +319,28 @@ def _position_after(ts_o: np.ndarray, lo: int, hi: int, t: int) -> int:
 
 
 @njit(cache=True, nogil=True)
+def _next_other(other_o: np.ndarray) -> np.ndarray:
+    """Per position of a CSR order, the next position whose counterparty differs (the array's length at
+    the end): a scan can step over a run of edges to one party at once."""
+    n = other_o.shape[0]
+    nxt = np.empty(n, np.int64)
+    after = n
+    for p in range(n - 1, -1, -1):
+        nxt[p] = after
+        if p > 0 and other_o[p - 1] != other_o[p]:
+            after = p
+    return nxt
+
+
+@njit(cache=True, nogil=True)
 def _followers(edges: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray, dst_o: np.ndarray, ts_o: np.ndarray,
-               src: np.ndarray, dst: np.ndarray, ts: np.ndarray, usable: np.ndarray, window: int, cap: int,
-               i0: int, i1: int) -> tuple[np.ndarray, np.ndarray]:
+               next_o: np.ndarray, src: np.ndarray, dst: np.ndarray, ts: np.ndarray, usable: np.ndarray, window: int,
+               cap: int, i0: int, i1: int) -> tuple[np.ndarray, np.ndarray]:
     """For each given edge u->v at t: v's usable out-edges in (t, t + window] to parties other than u and
     v (at most ``cap`` per edge). Returns (index into ``edges``, follower edge id) pairs, for edges[i0:i1].
-    ``dst_o``, ``ts_o``: receiver and time at each position of ``out_order`` (searched without indirection)."""
+    ``dst_o``, ``ts_o``: receiver and time at each position of ``out_order`` (searched without indirection);
+    ``next_o``: ``_next_other(dst_o)``. An account and its own wallet pay each other back and forth: most of
+    v's out-edges after a hop from u go back to u, and a run of them is stepped over in one move."""
     idx = np.empty(1024, np.int64)
     fol = np.empty(1024, np.int64)
     k = 0
@@ -321,11 +351,15 @@ def _followers(edges: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray, ds
         lo = _position_after(ts_o, out_ptr[v], out_ptr[v + 1], ts[e])
         hi = _position_after(ts_o, lo, out_ptr[v + 1], ts[e] + window)
         taken = 0
-        for p in range(lo, hi):
-            if dst_o[p] == u or dst_o[p] == v:
+        p = lo
+        while p < hi:
+            w = dst_o[p]
+            if w == u:
+                p = next_o[p]  # every position before it pays u too (past hi ends the scan)
                 continue
             f = out_order[p]
-            if not usable[f]:
+            p += 1
+            if w == v or not usable[f]:
                 continue
             if k == idx.shape[0]:
                 idx = np.concatenate((idx, np.empty(k, np.int64)))
@@ -988,7 +1022,8 @@ def followers(edges: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray, src
     """See ``_followers``: (index into ``edges``, follower edge id) pairs, by index. ``gathered``:
     (dst[out_order], ts[out_order]) if the caller has them (TransferGraph.csr_view)."""
     dst_o, ts_o = gathered if gathered is not None else (dst[out_order], ts[out_order])
-    return _cat(_run(lambda lo, hi: _followers(edges, out_ptr, out_order, dst_o, ts_o, src, dst, ts,  # type: ignore
+    next_o = _next_other(dst_o)
+    return _cat(_run(lambda lo, hi: _followers(edges, out_ptr, out_order, dst_o, ts_o, next_o, src, dst, ts,  # type: ignore
                                                usable, window, cap, lo, hi), ranges(edges.shape[0])))
 
 

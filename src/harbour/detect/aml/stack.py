@@ -28,6 +28,14 @@ def _forwards_later(g: TransferGraph, e: np.ndarray, middle: np.ndarray) -> bool
     return ok * 2 > middle.size
 
 
+def _out_edges(g: TransferGraph, nodes: np.ndarray) -> np.ndarray:
+    """The out-edges of ``nodes``, node after node (each node's in time order)."""
+    lo, hi = g.out_ptr[nodes], g.out_ptr[nodes + 1]
+    lengths = hi - lo
+    pos = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths - lo, lengths)
+    return g.out_order[pos]
+
+
 def _bridged(g: TransferGraph, cfg: StackConfig, comps: list[np.ndarray], claimed: np.ndarray) -> list[np.ndarray]:
     """Groups joined by one-to-one hops: a layer whose accounts each pass their money on to one account of
     the next layer is no mesh, but an account that received in one group and then pays an account that
@@ -45,25 +53,30 @@ def _bridged(g: TransferGraph, cfg: StackConfig, comps: list[np.ndarray], claime
     np.maximum.at(comp_of, g.dst[e], k)
     np.minimum.at(first_in, g.dst[e], g.ts[e])
     np.maximum.at(last_out, g.src[e], g.ts[e])
-    a, b = comp_of[g.src], comp_of[g.dst]
-    bridge = np.flatnonzero((a >= 0) & (b >= 0) & (a != b) & ~claimed)
+    # a bridge leaves an account of a component: only those accounts' out-edges are read (in edge order,
+    # as a test over every edge of the table would list them), not all edges of the table
+    bridge = np.sort(_out_edges(g, np.flatnonzero(comp_of >= 0)))
+    a, b = comp_of[g.src[bridge]], comp_of[g.dst[bridge]]
+    keep = (b >= 0) & (a != b) & ~claimed[bridge]
+    bridge, a, b = bridge[keep], a[keep], b[keep]
     window = hours(cfg.window_hours)
     t = g.ts[bridge]
     ok = (first_in[g.src[bridge]] < t) & (t < last_out[g.dst[bridge]]) \
         & (t - first_in[g.src[bridge]] <= window) & (last_out[g.dst[bridge]] - t <= window)
-    bridge = bridge[ok]
+    bridge, a, b = bridge[ok], a[ok], b[ok]
     if bridge.size == 0:
         return comps
     n = len(comps)
-    adj = coo_matrix((np.ones(bridge.size), (a[bridge], b[bridge])), shape=(n, n))
+    adj = coo_matrix((np.ones(bridge.size), (a, b)), shape=(n, n))
     _, label = connected_components(adj, directed=False)
     out = []
-    for lab in np.unique(label).tolist():
-        members = np.flatnonzero(label == lab)
+    # each label's components in index order, from one stable sort (not one scan of all labels per label)
+    by_label = np.argsort(label, kind="stable")
+    for members in np.split(by_label, np.flatnonzero(np.diff(label[by_label])) + 1):
         if members.size == 1:
             out.append(comps[int(members[0])])
             continue
-        e = np.concatenate([comps[int(k)] for k in members] + [bridge[np.isin(a[bridge], members)]])
+        e = np.concatenate([comps[int(k)] for k in members] + [bridge[np.isin(a, members)]])
         parties = np.unique(np.concatenate((g.src[e], g.dst[e]))).size
         if int(g.ts[e].max() - g.ts[e].min()) <= window and parties <= cfg.max_parties:
             out.append(e)

@@ -94,6 +94,21 @@ def payroll_edges(g: TransferGraph, node: int, edges: np.ndarray, max_cv: float)
     return pay if float(amounts.std() / amounts.mean()) <= max_cv else none
 
 
+def crowd_size(g: TransferGraph, node: int, edges: np.ndarray) -> int:
+    """Distinct senders of a fan-in that can be one crowd: the platform's accounts plus the outside parties
+    of its busiest chain. A crowd pays the deposit address it was given, and an address is on one chain; a
+    customer topping up several coins from its own wallets on three chains, a friend and an exchange account
+    is not a crowd, though it has as many distinct senders."""
+    others, first = np.unique(counterparties(g, node, edges), return_index=True)
+    outside = ~g.is_account[others]
+    if not outside.any():
+        return int(others.size)
+    e = edges[first[outside]]
+    party = np.where(g.src[e] == node, g.dst_party[e], g.src_party[e])
+    _, per_chain = np.unique([str(s).split(":", 1)[0] for s in g.parties[party]], return_counts=True)
+    return int(np.count_nonzero(~outside) + per_chain.max())
+
+
 def find_fans(g: TransferGraph, cfg: FanConfig, claimed: np.ndarray, incoming: bool, typology: str) -> list[Pattern]:
     out: list[Pattern] = []
     bursts = node_bursts(g, incoming, ~claimed, hours(cfg.window_hours), cfg.min_counterparties)
@@ -108,6 +123,8 @@ def find_fans(g: TransferGraph, cfg: FanConfig, claimed: np.ndarray, incoming: b
         if cfg.min_surge > 0 and surge_of(g, n_now[i], first[i], last[i], outside[i],
                                           hours(cfg.window_hours)) < cfg.min_surge:
             continue
+        if incoming and crowd_size(g, v, e) < cfg.min_counterparties:
+            continue  # senders spread over chains: one customer's own places, not a crowd
         if not incoming:
             pay = payroll_edges(g, v, e, cfg.payroll_max_cv)
             if pay.any():  # what is left once the payroll is set aside must be a fan-out on its own

@@ -346,3 +346,20 @@ def test_a_bipartite_group_whose_two_receivers_pay_a_friend_is_found() -> None:
 def test_receivers_passing_most_of_it_on_are_a_layer_not_a_bipartite_group() -> None:
     found, label = _group_whose_receivers_pay_friends(0.9)
     assert not any(matches(a, label) for a in found), found
+
+
+@pytest.mark.parametrize(("chains", "is_fan_in"),
+                         [(("eth",) * 6, True), (("eth", "eth", "eth", "btc", "btc", "eth"), False)])
+def test_a_fan_in_is_a_crowd_on_one_chain_not_a_customer_funding_from_two(chains: tuple[str, ...],
+                                                                          is_fan_in: bool) -> None:
+    """Six deposits from six addresses onto an account new to the data: on one chain a crowd paying the
+    address it was given; spread over two chains (three, and three on the other) a customer topping up
+    several coins from its own places, no crowd of five."""
+    sc = Scenario(seed=46)
+    sc.background(accounts=300, transfers=400)
+    target = sc.account("KLN")
+    for k, chain in enumerate(chains):
+        sc.transfer(sc.address(chain), target, sc.when(1.2 + 0.03 * k), 1_500 + 90 * k)
+    transfers, accounts, _ = sc.tables()
+    fans = [a for a in of(run_graph_detectors(transfers, accounts), "fan_in") if target.split(":")[1] in a["accounts"]]
+    assert bool(fans) is is_fan_in, [a["explanation"] for a in fans]

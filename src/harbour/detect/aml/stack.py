@@ -89,15 +89,20 @@ def find(g: TransferGraph, cfg: StackConfig, claimed: np.ndarray) -> list[Patter
     out = []
     comps = _bridged(g, cfg, components(g, cfg, claimed), claimed)
     _, _, n_middle = role_counts(g, comps)
+    is_middle = np.zeros(g.n_nodes, bool)  # the current component's middle accounts (set and cleared again)
     for e in (comps[k] for k in np.flatnonzero(n_middle >= cfg.min_side).tolist()):
         senders, receivers, middle = roles(g, e)
         if middle.size < cfg.min_side:
             continue  # most components: no layer in between (cheap exit before the set work below)
         # the layered flow is what passes through the middle accounts; a sender paying a pure receiver
         # directly belongs to another group glued on through a shared account (left for bipartite)
-        e = e[np.isin(g.src[e], middle) | np.isin(g.dst[e], middle)]
-        senders = np.setdiff1d(np.unique(g.src[e]), middle)
-        receivers = np.setdiff1d(np.unique(g.dst[e]), middle)
+        is_middle[middle] = True
+        e = e[is_middle[g.src[e]] | is_middle[g.dst[e]]]
+        senders = np.unique(g.src[e])
+        senders = senders[~is_middle[senders]]
+        receivers = np.unique(g.dst[e])
+        receivers = receivers[~is_middle[receivers]]
+        is_middle[middle] = False
         if middle.size < cfg.min_side or senders.size < cfg.min_side or receivers.size < 1:
             continue
         if not _forwards_later(g, e, middle):

@@ -165,12 +165,9 @@ def _match(ts, kind, key, side, otype, px, lots, acct, n_keys, base_tick, n_leve
             if n_rep >= rep_cap:
                 return (-1, -1, ev_ts, ev_key, ev_kind, ev_px, ev_lots, tr_ts, tr_buy, tr_sell, tr_px, tr_lots,
                         tr_aggr, n_rep, rep_root)
-            k = _replacement_key(m, n_keys, n_rep, rep_root, alias, o_slot)
+            k, i_side, i_acct = _replacement(m, n_keys, n_rep, rep_root, alias, o_slot, o_side, o_acct)
             n_rep += 1
-            kd = 0
-            i_side = o_side[m]
-            i_type = 0
-            i_acct = o_acct[m]
+            kd, i_type = 0, 0
             i_px, i_lots = _quote(o_slot[m], i_side, t, seed, sq, rp_width, rp_level, rp_usd, rp_mid, rp_half, tick,
                                   lot)
         else:
@@ -199,12 +196,9 @@ def _match(ts, kind, key, side, otype, px, lots, acct, n_keys, base_tick, n_leve
                         return (-1, -1, ev_ts, ev_key, ev_kind, ev_px, ev_lots, tr_ts, tr_buy, tr_sell, tr_px,
                                 tr_lots, tr_aggr, n_rep, rep_root)
                     m = k  # the amend's price and size become the replacement's
-                    k = _replacement_key(m, n_keys, n_rep, rep_root, alias, o_slot)
+                    k, i_side, i_acct = _replacement(m, n_keys, n_rep, rep_root, alias, o_slot, o_side, o_acct)
                     n_rep += 1
-                    kd = 0
-                    i_side = o_side[m]
-                    i_type = 0
-                    i_acct = o_acct[m]
+                    kd, i_type = 0, 0
         if kd == 0:  # new
             if o_state[k] != 0:
                 continue
@@ -369,14 +363,15 @@ def _schedule(m, t, n_pend, n_sched, due, pd_t, pd_key, pd_seq, alias, seed, del
 
 
 @njit(cache=True)
-def _replacement_key(m, n_keys, n_rep, rep_root, alias, o_slot):
-    """The fresh key of filled quote ``m``'s replacement (the ``n_rep``-th): it remembers the instruction key
-    it descends from, takes ``m``'s quote slot, and ``m``'s later amends and cancels are redirected to it."""
+def _replacement(m, n_keys, n_rep, rep_root, alias, o_slot, o_side, o_acct):
+    """The fresh key of filled quote ``m``'s replacement (the ``n_rep``-th), with the side and account it is
+    placed for: it remembers the instruction key it descends from, takes ``m``'s quote slot, and ``m``'s later
+    amends and cancels are redirected to it."""
     k = n_keys + n_rep
     rep_root[n_rep] = m if m < n_keys else rep_root[m - n_keys]
     alias[m] = k
     o_slot[k] = o_slot[m]
-    return k
+    return k, o_side[m], o_acct[m]
 
 
 @njit(cache=True)

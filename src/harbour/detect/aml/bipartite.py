@@ -67,13 +67,39 @@ def _layers(g: TransferGraph, e: np.ndarray, both: np.ndarray, max_edge_share: f
     return np.array(layers, dtype=both.dtype)
 
 
+def _meshed_sides(g: TransferGraph, comps: list[np.ndarray], sizes: np.ndarray, keep: np.ndarray,
+                  min_side: int) -> np.ndarray:
+    """Per component, whether it has ``min_side`` senders paying two or more distinct receivers and as many
+    receivers paid by two or more senders, over all its transfers at once (no loop per component). Setting
+    transfers aside below only lowers those counts, so a component short of them has a core density of 0."""
+    out = np.zeros(len(comps), bool)
+    picked = np.flatnonzero(keep)
+    if picked.size == 0:
+        return out
+    e = np.concatenate([comps[k] for k in picked.tolist()])
+    comp = np.repeat(picked, sizes[picked])
+    out[picked] = True
+    for centre, other in ((g.src[e], g.dst[e]), (g.dst[e], g.src[e])):
+        key = comp * np.int64(g.n_nodes) + centre  # (component, account) as one number
+        order = np.lexsort((other, key))
+        key, other = key[order], other[order]
+        first = np.ones(key.size, bool)
+        first[1:] = (key[1:] != key[:-1]) | (other[1:] != other[:-1])
+        accounts, counterparties = np.unique(key[first], return_counts=True)  # per (component, account)
+        meshed = np.bincount(accounts[counterparties >= 2] // g.n_nodes, minlength=len(comps))
+        out &= meshed >= min_side
+    return out
+
+
 def find(g: TransferGraph, cfg: BipartiteConfig, claimed: np.ndarray) -> list[Pattern]:
     out = []
     comps = components(g, cfg, claimed)
     n_pay, n_paid, n_both = role_counts(g, comps)
-    # cheap exits for all components at once: (nobody two-way) a side too small; components with two-way
-    # accounts are looked at once their exchanges are set aside
-    keep = (n_both > 0) | ((n_pay >= cfg.min_side) & (n_paid >= cfg.min_side))
+    # cheap exits for all components at once: a side too small even if every two-way account joined it, or
+    # too few transfers (setting exchanges aside and giving two-way accounts one role only removes some)
+    sizes = np.fromiter((c.size for c in comps), np.int64, len(comps))
+    keep = (n_pay + n_both >= cfg.min_side) & (n_paid + n_both >= cfg.min_side) & (sizes >= cfg.min_transfers)
+    keep &= _meshed_sides(g, comps, sizes, keep, cfg.min_side)
     for k in np.flatnonzero(keep).tolist():
         e = comps[k] if n_both[k] == 0 else _without_exchanges(g, comps[k])
         if e.size < cfg.min_transfers:

@@ -137,10 +137,6 @@ def saturating(x: float, at: float) -> float:
     return float(x / (x + at)) if x > 0 else 0.0
 
 
-def distinct_count(values: np.ndarray) -> int:
-    return int(np.unique(values).shape[0])
-
-
 class GraphDetector(Detector[Any]):
     """Base of the transfer-graph typologies: the whole window at once (patterns cross venues), the
     accounts table broadcast to link customers, and one shared miner so that a transfer claimed by a

@@ -89,10 +89,6 @@ def _check_columns(transfers: pa.Table) -> None:
                       f"{list(REQUIRED_COLUMNS)}", field="transfers", details={"missing": missing})
 
 
-def _np_strings(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=object)
-
-
 def _ts_us(col: pa.ChunkedArray) -> np.ndarray:
     if pa.types.is_timestamp(col.type) and col.type.unit != "us":
         col = col.cast(pa.timestamp("us", tz=col.type.tz))

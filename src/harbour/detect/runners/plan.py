@@ -112,15 +112,6 @@ def _value(dirname: str, key: str) -> str:
     return dirname[len(key) + 1:]
 
 
-def lake_venues(root: Path, tables: Iterable[str]) -> list[str]:
-    found: set[str] = set()
-    for table in tables:
-        base = table_dir(root, table)
-        if base.is_dir() and "venue" in TABLES[table].partition_by:
-            found.update(_value(d.name, "venue") for d in base.iterdir() if d.name.startswith("venue="))
-    return sorted(found)
-
-
 # --- dates, spans and columns -------------------------------------------------------------------------
 
 

@@ -161,11 +161,8 @@ def _temporal_cycles(in_ptr: np.ndarray, in_order: np.ndarray, src_i: np.ndarray
                 continue
             # the first hop: b's out-edges in (ts[e0], ts[e0] + window]; both ends only move forward
             t_end = ts_i[q] + window
-            while first_lo < b_end and ts_o[first_lo] <= ts_i[q]:
-                first_lo += 1
-            first_hi = max(first_hi, first_lo)
-            while first_hi < b_end and ts_o[first_hi] <= t_end:
-                first_hi += 1
+            first_lo = step_after(ts_o, first_lo, b_end, ts_i[q])
+            first_hi = step_after(ts_o, max(first_hi, first_lo), b_end, t_end)
             if first_hi - first_lo > hub_cap:
                 continue  # a hub paying crowds: a loop through it is indistinguishable from noise
             on_path[a] = True
@@ -254,11 +251,8 @@ def _peel_next(in_ptr: np.ndarray, in_order: np.ndarray, src_i: np.ndarray, ts_i
             if u == v or usd[e] < min_usd:
                 continue
             t = ts_i[q]
-            while lo < b and ts_o[lo] <= t:
-                lo += 1
-            hi = max(hi, lo)
-            while hi < b and ts_o[hi] <= t + window:
-                hi += 1
+            lo = step_after(ts_o, lo, b, t)
+            hi = step_after(ts_o, max(hi, lo), b, t + window)
             if hi - lo > 16:
                 continue  # a hub paying crowds, not one hop of a chain
             best = -1
@@ -304,6 +298,15 @@ def _pass_through(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndarray,
                     total += usd[f]
             share[e] = total / usd[e] if usd[e] > 0 else 0.0
             end_pos[e] = hi
+
+
+@njit(cache=True, nogil=True)
+def step_after(ts_o: np.ndarray, p: int, end: int, t: int) -> int:
+    """First position at or after ``p`` (and before ``end``) with ts_o > t, walking forward: for pointers that
+    only move forward over one node's time-ordered edges (``_position_after`` is the binary search)."""
+    while p < end and ts_o[p] <= t:
+        p += 1
+    return p
 
 
 @njit(cache=True, nogil=True)

@@ -169,3 +169,17 @@ def test_file_layout_and_row_order_do_not_change_the_alerts(sample_lake: Path, t
     detectors = list(REFERENCE_DETECTORS)
     assert run_detectors(relaid, detectors, workers=1).alerts.equals(
         run_detectors(sample_lake, detectors, workers=1).alerts)
+
+
+def test_an_unreadable_lake_file_fails_the_run_naming_detector_table_and_file(sample_lake: Path,
+                                                                                tmp_path: Path) -> None:
+    import shutil
+
+    lake = tmp_path / "lake"
+    shutil.copytree(sample_lake, lake)
+    broken = sorted((lake / "trades").rglob("*.parquet"))[0]
+    broken.write_bytes(b"not parquet at all")
+    with pytest.raises(RuntimeError) as err:
+        run_detectors(lake, [RefSelfTrade()], workers=1)
+    message = str(err.value)
+    assert RefSelfTrade().name in message and "trades" in message and str(broken) in message

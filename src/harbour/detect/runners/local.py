@@ -18,6 +18,7 @@ import time
 import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from multiprocessing import get_context
@@ -208,21 +209,26 @@ def read_partitions(task: LocalTask, table: str) -> dict[tuple[Any, ...], pa.Tab
             for key, parts in pieces.items()}
 
 
-def _open_file(job: DetectorJob, table: str, path: str, cols: list[str]) -> pq.ParquetFile:
-    """A lake file opened (its metadata read), to read ``cols`` from."""
+@contextmanager
+def _reading(job: DetectorJob, table: str, path: str) -> Iterator[None]:
+    """A lake file that cannot be opened or read fails the run with the detector, table and file named."""
     try:
-        return pq.ParquetFile(path, read_dictionary=[c for c in cols if c in FEW_VALUES])
+        yield
     except (OSError, pa.ArrowException) as exc:
         raise RuntimeError(f"detector {job.name!r}: reading {table} from {path} failed: {exc}") from exc
+
+
+def _open_file(job: DetectorJob, table: str, path: str, cols: list[str]) -> pq.ParquetFile:
+    """A lake file opened (its metadata read), to read ``cols`` from."""
+    with _reading(job, table, path):
+        return pq.ParquetFile(path, read_dictionary=[c for c in cols if c in FEW_VALUES])
 
 
 def _read_file(job: DetectorJob, table: str, path: str, file: pq.ParquetFile, cols: list[str],
                threads: int) -> pa.Table:
     """The file's rows in the contract's types."""
-    try:
+    with _reading(job, table, path):
         data = file.read(columns=cols, use_threads=threads > 1)
-    except (OSError, pa.ArrowException) as exc:
-        raise RuntimeError(f"detector {job.name!r}: reading {table} from {path} failed: {exc}") from exc
     return conform(data, table, cols)
 
 

@@ -110,6 +110,16 @@ def _resting(bait: pl.DataFrame, trades: pl.DataFrame) -> pl.DataFrame:
                 .otherwise(pl.col("price") >= pl.col("last"))).drop("t_ts", "last")
 
 
+def _pulled(bait: pl.DataFrame, news: pl.DataFrame) -> pl.DataFrame:
+    """Bait its owner pulled. An order cancelled in the very matching event (same time stamp) in which the same
+    account's order on the other side arrived was cancelled by that order — the venue's self-trade prevention
+    removing the resting order the incoming one would have traded with (the account was willing to trade at
+    the bait's own price), or a reversal in one message — not pulled after the trade it served."""
+    reversing = news.join(bait.select("account").unique(), on="account", how="semi").select(
+        "account", cancelled="ts", side=pl.when(pl.col("side") == "buy").then(pl.lit("sell")).otherwise(pl.lit("buy")))
+    return bait.join(reversing, on=["account", "cancelled", "side"], how="anti")
+
+
 def episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, str]:
     """Candidate spoofing/layering episodes of one venue-symbol-day, and the venue code. Spoofing and layering
     search the same episodes; the second of them on a partition takes the first's (``Partition.shared``)."""
@@ -163,7 +173,7 @@ def _episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, st
     )
     if bait.height == 0:
         return pl.DataFrame(), venue
-    bait = _resting(bait, trades)
+    bait = _resting(_pulled(bait, news), trades)
     # The owner's genuine orders: those that traded. Owners with none are compared with the market.
     own = with_owner(own_life, owners, "account", "owner") \
         .group_by("owner").agg(own_median=pl.col("size").median())
@@ -245,15 +255,15 @@ def _with_opposite(eps: pl.DataFrame, ex: pl.DataFrame, median: float, config: P
     found = eps.join(before, on=["owner", "side", "ep"]).join(upto, on=["owner", "side", "ep"]) \
         .join(rate.rename({"side": "opp_side"}), on=["owner", "opp_side"], how="left") \
         .with_columns(opp_qty=pl.col("q1") - pl.col("q0"), opp_n=pl.col("n1") - pl.col("n0"),
-                      coincidence=chance_of_any(pl.col("rate").fill_null(0.0) * pl.col("n_eps"),
-                                                (pl.col("stop") - pl.col("start")).dt.total_seconds())) \
+                      span_s=(pl.col("stop") - pl.col("start")).dt.total_seconds()) \
+        .with_columns(coincidence=chance_of_any(pl.col("rate").fill_null(0.0) * pl.col("n_eps"), pl.col("span_s"))) \
         .with_columns(hit=(pl.col("opp_n") > 0) & (pl.col("bait_qty") >= config.min_imbalance * pl.col("opp_qty")))
     # For the repeat test the owner's habit is its pace outside the episodes that coincided (at least one a day):
     # a spoofer's own genuine orders, one per episode, are the pattern, not its habit.
     inside = found.filter(pl.col("hit")).group_by("owner", "opp_side").agg(inside=pl.col("opp_n").sum())
     found = found.join(inside, on=["owner", "opp_side"], how="left").with_columns(
         chance=chance_of_any((pl.col("rate").fill_null(0.0) * day_s - pl.col("inside").fill_null(0)).clip(1.0, None)
-                             / day_s, (pl.col("stop") - pl.col("start")).dt.total_seconds())).drop("inside")
+                             / day_s, pl.col("span_s"))).drop("inside")
     # A spoofer's fills come under its bait episode after episode; an ordinary trader's coincide now and then.
     # So the owner's episodes are also judged together: k of them coincided, against the sum of their chances
     # (Poisson) — one coincidence among a few big orders happens across a day's many traders, three out of three
@@ -261,7 +271,14 @@ def _with_opposite(eps: pl.DataFrame, ex: pl.DataFrame, median: float, config: P
     fam = found.group_by("owner").agg(k=pl.col("hit").sum(), lam=pl.col("chance").sum()).filter(pl.col("k") > 0)
     fam = fam.with_columns(repeat_chance=pl.Series(
         [poisson_tail(int(k), float(lam)) for k, lam in zip(fam["k"], fam["lam"], strict=True)], dtype=pl.Float64))
-    found = found.filter(pl.col("hit")).join(fam.select("owner", "repeat_chance"), on="owner").drop("hit", "chance")
+    # With k >= 2 coincident episodes the repeat test above is the family-wise judgement (k of n at the owner's
+    # pace); each episode is then judged at that pace alone, not again as "one of n". The family-wise single
+    # test stays for an owner with one coincidence (a lone fill under one of its many big orders).
+    found = found.join(fam.select("owner", "k"), on="owner", how="left").with_columns(
+        coincidence=pl.when(pl.col("k") > 1).then(chance_of_any(pl.col("rate").fill_null(0.0), pl.col("span_s")))
+        .otherwise(pl.col("coincidence"))).drop("k")
+    found = found.filter(pl.col("hit")).join(fam.select("owner", "repeat_chance"), on="owner") \
+        .drop("hit", "chance", "span_s")
     if found.height == 0:
         return found
     # Evidence of the (few) surviving episodes.

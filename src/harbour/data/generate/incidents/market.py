@@ -157,6 +157,9 @@ class Spoof(Incident):
             t_real = int(tb[-1] + rng.uniform(0.3, 6.0) * US)
             real = ins.keys(1, tag)
             real_px = _marketable(ctx, np.array([t_real]), real_side, reach=0.3)  # hits the touch only
+            # ... and never its own bait deeper in the book: priced through it, the genuine order would meet the
+            # bait, and the venue's self-trade prevention would cancel the bait in that instant, before it served
+            real_px = np.maximum(real_px, px.max() + 1) if real_side == SELL else np.minimum(real_px, px.min() - 1)
             ins.add(np.array([t_real]), NEW, real, real_side, LIMIT, real_px,
                     ctx.usd_lots(np.array([jitter(rng, p["real_usd"], k.noise)]), np.array([t_real])), acct)
             # whatever of the genuine order did not fill is pulled after a while, like anyone's would be

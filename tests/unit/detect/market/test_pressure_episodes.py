@@ -1,0 +1,61 @@
+"""Spoofing and layering episodes: what counts as bait pulled, and how an owner's coincidences are judged.
+
+- An order cancelled in the same instant that its owner's order on the other side arrived was cancelled by that
+  order (the venue's self-trade prevention, or a reversal), not pulled after the trade it served.
+- An owner whose bait episodes *all* coincided with its trades on the other side is judged by the repeat test
+  (k of n); each episode is not judged again as "one of its n" — that made a layerer that also trades the other
+  side now and then invisible exactly because it layered several times.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+
+import harbour.detect.market  # noqa: F401  (registers the detectors)
+from harbour.detect.framework import REGISTRY
+from harbour.detect.market import scenario_incidents as si
+from harbour.detect.market.scenarios import ScenarioMarket
+
+VENUE = "HBX"
+S = dt.timedelta(seconds=1)
+
+
+def _alerts(m: ScenarioMarket, name: str) -> pa.Table:
+    d = REGISTRY.get(name)
+    return d.kernel(m.partition(VENUE), d.default_config())
+
+
+def _accounts(alerts: pa.Table) -> set[str]:
+    return {a for accounts in alerts["accounts"].to_pylist() for a in accounts}
+
+
+def _reversal(m: ScenarioMarket, account: str, at: dt.datetime, pulled_after_s: float) -> None:
+    """A big resting sell, then a buy of the same account that trades; the sell is cancelled ``pulled_after_s``
+    after the buy arrived (0: in the same instant)."""
+    mid = m.mid(VENUE, at)
+    buy_at = at + 8 * S
+    m.order(VENUE, account, at, "sell", round(mid * 1.0004, 6), m.size * 15,
+            cancel_at=buy_at + pulled_after_s * S)
+    m.trade(VENUE, buy_at, m.qty(), account, m.makers[0], "buy")
+
+
+def test_an_order_cancelled_by_its_owners_opposite_order_is_not_bait() -> None:
+    m = ScenarioMarket(seed=4, venues=(VENUE,), trades_per_day=3000)
+    _reversal(m, "STP1", m.at(10), 0.0)
+    _reversal(m, "PULL1", m.at(14), 3.0)
+    alerts = _alerts(m.build(), "spoofing")
+    assert "STP1" not in _accounts(alerts)
+    assert "PULL1" in _accounts(alerts)  # the same orders, the bait pulled after the trade: spoofing
+
+
+def test_a_layerer_whose_every_episode_coincided_is_found_despite_its_other_trading() -> None:
+    m = ScenarioMarket(seed=6, venues=(VENUE,), trades_per_day=3000)
+    # thirty ordinary sells over the day: a sell in an episode's span is ~1% likely, in one of four ~3%
+    for i in range(30):
+        m.trade(VENUE, m.at(1) + dt.timedelta(minutes=41 * i + 7), m.qty(), m.makers[1], "LAY1", "sell")
+    labels = [si.spoof(m, "LAY1", m.at(h, 30), levels=4, bait_scale=40, typology="layering") for h in (3, 8, 13, 18)]
+    alerts = _alerts(m.build(), "layering")
+    assert alerts.num_rows == len(labels)
+    assert _accounts(alerts) == {"LAY1"}

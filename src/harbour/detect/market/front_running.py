@@ -68,7 +68,10 @@ class FrontRunningConfig(BaseModel):
     min_position_multiple: float = Field(
         5.0, gt=0, description="position taken ahead against the symbol-day's median trade: a material position, "
         "not a retail-sized trade that happened to come first")
-    min_unwind: float = Field(0.25, gt=0, le=1, description="share of the position unwound afterwards")
+    min_unwind: float = Field(
+        0.5, gt=0, le=1, description="share of the position traded back afterwards: a runner rides the order's "
+        "impact and closes most of its position (0.25 until session 5: ordinary traders who happened to trade "
+        "ahead and later traded back a third or so of it passed)")
     max_unwind: float = Field(
         4.0, gt=0, description="most the other-side trading may exceed the position taken ahead; an unwind closes "
         "the position, while an account that trades far more either way is just active")
@@ -177,9 +180,19 @@ def _chance(rate: str, own: str, day_s: float, span_s: float) -> pl.Expr:
     return chance_of_any(outside, span_s)
 
 
+def _with_market_since_entry(cand: pl.DataFrame, near: pl.DataFrame) -> pl.DataFrame:
+    """The market's volume from each candidate's first trade ahead to the large order (each trade once, by its
+    buy leg): a runner that acted seconds before the order is weighed against the trading of those seconds, not
+    against the whole ``pre_seconds`` of a busy book's earlier trading."""
+    market = near.filter(pl.col("ahead") & (pl.col("side") == "buy")).select("order_id", "ts", "quantity") \
+        .join(cand.select("order_id", "owner", "entry"), on="order_id") \
+        .filter(pl.col("ts") >= pl.col("entry")).group_by("order_id", "owner").agg(mkt=pl.col("quantity").sum())
+    return cand.join(market, on=["order_id", "owner"])
+
+
 class FrontRunningDetector(Detector[FrontRunningConfig]):
     name = "front_running"
-    version = "1.1"
+    version = "1.2"
     typology = "front_running"
     config_model = FrontRunningConfig
     description = "Another owner trades ahead of a large order and unwinds into it at a profit."
@@ -218,8 +231,6 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
         # A material position ahead (a positive multiple of a positive median trade) is needed to alert.
         near = _near(legs, big, prune=median_trade > 0).filter(pl.col("owner") != pl.col("c_owner")).with_columns(
             ahead=pl.col("ts") < pl.col("first"), same=pl.col("side") == pl.col("c_side"))
-        mkt_ahead = near.filter(pl.col("ahead") & (pl.col("side") == "buy")).group_by("order_id") \
-            .agg(mkt=pl.col("quantity").sum())
         per = near.group_by("order_id", "owner").agg(
             q_pre=pl.col("quantity").filter(pl.col("ahead") & pl.col("same")).sum(),
             q_aggr=pl.col("quantity").filter(pl.col("ahead") & pl.col("same") & pl.col("aggr")).sum(),
@@ -229,7 +240,8 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
             p_out=(pl.col("price") * pl.col("quantity")).filter(~pl.col("ahead") & ~pl.col("same")).sum(),
             n_pre=pl.col("decision").filter(pl.col("ahead") & pl.col("same") & pl.col("aggr")).n_unique(),
             n_out=pl.col("decision").filter(~pl.col("ahead") & ~pl.col("same")).n_unique(),
-        ).join(big.select("order_id", "c_qty", "c_side"), on="order_id").join(mkt_ahead, on="order_id")
+            entry=pl.col("ts").filter(pl.col("ahead") & pl.col("same")).min(),
+        ).join(big.select("order_id", "c_qty", "c_side"), on="order_id")
         day_s = span_seconds(t["ts"], 3600.0)
         # The owner's habits outside this episode: its own run-ahead and unwind must not count as its habit.
         rates = legs.group_by("owner", "side").agg(rate=pl.col("decision").filter(pl.col("aggr")).n_unique() / day_s,
@@ -242,13 +254,14 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
         hits = per.filter(
             (pl.col("q_pre") >= config.min_ratio * pl.col("c_qty"))
             & (pl.col("q_pre") <= config.max_ratio * pl.col("c_qty"))
-            & (pl.col("q_pre") - pl.col("q_bad") >= config.min_share * pl.col("mkt"))
             & (pl.col("q_out") >= config.min_unwind * pl.col("q_pre"))
             & (pl.col("q_out") <= config.max_unwind * pl.col("q_pre"))
             & (pl.col("q_aggr") >= config.min_aggressive * pl.col("q_pre"))
             & (pl.col("q_pre") >= config.min_position_multiple * median_trade)
             & (pl.col("coincidence") <= config.max_coincidence)
-        ).sort("order_id", "owner")
+        )
+        hits = _with_market_since_entry(hits, near).filter(
+            pl.col("q_pre") - pl.col("q_bad") >= config.min_share * pl.col("mkt")).sort("order_id", "owner")
         for row in hits.iter_rows(named=True):
             self._emit(out, part, near, big, row, venue, symbol)
         return out.to_table()

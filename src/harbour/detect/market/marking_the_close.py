@@ -63,7 +63,11 @@ class MarkingTheCloseConfig(BaseModel):
         "direction, in units of the day's robust spread of such span-to-span moves")
     min_intensity: float = Field(
         10.0, ge=0, description="the owner's volume per minute in the watched span against its average per minute "
-        "over the day; an active trader who happens to trade then at its usual pace is not marking")
+        "over the day, and against its rate over the lead_minutes before the span: an active trader who happens to "
+        "trade then at its usual pace is not marking, nor is one that kept the same pace for the hour before (a "
+        "pump's build-up, a long execution) — marking is a burst timed to the reference")
+    lead_minutes: float = Field(
+        60.0, gt=0, description="span before the watched span over which the owner's own pace is also measured")
 
 
 def _span_move(trades: pl.DataFrame, ref: dt.datetime, minutes: float) -> tuple[float, float]:
@@ -99,7 +103,7 @@ def _order_key(column: str, t: pl.DataFrame) -> pl.Expr:
 
 class MarkingTheCloseDetector(Detector[MarkingTheCloseConfig]):
     name = "marking_the_close"
-    version = "1.1"
+    version = "1.2"
     typology = "marking_the_close"
     config_model = MarkingTheCloseConfig
     description = "One owner's aggressive trades dominate and move the price just before the reference time."
@@ -153,6 +157,9 @@ class MarkingTheCloseDetector(Detector[MarkingTheCloseConfig]):
         move, spread = _span_move(t, ref, minutes)
         day_minutes = span_seconds(t["ts"], minutes * 60) / 60
         win_vol = float(win["quantity"].sum())
+        lead = t.filter((pl.col("ts") >= w0 - dt.timedelta(minutes=config.lead_minutes)) & (pl.col("ts") < w0))
+        lead_vol = pl.concat([lead.select(owner="owner_b", q="quantity"), lead.select(owner="owner_s", q="quantity")]) \
+            .group_by("owner").agg(lead_vol=pl.col("q").sum())
         best: dict | None = None
         # The direction is the group's (the side its aggressive orders took); the price must have gone that way.
         for sign in (1, -1):
@@ -162,9 +169,11 @@ class MarkingTheCloseDetector(Detector[MarkingTheCloseConfig]):
                 .group_by("owner").agg(n=pl.col("order").n_unique(), q=pl.col("quantity").sum(),
                                        ids=pl.col("trade_id"), accounts=pl.col("account").unique(),
                                        start=pl.col("ts").min(), end=pl.col("ts").max()) \
-                .join(day_vol, on="owner").filter(
+                .join(day_vol, on="owner").join(lead_vol, on="owner", how="left").filter(
                     (pl.col("q") >= config.min_member_share * win_vol) & (pl.col("n") >= config.min_member_orders)
-                    & (pl.col("q") / minutes >= config.min_intensity * pl.col("day_vol") / day_minutes)) \
+                    & (pl.col("q") / minutes >= config.min_intensity * pl.col("day_vol") / day_minutes)
+                    & (pl.col("q") / minutes
+                       >= config.min_intensity * pl.col("lead_vol").fill_null(0.0) / config.lead_minutes)) \
                 .sort(["q", "owner"], descending=[True, False]).head(config.max_group)
             q = float(per["q"].sum()) if per.height else 0.0
             n = int(per["n"].sum()) if per.height else 0

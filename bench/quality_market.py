@@ -10,6 +10,7 @@ joined), then pooled.
     python bench/quality_market.py 681-686 --cache DIR --detector spoofing --dump /tmp/dump --jobs 2
     python bench/quality_market.py 747 --cache DIR --clean          # no incidents: alerts per million trades
     python bench/quality_market.py 617 --cache DIR --quote-rate 0.1
+    python bench/quality_market.py 681-686 --cache DIR --detector cross_venue --set cross_venue.min_share=0.2
 
 ``--dump DIR`` writes, per typology, every stray alert (with the labels of its venue that share an account
 with it or overlap it on its symbol) and every missed incident (with the alerts of its venue that share an
@@ -26,6 +27,7 @@ from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -80,9 +82,20 @@ def ensure_lake(cache: Path, seed: int, quote_rate: float, clean: bool) -> tuple
     return lake, time.process_time() - cpu
 
 
-def run_seed(seed: int, cache: Path, quote_rate: float, clean: bool, detectors: tuple[str, ...]) -> SeedResult:
+def configs(chosen: tuple[str, ...], settings: list[str]) -> dict[str, Any]:
+    """Configs with ``DETECTOR.FIELD=VALUE`` overrides (the others at their defaults)."""
+    fields: dict[str, dict[str, str]] = defaultdict(dict)
+    for item in settings:
+        key, _, value = item.partition("=")
+        name, _, param = key.partition(".")
+        fields[name][param] = value
+    return {d.name: d.config_model(**fields[d.name]) for d in resolve_detectors(chosen) if d.name in fields}
+
+
+def run_seed(seed: int, cache: Path, quote_rate: float, clean: bool, detectors: tuple[str, ...],
+             settings: list[str]) -> SeedResult:
     lake, generate_cpu = ensure_lake(cache, seed, quote_rate, clean)
-    result = run_detectors(lake, resolve_detectors(detectors), workers=1)
+    result = run_detectors(lake, resolve_detectors(detectors), workers=1, configs=configs(detectors, settings))
     labels = ev.read_parquet_table(lake, "labels")
     wanted = {d.typology for d in resolve_detectors(detectors)}
     labels = labels.filter(pc.is_in(labels["typology"], pa.array(sorted(wanted))))
@@ -181,11 +194,13 @@ def main() -> None:
     p.add_argument("--detector", action="append", choices=MARKET_DETECTORS, help="restrict (repeatable)")
     p.add_argument("--dump", type=Path, help="write stray alerts and missed incidents here")
     p.add_argument("--jobs", type=int, default=1, help="seeds run side by side in processes")
+    p.add_argument("--set", action="append", default=[], metavar="DETECTOR.FIELD=VALUE",
+                   help="override a config field (repeatable), e.g. cross_venue.min_share=0.2")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     detectors = tuple(args.detector or MARKET_DETECTORS)
     seeds = parse_seeds(args.seeds)
-    job = (args.cache, args.quote_rate, args.clean, detectors)
+    job = (args.cache, args.quote_rate, args.clean, detectors, args.set)
     if args.jobs > 1:
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
             results = list(pool.map(run_seed, seeds, *([x] * len(seeds) for x in job)))

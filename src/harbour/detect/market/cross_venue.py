@@ -66,8 +66,9 @@ class CrossVenueConfig(BaseModel):
     benefit_minutes: float = Field(
         30.0, ge=0, description="minutes around the push in which the owner's trades on another venue count")
     min_benefit_ratio: float = Field(
-        0.25, ge=0, description="the owner's opposite trading on the other venues against its driving quantity; a "
-        "token trade elsewhere is not a position that profits")
+        0.1, ge=0, description="the owner's opposite trading on the other venues against its driving quantity; a "
+        "token trade elsewhere is not a position that profits (0.25 until session 5: a push costs many small "
+        "orders, the profit may be taken in a few, and its timing is tested separately)")
     max_benefit_coincidence: float = Field(
         0.01, gt=0, le=1, description="chance that the owner's opposite-side orders on the other venues in that "
         "span come from its own pace of such orders there over the rest of the day (Poisson); one customer's "
@@ -134,6 +135,7 @@ def _pushes(legs: pl.DataFrame, trades: pl.DataFrame, config: CrossVenueConfig) 
     ).filter(pl.col("n") >= config.min_orders)
     if pushes.height == 0:
         return pushes
+    pushes = _not_profit_legs(pushes, dt.timedelta(minutes=config.benefit_minutes))
     # The venue's volume while the push lasts, from cumulative volume (two binary searches per push).
     vol = []
     for (v,), df in trades.sort("ts").partition_by("venue", as_dict=True).items():
@@ -157,9 +159,22 @@ def _pushes(legs: pl.DataFrame, trades: pl.DataFrame, config: CrossVenueConfig) 
     return pushes.with_columns(chance=pl.Series(chance)).filter(pl.col("chance") <= config.max_coincidence)
 
 
+def _not_profit_legs(runs: pl.DataFrame, around: dt.timedelta) -> pl.DataFrame:
+    """Drop a run that follows the same owner's opposite run on another venue (begun before it, still going or
+    within ``around`` of it): the profit is taken once the reference has moved, so the earlier run is the push
+    and this one its profit leg — even when the push's own evidence is weaker (a thin venue's small shift), and
+    the profit leg's larger orders dislocate its own venue more."""
+    earlier = runs.select("owner", venue_e="venue", sign_e="sign", start_e="start", end_e="end")
+    profit = runs.select("owner", "venue", "sign", "run", "start").join(earlier, on="owner").filter(
+        (pl.col("venue_e") != pl.col("venue")) & (pl.col("sign_e") == -pl.col("sign"))
+        & (pl.col("start_e") < pl.col("start")) & (pl.col("start") <= pl.col("end_e") + around)) \
+        .select("owner", "venue", "sign", "run").unique()
+    return runs.join(profit, on=["owner", "venue", "sign", "run"], how="anti")
+
+
 class CrossVenueDetector(Detector[CrossVenueConfig]):
     name = "cross_venue"
-    version = "1.3"
+    version = "1.4"
     typology = "cross_venue"
     config_model = CrossVenueConfig
     description = "One owner pushes a venue's price away from the others while trading the other way elsewhere."

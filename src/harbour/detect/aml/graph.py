@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -95,43 +94,6 @@ def _ts_us(col: pa.ChunkedArray) -> np.ndarray:
     return np.asarray(col.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-def _hash(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """64-bit hashes of strings (one seed everywhere: equal strings hash equal across calls)."""
-    return pl.Series(col).hash(seed=0x5EED).to_numpy()
-
-
-def intern(first_col: pa.Array, second_col: pa.Array) -> tuple[np.ndarray, pa.Array, np.ndarray]:
-    """Ids for the strings of both columns (first column's rows, then the second's), the distinct
-    strings by id and their hashes. Ids come from 64-bit hashes: two different parties share an id only
-    on a hash collision (odds about n^2 / 2^65: below one in 10^5 for 20M parties)."""
-    from harbour.detect.aml.kernels import intern_hashes, together
-
-    n = len(first_col)
-    first_h, second_h = together(lambda: _hash(first_col), lambda: _hash(second_col))
-    h = np.concatenate((first_h, second_h))
-    codes, first = intern_hashes(h)
-    # ids are numbered in order of first appearance, so the first column's ids come first
-    k = int(np.searchsorted(first, n))
-    parties = pa.concat_arrays([first_col.take(pa.array(first[:k])), second_col.take(pa.array(first[k:] - n))])
-    return codes, parties, h[first]
-
-
-def _index_in(parties: pa.Array, party_h: np.ndarray | None, keys: pa.Array) -> pa.Array:
-    """``pc.index_in(parties, keys)``: matched through the parties' hashes (already computed) and a hash
-    table of the keys, then checked string by string on the matches only; a collision, or nulls (which
-    index_in matches to each other), take the plain path."""
-    from harbour.detect.aml.kernels import lookup_hashes
-
-    if party_h is None or parties.null_count or keys.null_count:
-        return pc.index_in(parties, value_set=keys)
-    pos = lookup_hashes(_hash(keys), party_h)
-    hit = np.flatnonzero(pos >= 0)
-    same = pc.equal(parties.take(pa.array(hit)), keys.take(pa.array(pos[hit])))
-    if hit.size and not pc.all(same).as_py():
-        return pc.index_in(parties, value_set=keys)
-    return pa.array(pos.astype(np.int32), mask=pos < 0)
-
-
 class LazyStrings:
     """Arrow strings indexed like a numpy array, converted to Python only for the rows asked for (a few
     thousand pattern rows out of millions)."""
@@ -154,28 +116,47 @@ class LazyStrings:
         return self.arr.to_pylist()  # type: ignore[no-any-return]
 
 
+def _strings(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A party column as strings: string columns are read in place, others are cast."""
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        return col
+    return col.cast(pa.large_string())
+
+
 def _bools(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(arr.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _venue_prefix(parties: pa.Array, venues: pa.Array) -> pa.Array:
-    """Per party, the text before its first ``:`` (all of it if none) when that is one of ``venues``,
-    else "". A few prefix tests per venue instead of splitting millions of strings."""
-    which = np.full(len(parties), -1, np.int64)
-    names = [v for v in venues.to_pylist() if v is not None]
-    for i, v in enumerate(names):
-        if ":" in v:
-            continue  # a prefix before the first ':' never holds one
-        hit = pc.or_(pc.starts_with(parties, v + ":"), pc.equal(parties, v))
-        which[_bools(hit)] = i
-    out = pa.array(names, pa.string()).take(pa.array(which, mask=which < 0))
-    return pc.fill_null(out, "")
+def _account_keys(accounts: pa.Table | None) -> pa.ChunkedArray | None:
+    """``venue:account`` of each account: the party string its transfers carry."""
+    if accounts is None or accounts.num_rows == 0:
+        return None
+    return pc.binary_join_element_wise(accounts["venue"].cast(pa.string()), accounts["account"].cast(pa.string()),
+                                       ":")
+
+
+def _account_of(parties: pa.Array, keys: pa.Array, key_ids: np.ndarray) -> np.ndarray:
+    """Per party, the first account row whose key is the party (``pc.index_in``), -1 if none: read from the
+    keys' ids (interned with the parties) and checked string by string on the matches; a hash collision, or
+    nulls (which index_in matches to each other), take the plain path."""
+    from harbour.detect.aml.interning import all_equal, first_rows
+
+    if not (parties.null_count or keys.null_count):
+        pos = first_rows(key_ids, len(parties))
+        hit = np.flatnonzero(pos >= 0)
+        if all_equal(parties, hit, keys, pos[hit]):
+            return pos
+    return np.asarray(pc.index_in(parties, value_set=keys).fill_null(-1).to_numpy(zero_copy_only=False), np.int64)
 
 
 def _customer_nodes(parties: pa.Array, accounts: pa.Table | None, venue_names: pa.Array,
-                    party_h: np.ndarray | None = None) -> tuple[np.ndarray, pa.Array, np.ndarray, np.ndarray]:
+                    keys: pa.ChunkedArray | None, key_ids: np.ndarray
+                    ) -> tuple[np.ndarray, pa.Array, np.ndarray, np.ndarray, np.ndarray]:
     """party -> node (min party id of the same customer), party -> venue ("" for chain addresses),
-    party -> institutional, party -> corporate. ``party_h``: the parties' hashes, if known."""
+    party -> has a venue, party -> institutional, party -> corporate. ``keys``: the accounts' party strings
+    (see ``_account_keys``), ``key_ids``: their party ids (>= the number of parties if none)."""
+    from harbour.detect.aml.interning import prefix_in
+
     n_parties = len(parties)
     node = np.arange(n_parties, dtype=np.int64)
     institutional = np.zeros(n_parties, dtype=bool)
@@ -184,28 +165,29 @@ def _customer_nodes(parties: pa.Array, accounts: pa.Table | None, venue_names: p
     known = venue_names
     if accounts is not None and accounts.num_rows:
         known = pc.unique(pa.concat_arrays([venue_names, accounts["venue"].combine_chunks().cast(pa.string())]))
-    party_venue = _venue_prefix(parties, known)
-    if accounts is None or accounts.num_rows == 0:
-        return node, party_venue, institutional, corporate
-    keys = pc.binary_join_element_wise(accounts["venue"].cast(pa.string()), accounts["account"].cast(pa.string()),
-                                       ":")
-    pos = _index_in(parties, party_h, keys.combine_chunks())
-    linked = _bools(pos.is_valid())
-    if not linked.any():
-        return node, party_venue, institutional, corporate
-    party_idx = np.nonzero(linked)[0]
-    acc_idx = np.asarray(pos.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)[linked]
-    cust = accounts["customer_id"].combine_chunks().dictionary_encode()
-    cust_code = np.asarray(cust.indices.to_numpy(zero_copy_only=False))[acc_idx]
-    rep = np.full(len(cust.dictionary), np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(rep, cust_code, party_idx)
-    node[party_idx] = rep[cust_code]
-    party_venue = pc.coalesce(accounts["venue"].combine_chunks().cast(pa.string()).take(pos), party_venue)
-    if "account_type" in accounts.column_names:
-        types = accounts["account_type"].combine_chunks()
-        institutional[party_idx] = _bools(pc.is_in(types, value_set=pa.array(INSTITUTIONAL_TYPES)))[acc_idx]
-        corporate[party_idx] = _bools(pc.equal(types, "corporate"))[acc_idx]
-    return node, party_venue, institutional, corporate
+    names = known.drop_null()
+    which = prefix_in(parties, names)  # party -> index into names, -1 for none
+    if accounts is not None and keys is not None:
+        pos = _account_of(parties, keys.combine_chunks(), key_ids)
+        party_idx = np.flatnonzero(pos >= 0)
+        acc_idx = pos[party_idx]
+        if party_idx.size:
+            cust = accounts["customer_id"].combine_chunks().dictionary_encode()
+            cust_code = np.asarray(cust.indices.to_numpy(zero_copy_only=False))[acc_idx]
+            rep = np.full(len(cust.dictionary), np.iinfo(np.int64).max, dtype=np.int64)
+            np.minimum.at(rep, cust_code, party_idx)
+            node[party_idx] = rep[cust_code]
+            # an account's own venue wins over the party's spelling (a venue whose name holds a ':')
+            acc_venue = pc.index_in(accounts["venue"].cast(pa.string()), value_set=names)
+            venue_of = np.asarray(acc_venue.fill_null(-1).to_numpy(zero_copy_only=False), np.int64)[acc_idx]
+            which[party_idx[venue_of >= 0]] = venue_of[venue_of >= 0]
+            if "account_type" in accounts.column_names:
+                types = accounts["account_type"].combine_chunks()
+                institutional[party_idx] = _bools(pc.is_in(types, value_set=pa.array(INSTITUTIONAL_TYPES)))[acc_idx]
+                corporate[party_idx] = _bools(pc.equal(types, "corporate"))[acc_idx]
+    party_venue = pc.fill_null(names.take(pa.array(which, mask=which < 0)), "")
+    has_venue = np.append(_bools(pc.not_equal(names, "")), False)[which]  # which == -1 reads the False
+    return node, party_venue, has_venue, institutional, corporate
 
 
 def _edge_columns(transfers: pa.Table) -> tuple[pa.ChunkedArray, pa.Array, np.ndarray, np.ndarray]:
@@ -219,6 +201,7 @@ def _edge_columns(transfers: pa.Table) -> tuple[pa.ChunkedArray, pa.Array, np.nd
 
 def build_graph(transfers: pa.Table, accounts: pa.Table | None = None) -> TransferGraph:
     """Intern parties, link customers, order edges by time and index them by sender and receiver."""
+    from harbour.detect.aml.interning import intern_columns, take_strings
     from harbour.detect.aml.kernels import counting_order_gather, together
 
     _check_columns(transfers)
@@ -230,20 +213,24 @@ def build_graph(transfers: pa.Table, accounts: pa.Table | None = None) -> Transf
         transfers = transfers.take(pa.array(order))
         ts = ts[order]
     n = transfers.num_rows
-    # the edge columns are read while the parties are interned (both release the GIL)
-    (codes, parties_arr, party_h), (venue_col, venues, kind, usd) = together(
-        lambda: intern(transfers["from_party"].combine_chunks().cast(pa.string()),
-                       transfers["to_party"].combine_chunks().cast(pa.string())),
+    ends = [_strings(transfers["from_party"]), _strings(transfers["to_party"])]
+    keys = _account_keys(accounts)
+    # the edge columns are read while the parties are interned (both release the GIL); the accounts' keys
+    # are interned after both columns, so the parties' ids are those of the two columns alone
+    (codes, firsts), (venue_col, venues, kind, usd) = together(
+        lambda: intern_columns([*ends, *([keys] if keys is not None else [])]),
         lambda: _edge_columns(transfers))
-    n_parties = len(parties_arr)
-    node_of, party_venue, inst_party, corp_party = _customer_nodes(parties_arr, accounts, venues, party_h)
+    n_parties = int(np.searchsorted(firsts, 2 * n))
+    parties_arr = take_strings(ends, firsts[:n_parties])
+    node_of, party_venue, has_venue, inst_party, corp_party = _customer_nodes(parties_arr, accounts, venues, keys,
+                                                                              codes[2 * n:])
     corporate = np.zeros(n_parties, dtype=bool)
     corporate[node_of[corp_party]] = True
-    src_party, dst_party = codes[:n], codes[n:]
+    src_party, dst_party = codes[:n], codes[n:2 * n]
     institutional = np.zeros(n_parties, dtype=bool)
     institutional[node_of[inst_party]] = True
     is_account = np.zeros(n_parties, dtype=bool)
-    is_account[node_of[_bools(pc.not_equal(party_venue, ""))]] = True
+    is_account[node_of[has_venue]] = True
     src, dst = together(lambda: node_of[src_party], lambda: node_of[dst_party])
     g = TransferGraph(
         transfers=transfers, parties=LazyStrings(parties_arr), party_node=node_of,

@@ -1,0 +1,360 @@
+"""Interning the transfer graph's parties straight from the Arrow buffers of each chunk: no combined copy
+of the columns, no conversion into another library's strings (either costs more than the interning).
+
+Each string is hashed to 64 bits, and ids are given to hashes: two different parties share an id only on a
+hash collision (odds about n^2 / 2^65, below one in 10^5 for 20M parties). The rows are grouped by the top
+bits of their hash into buckets small enough for an in-cache hash table, interned bucket by bucket, and
+every id is numbered by the rank of its first row among all first rows: the numbering one table over all
+rows in row order would give (order of first appearance).
+
+Example::
+
+    codes, firsts = intern_columns([from_party, to_party])  # id per row of both, first row of each id
+    parties = take_strings([from_party, to_party], firsts)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeAlias
+
+import numpy as np
+import pyarrow as pa
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+from harbour.detect.aml.kernels import _run, ranges, together
+
+Strings: TypeAlias = pa.Array | pa.ChunkedArray
+_MUL = np.uint64(0x9E3779B97F4A7C15)  # odd, bits spread evenly: one multiply mixes a word into the state
+_NULL_HASH = np.uint64(0x6E756C6C5EED0001)  # hash of a null string (nulls are one party, as Arrow groups them)
+BUCKET_ROWS = 1 << 14  # rows per bucket, about: a bucket's table (2 slots a row, 16 bytes a slot) stays in L2
+
+
+@intrinsic
+def _load_u64(typingctx: Any, data: Any, p: Any) -> Any:
+    """The 8 bytes of ``data`` (uint8) from byte ``p`` as one word: one unaligned load (numba assembles a word
+    from 8 byte loads otherwise, three times slower)."""
+    sig = types.uint64(data, types.intp)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        arr = context.make_array(signature.args[0])(context, builder, args[0])
+        word = builder.bitcast(builder.gep(arr.data, [args[1]]), ir.IntType(64).as_pointer())
+        return builder.load(word, align=1)
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _finish(x: np.uint64) -> np.uint64:
+    """Avalanche (splitmix64's finaliser): every bit of the state moves the top and the bottom bits, which
+    pick the bucket and the slot."""
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@njit(cache=True, nogil=True)
+def _hash_strings(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, out: np.ndarray, at: int,
+                  hist: np.ndarray, shift: int) -> None:
+    """``out[at + i]``: the hash of string i (bytes ``data[offsets[i]:offsets[i + 1]]``, null where ``valid``,
+    if given, is False); ``hist`` counts the hashes per bucket (top bits)."""
+    sh = np.uint64(shift)
+    for i in range(offsets.shape[0] - 1):
+        if valid.shape[0] and not valid[i]:
+            x = _NULL_HASH
+        else:
+            a, z = np.intp(offsets[i]), np.intp(offsets[i + 1])
+            x = np.uint64(z - a) * _MUL
+            p = a
+            while p + 8 <= z:
+                x = (x ^ _load_u64(data, p)) * _MUL  # type: ignore[call-arg]
+                x ^= x >> np.uint64(29)
+                p += 8
+            if p < z:
+                if z - a >= 8:  # the last word read whole, shifted past the bytes already taken
+                    w = _load_u64(data, z - 8) >> np.uint64(8 * (8 - (z - p)))  # type: ignore[call-arg]
+                else:
+                    w = np.uint64(0)
+                    for q in range(p, z):
+                        w |= np.uint64(data[q]) << np.uint64(8 * (q - p))
+                x = (x ^ w) * _MUL
+            x = _finish(x)
+        out[at + i] = x
+        hist[np.intp(x >> sh)] += 1
+
+
+def _buffers(chunk: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(offsets, bytes, validity or empty) of a string array, read in place; other types are cast first."""
+    if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+        chunk = chunk.cast(pa.large_string())
+    _, off_buf, data_buf = chunk.buffers()
+    width = np.int32 if pa.types.is_string(chunk.type) else np.int64
+    offsets = np.frombuffer(off_buf, width)[chunk.offset:chunk.offset + len(chunk) + 1]
+    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    valid = np.asarray(chunk.is_valid()) if chunk.null_count else np.zeros(0, np.bool_)
+    return offsets, data, valid
+
+
+def _chunks(col: Strings) -> list[pa.Array]:
+    return [c for c in (col.chunks if isinstance(col, pa.ChunkedArray) else [col]) if len(c)]
+
+
+def hash_strings(col: Strings, out: np.ndarray, at: int, hist: np.ndarray, shift: int) -> None:
+    """Hashes of ``col``'s strings into ``out[at:at + len(col)]``, counted per bucket into ``hist``."""
+    for chunk in _chunks(col):
+        offsets, data, valid = _buffers(chunk)
+        _hash_strings(offsets, data, valid, out, at, hist, shift)
+        at += len(chunk)
+
+
+@njit(cache=True, nogil=True)
+def _scatter(h: np.ndarray, lo: int, hi: int, shift: int, fill: np.ndarray, keys: np.ndarray, rows: np.ndarray
+             ) -> None:
+    """Rows lo..hi-1 (hash and row number) to their bucket's next positions ``fill``: in row order within
+    each bucket."""
+    sh = np.uint64(shift)
+    for i in range(lo, hi):
+        b = np.intp(h[i] >> sh)
+        p = fill[b]
+        keys[p] = h[i]
+        rows[p] = i
+        fill[b] = p + 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _slot(x: np.uint64, mask: int) -> int:
+    return np.intp(x & np.uint64(mask))  # type: ignore[return-value]
+
+
+@njit(cache=True, nogil=True)
+def _intern_buckets(keys: np.ndarray, rows: np.ndarray, ptr: np.ndarray, b0: int, b1: int, local: np.ndarray,
+                    seen: np.ndarray, n_ids: np.ndarray) -> None:
+    """Dense ids within each bucket b0..b1-1 in order of first position: ``local[p]`` per position,
+    ``seen[row]`` where an id first appears, ``n_ids[b]`` per bucket. The open-addressing table (hash and id + 1
+    side by side, at most half full) is sized to the bucket: it stays in cache."""
+    most = 1
+    for b in range(b0, b1):
+        most = max(most, ptr[b + 1] - ptr[b])
+    cap = 16
+    while cap < 2 * most:
+        cap *= 2
+    slots = np.zeros(2 * cap, np.uint64)
+    for b in range(b0, b1):
+        a, z = ptr[b], ptr[b + 1]
+        size = 16
+        while size < 2 * (z - a):
+            size *= 2
+        mask = size - 1
+        slots[:2 * size] = 0
+        k = 0
+        for p in range(a, z):
+            x = keys[p]
+            j = _slot(x, mask)  # the low bits: the top ones are the bucket's, the same for all its rows
+            while True:
+                sid = slots[2 * j + 1]
+                if sid == 0:
+                    slots[2 * j] = x
+                    slots[2 * j + 1] = np.uint64(k + 1)
+                    local[p] = k
+                    seen[rows[p]] = True
+                    k += 1
+                    break
+                if slots[2 * j] == x:
+                    local[p] = np.intp(sid) - 1
+                    break
+                j = (j + 1) & mask
+        n_ids[b] = k
+
+
+@njit(cache=True, nogil=True)
+def _number(h: np.ndarray, seen: np.ndarray, shift: int, base: np.ndarray, gid: np.ndarray, firsts: np.ndarray
+            ) -> None:
+    """Global ids in order of first appearance: the first rows, taken in row order, are each bucket's ids in
+    local order (a bucket numbers its ids by first position, and its positions are in row order), so the
+    k-th first row overall is id k, and it is the next local id of its bucket (``gid[base[b] + local]``)."""
+    sh = np.uint64(shift)
+    nxt = base[:-1].copy()
+    k = 0
+    for i in range(seen.shape[0]):
+        if seen[i]:
+            b = np.intp(h[i] >> sh)
+            gid[nxt[b]] = k
+            nxt[b] += 1
+            firsts[k] = i
+            k += 1
+
+
+@njit(cache=True, nogil=True)
+def _globalise(ptr: np.ndarray, base: np.ndarray, gid: np.ndarray, local: np.ndarray, b0: int, b1: int) -> None:
+    """Local ids of buckets b0..b1-1 to global ids, in place: bucket by bucket, so the bucket's part of
+    ``gid`` stays in cache (read per row, the 4M-id table would miss it on every read)."""
+    for b in range(b0, b1):
+        g = gid[base[b]:base[b + 1]]
+        for p in range(ptr[b], ptr[b + 1]):
+            local[p] = g[local[p]]
+
+
+@njit(cache=True, nogil=True)
+def _unbucket(h: np.ndarray, lo: int, hi: int, shift: int, fill: np.ndarray, ids: np.ndarray, codes: np.ndarray
+              ) -> None:
+    """``codes[i]`` for rows lo..hi-1: the id at row i's position, read with one cursor per bucket (rows come
+    back in the order they were scattered)."""
+    sh = np.uint64(shift)
+    for i in range(lo, hi):
+        b = np.intp(h[i] >> sh)
+        p = fill[b]
+        fill[b] = p + 1
+        codes[i] = ids[p]
+
+
+def intern_columns(cols: Sequence[Strings]) -> tuple[np.ndarray, np.ndarray]:
+    """Ids for the strings of ``cols`` read one after another (row i of the second column is row
+    ``len(cols[0]) + i``), numbered in order of first appearance: (id per row, first row of each id, ascending).
+    The columns are hashed in threads, one per column; so are the scatter and gather passes."""
+    sizes = [len(c) for c in cols]
+    start = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+    n = int(start[-1])
+    bits = max(1, min(16, (n // BUCKET_ROWS).bit_length()))  # at least 1: a shift by 64 bits is undefined
+    shift = 64 - bits
+    h = np.empty(n, np.uint64)
+    hist = np.zeros((len(cols), 1 << bits), np.int64)
+    together(*(lambda i=i: hash_strings(cols[i], h, int(start[i]), hist[i], shift) for i in range(len(cols))))
+    ptr = np.zeros((1 << bits) + 1, np.int64)
+    np.cumsum(hist.sum(axis=0), out=ptr[1:])
+    # each column's rows go after the previous columns' rows of the same bucket: row order within buckets
+    col_fill = ptr[:-1] + np.concatenate((np.zeros((1, 1 << bits), np.int64), np.cumsum(hist, axis=0)[:-1]))
+    keys = np.empty(n, np.uint64)
+    rows = np.empty(n, np.int32 if n < 2**31 else np.int64)
+    lo, hi = start[:-1].tolist(), start[1:].tolist()
+    together(*(lambda i=i: _scatter(h, lo[i], hi[i], shift, col_fill[i].copy(), keys, rows) for i in range(len(cols))))
+    local = np.empty(n, np.int32)
+    seen = np.zeros(n, np.bool_)
+    n_ids = np.zeros(1 << bits, np.int64)
+    _run(lambda b0, b1: _intern_buckets(keys, rows, ptr, b0, b1, local, seen, n_ids), ranges(1 << bits, ptr))
+    base = np.zeros((1 << bits) + 1, np.int64)
+    np.cumsum(n_ids, out=base[1:])
+    gid = np.empty(int(base[-1]), np.int64)
+    firsts = np.empty(int(base[-1]), np.int64)
+    _number(h, seen, shift, base, gid, firsts)
+    _run(lambda b0, b1: _globalise(ptr, base, gid, local, b0, b1), ranges(1 << bits, ptr))
+    codes = np.empty(n, np.int64)
+    together(*(lambda i=i: _unbucket(h, lo[i], hi[i], shift, col_fill[i].copy(), local, codes)
+               for i in range(len(cols))))
+    return codes, firsts
+
+
+@njit(cache=True, nogil=True)
+def _lengths(offsets: np.ndarray, valid: np.ndarray, sel: np.ndarray, lens: np.ndarray, at: int) -> None:
+    for j in range(sel.shape[0]):
+        r = sel[j]
+        lens[at + j] = 0 if valid.shape[0] and not valid[r] else offsets[r + 1] - offsets[r]
+
+
+@njit(cache=True, nogil=True)
+def _copy(offsets: np.ndarray, data: np.ndarray, sel: np.ndarray, out_offsets: np.ndarray, out_data: np.ndarray,
+          at: int) -> None:
+    for j in range(sel.shape[0]):
+        a, q = offsets[sel[j]], out_offsets[at + j]
+        out_data[q:out_offsets[at + j + 1]] = data[a:a + out_offsets[at + j + 1] - q]
+
+
+def take_strings(cols: Sequence[Strings], rows: np.ndarray) -> pa.Array:
+    """The strings at ``rows`` (ascending, numbered over ``cols`` read one after another) as one array, copied
+    chunk by chunk from the columns' buffers (two threads: half the chunks each)."""
+    pieces = []  # (offsets, bytes, validity, rows in the chunk, first output position)
+    start = 0
+    for col in cols:
+        for chunk in _chunks(col):
+            lo, hi = (int(x) for x in np.searchsorted(rows, [start, start + len(chunk)]))
+            if hi > lo:
+                pieces.append((*_buffers(chunk), rows[lo:hi] - start, lo))
+            start += len(chunk)
+    lens = np.zeros(len(rows), np.int64)
+    for offsets, _, valid, sel, at in pieces:
+        _lengths(offsets, valid, sel, lens, at)
+    out_offsets = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum(lens, out=out_offsets[1:])
+    large = int(out_offsets[-1]) >= 2**31
+    if not large:
+        out_offsets = out_offsets.astype(np.int32)
+    out_data = np.empty(int(out_offsets[-1]), np.uint8)
+    half = len(pieces) // 2
+    together(*(lambda part=part: [_copy(o, d, s, out_offsets, out_data, at) for o, d, _, s, at in part]
+               for part in (pieces[:half], pieces[half:])))
+    validity = None
+    if any(valid.size for _, _, valid, _, _ in pieces):
+        mask = np.ones(len(rows), np.bool_)
+        for _, _, valid, sel, at in pieces:
+            if valid.size:
+                mask[at:at + sel.size] = valid[sel]
+        validity = pa.array(mask).buffers()[1]
+    return pa.Array.from_buffers(pa.large_string() if large else pa.string(), len(rows),
+                                 [validity, pa.py_buffer(out_offsets), pa.py_buffer(out_data)])
+
+
+@njit(cache=True, nogil=True)
+def _prefix_in(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, names_offsets: np.ndarray,
+               names_data: np.ndarray, out: np.ndarray, lo: int, hi: int) -> None:
+    for i in range(lo, hi):
+        if valid.shape[0] and not valid[i]:
+            continue
+        a, z = offsets[i], offsets[i + 1]
+        c = a
+        while c < z and data[c] != 58:  # ':'
+            c += 1
+        for v in range(names_offsets.shape[0] - 1):
+            na = names_offsets[v]
+            if names_offsets[v + 1] - na != c - a:
+                continue
+            q = 0
+            while q < c - a and data[a + q] == names_data[na + q]:
+                q += 1
+            if q == c - a:
+                out[i] = v
+                break
+
+
+def prefix_in(strings: pa.Array, names: pa.Array) -> np.ndarray:
+    """Per string, the index of the name equal to its text before the first ``:`` (all of it if none), -1 if
+    none is; ``names`` holds no nulls or duplicates. A byte scan of each string, in threads."""
+    offsets, data, valid = _buffers(strings)
+    names_offsets, names_data, _ = _buffers(names)
+    out = np.full(len(strings), -1, np.int64)
+    _run(lambda lo, hi: _prefix_in(offsets, data, valid, names_offsets, names_data, out, lo, hi),
+         ranges(len(strings)))
+    return out
+
+
+@njit(cache=True, nogil=True)
+def first_rows(codes: np.ndarray, n: int) -> np.ndarray:
+    """Per id below ``n``, the first row holding it in ``codes``, or -1."""
+    pos = np.full(n, -1, np.int64)
+    for j in range(codes.shape[0] - 1, -1, -1):
+        if codes[j] < n:
+            pos[codes[j]] = j
+    return pos
+
+
+@njit(cache=True, nogil=True)
+def _all_equal(a_offsets: np.ndarray, a_data: np.ndarray, a_rows: np.ndarray, b_offsets: np.ndarray,
+               b_data: np.ndarray, b_rows: np.ndarray) -> bool:
+    for j in range(a_rows.shape[0]):
+        a, b = a_offsets[a_rows[j]], b_offsets[b_rows[j]]
+        size = a_offsets[a_rows[j] + 1] - a
+        if b_offsets[b_rows[j] + 1] - b != size:
+            return False
+        for q in range(size):
+            if a_data[a + q] != b_data[b + q]:
+                return False
+    return True
+
+
+def all_equal(a: pa.Array, a_rows: np.ndarray, b: pa.Array, b_rows: np.ndarray) -> bool:
+    """Whether ``a[a_rows[j]] == b[b_rows[j]]`` for every j (arrays without nulls)."""
+    a_offsets, a_data, _ = _buffers(a)
+    b_offsets, b_data, _ = _buffers(b)
+    return bool(_all_equal(a_offsets, a_data, a_rows, b_offsets, b_data, b_rows))

@@ -55,3 +55,15 @@ def test_genuine_order_is_priced_short_of_its_own_bait(lake: Path) -> None:
         WHERE g.event = 'new' AND b.event = 'new'
           AND ((g.side = 'sell' AND g.price <= b.price) OR (g.side = 'buy' AND g.price >= b.price))""").fetchall()[0]
     assert crossing == (0,)
+
+
+def test_bait_rests_behind_the_best_quotes_and_is_not_filled(lake: Path) -> None:
+    con = _incident_orders(lake)
+    # each repetition places its bait first; the bait's side is the side of the incident's first order
+    filled = con.sql("""
+        WITH first AS (SELECT incident_id, arg_min(side, ts) AS bait_side FROM ev WHERE event = 'new' GROUP BY ALL),
+             bait AS (SELECT ev.* FROM ev JOIN first USING (incident_id) WHERE ev.side = first.bait_side),
+             sizes AS (SELECT order_id, max(quantity) FILTER (WHERE event = 'new') AS size,
+                              min(quantity) FILTER (WHERE event = 'fill') AS left_open FROM bait GROUP BY ALL)
+        SELECT count(*) FROM sizes WHERE size - left_open > 0.1 * size""").fetchall()[0]
+    assert filled == (0,)

@@ -147,8 +147,10 @@ class Spoof(Incident):
             lv = np.arange(levels)
             mid = float(ctx.mid_at(np.array([t0]))[0])
             sp = float(ctx.spread_at(np.array([t0]))[0])
-            # behind the best market maker's quote, away from the touch, one level after another
-            depth = sp * (ctx.touch + rng.uniform(0.5, 4.0)) + lv * sp * rng.uniform(0.6, 1.5)
+            # behind the best market maker's quote, away from the touch, one level after another: a quote stands up
+            # to twice ``touch`` from the mid before it is re-placed (see _marketable), so bait only one touch out
+            # was often the best price on its side and was filled, which bait is not meant to be
+            depth = sp * (2.0 * ctx.touch + rng.uniform(0.5, 4.0)) + lv * sp * rng.uniform(0.6, 1.5)
             px = ctx.ticks(mid * (1 - depth)) if bait_side == BUY else ctx.ticks(mid * (1 + depth))
             usd = jitter(rng, p["bait_usd"], k.noise, levels)
             tb = t0 + (lv * rng.uniform(0.05, 0.6) * US).astype(np.int64)

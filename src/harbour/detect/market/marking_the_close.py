@@ -92,6 +92,21 @@ def _span_move(trades: pl.DataFrame, ref: dt.datetime, minutes: float) -> tuple[
     return float(logp[i] - logp[i - 1]), robust_spread(moves)
 
 
+def _burst_not_pace(per: pl.DataFrame, t: pl.DataFrame, w0: dt.datetime, minutes: float,
+                    config: MarkingTheCloseConfig) -> pl.DataFrame:
+    """The owners of ``per`` whose volume rate in the span (``q`` over ``minutes``) is ``min_intensity`` times their
+    own rate over the ``lead_minutes`` before it: a burst timed to the reference, not a pace kept for an hour.
+    Only the few candidates are looked up, so the day's other trades are never grouped."""
+    if per.height == 0:
+        return per
+    lead = t.filter((pl.col("ts") >= w0 - dt.timedelta(minutes=config.lead_minutes)) & (pl.col("ts") < w0))
+    lead_vol = pl.concat([lead.select(owner="owner_b", q="quantity"), lead.select(owner="owner_s", q="quantity")]) \
+        .join(per.select("owner"), on="owner", how="semi").group_by("owner").agg(lead_vol=pl.col("q").sum())
+    return per.join(lead_vol, on="owner", how="left").filter(
+        pl.col("q") / minutes >= config.min_intensity * pl.col("lead_vol").fill_null(0.0) / config.lead_minutes) \
+        .drop("lead_vol")
+
+
 def _order_key(column: str, t: pl.DataFrame) -> pl.Expr:
     # Stamps are formatted only when some order id is missing: formatting every leg's time only to drop it is
     # wasted work.
@@ -157,9 +172,6 @@ class MarkingTheCloseDetector(Detector[MarkingTheCloseConfig]):
         move, spread = _span_move(t, ref, minutes)
         day_minutes = span_seconds(t["ts"], minutes * 60) / 60
         win_vol = float(win["quantity"].sum())
-        lead = t.filter((pl.col("ts") >= w0 - dt.timedelta(minutes=config.lead_minutes)) & (pl.col("ts") < w0))
-        lead_vol = pl.concat([lead.select(owner="owner_b", q="quantity"), lead.select(owner="owner_s", q="quantity")]) \
-            .group_by("owner").agg(lead_vol=pl.col("q").sum())
         best: dict | None = None
         # The direction is the group's (the side its aggressive orders took); the price must have gone that way.
         for sign in (1, -1):
@@ -169,11 +181,10 @@ class MarkingTheCloseDetector(Detector[MarkingTheCloseConfig]):
                 .group_by("owner").agg(n=pl.col("order").n_unique(), q=pl.col("quantity").sum(),
                                        ids=pl.col("trade_id"), accounts=pl.col("account").unique(),
                                        start=pl.col("ts").min(), end=pl.col("ts").max()) \
-                .join(day_vol, on="owner").join(lead_vol, on="owner", how="left").filter(
+                .join(day_vol, on="owner").filter(
                     (pl.col("q") >= config.min_member_share * win_vol) & (pl.col("n") >= config.min_member_orders)
-                    & (pl.col("q") / minutes >= config.min_intensity * pl.col("day_vol") / day_minutes)
-                    & (pl.col("q") / minutes
-                       >= config.min_intensity * pl.col("lead_vol").fill_null(0.0) / config.lead_minutes)) \
+                    & (pl.col("q") / minutes >= config.min_intensity * pl.col("day_vol") / day_minutes))
+            per = _burst_not_pace(per, t, w0, minutes, config) \
                 .sort(["q", "owner"], descending=[True, False]).head(config.max_group)
             q = float(per["q"].sum()) if per.height else 0.0
             n = int(per["n"].sum()) if per.height else 0

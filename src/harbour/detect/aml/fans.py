@@ -36,7 +36,12 @@ class FanConfig(BaseModel):
     payroll_max_cv: float = Field(
         0.3, ge=0,
         description="a corporate account paying platform customers amounts this uniform (coefficient of "
-                    "variation at most this) is treated as payroll, not a fan-out; 0 disables")
+                    "variation at most this, within one payroll run) is treated as payroll, not a fan-out; "
+                    "0 disables")
+    payroll_run_gap_hours: float = Field(
+        2.0, gt=0,
+        description="a pause this long between a corporate account's payments to platform customers starts "
+                    "another payroll run (each run is judged on its own amounts)")
 
 
 def surge_of(g: TransferGraph, n_counterparties: int, t0: int, t1: int, outside: int, window: int) -> float:
@@ -75,31 +80,50 @@ def fan_context(g: TransferGraph, bursts: list[tuple[int, np.ndarray]], incoming
                   g.src, g.dst, g.ts, hours(1.0), np.zeros(g.n_nodes, np.int32))
 
 
-def payroll_edges(g: TransferGraph, node: int, edges: np.ndarray, max_cv: float) -> np.ndarray:
-    """A mask of the burst's payroll: a corporate payer's payments to platform customers, in amounts this
-    uniform. The customer's other transfers in the same burst (its own withdrawals, a linked account's
+def payroll_edges(g: TransferGraph, node: int, edges: np.ndarray, max_cv: float, run_gap: int) -> np.ndarray:
+    """A mask of the burst's payroll: a corporate payer's payments to platform customers in runs (payments
+    less than ``run_gap`` apart), each run's amounts this uniform. A company may pay two runs within a day
+    (staff and contractors, two pay grades) at different levels; each run is uniform, the two together need
+    not be. The customer's other transfers in the same burst (its own withdrawals, a linked account's
     payments) are not part of it."""
-    none = np.zeros(edges.size, bool)
+    out = np.zeros(edges.size, bool)
     if max_cv <= 0 or not g.corporate[node]:
+        return out
+    people = np.flatnonzero(g.is_account[g.dst[edges]] & ~g.institutional[g.dst[edges]])
+    if people.size < 3:
+        return out
+    # the burst's edges are in time order: a run ends where the next payment comes more than run_gap later
+    breaks = np.flatnonzero(np.diff(g.ts[edges[people]]) > run_gap) + 1
+    for run in np.split(people, breaks):
+        out[run[_uniform_payments(g.usd[edges[run]], max_cv)]] = True
+    return out
+
+
+def _uniform_payments(usd: np.ndarray, max_cv: float) -> np.ndarray:
+    """A mask of one run's salaries: the payments around the run's median (a stray payment — a friend repaid
+    — is not part of it), if there are three or more and they are this uniform."""
+    none = np.zeros(usd.size, bool)
+    if usd.size < 3:
         return none
-    to_people = g.is_account[g.dst[edges]] & ~g.institutional[g.dst[edges]]
-    if to_people.sum() < 3:
-        return none
-    # salaries sit around their median; a stray payment (a friend repaid) is not part of the payroll
-    median = float(np.median(g.usd[edges[to_people]]))
-    pay = to_people & (g.usd[edges] >= 0.5 * median) & (g.usd[edges] <= 2.0 * median)
-    amounts = g.usd[edges[pay]]
+    median = float(np.median(usd))
+    pay = (usd >= 0.5 * median) & (usd <= 2.0 * median)
+    amounts = usd[pay]
     if amounts.size < 3 or amounts.mean() <= 0:
         return none
     return pay if float(amounts.std() / amounts.mean()) <= max_cv else none
 
 
-def crowd_size(g: TransferGraph, node: int, edges: np.ndarray) -> int:
-    """Distinct senders of a fan-in that can be one crowd: the platform's accounts plus the outside parties
-    of its busiest chain. A crowd pays the deposit address it was given, and an address is on one chain; a
-    customer topping up several coins from its own wallets on three chains, a friend and an exchange account
-    is not a crowd, though it has as many distinct senders."""
+def crowd_size(g: TransferGraph, node: int, edges: np.ndarray, incoming: bool) -> int:
+    """Distinct counterparties of a fan that can be one crowd: those **new to the account** — not dealt with
+    in the same direction before the burst, and never in the other direction (a two-way relationship: the
+    customer's own wallet it also deposits from, a friend settling up) — and of those, the platform's
+    accounts plus the outside parties of the busiest chain. A crowd pays (a dispersal pays out to) addresses
+    on one chain, where one sum moves in one coin; a customer moving several coins to or from its own
+    wallets on three chains, its regular contacts and an exchange account is not a crowd, though it has as
+    many distinct counterparties."""
     others, first = np.unique(counterparties(g, node, edges), return_index=True)
+    new = _new_to(g, node, others, int(g.ts[edges].min()), incoming)
+    others, first = others[new], first[new]
     outside = ~g.is_account[others]
     if not outside.any():
         return int(others.size)
@@ -107,6 +131,18 @@ def crowd_size(g: TransferGraph, node: int, edges: np.ndarray) -> int:
     party = np.where(g.src[e] == node, g.dst_party[e], g.src_party[e])
     _, per_chain = np.unique([str(s).split(":", 1)[0] for s in g.parties[party]], return_counts=True)
     return int(np.count_nonzero(~outside) + per_chain.max())
+
+
+def _new_to(g: TransferGraph, node: int, others: np.ndarray, t0: int, incoming: bool) -> np.ndarray:
+    """A mask of ``others`` that are new to ``node`` at ``t0``: no transfer with it in the burst's direction
+    before ``t0`` and none in the other direction at any time in the data."""
+    (src_i, ts_i), (dst_o, ts_o) = g.csr_view(True), g.csr_view(False)
+    ins, outs = slice(g.in_ptr[node], g.in_ptr[node + 1]), slice(g.out_ptr[node], g.out_ptr[node + 1])
+    if incoming:
+        known = np.concatenate((src_i[ins][ts_i[ins] < t0], dst_o[outs]))
+    else:
+        known = np.concatenate((dst_o[outs][ts_o[outs] < t0], src_i[ins]))
+    return ~np.isin(others, known)
 
 
 def find_fans(g: TransferGraph, cfg: FanConfig, claimed: np.ndarray, incoming: bool, typology: str) -> list[Pattern]:
@@ -123,15 +159,15 @@ def find_fans(g: TransferGraph, cfg: FanConfig, claimed: np.ndarray, incoming: b
         if cfg.min_surge > 0 and surge_of(g, n_now[i], first[i], last[i], outside[i],
                                           hours(cfg.window_hours)) < cfg.min_surge:
             continue
-        if incoming and crowd_size(g, v, e) < cfg.min_counterparties:
-            continue  # senders spread over chains: one customer's own places, not a crowd
         if not incoming:
-            pay = payroll_edges(g, v, e, cfg.payroll_max_cv)
+            pay = payroll_edges(g, v, e, cfg.payroll_max_cv, hours(cfg.payroll_run_gap_hours))
             if pay.any():  # what is left once the payroll is set aside must be a fan-out on its own
                 e = e[~pay]
                 total = float(g.usd[e].sum())
                 if np.unique(counterparties(g, v, e)).size < cfg.min_counterparties or total < cfg.min_total_usd:
                     continue
+        if crowd_size(g, v, e, incoming) < cfg.min_counterparties:
+            continue  # counterparties known to the account or spread over chains: its own places, not a crowd
         others = np.unique(counterparties(g, v, e))
         name = node_name(g, v, e)
         if incoming:

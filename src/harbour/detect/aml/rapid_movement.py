@@ -1,8 +1,9 @@
 """rapid_movement: funds arrive at an account and (nearly) all of their value leaves again to other
-parties within a short time — a pass-through with little dwell. Arrivals are tested one by one and as
-runs of arrivals within the dwell time of the first (two deposits passed on as two
-withdrawals are one pass-through of their sum). Edges already explained by a more specific pattern
-(e.g. the mules of a scatter-gather) are not counted again."""
+parties within a short time — a pass-through with little dwell, no more going out than came in, and
+nothing else kept from what arrived meanwhile. Arrivals are tested one by one and as runs of arrivals
+within the dwell time of the first (two deposits passed on as two withdrawals are one pass-through of
+their sum). Edges already explained by a more specific pattern (e.g. the mules of a scatter-gather) are
+not counted again."""
 
 from __future__ import annotations
 
@@ -19,9 +20,12 @@ from harbour.detect.framework import register
 class RapidMovementConfig(BaseModel):
     dwell_hours: float = Field(6.0, gt=0, description="funds leave within this time after arriving")
     min_out_share: float = Field(0.9, gt=0, description="value sent on / value received, at least (what stays "
-                                 "behind is fees and rounding, not a balance kept)")
-    max_out_share: float = Field(1.1, gt=0, description="... and at most, of all that left, refunds to the senders "
-                                 "included (far more out is a different flow)")
+                                 "behind is fees and rounding, not a balance kept); what arrives at the same "
+                                 "accounts before the money has left counts as received")
+    max_out_share: float = Field(1.02, gt=0, description="... and at most, of all that left, refunds to the senders "
+                                 "included: a pass-through sends on no more than arrived (the 2% allow for the "
+                                 "coin's price moving between the two transfers' USD values, and rounding); more "
+                                 "out is the account spending money it already held")
     min_usd: float = Field(2_000.0, ge=0, description="value received, at least")
 
 
@@ -55,10 +59,57 @@ def _sent_on(v: int, lo: int, hi: int, senders: np.ndarray, n_senders: int, out_
 
 
 @njit(cache=True, nogil=True)
+def _left_in_time(v: int, lo: int, hi: int, senders: np.ndarray, n_senders: int, parties: np.ndarray,
+                  out_order: np.ndarray, dst_o: np.ndarray, ts_o: np.ndarray, q: int, q_end: int,
+                  in_order: np.ndarray, src_i: np.ndarray, ts_i: np.ndarray, usd: np.ndarray, src_party: np.ndarray,
+                  dst_party: np.ndarray, value: float, lo_share: float) -> bool:
+    """Whether ``value``, arrived at ``v``'s accounts ``parties[:n_senders]``, had left — at least
+    ``lo_share`` of everything that had arrived at the accounts it passes through — by some payment at
+    out-order positions [lo, hi). What arrives meanwhile (in-order positions q.. in time, up to ``q_end``)
+    at those accounts (the receiving ones, and the paying ones once they pay) stays in their balance unless
+    it leaves too: an account that received $8k and $10k and sent $7.6k on has kept most of it, though
+    $7.6k is 95% of the first arrival. A deposit on another account of the same customer is not in that
+    balance. Payments to ``v`` itself and to the given senders (refunds) are not money passed on. Bounded
+    like ``_sent_on``."""
+    hi = min(hi, lo + 256)
+    through = np.empty(n_senders + hi - lo, np.int64)  # the accounts the money passes through
+    through[:n_senders] = parties[:n_senders]
+    n_through = n_senders
+    arrived = value
+    out = 0.0
+    for p in range(lo, hi):
+        w = dst_o[p]
+        if w == v:
+            continue
+        back = False
+        for k in range(n_senders):
+            if w == senders[k]:
+                back = True
+                break
+        if back:
+            continue
+        through[n_through] = src_party[out_order[p]]
+        n_through += 1
+        while q < q_end and ts_i[q] <= ts_o[p]:  # what arrived before this payment is in the balance
+            f = in_order[q]
+            if src_i[q] != v and usd[f] > 0.0:
+                for k in range(n_through):
+                    if dst_party[f] == through[k]:
+                        arrived += usd[f]
+                        break
+            q += 1
+        out += usd[out_order[p]]
+        if out >= lo_share * arrived:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
 def _pass_through_runs(in_ptr: np.ndarray, in_order: np.ndarray, src_i: np.ndarray, ts_i: np.ndarray,
                        out_ptr: np.ndarray, out_order: np.ndarray, dst_o: np.ndarray, ts_o: np.ndarray,
                        usd: np.ndarray, eligible: np.ndarray, dwell: int, lo_share: float, hi_share: float,
-                       min_usd: float, nonneg: bool, v0: int, v1: int, hit: np.ndarray) -> None:
+                       min_usd: float, nonneg: bool, src_party: np.ndarray, dst_party: np.ndarray, v0: int, v1: int,
+                       hit: np.ndarray) -> None:
     """A mask of the arrivals that pass through: an arrival whose value (alone, or summed with the arrivals
     before it within ``dwell`` of the run's first) is sent on to others within ``dwell`` after the last of
     them, at a share in [lo_share, hi_share]. The upper bound holds for everything that left, refunds to the
@@ -71,7 +122,9 @@ def _pass_through_runs(in_ptr: np.ndarray, in_order: np.ndarray, src_i: np.ndarr
     arrival. ``src_i``, ``ts_i``: sender and time at each position of ``in_order``; ``dst_o``, ``ts_o``:
     receiver and time at each position of ``out_order``."""
     senders = np.empty(64, np.int64)  # the current run's senders
-    sender = np.empty(1, np.int64)  # the one arrival tested alone (its own buffer: the run's stays intact)
+    parties = np.empty(64, np.int64)  # ... and the accounts (parties) of ``v`` they paid
+    sender = np.empty(1, np.int64)  # the one arrival tested alone (its own buffers: the run's stay intact)
+    party = np.empty(1, np.int64)
     stop = hi_share if nonneg else 0.0  # see _sent_on: scans stop early only when no value is negative
     for v in range(v0, v1):
         if not eligible[v] or in_ptr[v + 1] == in_ptr[v] or out_ptr[v + 1] == out_ptr[v]:
@@ -92,9 +145,12 @@ def _pass_through_runs(in_ptr: np.ndarray, in_order: np.ndarray, src_i: np.ndarr
             end = step_after(ts_o, max(end, at), b, t + dwell)
             # alone
             sender[0] = src_i[p]
+            party[0] = dst_party[e]
             if usd[e] >= min_usd:
                 out, gone = _sent_on(v, at, end, sender, 1, out_order, dst_o, usd, stop * usd[e])
-                if lo_share * usd[e] <= out and gone <= hi_share * usd[e]:
+                if lo_share * usd[e] <= out and gone <= hi_share * usd[e] and _left_in_time(
+                        v, at, end, sender, 1, party, out_order, dst_o, ts_o, p + 1, in_ptr[v + 1], in_order,
+                        src_i, ts_i, usd, src_party, dst_party, usd[e], lo_share):
                     hit[e] = True
             # as part of a run of arrivals within the dwell time of the run's first one
             if run_start < 0 or t - ts_i[run_start] > dwell or n_senders >= 64:
@@ -102,11 +158,14 @@ def _pass_through_runs(in_ptr: np.ndarray, in_order: np.ndarray, src_i: np.ndarr
                 since = at  # the run's first arrival is this one
             run_value += usd[e]
             senders[n_senders] = src_i[p]
+            parties[n_senders] = dst_party[e]
             n_senders += 1
             if n_senders >= 2 and run_value >= min_usd:
                 out, gone = _sent_on(v, since, end, senders, n_senders, out_order, dst_o, usd, stop * run_value)
                 # the run's money must not have left before it arrived: out counted from its first arrival
-                if lo_share * run_value <= out and gone <= hi_share * run_value:
+                if lo_share * run_value <= out and gone <= hi_share * run_value and _left_in_time(
+                        v, since, end, senders, n_senders, parties, out_order, dst_o, ts_o, p + 1, in_ptr[v + 1],
+                        in_order, src_i, ts_i, usd, src_party, dst_party, run_value, lo_share):
                     for q in range(run_start, p + 1):
                         f = in_order[q]
                         if src_i[q] != v and usd[f] > 0.0:
@@ -123,7 +182,8 @@ def pass_through_runs(g: TransferGraph, usd: np.ndarray, dwell: int, lo_share: f
     hit = np.zeros(g.n_edges, np.bool_)
     nonneg = bool((usd >= 0).all())
     _run(lambda v0, v1: _pass_through_runs(g.in_ptr, g.in_order, src_i, ts_i, g.out_ptr, g.out_order, dst_o, ts_o,
-                                          usd, eligible, dwell, lo_share, hi_share, min_usd, nonneg, v0, v1, hit),
+                                          usd, eligible, dwell, lo_share, hi_share, min_usd, nonneg, g.src_party,
+                                          g.dst_party, v0, v1, hit),
          ranges(g.n_nodes, g.in_ptr))
     return hit
 

@@ -20,7 +20,15 @@ from harbour.detect.aml.base import (
 )
 from harbour.detect.aml.fans import surge
 from harbour.detect.aml.graph import TransferGraph
-from harbour.detect.aml.kernels import count_between, distinct_between, split_candidates, split_may_hold
+from harbour.detect.aml.kernels import (
+    count_between,
+    distinct_between,
+    meshed_count,
+    parallel_count,
+    passed_on,
+    split_candidates,
+    split_may_hold,
+)
 from harbour.detect.framework import register
 
 
@@ -59,49 +67,32 @@ class GatherScatterConfig(BaseModel):
 
 def _meshed(g: TransferGraph, nodes: np.ndarray, span: tuple[int, int], usable: np.ndarray, senders: bool) -> float:
     """Share of ``nodes`` with two or more distinct counterparties (paid if senders, else payers) in span."""
-    hits = 0
-    for v in nodes.tolist():
-        e = g.out_edges(v) if senders else g.in_edges(v)
-        e = e[usable[e] & (g.ts[e] >= span[0]) & (g.ts[e] <= span[1])]
-        hits += int(np.unique(counterparties(g, v, e)).size >= 2)
-    return hits / max(1, nodes.size)
+    ptr, order = (g.out_ptr, g.out_order) if senders else (g.in_ptr, g.in_order)
+    other_c, ts_c = g.csr_view(not senders)
+    return meshed_count(ptr, order, other_c, ts_c, usable, nodes, *span) / max(1, nodes.size)  # type: ignore
 
 
 def _parallel(g: TransferGraph, h: int, senders: np.ndarray, receivers: np.ndarray, span: tuple[int, int],
-              usable: np.ndarray) -> int:
+              usable: np.ndarray, marks: np.ndarray) -> int:
     """Accounts other than the hub that the senders pay and that pay the receivers within the span: the
-    hub is then one of several parallel middle accounts (a layer of a stack), not a lone collection point."""
-    paid = np.concatenate([g.out_edges(int(v)) for v in senders])
-    paid = paid[usable[paid] & (g.ts[paid] >= span[0]) & (g.ts[paid] <= span[1])]
-    payers = np.concatenate([g.in_edges(int(v)) for v in receivers])
-    payers = payers[usable[payers] & (g.ts[payers] >= span[0]) & (g.ts[payers] <= span[1])]
-    both = np.intersect1d(g.dst[paid], g.src[payers])
-    both = both[(both != h) & g.is_account[both]]
-    return int(np.setdiff1d(both, np.concatenate((senders, receivers))).size)
+    hub is then one of several parallel middle accounts (a layer of a stack), not a lone collection point.
+    ``marks``: zeroed int8 per node (left zeroed)."""
+    return parallel_count(g.out_ptr, g.out_order, *g.csr_view(False), g.in_ptr, g.in_order,  # type: ignore
+                          *g.csr_view(True), usable, g.is_account, h, senders, receivers, *span, marks)
 
 
 def _passed_on(g: TransferGraph, h: int, e_in: np.ndarray, t1: int, cfg: GatherScatterConfig,
                usable: np.ndarray) -> np.ndarray:
     """A mask of the arrivals the hub passed straight on before ``t1``: an outflow to another party of about
     the same value (``pass_share``) within ``pass_hours``. That money was not gathered."""
-    out = g.out_edges(h)
-    out = out[usable[out] & (g.dst[out] != h) & (g.ts[out] < t1)]
-    hit = np.zeros(e_in.size, bool)
-    if out.size == 0:
-        return hit
-    t_out, v_out, d_out = g.ts[out], g.usd[out], g.dst[out]
-    lo = np.searchsorted(t_out, g.ts[e_in], side="right")
-    hi = np.searchsorted(t_out, g.ts[e_in] + hours(cfg.pass_hours), side="right")
-    for k in range(e_in.size):
-        v = g.usd[e_in[k]]
-        sel = slice(int(lo[k]), int(hi[k]))
-        hit[k] = bool(np.any((np.abs(v_out[sel] - v) <= cfg.pass_share * v) & (d_out[sel] != g.src[e_in[k]])))
-    return hit
+    return passed_on(g.out_ptr, g.out_order, *g.csr_view(False), usable, g.usd, g.src, g.ts, h,  # type: ignore
+                     e_in, t1, hours(cfg.pass_hours), cfg.pass_share)
 
 
-def _split(g: TransferGraph, cfg: GatherScatterConfig, h: int, sent: np.ndarray, usable: np.ndarray
-           ) -> tuple[int, Pattern] | None:
-    """The gather-scatter around hub ``h`` if its scattering is ``sent`` (a time-ordered run), else None."""
+def _split(g: TransferGraph, cfg: GatherScatterConfig, h: int, sent: np.ndarray, usable: np.ndarray,
+           marks: np.ndarray) -> tuple[int, Pattern] | None:
+    """The gather-scatter around hub ``h`` if its scattering is ``sent`` (a time-ordered run), else None.
+    ``marks``: zeroed int8 per node (left zeroed)."""
     t_out0 = int(g.ts[sent[0]])
     sent = sent[g.ts[sent] <= t_out0 + hours(cfg.window_hours)]
     t_out1 = int(g.ts[sent].max())
@@ -135,7 +126,7 @@ def _split(g: TransferGraph, cfg: GatherScatterConfig, h: int, sent: np.ndarray,
     # a stack's parallel middle accounts move the same layer's money in the same episode, each on its own
     # clock: one may pay on after this hub's last payment, so look as far after the scattering as before it
     parallel_span = (t_out0 - hours(cfg.gap_hours), t_out1 + hours(cfg.gap_hours))
-    if _parallel(g, h, senders, receivers, parallel_span, usable) > cfg.max_parallel:
+    if _parallel(g, h, senders, receivers, parallel_span, usable, marks) > cfg.max_parallel:
         return None
     e = np.concatenate((e_in, sent))
     if cfg.min_surge > 0 and surge(g, h, e, hours(cfg.gap_hours)) < cfg.min_surge:
@@ -175,9 +166,10 @@ def find(g: TransferGraph, cfg: GatherScatterConfig, claimed: np.ndarray) -> lis
                          hours(cfg.gap_hours), window, cfg.min_senders, cfg.min_receivers, cfg.max_imbalance,
                          cfg.max_early_share, cfg.max_value_ratio, np.zeros(g.n_nodes, np.int32))
     best: dict[int, tuple[int, Pattern]] = {}  # per burst run, its split with most senders/receivers
+    marks = np.zeros(g.n_nodes, np.int8)
     for i in np.flatnonzero(may).tolist():
         run = int(run_of[i])
-        p = _split(g, cfg, int(hubs[run]), flat[offs[i]:offs[i + 1]], usable)
+        p = _split(g, cfg, int(hubs[run]), flat[offs[i]:offs[i + 1]], usable, marks)
         if p is not None and (run not in best or p[0] > best[run][0]):
             best[run] = p
     return out + [best[run][1] for run in sorted(best)]

@@ -126,7 +126,7 @@ def _bursts(ptr: np.ndarray, other_o: np.ndarray, ts_o: np.ndarray, valid_o: np.
 @njit(cache=True, nogil=True)
 def _temporal_cycles(in_ptr: np.ndarray, in_order: np.ndarray, src_i: np.ndarray, ts_i: np.ndarray,
                      out_ptr: np.ndarray, out_order: np.ndarray, dst_o: np.ndarray, ts_o: np.ndarray,
-                     dst: np.ndarray, ts: np.ndarray, usd: np.ndarray, active: np.ndarray,
+                     usd_i: np.ndarray, usd_o: np.ndarray, active: np.ndarray,
                      window: int, min_len: int, max_len: int, min_ratio: float, max_ratio: float, budget: int,
                      min_start_usd: float, hub_cap: int, v0: int, v1: int
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -137,13 +137,17 @@ def _temporal_cycles(in_ptr: np.ndarray, in_order: np.ndarray, src_i: np.ndarray
     search up. Start edges are the incoming edges of nodes v0..v1-1, each node's in time order, so the
     first hop's window over the node's out-edges is found by two pointers moving forward. Returns (flat
     edge ids, offsets, start edge of each cycle); a start edge's cycles come in search order. ``src_i``,
-    ``ts_i``: sender and time at each position of ``in_order``; ``dst_o``, ``ts_o``: receiver and time at
-    each position of ``out_order`` (read in sequence while expanding)."""
+    ``ts_i``, ``usd_i``: sender, time and value at each position of ``in_order``; ``dst_o``, ``ts_o``,
+    ``usd_o``: receiver, time and value at each position of ``out_order`` (read in sequence while expanding:
+    most expansions end at the value test, which would otherwise read the value at random)."""
     n_nodes = out_ptr.shape[0] - 1
     on_path = np.zeros(n_nodes, np.bool_)
     stack_edge = np.empty(max_len, np.int64)
     stack_pos = np.empty(max_len, np.int64)
     stack_end = np.empty(max_len, np.int64)
+    stack_usd = np.empty(max_len, np.float64)  # value, time and receiver of each stacked edge
+    stack_ts = np.empty(max_len, np.int64)
+    stack_dst = np.empty(max_len, np.int64)
     flat = np.empty(1024, np.int64)
     offs = [0]
     starts = [0]
@@ -157,7 +161,7 @@ def _temporal_cycles(in_ptr: np.ndarray, in_order: np.ndarray, src_i: np.ndarray
         for q in range(in_ptr[b], in_ptr[b + 1]):
             a = src_i[q]
             e0 = in_order[q]
-            if a == b or not active[a] or usd[e0] < min_start_usd:
+            if a == b or not active[a] or usd_i[q] < min_start_usd:
                 continue
             # the first hop: b's out-edges in (ts[e0], ts[e0] + window]; both ends only move forward
             t_end = ts_i[q] + window
@@ -171,27 +175,29 @@ def _temporal_cycles(in_ptr: np.ndarray, in_order: np.ndarray, src_i: np.ndarray
             stack_edge[0] = e0
             stack_pos[0] = first_lo
             stack_end[0] = first_hi
+            stack_usd[0] = usd_i[q]
+            stack_ts[0] = ts_i[q]
+            stack_dst[0] = b
             spent = 0
             while depth > 0:
                 if stack_pos[depth - 1] >= stack_end[depth - 1] or spent >= budget:
                     # pop
-                    last = stack_edge[depth - 1]
                     if depth > 1:
-                        on_path[dst[last]] = False
+                        on_path[stack_dst[depth - 1]] = False
                     depth -= 1
                     continue
                 p = stack_pos[depth - 1]
                 stack_pos[depth - 1] = p + 1
                 spent += 1
-                prev = stack_edge[depth - 1]
-                if ts_o[p] <= ts[prev]:
+                if ts_o[p] <= stack_ts[depth - 1]:
                     continue
-                f = out_order[p]
-                ratio = usd[f] / usd[prev] if usd[prev] > 0 else 1.0
+                prev_usd = stack_usd[depth - 1]
+                ratio = usd_o[p] / prev_usd if prev_usd > 0 else 1.0
                 if ratio < min_ratio or ratio > max_ratio:
                     continue
+                f = out_order[p]
                 c = dst_o[p]
-                if c == dst[prev]:  # a self-loop: f leaves the node prev arrived at
+                if c == stack_dst[depth - 1]:  # a self-loop: f leaves the node prev arrived at
                     continue
                 if c == a:
                     if depth + 1 >= min_len:
@@ -215,6 +221,9 @@ def _temporal_cycles(in_ptr: np.ndarray, in_order: np.ndarray, src_i: np.ndarray
                 stack_edge[depth] = f
                 stack_pos[depth] = lo
                 stack_end[depth] = hi
+                stack_usd[depth] = usd_o[p]
+                stack_ts[depth] = ts_o[p]
+                stack_dst[depth] = c
                 depth += 1
             on_path[a] = False
             on_path[b] = False
@@ -229,16 +238,17 @@ def _temporal_cycles(in_ptr: np.ndarray, in_order: np.ndarray, src_i: np.ndarray
 
 @njit(cache=True, nogil=True)
 def _peel_next(in_ptr: np.ndarray, in_order: np.ndarray, src_i: np.ndarray, ts_i: np.ndarray, out_ptr: np.ndarray,
-               out_order: np.ndarray, dst_o: np.ndarray, ts_o: np.ndarray, usd: np.ndarray, eligible: np.ndarray,
-               window: int, keep_min: float, peel_max: float, min_usd: float, v0: int, v1: int, nxt: np.ndarray,
-               peeled: np.ndarray) -> None:
+               out_order: np.ndarray, dst_o: np.ndarray, ts_o: np.ndarray, usd_i: np.ndarray, usd_o: np.ndarray,
+               eligible: np.ndarray, window: int, keep_min: float, peel_max: float, min_usd: float, v0: int, v1: int,
+               nxt: np.ndarray, peeled: np.ndarray) -> None:
     """For each edge u->v, the hop that continues a peel chain: v's largest later out-edge (within
     ``window``) carrying between ``keep_min`` and 100% of the value, and whether v also peeled off a
     small amount (<= ``peel_max`` of the value) to someone else in that time. -1 when none. Receivers
     v0..v1-1: each one's incoming edges in time order, its out-edges in (t, t + window] found by two pointers
     that only move forward (one node's edges read in sequence instead of two binary searches per edge).
-    Written into ``nxt`` (pre-filled with -1) and ``peeled`` (pre-filled False). ``src_i``, ``ts_i``: sender
-    and time at each position of ``in_order``; ``dst_o``, ``ts_o``: receiver and time in ``out_order``."""
+    Written into ``nxt`` (pre-filled with -1) and ``peeled`` (pre-filled False; only hits are written).
+    ``src_i``, ``ts_i``, ``usd_i``: sender, time and value at each position of ``in_order``; ``dst_o``,
+    ``ts_o``, ``usd_o``: receiver, time and value in ``out_order``."""
     for v in range(v0, v1):
         if not eligible[v]:
             continue
@@ -247,8 +257,8 @@ def _peel_next(in_ptr: np.ndarray, in_order: np.ndarray, src_i: np.ndarray, ts_i
         hi = lo
         for q in range(in_ptr[v], in_ptr[v + 1]):
             u = src_i[q]
-            e = in_order[q]
-            if u == v or usd[e] < min_usd:
+            val = usd_i[q]
+            if u == v or val < min_usd:
                 continue
             t = ts_i[q]
             lo = step_after(ts_o, lo, b, t)
@@ -262,15 +272,16 @@ def _peel_next(in_ptr: np.ndarray, in_order: np.ndarray, src_i: np.ndarray, ts_i
                 w = dst_o[p]
                 if w == v or w == u:  # noqa: SIM109  (numba: scalar compares)
                     continue
-                f = out_order[p]
-                r = usd[f] / usd[e]
-                if keep_min <= r < 1.0 and usd[f] > best_val:
-                    best = f
-                    best_val = usd[f]
+                r = usd_o[p] / val
+                if keep_min <= r < 1.0 and usd_o[p] > best_val:
+                    best = out_order[p]
+                    best_val = usd_o[p]
                 elif 0.0 < r <= peel_max:
                     small = True
-            nxt[e] = best
-            peeled[e] = small and best >= 0
+            if best >= 0:
+                e = in_order[q]
+                nxt[e] = best
+                peeled[e] = small
 
 
 @njit(cache=True, nogil=True)
@@ -904,6 +915,115 @@ def split_may_hold(in_ptr: np.ndarray, in_order: np.ndarray, src: np.ndarray, ds
     return ok
 
 
+@njit(cache=True, nogil=True)
+def _span(ts_c: np.ndarray, lo: int, hi: int, t0: int, t1: int) -> tuple[int, int]:
+    """Positions [a, b) of one node's time-ordered edges (``ts_c``: times in CSR order) with t0 <= ts <= t1."""
+    a = _position_after(ts_c, lo, hi, t0 - 1)
+    return a, _position_after(ts_c, a, hi, t1)
+
+
+@njit(cache=True, nogil=True)
+def meshed_count(ptr: np.ndarray, order: np.ndarray, other_c: np.ndarray, ts_c: np.ndarray, usable: np.ndarray,
+                 nodes: np.ndarray, t0: int, t1: int) -> int:
+    """How many of ``nodes`` have usable edges (in the CSR ``ptr``/``order``; ``other_c``, ``ts_c``: the
+    counterparty and time at each position) to two or more distinct counterparties with t0 <= ts <= t1."""
+    hits = 0
+    for i in range(nodes.shape[0]):
+        v = nodes[i]
+        a, b = _span(ts_c, ptr[v], ptr[v + 1], t0, t1)
+        first = -1
+        for p in range(a, b):
+            if usable[order[p]]:
+                if first < 0:
+                    first = other_c[p]
+                elif other_c[p] != first:
+                    hits += 1
+                    break
+    return hits
+
+
+@njit(cache=True, nogil=True)
+def parallel_count(out_ptr: np.ndarray, out_order: np.ndarray, dst_o: np.ndarray, ts_o: np.ndarray,
+                   in_ptr: np.ndarray, in_order: np.ndarray, src_i: np.ndarray, ts_i: np.ndarray,
+                   usable: np.ndarray, is_account: np.ndarray, h: int, senders: np.ndarray, receivers: np.ndarray,
+                   t0: int, t1: int, scratch: np.ndarray) -> int:
+    """Accounts other than ``h``, the senders and the receivers that a sender pays and that pay a receiver
+    (usable edges, t0 <= ts <= t1). ``scratch``: zeroed int8 per node, left zeroed."""
+    for v in senders:
+        scratch[v] = 4
+    for v in receivers:
+        scratch[v] = 4
+    for v in senders:
+        a, b = _span(ts_o, out_ptr[v], out_ptr[v + 1], t0, t1)
+        for p in range(a, b):
+            if usable[out_order[p]]:
+                scratch[dst_o[p]] |= 1
+    count = 0
+    for v in receivers:
+        a, b = _span(ts_i, in_ptr[v], in_ptr[v + 1], t0, t1)
+        for p in range(a, b):
+            x = src_i[p]
+            if usable[in_order[p]] and scratch[x] == 1:
+                scratch[x] = 3
+                if x != h and is_account[x]:
+                    count += 1
+    # clear every mark left: the senders' counterparties (the receivers' ones were marked only where set)
+    for v in senders:
+        a, b = _span(ts_o, out_ptr[v], out_ptr[v + 1], t0, t1)
+        for p in range(a, b):
+            scratch[dst_o[p]] = 0
+    for v in senders:
+        scratch[v] = 0
+    for v in receivers:
+        scratch[v] = 0
+    return count
+
+
+@njit(cache=True, nogil=True)
+def passed_on(out_ptr: np.ndarray, out_order: np.ndarray, dst_o: np.ndarray, ts_o: np.ndarray, usable: np.ndarray,
+              usd: np.ndarray, src: np.ndarray, ts: np.ndarray, h: int, e_in: np.ndarray, t1: int, within: int,
+              share: float) -> np.ndarray:
+    """Per arrival of ``e_in`` at hub ``h``: whether the hub sent about the same value (within ``share`` of it)
+    to another party than the arrival's sender in (ts, ts + ``within``], before ``t1``, over usable edges."""
+    hit = np.zeros(e_in.shape[0], np.bool_)
+    lo, end = out_ptr[h], out_ptr[h + 1]
+    end = _position_after(ts_o, lo, end, t1 - 1)  # only payments before t1
+    for k in range(e_in.shape[0]):
+        e = e_in[k]
+        v = usd[e]
+        a = _position_after(ts_o, lo, end, ts[e])
+        b = _position_after(ts_o, a, end, ts[e] + within)
+        for p in range(a, b):
+            d = dst_o[p]
+            if d != h and d != src[e] and usable[out_order[p]] and abs(usd[out_order[p]] - v) <= share * v:
+                hit[k] = True
+                break
+    return hit
+
+
+
+@njit(cache=True, nogil=True)
+def busiest_windows(t: np.ndarray, offs: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per stretch t[offs[k]:offs[k+1]] of sorted times: the start (a position in ``t``) and length of the
+    earliest ``window`` span, from one time to the last within ``window`` of it, holding the most times."""
+    k = offs.shape[0] - 1
+    lo = np.zeros(k, np.int64)
+    n = np.zeros(k, np.int64)
+    for c in range(k):
+        a, b = offs[c], offs[c + 1]
+        j = a
+        best = -1
+        for i in range(a, b):
+            j = max(j, i)
+            while j < b and t[j] <= t[i] + window:
+                j += 1
+            if j - i > best:
+                best = j - i
+                lo[c] = i
+        n[c] = max(best, 0)
+    return lo, n
+
+
 MIN_SPLIT = 100_000  # below this much work one thread is quicker than handing ranges out
 _POOL: list[ThreadPoolExecutor] = []
 
@@ -969,7 +1089,7 @@ def bursts(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, this: np.ndarr
 
 
 def temporal_cycles(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray,
-                    dst: np.ndarray, ts: np.ndarray, usd: np.ndarray, active: np.ndarray, window: int, min_len: int,
+                    usd: np.ndarray, active: np.ndarray, window: int, min_len: int,
                     max_len: int, min_ratio: float, max_ratio: float, budget: int, min_start_usd: float,
                     hub_cap: int, gathered_in: tuple[np.ndarray, np.ndarray],
                     gathered_out: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -977,9 +1097,10 @@ def temporal_cycles(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndarra
     cycles in search order). ``gathered_in``: (src[in_order], ts[in_order]), ``gathered_out``:
     (dst[out_order], ts[out_order]) (TransferGraph.csr_view)."""
     (src_i, ts_i), (dst_o, ts_o) = gathered_in, gathered_out
-    parts = _run(lambda lo, hi: _temporal_cycles(in_ptr, in_order, src_i, ts_i, out_ptr, out_order, dst_o, ts_o, dst,
-                                                 ts, usd, active, window, min_len, max_len, min_ratio, max_ratio,
-                                                 budget, min_start_usd, hub_cap, lo, hi),
+    usd_i, usd_o = together(lambda: usd[in_order], lambda: usd[out_order])
+    parts = _run(lambda lo, hi: _temporal_cycles(in_ptr, in_order, src_i, ts_i, out_ptr, out_order, dst_o, ts_o,
+                                                 usd_i, usd_o, active, window, min_len, max_len, min_ratio,
+                                                 max_ratio, budget, min_start_usd, hub_cap, lo, hi),
                  ranges(in_ptr.shape[0] - 1, in_ptr))
     flat = np.concatenate([f for f, _, _ in parts])
     shift = np.cumsum([0, *(f.size for f, _, _ in parts[:-1])])
@@ -1002,8 +1123,9 @@ def peel_next(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndarray, out
     (src_i, ts_i), (dst_o, ts_o) = gathered_in, gathered_out
     nxt = np.full(usd.shape[0], -1, np.int64)
     peeled = np.zeros(usd.shape[0], np.bool_)
-    _run(lambda lo, hi: _peel_next(in_ptr, in_order, src_i, ts_i, out_ptr, out_order, dst_o, ts_o, usd, eligible,
-                                   window, keep_min, peel_max, min_usd, lo, hi, nxt, peeled),
+    usd_i, usd_o = together(lambda: usd[in_order], lambda: usd[out_order])
+    _run(lambda lo, hi: _peel_next(in_ptr, in_order, src_i, ts_i, out_ptr, out_order, dst_o, ts_o, usd_i, usd_o,
+                                   eligible, window, keep_min, peel_max, min_usd, lo, hi, nxt, peeled),
          ranges(in_ptr.shape[0] - 1, in_ptr))
     return nxt, peeled
 

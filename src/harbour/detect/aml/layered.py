@@ -122,16 +122,15 @@ def _components(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> li
         grouped = cand[order]
         # every component's time span at once (tens of thousands of components on a busy table)
         t, starts = g.ts[grouped], np.concatenate(([0], bounds))
-        spans = (np.maximum.reduceat(t, starts) - np.minimum.reduceat(t, starts)).tolist()
-        for e, span in zip(np.split(grouped, bounds), spans, strict=True):
-            # One scheme moves its money in one coordinated span; a web of friends trades all week. A
-            # component that runs longer is judged by its busiest window: a scheme account's own ordinary
-            # payments hours before or after the scheme hang on at the ends and must not sink it with them.
-            if span <= window:
-                out.append(e)
-            else:
-                long.append(_busiest_window(g, e, window))
-                out.append(None)
+        ends = np.append(bounds, grouped.size)
+        spans = np.maximum.reduceat(t, starts) - np.minimum.reduceat(t, starts)
+        # One scheme moves its money in one coordinated span; a web of friends trades all week. A
+        # component that runs longer is judged by its busiest window: a scheme account's own ordinary
+        # payments hours before or after the scheme hang on at the ends and must not sink it with them.
+        is_long = spans > window
+        long = _busiest_windows(g, grouped, starts[is_long], ends[is_long], window)
+        out = [None if x else grouped[a:b] for a, b, x in zip(starts.tolist(), ends.tolist(), is_long.tolist(),
+                                                               strict=True)]
     # the busiest windows' connected pieces, all in one pass (thousands of small graphs on a busy table)
     pieces = iter(_pieces_of_many(g, cfg, long))
     flat: list[np.ndarray] = []
@@ -140,13 +139,20 @@ def _components(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> li
     return flat
 
 
-def _busiest_window(g: TransferGraph, e: np.ndarray, window: int) -> np.ndarray:
-    """The edges of ``e`` in the window span that holds most of them (the earliest such span on ties)."""
-    e = e[np.argsort(g.ts[e], kind="stable")]
-    t = g.ts[e]
-    n_in = np.searchsorted(t, t + window, side="right") - np.arange(t.size)
-    i = int(np.argmax(n_in))
-    return e[i:i + int(n_in[i])]
+def _busiest_windows(g: TransferGraph, grouped: np.ndarray, starts: np.ndarray, ends: np.ndarray, window: int
+                     ) -> list[np.ndarray]:
+    """Per stretch ``grouped[starts[k]:ends[k]]``, its edges (in time order, ties in their given order) in
+    the window span that holds most of them (the earliest such span on ties): one sort and one kernel for
+    thousands of long components."""
+    from harbour.detect.aml.kernels import busiest_windows
+
+    which = np.repeat(np.arange(starts.size), ends - starts)
+    e = np.concatenate([grouped[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]) \
+        if starts.size else grouped[:0]
+    e = e[np.lexsort((g.ts[e], which))]
+    offs = np.concatenate(([0], np.cumsum(ends - starts)))
+    lo, n = busiest_windows(g.ts[e], offs, window)
+    return [e[a:a + k] for a, k in zip(lo.tolist(), n.tolist(), strict=True)]
 
 
 def _pieces_of_many(g: TransferGraph, cfg: LayeredConfig, edge_sets: list[np.ndarray]) -> list[list[np.ndarray]]:

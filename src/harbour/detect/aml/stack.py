@@ -72,7 +72,9 @@ def _bridged(g: TransferGraph, cfg: StackConfig, comps: list[np.ndarray], claime
     out = []
     # each label's components in index order, from one stable sort (not one scan of all labels per label)
     by_label = np.argsort(label, kind="stable")
-    for members in np.split(by_label, np.flatnonzero(np.diff(label[by_label])) + 1):
+    cuts = np.flatnonzero(np.diff(label[by_label])) + 1
+    for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), by_label.size], strict=True):
+        members = by_label[lo:hi]
         if members.size == 1:
             out.append(comps[int(members[0])])
             continue

@@ -104,7 +104,7 @@ def find_groups(g: TransferGraph, cfg: StructuringConfig, mask: np.ndarray) -> l
             # (ordinary customers whose deposits happen to land near the line rarely do it twice a day)
             if members.size >= 2 and (counts >= 2).any() and j - i >= cfg.group_min_transfers:
                 grp = e[i:j]
-                names = ", ".join(node_name(g, int(m), grp) for m in members)
+                names = ", ".join(_names(g, members, grp))
                 text = (f"{members.size} accounts ({names}) moved {grp.size} amounts each just under a reporting "
                         f"threshold (from {fmt_usd(float(g.usd[grp].min()))} to {fmt_usd(float(g.usd[grp].max()))}, "
                         f"totalling {fmt_usd(float(g.usd[grp].sum()))}) {fmt_span(g, grp)}")
@@ -114,6 +114,26 @@ def find_groups(g: TransferGraph, cfg: StructuringConfig, mask: np.ndarray) -> l
             else:
                 i += 1
     return out
+
+
+def _names(g: TransferGraph, members: np.ndarray, edges: np.ndarray) -> list[str]:
+    """``node_name`` of each of ``members`` (sorted node ids) in ``edges``, all at once: a smurfing group on a
+    busy table has hundreds of members. A member seen through one party only (the usual case) is that
+    party's name; any other goes through ``node_name``."""
+    node = np.concatenate((g.src[edges], g.dst[edges]))
+    party = np.concatenate((g.src_party[edges], g.dst_party[edges]))
+    at = np.searchsorted(members, node).clip(max=members.size - 1)
+    inside = members[at] == node
+    lo = np.full(members.size, np.iinfo(np.int64).max)
+    hi = np.full(members.size, -1, np.int64)
+    np.minimum.at(lo, at[inside], party[inside])
+    np.maximum.at(hi, at[inside], party[inside])
+    single = lo == hi
+    names = np.empty(members.size, object)
+    names[single] = g.parties[lo[single]]
+    for k in np.flatnonzero(~single).tolist():
+        names[k] = node_name(g, int(members[k]), edges)
+    return names.tolist()  # type: ignore[no-any-return]
 
 
 class StructuringDetector(GraphDetector):

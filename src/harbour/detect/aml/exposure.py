@@ -34,7 +34,7 @@ from harbour.detect.aml.base import (
     node_name,
 )
 from harbour.detect.aml.graph import TransferGraph, cached, graph_for, table_key
-from harbour.detect.aml.kernels import followers, precedents
+from harbour.detect.aml.kernels import followers, node_totals, precedents
 from harbour.detect.framework import AlertBuilder, Partition, register
 
 BECH32 = re.compile(r"^[a-z]{1,83}1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{6,}$")
@@ -151,10 +151,13 @@ def listed_parties(g: TransferGraph, lists: dict[str, dict[str, str]]) -> dict[i
 
 
 def _propagate(g: TransferGraph, seeds: np.ndarray, forward: bool, cfg: ExposureConfig, listed: np.ndarray
-               ) -> tuple[list[np.ndarray], np.ndarray]:
-    """Edges reached hop by hop from the seed edges, and each edge's parent edge (-1 for seeds)."""
-    parent = np.full(g.n_edges, -2, np.int64)
-    parent[seeds] = -1
+               ) -> tuple[list[np.ndarray], dict[int, int]]:
+    """Edges reached hop by hop from the seed edges, and each reached edge's parent edge (-1 for seeds)."""
+    # a few thousand edges are reached out of millions: a dict of parents, and a mask that numpy leaves
+    # untouched (zeroed pages) except where it is set, instead of a parent slot for every edge
+    reached = np.zeros(g.n_edges, bool)
+    reached[seeds] = True
+    parent = dict.fromkeys(seeds.tolist(), -1)
     hops = [seeds]
     usable = np.ones(g.n_edges, bool)
     frontier = seeds
@@ -173,20 +176,32 @@ def _propagate(g: TransferGraph, seeds: np.ndarray, forward: bool, cfg: Exposure
                                   hours(cfg.hop_hours), cfg.follow_cap)
             ok = ~listed[g.src[nxt]]
         idx, nxt = idx[ok], nxt[ok]
-        new = parent[nxt] == -2
+        new = ~reached[nxt]
         nxt, idx = nxt[new], idx[new]
         nxt, first = np.unique(nxt, return_index=True)
-        parent[nxt] = frontier[idx[first]]
+        reached[nxt] = True
+        parent.update(zip(nxt.tolist(), frontier[idx[first]].tolist(), strict=True))
         hops.append(nxt)
         frontier = nxt
     return hops, parent
 
 
-def _path(g: TransferGraph, e: int, parent: np.ndarray) -> list[int]:
+def _path(g: TransferGraph, e: int, parent: dict[int, int]) -> list[int]:
     out = [e]
     while parent[out[-1]] >= 0:
         out.append(int(parent[out[-1]]))
     return out
+
+
+def _seeds(g: TransferGraph, listed: np.ndarray, forward: bool) -> np.ndarray:
+    """Edges from (forward) or to a listed node whose other end is not listed, in edge order: read through
+    the listed nodes' CSR ranges (a few thousand nodes), not tested over every edge."""
+    ptr, order, other = (g.out_ptr, g.out_order, g.dst) if forward else (g.in_ptr, g.in_order, g.src)
+    nodes = np.flatnonzero(listed)
+    lo, hi = ptr[nodes], ptr[nodes + 1]
+    lengths = hi - lo
+    e = order[np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths - lo, lengths)]
+    return np.sort(e[~listed[other[e]]])
 
 
 def find(g: TransferGraph, cfg: ExposureConfig, lists: dict[str, dict[str, str]]) -> list[Pattern]:
@@ -197,13 +212,9 @@ def find(g: TransferGraph, cfg: ExposureConfig, lists: dict[str, dict[str, str]]
     listed_party[list(hits)] = True
     listed = np.zeros(g.n_nodes, bool)
     listed[g.party_node[listed_party]] = True
-    real = g.src != g.dst
-    fwd_hops, fwd_parent = _propagate(g, np.flatnonzero(listed[g.src] & real & ~listed[g.dst]), True, cfg, listed)
-    bwd_hops, bwd_parent = _propagate(g, np.flatnonzero(listed[g.dst] & real & ~listed[g.src]), False, cfg, listed)
-    is_account = np.zeros(g.n_nodes, bool)
-    is_account[g.party_node[np.asarray(pc.not_equal(g.party_venue.arr, "").to_numpy(zero_copy_only=False))]] = True
-    is_account &= ~g.institutional & ~listed
-    total = np.bincount(g.src[real], g.usd[real], g.n_nodes) + np.bincount(g.dst[real], g.usd[real], g.n_nodes)
+    fwd_hops, fwd_parent = _propagate(g, _seeds(g, listed, True), True, cfg, listed)
+    bwd_hops, bwd_parent = _propagate(g, _seeds(g, listed, False), False, cfg, listed)
+    is_account = g.is_account & ~g.institutional & ~listed
     # exposure edges per account node: (edge, hop, direction)
     rows: dict[int, list[tuple[int, int, bool]]] = {}
     for forward, hop_list in ((True, fwd_hops), (False, bwd_hops)):
@@ -211,6 +222,11 @@ def find(g: TransferGraph, cfg: ExposureConfig, lists: dict[str, dict[str, str]]
             nodes = g.dst[edges] if forward else g.src[edges]
             for e, v in zip(edges[is_account[nodes]].tolist(), nodes[is_account[nodes]].tolist(), strict=True):
                 rows.setdefault(v, []).append((e, h, forward))
+    # each exposed account's value, in and out, self-transfers aside (summed in edge order, as a bincount
+    # over every edge would): only for these accounts, read through the CSR
+    exposed = np.fromiter(rows, np.int64, len(rows))
+    total = dict(zip(rows, node_totals(exposed, g.out_ptr, g.out_order, g.csr_view(False)[0], g.in_ptr,
+                                       g.in_order, g.csr_view(True)[0], g.usd), strict=True))
     out = []
     for v, items in rows.items():
         direct = sum(g.usd[e] for e, h, _ in items if h == 1)
@@ -225,8 +241,8 @@ def find(g: TransferGraph, cfg: ExposureConfig, lists: dict[str, dict[str, str]]
     return out
 
 
-def _pattern(g: TransferGraph, v: int, items: list[tuple[int, int, bool]], fwd_parent: np.ndarray,
-             bwd_parent: np.ndarray, hits: dict[int, tuple[str, str]], direct: float, indirect: float,
+def _pattern(g: TransferGraph, v: int, items: list[tuple[int, int, bool]], fwd_parent: dict[int, int],
+             bwd_parent: dict[int, int], hits: dict[int, tuple[str, str]], direct: float, indirect: float,
              share: float) -> Pattern:
     paths = [(_path(g, e, fwd_parent if fw else bwd_parent), fw) for e, _, fw in items]
     edges = np.unique(np.concatenate([np.array(p) for p, _ in paths]))

@@ -1024,6 +1024,26 @@ def busiest_windows(t: np.ndarray, offs: np.ndarray, window: int) -> tuple[np.nd
     return lo, n
 
 
+@njit(cache=True, nogil=True)
+def node_totals(nodes: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray, dst_o: np.ndarray,
+                in_ptr: np.ndarray, in_order: np.ndarray, src_i: np.ndarray, usd: np.ndarray) -> np.ndarray:
+    """Per node, the value it sent plus the value it received, self-loops aside: each direction summed in
+    its CSR order (edge order), then the two added, as two weighted bincounts over all edges would."""
+    out = np.zeros(nodes.shape[0], np.float64)
+    for i in range(nodes.shape[0]):
+        v = nodes[i]
+        sent = 0.0
+        for p in range(out_ptr[v], out_ptr[v + 1]):
+            if dst_o[p] != v:
+                sent += usd[out_order[p]]
+        got = 0.0
+        for p in range(in_ptr[v], in_ptr[v + 1]):
+            if src_i[p] != v:
+                got += usd[in_order[p]]
+        out[i] = sent + got
+    return out
+
+
 MIN_SPLIT = 100_000  # below this much work one thread is quicker than handing ranges out
 _POOL: list[ThreadPoolExecutor] = []
 

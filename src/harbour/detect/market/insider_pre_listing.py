@@ -53,6 +53,13 @@ class InsiderPreListingConfig(BaseModel):
         1e-3, gt=0, le=1, description="chance that the owner's buy orders before the announcement come from its own "
         "pace of buying over the rest of the data (Poisson); a regular buyer who happened to buy then is not an "
         "insider")
+    min_order_size: float = Field(
+        0.5, ge=0, le=1, description="in the coincidence test only orders of at least this share of the owner's "
+        "median buy order before the announcement count, there and elsewhere: an insider buying more than its "
+        "usual shows it in the size of its orders as much as in their number")
+    min_orders: int = Field(
+        3, ge=1, description="buy orders of that size before the announcement: an accumulation is a run of "
+        "decisions, not one large order that happened to precede the news")
     min_exit: float = Field(
         0.3, ge=0, le=1, description="share of the accumulated position sold within post_hours of the announcement; "
         "taking the profit the news brought completes the pattern (0 = holding is enough)")
@@ -66,7 +73,7 @@ class InsiderPreListingConfig(BaseModel):
 
 class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
     name = "insider_pre_listing"
-    version = "1.2"
+    version = "1.3"
     typology = "insider_pre_listing"
     config_model = InsiderPreListingConfig
     description = "One-directional accumulation by a new or quiet owner just before a listing announcement."
@@ -159,11 +166,8 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
         accumulation that they sold into the news, in columns (owner, net, gross, base, sold_after, acc_vol)
         with the trader's id in ``owner``."""
         pre_s = config.pre_hours * 3600.0
-        # The trader's own pace of buy orders over all the data outside the pre-announcement span.
         span = max((as_dt(t["ts"].max()) - as_dt(t["ts"].min())).total_seconds(), 1.0)
-        buys_all = legs.filter(pl.col("q") > 0).group_by(key).agg(all_buys=pl.col("order").n_unique())
         per = phase.group_by(key).agg(
-            pre_buys=pl.col("order").filter((pl.col("when") == "pre") & (pl.col("q") > 0)).n_unique(),
             net=pl.col("q").filter(pl.col("when") == "pre").sum(),
             gross=pl.col("q").filter(pl.col("when") == "pre").abs().sum(),
             base=pl.col("q").filter(pl.col("when") == "base").abs().sum(),
@@ -184,12 +188,26 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
                  & (pl.col("base") <= config.max_baseline_ratio * pl.col("gross"))
                  & (pl.col("sold_after") >= config.min_exit * pl.col("net"))
                  & (pl.col("sold_after") <= config.max_exit * pl.col("net"))).sort(key)
-        per = per.join(buys_all, on=key).with_columns(
-            pace=(pl.col("all_buys") - pl.col("pre_buys")) * pre_s / max(span - pre_s, pre_s))
-        keep = [poisson_tail(int(n), float(lam)) <= config.max_coincidence
+        mine = legs.filter(pl.col(key).is_in(per[key].implode()))
+        per = per.join(InsiderPreListingDetector._big_orders(mine, at, key, config), on=key).with_columns(
+            pace=pl.col("other_buys") * pre_s / max(span - pre_s, pre_s))
+        keep = [n >= config.min_orders and poisson_tail(int(n), float(lam)) <= config.max_coincidence
                 for n, lam in zip(per["pre_buys"].to_list(), per["pace"].to_list(), strict=True)]
         return per.filter(pl.Series(keep, dtype=pl.Boolean)).rename({key: "owner"}) \
             .select("owner", "net", "gross", "base", "sold_after", "acc_vol")
+
+    @staticmethod
+    def _big_orders(legs: pl.DataFrame, at: dt.datetime, key: str, config: InsiderPreListingConfig) -> pl.DataFrame:
+        """Per trader: its buy orders before the announcement (``pre_buys``) and over the rest of the data
+        (``other_buys``) that are at least ``min_order_size`` of its median buy order before it. An insider's
+        few large orders are not explained by its many small ones elsewhere, nor an ordinary buyer's run of
+        usual orders by their size."""
+        t0 = at - dt.timedelta(hours=config.pre_hours)
+        orders = legs.filter(pl.col("q") > 0).group_by(key, "order") \
+            .agg(size=pl.col("q").sum(), ts=pl.col("ts").min()) \
+            .with_columns(pre=(pl.col("ts") >= t0) & (pl.col("ts") < at))
+        big = pl.col("size") >= config.min_order_size * pl.col("size").filter(pl.col("pre")).median()
+        return orders.group_by(key).agg(pre_buys=(big & pl.col("pre")).sum(), other_buys=(big & ~pl.col("pre")).sum())
 
 
 DETECTOR = register(InsiderPreListingDetector())

@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -149,13 +149,36 @@ def _account_of(parties: pa.Array, keys: pa.Array, key_ids: np.ndarray) -> np.nd
     return np.asarray(pc.index_in(parties, value_set=keys).fill_null(-1).to_numpy(zero_copy_only=False), np.int64)
 
 
-def _customer_nodes(parties: pa.Array, accounts: pa.Table | None, venue_names: pa.Array,
-                    keys: pa.ChunkedArray | None, key_ids: np.ndarray
-                    ) -> tuple[np.ndarray, pa.Array, np.ndarray, np.ndarray, np.ndarray]:
+class _Accounts(NamedTuple):
+    """What party linking reads from the accounts table, per account row."""
+
+    venue: pa.Array
+    customer: np.ndarray  # customer code
+    n_customers: int
+    institutional: np.ndarray | None  # None without an account_type column
+    corporate: np.ndarray | None
+
+
+def _account_columns(accounts: pa.Table | None) -> _Accounts | None:
+    if accounts is None or accounts.num_rows == 0:
+        return None
+    cust = accounts["customer_id"].combine_chunks().dictionary_encode()
+    institutional = corporate = None
+    if "account_type" in accounts.column_names:
+        types = accounts["account_type"].combine_chunks()
+        institutional = _bools(pc.is_in(types, value_set=pa.array(INSTITUTIONAL_TYPES)))
+        corporate = _bools(pc.equal(types, "corporate"))
+    return _Accounts(accounts["venue"].combine_chunks().cast(pa.string()),
+                     np.asarray(cust.indices.to_numpy(zero_copy_only=False)), len(cust.dictionary), institutional,
+                     corporate)
+
+
+def _customer_nodes(parties: pa.Array, acc: _Accounts | None, venue_names: pa.Array, keys: pa.ChunkedArray | None,
+                    key_ids: np.ndarray) -> tuple[np.ndarray, pa.Array, np.ndarray, np.ndarray, np.ndarray]:
     """party -> node (min party id of the same customer), party -> venue ("" for chain addresses),
     party -> has a venue, party -> institutional, party -> corporate. ``keys``: the accounts' party strings
     (see ``_account_keys``), ``key_ids``: their party ids (>= the number of parties if none)."""
-    from harbour.detect.aml.interning import prefix_in
+    from harbour.detect.aml.interning import index_of, prefix_in
 
     n_parties = len(parties)
     node = np.arange(n_parties, dtype=np.int64)
@@ -163,28 +186,25 @@ def _customer_nodes(parties: pa.Array, accounts: pa.Table | None, venue_names: p
     corporate = np.zeros(n_parties, dtype=bool)
     # Parties spelled venue:account belong to that venue even when the accounts table lacks them.
     known = venue_names
-    if accounts is not None and accounts.num_rows:
-        known = pc.unique(pa.concat_arrays([venue_names, accounts["venue"].combine_chunks().cast(pa.string())]))
+    if acc is not None:
+        known = pc.unique(pa.concat_arrays([venue_names, acc.venue]))
     names = known.drop_null()
     which = prefix_in(parties, names)  # party -> index into names, -1 for none
-    if accounts is not None and keys is not None:
+    if acc is not None and keys is not None:
         pos = _account_of(parties, keys.combine_chunks(), key_ids)
         party_idx = np.flatnonzero(pos >= 0)
         acc_idx = pos[party_idx]
         if party_idx.size:
-            cust = accounts["customer_id"].combine_chunks().dictionary_encode()
-            cust_code = np.asarray(cust.indices.to_numpy(zero_copy_only=False))[acc_idx]
-            rep = np.full(len(cust.dictionary), np.iinfo(np.int64).max, dtype=np.int64)
+            cust_code = acc.customer[acc_idx]
+            rep = np.full(acc.n_customers, np.iinfo(np.int64).max, dtype=np.int64)
             np.minimum.at(rep, cust_code, party_idx)
             node[party_idx] = rep[cust_code]
             # an account's own venue wins over the party's spelling (a venue whose name holds a ':')
-            acc_venue = pc.index_in(accounts["venue"].cast(pa.string()), value_set=names)
-            venue_of = np.asarray(acc_venue.fill_null(-1).to_numpy(zero_copy_only=False), np.int64)[acc_idx]
+            venue_of = index_of(acc.venue, names)[acc_idx]
             which[party_idx[venue_of >= 0]] = venue_of[venue_of >= 0]
-            if "account_type" in accounts.column_names:
-                types = accounts["account_type"].combine_chunks()
-                institutional[party_idx] = _bools(pc.is_in(types, value_set=pa.array(INSTITUTIONAL_TYPES)))[acc_idx]
-                corporate[party_idx] = _bools(pc.equal(types, "corporate"))[acc_idx]
+            if acc.institutional is not None and acc.corporate is not None:
+                institutional[party_idx] = acc.institutional[acc_idx]
+                corporate[party_idx] = acc.corporate[acc_idx]
     party_venue = pc.fill_null(names.take(pa.array(which, mask=which < 0)), "")
     has_venue = np.append(_bools(pc.not_equal(names, "")), False)[which]  # which == -1 reads the False
     return node, party_venue, has_venue, institutional, corporate
@@ -192,17 +212,18 @@ def _customer_nodes(parties: pa.Array, accounts: pa.Table | None, venue_names: p
 
 def _edge_columns(transfers: pa.Table) -> tuple[pa.ChunkedArray, pa.Array, np.ndarray, np.ndarray]:
     """Venue strings and distinct venues, kind codes, USD values of each edge."""
+    from harbour.detect.aml.interning import index_of
+
     venue_col = transfers["venue"].cast(pa.string())
-    kind_pos = pc.index_in(transfers["kind"], value_set=pa.array(list(KIND_CODES)))
-    kind = np.asarray(kind_pos.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int8)
+    kind = index_of(transfers["kind"], pa.array(list(KIND_CODES)), np.int8)
     usd = np.asarray(transfers["usd_value"].to_numpy(zero_copy_only=False), dtype=np.float64)
     return venue_col, pc.unique(venue_col), kind, np.nan_to_num(usd)
 
 
 def build_graph(transfers: pa.Table, accounts: pa.Table | None = None) -> TransferGraph:
     """Intern parties, link customers, order edges by time and index them by sender and receiver."""
-    from harbour.detect.aml.interning import intern_columns, take_strings
-    from harbour.detect.aml.kernels import counting_order_gather, together
+    from harbour.detect.aml.interning import csr_order, intern_columns, take_strings
+    from harbour.detect.aml.kernels import together
 
     _check_columns(transfers)
     # columns are combined one by one where numpy needs them; copying the whole table costs seconds
@@ -217,12 +238,12 @@ def build_graph(transfers: pa.Table, accounts: pa.Table | None = None) -> Transf
     keys = _account_keys(accounts)
     # the edge columns are read while the parties are interned (both release the GIL); the accounts' keys
     # are interned after both columns, so the parties' ids are those of the two columns alone
-    (codes, firsts), (venue_col, venues, kind, usd) = together(
+    (codes, firsts), ((venue_col, venues, kind, usd), acc) = together(
         lambda: intern_columns([*ends, *([keys] if keys is not None else [])]),
-        lambda: _edge_columns(transfers))
+        lambda: (_edge_columns(transfers), _account_columns(accounts)))
     n_parties = int(np.searchsorted(firsts, 2 * n))
     parties_arr = take_strings(ends, firsts[:n_parties])
-    node_of, party_venue, has_venue, inst_party, corp_party = _customer_nodes(parties_arr, accounts, venues, keys,
+    node_of, party_venue, has_venue, inst_party, corp_party = _customer_nodes(parties_arr, acc, venues, keys,
                                                                               codes[2 * n:])
     corporate = np.zeros(n_parties, dtype=bool)
     corporate[node_of[corp_party]] = True
@@ -240,11 +261,10 @@ def build_graph(transfers: pa.Table, accounts: pa.Table | None = None) -> Transf
         row_venue=LazyStrings(venue_col), transfer_ids=LazyStrings(transfers["transfer_id"]),
     )
     # Self-loops (one customer's own accounts) stay in the arrays; kernels skip edges with src == dst.
-    # Edges are in time order, so a stable counting sort by node keeps time order within each node.
+    # Edges are in time order, so a stable sort by node keeps time order within each node.
     # The (counterparty, time) views every burst search reads are written in the same pass.
     (g.out_order, g.out_ptr, dst_o, ts_out), (g.in_order, g.in_ptr, src_o, ts_in) = together(
-        lambda: counting_order_gather(g.src, n_parties, g.dst, g.ts),
-        lambda: counting_order_gather(g.dst, n_parties, g.src, g.ts))
+        lambda: csr_order(g.src, n_parties, g.dst, g.ts), lambda: csr_order(g.dst, n_parties, g.src, g.ts))
     g._csr_views[False] = (dst_o, ts_out)
     g._csr_views[True] = (src_o, ts_in)
     return g

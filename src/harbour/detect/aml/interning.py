@@ -241,7 +241,7 @@ def intern_columns(cols: Sequence[Strings]) -> tuple[np.ndarray, np.ndarray]:
     firsts = np.empty(int(base[-1]), np.int64)
     _number(h, seen, shift, base, gid, firsts)
     _run(lambda b0, b1: _globalise(ptr, base, gid, local, b0, b1), ranges(1 << bits, ptr))
-    codes = np.empty(n, np.int64)
+    codes = keys.view(np.int64)  # the hashes by position are read no more: their pages are reused
     together(*(lambda i=i: _unbucket(h, lo[i], hi[i], shift, col_fill[i].copy(), local, codes)
                for i in range(len(cols))))
     return codes, firsts
@@ -297,15 +297,19 @@ def take_strings(cols: Sequence[Strings], rows: np.ndarray) -> pa.Array:
 
 
 @njit(cache=True, nogil=True)
-def _prefix_in(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, names_offsets: np.ndarray,
-               names_data: np.ndarray, out: np.ndarray, lo: int, hi: int) -> None:
+def _match(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, names_offsets: np.ndarray,
+           names_data: np.ndarray, whole: bool, out: np.ndarray, at: int, lo: int, hi: int) -> None:
+    """``out[at + i]`` for strings lo..hi-1: the index of the name equal to the string (``whole``) or to its
+    text before the first ':' (all of it if none); left as it is if none is."""
     for i in range(lo, hi):
         if valid.shape[0] and not valid[i]:
             continue
         a, z = offsets[i], offsets[i + 1]
         c = a
-        while c < z and data[c] != 58:  # ':'
+        while not whole and c < z and data[c] != 58:  # ':'
             c += 1
+        if whole:
+            c = z
         for v in range(names_offsets.shape[0] - 1):
             na = names_offsets[v]
             if names_offsets[v + 1] - na != c - a:
@@ -314,7 +318,7 @@ def _prefix_in(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, names_o
             while q < c - a and data[a + q] == names_data[na + q]:
                 q += 1
             if q == c - a:
-                out[i] = v
+                out[at + i] = v
                 break
 
 
@@ -324,8 +328,21 @@ def prefix_in(strings: pa.Array, names: pa.Array) -> np.ndarray:
     offsets, data, valid = _buffers(strings)
     names_offsets, names_data, _ = _buffers(names)
     out = np.full(len(strings), -1, np.int64)
-    _run(lambda lo, hi: _prefix_in(offsets, data, valid, names_offsets, names_data, out, lo, hi),
+    _run(lambda lo, hi: _match(offsets, data, valid, names_offsets, names_data, False, out, 0, lo, hi),
          ranges(len(strings)))
+    return out
+
+
+def index_of(col: Strings, names: pa.Array, dtype: Any = np.int64) -> np.ndarray:
+    """``pc.index_in(col, names)`` with -1 for none, for a handful of ``names`` (no nulls, no duplicates):
+    compared byte by byte, no hash of each string."""
+    names_offsets, names_data, _ = _buffers(names)
+    out = np.full(len(col), -1, dtype)
+    at = 0
+    for chunk in _chunks(col):
+        offsets, data, valid = _buffers(chunk)
+        _match(offsets, data, valid, names_offsets, names_data, True, out, at, 0, len(chunk))
+        at += len(chunk)
     return out
 
 
@@ -357,4 +374,75 @@ def all_equal(a: pa.Array, a_rows: np.ndarray, b: pa.Array, b_rows: np.ndarray) 
     """Whether ``a[a_rows[j]] == b[b_rows[j]]`` for every j (arrays without nulls)."""
     a_offsets, a_data, _ = _buffers(a)
     b_offsets, b_data, _ = _buffers(b)
-    return bool(_all_equal(a_offsets, a_data, a_rows, b_offsets, b_data, b_rows))
+    return all(_run(lambda lo, hi: _all_equal(a_offsets, a_data, a_rows[lo:hi], b_offsets, b_data, b_rows[lo:hi]),
+                    ranges(len(a_rows))))
+
+
+@njit(cache=True, nogil=True)
+def _partition(keys: np.ndarray, other: np.ndarray, ts: np.ndarray, shift: int, pstart: np.ndarray,
+               t_key: np.ndarray, t_row: np.ndarray, t_other: np.ndarray, t_ts: np.ndarray) -> None:
+    """Rows to partitions of ``1 << shift`` consecutive keys (``pstart``: their starts, filled here), in row
+    order within each; the key is kept as its offset in the partition."""
+    for i in range(keys.shape[0]):
+        pstart[(keys[i] >> shift) + 1] += 1
+    for b in range(pstart.shape[0] - 1):
+        pstart[b + 1] += pstart[b]
+    fill = pstart[:-1].copy()
+    for i in range(keys.shape[0]):
+        b = keys[i] >> shift
+        p = fill[b]
+        fill[b] = p + 1
+        t_key[p] = keys[i] - (b << shift)
+        t_row[p] = i
+        t_other[p] = other[i]
+        t_ts[p] = ts[i]
+
+
+@njit(cache=True, nogil=True)
+def _place(shift: int, pstart: np.ndarray, t_key: np.ndarray, t_row: np.ndarray, t_other: np.ndarray,
+           t_ts: np.ndarray, ptr: np.ndarray, order: np.ndarray, other_o: np.ndarray, ts_o: np.ndarray) -> None:
+    """A counting sort within each partition, written to the partition's own range of the outputs: its
+    counts and its output range stay in cache."""
+    n = ptr.shape[0] - 1
+    width = 1 << shift
+    cnt = np.zeros(width + 1, np.int64)
+    for b in range(pstart.shape[0] - 1):
+        a, z = pstart[b], pstart[b + 1]
+        base = b << shift
+        cnt[:] = 0
+        for p in range(a, z):
+            cnt[t_key[p] + 1] += 1
+        cnt[0] = a
+        for v in range(width):
+            cnt[v + 1] += cnt[v]
+        ptr[base:min(base + width, n)] = cnt[:min(width, n - base)]
+        for p in range(a, z):
+            v = t_key[p]
+            q = cnt[v]
+            cnt[v] = q + 1
+            order[q] = t_row[p]
+            other_o[q] = t_other[p]
+            ts_o[q] = t_ts[p]
+    ptr[n] = t_key.shape[0]
+
+
+def csr_order(keys: np.ndarray, n: int, other: np.ndarray, ts: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Stable sort of row indices by ``keys`` in [0, n): (order, CSR pointers, ``other[order]``, ``ts[order]``).
+    Two passes instead of one counting sort over all n keys (whose counters and outputs are written at
+    random, a cache miss a row): rows go to partitions of consecutive keys first, in sequence, then each
+    partition is sorted in cache. The arrays are numpy's (huge pages: a tenth of the page faults)."""
+    m = keys.shape[0]
+    shift = min(16, max(0, (n - 1).bit_length() - 10))  # about 1024 partitions, offsets within one fit 16 bits
+    pstart = np.zeros(((n - 1) >> shift) + 2 if n else 1, np.int64)
+    t_key = np.empty(m, np.uint16)
+    t_row = np.empty(m, np.int32 if m < 2**31 else np.int64)
+    t_other = np.empty(m, other.dtype)
+    t_ts = np.empty(m, ts.dtype)
+    _partition(keys, other, ts, shift, pstart, t_key, t_row, t_other, t_ts)
+    ptr = np.empty(n + 1, np.int64)
+    order = np.empty(m, np.int64)
+    other_o = np.empty(m, other.dtype)
+    ts_o = np.empty(m, ts.dtype)
+    _place(shift, pstart, t_key, t_row, t_other, t_ts, ptr, order, other_o, ts_o)
+    return order, ptr, other_o, ts_o

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from harbour.detect.aml.graph import build_graph
-from harbour.detect.aml.interning import intern_columns, prefix_in, take_strings
+from harbour.detect.aml.interning import csr_order, intern_columns, prefix_in, take_strings
 
 
 def reference_ids(values: list[Any]) -> tuple[list[int], list[int]]:
@@ -87,6 +87,19 @@ def test_prefix_in_matches_the_text_before_the_first_colon() -> None:
     names = pa.array(["KLN", "HBX", "", "K:L"])
     # "" names the empty prefix (":x", "") and "K:L" holds a ':' so no prefix can equal it
     assert prefix_in(strings, names).tolist() == [1, 1, -1, 0, -1, 2, -1, 2, -1]
+
+
+@pytest.mark.parametrize(("m", "n"), [(0, 0), (0, 5), (1, 1), (5_000, 3), (60_000, 50_000), (30_000, 3_000_000)])
+def test_csr_order_is_a_stable_sort_by_key(m: int, n: int) -> None:
+    rng = np.random.default_rng(m + n)
+    keys = (rng.zipf(1.3, m) * 7_919 % n if n else np.zeros(0)).astype(np.int64)
+    other = rng.integers(0, 1 << 40, m)
+    ts = np.sort(rng.integers(0, 1 << 50, m))
+    order, ptr, other_o, ts_o = csr_order(keys, n, other, ts)
+    want = np.argsort(keys, kind="stable")
+    assert order.tolist() == want.tolist()
+    assert ptr.tolist() == np.concatenate(([0], np.cumsum(np.bincount(keys, minlength=n)))).tolist()
+    assert other_o.tolist() == other[want].tolist() and ts_o.tolist() == ts[want].tolist()
 
 
 def reference_graph(from_party: list[Any], to_party: list[Any], venues: list[str], accounts: dict[str, list[Any]]

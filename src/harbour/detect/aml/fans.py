@@ -113,24 +113,26 @@ def _uniform_payments(usd: np.ndarray, max_cv: float) -> np.ndarray:
     return pay if float(amounts.std() / amounts.mean()) <= max_cv else none
 
 
-def crowd_size(g: TransferGraph, node: int, edges: np.ndarray, incoming: bool) -> int:
-    """Distinct counterparties of a fan that can be one crowd: those **new to the account** — not dealt with
-    in the same direction before the burst, and never in the other direction (a two-way relationship: the
-    customer's own wallet it also deposits from, a friend settling up) — and of those, the platform's
+def is_crowd(g: TransferGraph, node: int, edges: np.ndarray, incoming: bool, min_size: int) -> bool:
+    """Whether a fan's counterparties hold a crowd of ``min_size``: of those **new to the account** — not
+    dealt with in the same direction before the burst, and never in the other direction (a two-way
+    relationship: the customer's own wallet it also deposits from, a friend settling up) — the platform's
     accounts plus the outside parties of the busiest chain. A crowd pays (a dispersal pays out to) addresses
     on one chain, where one sum moves in one coin; a customer moving several coins to or from its own
     wallets on three chains, its regular contacts and an exchange account is not a crowd, though it has as
     many distinct counterparties."""
     others, first = np.unique(counterparties(g, node, edges), return_index=True)
     new = _new_to(g, node, others, int(g.ts[edges].min()), incoming)
+    if np.count_nonzero(new) < min_size:
+        return False  # the chains need not be read
     others, first = others[new], first[new]
     outside = ~g.is_account[others]
     if not outside.any():
-        return int(others.size)
+        return int(others.size) >= min_size
     e = edges[first[outside]]
     party = np.where(g.src[e] == node, g.dst_party[e], g.src_party[e])
     _, per_chain = np.unique([str(s).split(":", 1)[0] for s in g.parties[party]], return_counts=True)
-    return int(np.count_nonzero(~outside) + per_chain.max())
+    return int(np.count_nonzero(~outside) + per_chain.max()) >= min_size
 
 
 def _new_to(g: TransferGraph, node: int, others: np.ndarray, t0: int, incoming: bool) -> np.ndarray:
@@ -166,7 +168,7 @@ def find_fans(g: TransferGraph, cfg: FanConfig, claimed: np.ndarray, incoming: b
                 total = float(g.usd[e].sum())
                 if np.unique(counterparties(g, v, e)).size < cfg.min_counterparties or total < cfg.min_total_usd:
                     continue
-        if crowd_size(g, v, e, incoming) < cfg.min_counterparties:
+        if not is_crowd(g, v, e, incoming, cfg.min_counterparties):
             continue  # counterparties known to the account or spread over chains: its own places, not a crowd
         others = np.unique(counterparties(g, v, e))
         name = node_name(g, v, e)

@@ -1,5 +1,6 @@
-"""Interning the transfer graph's parties straight from the Arrow buffers of each chunk: no combined copy
-of the columns, no conversion into another library's strings (either costs more than the interning).
+"""The transfer graph's build kernels (see ``graph.py``): party interning straight from the Arrow buffers
+of each chunk — no combined copy of the columns, no conversion into another library's strings (either
+costs more than the interning) — and the edges' CSR order.
 
 Each string is hashed to 64 bits, and ids are given to hashes: two different parties share an id only on a
 hash collision (odds about n^2 / 2^65, below one in 10^5 for 20M parties). The rows are grouped by the top
@@ -11,6 +12,7 @@ Example::
 
     codes, firsts = intern_columns([from_party, to_party])  # id per row of both, first row of each id
     parties = take_strings([from_party, to_party], firsts)
+    order, ptr, dst_o, ts_o = csr_order(src, n_nodes, dst, ts)
 """
 
 from __future__ import annotations
@@ -112,16 +114,14 @@ def hash_strings(col: Strings, out: np.ndarray, at: int, hist: np.ndarray, shift
 
 
 @njit(cache=True, nogil=True)
-def _scatter(h: np.ndarray, lo: int, hi: int, shift: int, fill: np.ndarray, keys: np.ndarray, rows: np.ndarray
-             ) -> None:
-    """Rows lo..hi-1 (hash and row number) to their bucket's next positions ``fill``: in row order within
-    each bucket."""
+def _scatter(h: np.ndarray, lo: int, hi: int, shift: int, fill: np.ndarray, keys: np.ndarray) -> None:
+    """The hashes of rows lo..hi-1 to their bucket's next positions ``fill``: in row order within each bucket
+    (so a row's position is found again by walking the rows with one cursor per bucket)."""
     sh = np.uint64(shift)
     for i in range(lo, hi):
         b = np.intp(h[i] >> sh)
         p = fill[b]
         keys[p] = h[i]
-        rows[p] = i
         fill[b] = p + 1
 
 
@@ -131,10 +131,10 @@ def _slot(x: np.uint64, mask: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _intern_buckets(keys: np.ndarray, rows: np.ndarray, ptr: np.ndarray, b0: int, b1: int, local: np.ndarray,
-                    seen: np.ndarray, n_ids: np.ndarray) -> None:
+def _intern_buckets(keys: np.ndarray, ptr: np.ndarray, b0: int, b1: int, local: np.ndarray, is_first: np.ndarray,
+                    n_ids: np.ndarray) -> None:
     """Dense ids within each bucket b0..b1-1 in order of first position: ``local[p]`` per position,
-    ``seen[row]`` where an id first appears, ``n_ids[b]`` per bucket. The open-addressing table (hash and id + 1
+    ``is_first[p]`` where an id first appears, ``n_ids[b]`` per bucket. The open-addressing table (hash and id + 1
     side by side, at most half full) is sized to the bucket: it stays in cache."""
     most = 1
     for b in range(b0, b1):
@@ -160,28 +160,33 @@ def _intern_buckets(keys: np.ndarray, rows: np.ndarray, ptr: np.ndarray, b0: int
                     slots[2 * j] = x
                     slots[2 * j + 1] = np.uint64(k + 1)
                     local[p] = k
-                    seen[rows[p]] = True
+                    is_first[p] = True
                     k += 1
                     break
                 if slots[2 * j] == x:
                     local[p] = np.intp(sid) - 1
+                    is_first[p] = False
                     break
                 j = (j + 1) & mask
         n_ids[b] = k
 
 
 @njit(cache=True, nogil=True)
-def _number(h: np.ndarray, seen: np.ndarray, shift: int, base: np.ndarray, gid: np.ndarray, firsts: np.ndarray
-            ) -> None:
-    """Global ids in order of first appearance: the first rows, taken in row order, are each bucket's ids in
-    local order (a bucket numbers its ids by first position, and its positions are in row order), so the
-    k-th first row overall is id k, and it is the next local id of its bucket (``gid[base[b] + local]``)."""
+def _number(h: np.ndarray, shift: int, ptr: np.ndarray, is_first: np.ndarray, base: np.ndarray, gid: np.ndarray,
+            firsts: np.ndarray) -> None:
+    """Global ids in order of first appearance: walking the rows in order (one cursor per bucket finds each
+    row's position), the first rows come in row order and each is its bucket's next local id (a bucket
+    numbers its ids by first position, and its positions are in row order); the k-th is id k
+    (``gid[base[b] + local]``)."""
     sh = np.uint64(shift)
+    fill = ptr[:-1].copy()
     nxt = base[:-1].copy()
     k = 0
-    for i in range(seen.shape[0]):
-        if seen[i]:
-            b = np.intp(h[i] >> sh)
+    for i in range(h.shape[0]):
+        b = np.intp(h[i] >> sh)
+        p = fill[b]
+        fill[b] = p + 1
+        if is_first[p]:
             gid[nxt[b]] = k
             nxt[b] += 1
             firsts[k] = i
@@ -228,18 +233,17 @@ def intern_columns(cols: Sequence[Strings]) -> tuple[np.ndarray, np.ndarray]:
     # each column's rows go after the previous columns' rows of the same bucket: row order within buckets
     col_fill = ptr[:-1] + np.concatenate((np.zeros((1, 1 << bits), np.int64), np.cumsum(hist, axis=0)[:-1]))
     keys = np.empty(n, np.uint64)
-    rows = np.empty(n, np.int32 if n < 2**31 else np.int64)
     lo, hi = start[:-1].tolist(), start[1:].tolist()
-    together(*(lambda i=i: _scatter(h, lo[i], hi[i], shift, col_fill[i].copy(), keys, rows) for i in range(len(cols))))
+    together(*(lambda i=i: _scatter(h, lo[i], hi[i], shift, col_fill[i].copy(), keys) for i in range(len(cols))))
     local = np.empty(n, np.int32)
-    seen = np.zeros(n, np.bool_)
+    is_first = np.empty(n, np.bool_)
     n_ids = np.zeros(1 << bits, np.int64)
-    _run(lambda b0, b1: _intern_buckets(keys, rows, ptr, b0, b1, local, seen, n_ids), ranges(1 << bits, ptr))
+    _run(lambda b0, b1: _intern_buckets(keys, ptr, b0, b1, local, is_first, n_ids), ranges(1 << bits, ptr))
     base = np.zeros((1 << bits) + 1, np.int64)
     np.cumsum(n_ids, out=base[1:])
     gid = np.empty(int(base[-1]), np.int64)
     firsts = np.empty(int(base[-1]), np.int64)
-    _number(h, seen, shift, base, gid, firsts)
+    _number(h, shift, ptr, is_first, base, gid, firsts)
     _run(lambda b0, b1: _globalise(ptr, base, gid, local, b0, b1), ranges(1 << bits, ptr))
     codes = keys.view(np.int64)  # the hashes by position are read no more: their pages are reused
     together(*(lambda i=i: _unbucket(h, lo[i], hi[i], shift, col_fill[i].copy(), local, codes)

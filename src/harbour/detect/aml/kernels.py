@@ -1044,6 +1044,30 @@ def node_totals(nodes: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray, d
     return out
 
 
+
+@njit(cache=True, nogil=True)
+def run_hops(out_order: np.ndarray, dst_o: np.ndarray, usable: np.ndarray, skip: np.ndarray, nodes: np.ndarray,
+             lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The usable out-edges of each burst run (node ``nodes[k]``, out-order positions ``lo[k]..hi[k]``) to
+    another node that is not ``skip``: (edge id, run) pairs, run after run, each run's in order."""
+    size = 0
+    for k in range(nodes.shape[0]):
+        size += hi[k] - lo[k] + 1
+    edges = np.empty(size, np.int64)
+    run = np.empty(size, np.int64)
+    m = 0
+    for k in range(nodes.shape[0]):
+        v = nodes[k]
+        for p in range(lo[k], hi[k] + 1):
+            e = out_order[p]
+            w = dst_o[p]
+            if usable[e] and w != v and not skip[w]:
+                edges[m] = e
+                run[m] = k
+                m += 1
+    return edges[:m], run[:m]
+
+
 MIN_SPLIT = 100_000  # below this much work one thread is quicker than handing ranges out
 _POOL: list[ThreadPoolExecutor] = []
 

@@ -18,7 +18,7 @@ from harbour.detect.aml.base import (
     saturating,
 )
 from harbour.detect.aml.graph import TransferGraph
-from harbour.detect.aml.kernels import followers
+from harbour.detect.aml.kernels import followers, run_hops
 from harbour.detect.framework import register
 
 
@@ -67,13 +67,7 @@ def find(g: TransferGraph, cfg: ScatterGatherConfig, claimed: np.ndarray) -> lis
     if sources.size == 0:
         return []
     # every scatter hop of every burst at once, then every onward hop at once
-    lengths = hi - lo + 1
-    run = np.repeat(np.arange(sources.size), lengths)
-    starts = np.cumsum(lengths) - lengths
-    pos = np.arange(int(lengths.sum())) - np.repeat(starts, lengths) + np.repeat(lo, lengths)
-    scatter = g.out_order[pos]
-    ok = usable[scatter] & (g.dst[scatter] != g.src[scatter]) & ~g.institutional[g.dst[scatter]]
-    scatter, run = scatter[ok], run[ok]
+    scatter, run = run_hops(g.out_order, g.csr_view(False)[0], usable, g.institutional, sources, lo, hi)
     idx, fol = followers(scatter, g.out_ptr, g.out_order, g.src, g.dst, g.ts, usable, window, cfg.follow_cap,
                          g.csr_view(False))
     f_run, targets, mids = run[idx], g.dst[fol], g.src[fol]

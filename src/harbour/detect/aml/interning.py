@@ -383,8 +383,7 @@ def all_equal(a: pa.Array, a_rows: np.ndarray, b: pa.Array, b_rows: np.ndarray) 
 
 
 @njit(cache=True, nogil=True)
-def _partition(keys: np.ndarray, other: np.ndarray, ts: np.ndarray, shift: int, pstart: np.ndarray,
-               t_key: np.ndarray, t_row: np.ndarray, t_other: np.ndarray, t_ts: np.ndarray) -> None:
+def _partition(keys: np.ndarray, shift: int, pstart: np.ndarray, t_key: np.ndarray, t_row: np.ndarray) -> None:
     """Rows to partitions of ``1 << shift`` consecutive keys (``pstart``: their starts, filled here), in row
     order within each; the key is kept as its offset in the partition."""
     for i in range(keys.shape[0]):
@@ -398,15 +397,14 @@ def _partition(keys: np.ndarray, other: np.ndarray, ts: np.ndarray, shift: int, 
         fill[b] = p + 1
         t_key[p] = keys[i] - (b << shift)
         t_row[p] = i
-        t_other[p] = other[i]
-        t_ts[p] = ts[i]
 
 
 @njit(cache=True, nogil=True)
-def _place(shift: int, pstart: np.ndarray, t_key: np.ndarray, t_row: np.ndarray, t_other: np.ndarray,
-           t_ts: np.ndarray, ptr: np.ndarray, order: np.ndarray, other_o: np.ndarray, ts_o: np.ndarray) -> None:
+def _place(shift: int, pstart: np.ndarray, t_key: np.ndarray, t_row: np.ndarray, other: np.ndarray,
+           ts: np.ndarray, ptr: np.ndarray, order: np.ndarray, other_o: np.ndarray, ts_o: np.ndarray) -> None:
     """A counting sort within each partition, written to the partition's own range of the outputs: its
-    counts and its output range stay in cache."""
+    counts and its output range stay in cache. ``other`` and ``ts`` are read at the partition's rows, in
+    ascending order."""
     n = ptr.shape[0] - 1
     width = 1 << shift
     cnt = np.zeros(width + 1, np.int64)
@@ -424,9 +422,10 @@ def _place(shift: int, pstart: np.ndarray, t_key: np.ndarray, t_row: np.ndarray,
             v = t_key[p]
             q = cnt[v]
             cnt[v] = q + 1
-            order[q] = t_row[p]
-            other_o[q] = t_other[p]
-            ts_o[q] = t_ts[p]
+            r = t_row[p]
+            order[q] = r
+            other_o[q] = other[r]
+            ts_o[q] = ts[r]
     ptr[n] = t_key.shape[0]
 
 
@@ -435,18 +434,18 @@ def csr_order(keys: np.ndarray, n: int, other: np.ndarray, ts: np.ndarray
     """Stable sort of row indices by ``keys`` in [0, n): (order, CSR pointers, ``other[order]``, ``ts[order]``).
     Two passes instead of one counting sort over all n keys (whose counters and outputs are written at
     random, a cache miss a row): rows go to partitions of consecutive keys first, in sequence, then each
-    partition is sorted in cache. The arrays are numpy's (huge pages: a tenth of the page faults)."""
+    partition is sorted in cache. Memory is what costs most here (fresh pages are faulted in and zeroed:
+    more system time than the sort's own), so the partitions carry 6 bytes a row (key offset, row), not the
+    values; the arrays are numpy's (huge pages: a tenth of the page faults of numba's)."""
     m = keys.shape[0]
     shift = min(16, max(0, (n - 1).bit_length() - 10))  # about 1024 partitions, offsets within one fit 16 bits
     pstart = np.zeros(((n - 1) >> shift) + 2 if n else 1, np.int64)
     t_key = np.empty(m, np.uint16)
     t_row = np.empty(m, np.int32 if m < 2**31 else np.int64)
-    t_other = np.empty(m, other.dtype)
-    t_ts = np.empty(m, ts.dtype)
-    _partition(keys, other, ts, shift, pstart, t_key, t_row, t_other, t_ts)
+    _partition(keys, shift, pstart, t_key, t_row)
     ptr = np.empty(n + 1, np.int64)
     order = np.empty(m, np.int64)
     other_o = np.empty(m, other.dtype)
     ts_o = np.empty(m, ts.dtype)
-    _place(shift, pstart, t_key, t_row, t_other, t_ts, ptr, order, other_o, ts_o)
+    _place(shift, pstart, t_key, t_row, other, ts, ptr, order, other_o, ts_o)
     return order, ptr, other_o, ts_o

@@ -29,6 +29,15 @@ class RapidMovementConfig(BaseModel):
     min_usd: float = Field(2_000.0, ge=0, description="value received, at least")
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _among(w: int, senders: np.ndarray, n_senders: int) -> bool:
+    """Whether ``w`` is one of ``senders[:n_senders]`` (a payment to it is a refund)."""
+    for k in range(n_senders):  # noqa: SIM110 - a loop, not any() over a generator, in nopython mode
+        if w == senders[k]:
+            return True
+    return False
+
+
 @njit(cache=True, nogil=True)
 def _sent_on(v: int, lo: int, hi: int, senders: np.ndarray, n_senders: int, out_order: np.ndarray,
              dst_o: np.ndarray, usd: np.ndarray, cap: float) -> tuple[float, float]:
@@ -46,12 +55,7 @@ def _sent_on(v: int, lo: int, hi: int, senders: np.ndarray, n_senders: int, out_
         w = dst_o[q]
         if w == v:
             continue
-        back = False
-        for k in range(n_senders):
-            if w == senders[k]:
-                back = True
-                break
-        if back:
+        if _among(w, senders, n_senders):
             refunded += usd[out_order[q]]
         else:
             total += usd[out_order[q]]
@@ -79,15 +83,8 @@ def _left_in_time(v: int, lo: int, hi: int, senders: np.ndarray, n_senders: int,
     out = 0.0
     for p in range(lo, hi):
         w = dst_o[p]
-        if w == v:
-            continue
-        back = False
-        for k in range(n_senders):
-            if w == senders[k]:
-                back = True
-                break
-        if back:
-            continue
+        if w == v or _among(w, senders, n_senders):
+            continue  # money kept, or a refund: not passed on
         through[n_through] = src_party[out_order[p]]
         n_through += 1
         while q < q_end and ts_i[q] <= ts_o[p]:  # what arrived before this payment is in the balance

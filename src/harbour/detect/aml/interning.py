@@ -337,15 +337,20 @@ def prefix_in(strings: pa.Array, names: pa.Array) -> np.ndarray:
     return out
 
 
-def index_of(col: Strings, names: pa.Array, dtype: Any = np.int64) -> np.ndarray:
-    """``pc.index_in(col, names)`` with -1 for none, for a handful of ``names`` (no nulls, no duplicates):
-    compared byte by byte, no hash of each string."""
+def index_of(col: Strings, names: pa.Array, dtype: Any = np.int64, whole: bool = True,
+             rows: np.ndarray | None = None) -> np.ndarray:
+    """``pc.index_in(col, names)`` with -1 for none (nulls too), for a handful of ``names`` (no nulls, no
+    duplicates): compared byte by byte, no hash of each string. With ``whole`` False, the index of the name
+    equal to each string's text before its first ':' (all of it if none). ``rows`` (a mask over ``col``)
+    limits the scan to those rows; the others are -1."""
     names_offsets, names_data, _ = _buffers(names)
     out = np.full(len(col), -1, dtype)
     at = 0
     for chunk in _chunks(col):
         offsets, data, valid = _buffers(chunk)
-        _match(offsets, data, valid, names_offsets, names_data, True, out, at, 0, len(chunk))
+        if rows is not None:  # _match skips the rows its validity mask leaves out
+            valid = rows[at:at + len(chunk)] & valid if valid.shape[0] else rows[at:at + len(chunk)]
+        _match(offsets, data, valid, names_offsets, names_data, whole, out, at, 0, len(chunk))
         at += len(chunk)
     return out
 

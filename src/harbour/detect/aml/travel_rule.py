@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, Field
 
 from harbour.detect.aml.base import fmt_usd
+from harbour.detect.aml.interning import index_of
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
 
 FIELDS = ("originator_name", "originator_account", "beneficiary_name", "beneficiary_account", "counterparty_vasp")
@@ -42,20 +43,18 @@ def _true(mask: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     return pc.fill_null(mask, False)
 
 
-def _other_venue_party(transfers: pa.Table, venues: list[str]) -> pa.ChunkedArray | pa.Array:
-    """Rows with a party spelled as an account of a venue in ``venues`` other than the row's own (its text
-    before the first ``:``, all of it if none, is that venue): a few prefix tests per venue instead of
-    splitting every party string. Every row whose other side ``gaps`` finds on another venue is among them."""
-    hit = pa.array(np.zeros(transfers.num_rows, bool))
-    for v in venues:
-        if v is None or ":" in v:
-            continue  # a prefix before the first ':' never holds one
-        spelled = pc.or_(pc.or_(_true(pc.starts_with(transfers["from_party"], v + ":")),
-                                _true(pc.equal(transfers["from_party"], v))),
-                         pc.or_(_true(pc.starts_with(transfers["to_party"], v + ":")),
-                                _true(pc.equal(transfers["to_party"], v))))
-        hit = pc.or_(hit, pc.and_(spelled, _true(pc.not_equal(transfers["venue"], v))))
-    return hit
+def _other_venue_party(transfers: pa.Table, venues: list[str], rows: np.ndarray) -> np.ndarray:
+    """Of ``rows`` (a mask), those with a party spelled as an account of a venue in ``venues`` other than the
+    row's own (its text before the first ``:``, all of it if none, is that venue). Every row whose other side
+    ``gaps`` finds on another venue is among them. A byte scan of each party's prefix in place: testing
+    copies of the rows' strings would cost more in fresh memory than the tests themselves."""
+    names = pa.array([v for v in venues if v is not None and ":" not in v], pa.string())  # ':' never in a prefix
+    own = index_of(transfers["venue"], names, np.int16, rows=rows)
+    hit = np.zeros(transfers.num_rows, bool)
+    for party in ("from_party", "to_party"):
+        code = index_of(transfers[party], names, np.int16, whole=False, rows=rows)
+        hit |= (code >= 0) & (code != own)
+    return hit & rows & np.asarray(pc.is_valid(transfers["venue"]))  # a row without a venue is on none
 
 
 def gaps(transfers: pa.Table, cfg: TravelRuleConfig, known_venues: set[str] | None = None) -> pl.DataFrame:
@@ -67,9 +66,11 @@ def gaps(transfers: pa.Table, cfg: TravelRuleConfig, known_venues: set[str] | No
     # another venue. Most transfers are deposits and withdrawals between a customer and its own wallet; the
     # string splits below run on the few rows left (the same rows pass as without this filter).
     small = transfers.select(["venue", "transfer_id", "ts", "usd_value", "kind", "from_party", "to_party", *FIELDS])
-    big = small.filter(big_rows)
-    cross = pc.and_(_true(pc.not_equal(big["kind"], "internal")), _other_venue_party(big, venues))
-    df = pl.from_arrow(big.filter(pc.or_(pc.is_valid(big["counterparty_vasp"]), cross)))
+    big_np = np.asarray(big_rows)
+    cross = np.asarray(_true(pc.not_equal(transfers["kind"], "internal"))) & _other_venue_party(transfers, venues,
+                                                                                               big_np)
+    rows = big_np & (np.asarray(pc.is_valid(transfers["counterparty_vasp"])) | cross)
+    df = pl.from_arrow(small.filter(pa.array(rows)))
     assert isinstance(df, pl.DataFrame)
     from_venue = pl.col("from_party").str.split_exact(":", 1).struct.field("field_0")
     to_venue = pl.col("to_party").str.split_exact(":", 1).struct.field("field_0")

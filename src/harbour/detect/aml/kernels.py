@@ -33,10 +33,20 @@ def _lower_bound(ts: np.ndarray, order: np.ndarray, lo: int, hi: int, t: int) ->
     return lo
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _mark_run(order: np.ndarray, other_o: np.ndarray, valid_o: np.ndarray, v: int, lo: int, hi: int,
+              marks: np.ndarray) -> None:
+    """Flag the valid, non-self-loop edges of node v's run lo..hi (positions) in ``marks``, if given."""
+    if marks.shape[0]:
+        for r in range(lo, hi + 1):
+            if valid_o[r] and other_o[r] != v:
+                marks[order[r]] = True
+
+
 @njit(cache=True, nogil=True)
 def _bursts(ptr: np.ndarray, other_o: np.ndarray, ts_o: np.ndarray, valid_o: np.ndarray, skip_node: np.ndarray,
-            window: int, min_count: int, distinct: bool, scratch: np.ndarray, v0: int, v1: int
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            window: int, min_count: int, distinct: bool, scratch: np.ndarray, v0: int, v1: int,
+            order: np.ndarray, marks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per node, maximal runs of its time-ordered edges in which some ``window``-long span holds at least
     ``min_count`` edges (``distinct``: distinct counterparties ``other_o``). The arrays are in CSR order
     (position r of node v's edges: ``other_o[r]``, ``ts_o[r]``, ``valid_o[r]``), so the sliding window reads
@@ -44,6 +54,8 @@ def _bursts(ptr: np.ndarray, other_o: np.ndarray, ts_o: np.ndarray, valid_o: np.
     positions lo..hi (inclusive) into the order.
 
     ``scratch`` is a zeroed int32 array of one slot per node; it is left zeroed. Only nodes v0..v1-1.
+    With a non-empty ``marks`` (one flag per edge), the valid non-self-loop edges of every run are also
+    flagged there (``order[r]`` is position r's edge), while the scan still has them in hand.
 
     Two distinct counterparties (the mesh test of bipartite and stack) need no counts: a window holds two
     iff it reaches back to the latest edge whose counterparty differs from the newest edge's, which the
@@ -106,6 +118,7 @@ def _bursts(ptr: np.ndarray, other_o: np.ndarray, ts_o: np.ndarray, valid_o: np.
                         out_lo[k] = cur_lo
                         out_hi[k] = cur_hi
                         k += 1
+                        _mark_run(order, other_o, valid_o, v, cur_lo, cur_hi, marks)
                     cur_lo = left
                     cur_hi = r
         if cur_lo >= 0:
@@ -117,6 +130,7 @@ def _bursts(ptr: np.ndarray, other_o: np.ndarray, ts_o: np.ndarray, valid_o: np.
             out_lo[k] = cur_lo
             out_hi[k] = cur_hi
             k += 1
+            _mark_run(order, other_o, valid_o, v, cur_lo, cur_hi, marks)
         if distinct and not pair:
             for r in range(left, b):
                 scratch[other_o[r]] = 0
@@ -937,11 +951,13 @@ def _cat(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
 
 def bursts(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, this: np.ndarray, ts: np.ndarray,
            mask: np.ndarray, skip_node: np.ndarray, window: int, min_count: int, distinct: bool,
-           scratch: np.ndarray, gathered: tuple[np.ndarray, np.ndarray] | None = None
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+           scratch: np.ndarray, gathered: tuple[np.ndarray, np.ndarray] | None = None,
+           marks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """See ``_bursts``: (node, lo, hi) of every burst run, by node. ``other``, ``this``, ``ts`` and ``mask``
     are per edge; they are gathered into the order once (sequential reads in the kernel's sliding window
-    instead of two random reads per edge at each end of it)."""
+    instead of two random reads per edge at each end of it). ``marks``: see ``_bursts`` (the ranges of
+    nodes own disjoint edges, so the threads flag disjoint entries)."""
+    flags = np.zeros(0, np.bool_) if marks is None else marks
     bounds = ranges(ptr.shape[0] - 1, ptr)
     # one zeroed scratch per range (threads must not share one), keyed by the range's first node
     scratches = {lo: scratch if i == 0 else np.zeros_like(scratch) for i, (lo, _) in enumerate(bounds)}
@@ -953,7 +969,7 @@ def bursts(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, this: np.ndarr
 
     def part(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return _bursts(ptr, other_o, ts_o, valid_o, skip_node, window, min_count, distinct,  # type: ignore
-                       scratches[lo], lo, hi)
+                       scratches[lo], lo, hi, order, flags)
 
     return _cat(_run(part, bounds))  # type: ignore[return-value]
 

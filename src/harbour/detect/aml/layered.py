@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from harbour.detect.aml.base import burst_edges, hours
+from harbour.detect.aml.base import hours
 from harbour.detect.aml.graph import TransferGraph
 
 
@@ -39,12 +39,25 @@ def many_to_many_edges(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray
     usable = ~claimed & ~g.institutional[g.src] & ~g.institutional[g.dst]
     window = hours(cfg.window_hours)
     # a crowd around one party (a collection account, a payroll) is a star: its transfers stay out
-    star = burst_edges(g, False, usable, window, cfg.max_fan + 1, g.institutional) | \
-        burst_edges(g, True, usable, window, cfg.max_fan + 1, g.institutional)
+    star = _burst_edges(g, usable, window, cfg.max_fan + 1)
     usable &= ~star
-    flag = burst_edges(g, False, usable, window, 2, g.institutional) | \
-        burst_edges(g, True, usable, window, 2, g.institutional)
+    flag = _burst_edges(g, usable, window, 2)
     return np.nonzero(flag & usable)[0]
+
+
+def _burst_edges(g: TransferGraph, mask: np.ndarray, window_us: int, min_count: int) -> np.ndarray:
+    """A mask of the ``mask`` edges inside a burst run (``min_count`` distinct counterparties in the window)
+    of their sender's out-edges or of their receiver's in-edges, hubs skipped: the burst scans flag the runs'
+    edges as they close them (no second pass over the runs' edges, read at random by edge id)."""
+    from harbour.detect.aml.kernels import bursts
+
+    out = np.zeros(g.n_edges, bool)
+    for incoming in (False, True):
+        ptr, order, other, this = (g.in_ptr, g.in_order, g.src, g.dst) if incoming else \
+            (g.out_ptr, g.out_order, g.dst, g.src)
+        bursts(ptr, order, other, this, g.ts, mask, g.institutional, int(window_us), int(min_count), True,
+               np.zeros(g.n_nodes, np.int32), g.csr_view(incoming), out)
+    return out
 
 
 def episodes(g: TransferGraph, cand: np.ndarray, gap: int) -> np.ndarray:

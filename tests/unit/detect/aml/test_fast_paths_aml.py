@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
-from harbour.detect.aml.kernels import busiest_windows, node_totals, run_hops
+from harbour.detect.aml.kernels import bursts, busiest_windows, node_totals, run_hops
 from harbour.detect.aml.scatter_gather import _distinct_triples
+from harbour.detect.aml.travel_rule import _other_venue_party
 
 
 @pytest.mark.parametrize("n", [0, 1, 7, 5_000])
@@ -63,3 +66,41 @@ def test_run_hops_match_the_masked_positions() -> None:
     want = [(int(e), k) for k, v in enumerate(nodes) for e in out_order[lo[k]:hi[k] + 1]
             if usable[e] and dst[e] != v and not skip[dst[e]]]
     assert list(zip(edges.tolist(), run.tolist(), strict=True)) == want
+
+
+def test_burst_marks_match_a_pass_over_the_runs() -> None:
+    rng = np.random.default_rng(3)
+    n_nodes, n_edges = 60, 3_000
+    src, dst = rng.integers(0, n_nodes, n_edges), rng.integers(0, n_nodes, n_edges)
+    ts = np.sort(rng.integers(0, 5_000, n_edges))
+    mask, skip = rng.random(n_edges) < 0.8, rng.random(n_nodes) < 0.1
+    ptr, order = _csr(src, n_nodes)
+    for min_count in (2, 4):
+        marks = np.zeros(n_edges, bool)
+        _, lo, hi = bursts(ptr, order, dst, src, ts, mask, skip, 300, min_count, True,
+                           np.zeros(n_nodes, np.int32), None, marks)
+        expected = np.zeros(n_edges, bool)
+        for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
+            e = order[a:b + 1]
+            expected[e[mask[e] & (dst[e] != src[e])]] = True
+        assert lo.size and (marks == expected).all()
+
+
+def test_other_venue_party_matches_prefix_tests() -> None:
+    rng = np.random.default_rng(4)
+    n = 2_000
+    spellings = np.array(["HBX:1", "KLN:2", "KLN", "VCT:3", "eth:0xab", "HBXX:4", "HB", "", "X:Y:1"], object)
+    venue = pa.array(rng.choice(np.array(["HBX", "KLN", "VCT", "ZZZ"], object), n).tolist())
+    parties = [pa.array([None if rng.random() < 0.05 else s for s in rng.choice(spellings, n).tolist()])
+               for _ in range(2)]
+    table = pa.table({"venue": venue, "from_party": parties[0], "to_party": parties[1]})
+    rows = rng.random(n) < 0.6
+    venues = ["HBX", "KLN", "X:Y", "VCT"]
+    expected = np.zeros(n, bool)
+    for v in ("HBX", "KLN", "VCT"):  # the spelled tests of each venue, without ':'
+        spelled = np.zeros(n, bool)
+        for p in parties:
+            spelled |= np.asarray(pc.fill_null(pc.or_(pc.starts_with(p, v + ":"), pc.equal(p, v)), False))
+        expected |= spelled & np.asarray(pc.not_equal(venue, v))
+    got = _other_venue_party(table, venues, rows)
+    assert expected[rows].any() and (got == (expected & rows)).all()

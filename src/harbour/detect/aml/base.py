@@ -182,18 +182,6 @@ def burst_runs(g: TransferGraph, incoming: bool, mask: np.ndarray, window_us: in
                   scratch, g.csr_view(incoming))
 
 
-def burst_edges(g: TransferGraph, incoming: bool, mask: np.ndarray, window_us: int, min_count: int,
-                skip_node: np.ndarray | None = None) -> np.ndarray:
-    """A mask of the edges inside any burst run (no per-run Python objects: for millions of rows)."""
-    from harbour.detect.aml.kernels import mark_runs
-
-    _, lo, hi = burst_runs(g, incoming, mask, window_us, min_count, True, skip_node)
-    order, other, this = (g.in_order, g.src, g.dst) if incoming else (g.out_order, g.dst, g.src)
-    out = np.zeros(g.n_edges, bool)
-    mark_runs(order, lo, hi, mask, other, this, out)
-    return out
-
-
 def node_bursts(g: TransferGraph, incoming: bool, mask: np.ndarray, window_us: int, min_count: int,
                 distinct: bool = True, skip_node: np.ndarray | None = None) -> list[tuple[int, np.ndarray]]:
     """Per node, runs of its (incoming or outgoing) edges where a ``window_us`` span holds at least

@@ -498,17 +498,6 @@ def episode_ids(src: np.ndarray, dst: np.ndarray, ts: np.ndarray, n_nodes: int, 
 
 
 @njit(cache=True, nogil=True)
-def mark_runs(order: np.ndarray, lo: np.ndarray, hi: np.ndarray, mask: np.ndarray, other: np.ndarray,
-              this: np.ndarray, out: np.ndarray) -> None:
-    """Set ``out[e]`` for every unmasked, non-self-loop edge of the runs order[lo..hi]."""
-    for k in range(lo.shape[0]):
-        for p in range(lo[k], hi[k] + 1):
-            e = order[p]
-            if mask[e] and other[e] != this[e]:
-                out[e] = True
-
-
-@njit(cache=True, nogil=True)
 def count_between(ptr: np.ndarray, order: np.ndarray, ts: np.ndarray, nodes: np.ndarray, t_lo: np.ndarray,
                   t_hi: np.ndarray) -> np.ndarray:
     """Edges of each node (in ``ptr``/``order``) with t_lo < ts <= t_hi."""

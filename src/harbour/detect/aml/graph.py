@@ -160,9 +160,16 @@ class _Accounts(NamedTuple):
     corporate: np.ndarray | None
 
 
+ACCOUNT_COLUMNS = ("venue", "account", "customer_id")
+
+
 def _account_columns(accounts: pa.Table | None) -> _Accounts | None:
     if accounts is None or accounts.num_rows == 0:
         return None
+    missing = [c for c in ACCOUNT_COLUMNS if c not in accounts.column_names]
+    if missing:  # customers are linked through these; a KeyError deep in the build would name no table
+        raise Invalid(f"accounts table lacks column(s) {missing}; linking a customer's accounts needs "
+                      f"{list(ACCOUNT_COLUMNS)}", field="accounts", details={"missing": missing})
     cust = accounts["customer_id"].combine_chunks().dictionary_encode()
     institutional = corporate = None
     if "account_type" in accounts.column_names:

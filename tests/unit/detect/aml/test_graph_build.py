@@ -183,3 +183,15 @@ def test_build_graph_without_accounts_links_nothing() -> None:
     assert g.party_venue.tolist() == ["HBX", "", "KLN", ""]
     assert g.party_node.tolist() == [0, 1, 2, 3]
     assert g.src.tolist() == [0, 1, 0, 2] and g.dst.tolist() == [1, 2, 3, 0]
+
+
+def test_build_graph_names_the_accounts_columns_it_lacks() -> None:
+    from harbour.core.errors import Invalid
+
+    transfers = pa.table({
+        "venue": ["HBX"], "transfer_id": ["a"], "ts": pa.array([1], pa.timestamp("us", tz="UTC")),
+        "usd_value": [1.0], "kind": ["withdrawal"], "from_party": ["HBX:1"], "to_party": ["eth:0xa"],
+    })
+    accounts = pa.table({"venue": ["HBX"], "account": ["1"]})  # no customer_id
+    with pytest.raises(Invalid, match=r"accounts table lacks column\(s\) \['customer_id'\]"):
+        build_graph(transfers, accounts)

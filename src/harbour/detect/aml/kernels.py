@@ -179,8 +179,7 @@ def _temporal_cycles(in_ptr: np.ndarray, in_order: np.ndarray, src_i: np.ndarray
                 continue
             # the first hop: b's out-edges in (ts[e0], ts[e0] + window]; both ends only move forward
             t_end = ts_i[q] + window
-            first_lo = step_after(ts_o, first_lo, b_end, ts_i[q])
-            first_hi = step_after(ts_o, max(first_hi, first_lo), b_end, t_end)
+            first_lo, first_hi = window_after(ts_o, first_lo, first_hi, b_end, ts_i[q], t_end)
             if first_hi - first_lo > hub_cap:
                 continue  # a hub paying crowds: a loop through it is indistinguishable from noise
             on_path[a] = True
@@ -275,8 +274,7 @@ def _peel_next(in_ptr: np.ndarray, in_order: np.ndarray, src_i: np.ndarray, ts_i
             if u == v or val < min_usd:
                 continue
             t = ts_i[q]
-            lo = step_after(ts_o, lo, b, t)
-            hi = step_after(ts_o, max(hi, lo), b, t + window)
+            lo, hi = window_after(ts_o, lo, hi, b, t, t + window)
             if hi - lo > 16:
                 continue  # a hub paying crowds, not one hop of a chain
             best = -1
@@ -332,6 +330,14 @@ def step_after(ts_o: np.ndarray, p: int, end: int, t: int) -> int:
     while p < end and ts_o[p] <= t:
         p += 1
     return p
+
+
+@njit(cache=True, nogil=True)
+def window_after(ts_o: np.ndarray, lo: int, hi: int, end: int, t0: int, t1: int) -> tuple[int, int]:
+    """Positions [lo, hi) of the edges with t0 < ts_o <= t1, both pointers moved forward from where the previous
+    (earlier) window left them: the sliding window of one node's time-ordered edges."""
+    lo = step_after(ts_o, lo, end, t0)
+    return lo, step_after(ts_o, max(hi, lo), end, t1)
 
 
 @njit(cache=True, nogil=True)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from harbour.detect.aml.base import GraphDetector, Pattern, fmt_span, fmt_usd, hours, node_name, saturating
 from harbour.detect.aml.graph import TransferGraph
-from harbour.detect.aml.kernels import _lower_bound, _run, ranges, step_after
+from harbour.detect.aml.kernels import _lower_bound, _run, ranges, window_after
 from harbour.detect.framework import register
 
 
@@ -138,8 +138,8 @@ def _pass_through_runs(in_ptr: np.ndarray, in_order: np.ndarray, src_i: np.ndarr
             if src_i[p] == v or usd[e] <= 0.0:
                 continue
             t = ts_i[p]
-            at = step_after(ts_o, at, b, t - 1)  # times are integer microseconds: the first at or after t
-            end = step_after(ts_o, max(end, at), b, t + dwell)
+            # times are integer microseconds: after t - 1 is at or after t
+            at, end = window_after(ts_o, at, end, b, t - 1, t + dwell)
             # alone
             sender[0] = src_i[p]
             party[0] = dst_party[e]

@@ -34,28 +34,33 @@ class LayeredConfig(BaseModel):
 
 
 def many_to_many_edges(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> np.ndarray:
-    """Edges whose sender pays >= 2 distinct parties or whose receiver is paid by >= 2, in the window,
-    with neither end a hub."""
+    """Transfers between platform accounts whose sender pays >= 2 distinct parties or whose receiver is
+    paid by >= 2, in the window, with neither end a hub."""
     usable = ~claimed & ~g.institutional[g.src] & ~g.institutional[g.dst]
     window = hours(cfg.window_hours)
-    # a crowd around one party (a collection account, a payroll) is a star: its transfers stay out
-    star = _burst_edges(g, usable, window, cfg.max_fan + 1)
+    # a crowd around one party (a collection account, a payroll) is a star: its transfers stay out. Every
+    # party can be a star's centre (a chain address paying many accounts takes its edges out of their count).
+    star = _burst_edges(g, usable, window, cfg.max_fan + 1, g.institutional)
     usable &= ~star
-    flag = _burst_edges(g, usable, window, 2)
-    return np.nonzero(flag & usable)[0]
+    # the mesh scans only centre on accounts: an edge whose sender (out-scan) or receiver (in-scan) is a
+    # chain address is no account-to-account transfer, whatever its burst (a third of the table's edges)
+    flag = _burst_edges(g, usable, window, 2, g.institutional | ~g.is_account)
+    return np.nonzero(flag & usable & g.is_account[g.src] & g.is_account[g.dst])[0]
 
 
-def _burst_edges(g: TransferGraph, mask: np.ndarray, window_us: int, min_count: int) -> np.ndarray:
+def _burst_edges(g: TransferGraph, mask: np.ndarray, window_us: int, min_count: int, skip: np.ndarray
+                 ) -> np.ndarray:
     """A mask of the ``mask`` edges inside a burst run (``min_count`` distinct counterparties in the window)
-    of their sender's out-edges or of their receiver's in-edges, hubs skipped: the burst scans flag the runs'
-    edges as they close them (no second pass over the runs' edges, read at random by edge id)."""
+    of their sender's out-edges or of their receiver's in-edges, ``skip`` nodes not taken as the centre: the
+    burst scans flag the runs' edges as they close them (no second pass over the runs' edges, read at random
+    by edge id)."""
     from harbour.detect.aml.kernels import bursts
 
     out = np.zeros(g.n_edges, bool)
     for incoming in (False, True):
         ptr, order, other, this = (g.in_ptr, g.in_order, g.src, g.dst) if incoming else \
             (g.out_ptr, g.out_order, g.dst, g.src)
-        bursts(ptr, order, other, this, g.ts, mask, g.institutional, int(window_us), int(min_count), True,
+        bursts(ptr, order, other, this, g.ts, mask, skip, int(window_us), int(min_count), True,
                np.zeros(g.n_nodes, np.int32), g.csr_view(incoming), out)
     return out
 
@@ -105,7 +110,6 @@ def _components(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> li
     """Edge sets of the connected components of mesh transfers between platform accounts (account
     episodes as vertices), small, coordinated and large enough to be one scheme."""
     cand = many_to_many_edges(g, cfg, claimed)
-    cand = cand[g.is_account[g.src[cand]] & g.is_account[g.dst[cand]]]
     window = hours(cfg.window_hours)
     if cand.size == 0:
         return []

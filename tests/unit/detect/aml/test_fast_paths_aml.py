@@ -104,3 +104,50 @@ def test_other_venue_party_matches_prefix_tests() -> None:
         expected |= spelled & np.asarray(pc.not_equal(venue, v))
     got = _other_venue_party(table, venues, rows)
     assert expected[rows].any() and (got == (expected & rows)).all()
+
+
+def _runs_by_brute_force(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, ts: np.ndarray, mask: np.ndarray,
+                         skip: np.ndarray, window: int, min_count: int) -> list[tuple[int, int, int]]:
+    """Every valid position's window [first position within ``window`` before it, it], kept when it holds
+    ``min_count`` distinct valid counterparties; overlapping windows of a node merged into runs."""
+    out = []
+    for v in range(ptr.size - 1):
+        if skip[v]:
+            continue
+        a, b = int(ptr[v]), int(ptr[v + 1])
+        t = ts[order[a:b]]
+        run: list[int] = []
+        for r in range(a, b):
+            e = order[r]
+            if not mask[e] or other[e] == v:
+                continue
+            left = a + int(np.searchsorted(t, ts[e] - window, side="left"))
+            seen = {int(other[x]) for x in order[left:r + 1] if mask[x] and other[x] != v}
+            if len(seen) < min_count:
+                continue
+            if run and left <= run[1]:
+                run[1] = r
+            else:
+                if run:
+                    out.append((v, run[0], run[1]))
+                run = [left, r]
+        if run:
+            out.append((v, run[0], run[1]))
+    return out
+
+
+def test_distinct_bursts_match_brute_force_on_quiet_and_crowded_nodes() -> None:
+    # the kernel skips nodes whose edges never crowd min_count into a window: quiet nodes (a few edges a
+    # day) and busy ones (bursts) must both give exactly the runs a window-by-window count gives
+    rng = np.random.default_rng(7)
+    n_nodes, n_edges = 40, 4_000
+    src = np.where(rng.random(n_edges) < 0.5, rng.integers(0, 4, n_edges), rng.integers(0, n_nodes, n_edges))
+    dst = rng.integers(0, n_nodes, n_edges)
+    ts = np.sort(rng.integers(0, 200_000, n_edges))
+    mask, skip = rng.random(n_edges) < 0.85, rng.random(n_nodes) < 0.1
+    ptr, order = _csr(src, n_nodes)
+    for min_count in (3, 5, 9):
+        nodes, lo, hi = bursts(ptr, order, dst, src, ts, mask, skip, 2_000, min_count, True,
+                               np.zeros(n_nodes, np.int32))
+        want = _runs_by_brute_force(ptr, order, dst, ts, mask, skip, 2_000, min_count)
+        assert want and list(zip(nodes.tolist(), lo.tolist(), hi.tolist(), strict=True)) == want

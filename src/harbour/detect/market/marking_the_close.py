@@ -2,9 +2,11 @@
 
 The defining behaviour: in the last minutes before the reference time one owner's aggressive trades push
 the price in one direction, dominating the market's volume there; the move is out of line with the
-day, and the price tends to give it back afterwards. The reference time is configuration (default
-08:00 UTC = 16:00 Hong Kong time, the close used by the generator; a venue with another fixing time
-sets its own).
+day, and the price tends to give it back afterwards. The push goes through the book (each aggressive order
+takes resting orders of its own, ``min_book_reach``) and on into the close (the group's last trade within
+``max_end_gap`` of the span before the reference time). Each side's strongest group is alerted: two groups may
+press one close from opposite sides. The reference time is configuration (default 08:00 UTC = 16:00 Hong Kong
+time, the close used by the generator; a venue with another fixing time sets its own).
 """
 
 from __future__ import annotations
@@ -68,6 +70,15 @@ class MarkingTheCloseConfig(BaseModel):
         "pump's build-up, a long execution) — marking is a burst timed to the reference")
     lead_minutes: float = Field(
         60.0, gt=0, description="span before the watched span over which the owner's own pace is also measured")
+    max_end_gap: float = Field(
+        0.25, gt=0, le=1, description="the group's last aggressive trade is at most this share of the watched span "
+        "before the reference time: marking presses on into the close, while a burst that stopped early in the span "
+        "(another abuse's push, a momentum burst, a block worked off) leaves the closing price to others")
+    min_book_reach: float = Field(
+        0.5, ge=0, description="resting orders an owner's aggressive orders traded against, per aggressive order: a "
+        "push takes liquidity from the book, order after order; many small aggressive orders that all fill one or "
+        "two resting orders (a market maker's re-posted quotes crossing a large resting order) leave the price "
+        "where that order rests, and its owner is the one trading")
 
 
 def _span_move(trades: pl.DataFrame, ref: dt.datetime, minutes: float) -> tuple[float, float]:
@@ -107,6 +118,15 @@ def _burst_not_pace(per: pl.DataFrame, t: pl.DataFrame, w0: dt.datetime, minutes
         .drop("lead_vol")
 
 
+def _resting_key(column: str, account: str, t: pl.DataFrame) -> pl.Expr:
+    """The resting order an aggressive leg traded against: its order id, or (none) its account and price — one
+    resting order shows one price."""
+    by_price = pl.concat_str([pl.col(account).fill_null(""), pl.col("price").cast(pl.String)], separator="@")
+    if column in t.columns and t[column].null_count() == 0:
+        return pl.col(column)
+    return pl.coalesce(pl.col(column), by_price) if column in t.columns else by_price
+
+
 def _order_key(column: str, t: pl.DataFrame) -> pl.Expr:
     # Stamps are formatted only when some order id is missing: formatting every leg's time only to drop it is
     # wasted work.
@@ -118,7 +138,7 @@ def _order_key(column: str, t: pl.DataFrame) -> pl.Expr:
 
 class MarkingTheCloseDetector(Detector[MarkingTheCloseConfig]):
     name = "marking_the_close"
-    version = "1.2"
+    version = "1.3"
     typology = "marking_the_close"
     config_model = MarkingTheCloseConfig
     description = "One owner's aggressive trades dominate and move the price just before the reference time."
@@ -145,50 +165,58 @@ class MarkingTheCloseDetector(Detector[MarkingTheCloseConfig]):
         legs = pl.concat([
             t.filter(side.is_in(["buy", "both"])).select(
                 "ts", "trade_id", "price", "quantity", account="buyer", owner="owner_b", sign=pl.lit(1),
-                order=_order_key("buy_order_id", t)),
+                order=_order_key("buy_order_id", t), resting=_resting_key("sell_order_id", "seller", t)),
             t.filter(side.is_in(["sell", "both"])).select(
                 "ts", "trade_id", "price", "quantity", account="seller", owner="owner_s", sign=pl.lit(-1),
-                order=_order_key("sell_order_id", t)),
+                order=_order_key("sell_order_id", t), resting=_resting_key("buy_order_id", "buyer", t)),
         ])
         day_vol = pl.concat([t.select(owner="owner_b", q="quantity"), t.select(owner="owner_s", q="quantity")]) \
             .group_by("owner").agg(day_vol=pl.col("q").sum())
         day_orders = legs.group_by("owner", "sign").agg(day_n=pl.col("order").n_unique())
-        best: dict | None = None
+        # The strongest span of each side: two groups may mark one close from opposite sides (a buyer and a
+        # seller each pressing the price their way in different spans); one side's group is one alert.
+        best: dict[int, dict] = {}
         for minutes in sorted(config.windows_minutes):
-            found = self._window(t, legs, (day_vol, day_orders), ref, minutes, config)
-            if found and (best is None or found["strength"] > best["strength"]):
-                best = found
-        if best is not None and ends_in_window(part.window, best["end"]):
-            self._emit(out, venue, symbol, ref, best)
+            for found in self._window(t, legs, (day_vol, day_orders), ref, minutes, config):
+                if found["sign"] not in best or found["strength"] > best[found["sign"]]["strength"]:
+                    best[found["sign"]] = found
+        for sign in sorted(best, reverse=True):
+            if ends_in_window(part.window, best[sign]["end"]):
+                self._emit(out, venue, symbol, ref, best[sign])
         return out.to_table()
 
     def _window(self, t: pl.DataFrame, legs: pl.DataFrame, day: tuple[pl.DataFrame, pl.DataFrame], ref: dt.datetime,
-                minutes: float, config: MarkingTheCloseConfig) -> dict | None:
+                minutes: float, config: MarkingTheCloseConfig) -> list[dict]:
         day_vol, day_orders = day
         w0 = ref - dt.timedelta(minutes=minutes)
         win = t.filter((pl.col("ts") >= w0) & (pl.col("ts") < ref))
         if win.height < config.min_orders:
-            return None
+            return []
         move, spread = _span_move(t, ref, minutes)
         day_minutes = span_seconds(t["ts"], minutes * 60) / 60
         win_vol = float(win["quantity"].sum())
-        best: dict | None = None
+        groups: list[dict] = []
         # The direction is the group's (the side its aggressive orders took); the price must have gone that way.
         for sign in (1, -1):
             if sign * move < config.min_move_sigmas * spread:
                 continue
             per = legs.filter((pl.col("ts") >= w0) & (pl.col("ts") < ref) & (pl.col("sign") == sign)) \
                 .group_by("owner").agg(n=pl.col("order").n_unique(), q=pl.col("quantity").sum(),
+                                       resting=pl.col("resting").n_unique(),
                                        ids=pl.col("trade_id"), accounts=pl.col("account").unique(),
                                        start=pl.col("ts").min(), end=pl.col("ts").max()) \
                 .join(day_vol, on="owner").filter(
                     (pl.col("q") >= config.min_member_share * win_vol) & (pl.col("n") >= config.min_member_orders)
-                    & (pl.col("q") / minutes >= config.min_intensity * pl.col("day_vol") / day_minutes))
+                    & (pl.col("q") / minutes >= config.min_intensity * pl.col("day_vol") / day_minutes)
+                    & (pl.col("resting") >= config.min_book_reach * pl.col("n")))
             per = _burst_not_pace(per, t, w0, minutes, config) \
                 .sort(["q", "owner"], descending=[True, False]).head(config.max_group)
             q = float(per["q"].sum()) if per.height else 0.0
             n = int(per["n"].sum()) if per.height else 0
             if n < config.min_orders or q < config.min_share * win_vol:
+                continue
+            # The group must press on into the close: a burst that ended early in the span did not set the close.
+            if ref - as_dt(per["end"].max()) > dt.timedelta(minutes=minutes * config.max_end_gap):
                 continue
             # Its own pace elsewhere in the day: expected orders in a span this long, summed over the group.
             rest = per.join(day_orders.filter(pl.col("sign") == sign), on="owner")
@@ -202,9 +230,8 @@ class MarkingTheCloseDetector(Detector[MarkingTheCloseConfig]):
                      "ids": [i for ids in per["ids"] for i in ids], "start": as_dt(per["start"].min()),
                      "end": as_dt(per["end"].max()), "strength": q / win_vol * max(sigmas, 0.1),
                      "chance": chance}
-            if best is None or found["strength"] > best["strength"]:
-                best = found
-        return best
+            groups.append(found)
+        return groups
 
     def _emit(self, out: AlertBuilder, venue: str, symbol: str | None, ref: dt.datetime, f: dict) -> None:
         verb = "bought" if f["sign"] > 0 else "sold"

@@ -9,7 +9,9 @@ by ``accounts.customer_id``, trades the other way on another venue meanwhile (se
 pushed up, buying while it is pushed down). Arbitrage looks alike but moves A *towards* the others.
 The alert is raised on the venue that was moved (where the manipulating trades are) and names the
 customer's accounts there; the explanation names the other venue. When one customer's runs on two venues
-clash, the earlier push is the one that moved the reference.
+clash, the earlier push (by the runs' median times) is the one that moved the reference. A push beats the
+owner's own pace over the day and over the hour before it; a profit leg beats the customer's own pace on the
+other venue, taken as at least one order a day.
 
 Partitioned by symbol and day across all venues, so every venue's prices are in one kernel.
 """
@@ -131,6 +133,7 @@ def _pushes(legs: pl.DataFrame, trades: pl.DataFrame, config: CrossVenueConfig) 
     day_n = runs.group_by("owner", "venue", "sign").agg(day_n=pl.col("order").n_unique())
     pushes = runs.group_by("owner", "venue", "sign", "run").agg(
         n=pl.col("order").n_unique(), q=pl.col("quantity").sum(), start=pl.col("ts").min(), end=pl.col("ts").max(),
+        mid=pl.col("ts").median(),
         ids=pl.col("trade_id"), accounts=pl.col("account").unique().sort(),
     ).filter(pl.col("n") >= config.min_orders)
     if pushes.height == 0:
@@ -151,30 +154,46 @@ def _pushes(legs: pl.DataFrame, trades: pl.DataFrame, config: CrossVenueConfig) 
         day_n, on=["owner", "venue", "sign"])
     if pushes.height == 0:
         return pushes
-    # The owner's own pace of such orders elsewhere in the day, over a span as long as the run.
+    # The owner's own pace of such orders elsewhere in the day, and over the hour just before the run (a
+    # pump's distribution, a long execution: a pace kept for an hour is no push however busy its day is
+    # elsewhere), over a span as long as the run; the faster of the two is the one the run must beat.
     day = max(span_seconds(trades["ts"], 3600.0), 3600.0)
     dur = ((pushes["end"] - pushes["start"]).dt.total_microseconds().to_numpy() / 1e6).clip(60.0, None)
     pace = (pushes["day_n"].to_numpy() - pushes["n"].to_numpy()) * dur / np.maximum(day - dur, dur)
+    lead = _lead_orders(runs, pushes, dt.timedelta(minutes=config.baseline_minutes))
+    pace = np.maximum(pace, lead * dur / (config.baseline_minutes * 60.0))
     chance = [poisson_tail(int(n), float(lam)) for n, lam in zip(pushes["n"].to_list(), pace, strict=True)]
     return pushes.with_columns(chance=pl.Series(chance)).filter(pl.col("chance") <= config.max_coincidence)
 
 
+def _lead_orders(runs: pl.DataFrame, pushes: pl.DataFrame, lead: dt.timedelta) -> np.ndarray:
+    """Per push: the owner's aggressive orders on that venue and side that began in the ``lead`` before it."""
+    keys = ["owner", "venue", "sign"]
+    first = runs.group_by(*keys, "order").agg(ts=pl.col("ts").min())
+    hits = pushes.select(*keys, "run", "start").join(first, on=keys).filter(
+        (pl.col("ts") >= pl.col("start") - lead) & (pl.col("ts") < pl.col("start"))) \
+        .group_by(*keys, "run").agg(lead_n=pl.len())
+    return pushes.join(hits, on=[*keys, "run"], how="left")["lead_n"].fill_null(0).to_numpy().astype(float)
+
+
 def _not_profit_legs(runs: pl.DataFrame, around: dt.timedelta) -> pl.DataFrame:
-    """Drop a run that follows the same owner's opposite run on another venue (begun before it, still going or
-    within ``around`` of it): the profit is taken once the reference has moved, so the earlier run is the push
-    and this one its profit leg — even when the push's own evidence is weaker (a thin venue's small shift), and
-    the profit leg's larger orders dislocate its own venue more."""
-    earlier = runs.select("owner", venue_e="venue", sign_e="sign", start_e="start", end_e="end")
-    profit = runs.select("owner", "venue", "sign", "run", "start").join(earlier, on="owner").filter(
+    """Drop a run that follows the same owner's opposite run on another venue (its orders came earlier, and it is
+    still going or within ``around`` of this one's start): the profit is taken once the reference has moved, so
+    the earlier run is the push and this one its profit leg — even when the push's own evidence is weaker (a thin
+    venue's small shift), and the profit leg's larger orders dislocate its own venue more. "Earlier" is by the
+    runs' median times, not their first trades: an ordinary trade of the owner minutes before the profit leg
+    joins its run and would make the profit leg look first."""
+    earlier = runs.select("owner", venue_e="venue", sign_e="sign", mid_e="mid", end_e="end")
+    profit = runs.select("owner", "venue", "sign", "run", "start", "mid").join(earlier, on="owner").filter(
         (pl.col("venue_e") != pl.col("venue")) & (pl.col("sign_e") == -pl.col("sign"))
-        & (pl.col("start_e") < pl.col("start")) & (pl.col("start") <= pl.col("end_e") + around)) \
+        & (pl.col("mid_e") < pl.col("mid")) & (pl.col("start") <= pl.col("end_e") + around)) \
         .select("owner", "venue", "sign", "run").unique()
     return runs.join(profit, on=["owner", "venue", "sign", "run"], how="anti")
 
 
 class CrossVenueDetector(Detector[CrossVenueConfig]):
     name = "cross_venue"
-    version = "1.4"
+    version = "1.5"
     typology = "cross_venue"
     config_model = CrossVenueConfig
     description = "One owner pushes a venue's price away from the others while trading the other way elsewhere."
@@ -261,7 +280,9 @@ class CrossVenueDetector(Detector[CrossVenueConfig]):
                             & (pl.col("sign") == -direction))["order"].n_unique()
         window = ((p["end"] - p["start"]) + 2 * around).total_seconds()
         day = max(span_seconds(legs["ts"], 3600.0), window)
-        return poisson_tail(n, (day_n - n) * window / max(day - window, window))
+        # At least one such order a day is habit: an owner seen nowhere else that day has an unknown pace, not a
+        # zero one (a single order elsewhere is then a few per cent chance, not an impossibility).
+        return poisson_tail(n, max(day_n - n, 1) * window / max(day - window, window))
 
 
 DETECTOR = register(CrossVenueDetector())

@@ -40,7 +40,9 @@ class InsiderPreListingConfig(BaseModel):
     pre_hours: float = Field(24.0, gt=0, description="hours before the announcement in which buying is examined")
     post_hours: float = Field(24.0, gt=0, description="hours after it in which the price reaction and exits count")
     min_share: float = Field(
-        0.01, gt=0, le=1, description="owner's net buying before the announcement as a share of all volume then")
+        0.005, gt=0, le=1, description="owner's net buying before the announcement as a share of all volume then "
+        "(on a busy book an insider's accumulation is a small share of it: its size against the account's own "
+        "orders and the other owners' net is the evidence)")
     min_outlier: float = Field(
         10.0, gt=0, description="owner's net buying against the median absolute net position of all owners who "
         "traded before the announcement; the insider's accumulation stands out from ordinary trading")
@@ -60,6 +62,10 @@ class InsiderPreListingConfig(BaseModel):
     min_orders: int = Field(
         3, ge=1, description="buy orders of that size before the announcement: an accumulation is a run of "
         "decisions, not one large order that happened to precede the news")
+    max_order_share: float = Field(
+        0.5, gt=0, le=1, description="largest share of the buying before the announcement one order may carry: a "
+        "position that one large order built is one decision that happened to precede the news, whatever small "
+        "orders came with it")
     min_exit: float = Field(
         0.3, ge=0, le=1, description="share of the accumulated position sold within post_hours of the announcement; "
         "taking the profit the news brought completes the pattern (0 = holding is enough)")
@@ -69,11 +75,23 @@ class InsiderPreListingConfig(BaseModel):
     min_post_return: float = Field(
         0.0, description="price change from the last pre-announcement trade to the post-announcement high; the "
         "announcement must have been worth knowing")
+    max_drift: float = Field(
+        0.025, ge=0, le=1, description="how far below its highest position over the event (pre and post spans) the "
+        "trader's position may stand when the news breaks: an insider's accumulation is complete at the "
+        "announcement, while a pump ring's turn follows its own run-up, so it keeps buying after the news or has "
+        "begun selling before it")
+
+
+def _peak_position() -> pl.Expr:
+    """The trader's highest position over the pre and post spans, counted from the start of the pre span (legs in
+    time order within the group: ``phase`` is sorted)."""
+    inside = pl.col("when") != "base"
+    return pl.when(inside).then(pl.col("q")).otherwise(0.0).cum_sum().filter(inside).max()
 
 
 class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
     name = "insider_pre_listing"
-    version = "1.3"
+    version = "1.4"
     typology = "insider_pre_listing"
     config_model = InsiderPreListingConfig
     description = "One-directional accumulation by a new or quiet owner just before a listing announcement."
@@ -125,18 +143,21 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
             return
         phase = legs.filter((pl.col("ts") >= t0 - pre) & (pl.col("ts") <= t1)).with_columns(
             when=pl.when(pl.col("ts") < t0).then(pl.lit("base")).when(pl.col("ts") < at).then(pl.lit("pre"))
-            .otherwise(pl.lit("post")))
+            .otherwise(pl.lit("post"))).sort("ts", "trade_id")
         # Judged per beneficial owner (accounts of one customer together) and per account: an insider trading
         # from one account of a customer whose other accounts trade both ways has its accumulation and exit
         # diluted in the owner's net, while the account's own record still shows them.
+        # An owner whose combined record is an insider's in all but its turn (it kept buying after the news, or
+        # had begun selling before it) turned on something else, typically its own run-up: its accounts are not
+        # judged apart, or the one that happened to stop buying at the news would pass for an insider.
         per = self._suspects(phase, legs, pre_trades, t, at, "owner", config).with_columns(by=pl.lit("owner"))
         by_account = self._suspects(phase, legs, pre_trades, t, at, "account", config) \
-            .with_columns(by=pl.lit("account"))
+            .filter(pl.col("at_news")).with_columns(by=pl.lit("account"))
         if by_account.height:
             owner_of = phase.select("account", "owner").unique(subset="account")
             by_account = by_account.join(owner_of, left_on="owner", right_on="account", how="left", suffix="_of") \
                 .filter(~pl.col("owner_of").is_in(per["owner"].implode())).drop("owner_of")
-            per = pl.concat([per, by_account])
+        per = pl.concat([per.filter(pl.col("at_news")), by_account]).drop("at_news")
         for owner, net, _gross, _base, sold_after, acc_vol, by in per.iter_rows():
             if (owner, at) in seen:
                 continue
@@ -163,8 +184,9 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
     def _suspects(phase: pl.DataFrame, legs: pl.DataFrame, pre_trades: pl.DataFrame, t: pl.DataFrame,
                   at: dt.datetime, key: str, config: InsiderPreListingConfig) -> pl.DataFrame:
         """Traders (``key``: owner or account) whose buying before the announcement was a large, one-way, new
-        accumulation that they sold into the news, in columns (owner, net, gross, base, sold_after, acc_vol)
-        with the trader's id in ``owner``."""
+        accumulation that they sold into the news, in columns (owner, net, gross, base, sold_after, acc_vol,
+        at_news) with the trader's id in ``owner``; ``at_news`` says whether its position stood at its peak
+        (within ``max_drift``) when the news broke."""
         pre_s = config.pre_hours * 3600.0
         span = max((as_dt(t["ts"].max()) - as_dt(t["ts"].min())).total_seconds(), 1.0)
         per = phase.group_by(key).agg(
@@ -173,6 +195,7 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
             base=pl.col("q").filter(pl.col("when") == "base").abs().sum(),
             sold_after=-pl.col("q").filter((pl.col("when") == "post") & (pl.col("q") < 0)).sum(),
             first=pl.col("ts").filter((pl.col("when") == "pre") & (pl.col("q") > 0)).min(),
+            peak=_peak_position(),
         )
         typical = num(per.filter(pl.col("gross") > 0)["net"].abs().median())
         # The accumulation is weighed against the market's volume over the span it took (first buy to the
@@ -187,27 +210,32 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
                  & (pl.col("net") >= config.min_directional * pl.col("gross"))
                  & (pl.col("base") <= config.max_baseline_ratio * pl.col("gross"))
                  & (pl.col("sold_after") >= config.min_exit * pl.col("net"))
-                 & (pl.col("sold_after") <= config.max_exit * pl.col("net"))).sort(key)
+                 & (pl.col("sold_after") <= config.max_exit * pl.col("net"))).sort(key) \
+            .with_columns(at_news=pl.col("net") >= (1 - config.max_drift) * pl.col("peak"))
         mine = legs.filter(pl.col(key).is_in(per[key].implode()))
         per = per.join(InsiderPreListingDetector._big_orders(mine, at, key, config), on=key).with_columns(
             pace=pl.col("other_buys") * pre_s / max(span - pre_s, pre_s))
-        keep = [n >= config.min_orders and poisson_tail(int(n), float(lam)) <= config.max_coincidence
-                for n, lam in zip(per["pre_buys"].to_list(), per["pace"].to_list(), strict=True)]
+        keep = [n >= config.min_orders and top <= config.max_order_share
+                and poisson_tail(int(n), float(lam)) <= config.max_coincidence
+                for n, top, lam in zip(per["pre_buys"].to_list(), per["top"].to_list(), per["pace"].to_list(),
+                                       strict=True)]
         return per.filter(pl.Series(keep, dtype=pl.Boolean)).rename({key: "owner"}) \
-            .select("owner", "net", "gross", "base", "sold_after", "acc_vol")
+            .select("owner", "net", "gross", "base", "sold_after", "acc_vol", "at_news")
 
     @staticmethod
     def _big_orders(legs: pl.DataFrame, at: dt.datetime, key: str, config: InsiderPreListingConfig) -> pl.DataFrame:
         """Per trader: its buy orders before the announcement (``pre_buys``) and over the rest of the data
-        (``other_buys``) that are at least ``min_order_size`` of its median buy order before it. An insider's
-        few large orders are not explained by its many small ones elsewhere, nor an ordinary buyer's run of
-        usual orders by their size."""
+        (``other_buys``) that are at least ``min_order_size`` of its median buy order before it, and its largest
+        order's share of its buying before it (``top``). An insider's few large orders are not explained by its
+        many small ones elsewhere, nor an ordinary buyer's run of usual orders by their size."""
         t0 = at - dt.timedelta(hours=config.pre_hours)
         orders = legs.filter(pl.col("q") > 0).group_by(key, "order") \
             .agg(size=pl.col("q").sum(), ts=pl.col("ts").min()) \
             .with_columns(pre=(pl.col("ts") >= t0) & (pl.col("ts") < at))
         big = pl.col("size") >= config.min_order_size * pl.col("size").filter(pl.col("pre")).median()
-        return orders.group_by(key).agg(pre_buys=(big & pl.col("pre")).sum(), other_buys=(big & ~pl.col("pre")).sum())
+        pre_size = pl.col("size").filter(pl.col("pre"))
+        return orders.group_by(key).agg(pre_buys=(big & pl.col("pre")).sum(), other_buys=(big & ~pl.col("pre")).sum(),
+                                        top=(pre_size.max() / pre_size.sum()).fill_null(1.0))
 
 
 DETECTOR = register(InsiderPreListingDetector())

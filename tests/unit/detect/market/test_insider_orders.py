@@ -46,3 +46,14 @@ def test_few_large_buys_stand_out_from_the_accounts_many_small_ones() -> None:
 
 def test_one_large_buy_before_the_news_is_not_an_accumulation() -> None:
     assert _insider_alerts(_market([60.0], small_buys_elsewhere=0)) == []
+
+
+def test_a_position_one_large_order_built_is_not_an_accumulation() -> None:
+    # Five buys, all of them "large" against the median (2 units), but one of 40 carries 83 % of the position:
+    # one decision that happened to precede the news, with a few ordinary orders around it.
+    assert _insider_alerts(_market([2.0, 2.0, 40.0, 2.0, 2.0], small_buys_elsewhere=0)) == []
+
+
+def test_an_accumulation_of_similar_orders_is_one() -> None:
+    alerts = _insider_alerts(_market([12.0, 9.0, 14.0, 10.0, 11.0], small_buys_elsewhere=0))
+    assert [a["accounts"] for a in alerts] == [["IN1"]]

@@ -233,7 +233,7 @@ def _distinct(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 class PumpAndDumpDetector(Detector[PumpAndDumpConfig]):
     name = "pump_and_dump"
-    version = "1.3"
+    version = "1.4"
     typology = "pump_and_dump"
     config_model = PumpAndDumpConfig
     description = "Abnormal run-up and collapse with owners who bought before the peak and sold after it."
@@ -313,12 +313,20 @@ class PumpAndDumpDetector(Detector[PumpAndDumpConfig]):
         # last turn), not the whole look-back: hours of ordinary trading before the pump do not dilute it.
         vol_up = float(phase.filter((pl.col("q") > 0) & pl.col("ts").is_between(per["first"].min(), per["turn"].max()))
                        ["quantity"].sum())
-        if float(per["bought"].sum()) < config.min_share * vol_up \
-                or float(per["sold"].sum()) < config.min_share * vol_down:
-            return None
         ev = phase.join(per.select("owner", "turn"), on="owner")
         ev = ev.filter(((pl.col("ts") <= pl.col("turn")) & (pl.col("q") > 0))
                        | ((pl.col("ts") > pl.col("turn")) & (pl.col("q") < 0)))
+        # Likewise its selling against the market's over the span it sold in (its first turn to its last sale):
+        # the price's slide may go on for hours after the group has unloaded, and those hours' volume is not
+        # the buying the group sold into.
+        sells = ev.filter(pl.col("q") < 0)
+        if sells.height:
+            vol_down = float(phase.filter((pl.col("q") > 0)
+                                          & pl.col("ts").is_between(per["turn"].min(), sells["ts"].max(),
+                                                                    closed="right"))["quantity"].sum())
+        if float(per["bought"].sum()) < config.min_share * vol_up \
+                or float(per["sold"].sum()) < config.min_share * vol_down:
+            return None
         accounts = sorted(ev["account"].unique().to_list())
         if len(accounts) < config.min_accounts:
             return None

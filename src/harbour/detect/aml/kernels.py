@@ -13,8 +13,10 @@ range order, so a result is the same, in the same order, whatever the number of 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -60,7 +62,7 @@ def _crowded(ts_o: np.ndarray, a: int, b: int, window: int, min_count: int) -> b
 @njit(cache=True, nogil=True)
 def _bursts(ptr: np.ndarray, other_o: np.ndarray, ts_o: np.ndarray, valid_o: np.ndarray, skip_node: np.ndarray,
             window: int, min_count: int, distinct: bool, scratch: np.ndarray, v0: int, v1: int,
-            order: np.ndarray, marks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            order: np.ndarray, marks: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per node, maximal runs of its time-ordered edges in which some ``window``-long span holds at least
     ``min_count`` edges (``distinct``: distinct counterparties ``other_o``). The arrays are in CSR order
     (position r of node v's edges: ``other_o[r]``, ``ts_o[r]``, ``valid_o[r]``), so the sliding window reads
@@ -69,7 +71,8 @@ def _bursts(ptr: np.ndarray, other_o: np.ndarray, ts_o: np.ndarray, valid_o: np.
 
     ``scratch`` is a zeroed int32 array of one slot per node; it is left zeroed. Only nodes v0..v1-1.
     With a non-empty ``marks`` (one flag per edge), the valid non-self-loop edges of every run are also
-    flagged there (``order[r]`` is position r's edge), while the scan still has them in hand.
+    flagged there (``order[r]`` is position r's edge), while the scan still has them in hand. With a
+    non-empty ``nodes``, the scan visits nodes[v0:v1] instead (a few nodes whose edges changed).
 
     Two distinct counterparties (the mesh test of bipartite and stack) need no counts: a window holds two
     iff it reaches back to the latest edge whose counterparty differs from the newest edge's, which the
@@ -80,7 +83,8 @@ def _bursts(ptr: np.ndarray, other_o: np.ndarray, ts_o: np.ndarray, valid_o: np.
     out_lo = np.empty(1024, np.int64)
     out_hi = np.empty(1024, np.int64)
     k = 0
-    for v in range(v0, v1):
+    for i in range(v0, v1):
+        v = nodes[i] if nodes.shape[0] else i
         a = ptr[v]
         b = ptr[v + 1]
         if b - a < min_count or skip_node[v]:
@@ -920,18 +924,33 @@ def run_hops(out_order: np.ndarray, dst_o: np.ndarray, usable: np.ndarray, skip:
 
 
 MIN_SPLIT = 100_000  # below this much work one thread is quicker than handing ranges out
+NO_NODES = np.zeros(0, np.int64)
 _POOL: list[ThreadPoolExecutor] = []
+_LOCAL = threading.local()
 
 
 def threads() -> int:
+    if getattr(_LOCAL, "single", False):
+        return 1
     env = os.environ.get("HARBOUR_AML_THREADS", "")
     return max(1, int(env)) if env.isdigit() else max(1, min(4, os.cpu_count() or 1))
 
 
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """Kernels called from this thread run on it alone: for work run beside the main pass (which keeps the
+    pool), so that the two do not queue behind each other's ranges."""
+    _LOCAL.single = True
+    try:
+        yield
+    finally:
+        _LOCAL.single = False
+
+
 def _run(fn: Callable[[int, int], Any], bounds: list[tuple[int, int]]) -> list[Any]:
     """``fn(lo, hi)`` for each range, the first on this thread and the rest on the pool."""
-    if len(bounds) == 1:
-        return [fn(*bounds[0])]
+    if len(bounds) == 1 or getattr(_LOCAL, "single", False):
+        return [fn(lo, hi) for lo, hi in bounds]
     if not _POOL:
         _POOL.append(ThreadPoolExecutor(max(1, threads() - 1), thread_name_prefix="aml-kernel"))
     futures = [_POOL[0].submit(fn, lo, hi) for lo, hi in bounds[1:]]
@@ -980,9 +999,24 @@ def bursts(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, this: np.ndarr
 
     def part(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return _bursts(ptr, other_o, ts_o, valid_o, skip_node, window, min_count, distinct,  # type: ignore
-                       scratches[lo], lo, hi, order, flags)
+                       scratches[lo], lo, hi, order, flags, NO_NODES)
 
     return _cat(_run(part, bounds))  # type: ignore[return-value]
+
+
+def burst_marks_of(nodes: np.ndarray, ptr: np.ndarray, order: np.ndarray, gathered: tuple[np.ndarray, np.ndarray],
+                   mask: np.ndarray, skip_node: np.ndarray, window: int, min_count: int, marks: np.ndarray) -> None:
+    """Flag in ``marks`` the edges of the distinct-counterparty burst runs of ``nodes`` only (sorted, unique),
+    as ``bursts`` over every node would: on one thread, reading only these nodes' positions."""
+    if nodes.size == 0:
+        return
+    lo, hi = ptr[nodes], ptr[nodes + 1]
+    n = hi - lo
+    pos = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n - lo, n)
+    valid_o = np.zeros(order.shape[0], np.bool_)  # only these nodes' positions are read
+    valid_o[pos] = mask[order[pos]]
+    _bursts(ptr, gathered[0], gathered[1], valid_o, skip_node, window, min_count, True,
+            np.zeros(ptr.shape[0] - 1, np.int32), 0, nodes.shape[0], order, marks, nodes)
 
 
 def temporal_cycles(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray,

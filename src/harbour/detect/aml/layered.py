@@ -5,6 +5,10 @@ with many counterparties is a star, not a mesh)."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
 import numpy as np
 from pydantic import BaseModel, Field
 from scipy.sparse import coo_matrix
@@ -35,34 +39,148 @@ class LayeredConfig(BaseModel):
 
 def many_to_many_edges(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> np.ndarray:
     """Transfers between platform accounts whose sender pays >= 2 distinct parties or whose receiver is
-    paid by >= 2, in the window, with neither end a hub."""
-    usable = ~claimed & ~g.institutional[g.src] & ~g.institutional[g.dst]
-    window = hours(cfg.window_hours)
-    # a crowd around one party (a collection account, a payroll) is a star: its transfers stay out. Every
-    # party can be a star's centre (a chain address paying many accounts takes its edges out of their count).
-    star = _burst_edges(g, usable, window, cfg.max_fan + 1, g.institutional)
-    usable &= ~star
+    paid by >= 2, in the window, with neither end a hub. A scan prefetched under fewer claims (``prefetch``)
+    is brought up to these claims instead of scanning the table again."""
+    scan = _take_prefetched(g, cfg)
+    scan = _scan(g, cfg, claimed) if scan is None else _rescan(g, cfg, scan, claimed)
+    flag = scan.mesh[0] | scan.mesh[1]
+    return np.nonzero(flag & scan.usable & ~(scan.star[0] | scan.star[1]) & g.is_account[g.src]
+                      & g.is_account[g.dst])[0]
+
+
+@dataclass
+class MeshScan:
+    """The burst flags behind ``many_to_many_edges`` under some claims, per direction (runs of a sender's
+    out-edges, runs of a receiver's in-edges): direction by direction, a node's flags depend on its own
+    edges only, which is what lets ``_rescan`` redo just the nodes that more claims touch."""
+
+    claimed: np.ndarray
+    usable: np.ndarray
+    star: tuple[np.ndarray, np.ndarray]
+    mesh: tuple[np.ndarray, np.ndarray]
+
+
+def _star_skip(g: TransferGraph) -> np.ndarray:
+    # every party can be a star's centre (a chain address paying many accounts takes its edges out of their count)
+    return g.institutional
+
+
+def _mesh_skip(g: TransferGraph) -> np.ndarray:
     # the mesh scans only centre on accounts: an edge whose sender (out-scan) or receiver (in-scan) is a
     # chain address is no account-to-account transfer, whatever its burst (a third of the table's edges)
-    flag = _burst_edges(g, usable, window, 2, g.institutional | ~g.is_account)
-    return np.nonzero(flag & usable & g.is_account[g.src] & g.is_account[g.dst])[0]
+    return g.institutional | ~g.is_account
+
+
+def _scan(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> MeshScan:
+    usable = ~claimed & ~g.institutional[g.src] & ~g.institutional[g.dst]
+    window = hours(cfg.window_hours)
+    # a crowd around one party (a collection account, a payroll) is a star: its transfers stay out
+    star = _burst_edges(g, usable, window, cfg.max_fan + 1, _star_skip(g))
+    mesh = _burst_edges(g, usable & ~(star[0] | star[1]), window, 2, _mesh_skip(g))
+    return MeshScan(claimed.copy(), usable, star, mesh)
+
+
+def _rescan(g: TransferGraph, cfg: LayeredConfig, scan: MeshScan, claimed: np.ndarray) -> MeshScan:
+    """``_scan(g, cfg, claimed)`` from a scan under a subset of these claims: only the nodes whose edges
+    changed are scanned again, star test first, then the mesh test around every edge whose use changed."""
+    if (scan.claimed & ~claimed).any():
+        return _scan(g, cfg, claimed)  # not a subset: no shortcut
+    new = np.flatnonzero(claimed & ~scan.claimed)
+    if new.size == 0:
+        return scan
+    window = hours(cfg.window_hours)
+    usable = scan.usable.copy()
+    usable[new] = False
+    star, star_changed = _burst_edges_again(g, usable, window, cfg.max_fan + 1, _star_skip(g), scan.star, new)
+    changed = np.union1d(new, star_changed)
+    mesh, _ = _burst_edges_again(g, usable & ~(star[0] | star[1]), window, 2, _mesh_skip(g), scan.mesh, changed)
+    return MeshScan(claimed.copy(), usable, star, mesh)
+
+
+def _burst_edges_again(g: TransferGraph, mask: np.ndarray, window_us: int, min_count: int, skip: np.ndarray,
+                       before: tuple[np.ndarray, np.ndarray], edges: np.ndarray
+                       ) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """``_burst_edges`` after the mask changed at ``edges``: the out-scan of their senders and the in-scan of
+    their receivers are redone; every other node's runs stand. Also the edges whose flag changed."""
+    from harbour.detect.aml.kernels import burst_marks_of
+
+    after = []
+    changed = []
+    for incoming, ends in ((False, g.src), (True, g.dst)):
+        ptr, order = (g.in_ptr, g.in_order) if incoming else (g.out_ptr, g.out_order)
+        nodes = np.unique(ends[edges])
+        lo, hi = ptr[nodes], ptr[nodes + 1]
+        n = hi - lo
+        own = order[np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n - lo, n)]  # these nodes' edges
+        marks = before[incoming].copy()
+        marks[own] = False
+        burst_marks_of(nodes, ptr, order, g.csr_view(incoming), mask, skip, int(window_us), int(min_count), marks)
+        after.append(marks)
+        changed.append(own[marks[own] != before[incoming][own]])
+    return (after[0], after[1]), np.unique(np.concatenate(changed))
 
 
 def _burst_edges(g: TransferGraph, mask: np.ndarray, window_us: int, min_count: int, skip: np.ndarray
-                 ) -> np.ndarray:
-    """A mask of the ``mask`` edges inside a burst run (``min_count`` distinct counterparties in the window)
-    of their sender's out-edges or of their receiver's in-edges, ``skip`` nodes not taken as the centre: the
-    burst scans flag the runs' edges as they close them (no second pass over the runs' edges, read at random
-    by edge id)."""
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of the ``mask`` edges inside a burst run (``min_count`` distinct counterparties in the window)
+    of their sender's out-edges, and of their receiver's in-edges, ``skip`` nodes not taken as the centre:
+    the burst scans flag the runs' edges as they close them (no second pass over the runs' edges, read at
+    random by edge id)."""
     from harbour.detect.aml.kernels import bursts
 
-    out = np.zeros(g.n_edges, bool)
+    out = []
     for incoming in (False, True):
         ptr, order, other, this = (g.in_ptr, g.in_order, g.src, g.dst) if incoming else \
             (g.out_ptr, g.out_order, g.dst, g.src)
+        marks = np.zeros(g.n_edges, bool)
         bursts(ptr, order, other, this, g.ts, mask, skip, int(window_us), int(min_count), True,
-               np.zeros(g.n_nodes, np.int32), g.csr_view(incoming), out)
-    return out
+               np.zeros(g.n_nodes, np.int32), g.csr_view(incoming), marks)
+        out.append(marks)
+    return out[0], out[1]
+
+
+# --- the scan started early, beside the typologies mined before stack and bipartite -----------------------
+
+_PREFETCH: dict[str, object] = {}
+_PREFETCH_LOCK = threading.Lock()
+
+
+def _config_key(cfg: LayeredConfig) -> str:
+    return LayeredConfig(**cfg.model_dump()).model_dump_json()
+
+
+def prefetch(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> None:
+    """Start the mesh scan of ``g`` under ``claimed`` on a side thread (the claims known so far; the
+    typologies mined before stack add a few thousand more, which ``_rescan`` then takes in). The kernels of
+    the side thread run on it alone, so the main pass keeps the pool."""
+    from harbour.detect.aml.kernels import single_threaded
+
+    claimed = claimed.copy()  # the caller goes on claiming
+
+    def work() -> MeshScan:
+        with single_threaded():
+            return _scan(g, cfg, claimed)
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="aml-prefetch")
+    with _PREFETCH_LOCK:
+        _PREFETCH.update(graph=g, key=_config_key(cfg), future=pool.submit(work))
+    pool.shutdown(wait=False)
+
+
+def drop_prefetched(g: TransferGraph) -> None:
+    """Forget a prefetched scan of ``g`` that no typology took (it holds the graph)."""
+    with _PREFETCH_LOCK:
+        if _PREFETCH.get("graph") is g:
+            _PREFETCH.clear()
+
+
+def _take_prefetched(g: TransferGraph, cfg: LayeredConfig) -> MeshScan | None:
+    with _PREFETCH_LOCK:
+        if _PREFETCH.get("graph") is not g or _PREFETCH.get("key") != _config_key(cfg):
+            return None
+        future = _PREFETCH.pop("future")
+        _PREFETCH.clear()
+    return future.result()  # type: ignore[attr-defined, no-any-return]
 
 
 def episodes(g: TransferGraph, cand: np.ndarray, gap: int) -> np.ndarray:

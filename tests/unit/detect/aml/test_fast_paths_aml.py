@@ -151,3 +151,55 @@ def test_distinct_bursts_match_brute_force_on_quiet_and_crowded_nodes() -> None:
                                np.zeros(n_nodes, np.int32))
         want = _runs_by_brute_force(ptr, order, dst, ts, mask, skip, 2_000, min_count)
         assert want and list(zip(nodes.tolist(), lo.tolist(), hi.tolist(), strict=True)) == want
+
+
+@pytest.mark.parametrize("incoming", [False, True])
+def test_node_bursts_on_a_sparse_mask_equal_the_full_scan(incoming: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harbour.detect.aml import base
+    from harbour.detect.aml.graph import build_graph
+    from harbour.detect.aml.scenarios import Scenario
+
+    sc = Scenario(seed=11)
+    sc.background(accounts=30, transfers=6_000)
+    transfers, accounts, _ = sc.tables()
+    g = build_graph(transfers, accounts)
+    rng = np.random.default_rng(5)
+    for share in (0.05, 0.12):
+        mask = rng.random(g.n_edges) < share
+        for distinct, need in ((False, 3), (True, 2), (True, 3)):
+            monkeypatch.setattr(base, "SPARSE", 0)  # never sparse: the full scan
+            full = base.node_bursts(g, incoming, mask, 48 * 3_600_000_000, need, distinct)
+            monkeypatch.setattr(base, "SPARSE", 10**9)  # always sparse
+            sparse = base.node_bursts(g, incoming, mask, 48 * 3_600_000_000, need, distinct)
+            assert full and [(v, e.tolist()) for v, e in full] == [(v, e.tolist()) for v, e in sparse]
+
+
+def test_a_mesh_scan_brought_up_to_more_claims_equals_a_scan_under_them() -> None:
+    # stack's mesh scan starts before the typologies ahead of it have claimed their transfers; redoing only
+    # the nodes the new claims touch must give every flag a whole scan under all the claims gives
+    from harbour.detect.aml import layered
+    from harbour.detect.aml.graph import build_graph
+    from harbour.detect.aml.scenarios import Scenario
+    from harbour.detect.aml.stack import StackConfig
+
+    sc = Scenario(seed=12)
+    sc.background(accounts=40, transfers=5_000)
+    transfers, accounts, _ = sc.tables()
+    g = build_graph(transfers, accounts)
+    cfg = StackConfig(max_fan=4)
+    rng = np.random.default_rng(8)
+    early = np.zeros(g.n_edges, bool)
+    early[rng.choice(g.n_edges, 50, replace=False)] = True
+    before = layered._scan(g, cfg, early)
+    for more in (0, 30, 600):
+        claimed = early.copy()
+        claimed[rng.choice(g.n_edges, more, replace=False)] = True
+        want, got = layered._scan(g, cfg, claimed), layered._rescan(g, cfg, before, claimed)
+        flags = [(want.usable, got.usable), *zip(want.star, got.star, strict=True),
+                 *zip(want.mesh, got.mesh, strict=True)]
+        assert all((w == x).all() for w, x in flags)
+        changed = sum(int((w != b).sum()) for w, b in zip((*want.star, *want.mesh), (*before.star, *before.mesh),
+                                                          strict=True))
+        assert (changed > 0) == (more > 0)
+    fewer = layered._rescan(g, cfg, before, np.zeros(g.n_edges, bool))  # claims dropped: a whole scan again
+    assert (fewer.usable == layered._scan(g, cfg, np.zeros(g.n_edges, bool)).usable).all()

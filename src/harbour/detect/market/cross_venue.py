@@ -51,8 +51,9 @@ class CrossVenueConfig(BaseModel):
     # within seconds, so a real push leaves a shift of a few noise units at most; the owner's share of the
     # venue's flow, its pace and the timed profit leg elsewhere carry the evidence.
     min_sigmas: float = Field(
-        1.0, gt=0, description="shift of the venue's basis during the push against the basis noise of the hour "
-        "before, scaled to the push's length (a t-statistic)")
+        0.5, gt=0, description="shift of the venue's basis during the push against the basis noise of the hour "
+        "before, scaled to the push's length (a t-statistic; 1 until 1.5: a thin token's basis wanders by a "
+        "percent a minute, and a push that lifts it by half its noise still moved the reference)")
     min_dislocation: float = Field(0.0005, ge=0, description="smallest basis shift (log) worth a look: 0.05%")
     baseline_minutes: float = Field(60.0, gt=0, description="the hour before a push sets the venue's usual basis")
     max_gap_seconds: float = Field(

@@ -51,7 +51,7 @@ class PumpAndDumpConfig(BaseModel):
     dump_minutes: float = Field(360.0, gt=0, description="how long after the peak the give-back may take")
     min_rise: float = Field(0.05, gt=0, description="smallest trough-to-peak rise (log return) worth a look")
     rise_sigmas: float = Field(
-        3.0, gt=0, description="rise against the day's robust bar volatility scaled to the run-up length (the "
+        2.0, gt=0, description="rise against the day's robust bar volatility scaled to the run-up length (the "
         "estimate includes the pump's own moves, so it errs high); "
         "keeps volatile days from alerting on ordinary swings")
     sigma_minutes: float = Field(
@@ -218,6 +218,36 @@ def _minimum(a: float, b: float) -> float:
     return a if np.isnan(a) or a <= b else b
 
 
+def _listings(part: Partition, symbol: str | None) -> np.ndarray:
+    """Times of the symbol's listing announcements on any venue (news for its price everywhere)."""
+    if "announcements" not in part.tables and "announcements" not in part.broadcast:
+        return np.array([], dtype="datetime64[us]")
+    ann = frame(part, "announcements")
+    if ann.height == 0:
+        return np.array([], dtype="datetime64[us]")
+    ann = ann.filter((pl.col("symbol") == symbol) & (pl.col("kind") == "listing"))
+    return np.sort(ann["ts"].dt.replace_time_zone(None).to_numpy().astype("datetime64[us]"))
+
+
+def _off_news(part: Partition, symbol: str | None, phase: pl.DataFrame, per: pl.DataFrame) -> pl.DataFrame:
+    """Drop the owners whose turn straddles a listing announcement of the symbol: it stopped buying before the news
+    and began selling after it. Its position turned on the news, as an insider's does, not on a run-up of its own
+    making (a pump ring sells from the top of its own build-up, news or none)."""
+    listings = _listings(part, symbol)
+    if listings.size == 0 or per.height == 0:
+        return per
+    first_sale = phase.join(per.select("owner", "turn"), on="owner") \
+        .filter((pl.col("q") < 0) & (pl.col("ts") > pl.col("turn"))).group_by("owner").agg(sale=pl.col("ts").min())
+    per = per.join(first_sale, on="owner", how="left")
+    turn = per["turn"].dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
+    sale = per["sale"].dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
+    # the first announcement after the turn, and whether it came before the first sale
+    nxt = np.searchsorted(listings, turn, side="right")
+    news = np.where(nxt < listings.size, listings[np.minimum(nxt, listings.size - 1)], np.datetime64("NaT"))
+    off = ~np.isnat(sale) & ~np.isnat(news) & (news <= sale)
+    return per.filter(pl.Series(~off, dtype=pl.Boolean)).drop("sale")
+
+
 def _distinct(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One alert per campaign: a price event of one book-day whose actors are all among a stronger event's and
     whose span overlaps it is the same accumulation and distribution read twice (a dent at the top splits one
@@ -241,8 +271,9 @@ class PumpAndDumpDetector(Detector[PumpAndDumpConfig]):
     def describe(self, config: PumpAndDumpConfig) -> WorkSpec:
         return WorkSpec(tables=("trades",), partition_by=("venue", "symbol", "date"),
                         lookback=dt.timedelta(minutes=config.accumulation_minutes + config.pump_minutes),
-                        columns={"trades": TRADE_COLUMNS, "accounts": ("venue", "account", "customer_id")},
-                        broadcast=("accounts",))
+                        columns={"trades": TRADE_COLUMNS, "accounts": ("venue", "account", "customer_id"),
+                                 "announcements": ("venue", "symbol", "ts", "kind")},
+                        broadcast=("accounts", "announcements"))
 
     def kernel(self, part: Partition, config: PumpAndDumpConfig) -> pa.Table:
         out = AlertBuilder(self)
@@ -306,7 +337,7 @@ class PumpAndDumpDetector(Detector[PumpAndDumpConfig]):
                     & (pl.col("bought") >= config.min_directional * pl.col("gross_in"))
                     & (pl.col("sold") >= config.min_directional * pl.col("gross_out"))) \
             .sort(["bought", "owner"], descending=[True, False])
-        per = self._campaigns(flows, phase, per, config)
+        per = self._campaigns(flows, phase, _off_news(part, symbol, phase, per), config)
         if per.height == 0:
             return None
         # The group's buying is weighed against the market's over the span it bought in (its first buy to its

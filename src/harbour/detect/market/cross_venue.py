@@ -170,7 +170,10 @@ def _pushes(legs: pl.DataFrame, trades: pl.DataFrame, config: CrossVenueConfig) 
 def _lead_orders(runs: pl.DataFrame, pushes: pl.DataFrame, lead: dt.timedelta) -> np.ndarray:
     """Per push: the owner's aggressive orders on that venue and side that began in the ``lead`` before it."""
     keys = ["owner", "venue", "sign"]
-    first = runs.group_by(*keys, "order").agg(ts=pl.col("ts").min())
+    # only the pushes' owners and sides, from the earliest lead on: the day's other orders are never grouped
+    first = runs.filter(pl.col("ts") >= pushes["start"].min() - lead).join(pushes.select(keys).unique(), on=keys,
+                                                                          how="semi") \
+        .group_by(*keys, "order").agg(ts=pl.col("ts").min())
     hits = pushes.select(*keys, "run", "start").join(first, on=keys).filter(
         (pl.col("ts") >= pl.col("start") - lead) & (pl.col("ts") < pl.col("start"))) \
         .group_by(*keys, "run").agg(lead_n=pl.len())

@@ -171,8 +171,8 @@ def _lead_orders(runs: pl.DataFrame, pushes: pl.DataFrame, lead: dt.timedelta) -
     """Per push: the owner's aggressive orders on that venue and side that began in the ``lead`` before it."""
     keys = ["owner", "venue", "sign"]
     # only the pushes' owners and sides, from the earliest lead on: the day's other orders are never grouped
-    first = runs.filter(pl.col("ts") >= pushes["start"].min() - lead).join(pushes.select(keys).unique(), on=keys,
-                                                                          how="semi") \
+    since = as_dt(pushes["start"].min()) - lead
+    first = runs.filter(pl.col("ts") >= since).join(pushes.select(keys).unique(), on=keys, how="semi") \
         .group_by(*keys, "order").agg(ts=pl.col("ts").min())
     hits = pushes.select(*keys, "run", "start").join(first, on=keys).filter(
         (pl.col("ts") >= pl.col("start") - lead) & (pl.col("ts") < pl.col("start"))) \

@@ -83,10 +83,13 @@ class InsiderPreListingConfig(BaseModel):
 
 
 def _peak_position() -> pl.Expr:
-    """The trader's highest position over the pre and post spans, counted from the start of the pre span (legs in
-    time order within the group: ``phase`` is sorted)."""
+    """The trader's highest position from the start of the pre span up to its first sale after the news (legs in
+    time order within the group: ``phase`` is sorted). What it buys once it has begun taking its profit, hours
+    later, is another matter."""
     inside = pl.col("when") != "base"
-    return pl.when(inside).then(pl.col("q")).otherwise(0.0).cum_sum().filter(inside).max()
+    first_sale = pl.col("ts").filter((pl.col("when") == "post") & (pl.col("q") < 0)).min()
+    upto = inside & ((pl.col("ts") <= first_sale) | first_sale.is_null())
+    return pl.when(inside).then(pl.col("q")).otherwise(0.0).cum_sum().filter(upto).max()
 
 
 class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):

@@ -69,3 +69,13 @@ def test_an_account_is_not_judged_apart_when_its_customer_had_begun_selling_befo
     _sell(m, "P1", announce + dt.timedelta(minutes=10), 6, 8.0)
     _sell(m, "P2", announce + dt.timedelta(minutes=12), 4, 8.0)
     assert _insider_alerts(m) == []
+
+
+def test_buying_again_hours_after_taking_the_profit_does_not_undo_an_insiders_turn() -> None:
+    # The insider's position peaked at the news and it sold into the reaction; six hours later it buys a
+    # larger position again. Its turn was still at the news.
+    m, announce = _market()
+    _buy(m, "IN1", announce - dt.timedelta(hours=4), 12, 4.0)
+    _sell(m, "IN1", announce + dt.timedelta(minutes=10), 6, 8.0)
+    _buy(m, "IN1", announce + dt.timedelta(hours=6), 3, 20.0)
+    assert [a["accounts"] for a in _insider_alerts(m)] == [["IN1"]]

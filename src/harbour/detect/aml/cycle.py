@@ -43,7 +43,7 @@ def find(g: TransferGraph, cfg: CycleConfig, claimed: np.ndarray) -> list[Patter
     flat, offsets = temporal_cycles(g.in_ptr, g.in_order, g.out_ptr, g.out_order, g.usd, active,
                                     hours(cfg.window_hours), cfg.min_length, cfg.max_length,
                                     cfg.min_hop_ratio, cfg.max_hop_ratio, cfg.search_budget, cfg.min_usd,
-                                    cfg.max_hop_fanout, g.csr_view(True), g.csr_view(False))
+                                    cfg.max_hop_fanout, g.csr_view(True), g.csr_view(False), g.csr_usd())
     groups: dict[tuple[int, ...], list[np.ndarray]] = {}
     for i in range(offsets.size - 1):
         e = flat[offsets[i]:offsets[i + 1]]

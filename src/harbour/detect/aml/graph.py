@@ -62,6 +62,7 @@ class TransferGraph:
     in_ptr: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     window_start_us: int | None = None
     _csr_views: dict[bool, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    _csr_usd: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, repr=False)
 
     @property
     def n_edges(self) -> int:
@@ -80,6 +81,16 @@ class TransferGraph:
             order, other = (self.in_order, self.src) if incoming else (self.out_order, self.dst)
             self._csr_views[incoming] = (other[order], self.ts[order])
         return self._csr_views[incoming]
+
+    def csr_usd(self) -> tuple[np.ndarray, np.ndarray]:
+        """(usd[in_order], usd[out_order]), gathered once per graph: cycles and peel chains both read values
+        in CSR order (two random gathers of the whole table each, else)."""
+        if not self._csr_usd:
+            from harbour.detect.aml.kernels import together
+
+            self._csr_usd.append(tuple(together(lambda: self.usd[self.in_order],  # type: ignore[arg-type]
+                                                lambda: self.usd[self.out_order])))
+        return self._csr_usd[0]
 
 
 def _check_columns(transfers: pa.Table) -> None:

@@ -1023,12 +1023,13 @@ def temporal_cycles(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndarra
                     usd: np.ndarray, active: np.ndarray, window: int, min_len: int,
                     max_len: int, min_ratio: float, max_ratio: float, budget: int, min_start_usd: float,
                     hub_cap: int, gathered_in: tuple[np.ndarray, np.ndarray],
-                    gathered_out: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+                    gathered_out: tuple[np.ndarray, np.ndarray],
+                    usd_views: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """See ``_temporal_cycles``: every cycle (flat edge ids, offsets), ordered by start edge (a start edge's
     cycles in search order). ``gathered_in``: (src[in_order], ts[in_order]), ``gathered_out``:
     (dst[out_order], ts[out_order]) (TransferGraph.csr_view)."""
     (src_i, ts_i), (dst_o, ts_o) = gathered_in, gathered_out
-    usd_i, usd_o = together(lambda: usd[in_order], lambda: usd[out_order])
+    usd_i, usd_o = usd_views or together(lambda: usd[in_order], lambda: usd[out_order])
     parts = _run(lambda lo, hi: _temporal_cycles(in_ptr, in_order, src_i, ts_i, out_ptr, out_order, dst_o, ts_o,
                                                  usd_i, usd_o, active, window, min_len, max_len, min_ratio,
                                                  max_ratio, budget, min_start_usd, hub_cap, lo, hi),
@@ -1047,14 +1048,15 @@ def temporal_cycles(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndarra
 
 def peel_next(in_ptr: np.ndarray, in_order: np.ndarray, out_ptr: np.ndarray, out_order: np.ndarray,
               usd: np.ndarray, eligible: np.ndarray, window: int, keep_min: float, peel_max: float, min_usd: float,
-              gathered_in: tuple[np.ndarray, np.ndarray], gathered_out: tuple[np.ndarray, np.ndarray]
-              ) -> tuple[np.ndarray, np.ndarray]:
+              gathered_in: tuple[np.ndarray, np.ndarray], gathered_out: tuple[np.ndarray, np.ndarray],
+              usd_views: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """See ``_peel_next``: (next hop or -1, peeled) per edge. ``gathered_in``: (src[in_order], ts[in_order]),
-    ``gathered_out``: (dst[out_order], ts[out_order]) (TransferGraph.csr_view)."""
+    ``gathered_out``: (dst[out_order], ts[out_order]) (TransferGraph.csr_view); ``usd_views``: (usd[in_order],
+    usd[out_order]) if the caller has them (TransferGraph.csr_usd)."""
     (src_i, ts_i), (dst_o, ts_o) = gathered_in, gathered_out
     nxt = np.full(usd.shape[0], -1, np.int64)
     peeled = np.zeros(usd.shape[0], np.bool_)
-    usd_i, usd_o = together(lambda: usd[in_order], lambda: usd[out_order])
+    usd_i, usd_o = usd_views or together(lambda: usd[in_order], lambda: usd[out_order])
     _run(lambda lo, hi: _peel_next(in_ptr, in_order, src_i, ts_i, out_ptr, out_order, dst_o, ts_o, usd_i, usd_o,
                                    eligible, window, keep_min, peel_max, min_usd, lo, hi, nxt, peeled),
          ranges(in_ptr.shape[0] - 1, in_ptr))

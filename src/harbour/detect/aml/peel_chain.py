@@ -37,7 +37,7 @@ def find(g: TransferGraph, cfg: PeelChainConfig, claimed: np.ndarray) -> list[Pa
     window = hours(cfg.hop_hours)
     eligible = ~g.institutional
     nxt, peeled = peel_next(g.in_ptr, g.in_order, g.out_ptr, g.out_order, g.usd, eligible, window, cfg.keep_min,
-                            cfg.peel_max, 0.0, g.csr_view(True), g.csr_view(False))
+                            cfg.peel_max, 0.0, g.csr_view(True), g.csr_view(False), g.csr_usd())
     # a hop from or to a claimed transfer does not continue a chain; the hops are few (a few percent of the
     # edges), so the tests run on them, not on every edge
     hop = np.flatnonzero(nxt >= 0)

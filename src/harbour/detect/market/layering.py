@@ -19,7 +19,7 @@ class LayeringConfig(PressureConfig):
 
 class LayeringDetector(Detector[LayeringConfig]):
     name = "layering"
-    version = "1.3"
+    version = "1.4"
     typology = "layering"
     config_model = LayeringConfig
     description = "Orders at several price levels cancelled unfilled while the same owner trades on the other side."

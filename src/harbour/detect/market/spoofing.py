@@ -57,7 +57,7 @@ def emit_episodes(detector: Detector, out: AlertBuilder, part: Partition, eps, v
 
 class SpoofingDetector(Detector[SpoofingConfig]):
     name = "spoofing"
-    version = "1.3"
+    version = "1.4"
     typology = "spoofing"
     config_model = SpoofingConfig
     description = "Large orders cancelled unfilled while the same owner trades on the other side."

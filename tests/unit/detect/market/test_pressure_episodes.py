@@ -15,7 +15,6 @@ import pyarrow as pa
 
 import harbour.detect.market  # noqa: F401  (registers the detectors)
 from harbour.detect.framework import REGISTRY
-from harbour.detect.market import scenario_incidents as si
 from harbour.detect.market.scenarios import ScenarioMarket
 
 VENUE = "HBX"
@@ -55,7 +54,22 @@ def test_a_layerer_whose_every_episode_coincided_is_found_despite_its_other_trad
     # thirty ordinary sells over the day: a sell in an episode's span is ~1% likely, in one of four ~3%
     for i in range(30):
         m.trade(VENUE, m.at(1) + dt.timedelta(minutes=41 * i + 7), m.qty(), m.makers[1], "LAY1", "sell")
-    labels = [si.spoof(m, "LAY1", m.at(h, 30), levels=4, bait_scale=40, typology="layering") for h in (3, 8, 13, 18)]
+    hours = (3, 8, 13, 18)
+    for h in hours:
+        _layer(m, "LAY1", m.at(h, 30))
     alerts = _alerts(m.build(), "layering")
-    assert alerts.num_rows == len(labels)
+    assert alerts.num_rows == len(hours)
     assert _accounts(alerts) == {"LAY1"}
+
+
+def _layer(m: ScenarioMarket, account: str, at: dt.datetime) -> None:
+    """Four big buys stacked below the mid, a sale of a real size (1-3 typical orders: the trade the bait
+    serves, not a few units) while they stand, then the buys pulled 5-20 s after they were placed."""
+    mid = m.mid(VENUE, at)
+    cancel = at + S * float(m.rng.uniform(5, 20))
+    for lvl in range(4):
+        m.order(VENUE, account, at + S * lvl * 0.3, "buy", round(mid * (1 - 0.0003 * (lvl + 1)), 6),
+                m.size * 15 * float(m.rng.uniform(0.8, 1.2)), cancel_at=cancel + S * lvl * 0.1)
+    fill_at = at + (cancel - at) * float(m.rng.uniform(0.3, 0.9))
+    m.trade(VENUE, fill_at, m.size * float(m.rng.uniform(1, 3)), m.traders[0], account, "buy",
+            passive_since=(fill_at - at).total_seconds())

@@ -5,8 +5,6 @@ with many counterparties is a star, not a mesh)."""
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,46 +139,24 @@ def _burst_edges(g: TransferGraph, mask: np.ndarray, window_us: int, min_count: 
 
 # --- the scan started early, beside the typologies mined before stack and bipartite -----------------------
 
-_PREFETCH: dict[str, object] = {}
-_PREFETCH_LOCK = threading.Lock()
-
 
 def _config_key(cfg: LayeredConfig) -> str:
     return LayeredConfig(**cfg.model_dump()).model_dump_json()
 
 
 def prefetch(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> None:
-    """Start the mesh scan of ``g`` under ``claimed`` on a side thread (the claims known so far; the
-    typologies mined before stack add a few thousand more, which ``_rescan`` then takes in). The kernels of
-    the side thread run on it alone, so the main pass keeps the pool."""
-    from harbour.detect.aml.kernels import single_threaded
+    """Start the mesh scan of ``g`` under ``claimed`` beside the mining pass (the claims known so far; the
+    typologies mined before stack add a few thousand more, which ``_rescan`` then takes in)."""
+    from harbour.detect.aml import prefetch as side
 
     claimed = claimed.copy()  # the caller goes on claiming
-
-    def work() -> MeshScan:
-        with single_threaded():
-            return _scan(g, cfg, claimed)
-
-    pool = ThreadPoolExecutor(1, thread_name_prefix="aml-prefetch")
-    with _PREFETCH_LOCK:
-        _PREFETCH.update(graph=g, key=_config_key(cfg), future=pool.submit(work))
-    pool.shutdown(wait=False)
-
-
-def drop_prefetched(g: TransferGraph) -> None:
-    """Forget a prefetched scan of ``g`` that no typology took (it holds the graph)."""
-    with _PREFETCH_LOCK:
-        if _PREFETCH.get("graph") is g:
-            _PREFETCH.clear()
+    side.start(g, "mesh", _config_key(cfg), lambda: _scan(g, cfg, claimed))
 
 
 def _take_prefetched(g: TransferGraph, cfg: LayeredConfig) -> MeshScan | None:
-    with _PREFETCH_LOCK:
-        if _PREFETCH.get("graph") is not g or _PREFETCH.get("key") != _config_key(cfg):
-            return None
-        future = _PREFETCH.pop("future")
-        _PREFETCH.clear()
-    return future.result()  # type: ignore[attr-defined, no-any-return]
+    from harbour.detect.aml import prefetch as side
+
+    return side.take(g, "mesh", _config_key(cfg))  # type: ignore[no-any-return]
 
 
 def episodes(g: TransferGraph, cand: np.ndarray, gap: int) -> np.ndarray:

@@ -19,6 +19,7 @@ from harbour.detect.aml import (
     gather_scatter,
     layered,
     peel_chain,
+    prefetch,
     rapid_movement,
     scatter_gather,
     stack,
@@ -60,10 +61,12 @@ def _mine(g: TransferGraph, configs: dict[str, BaseModel],
     """Every typology in priority order. ``timings``, if given, receives (wall, CPU) seconds per typology."""
     claimed = np.zeros(g.n_edges, bool)
     found: dict[str, list[Pattern]] = {}
-    # Stack's mesh scan reads the whole table and needs the claims of the typologies before it only where
-    # they fall (a few thousand edges): it starts now on the other core, and stack brings it up to date.
-    layered.prefetch(g, configs["stack"], claimed)  # type: ignore[arg-type]
-    try:
+    with prefetch.session(g):
+        # Whole-table scans of later typologies start now on a side thread: peel chains' next hops (claims
+        # only cut chains afterwards), then stack's mesh scan (claims matter only where they fall, a few
+        # thousand edges, and stack brings the scan up to date).
+        peel_chain.prefetch(g, configs["peel_chain"])  # type: ignore[arg-type]
+        layered.prefetch(g, configs["stack"], claimed)  # type: ignore[arg-type]
         for typology, finder, _ in TYPOLOGY_ORDER:
             wall, cpu = time.perf_counter(), time.process_time()
             patterns = finder(g, configs[typology], claimed.copy())
@@ -72,6 +75,4 @@ def _mine(g: TransferGraph, configs: dict[str, BaseModel],
             found[typology] = patterns
             if timings is not None:
                 timings[typology] = (time.perf_counter() - wall, time.process_time() - cpu)
-    finally:
-        layered.drop_prefetched(g)
     return found

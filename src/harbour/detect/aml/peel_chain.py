@@ -33,11 +33,25 @@ def _peels(g: TransferGraph, e: int, window: int, peel_max: float) -> np.ndarray
     return f[(r > 0) & (r <= peel_max) & (g.dst[f] != v)]
 
 
+def next_hops(g: TransferGraph, cfg: PeelChainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(next hop or -1, peeled) per edge, before any claims (see ``kernels.peel_next``)."""
+    return peel_next(g.in_ptr, g.in_order, g.out_ptr, g.out_order, g.usd, ~g.institutional, hours(cfg.hop_hours),
+                     cfg.keep_min, cfg.peel_max, 0.0, g.csr_view(True), g.csr_view(False), g.csr_usd())
+
+
+def prefetch(g: TransferGraph, cfg: PeelChainConfig) -> None:
+    """Start ``next_hops`` beside the mining pass: claims only cut chains afterwards."""
+    from harbour.detect.aml import prefetch as ahead
+
+    g.csr_usd()  # gathered here, before the side thread reads it
+    ahead.start(g, "peel_next", cfg.model_dump_json(), lambda: next_hops(g, cfg))
+
+
 def find(g: TransferGraph, cfg: PeelChainConfig, claimed: np.ndarray) -> list[Pattern]:
+    from harbour.detect.aml import prefetch as ahead
+
     window = hours(cfg.hop_hours)
-    eligible = ~g.institutional
-    nxt, peeled = peel_next(g.in_ptr, g.in_order, g.out_ptr, g.out_order, g.usd, eligible, window, cfg.keep_min,
-                            cfg.peel_max, 0.0, g.csr_view(True), g.csr_view(False), g.csr_usd())
+    nxt, peeled = ahead.take(g, "peel_next", cfg.model_dump_json()) or next_hops(g, cfg)
     # a hop from or to a claimed transfer does not continue a chain; the hops are few (a few percent of the
     # edges), so the tests run on them, not on every edge
     hop = np.flatnonzero(nxt >= 0)

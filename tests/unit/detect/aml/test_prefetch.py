@@ -1,0 +1,50 @@
+"""Work prefetched beside the mining pass gives what the finders compute on their own."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harbour.detect.aml import prefetch
+from harbour.detect.aml.graph import build_graph
+from harbour.detect.aml.miner import TYPOLOGY_ORDER, _mine, resolve_configs
+from harbour.detect.aml.scenarios import Scenario
+
+
+def _graph(seed: int):  # type: ignore[no-untyped-def]
+    sc = Scenario(seed=seed)
+    sc.background(accounts=80, transfers=3_000)
+    for day, typology in enumerate(("stack", "peel_chain", "gather_scatter", "stack")):
+        sc.inject(typology, day=0.5 + day * 0.8)
+    transfers, accounts, _ = sc.tables()
+    return build_graph(transfers, accounts)
+
+
+def _serial(g) -> dict[str, list[tuple[int, list[int], list[int]]]]:  # type: ignore[no-untyped-def]
+    configs, claimed, out = resolve_configs(), np.zeros(g.n_edges, bool), {}
+    for typology, finder, _ in TYPOLOGY_ORDER:
+        found = finder(g, configs[typology], claimed.copy())
+        for p in found:
+            claimed[p.edges] = True
+        out[typology] = [(p.center, p.nodes.tolist(), p.edges.tolist()) for p in found]
+    return out
+
+
+def test_the_miner_with_prefetching_finds_what_the_finders_find_one_by_one() -> None:
+    g = _graph(21)
+    mined = {t: [(p.center, p.nodes.tolist(), p.edges.tolist()) for p in ps]
+             for t, ps in _mine(g, resolve_configs()).items()}
+    assert mined == _serial(g)
+    assert mined["stack"] and mined["peel_chain"]  # the prefetched paths had something to find
+
+
+def test_take_outside_a_session_or_for_another_graph_is_none() -> None:
+    g, other = _graph(22), _graph(23)
+    assert prefetch.take(g, "x", "k") is None
+    with prefetch.session(g):
+        prefetch.start(g, "x", "k", lambda: 41 + 1)
+        prefetch.start(other, "x", "k", lambda: 0)  # no session for it: ignored
+        assert prefetch.take(other, "x", "k") is None
+        assert prefetch.take(g, "x", "k") == 42
+        assert prefetch.take(g, "x", "k") is None  # once
+        prefetch.start(g, "y", "k", lambda: 1)
+    assert prefetch.take(g, "y", "k") is None  # dropped with the session

@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
+import shutil
 import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
@@ -73,12 +75,22 @@ def ensure_lake(cache: Path, seed: int, quote_rate: float, clean: bool) -> tuple
     lake = lake_path(cache, seed, quote_rate, clean)
     if (lake / ".done").exists():
         return lake, 0.0
+    # Generated under a name of this process's own and renamed when complete: two runs wanting the same seed
+    # at once (two sessions sharing a cache) must not write into one folder.
+    tmp = cache / f".{lake.name}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
     incidents = {t: 0 for t in TYPOLOGIES} if clean else dict(INCIDENTS)
-    config = GenerateConfig(out=lake, venues=3, days=3, accounts=2000, seed=seed, incidents=incidents,
+    config = GenerateConfig(out=tmp, venues=3, days=3, accounts=2000, seed=seed, incidents=incidents,
                             quote_rate=quote_rate)
     cpu = time.process_time()
     generate_market(config, workers=1)
-    (lake / ".done").touch()
+    (tmp / ".done").touch()
+    if lake.exists() and not (lake / ".done").exists():
+        shutil.rmtree(lake, ignore_errors=True)  # left half-written by a run that failed
+    try:
+        tmp.rename(lake)
+    except OSError:  # another run finished the same seed first: theirs stands
+        shutil.rmtree(tmp, ignore_errors=True)
     return lake, time.process_time() - cpu
 
 

@@ -2,7 +2,7 @@
 
 The defining behaviour: a large order (a client's, or any owner's) arrives; just before it executes,
 another owner takes the same side; once the large order moves the price, that owner unwinds — often
-straight into the large order — at a better price. Three tests:
+straight into the large order — at a better price. Four tests:
 
 1. the order is large: its size (as placed when the order book is supplied: what a runner sees coming,
    however much of it a thin book could fill) is ``size_multiple`` times the symbol-day's median
@@ -11,10 +11,11 @@ straight into the large order — at a better price. Three tests:
    placement when the order book is supplied): a material position (against the symbol's median trade),
    the main share of the market's volume in that span;
 3. unwind: the same owner traded the other side, from the order's first fill to ``post_seconds`` after its
-   last, for a good part of what it took. (Profit is reported, not required: a runner who unwinds
-   clumsily into a thin book still ran ahead.)
+   last, for a good part of what it took and not much more (an unwind closes the position). (Profit is
+   reported, not required: a runner who unwinds clumsily into a thin book still ran ahead.)
 4. not its habit: the chance that the owner, at its rates over the rest of the day, would have taken that
-   side just then *and* traded back just after is tiny (``max_coincidence``).
+   side just then with an order of that size (``habit_size``) *and* traded back just after is tiny
+   (``max_coincidence``).
 """
 
 from __future__ import annotations
@@ -73,8 +74,15 @@ class FrontRunningConfig(BaseModel):
         "impact and closes most of its position (0.25 until session 5: ordinary traders who happened to trade "
         "ahead and later traded back a third or so of it passed)")
     max_unwind: float = Field(
-        4.0, gt=0, description="most the other-side trading may exceed the position taken ahead; an unwind closes "
-        "the position, while an account that trades far more either way is just active")
+        1.5, gt=0, description="most the other-side trading may exceed the position taken ahead; an unwind closes "
+        "the position, while an account that trades far more either way is just active (4 until session 6: "
+        "ordinary traders that traded back 1.5-1.9x what they took passed once the habit test weighed sizes; "
+        "runners on the tuning lakes traded back 0.66-1.01x)")
+    habit_size: float = Field(
+        0.25, gt=0, description="the owner's liquidity-taking orders that make its habit in the coincidence test: "
+        "those of at least this share of its average order ahead of the large order (its pace of taking positions "
+        "of that order of size, not of trading at all; 0.5 let through an ordinary trader on the clean market "
+        "whose other sells were 0.2-0.6x its sell ahead)")
     max_coincidence: float = Field(
         1e-3, gt=0, le=1, description="largest chance that the owner's own habits explain the pattern: that it "
         "would have taken that side within 'ahead' span and traded the other side within the unwind span anyway, "
@@ -180,6 +188,24 @@ def _chance(rate: str, own: str, day_s: float, span_s: float) -> pl.Expr:
     return chance_of_any(outside, span_s)
 
 
+def _with_entry_habit(cand: pl.DataFrame, legs: pl.DataFrame, day_s: float, config: FrontRunningConfig) -> pl.DataFrame:
+    """Each candidate's ``rate``: how often, per second, its owner took the large order's side with an order of
+    the size it ran ahead with (at least ``habit_size`` of its average liquidity-taking order ahead), outside
+    its entry. The chance that matters is that of taking *such* a position just then: an owner that buys a few
+    units a dozen times a day is not, by that habit, likely to buy forty times the median trade in the seconds
+    before a large order (session 6: 7 of 11 missed runners failed only the coincidence test, at their pace of
+    small orders)."""
+    unit = cand.select("order_id", "owner", "c_side", "entry", "first",
+                       unit=config.habit_size * pl.col("q_aggr") / pl.col("n_pre").clip(1, None))
+    decisions = legs.filter(pl.col("aggr")).join(cand.select("owner").unique(), on="owner", how="semi") \
+        .group_by("owner", "side", "decision").agg(q=pl.col("quantity").sum(), ts=pl.col("ts").min())
+    outside = (pl.col("ts") < pl.col("entry")) | (pl.col("ts") >= pl.col("first"))
+    habit = unit.join(decisions, left_on=["owner", "c_side"], right_on=["owner", "side"]) \
+        .filter((pl.col("q") >= pl.col("unit")) & outside) \
+        .group_by("order_id", "owner").agg(rate=pl.len() / day_s)
+    return cand.join(habit, on=["order_id", "owner"], how="left").with_columns(pl.col("rate").fill_null(0.0))
+
+
 def _with_market_since_entry(cand: pl.DataFrame, near: pl.DataFrame) -> pl.DataFrame:
     """The market's volume from each candidate's first trade ahead to the large order (each trade once, by its
     buy leg): a runner that acted seconds before the order is weighed against the trading of those seconds, not
@@ -192,7 +218,7 @@ def _with_market_since_entry(cand: pl.DataFrame, near: pl.DataFrame) -> pl.DataF
 
 class FrontRunningDetector(Detector[FrontRunningConfig]):
     name = "front_running"
-    version = "1.2"
+    version = "1.3"
     typology = "front_running"
     config_model = FrontRunningConfig
     description = "Another owner trades ahead of a large order and unwinds into it at a profit."
@@ -241,25 +267,25 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
             n_pre=pl.col("decision").filter(pl.col("ahead") & pl.col("same") & pl.col("aggr")).n_unique(),
             n_out=pl.col("decision").filter(~pl.col("ahead") & ~pl.col("same")).n_unique(),
             entry=pl.col("ts").filter(pl.col("ahead") & pl.col("same")).min(),
-        ).join(big.select("order_id", "c_qty", "c_side"), on="order_id")
+        ).join(big.select("order_id", "c_qty", "c_side", "first"), on="order_id")
         day_s = span_seconds(t["ts"], 3600.0)
-        # The owner's habits outside this episode: its own run-ahead and unwind must not count as its habit.
-        rates = legs.group_by("owner", "side").agg(rate=pl.col("decision").filter(pl.col("aggr")).n_unique() / day_s,
-                                                   rate_any=pl.col("decision").n_unique() / day_s)
-        other = pl.when(pl.col("side") == "buy").then(pl.lit("sell")).otherwise(pl.lit("buy"))
-        per = per.join(rates.select("owner", c_side="side", rate="rate"), on=["owner", "c_side"], how="left") \
-            .join(rates.select("owner", c_side=other, rate_o="rate_any"), on=["owner", "c_side"], how="left") \
-            .with_columns(coincidence=_chance("rate", "n_pre", day_s, config.pre_seconds)
-                          * _chance("rate_o", "n_out", day_s, config.post_seconds) * big.height)
-        hits = per.filter(
+        per = per.filter(
             (pl.col("q_pre") >= config.min_ratio * pl.col("c_qty"))
             & (pl.col("q_pre") <= config.max_ratio * pl.col("c_qty"))
             & (pl.col("q_out") >= config.min_unwind * pl.col("q_pre"))
             & (pl.col("q_out") <= config.max_unwind * pl.col("q_pre"))
             & (pl.col("q_aggr") >= config.min_aggressive * pl.col("q_pre"))
             & (pl.col("q_pre") >= config.min_position_multiple * median_trade)
-            & (pl.col("coincidence") <= config.max_coincidence)
         )
+        # The owner's habits outside this episode: its own run-ahead and unwind must not count as its habit.
+        rates = legs.join(per.select("owner").unique(), on="owner", how="semi").group_by("owner", "side") \
+            .agg(rate_any=pl.col("decision").n_unique() / day_s)
+        other = pl.when(pl.col("side") == "buy").then(pl.lit("sell")).otherwise(pl.lit("buy"))
+        per = _with_entry_habit(per, legs, day_s, config) \
+            .join(rates.select("owner", c_side=other, rate_o="rate_any"), on=["owner", "c_side"], how="left") \
+            .with_columns(coincidence=chance_of_any(pl.col("rate").clip(1.0 / day_s, None), config.pre_seconds)
+                          * _chance("rate_o", "n_out", day_s, config.post_seconds) * big.height)
+        hits = per.filter(pl.col("coincidence") <= config.max_coincidence)
         hits = _with_market_since_entry(hits, near).filter(
             pl.col("q_pre") - pl.col("q_bad") >= config.min_share * pl.col("mkt")).sort("order_id", "owner")
         for row in hits.iter_rows(named=True):

@@ -11,7 +11,8 @@ A group is found as a connected component of "concentrated" counterparty edges: 
 when their trades with each other are a large share of *both* owners' volume in the symbol-day (an
 honest client trading with a big market maker is a large share of the client's volume but a sliver of
 the maker's). A component is alerted when its members' net position change inside the group is small
-relative to the group's volume.
+relative to the group's volume; the group's trades include a member's trades between its own accounts (a ring
+that passes a lot through two accounts of one customer is one-way between owners when others took its legs back).
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def _lifted_pairs(t: pl.DataFrame, selfs: pl.DataFrame, config: WashTradeConfig)
 
 class WashTradeDetector(Detector[WashTradeConfig]):
     name = "wash_trade"
-    version = "1.2"
+    version = "1.3"
     typology = "wash_trade"
     config_model = WashTradeConfig
     description = "Self-trades and pairs/rings of owners trading with each other with little net change."
@@ -128,7 +129,7 @@ class WashTradeDetector(Detector[WashTradeConfig]):
         venue, symbol = part_venue(part, trades), part_symbol(part, trades)
         t = _owner_trades(part, trades, venue)
         self._self_trades(out, part, t, venue, symbol, config)
-        self._groups(out, part, t.filter(pl.col("owner_b") != pl.col("owner_s")), venue, symbol, config)
+        self._groups(out, part, t, venue, symbol, config)
         return out.to_table()
 
     def _self_trades(self, out: AlertBuilder, part: Partition, t: pl.DataFrame, venue: str, symbol: str | None,
@@ -175,6 +176,9 @@ class WashTradeDetector(Detector[WashTradeConfig]):
 
     def _groups(self, out: AlertBuilder, part: Partition, t: pl.DataFrame, venue: str, symbol: str | None,
                 config: WashTradeConfig) -> None:
+        # A member's trades between its own accounts inside the group's session are the group's trades too (both
+        # sides are the group, nothing changes hands); the links between owners are found without them.
+        everything, t = t, t.filter(pl.col("owner_b") != pl.col("owner_s"))
         if t.height == 0:
             return
         t = t.with_columns(lo=pl.min_horizontal("owner_b", "owner_s"), hi=pl.max_horizontal("owner_b", "owner_s"))
@@ -192,7 +196,7 @@ class WashTradeDetector(Detector[WashTradeConfig]):
         comp = _components(edges)
         cmap = pl.DataFrame({"owner": list(comp), "comp": list(comp.values())}, schema={"owner": pl.String,
                                                                                       "comp": pl.String})
-        intra = t.join(cmap.rename({"owner": "owner_b", "comp": "cb"}), on="owner_b") \
+        intra = everything.join(cmap.rename({"owner": "owner_b", "comp": "cb"}), on="owner_b") \
             .join(cmap.rename({"owner": "owner_s", "comp": "cs"}), on="owner_s") \
             .filter(pl.col("cb") == pl.col("cs"))
         # Sessions: the group's trades with gaps of at most max_gap_minutes; an incident is a session.

@@ -63,10 +63,11 @@ def _mine(g: TransferGraph, configs: dict[str, BaseModel],
     found: dict[str, list[Pattern]] = {}
     with prefetch.session(g):
         # Whole-table scans of later typologies start now on a side thread: peel chains' next hops (claims
-        # only cut chains afterwards), then stack's mesh scan (claims matter only where they fall, a few
-        # thousand edges, and stack brings the scan up to date).
+        # only cut chains afterwards), stack's mesh scan and rapid movement's pass-through test (claims
+        # matter only where they fall, a few thousand edges, and each brings its scan up to date).
         peel_chain.prefetch(g, configs["peel_chain"])  # type: ignore[arg-type]
         layered.prefetch(g, configs["stack"], claimed)  # type: ignore[arg-type]
+        rapid_movement.prefetch(g, configs["rapid_movement"])  # type: ignore[arg-type]
         for typology, finder, _ in TYPOLOGY_ORDER:
             wall, cpu = time.perf_counter(), time.process_time()
             patterns = finder(g, configs[typology], claimed.copy())

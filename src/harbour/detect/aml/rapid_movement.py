@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from harbour.detect.aml.base import GraphDetector, Pattern, fmt_span, fmt_usd, hours, node_name, saturating
 from harbour.detect.aml.graph import TransferGraph
-from harbour.detect.aml.kernels import _lower_bound, _run, ranges, window_after
+from harbour.detect.aml.kernels import NO_NODES, _lower_bound, _run, ranges, window_after
 from harbour.detect.framework import register
 
 
@@ -106,24 +106,25 @@ def _pass_through_runs(in_ptr: np.ndarray, in_order: np.ndarray, src_i: np.ndarr
                        out_ptr: np.ndarray, out_order: np.ndarray, dst_o: np.ndarray, ts_o: np.ndarray,
                        usd: np.ndarray, eligible: np.ndarray, dwell: int, lo_share: float, hi_share: float,
                        min_usd: float, nonneg: bool, src_party: np.ndarray, dst_party: np.ndarray, v0: int, v1: int,
-                       hit: np.ndarray) -> None:
+                       hit: np.ndarray, nodes: np.ndarray) -> None:
     """A mask of the arrivals that pass through: an arrival whose value (alone, or summed with the arrivals
     before it within ``dwell`` of the run's first) is sent on to others within ``dwell`` after the last of
     them, at a share in [lo_share, hi_share]. The upper bound holds for everything that left, refunds to the
     senders included: an account that passes an arrival on and also pays its sender back is spending
     money it already held, not passing the arrival through. Arrivals with value 0 (claimed) are invisible.
 
-    Receivers v0..v1-1, written into ``hit``. Each receiver's arrivals are read in time order, so the
-    bounds of what it sent on (from the arrival, from the run's first arrival, up to ``dwell`` after the
-    arrival) only move forward: three pointers over its out-edges instead of two binary searches per
-    arrival. ``src_i``, ``ts_i``: sender and time at each position of ``in_order``; ``dst_o``, ``ts_o``:
+    Receivers v0..v1-1 (or nodes[v0:v1] if ``nodes`` is not empty), written into ``hit``. Each receiver's arrivals
+    are read in time order, so the bounds of what it sent on (from the arrival, from the run's first arrival, up to
+    ``dwell`` after the arrival) only move forward: three pointers over its out-edges instead of two binary searches
+    per arrival. ``src_i``, ``ts_i``: sender and time at each position of ``in_order``; ``dst_o``, ``ts_o``:
     receiver and time at each position of ``out_order``."""
     senders = np.empty(64, np.int64)  # the current run's senders
     parties = np.empty(64, np.int64)  # ... and the accounts (parties) of ``v`` they paid
     sender = np.empty(1, np.int64)  # the one arrival tested alone (its own buffers: the run's stay intact)
     party = np.empty(1, np.int64)
     stop = hi_share if nonneg else 0.0  # see _sent_on: scans stop early only when no value is negative
-    for v in range(v0, v1):
+    for i in range(v0, v1):
+        v = nodes[i] if nodes.shape[0] else i
         if not eligible[v] or in_ptr[v + 1] == in_ptr[v] or out_ptr[v + 1] == out_ptr[v]:
             continue
         b = out_ptr[v + 1]
@@ -170,26 +171,59 @@ def _pass_through_runs(in_ptr: np.ndarray, in_order: np.ndarray, src_i: np.ndarr
 
 
 def pass_through_runs(g: TransferGraph, usd: np.ndarray, dwell: int, lo_share: float, hi_share: float,
-                      min_usd: float) -> np.ndarray:
+                      min_usd: float, nodes: np.ndarray | None = None, hit: np.ndarray | None = None) -> np.ndarray:
     """See ``_pass_through_runs``: the mask of passing arrivals, receivers shared out among threads (each
-    writes only its own receivers' arrivals)."""
+    writes only its own receivers' arrivals). With ``nodes`` (sorted receivers) and ``hit``: only those
+    receivers are judged again, their arrivals' flags in ``hit`` replaced (the others stand)."""
     src_i, ts_i = g.csr_view(True)
     dst_o, ts_o = g.csr_view(False)
     eligible = ~g.institutional & g.is_account
-    hit = np.zeros(g.n_edges, np.bool_)
     nonneg = bool((usd >= 0).all())
+    if nodes is None:
+        hit, nodes, bounds = np.zeros(g.n_edges, np.bool_), NO_NODES, ranges(g.n_nodes, g.in_ptr)
+    else:
+        assert hit is not None
+        hit[_in_edges_of(g, nodes)] = False
+        bounds = [(0, nodes.size)]
     _run(lambda v0, v1: _pass_through_runs(g.in_ptr, g.in_order, src_i, ts_i, g.out_ptr, g.out_order, dst_o, ts_o,
                                           usd, eligible, dwell, lo_share, hi_share, min_usd, nonneg, g.src_party,
-                                          g.dst_party, v0, v1, hit),
-         ranges(g.n_nodes, g.in_ptr))
+                                          g.dst_party, v0, v1, hit, nodes),
+         bounds)
     return hit
+
+
+def _in_edges_of(g: TransferGraph, nodes: np.ndarray) -> np.ndarray:
+    lo, hi = g.in_ptr[nodes], g.in_ptr[nodes + 1]
+    n = hi - lo
+    return g.in_order[np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n - lo, n)]
+
+
+def _passing(g: TransferGraph, cfg: RapidMovementConfig, usd: np.ndarray, claimed: np.ndarray) -> np.ndarray:
+    """The passing arrivals under ``claimed`` (``usd``: values with the claimed ones 0). A receiver is judged on
+    its own in- and out-edges only, so a mask prefetched before any claims is brought up to date by judging
+    again just the ends of the claimed transfers."""
+    from harbour.detect.aml import prefetch as ahead
+
+    args = (hours(cfg.dwell_hours), cfg.min_out_share, cfg.max_out_share, max(cfg.min_usd, 1e-9))
+    early = ahead.take(g, "pass_through", cfg.model_dump_json())
+    if early is None:
+        return pass_through_runs(g, usd, *args)
+    e = np.flatnonzero(claimed)
+    return pass_through_runs(g, usd, *args, nodes=np.union1d(g.src[e], g.dst[e]), hit=early)
+
+
+def prefetch(g: TransferGraph, cfg: RapidMovementConfig) -> None:
+    """Start the pass-through test of every receiver, before any claims, beside the mining pass."""
+    from harbour.detect.aml import prefetch as ahead
+
+    args = (hours(cfg.dwell_hours), cfg.min_out_share, cfg.max_out_share, max(cfg.min_usd, 1e-9))
+    ahead.start(g, "pass_through", cfg.model_dump_json(), lambda: pass_through_runs(g, g.usd, *args))
 
 
 def find(g: TransferGraph, cfg: RapidMovementConfig, claimed: np.ndarray) -> list[Pattern]:
     dwell = hours(cfg.dwell_hours)
     usd = np.where(claimed, 0.0, g.usd)
-    hit = pass_through_runs(g, usd, dwell, cfg.min_out_share, cfg.max_out_share, max(cfg.min_usd, 1e-9))
-    hit = np.flatnonzero(hit)
+    hit = np.flatnonzero(_passing(g, cfg, usd, claimed))
     by_node: dict[int, list[int]] = {}
     for arrival in hit.tolist():
         by_node.setdefault(int(g.dst[arrival]), []).append(arrival)

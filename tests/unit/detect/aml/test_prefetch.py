@@ -48,3 +48,26 @@ def test_take_outside_a_session_or_for_another_graph_is_none() -> None:
         assert prefetch.take(g, "x", "k") is None  # once
         prefetch.start(g, "y", "k", lambda: 1)
     assert prefetch.take(g, "y", "k") is None  # dropped with the session
+
+
+def test_pass_through_judged_again_at_the_claims_equals_a_whole_pass_under_them() -> None:
+    from harbour.detect.aml.base import hours
+    from harbour.detect.aml.rapid_movement import RapidMovementConfig, pass_through_runs
+
+    g = _graph(24)
+    cfg = RapidMovementConfig()
+    args = (hours(cfg.dwell_hours), cfg.min_out_share, cfg.max_out_share, cfg.min_usd)
+    before = pass_through_runs(g, g.usd, *args)
+    rng = np.random.default_rng(3)
+    for n in (5, 60, 400):
+        claimed = np.zeros(g.n_edges, bool)
+        claimed[rng.choice(g.n_edges, n, replace=False)] = True
+        if n == 400:  # and passing arrivals themselves, which must stop passing
+            claimed[np.flatnonzero(before)[::2]] = True
+        usd = np.where(claimed, 0.0, g.usd)
+        e = np.flatnonzero(claimed)
+        again = pass_through_runs(g, usd, *args, nodes=np.union1d(g.src[e], g.dst[e]), hit=before.copy())
+        whole = pass_through_runs(g, usd, *args)
+        assert (again == whole).all() and before.any()
+        if n == 400:
+            assert (whole != before).any()  # the claims changed something that was judged again

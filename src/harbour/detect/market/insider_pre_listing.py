@@ -76,10 +76,10 @@ class InsiderPreListingConfig(BaseModel):
         0.0, description="price change from the last pre-announcement trade to the post-announcement high; the "
         "announcement must have been worth knowing")
     max_drift: float = Field(
-        0.025, ge=0, le=1, description="how far below its highest position over the event (pre and post spans) the "
-        "trader's position may stand when the news breaks: an insider's accumulation is complete at the "
-        "announcement, while a pump ring's turn follows its own run-up, so it keeps buying after the news or has "
-        "begun selling before it")
+        0.025, ge=0, le=1, description="how far below its highest position (from the start of the pre span up to its "
+        "first sale after the news) the trader's position may stand when the news breaks: an insider's "
+        "accumulation is complete at the announcement, while a pump ring's turn follows its own run-up, so it "
+        "keeps buying after the news or has begun selling before it")
 
 
 def _peak_position() -> pl.Expr:

@@ -7,8 +7,9 @@ The defining behaviour has two halves that must both be present:
   (at least ``min_rise`` and ``rise_sigmas`` times the day's typical move over that span), followed within
   ``dump_minutes`` by a fall giving back at least ``min_giveback`` of the rise;
 * **the actors** — owners (accounts of one customer counted together) who were net buyers before the
-  peak and net sellers after it, each side a material share (``min_share``) of the market's volume in
-  that phase. Innocent momentum traders buy late and sell late; market makers do the opposite.
+  peak and net sellers after it, each side a material share (``min_share``) of the market's buying over
+  the span the group bought in, and of its selling over the span the group sold in (first turn to last
+  sale). Innocent momentum traders buy late and sell late; market makers do the opposite.
 """
 
 from __future__ import annotations
@@ -64,8 +65,9 @@ class PumpAndDumpConfig(BaseModel):
     accumulation_minutes: float = Field(
         240.0, gt=0, description="how long before the trough accumulation may start")
     min_share: float = Field(
-        0.1, gt=0, le=1, description="the actors' combined net buying before the peak, and net selling after it, as "
-        "a share of the market's volume in that phase")
+        0.1, gt=0, le=1, description="the actors' combined net buying before the peak, as a share of the market's "
+        "buying over the span they bought in, and their net selling after it, as a share of the market's buying "
+        "over the span they sold in (first turn to last sale)")
     min_member_share: float = Field(
         0.01, gt=0, le=1, description="smallest net buying (before) and net selling (after) share for an owner to "
         "count among the actors")

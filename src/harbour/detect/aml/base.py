@@ -190,7 +190,7 @@ def node_bursts(g: TransferGraph, incoming: bool, mask: np.ndarray, window_us: i
     """Per node, runs of its (incoming or outgoing) edges where a ``window_us`` span holds at least
     ``min_count`` edges (distinct counterparties if ``distinct``). Masked-out edges are invisible; the
     returned edge ids are the unmasked ones of each run."""
-    from harbour.detect.aml.kernels import bursts
+    from harbour.detect.aml.kernels import bursts, spans
 
     if incoming:
         ptr, order, other, this = g.in_ptr, g.in_order, g.src, g.dst
@@ -212,8 +212,7 @@ def node_bursts(g: TransferGraph, incoming: bool, mask: np.ndarray, window_us: i
                            scratch, gathered)
     # every run's unmasked edges in one array, then one slice per run (tens of thousands of runs)
     lengths = hi - lo + 1
-    pos = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths - lo, lengths)
-    e = order[pos]
+    e = order[spans(lo, hi + 1)]
     keep = mask[e] & (other[e] != this[e])
     ends = np.cumsum(np.add.reduceat(keep.astype(np.int64), np.cumsum(lengths) - lengths)) if lengths.size else lengths
     e = e[keep]

@@ -34,7 +34,7 @@ from harbour.detect.aml.base import (
     node_name,
 )
 from harbour.detect.aml.graph import TransferGraph, cached, graph_for, table_key
-from harbour.detect.aml.kernels import followers, node_totals, precedents
+from harbour.detect.aml.kernels import followers, node_totals, precedents, spans
 from harbour.detect.framework import AlertBuilder, Partition, register
 
 BECH32 = re.compile(r"^[a-z]{1,83}1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{6,}$")
@@ -198,9 +198,7 @@ def _seeds(g: TransferGraph, listed: np.ndarray, forward: bool) -> np.ndarray:
     the listed nodes' CSR ranges (a few thousand nodes), not tested over every edge."""
     ptr, order, other = (g.out_ptr, g.out_order, g.dst) if forward else (g.in_ptr, g.in_order, g.src)
     nodes = np.flatnonzero(listed)
-    lo, hi = ptr[nodes], ptr[nodes + 1]
-    lengths = hi - lo
-    e = order[np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths - lo, lengths)]
+    e = order[spans(ptr[nodes], ptr[nodes + 1])]
     return np.sort(e[~listed[other[e]]])
 
 

@@ -975,6 +975,13 @@ def ranges(n: int, cum: np.ndarray | None = None) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a] or [(0, n)]
 
 
+def spans(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The positions lo[k]..hi[k]-1 of every k, one span after another (e.g. some nodes' CSR positions:
+    ``spans(ptr[nodes], ptr[nodes + 1])``), without a Python loop over the spans."""
+    n = hi - lo
+    return np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n - lo, n)  # type: ignore[no-any-return]
+
+
 def _cat(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
     return parts[0] if len(parts) == 1 else tuple(np.concatenate(col) for col in zip(*parts, strict=True))
 
@@ -1010,9 +1017,7 @@ def burst_marks_of(nodes: np.ndarray, ptr: np.ndarray, order: np.ndarray, gather
     as ``bursts`` over every node would: on one thread, reading only these nodes' positions."""
     if nodes.size == 0:
         return
-    lo, hi = ptr[nodes], ptr[nodes + 1]
-    n = hi - lo
-    pos = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n - lo, n)
+    pos = spans(ptr[nodes], ptr[nodes + 1])
     valid_o = np.zeros(order.shape[0], np.bool_)  # only these nodes' positions are read
     valid_o[pos] = mask[order[pos]]
     _bursts(ptr, gathered[0], gathered[1], valid_o, skip_node, window, min_count, True,

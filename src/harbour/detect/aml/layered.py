@@ -100,16 +100,14 @@ def _burst_edges_again(g: TransferGraph, mask: np.ndarray, window_us: int, min_c
                        ) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
     """``_burst_edges`` after the mask changed at ``edges``: the out-scan of their senders and the in-scan of
     their receivers are redone; every other node's runs stand. Also the edges whose flag changed."""
-    from harbour.detect.aml.kernels import burst_marks_of
+    from harbour.detect.aml.kernels import burst_marks_of, spans
 
     after = []
     changed = []
     for incoming, ends in ((False, g.src), (True, g.dst)):
         ptr, order = (g.in_ptr, g.in_order) if incoming else (g.out_ptr, g.out_order)
         nodes = np.unique(ends[edges])
-        lo, hi = ptr[nodes], ptr[nodes + 1]
-        n = hi - lo
-        own = order[np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n - lo, n)]  # these nodes' edges
+        own = order[spans(ptr[nodes], ptr[nodes + 1])]  # these nodes' edges
         marks = before[incoming].copy()
         marks[own] = False
         burst_marks_of(nodes, ptr, order, g.csr_view(incoming), mask, skip, int(window_us), int(min_count), marks)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from harbour.detect.aml.base import GraphDetector, Pattern, fmt_span, fmt_usd, hours, node_name, saturating
 from harbour.detect.aml.graph import TransferGraph
-from harbour.detect.aml.kernels import NO_NODES, _lower_bound, _run, ranges, window_after
+from harbour.detect.aml.kernels import NO_NODES, _lower_bound, _run, ranges, spans, window_after
 from harbour.detect.framework import register
 
 
@@ -183,19 +183,13 @@ def pass_through_runs(g: TransferGraph, usd: np.ndarray, dwell: int, lo_share: f
         hit, nodes, bounds = np.zeros(g.n_edges, np.bool_), NO_NODES, ranges(g.n_nodes, g.in_ptr)
     else:
         assert hit is not None
-        hit[_in_edges_of(g, nodes)] = False
+        hit[g.in_order[spans(g.in_ptr[nodes], g.in_ptr[nodes + 1])]] = False
         bounds = [(0, nodes.size)]
     _run(lambda v0, v1: _pass_through_runs(g.in_ptr, g.in_order, src_i, ts_i, g.out_ptr, g.out_order, dst_o, ts_o,
                                           usd, eligible, dwell, lo_share, hi_share, min_usd, nonneg, g.src_party,
                                           g.dst_party, v0, v1, hit, nodes),
          bounds)
     return hit
-
-
-def _in_edges_of(g: TransferGraph, nodes: np.ndarray) -> np.ndarray:
-    lo, hi = g.in_ptr[nodes], g.in_ptr[nodes + 1]
-    n = hi - lo
-    return g.in_order[np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n - lo, n)]
 
 
 def _passing(g: TransferGraph, cfg: RapidMovementConfig, usd: np.ndarray, claimed: np.ndarray) -> np.ndarray:

@@ -30,10 +30,9 @@ def _forwards_later(g: TransferGraph, e: np.ndarray, middle: np.ndarray) -> bool
 
 def _out_edges(g: TransferGraph, nodes: np.ndarray) -> np.ndarray:
     """The out-edges of ``nodes``, node after node (each node's in time order)."""
-    lo, hi = g.out_ptr[nodes], g.out_ptr[nodes + 1]
-    lengths = hi - lo
-    pos = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths - lo, lengths)
-    return g.out_order[pos]
+    from harbour.detect.aml.kernels import spans
+
+    return g.out_order[spans(g.out_ptr[nodes], g.out_ptr[nodes + 1])]
 
 
 def _bridged(g: TransferGraph, cfg: StackConfig, comps: list[np.ndarray], claimed: np.ndarray) -> list[np.ndarray]:

@@ -198,9 +198,10 @@ def _episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, st
         levels=pl.col("price").n_unique(), lo=pl.col("price").min(), hi=pl.col("price").max(),
         max_life=(pl.col("cancelled") - pl.col("placed")).max(), biggest=pl.col("size").max(),
     )
-    eps = eps.join(_own_medians(usual, eps), on="owner", how="left") \
-        .filter((pl.col("bait_qty") >= config.own_size_multiple * pl.col("own_median").fill_null(median))
-                & (pl.col("biggest") >= config.min_order_multiple * median))
+    big = eps.filter(pl.col("biggest") >= config.min_order_multiple * median)
+    eps = big.join(_own_medians(usual, eps.join(big.select("owner").unique(), on="owner", how="semi")),
+                   on="owner", how="left") \
+        .filter(pl.col("bait_qty") >= config.own_size_multiple * pl.col("own_median").fill_null(median))
     # When each execution's order was placed: a genuine order placed while the bait stands may fill just after.
     placed = own_life.select(ex_order="order_id", ex_placed="placed")
     ex = with_owner(executions(trades), owners, "account", "owner").join(placed, on="ex_order", how="left")
@@ -212,11 +213,14 @@ def _own_medians(own_life: pl.DataFrame, eps: pl.DataFrame) -> pl.DataFrame:
     leaving out those placed on the other side while one of its candidate bait episodes stood: those are the
     pattern (the genuine orders the bait served), not the owner's habit. Counted in, they measured a spoofer with
     no other trading against its own genuine orders, and bait 2-3x them failed ``own_size_multiple`` (session 6:
-    5 of the 9 missed spoofs that had an episode). Owners with nothing left are compared with the market."""
+    5 of the 9 missed spoofs that had an episode). Owners with nothing left are compared with the market. Only
+    the owners of ``eps`` (the episodes whose bait is big enough to judge, with all their candidate episodes)
+    are measured."""
     spans = eps.select("owner", start="start", end="end",
                        opp=pl.when(pl.col("side") == "buy").then(pl.lit("sell")).otherwise(pl.lit("buy"))) \
         .sort("start")
-    mine = own_life.select("owner", "size", opp="side", placed="placed").drop_nulls("placed").sort("placed")
+    mine = own_life.join(spans.select("owner").unique(), on="owner", how="semi") \
+        .select("owner", "size", opp="side", placed="placed").drop_nulls("placed").sort("placed")
     during = mine.join_asof(spans, left_on="placed", right_on="start", by=["owner", "opp"], strategy="backward",
                             check_sortedness=False)
     return during.filter(pl.col("end").is_null() | (pl.col("placed") > pl.col("end"))) \

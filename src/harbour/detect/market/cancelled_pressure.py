@@ -182,9 +182,12 @@ def _episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, st
     )
     if bait.height == 0:
         return pl.DataFrame(), venue
-    # The owner's usual size is that of its orders that traded, not of big orders pulled nearly unfilled (bait or
-    # not: one that took a lot at the touch before it was pulled is still no measure of what the owner trades).
-    usual = with_owner(own_life.join(bait.select("order_id"), on="order_id", how="anti"), owners, "account", "owner")
+    # The owner's usual size is that of its orders that traded, not of big orders it pulled with most of them
+    # unfilled (bait or not: one that took a little at the touch before it was pulled, or bait hit for a tenth of
+    # it, is no measure of what the owner trades).
+    pulled = life.filter(pl.col("cancelled").is_not_null() & (pl.col("filled") <= 0.5 * pl.col("size"))
+                         & (pl.col("size") >= config.size_multiple * median)).select("order_id")
+    usual = with_owner(own_life.join(pulled, on="order_id", how="anti"), owners, "account", "owner")
     bait = _resting(_pulled(bait, news), trades)
     bait = with_owner(bait, owners, "account", "owner").sort("owner", "side", "placed")
     # Overlapping bait orders of one owner and side form one episode.

@@ -5,6 +5,7 @@
 - The owner's usual size leaves out the pattern: a spoofer with no other trading is not measured against its own
   genuine orders (bait 2-3x them failed ``own_size_multiple`` when they were counted as its habit).
 - Bait 6-8x the median order is real size (``min_order_multiple`` 6): repeated, it is found.
+- Nor is the owner's usual size that of a big order it pulled after a small fill.
 """
 
 from __future__ import annotations
@@ -57,3 +58,26 @@ def test_repeated_bait_of_seven_median_orders_is_found() -> None:
     for hour in (7, 11, 17):
         _episode(m, "SPF2", m.at(hour, 40), bait=7, genuine=2.0)
     assert "SPF2" in _spoofers(m.build())
+
+
+def test_a_big_order_pulled_after_a_small_fill_is_not_the_owners_usual_size() -> None:
+    """Bait hit for a fifth of it (so not counted as bait) and then pulled is no measure of what its owner
+    trades: measured by it, the spoofer's bait was no bigger than its 'usual' order."""
+    m = ScenarioMarket(seed=24, venues=(VENUE,), trades_per_day=3000)
+    for hour in (8, 12, 16):
+        _episode(m, "SPF3", m.at(hour, 50), bait=12, genuine=5.0)
+    at = m.at(20)
+    px = round(m.mid(VENUE, at) * 1.0005, 6)
+    hit = m.order(VENUE, "SPF3", at, "sell", px, m.size * 12, cancel_at=at + 9 * S)
+    _hit(m, at + 4 * S, m.size * 2.4, m.makers[2], "SPF3", hit, px)
+    assert "SPF3" in _spoofers(m.build())
+
+
+def _hit(m: ScenarioMarket, ts: dt.datetime, q: float, buyer: str, seller: str, sell_oid: str, px: float) -> None:
+    """A buyer's aggressive order takes ``q`` of a resting sell order."""
+    take = m.order(VENUE, buyer, ts, "buy", px, q)
+    for oid, acct, side in ((sell_oid, seller, "sell"), (take, buyer, "buy")):
+        m.venues[VENUE].orders.append(m._orow(VENUE, oid, acct, ts, "fill", side, "limit", px, 0.0))
+    m.venues[VENUE].trades.append({"venue": VENUE, "symbol": m.symbol, "trade_id": m._id("t"), "ts": ts,
+                                   "price": px, "quantity": float(q), "buyer": buyer, "seller": seller,
+                                   "aggressor": "buy", "buy_order_id": take, "sell_order_id": sell_oid})

@@ -186,10 +186,11 @@ SPARSE = 8  # a mask holding under 1/SPARSE of the edges is scanned on its own p
 
 
 def node_bursts(g: TransferGraph, incoming: bool, mask: np.ndarray, window_us: int, min_count: int,
-                distinct: bool = True, skip_node: np.ndarray | None = None) -> list[tuple[int, np.ndarray]]:
+                distinct: bool = True, skip_node: np.ndarray | None = None, nodes: np.ndarray | None = None
+                ) -> list[tuple[int, np.ndarray]]:
     """Per node, runs of its (incoming or outgoing) edges where a ``window_us`` span holds at least
     ``min_count`` edges (distinct counterparties if ``distinct``). Masked-out edges are invisible; the
-    returned edge ids are the unmasked ones of each run."""
+    returned edge ids are the unmasked ones of each run. ``nodes`` (sorted, unique): only these."""
     from harbour.detect.aml.kernels import bursts, spans
 
     if incoming:
@@ -209,7 +210,7 @@ def node_bursts(g: TransferGraph, incoming: bool, mask: np.ndarray, window_us: i
         ptr, order = np.searchsorted(pos, ptr).astype(ptr.dtype), order[pos]
         gathered = (gathered[0][pos], gathered[1][pos])
     nodes, lo, hi = bursts(ptr, order, other, this, g.ts, mask, skip, int(window_us), int(min_count), distinct,
-                           scratch, gathered)
+                           scratch, gathered, None, nodes)
     # every run's unmasked edges in one array, then one slice per run (tens of thousands of runs)
     lengths = hi - lo + 1
     e = order[spans(lo, hi + 1)]

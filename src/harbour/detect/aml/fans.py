@@ -147,11 +147,55 @@ def _new_to(g: TransferGraph, node: int, others: np.ndarray, t0: int, incoming: 
     return ~np.isin(others, known)
 
 
+Context = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _bursts_in_context(g: TransferGraph, cfg: FanConfig, claimed: np.ndarray, incoming: bool,
+                       nodes: np.ndarray | None = None) -> tuple[list[tuple[int, np.ndarray]], Context]:
+    """The fan bursts under ``claimed`` (of ``nodes`` only, if given) and their ``fan_context``."""
+    bursts = node_bursts(g, incoming, ~claimed, hours(cfg.window_hours), cfg.min_counterparties, nodes=nodes)
+    return bursts, fan_context(g, bursts, incoming)
+
+
+def _prefetch_key(cfg: FanConfig, incoming: bool) -> str:
+    return f"{incoming}:{cfg.window_hours}:{cfg.min_counterparties}"
+
+
+def prefetch(g: TransferGraph, cfg: FanConfig, incoming: bool) -> None:
+    """Start the fan bursts of every node, before any claims, beside the mining pass."""
+    from harbour.detect.aml import prefetch as ahead
+
+    none = np.zeros(g.n_edges, bool)
+    ahead.start(g, "fans", _prefetch_key(cfg, incoming), lambda: _bursts_in_context(g, cfg, none, incoming))
+
+
+def bursts_in_context(g: TransferGraph, cfg: FanConfig, claimed: np.ndarray, incoming: bool
+                      ) -> tuple[list[tuple[int, np.ndarray]], Context]:
+    """``_bursts_in_context`` under ``claimed``. A node's bursts and their context depend on its own edges in
+    the fan's direction only, so bursts prefetched before any claims are brought up to date by finding again
+    just those of the nodes whose edges were claimed (in node order, as a whole pass lists them)."""
+    from harbour.detect.aml import prefetch as ahead
+
+    early = ahead.take(g, "fans", _prefetch_key(cfg, incoming))
+    if early is None:
+        return _bursts_in_context(g, cfg, claimed, incoming)
+    bursts, context = early
+    e = np.flatnonzero(claimed)
+    touched = np.unique(g.dst[e] if incoming else g.src[e])
+    again, again_context = _bursts_in_context(g, cfg, claimed, incoming, touched)
+    node = np.array([v for v, _ in bursts], np.int64)
+    keep = np.flatnonzero(~np.isin(node, touched))
+    merged = [bursts[i] for i in keep.tolist()] + again
+    order = np.argsort(np.array([v for v, _ in merged], np.int64), kind="stable")  # a node's bursts stay together
+    return [merged[i] for i in order.tolist()], tuple(  # type: ignore[return-value]
+        np.concatenate((old[keep], new))[order] for old, new in zip(context, again_context, strict=True))
+
+
 def find_fans(g: TransferGraph, cfg: FanConfig, claimed: np.ndarray, incoming: bool, typology: str) -> list[Pattern]:
     out: list[Pattern] = []
-    bursts = node_bursts(g, incoming, ~claimed, hours(cfg.window_hours), cfg.min_counterparties)
-    # what the tests below need of each burst, for all bursts in one kernel call
-    n_now, n_prior, first, last, outside = (x.tolist() for x in fan_context(g, bursts, incoming))
+    # the bursts, and what the tests below need of each, for all bursts in one kernel call
+    bursts, context = bursts_in_context(g, cfg, claimed, incoming)
+    n_now, n_prior, first, last, outside = (x.tolist() for x in context)
     for i, (v, e) in enumerate(bursts):
         total = float(g.usd[e].sum())
         # share of the burst's counterparties the node already dealt with (same direction) before it

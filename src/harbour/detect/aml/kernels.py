@@ -989,13 +989,15 @@ def _cat(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
 def bursts(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, this: np.ndarray, ts: np.ndarray,
            mask: np.ndarray, skip_node: np.ndarray, window: int, min_count: int, distinct: bool,
            scratch: np.ndarray, gathered: tuple[np.ndarray, np.ndarray] | None = None,
-           marks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+           marks: np.ndarray | None = None, nodes: np.ndarray | None = None
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """See ``_bursts``: (node, lo, hi) of every burst run, by node. ``other``, ``this``, ``ts`` and ``mask``
     are per edge; they are gathered into the order once (sequential reads in the kernel's sliding window
     instead of two random reads per edge at each end of it). ``marks``: see ``_bursts`` (the ranges of
-    nodes own disjoint edges, so the threads flag disjoint entries)."""
+    nodes own disjoint edges, so the threads flag disjoint entries). ``nodes``: only these (sorted, unique),
+    on this thread."""
     flags = np.zeros(0, np.bool_) if marks is None else marks
-    bounds = ranges(ptr.shape[0] - 1, ptr)
+    bounds = ranges(ptr.shape[0] - 1, ptr) if nodes is None else [(0, nodes.shape[0])]
     # one zeroed scratch per range (threads must not share one), keyed by the range's first node
     scratches = {lo: scratch if i == 0 else np.zeros_like(scratch) for i, (lo, _) in enumerate(bounds)}
     if gathered is None:  # else other[order] and ts[order], gathered once by TransferGraph.csr_view
@@ -1006,7 +1008,7 @@ def bursts(ptr: np.ndarray, order: np.ndarray, other: np.ndarray, this: np.ndarr
 
     def part(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return _bursts(ptr, other_o, ts_o, valid_o, skip_node, window, min_count, distinct,  # type: ignore
-                       scratches[lo], lo, hi, order, flags, NO_NODES)
+                       scratches[lo], lo, hi, order, flags, NO_NODES if nodes is None else nodes)
 
     return _cat(_run(part, bounds))  # type: ignore[return-value]
 

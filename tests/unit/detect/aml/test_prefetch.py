@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from harbour.detect.aml import prefetch
 from harbour.detect.aml.graph import build_graph
@@ -71,3 +72,26 @@ def test_pass_through_judged_again_at_the_claims_equals_a_whole_pass_under_them(
         assert (again == whole).all() and before.any()
         if n == 400:
             assert (whole != before).any()  # the claims changed something that was judged again
+
+
+@pytest.mark.parametrize("incoming", [True, False])
+def test_fan_bursts_found_again_at_the_claims_equal_a_whole_pass_under_them(incoming: bool) -> None:
+    from harbour.detect.aml.fans import FanConfig, _bursts_in_context, bursts_in_context
+
+    g = _graph(25)
+    cfg = FanConfig(min_counterparties=3)
+    rng = np.random.default_rng(4)
+    unclaimed, _ = _bursts_in_context(g, cfg, np.zeros(g.n_edges, bool), incoming)
+    for n in (0, 40, 500):
+        claimed = np.zeros(g.n_edges, bool)
+        claimed[rng.choice(g.n_edges, n, replace=False)] = True
+        whole, whole_context = _bursts_in_context(g, cfg, claimed, incoming)
+        with prefetch.session(g):
+            from harbour.detect.aml.fans import prefetch as start
+
+            start(g, cfg, incoming)
+            again, again_context = bursts_in_context(g, cfg, claimed, incoming)
+        assert whole and [(v, e.tolist()) for v, e in whole] == [(v, e.tolist()) for v, e in again]
+        assert all((a == b).all() for a, b in zip(whole_context, again_context, strict=True))
+        if n == 500:  # the claims changed the bursts that were found again
+            assert [(v, e.tolist()) for v, e in whole] != [(v, e.tolist()) for v, e in unclaimed]

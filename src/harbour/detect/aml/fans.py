@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, Field
 
+from harbour.detect.aml import prefetch as ahead
 from harbour.detect.aml.base import (
     Pattern,
     counterparties,
@@ -163,8 +164,6 @@ def _prefetch_key(cfg: FanConfig, incoming: bool) -> str:
 
 def prefetch(g: TransferGraph, cfg: FanConfig, incoming: bool) -> None:
     """Start the fan bursts of every node, before any claims, beside the mining pass."""
-    from harbour.detect.aml import prefetch as ahead
-
     none = np.zeros(g.n_edges, bool)
     ahead.start(g, "fans", _prefetch_key(cfg, incoming), lambda: _bursts_in_context(g, cfg, none, incoming))
 
@@ -174,8 +173,6 @@ def bursts_in_context(g: TransferGraph, cfg: FanConfig, claimed: np.ndarray, inc
     """``_bursts_in_context`` under ``claimed``. A node's bursts and their context depend on its own edges in
     the fan's direction only, so bursts prefetched before any claims are brought up to date by finding again
     just those of the nodes whose edges were claimed (in node order, as a whole pass lists them)."""
-    from harbour.detect.aml import prefetch as ahead
-
     early = ahead.take(g, "fans", _prefetch_key(cfg, incoming))
     if early is None:
         return _bursts_in_context(g, cfg, claimed, incoming)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from harbour.detect.aml import prefetch as ahead
 from harbour.detect.aml.base import hours
 from harbour.detect.aml.graph import TransferGraph
 
@@ -145,16 +146,12 @@ def _config_key(cfg: LayeredConfig) -> str:
 def prefetch(g: TransferGraph, cfg: LayeredConfig, claimed: np.ndarray) -> None:
     """Start the mesh scan of ``g`` under ``claimed`` beside the mining pass (the claims known so far; the
     typologies mined before stack add a few thousand more, which ``_rescan`` then takes in)."""
-    from harbour.detect.aml import prefetch as side
-
     claimed = claimed.copy()  # the caller goes on claiming
-    side.start(g, "mesh", _config_key(cfg), lambda: _scan(g, cfg, claimed))
+    ahead.start(g, "mesh", _config_key(cfg), lambda: _scan(g, cfg, claimed))
 
 
 def _take_prefetched(g: TransferGraph, cfg: LayeredConfig) -> MeshScan | None:
-    from harbour.detect.aml import prefetch as side
-
-    return side.take(g, "mesh", _config_key(cfg))  # type: ignore[no-any-return]
+    return ahead.take(g, "mesh", _config_key(cfg))  # type: ignore[no-any-return]
 
 
 def episodes(g: TransferGraph, cand: np.ndarray, gap: int) -> np.ndarray:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, Field
 
+from harbour.detect.aml import prefetch as ahead
 from harbour.detect.aml.base import GraphDetector, Pattern, fmt_span, fmt_usd, hours, node_name, saturating
 from harbour.detect.aml.graph import TransferGraph
 from harbour.detect.aml.kernels import _lower_bound, chain_lengths, peel_next
@@ -41,15 +42,11 @@ def next_hops(g: TransferGraph, cfg: PeelChainConfig) -> tuple[np.ndarray, np.nd
 
 def prefetch(g: TransferGraph, cfg: PeelChainConfig) -> None:
     """Start ``next_hops`` beside the mining pass: claims only cut chains afterwards."""
-    from harbour.detect.aml import prefetch as ahead
-
     g.csr_usd()  # gathered here, before the side thread reads it
     ahead.start(g, "peel_next", cfg.model_dump_json(), lambda: next_hops(g, cfg))
 
 
 def find(g: TransferGraph, cfg: PeelChainConfig, claimed: np.ndarray) -> list[Pattern]:
-    from harbour.detect.aml import prefetch as ahead
-
     window = hours(cfg.hop_hours)
     nxt, peeled = ahead.take(g, "peel_next", cfg.model_dump_json()) or next_hops(g, cfg)
     # a hop from or to a claimed transfer does not continue a chain; the hops are few (a few percent of the

@@ -11,6 +11,7 @@ import numpy as np
 from numba import njit
 from pydantic import BaseModel, Field
 
+from harbour.detect.aml import prefetch as ahead
 from harbour.detect.aml.base import GraphDetector, Pattern, fmt_span, fmt_usd, hours, node_name, saturating
 from harbour.detect.aml.graph import TransferGraph
 from harbour.detect.aml.kernels import NO_NODES, _lower_bound, _run, ranges, spans, window_after
@@ -196,8 +197,6 @@ def _passing(g: TransferGraph, cfg: RapidMovementConfig, usd: np.ndarray, claime
     """The passing arrivals under ``claimed`` (``usd``: values with the claimed ones 0). A receiver is judged on
     its own in- and out-edges only, so a mask prefetched before any claims is brought up to date by judging
     again just the ends of the claimed transfers."""
-    from harbour.detect.aml import prefetch as ahead
-
     args = (hours(cfg.dwell_hours), cfg.min_out_share, cfg.max_out_share, max(cfg.min_usd, 1e-9))
     early = ahead.take(g, "pass_through", cfg.model_dump_json())
     if early is None:
@@ -208,8 +207,6 @@ def _passing(g: TransferGraph, cfg: RapidMovementConfig, usd: np.ndarray, claime
 
 def prefetch(g: TransferGraph, cfg: RapidMovementConfig) -> None:
     """Start the pass-through test of every receiver, before any claims, beside the mining pass."""
-    from harbour.detect.aml import prefetch as ahead
-
     args = (hours(cfg.dwell_hours), cfg.min_out_share, cfg.max_out_share, max(cfg.min_usd, 1e-9))
     ahead.start(g, "pass_through", cfg.model_dump_json(), lambda: pass_through_runs(g, g.usd, *args))
 

@@ -284,11 +284,14 @@ def build_graph(transfers: pa.Table, accounts: pa.Table | None = None) -> Transf
     )
     # Self-loops (one customer's own accounts) stay in the arrays; kernels skip edges with src == dst.
     # Edges are in time order, so a stable sort by node keeps time order within each node.
-    # The (counterparty, time) views every burst search reads are written in the same pass.
-    (g.out_order, g.out_ptr, dst_o, ts_out), (g.in_order, g.in_ptr, src_o, ts_in) = together(
-        lambda: csr_order(g.src, n_parties, g.dst, g.ts), lambda: csr_order(g.dst, n_parties, g.src, g.ts))
+    # The (counterparty, time) views every burst search reads, and the values cycles and peel chains read,
+    # are written in the same pass.
+    (g.out_order, g.out_ptr, dst_o, ts_out, usd_out), (g.in_order, g.in_ptr, src_o, ts_in, usd_in) = together(
+        lambda: csr_order(g.src, n_parties, g.dst, g.ts, g.usd),
+        lambda: csr_order(g.dst, n_parties, g.src, g.ts, g.usd))
     g._csr_views[False] = (dst_o, ts_out)
     g._csr_views[True] = (src_o, ts_in)
+    g._csr_usd.append((usd_in, usd_out))
     return g
 
 

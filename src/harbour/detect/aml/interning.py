@@ -12,7 +12,7 @@ Example::
 
     codes, firsts = intern_columns([from_party, to_party])  # id per row of both, first row of each id
     parties = take_strings([from_party, to_party], firsts)
-    order, ptr, dst_o, ts_o = csr_order(src, n_nodes, dst, ts)
+    order, ptr, dst_o, ts_o, usd_o = csr_order(src, n_nodes, dst, ts, usd)
 """
 
 from __future__ import annotations
@@ -406,10 +406,11 @@ def _partition(keys: np.ndarray, shift: int, pstart: np.ndarray, t_key: np.ndarr
 
 @njit(cache=True, nogil=True)
 def _place(shift: int, pstart: np.ndarray, t_key: np.ndarray, t_row: np.ndarray, other: np.ndarray,
-           ts: np.ndarray, ptr: np.ndarray, order: np.ndarray, other_o: np.ndarray, ts_o: np.ndarray) -> None:
+           ts: np.ndarray, value: np.ndarray, ptr: np.ndarray, order: np.ndarray, other_o: np.ndarray,
+           ts_o: np.ndarray, value_o: np.ndarray) -> None:
     """A counting sort within each partition, written to the partition's own range of the outputs: its
-    counts and its output range stay in cache. ``other`` and ``ts`` are read at the partition's rows, in
-    ascending order."""
+    counts and its output range stay in cache. ``other``, ``ts`` and ``value`` are read at the partition's
+    rows, in ascending order."""
     n = ptr.shape[0] - 1
     width = 1 << shift
     cnt = np.zeros(width + 1, np.int64)
@@ -431,12 +432,14 @@ def _place(shift: int, pstart: np.ndarray, t_key: np.ndarray, t_row: np.ndarray,
             order[q] = r
             other_o[q] = other[r]
             ts_o[q] = ts[r]
+            value_o[q] = value[r]
     ptr[n] = t_key.shape[0]
 
 
-def csr_order(keys: np.ndarray, n: int, other: np.ndarray, ts: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Stable sort of row indices by ``keys`` in [0, n): (order, CSR pointers, ``other[order]``, ``ts[order]``).
+def csr_order(keys: np.ndarray, n: int, other: np.ndarray, ts: np.ndarray, value: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Stable sort of row indices by ``keys`` in [0, n): (order, CSR pointers, ``other[order]``, ``ts[order]``,
+    ``value[order]``).
     Two passes instead of one counting sort over all n keys (whose counters and outputs are written at
     random, a cache miss a row): rows go to partitions of consecutive keys first, in sequence, then each
     partition is sorted in cache. Memory is what costs most here (fresh pages are faulted in and zeroed:
@@ -452,5 +455,6 @@ def csr_order(keys: np.ndarray, n: int, other: np.ndarray, ts: np.ndarray
     order = np.empty(m, np.int64)
     other_o = np.empty(m, other.dtype)
     ts_o = np.empty(m, ts.dtype)
-    _place(shift, pstart, t_key, t_row, other, ts, ptr, order, other_o, ts_o)
-    return order, ptr, other_o, ts_o
+    value_o = np.empty(m, value.dtype)
+    _place(shift, pstart, t_key, t_row, other, ts, value, ptr, order, other_o, ts_o, value_o)
+    return order, ptr, other_o, ts_o, value_o

@@ -95,11 +95,13 @@ def test_csr_order_is_a_stable_sort_by_key(m: int, n: int) -> None:
     keys = (rng.zipf(1.3, m) * 7_919 % n if n else np.zeros(0)).astype(np.int64)
     other = rng.integers(0, 1 << 40, m)
     ts = np.sort(rng.integers(0, 1 << 50, m))
-    order, ptr, other_o, ts_o = csr_order(keys, n, other, ts)
+    value = rng.lognormal(5, 2, m)
+    order, ptr, other_o, ts_o, value_o = csr_order(keys, n, other, ts, value)
     want = np.argsort(keys, kind="stable")
     assert order.tolist() == want.tolist()
     assert ptr.tolist() == np.concatenate(([0], np.cumsum(np.bincount(keys, minlength=n)))).tolist()
     assert other_o.tolist() == other[want].tolist() and ts_o.tolist() == ts[want].tolist()
+    assert value_o.tolist() == value[want].tolist()
 
 
 def reference_graph(from_party: list[Any], to_party: list[Any], venues: list[str], accounts: dict[str, list[Any]]

@@ -4,14 +4,15 @@ and profiting on that other venue.
 The defining behaviour: one owner's run of aggressive orders on venue A (``min_orders`` separate orders,
 ``min_share`` of A's volume while it lasts) pushes A's price away from the other venues' prices for the
 same symbol — A's basis against the others moves in the push's direction by at least ``min_dislocation``
-and ``min_sigmas`` times the basis noise of the hour before — and the same customer, linked across venues
+and ``min_sigmas`` times the basis noise of the hour before, against that hour's median or its trend — and the same customer, linked across venues
 by ``accounts.customer_id``, trades the other way on another venue meanwhile (selling there while A is
 pushed up, buying while it is pushed down). Arbitrage looks alike but moves A *towards* the others.
 The alert is raised on the venue that was moved (where the manipulating trades are) and names the
 customer's accounts there; the explanation names the other venue. When one customer's runs on two venues
 clash, the earlier push (by the runs' median times) is the one that moved the reference. A push beats the
 owner's own pace over the day and over the hour before it; a profit leg beats the customer's own pace on the
-other venue, taken as at least one order a day.
+other venue, taken as at least one order a day (and, read on its large orders only, its pace of orders of the
+profit leg's size).
 
 Partitioned by symbol and day across all venues, so every venue's prices are in one kernel.
 """
@@ -37,6 +38,7 @@ from harbour.detect.market.frames import (
     names,
     owner_map,
     poisson_tail,
+    robust_spread,
     span_seconds,
     with_owner,
 )
@@ -76,6 +78,11 @@ class CrossVenueConfig(BaseModel):
         0.01, gt=0, le=1, description="chance that the owner's opposite-side orders on the other venues in that "
         "span come from its own pace of such orders there over the rest of the day (Poisson); one customer's "
         "ordinary trading elsewhere that happens to face the push is not its profit leg")
+    benefit_order_size: float = Field(
+        0.5, ge=0, le=1, description="the habit test is also read on the owner's orders elsewhere of at least this "
+        "share of the profit leg's median order, there and over the day (the smaller chance counts): a profit taken "
+        "in a few large orders is not explained by the customer's many small ordinary ones that fall in the same "
+        "hour (1.6)")
     require_benefit: bool = Field(
         True, description="require the owner's profitable trading on another venue; off = alert on any driven "
         "dislocation (broader, noisier)")
@@ -96,6 +103,28 @@ def _basis(t: pl.DataFrame, seconds: int) -> pl.DataFrame:
                                 ref=pl.concat_list(others).list.drop_nulls().list.median()))
     long = pl.concat(rows).drop_nulls(["p", "ref"])
     return long.select("venue", "bar", dev=(pl.col("p") / pl.col("ref")).log()).sort("venue", "bar")
+
+
+def _basis_shifts(before: pl.DataFrame, during: pl.DataFrame) -> list[tuple[float, float]]:
+    """The venue's basis during a push (median of its bars) against its usual basis of the hour before, with that
+    hour's basis noise: (shift, noise) read twice, against the hour's median and against its trend.
+
+    The trend is the hour's robust line (Theil-Sen: the median of the slopes between its bars) carried on into
+    the push's bars, the noise the robust spread of the bars about it (1.6). A venue's basis drifts over an hour
+    (a thin venue catching up with the others after some other trade moved it): against the flat median a push
+    that lifts a falling basis reads as no shift, or one against it, and against the trend a push along a rising
+    basis does — so a push need only stand out from one of the two."""
+    x = before["bar"].dt.epoch("s").to_numpy().astype(np.float64) / 60.0
+    y = before["dev"].to_numpy()
+    xd = during["bar"].dt.epoch("s").to_numpy().astype(np.float64) / 60.0
+    yd = during["dev"].to_numpy()
+    base = float(np.median(y))
+    flat = (float(np.median(yd)) - base, 1.4826 * float(np.median(np.abs(y - base))) or 1e-9)
+    i, j = np.triu_indices(x.size, k=1)
+    slope = float(np.median((y[j] - y[i]) / (x[j] - x[i])))
+    level = float(np.median(y - slope * x))
+    trend = (float(np.median(yd - (level + slope * xd))), robust_spread(y - (level + slope * x)))
+    return [flat, trend]
 
 
 def _legs(part: Partition, trades: pl.DataFrame) -> pl.DataFrame:
@@ -197,7 +226,7 @@ def _not_profit_legs(runs: pl.DataFrame, around: dt.timedelta) -> pl.DataFrame:
 
 class CrossVenueDetector(Detector[CrossVenueConfig]):
     name = "cross_venue"
-    version = "1.5"
+    version = "1.6"
     typology = "cross_venue"
     config_model = CrossVenueConfig
     description = "One owner pushes a venue's price away from the others while trading the other way elsewhere."
@@ -233,23 +262,24 @@ class CrossVenueDetector(Detector[CrossVenueConfig]):
         bar = dt.timedelta(seconds=config.bar_seconds)
         mine = basis.filter(pl.col("venue") == venue)
         before = mine.filter((pl.col("bar") >= p["start"] - dt.timedelta(minutes=config.baseline_minutes))
-                             & (pl.col("bar") < p["start"] - bar))["dev"]
-        during = mine.filter((pl.col("bar") >= p["start"] - bar) & (pl.col("bar") <= p["end"]))["dev"]
-        if before.len() < 5 or during.len() == 0:
+                             & (pl.col("bar") < p["start"] - bar))
+        during = mine.filter((pl.col("bar") >= p["start"] - bar) & (pl.col("bar") <= p["end"]))
+        if before.height < 5 or during.height == 0:
             return None
-        base = float(np.median(before.to_numpy()))
-        noise = 1.4826 * float(np.median(np.abs(before.to_numpy() - base))) or 1e-9
-        shift = direction * (float(np.median(during.to_numpy())) - base)
-        tstat = shift / noise * math.sqrt(during.len())
-        if shift < config.min_dislocation or tstat < config.min_sigmas:
+        moved = [direction * sh for sh, noise in _basis_shifts(before, during)
+                 if direction * sh >= config.min_dislocation
+                 and direction * sh / noise * math.sqrt(during.height) >= config.min_sigmas]
+        if not moved:
             return None
+        shift = moved[0]
         around = dt.timedelta(minutes=config.benefit_minutes)
         elsewhere = legs.filter((pl.col("venue") != venue) & (pl.col("owner") == p["owner"])
                                 & (pl.col("ts") >= p["start"] - around) & (pl.col("ts") <= p["end"] + around)
                                 & (pl.col("sign") == -direction))
         benefit = float(elsewhere["quantity"].sum())
         if config.require_benefit and (benefit < max(config.min_benefit_ratio * p["q"], 1e-12)
-                                       or self._habit(legs, elsewhere, venue, p, direction, around) >
+                                       or self._habit(legs, elsewhere, venue, p, direction, around,
+                                                   config.benefit_order_size) >
                                        config.max_benefit_coincidence):
             return None
         start = as_dt(min([p["start"], *elsewhere["ts"].to_list()]))
@@ -276,17 +306,27 @@ class CrossVenueDetector(Detector[CrossVenueConfig]):
 
     @staticmethod
     def _habit(legs: pl.DataFrame, elsewhere: pl.DataFrame, venue: str, p: dict, direction: int,
-               around: dt.timedelta) -> float:
+               around: dt.timedelta, min_size: float) -> float:
         """Chance that the owner's opposite-side orders elsewhere around the push come from its own pace of them
-        over the rest of the day (Poisson): the profit leg must be timed to the push, not the owner's habit."""
-        n = elsewhere["order"].n_unique()
-        day_n = legs.filter((pl.col("venue") != venue) & (pl.col("owner") == p["owner"])
-                            & (pl.col("sign") == -direction))["order"].n_unique()
+        over the rest of the day (Poisson): the profit leg must be timed to the push, not the owner's habit. The
+        smaller of two readings: all its orders, and its orders of the profit leg's size."""
         window = ((p["end"] - p["start"]) + 2 * around).total_seconds()
         day = max(span_seconds(legs["ts"], 3600.0), window)
-        # At least one such order a day is habit: an owner seen nowhere else that day has an unknown pace, not a
-        # zero one (a single order elsewhere is then a few per cent chance, not an impossibility).
-        return poisson_tail(n, max(day_n - n, 1) * window / max(day - window, window))
+        day_orders = legs.filter((pl.col("venue") != venue) & (pl.col("owner") == p["owner"])
+                                 & (pl.col("sign") == -direction)).group_by("order").agg(size=pl.col("quantity").sum())
+        sizes = elsewhere.group_by("order").agg(size=pl.col("quantity").sum())["size"]
+        median = sizes.median()
+        chances = []
+        # All its orders, and (1.6) only those of at least ``min_size`` of the leg's median order: a profit taken in
+        # a few large orders is not explained by the customer's many small ordinary ones there, which happen to
+        # fall in the same hour.
+        for floor in (0.0, min_size * float(median) if isinstance(median, (int, float)) else 0.0):
+            n = int((sizes >= floor).sum())
+            day_n = int((day_orders["size"] >= floor).sum())
+            # At least one such order a day is habit: an owner seen nowhere else that day has an unknown pace, not
+            # a zero one (a single order elsewhere is then a few per cent chance, not an impossibility).
+            chances.append(poisson_tail(n, max(day_n - n, 1) * window / max(day - window, window)))
+        return min(chances)
 
 
 DETECTOR = register(CrossVenueDetector())

@@ -230,6 +230,18 @@ def _own_medians(own_life: pl.DataFrame, eps: pl.DataFrame) -> pl.DataFrame:
         .group_by("owner").agg(own_median=pl.col("size").median())
 
 
+def _near_episodes(ex: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame:
+    """The executions (in their order) that may fall in one of ``found``'s episodes on their owner's side: those
+    after an episode's start and no later than the latest stop of the episodes begun by then. A superset of the
+    rows the evidence join keeps, found by one as-of join, so that a market maker's thousands of fills are not
+    crossed with its episodes."""
+    spans = found.select("owner", side="opp_side", e_start="start", stop="stop").sort("e_start") \
+        .with_columns(reach=pl.col("stop").cum_max().over("owner", "side")).drop("stop")
+    rows = ex.with_row_index("_row").sort("ts").join_asof(
+        spans, left_on="ts", right_on="e_start", by=["owner", "side"], strategy="backward", check_sortedness=False)
+    return rows.filter(pl.col("ts") <= pl.col("reach")).sort("_row").drop("_row", "e_start", "reach")
+
+
 @njit(cache=True, nogil=True)
 def _segment_sums(q: np.ndarray, new: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Running sums of ``q`` and ``new`` that restart where ``starts`` is set, added one row at a time."""
@@ -318,7 +330,8 @@ def _with_opposite(eps: pl.DataFrame, ex: pl.DataFrame, median: float, config: P
     # The bait must still stand when the other side trades: an execution while it stands, or one (within the
     # grace) of an order placed while it stood. Bait pulled before the genuine order was even sent helped nothing.
     detail = found.select("owner", "side", "ep", "opp_side", "start", "end", "stop").join(
-        ex.rename({"side": "opp_side", "account": "ex_account", "ts": "ex_ts"}), on=["owner", "opp_side"]) \
+        _near_episodes(ex, found).rename({"side": "opp_side", "account": "ex_account", "ts": "ex_ts"}),
+        on=["owner", "opp_side"]) \
         .filter((pl.col("ex_ts") >= pl.col("start")) & (pl.col("ex_ts") <= pl.col("stop"))
                 & ((pl.col("ex_ts") < pl.col("end"))
                    | pl.col("ex_placed").is_between(pl.col("start"), pl.col("end")))) \

@@ -64,7 +64,9 @@ class PressureConfig(BaseModel):
         3, ge=2, description="distinct bait prices that make an episode layering; fewer make it spoofing")
     own_size_multiple: float = Field(
         3.0, gt=0, description="the episode's bait against the median size of the owner's own orders that "
-        "traded; a market maker's big quote is within its usual range, a spoofer's bait is not")
+        "traded, leaving out the orders it placed on the other side while one of its episodes stood and big orders "
+        "it pulled at most half filled; a market maker's big quote is within its usual range, a spoofer's bait is "
+        "not")
     min_opposite_multiple: float = Field(
         0.5, ge=0, description="the owner's execution on the other side in the episode against the symbol-day's "
         "median order: the trade the bait serves is the point of the scheme, a real trade; an honest trader's one "

@@ -86,8 +86,9 @@ class FrontRunningConfig(BaseModel):
     max_coincidence: float = Field(
         1e-3, gt=0, le=1, description="largest chance that the owner's own habits explain the pattern: that it "
         "would have taken that side within 'ahead' span and traded the other side within the unwind span anyway, "
-        "given how often it does each over the rest of the day (Poisson, its liquidity-taking orders and its orders "
-        "that trade, at least one a day), ahead of any of the day's large orders (family-wise: a day with a hundred "
+        "given how often it does each over the rest of the day (Poisson, its liquidity-taking orders of at least "
+        "habit_size of its average order ahead and its orders that trade, at least one a day), ahead of any of "
+        "the day's large orders (family-wise: a day with a hundred "
         "large orders gives an ordinary trader a hundred chances); busy traders are always 'ahead' of something "
         "and always trade back")
     min_aggressive: float = Field(

@@ -58,7 +58,8 @@ class WashTradeConfig(BaseModel):
         "trade mostly with each other, honest accounts spread over many counterparties")
     min_lift: float = Field(
         5.0, gt=0, description="a link's volume against what random matching of the two owners' volumes would give "
-        "(edge volume x total / (volume A x volume B)); two market makers that each take part in most trades meet "
+        "(2 x edge volume x total / (volume A x volume B), each owner's volume counting its buys and its sells); "
+        "two market makers that each take part in most trades meet "
         "often by chance, two ordinary accounts that keep meeting do not")
     max_net_share: float = Field(
         0.8, ge=0, le=1, description="largest member's net position change inside the group, as a share of the "

@@ -4,9 +4,10 @@ and profiting on that other venue.
 The defining behaviour: one owner's run of aggressive orders on venue A (``min_orders`` separate orders,
 ``min_share`` of A's volume while it lasts) pushes A's price away from the other venues' prices for the
 same symbol — A's basis against the others moves in the push's direction by at least ``min_dislocation``
-and ``min_sigmas`` times the basis noise of the hour before, against that hour's median or its trend — and the same customer, linked across venues
-by ``accounts.customer_id``, trades the other way on another venue meanwhile (selling there while A is
-pushed up, buying while it is pushed down). Arbitrage looks alike but moves A *towards* the others.
+and ``min_sigmas`` times the basis noise of the hour before, against that hour's median or its trend — and
+the same customer, linked across venues by ``accounts.customer_id``, trades the other way on another venue
+meanwhile (selling there while A is pushed up, buying while it is pushed down). Arbitrage looks alike but moves
+A *towards* the others.
 The alert is raised on the venue that was moved (where the manipulating trades are) and names the
 customer's accounts there; the explanation names the other venue. When one customer's runs on two venues
 clash, the earlier push (by the runs' median times) is the one that moved the reference. A push beats the

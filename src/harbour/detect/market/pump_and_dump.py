@@ -5,7 +5,8 @@ The defining behaviour has two halves that must both be present:
 
 * **the price path** — a rise over at most ``pump_minutes`` that is abnormal for the symbol-day
   (at least ``min_rise`` and ``rise_sigmas`` times the day's typical move over that span), followed within
-  ``dump_minutes`` by a fall giving back at least ``min_giveback`` of the rise;
+  ``dump_minutes`` by a fall giving back at least ``min_giveback`` of the rise (of a peak whose dump window
+  runs past the partition's last bar, the share of it the partition sees, ``late_giveback``);
 * **the actors** — owners (accounts of one customer counted together) who were net buyers before the
   peak and net sellers after it, each side a material share (``min_share``) of the market's buying over
   the span the group bought in, and of its selling over the span the group sold in (first turn to last
@@ -62,6 +63,10 @@ class PumpAndDumpConfig(BaseModel):
         0.95, gt=0, le=1, description="share of the rise at which the top plateau starts; buying before it is the "
         "build-up, selling from it on is the distribution")
     min_giveback: float = Field(0.3, ge=0, le=1, description="share of the rise lost after the peak")
+    late_giveback: float = Field(
+        0.5, ge=0, le=1, description="a peak whose dump window runs past the partition's last bar (a pump distributed "
+        "late in the day) must give back min_giveback times the share of dump_minutes left after its top, and at "
+        "least this share of min_giveback: the partition sees only the start of its fall (1.5)")
     accumulation_minutes: float = Field(
         240.0, gt=0, description="how long before the trough accumulation may start")
     min_share: float = Field(
@@ -122,9 +127,36 @@ def _pumps(bars: pl.DataFrame, config: PumpAndDumpConfig) -> list[tuple[int, int
     sigma = _bar_sigma(logp, max(1, int(config.sigma_minutes * 60 / config.bar_seconds)))
     w = max(1, int(config.pump_minutes * 60 / config.bar_seconds))
     d = max(1, int(config.dump_minutes * 60 / config.bar_seconds))
-    at, by = _scan(np.ascontiguousarray(logp, dtype=np.float64), sigma, w, d, float(config.min_rise),
-                   float(config.rise_sigmas), float(config.plateau), float(config.min_giveback))
-    return [(int(a[0]), int(a[1]), int(a[2]), float(b[0]), float(b[1])) for a, b in zip(at, by, strict=True)]
+    logp = np.ascontiguousarray(logp, dtype=np.float64)
+    at, by = _scan(logp, sigma, w, d, float(config.min_rise), float(config.rise_sigmas), float(config.plateau),
+                   float(config.min_giveback))
+    found = [(int(a[0]), int(a[1]), int(a[2]), float(b[0]), float(b[1])) for a, b in zip(at, by, strict=True)]
+    return found + _cut_short(logp, sigma, w, d, found, config)
+
+
+def _cut_short(logp: np.ndarray, sigma: float, w: int, d: int, found: list[tuple[int, int, int, float, float]],
+               config: PumpAndDumpConfig) -> list[tuple[int, int, int, float, float]]:
+    """Peaks whose dump window runs past the partition's last bar, judged on the part of the fall the partition
+    can see (1.5): a pump distributed late in the day gives back only part of its rise before the day ends, and the
+    next day's partition, which sees the rest, leaves the alert to this one (it ends before its window). The
+    give-back asked for scales with the share of ``dump_minutes`` left after the top, at least half of
+    ``min_giveback``. Events of the full scan keep their place; these fill in only after the last of them."""
+    floor = config.min_giveback * config.late_giveback
+    if floor >= config.min_giveback:
+        return []
+    at, by = _scan(logp, sigma, w, d, float(config.min_rise), float(config.rise_sigmas), float(config.plateau),
+                   float(floor))
+    after = max((e[2] for e in found), default=-1)
+    n = logp.size
+    extra = []
+    for a, b in zip(at, by, strict=True):
+        top, giveback = int(a[1]), float(b[1])
+        seen = n - 1 - top
+        if seen >= d or int(a[0]) <= after:
+            continue
+        if giveback >= config.min_giveback * max(seen / d, config.late_giveback):
+            extra.append((int(a[0]), top, int(a[2]), float(b[0]), giveback))
+    return extra
 
 
 @njit(cache=True, nogil=True)
@@ -265,7 +297,7 @@ def _distinct(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 class PumpAndDumpDetector(Detector[PumpAndDumpConfig]):
     name = "pump_and_dump"
-    version = "1.4"
+    version = "1.5"
     typology = "pump_and_dump"
     config_model = PumpAndDumpConfig
     description = "Abnormal run-up and collapse with owners who bought before the peak and sold after it."

@@ -80,6 +80,10 @@ class InsiderPreListingConfig(BaseModel):
         "first sale after the news) the trader's position may stand when the news breaks: an insider's "
         "accumulation is complete at the announcement, while a pump ring's turn follows its own run-up, so it "
         "keeps buying after the news or has begun selling before it")
+    news_grace_minutes: float = Field(
+        10.0, ge=0, description="the position 'when the news breaks' is read this long after the announcement: an "
+        "order sent in the minutes around the news is the tail of the accumulation, while a pump ring caught by it "
+        "keeps buying for longer (1.5)")
 
 
 def _peak_position() -> pl.Expr:
@@ -94,7 +98,7 @@ def _peak_position() -> pl.Expr:
 
 class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
     name = "insider_pre_listing"
-    version = "1.4"
+    version = "1.5"
     typology = "insider_pre_listing"
     config_model = InsiderPreListingConfig
     description = "One-directional accumulation by a new or quiet owner just before a listing announcement."
@@ -189,7 +193,8 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
         """Traders (``key``: owner or account) whose buying before the announcement was a large, one-way, new
         accumulation that they sold into the news, in columns (owner, net, gross, base, sold_after, acc_vol,
         at_news) with the trader's id in ``owner``; ``at_news`` says whether its position stood at its peak
-        (within ``max_drift``) when the news broke."""
+        (within ``max_drift``) when the news broke, or ``news_grace_minutes`` after it (an order sent around the
+        news is the tail of the accumulation)."""
         pre_s = config.pre_hours * 3600.0
         span = max((as_dt(t["ts"].max()) - as_dt(t["ts"].min())).total_seconds(), 1.0)
         per = phase.group_by(key).agg(
@@ -199,6 +204,8 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
             sold_after=-pl.col("q").filter((pl.col("when") == "post") & (pl.col("q") < 0)).sum(),
             first=pl.col("ts").filter((pl.col("when") == "pre") & (pl.col("q") > 0)).min(),
             peak=_peak_position(),
+            settled=pl.col("q").filter((pl.col("when") != "base")
+                                       & (pl.col("ts") < at + dt.timedelta(minutes=config.news_grace_minutes))).sum(),
         )
         typical = num(per.filter(pl.col("gross") > 0)["net"].abs().median())
         # The accumulation is weighed against the market's volume over the span it took (first buy to the
@@ -214,7 +221,7 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
                  & (pl.col("base") <= config.max_baseline_ratio * pl.col("gross"))
                  & (pl.col("sold_after") >= config.min_exit * pl.col("net"))
                  & (pl.col("sold_after") <= config.max_exit * pl.col("net"))).sort(key) \
-            .with_columns(at_news=pl.col("net") >= (1 - config.max_drift) * pl.col("peak"))
+            .with_columns(at_news=pl.max_horizontal("net", "settled") >= (1 - config.max_drift) * pl.col("peak"))
         mine = legs.filter(pl.col(key).is_in(per[key].implode()))
         per = per.join(InsiderPreListingDetector._big_orders(mine, at, key, config), on=key).with_columns(
             pace=pl.col("other_buys") * pre_s / max(span - pre_s, pre_s))

@@ -8,17 +8,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
-import pyarrow as pa
-
-import harbour.detect.market  # noqa: F401  (registers the detectors)
-from harbour.detect.framework import REGISTRY
-from harbour.detect.market import scenario_incidents as si
 from harbour.detect.market.scenarios import ScenarioMarket
 
-VENUE = "HBX"
-S = dt.timedelta(seconds=1)
+from .front_scenarios import VENUE, S, run_ahead
+from .front_scenarios import runners as _runners
 
 
 def _market(busy_before: bool, unwind: float) -> ScenarioMarket:
@@ -27,21 +20,8 @@ def _market(busy_before: bool, unwind: float) -> ScenarioMarket:
     if busy_before:  # others bought three times the runner's position 20-25 seconds before the order
         for i in range(3):
             m.trade(VENUE, at - S * (25 - 2 * i), m.size * 10, m.traders[i], m.makers[i % len(m.makers)], "buy")
-    position = m.size * 8
-    m.trade(VENUE, at - 2 * S, position, "RUN1", m.makers[0], "buy")
-    total = 40 * m.size
-    big = m.order(VENUE, "CLIENT1", at, "buy", None, total, order_type="market")
-    sold = position * unwind
-    for i in range(6):
-        seller, q = ("RUN1", sold) if i == 2 else (m.makers[i % len(m.makers)], (total - sold) / 5)
-        si._fill(m, VENUE, at + S * (3 * i + 1), q, "CLIENT1", seller, big, m.mid(VENUE, at) * 1.0005)
+    run_ahead(m, "RUN1", at, unwind)
     return m.build()
-
-
-def _runners(m: ScenarioMarket) -> set[str]:
-    d = REGISTRY.get("front_running")
-    alerts: pa.Table = d.kernel(m.partition(VENUE), d.default_config())
-    return {a for accounts in alerts["accounts"].to_pylist() for a in accounts}
 
 
 def test_a_runner_is_weighed_against_the_market_since_its_entry() -> None:

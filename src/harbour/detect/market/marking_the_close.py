@@ -5,8 +5,9 @@ the price in one direction, dominating the market's volume there; the move is ou
 day, and the price tends to give it back afterwards. The push goes through the book (each aggressive order
 takes resting orders of its own, ``min_book_reach``) and on into the close (the group's last trade within
 ``max_end_gap`` of the span before the reference time). Each side's strongest group is alerted: two groups may
-press one close from opposite sides. The reference time is configuration (default 08:00 UTC = 16:00 Hong Kong
-time, the close used by the generator; a venue with another fixing time sets its own).
+press one close from opposite sides, and in the same span the weaker one's push is masked by the stronger's, so
+the price need only have gone the way of one of them (1.4). The reference time is configuration (default 08:00
+UTC = 16:00 Hong Kong time, the close used by the generator; a venue with another fixing time sets its own).
 """
 
 from __future__ import annotations
@@ -118,6 +119,11 @@ def _burst_not_pace(per: pl.DataFrame, t: pl.DataFrame, w0: dt.datetime, minutes
         .drop("lead_vol")
 
 
+def _rank(found: dict) -> tuple[bool, float]:
+    """A side's strongest span: one where its group moved the price its way before one where the other side's did."""
+    return found["moved"], found["strength"]
+
+
 def _resting_key(column: str, account: str, t: pl.DataFrame) -> pl.Expr:
     """The resting order an aggressive leg traded against: its order id, or (none) its account and price — one
     resting order shows one price."""
@@ -138,7 +144,7 @@ def _order_key(column: str, t: pl.DataFrame) -> pl.Expr:
 
 class MarkingTheCloseDetector(Detector[MarkingTheCloseConfig]):
     name = "marking_the_close"
-    version = "1.3"
+    version = "1.4"
     typology = "marking_the_close"
     config_model = MarkingTheCloseConfig
     description = "One owner's aggressive trades dominate and move the price just before the reference time."
@@ -178,7 +184,7 @@ class MarkingTheCloseDetector(Detector[MarkingTheCloseConfig]):
         best: dict[int, dict] = {}
         for minutes in sorted(config.windows_minutes):
             for found in self._window(t, legs, (day_vol, day_orders), ref, minutes, config):
-                if found["sign"] not in best or found["strength"] > best[found["sign"]]["strength"]:
+                if found["sign"] not in best or _rank(found) > _rank(best[found["sign"]]):
                     best[found["sign"]] = found
         for sign in sorted(best, reverse=True):
             if ends_in_window(part.window, best[sign]["end"]):
@@ -196,10 +202,10 @@ class MarkingTheCloseDetector(Detector[MarkingTheCloseConfig]):
         day_minutes = span_seconds(t["ts"], minutes * 60) / 60
         win_vol = float(win["quantity"].sum())
         groups: list[dict] = []
-        # The direction is the group's (the side its aggressive orders took); the price must have gone that way.
+        # The direction is the group's (the side its aggressive orders took); the price must have gone that way,
+        # unless a group pressing from the other side in the same span moved it (1.4): two groups marking one close
+        # from opposite sides, the weaker one's push is masked by the stronger's, not absent.
         for sign in (1, -1):
-            if sign * move < config.min_move_sigmas * spread:
-                continue
             per = legs.filter((pl.col("ts") >= w0) & (pl.col("ts") < ref) & (pl.col("sign") == sign)) \
                 .group_by("owner").agg(n=pl.col("order").n_unique(), q=pl.col("quantity").sum(),
                                        resting=pl.col("resting").n_unique(),
@@ -231,7 +237,9 @@ class MarkingTheCloseDetector(Detector[MarkingTheCloseConfig]):
                      "end": as_dt(per["end"].max()), "strength": q / win_vol * max(sigmas, 0.1),
                      "chance": chance}
             groups.append(found)
-        return groups
+        for g in groups:
+            g["moved"] = g["sign"] * move >= config.min_move_sigmas * spread
+        return groups if any(g["moved"] for g in groups) else []
 
     def _emit(self, out: AlertBuilder, venue: str, symbol: str | None, ref: dt.datetime, f: dict) -> None:
         verb = "bought" if f["sign"] > 0 else "sold"

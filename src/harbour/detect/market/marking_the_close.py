@@ -205,7 +205,10 @@ class MarkingTheCloseDetector(Detector[MarkingTheCloseConfig]):
         # The direction is the group's (the side its aggressive orders took); the price must have gone that way,
         # unless a group pressing from the other side in the same span moved it (1.4): two groups marking one close
         # from opposite sides, the weaker one's push is masked by the stronger's, not absent.
-        for sign in (1, -1):
+        # The side the price went first: the other side's group is only worth reading when this one has a group.
+        for sign in sorted((1, -1), key=lambda sg: sg * move < config.min_move_sigmas * spread):
+            if groups == [] and sign * move < config.min_move_sigmas * spread:
+                break
             per = legs.filter((pl.col("ts") >= w0) & (pl.col("ts") < ref) & (pl.col("sign") == sign)) \
                 .group_by("owner").agg(n=pl.col("order").n_unique(), q=pl.col("quantity").sum(),
                                        resting=pl.col("resting").n_unique(),

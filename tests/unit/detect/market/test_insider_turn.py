@@ -7,36 +7,8 @@ from __future__ import annotations
 import datetime as dt
 
 import harbour.detect.market  # noqa: F401  (registers the detectors)
-from harbour.detect.framework import REGISTRY
-from harbour.detect.market.scenarios import ScenarioMarket
 
-VENUE = "HBX"
-
-
-def _market() -> tuple[ScenarioMarket, dt.datetime]:
-    m = ScenarioMarket(seed=13, venues=(VENUE,), trades_per_day=3000)
-    announce = m.at(14)
-    m.announcements.append({"venue": "NEWX", "symbol": m.symbol, "ts": announce, "kind": "listing",
-                            "headline": f"NEWX lists {m.symbol}"})
-    m.impact(VENUE, announce, 120, 3 * 3600, 6 * 3600, 0.12)
-    return m, announce
-
-
-def _buy(m: ScenarioMarket, account: str, start: dt.datetime, n: int, qty: float, every_min: int = 20) -> None:
-    for i in range(n):
-        m.trade(VENUE, start + dt.timedelta(minutes=every_min * i + 1), qty * m.size, account,
-                m.makers[i % len(m.makers)], "buy")
-
-
-def _sell(m: ScenarioMarket, account: str, start: dt.datetime, n: int, qty: float) -> None:
-    for i in range(n):
-        m.trade(VENUE, start + dt.timedelta(minutes=15 * i + 2), qty * m.size, m.traders[i], account, "buy")
-
-
-def _insider_alerts(m: ScenarioMarket) -> list[dict]:
-    d = REGISTRY.get("insider_pre_listing")
-    config = d.default_config().model_copy(update={"pre_hours": 6.0})
-    return d.kernel(m.build().partition(VENUE), config).to_pylist()
+from .insider_scenarios import VENUE, _buy, _insider_alerts, _market, _sell
 
 
 def test_an_account_that_stops_buying_at_the_news_and_sells_into_it_is_an_insider() -> None:

@@ -7,36 +7,10 @@ from __future__ import annotations
 import datetime as dt
 
 import harbour.detect.market  # noqa: F401  (registers the detectors)
-from harbour.detect.framework import REGISTRY
-from harbour.detect.market.scenarios import ScenarioMarket
 
-VENUE = "HBX"
+from .insider_scenarios import _buy, _insider_alerts, _market, _sell
+
 MIN = dt.timedelta(minutes=1)
-
-
-def _market() -> tuple[ScenarioMarket, dt.datetime]:
-    m = ScenarioMarket(seed=13, venues=(VENUE,), trades_per_day=3000)
-    announce = m.at(14)
-    m.announcements.append({"venue": "NEWX", "symbol": m.symbol, "ts": announce, "kind": "listing",
-                            "headline": f"NEWX lists {m.symbol}"})
-    m.impact(VENUE, announce, 120, 3 * 3600, 6 * 3600, 0.12)
-    return m, announce
-
-
-def _buy(m: ScenarioMarket, account: str, start: dt.datetime, n: int, qty: float, every_min: int = 20) -> None:
-    for i in range(n):
-        m.trade(VENUE, start + every_min * i * MIN + MIN, qty * m.size, account, m.makers[i % len(m.makers)], "buy")
-
-
-def _sell(m: ScenarioMarket, account: str, start: dt.datetime, n: int, qty: float) -> None:
-    for i in range(n):
-        m.trade(VENUE, start + (15 * i + 2) * MIN, qty * m.size, m.traders[i], account, "buy")
-
-
-def _insider_alerts(m: ScenarioMarket) -> list[dict]:
-    d = REGISTRY.get("insider_pre_listing")
-    config = d.default_config().model_copy(update={"pre_hours": 6.0})
-    return d.kernel(m.build().partition(VENUE), config).to_pylist()
 
 
 def test_an_order_filled_minutes_after_the_news_is_the_tail_of_the_accumulation() -> None:

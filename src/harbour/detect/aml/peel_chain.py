@@ -42,7 +42,6 @@ def next_hops(g: TransferGraph, cfg: PeelChainConfig) -> tuple[np.ndarray, np.nd
 
 def prefetch(g: TransferGraph, cfg: PeelChainConfig) -> None:
     """Start ``next_hops`` beside the mining pass: claims only cut chains afterwards."""
-    g.csr_usd()  # gathered here, before the side thread reads it
     ahead.start(g, "peel_next", cfg.model_dump_json(), lambda: next_hops(g, cfg))
 
 

@@ -5,16 +5,14 @@ are two alerts."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pyarrow as pa
 
 import harbour.detect.market  # noqa: F401  (registers the detectors)
 from harbour.detect.framework import REGISTRY
 from harbour.detect.market.scenarios import ScenarioMarket
 
-VENUE = "HBX"
-S = dt.timedelta(seconds=1)
+from .marking_scenarios import VENUE, S
+from .marking_scenarios import burst as _burst
 
 
 def _alerts(m: ScenarioMarket) -> pa.Table:
@@ -24,16 +22,6 @@ def _alerts(m: ScenarioMarket) -> pa.Table:
 
 def _alerted(m: ScenarioMarket) -> set[str]:
     return {a for accounts in _alerts(m)["accounts"].to_pylist() for a in accounts}
-
-
-def _burst(m: ScenarioMarket, account: str, start: dt.datetime, seconds: float, n: int, side: str) -> None:
-    """``n`` aggressive orders of ``account`` spread over ``seconds`` from ``start``, each against its own resting
-    order of one of the makers."""
-    for i in range(n):
-        t = start + S * (seconds * i / n)
-        buyer, seller = (account, m.makers[i % len(m.makers)]) if side == "buy" else \
-            (m.makers[i % len(m.makers)], account)
-        m.trade(VENUE, t, m.qty(4), buyer, seller, side)
 
 
 def test_many_orders_into_one_resting_order_are_not_a_push() -> None:

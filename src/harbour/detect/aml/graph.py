@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from harbour.core.errors import Invalid
+from harbour.core.memory import small_pages
 
 REQUIRED_COLUMNS = ("venue", "transfer_id", "ts", "usd_value", "kind", "from_party", "to_party")
 # Exchange-owned wallets (hot/omnibus) and market makers send and receive from crowds by design; they
@@ -242,6 +243,11 @@ def _edge_columns(transfers: pa.Table) -> tuple[pa.ChunkedArray, pa.Array, np.nd
 
 def build_graph(transfers: pa.Table, accounts: pa.Table | None = None) -> TransferGraph:
     """Intern parties, link customers, order edges by time and index them by sender and receiver."""
+    with small_pages():  # about 1.4 GB of fresh arrays on 10M transfers: see core/memory.py
+        return _build_graph(transfers, accounts)
+
+
+def _build_graph(transfers: pa.Table, accounts: pa.Table | None) -> TransferGraph:
     from harbour.detect.aml.interning import csr_order, intern_columns, take_strings
     from harbour.detect.aml.kernels import together
 

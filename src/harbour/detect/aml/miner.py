@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
+from harbour.core.memory import small_pages
 from harbour.detect.aml import (
     bipartite,
     cycle,
@@ -62,7 +63,7 @@ def _mine(g: TransferGraph, configs: dict[str, BaseModel],
     """Every typology in priority order. ``timings``, if given, receives (wall, CPU) seconds per typology."""
     claimed = np.zeros(g.n_edges, bool)
     found: dict[str, list[Pattern]] = {}
-    with prefetch.session(g):
+    with small_pages(), prefetch.session(g):
         # Whole-table scans of later typologies start now on a side thread: peel chains' next hops (claims
         # only cut chains afterwards), stack's mesh scan, the fans' bursts and rapid movement's pass-through
         # test (claims matter only where they fall, a few thousand edges, and each brings its scan up to date).

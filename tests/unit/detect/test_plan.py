@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harbour.core.errors import Invalid
+from harbour.data.row_order import sort_rows
 from harbour.data.schemas import ALERTS
 from harbour.detect.framework import AlertBuilder, Window, WorkSpec
 from harbour.detect.runners.plan import (
@@ -21,7 +22,6 @@ from harbour.detect.runners.plan import (
     owned_span,
     read_columns,
     read_dates,
-    sort_rows,
     split_by_keys,
     window_dates,
 )

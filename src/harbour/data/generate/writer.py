@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harbour.data.layout import partition_dir
+from harbour.data.row_order import sort_rows
 from harbour.data.schemas import TABLES
 
 PREFIX = "part-gen-"  # our files; a rerun replaces them and leaves ingested files alone
@@ -88,12 +89,14 @@ class LakeWriter:
         path = folder / f"{PREFIX}{part}.parquet"
         while len(self._pending) >= self.MAX_PENDING:
             self._pending.popleft().result()
-        self._pending.append(self._pool.submit(_write_file, table, path))
+        self._pending.append(self._pool.submit(_write_file, table, name, path))
         self.rows[name] = self.rows.get(name, 0) + table.num_rows
         return path
 
 
-def _write_file(table: pa.Table, path: Path) -> None:
+def _write_file(table: pa.Table, name: str, path: Path) -> None:
+    # Rows in the canonical order (time, then key): readers then have nothing to move (data/row_order.py).
+    table = sort_rows(table, name)
     tmp = path.with_suffix(".parquet.tmp")
     # Dictionary-typed columns must not leak into the stored Arrow schema: readers get plain strings.
     # Tables without them keep the stored schema (list field names, column docs).

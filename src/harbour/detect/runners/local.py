@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from harbour.data.row_order import sort_columns, sort_rows
 from harbour.data.schemas import TABLES
 from harbour.detect.framework import Partition, Window, WorkSpec
 from harbour.detect.runners.plan import (
@@ -45,8 +46,6 @@ from harbour.detect.runners.plan import (
     read_columns,
     read_dates,
     row_bounds,
-    sort_columns,
-    sort_rows,
     split_by_keys,
     time_column,
     window_dates,

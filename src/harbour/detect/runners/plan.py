@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from harbour.core.errors import Invalid
 from harbour.data.layout import table_dir
+from harbour.data.row_order import sort_columns
 from harbour.data.schemas import ALERTS, TABLES
 from harbour.detect.framework import Detector, Window, WorkSpec
 
@@ -171,12 +172,6 @@ def read_columns(job: DetectorJob, table: str) -> list[str]:
     return [n for n in schema.names if n in wanted]
 
 
-def sort_columns(table: str) -> list[str]:
-    spec = TABLES[table]
-    cols = [spec.time_column] if spec.time_column else []
-    return cols + [k for k in spec.key if k not in cols]
-
-
 def canonical_schema(table: str, columns: Sequence[str]) -> pa.Schema:
     schema = TABLES[table].schema
     return pa.schema([schema.field(c) for c in columns])
@@ -230,43 +225,6 @@ def _decode(code: int, values: list[list[Any]]) -> tuple[Any, ...]:
         code, i = divmod(code, len(vals))
         out.append(vals[i])
     return tuple(reversed(out))
-
-
-def sort_rows(data: pa.Table, table: str) -> pa.Table:
-    """``data`` ordered by ``sort_columns(table)`` (time, then the table's key): the canonical row order of a
-    partition, the same on every runner.
-
-    Lake files are already in time order, so this sorts the time column alone with numpy (near-linear on
-    sorted runs) and settles only the rows that share a timestamp by the key columns; the table is copied
-    only when the order changes. It gives exactly ``data.sort_by(sort_columns(table))``.
-    """
-    cols = sort_columns(table)
-    n = data.num_rows
-    if n < 2 or not cols:
-        return data
-    first = data.column(cols[0])
-    if not pa.types.is_timestamp(first.type) or first.null_count:
-        return data.sort_by([(c, "ascending") for c in cols])
-    t = pc.cast(first, pa.int64()).to_numpy()
-    order: np.ndarray | None = None
-    if (t[1:] < t[:-1]).any():
-        order = np.argsort(t, kind="stable")
-        t = t[order]
-    tie = t[1:] == t[:-1]
-    if len(cols) > 1 and tie.any():
-        tied = np.zeros(n, dtype=bool)
-        tied[1:] |= tie
-        tied[:-1] |= tie
-        pos = np.flatnonzero(tied)
-        rows = pos if order is None else order[pos]
-        # Runs of equal time stay in place when these rows are sorted by (time, key): only within-run order moves.
-        sub = pc.sort_indices(data.select(cols).take(pa.array(rows)), sort_keys=[(c, "ascending") for c in cols])
-        if order is None:
-            order = np.arange(n)
-        order[pos] = rows[sub.to_numpy()]
-    if order is None or (order == np.arange(n)).all():
-        return data
-    return data.take(pa.array(order))
 
 
 def finish_alerts(detector: Detector[Any], alerts: pa.Table, span: Window) -> pa.Table:

@@ -22,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from harbour.data.row_order import sort_rows
 from harbour.detect.framework import Partition, UnsupportedOperation, Window
 from harbour.detect.runners.plan import (
     DetectorJob,
@@ -33,7 +34,6 @@ from harbour.detect.runners.plan import (
     read_columns,
     read_dates,
     row_bounds,
-    sort_rows,
     time_column,
     window_dates,
 )

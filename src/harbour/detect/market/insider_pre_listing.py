@@ -88,17 +88,17 @@ class InsiderPreListingConfig(BaseModel):
 
 def _peak_position() -> pl.Expr:
     """The trader's highest position from the start of the pre span up to its first sale after the news (legs in
-    time order within the group: ``phase`` is sorted). What it buys once it has begun taking its profit, hours
-    later, is another matter."""
-    inside = pl.col("when") != "base"
-    first_sale = pl.col("ts").filter((pl.col("when") == "post") & (pl.col("q") < 0)).min()
+    time order within the group: ``phase`` is sorted), over the accounts that took part in its accumulation
+    (``acc``). What it buys once it has begun taking its profit, hours later, is another matter."""
+    inside = (pl.col("when") != "base") & pl.col("acc")
+    first_sale = pl.col("ts").filter((pl.col("when") == "post") & (pl.col("q") < 0) & pl.col("acc")).min()
     upto = inside & ((pl.col("ts") <= first_sale) | first_sale.is_null())
     return pl.when(inside).then(pl.col("q")).otherwise(0.0).cum_sum().filter(upto).max()
 
 
 class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
     name = "insider_pre_listing"
-    version = "1.5"
+    version = "1.6"
     typology = "insider_pre_listing"
     config_model = InsiderPreListingConfig
     description = "One-directional accumulation by a new or quiet owner just before a listing announcement."
@@ -197,47 +197,63 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
         news is the tail of the accumulation)."""
         pre_s = config.pre_hours * 3600.0
         span = max((as_dt(t["ts"].max()) - as_dt(t["ts"].min())).total_seconds(), 1.0)
-        per = phase.group_by(key).agg(
+        # The turn is read on the accounts that bought before the news (1.6): a sibling account that sold what it
+        # already held is no part of the owner's accumulation, while a ring's accounts all bought.
+        buyers = phase.filter((pl.col("when") == "pre") & (pl.col("q") > 0))["account"].unique()
+        per = phase.with_columns(acc=pl.col("account").is_in(buyers.implode())).group_by(key).agg(
             net=pl.col("q").filter(pl.col("when") == "pre").sum(),
+            held=pl.col("q").filter((pl.col("when") == "pre") & pl.col("acc")).sum(),
             gross=pl.col("q").filter(pl.col("when") == "pre").abs().sum(),
             base=pl.col("q").filter(pl.col("when") == "base").abs().sum(),
             sold_after=-pl.col("q").filter((pl.col("when") == "post") & (pl.col("q") < 0)).sum(),
-            first=pl.col("ts").filter((pl.col("when") == "pre") & (pl.col("q") > 0)).min(),
             peak=_peak_position(),
-            settled=pl.col("q").filter((pl.col("when") != "base")
+            settled=pl.col("q").filter((pl.col("when") != "base") & pl.col("acc")
                                        & (pl.col("ts") < at + dt.timedelta(minutes=config.news_grace_minutes))).sum(),
         )
         typical = num(per.filter(pl.col("gross") > 0)["net"].abs().median())
-        # The accumulation is weighed against the market's volume over the span it took (first buy to the
-        # announcement), not the whole pre-announcement span: a few hours' buying is not diluted by a day.
+        per = per.filter((pl.col("net") >= config.min_outlier * typical)
+                         & (pl.col("net") >= config.min_directional * pl.col("gross"))
+                         & (pl.col("base") <= config.max_baseline_ratio * pl.col("gross"))
+                         & (pl.col("sold_after") >= config.min_exit * pl.col("net"))
+                         & (pl.col("sold_after") <= config.max_exit * pl.col("net"))).sort(key) \
+            .with_columns(at_news=pl.max_horizontal("held", "settled") >= (1 - config.max_drift) * pl.col("peak"))
+        mine = legs.filter(pl.col(key).is_in(per[key].implode()))
+        per = per.join(InsiderPreListingDetector._big_orders(mine, at, key, config), on=key)
+        # The accumulation is weighed against the market's volume over the span it took, from its first order of
+        # the size that counts to the announcement (1.6: an ordinary small buy hours earlier is not its start), not
+        # the whole pre-announcement span: a few hours' buying is not diluted by a day.
         pre_sorted = pre_trades.sort("ts")
         cum = np.concatenate([[0.0], np.cumsum(pre_sorted["quantity"].to_numpy())])
-        first = per["first"].fill_null(at).to_numpy()
-        acc_vol = cum[-1] - cum[np.searchsorted(pre_sorted["ts"].to_numpy(), first, side="left")]
-        per = per.with_columns(acc_vol=pl.Series(np.maximum(acc_vol, 1e-12))).drop("first")
-        per = per.filter((pl.col("net") >= config.min_share * pl.col("acc_vol"))
-                 & (pl.col("net") >= config.min_outlier * typical)
-                 & (pl.col("net") >= config.min_directional * pl.col("gross"))
-                 & (pl.col("base") <= config.max_baseline_ratio * pl.col("gross"))
-                 & (pl.col("sold_after") >= config.min_exit * pl.col("net"))
-                 & (pl.col("sold_after") <= config.max_exit * pl.col("net"))).sort(key) \
-            .with_columns(at_news=pl.max_horizontal("net", "settled") >= (1 - config.max_drift) * pl.col("peak"))
-        mine = legs.filter(pl.col(key).is_in(per[key].implode()))
-        per = per.join(InsiderPreListingDetector._big_orders(mine, at, key, config), on=key).with_columns(
-            pace=pl.col("other_buys") * pre_s / max(span - pre_s, pre_s))
+        start = per["start"].fill_null(at).to_numpy()
+        acc_vol = cum[-1] - cum[np.searchsorted(pre_sorted["ts"].to_numpy(), start, side="left")]
+        per = per.with_columns(acc_vol=pl.Series(np.maximum(acc_vol, 1e-12)),
+                               own_s=(pl.lit(at) - pl.col("start").fill_null(at)).dt.total_seconds()) \
+            .filter(pl.col("net") >= config.min_share * pl.col("acc_vol"))
+        other_s = max(span - pre_s, pre_s)
+        chance = InsiderPreListingDetector._coincidence
         keep = [n >= config.min_orders and top <= config.max_order_share
-                and poisson_tail(int(n), float(lam)) <= config.max_coincidence
-                for n, top, lam in zip(per["pre_buys"].to_list(), per["top"].to_list(), per["pace"].to_list(),
-                                       strict=True)]
+                and chance(int(n), int(other), other_s, pre_s, own) <= config.max_coincidence
+                for n, top, other, own in zip(per["pre_buys"].to_list(), per["top"].to_list(),
+                                              per["other_buys"].to_list(), per["own_s"].to_list(), strict=True)]
         return per.filter(pl.Series(keep, dtype=pl.Boolean)).rename({key: "owner"}) \
             .select("owner", "net", "gross", "base", "sold_after", "acc_vol", "at_news")
 
     @staticmethod
+    def _coincidence(n: int, other: int, other_s: float, pre_s: float, own_s: float) -> float:
+        """Chance that the trader's own pace of such orders elsewhere (``other`` in ``other_s`` seconds) gives its
+        ``n`` orders before the announcement: over the whole pre span, or (1.6) the n - 1 after its first over the
+        span its accumulation took. The smaller counts: three orders within an hour by a trader that sends one a
+        day are no coincidence, though three in a day would not be unlikely."""
+        rate = other / other_s
+        return min(poisson_tail(n, rate * pre_s), poisson_tail(n - 1, rate * own_s))
+
+    @staticmethod
     def _big_orders(legs: pl.DataFrame, at: dt.datetime, key: str, config: InsiderPreListingConfig) -> pl.DataFrame:
         """Per trader: its buy orders before the announcement (``pre_buys``) and over the rest of the data
-        (``other_buys``) that are at least ``min_order_size`` of its median buy order before it, and its largest
-        order's share of its buying before it (``top``). An insider's few large orders are not explained by its
-        many small ones elsewhere, nor an ordinary buyer's run of usual orders by their size."""
+        (``other_buys``) that are at least ``min_order_size`` of its median buy order before it, the first of those
+        before it (``start``), and its largest order's share of its buying before it (``top``). An insider's few
+        large orders are not explained by its many small ones elsewhere, nor an ordinary buyer's run of usual
+        orders by their size."""
         t0 = at - dt.timedelta(hours=config.pre_hours)
         orders = legs.filter(pl.col("q") > 0).group_by(key, "order") \
             .agg(size=pl.col("q").sum(), ts=pl.col("ts").min()) \
@@ -245,7 +261,8 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
         big = pl.col("size") >= config.min_order_size * pl.col("size").filter(pl.col("pre")).median()
         pre_size = pl.col("size").filter(pl.col("pre"))
         return orders.group_by(key).agg(pre_buys=(big & pl.col("pre")).sum(), other_buys=(big & ~pl.col("pre")).sum(),
-                                        top=(pre_size.max() / pre_size.sum()).fill_null(1.0))
+                                        top=(pre_size.max() / pre_size.sum()).fill_null(1.0),
+                                        start=pl.col("ts").filter(big & pl.col("pre")).min())
 
 
 DETECTOR = register(InsiderPreListingDetector())

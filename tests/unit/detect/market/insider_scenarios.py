@@ -32,7 +32,7 @@ def _sell(m: ScenarioMarket, account: str, start: dt.datetime, n: int, qty: floa
         m.trade(VENUE, start + dt.timedelta(minutes=15 * i + 2), qty * m.size, m.traders[i], account, "buy")
 
 
-def _insider_alerts(m: ScenarioMarket) -> list[dict]:
+def _insider_alerts(m: ScenarioMarket, **settings: float) -> list[dict]:
     d = REGISTRY.get("insider_pre_listing")
-    config = d.default_config().model_copy(update={"pre_hours": 6.0})
+    config = d.default_config().model_copy(update={"pre_hours": 6.0, **settings})
     return d.kernel(m.build().partition(VENUE), config).to_pylist()

@@ -4,8 +4,12 @@ into the move it caused.
 The defining behaviour: one owner takes liquidity on one side in a rapid burst (``min_trades`` or more
 aggressive trades, gaps of at most ``burst_gap_seconds``) that dominates the market's volume in that
 span; the price moves abnormally in the burst's direction; within ``post_seconds`` the owner trades the
-opposite side for a good part of the burst's quantity at a better price. A pump and dump differs in time
-scale (hours, accumulation and distribution); front running needs someone else's large order.
+opposite side for a good part of the burst's quantity. The burst starts something: it is one-sided in the
+owner's orders as well as in its fills (a quoting programme whose quotes on one side happened to trade is
+two-sided), and it comes out of the owner's quiet on the book (an owner already trading there at the burst's
+scale is accumulating, cycling in a ring or quoting, and its trades back are that business, not an exit). A
+pump and dump differs in time scale (hours, accumulation and distribution); front running needs someone
+else's large order.
 """
 
 from __future__ import annotations
@@ -67,6 +71,18 @@ class MomentumIgnitionConfig(BaseModel):
         1.0, gt=0, description="largest single liquidity-taking order of another owner in the burst's direction, "
         "during the burst or the follow span, against the burst's quantity: a move driven by someone else's large "
         "order was ridden (front running), not ignited")
+    max_counter_orders: float = Field(
+        0.2, ge=0, le=1, description="largest share of the owner's order placements during the burst that were on "
+        "the other side (when the order book is supplied): an igniter's burst is one-sided in what it sends, not "
+        "only in what filled; a quoting programme sends both sides at once and some of one side's quotes trade")
+    prior_seconds: float = Field(
+        3600.0, gt=0, description="how far before the burst the owner's own trading on the book is looked at "
+        "(within the partition's day)")
+    max_prior: float = Field(
+        0.5, ge=0, description="largest volume the owner traded on the book, either side, in the prior_seconds "
+        "before the burst, against the burst's quantity: a burst that starts a move comes out of quiet; an owner "
+        "already trading there at the burst's scale (a pump's accumulation, a wash ring's rounds, a quoting "
+        "programme's fills) is continuing its business, and its trades back are that business, not an exit")
 
 
 def _bursts(legs: pl.DataFrame, config: MomentumIgnitionConfig) -> pl.DataFrame:
@@ -117,9 +133,47 @@ def _without_rider(bursts: pl.DataFrame, legs: pl.DataFrame, news: pl.DataFrame 
         .filter(pl.col("rival").fill_null(0.0) < config.max_rival * pl.col("q")).drop("rival")
 
 
+def _from_quiet(hits: pl.DataFrame, legs: pl.DataFrame, config: MomentumIgnitionConfig) -> pl.DataFrame:
+    """Keep bursts whose owner traded on the book, either side, less than ``max_prior`` of the burst's quantity
+    in the ``prior_seconds`` before it. The exit test compares the owner's trades back with its habit over the
+    day; an owner busy on this book just before (accumulating, cycling in a ring) has a habit of the moment that
+    the day's rate understates, and its burst continues a position rather than starting a move."""
+    if hits.height == 0:
+        return hits
+    prior = dt.timedelta(seconds=config.prior_seconds)
+    mine = legs.filter(pl.col("owner").is_in(hits["owner"].unique())).select("owner", "ts", "quantity")
+    before = mine.join(hits.select("owner", "burst", "start"), on="owner") \
+        .filter((pl.col("ts") < pl.col("start")) & (pl.col("ts") >= pl.col("start") - prior)) \
+        .group_by("owner", "burst").agg(q_prior=pl.col("quantity").sum())
+    return hits.join(before, on=["owner", "burst"], how="left") \
+        .filter(pl.col("q_prior").fill_null(0.0) < config.max_prior * pl.col("q")).drop("q_prior")
+
+
+def _one_sided_orders(hits: pl.DataFrame, news: pl.DataFrame | None, owners: pl.DataFrame,
+                      config: MomentumIgnitionConfig) -> pl.DataFrame:
+    """Keep bursts during which at most ``max_counter_orders`` of the owner's order placements were on the other
+    side. A burst is one-sided in the fills by construction; a quoting programme (a quote stuffer, a market
+    maker) whose quotes on one side happened to be hit in a row sent as many orders the other way meanwhile: it
+    pushed nothing. ``news`` are the order book's placements (None when the partition has no order events)."""
+    if news is None or hits.height == 0:
+        return hits
+    wanted = hits["owner"].unique()
+    accounts = pl.concat([owners.filter(pl.col("owner").is_in(wanted))["account"], wanted]).unique()
+    mine = with_owner(news.filter(pl.col("account").is_in(accounts)).select("ts", "account", "side"),
+                      owners, "account", "owner")
+    sent = mine.join(hits.select("owner", "burst", "start", "end", "direction"), on="owner") \
+        .filter((pl.col("ts") >= pl.col("start")) & (pl.col("ts") <= pl.col("end"))) \
+        .group_by("owner", "burst").agg(
+            n_sent=pl.len(),
+            n_counter=(pl.when(pl.col("side") == "buy").then(1.0).otherwise(-1.0) != pl.col("direction")).sum())
+    return hits.join(sent, on=["owner", "burst"], how="left") \
+        .filter(pl.col("n_counter").fill_null(0) <= config.max_counter_orders * pl.col("n_sent").fill_null(0)) \
+        .drop("n_sent", "n_counter")
+
+
 class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
     name = "momentum_ignition"
-    version = "1.1"
+    version = "1.2"
     typology = "momentum_ignition"
     config_model = MomentumIgnitionConfig
     description = "An aggressive one-sided burst moves the price, then its owner trades the other side."
@@ -171,7 +225,8 @@ class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
             span_min=((pl.col("end") - pl.col("start")).dt.total_seconds() / 60).clip(1.0, None),
         ).filter((pl.col("q") >= config.min_share * pl.col("mkt"))
                  & (pl.col("direction") * pl.col("move") >= config.min_move_sigmas * sigma * pl.col("span_min").sqrt()))
-        bursts = _without_rider(bursts, legs, placements(part, ORDER_COLUMNS), owners, follow, config)
+        news = placements(part, ORDER_COLUMNS)
+        bursts = _without_rider(bursts, legs, news, owners, follow, config)
         if bursts.height == 0:
             return out.to_table()
         post = dt.timedelta(seconds=config.post_seconds)
@@ -194,7 +249,8 @@ class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
                 coincidence=chance_of_any((pl.col("rate").fill_null(0.0) - pl.col("n_back") / day_s).clip(0.0, None),
                                           config.post_seconds)).filter(
             (pl.col("q_back") >= config.min_reverse * pl.col("q")) & (pl.col("coincidence") <= config.max_coincidence)
-).sort("owner", "start")
+)
+        hits = _one_sided_orders(_from_quiet(hits, legs, config), news, owners, config).sort("owner", "start")
         for row in hits.iter_rows(named=True):
             start, end = as_dt(row["start"]), as_dt(row["back_last"])
             if not ends_in_window(part.window, end):

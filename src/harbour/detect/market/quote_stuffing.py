@@ -9,8 +9,13 @@ but steadily, and their quotes trade.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
+from numba import njit
 from pydantic import BaseModel, Field
 
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
@@ -19,12 +24,8 @@ from harbour.detect.market.frames import (
     clip01,
     ends_in_window,
     fmt_span,
-    frame,
     names,
     owner_map,
-    part_symbol,
-    part_venue,
-    with_owner,
 )
 
 ORDER_COLUMNS = ("venue", "symbol", "order_id", "account", "ts", "event")
@@ -56,47 +57,16 @@ class QuoteStuffingDetector(Detector[QuoteStuffingConfig]):
 
     def kernel(self, part: Partition, config: QuoteStuffingConfig) -> pa.Table:
         out = AlertBuilder(self)
-        orders = frame(part, "orders", ORDER_COLUMNS)
-        if orders.height < config.min_messages:
+        arrow = part.tables.get("orders")
+        if arrow is None or arrow.num_rows < config.min_messages:
             return out.to_table()
-        venue, symbol = part_venue(part, orders), part_symbol(part, orders)
-        bucket_us = config.bucket_ms * 1000
-        owners = owner_map(part, venue)
-        msgs = orders.filter(pl.col("event") != "fill").select(
-            "account", bucket=pl.col("ts").dt.epoch("us") // bucket_us)
-        # Count per account first (millions of rows → thousands), then fold accounts into owners.
-        counts = with_owner(msgs.group_by("account", "bucket").agg(n=pl.len()), owners, "account", "owner") \
-            .group_by("owner", "bucket").agg(n=pl.col("n").sum())
-        per_sec = config.bucket_ms / 1000.0
-        hot = counts.filter(pl.col("n") >= config.min_rate * per_sec).sort("owner", "bucket")
-        if hot.height == 0:
+        venue = str(part.key.get("venue") or arrow.column("venue")[0].as_py())
+        symbol = str(part.key.get("symbol") or arrow.column("symbol")[0].as_py())
+        ev = _events(arrow, owner_map(part, venue), config.bucket_ms * 1000)
+        spells = _spells(ev, config)
+        if spells.passed.height == 0:
             return out.to_table()
-        hot = hot.with_columns(new=(pl.col("bucket").diff().over("owner").fill_null(config.max_gap_buckets + 2)
-                                    > config.max_gap_buckets + 1).cast(pl.Int32))
-        hot = hot.with_columns(spell=pl.col("new").cum_sum().over("owner"))
-        spells = hot.group_by("owner", "spell").agg(b0=pl.col("bucket").min(), b1=pl.col("bucket").max() + 1)
-        # All messages per bucket (for the owner's share), and the hot owners' own events.
-        all_per_bucket = msgs.group_by("bucket").agg(n_all=pl.len())
-        totals = spells.join_where(all_per_bucket, pl.col("bucket") >= pl.col("b0"), pl.col("bucket") < pl.col("b1")) \
-            .group_by("owner", "spell").agg(all_msgs=pl.col("n_all").sum()).rename({"owner": "sp_owner"})
-        hot_accounts = owners.join(spells.select("owner").unique(), on="owner", how="semi").select("account")
-        mine = with_owner(orders.join(pl.concat([hot_accounts, spells.select(account="owner")]).unique(),
-                                      on="account", how="semi"), owners, "account", "owner") \
-            .with_columns(bucket=pl.col("ts").dt.epoch("us") // bucket_us).sort("bucket") \
-            .join_asof(spells.sort("b0"), left_on="bucket", right_on="b0", by="owner", strategy="backward",
-                       check_sortedness=False) \
-            .filter(pl.col("bucket") < pl.col("b1")).with_columns(sp_owner=pl.col("owner"))
-        stats = mine.group_by("sp_owner", "spell").agg(
-            msgs=(pl.col("event") != "fill").sum(), placed=(pl.col("event") == "new").sum(),
-            cancelled=pl.col("event").is_in(["cancel", "expire"]).sum(),
-            filled=pl.col("order_id").filter(pl.col("event") == "fill").n_unique(),
-            start=pl.col("ts").min(), end=pl.col("ts").max(), ids=pl.col("order_id").unique(),
-            accounts=pl.col("account").unique(),
-        ).join(totals, on=["sp_owner", "spell"]).filter(
-            (pl.col("msgs") >= config.min_messages) & (pl.col("msgs") >= config.min_share * pl.col("all_msgs"))
-            & (pl.col("cancelled") >= config.min_cancel_ratio * pl.col("placed"))
-            & (pl.col("filled") <= config.max_fill_ratio * pl.col("placed"))).sort("sp_owner", "start")
-        for row in stats.iter_rows(named=True):
+        for row in _spell_rows(arrow, ev, spells, config).iter_rows(named=True):
             start, end = as_dt(row["start"]), as_dt(row["end"])
             if not ends_in_window(part.window, end):
                 continue
@@ -110,6 +80,183 @@ class QuoteStuffingDetector(Detector[QuoteStuffingConfig]):
                                  f" of all messages then): {row['placed']} orders placed, {row['cancelled']} "
                                  f"cancelled, {row['filled']} filled."))
         return out.to_table()
+
+
+class _Events(NamedTuple):
+    """The partition's order events as integer arrays in time order."""
+    order: np.ndarray      # the Arrow table's row of each event
+    ts: np.ndarray         # µs since the epoch
+    bucket: np.ndarray     # ts // bucket_us, non-decreasing
+    owner: np.ndarray      # owner code, -1 without an account
+    kind: np.ndarray       # _FILL, _NEW, _CANCEL (cancel or expire), _OTHER (amend), _NONE (no event)
+    owners: pa.Array       # owner code -> owner (customer_id, or the account itself when unknown)
+
+
+_FILL, _NEW, _CANCEL, _OTHER, _NONE = 0, 1, 2, 3, 4
+
+
+def _events(arrow: pa.Table, owners: pl.DataFrame, bucket_us: int) -> _Events:
+    """Counting messages per owner and bucket in a Polars frame of every order event, grouped by account
+    string, was most of the detector's time. Accounts and events are coded once (Arrow's hash), owners looked
+    up once per distinct account, and the counting runs over integer arrays in time order."""
+    ts = pc.cast(arrow.column("ts"), pa.timestamp("us", "UTC")).cast(pa.int64()).to_numpy()
+    accounts = pc.dictionary_encode(arrow.column("account")).combine_chunks()
+    known_accounts, known_owners = _arrow_owners(owners)
+    distinct = accounts.dictionary
+    at = pc.index_in(distinct, value_set=pc.cast(known_accounts, distinct.type))
+    owner_of = pc.coalesce(pc.take(pc.cast(known_owners, distinct.type), at), distinct)
+    coded = pc.dictionary_encode(owner_of)
+    account_owner = coded.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+    acc = accounts.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    owner = np.where(acc >= 0, account_owner[np.maximum(acc, 0)] if account_owner.size else -1, -1).astype(np.int32)
+    events = pc.dictionary_encode(arrow.column("event")).combine_chunks()
+    kinds = np.array([_KINDS.get(e, _OTHER) for e in events.dictionary.to_pylist()] + [_NONE], np.int8)
+    kind = kinds[events.indices.fill_null(len(kinds) - 1).to_numpy(zero_copy_only=False)]
+    if ts.size > 1 and bool((ts[1:] < ts[:-1]).any()):
+        order = np.argsort(ts, kind="stable")
+        ts, owner, kind = ts[order], owner[order], kind[order]
+    else:
+        order = np.arange(ts.size)
+    return _Events(order, ts, np.floor_divide(ts, bucket_us), owner, kind, coded.dictionary)
+
+
+_KINDS = {"fill": _FILL, "new": _NEW, "cancel": _CANCEL, "expire": _CANCEL}
+
+# The owner map as Arrow, for the last few maps (kept with a reference, so an id stays its own): one map serves
+# every partition of a runner's task.
+_ARROW_OWNERS: dict[int, tuple[tuple[pa.Array, pa.Array], pl.DataFrame]] = {}
+
+
+def _arrow_owners(owners: pl.DataFrame) -> tuple[pa.Array, pa.Array]:
+    """The map's accounts and their owners as two Arrow arrays."""
+    found = _ARROW_OWNERS.get(id(owners))
+    if found is None or found[1] is not owners:
+        if len(_ARROW_OWNERS) >= 4:
+            _ARROW_OWNERS.clear()
+        table = owners.to_arrow()
+        found = ((table.column("account").combine_chunks(), table.column("owner").combine_chunks()), owners)
+        _ARROW_OWNERS[id(owners)] = found
+    return found[0]
+
+
+class _Spells(NamedTuple):
+    passed: pl.DataFrame   # the spells that passed the count tests, with their counts and owner
+    of_event: np.ndarray   # each event's spell (-1 outside every spell)
+
+
+def _spells(ev: _Events, config: QuoteStuffingConfig) -> _Spells:
+    """Each owner's spells of hot buckets (``min_rate`` messages a second, at most ``max_gap_buckets`` quiet
+    buckets inside), with their messages, placements and cancellations and all messages on the symbol then;
+    kept are those passing the count tests (messages, share, cancellations)."""
+    message = (ev.kind != _FILL) & (ev.kind != _NONE)
+    threshold = config.min_rate * config.bucket_ms / 1000.0
+    n_owners = len(ev.owners)
+    s_owner, s_b0, s_b1 = _hot_spells(ev.owner, ev.bucket, message, n_owners, threshold, config.max_gap_buckets)
+    if s_owner.size == 0:
+        return _Spells(pl.DataFrame(), np.empty(0, np.int64))
+    spell = _spell_of(ev.owner, ev.bucket, s_owner, s_b0, s_b1, n_owners)
+    inside = spell >= 0
+    k = s_owner.size
+    msgs = np.bincount(spell[inside & message], minlength=k)
+    placed = np.bincount(spell[inside & (ev.kind == _NEW)], minlength=k)
+    cancelled = np.bincount(spell[inside & (ev.kind == _CANCEL)], minlength=k)
+    # all messages on the symbol in the spell's buckets (every account's, the owner's included)
+    before = np.concatenate([[0], np.cumsum(message)])
+    all_msgs = before[np.searchsorted(ev.bucket, s_b1, "left")] - before[np.searchsorted(ev.bucket, s_b0, "left")]
+    keep = np.flatnonzero((msgs >= config.min_messages) & (msgs >= config.min_share * all_msgs)
+                          & (cancelled >= config.min_cancel_ratio * placed))
+    passed = pl.DataFrame({
+        "spell": keep, "msgs": msgs[keep], "placed": placed[keep], "cancelled": cancelled[keep],
+        "all_msgs": all_msgs[keep], "owner": ev.owners.take(pa.array(s_owner[keep])).cast(pa.string()).to_pylist(),
+    }, schema={"spell": pl.Int64, "msgs": pl.Int64, "placed": pl.Int64, "cancelled": pl.Int64,
+               "all_msgs": pl.Int64, "owner": pl.String})
+    return _Spells(passed, spell)
+
+
+def _spell_rows(arrow: pa.Table, ev: _Events, spells: _Spells, config: QuoteStuffingConfig) -> pl.DataFrame:
+    """The events of the spells that passed the count tests (few), read from the table: the orders that
+    filled, the span, the order ids and accounts; then the fill test."""
+    wanted = np.isin(spells.of_event, spells.passed["spell"].to_numpy())
+    rows = pl.from_arrow(arrow.select(["order_id", "account", "event"]).take(pa.array(ev.order[wanted])))
+    assert isinstance(rows, pl.DataFrame)
+    rows = rows.with_columns(spell=pl.Series(spells.of_event[wanted]),
+                             ts=pl.Series(ev.ts[wanted]).cast(pl.Datetime("us", "UTC")))
+    stats = rows.group_by("spell").agg(
+        filled=pl.col("order_id").filter(pl.col("event") == "fill").n_unique(),
+        start=pl.col("ts").min(), end=pl.col("ts").max(), ids=pl.col("order_id").unique(),
+        accounts=pl.col("account").unique())
+    return spells.passed.join(stats, on="spell") \
+        .filter(pl.col("filled") <= config.max_fill_ratio * pl.col("placed")).sort("owner", "start")
+
+
+@njit(cache=True, nogil=True)
+def _hot_spells(owner: np.ndarray, bucket: np.ndarray, message: np.ndarray, n_owners: int, threshold: float,
+                max_gap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One pass in time order: each owner's message count in its current bucket; a bucket with ``threshold``
+    messages or more is hot and joins its owner's current spell when at most ``max_gap`` quiet buckets lie
+    between, else starts one. Returns the spells' owner, first bucket and last bucket + 1, each owner's in
+    time order."""
+    n = owner.size
+    cur_b = np.zeros(n_owners, np.int64)
+    cur_n = np.zeros(n_owners, np.int64)
+    last = np.full(n_owners, -1, np.int64)   # the owner's latest spell
+    s_owner = np.empty(n, np.int64)
+    s_b0 = np.empty(n, np.int64)
+    s_b1 = np.empty(n, np.int64)
+    k = 0
+    for i in range(n + n_owners):
+        if i < n:
+            if not message[i] or owner[i] < 0:
+                continue
+            o, b = owner[i], bucket[i]
+            if cur_n[o] > 0 and cur_b[o] == b:
+                cur_n[o] += 1
+                continue
+        else:
+            o = i - n  # the end: every owner's last bucket closes
+        if cur_n[o] >= threshold:
+            hot = cur_b[o]
+            if last[o] >= 0 and hot - (s_b1[last[o]] - 1) <= max_gap + 1:
+                s_b1[last[o]] = hot + 1
+            else:
+                s_owner[k], s_b0[k], s_b1[k] = o, hot, hot + 1
+                last[o] = k
+                k += 1
+        if i < n:
+            cur_b[o], cur_n[o] = bucket[i], 1
+        else:
+            cur_n[o] = 0
+    return s_owner[:k], s_b0[:k], s_b1[:k]
+
+
+@njit(cache=True, nogil=True)
+def _spell_of(owner: np.ndarray, bucket: np.ndarray, s_owner: np.ndarray, s_b0: np.ndarray, s_b1: np.ndarray,
+              n_owners: int) -> np.ndarray:
+    """Each event's spell: the one of its owner whose buckets hold it, or -1. Events come in time order and an
+    owner's spells are disjoint and in time order, so one pointer per owner walks them."""
+    ptr = np.zeros(n_owners + 1, np.int64)
+    for s in range(s_owner.size):
+        ptr[s_owner[s] + 1] += 1
+    for o in range(n_owners):
+        ptr[o + 1] += ptr[o]
+    mine = np.empty(s_owner.size, np.int64)   # spells grouped by owner, each group in time order
+    fill = ptr[:-1].copy()
+    for s in range(s_owner.size):
+        mine[fill[s_owner[s]]] = s
+        fill[s_owner[s]] += 1
+    at = ptr[:-1].copy()
+    out = np.full(owner.size, -1, np.int64)
+    for i in range(owner.size):
+        o = owner[i]
+        if o < 0:
+            continue
+        p, end = at[o], ptr[o + 1]
+        while p < end and s_b1[mine[p]] <= bucket[i]:
+            p += 1
+        at[o] = p
+        if p < end and s_b0[mine[p]] <= bucket[i]:
+            out[i] = mine[p]
+    return out
 
 
 DETECTOR = register(QuoteStuffingDetector())

@@ -197,10 +197,13 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
         news is the tail of the accumulation)."""
         pre_s = config.pre_hours * 3600.0
         span = max((as_dt(t["ts"].max()) - as_dt(t["ts"].min())).total_seconds(), 1.0)
-        # The turn is read on the accounts that bought before the news (1.6): a sibling account that sold what it
-        # already held is no part of the owner's accumulation, while a ring's accounts all bought.
-        buyers = phase.filter((pl.col("when") == "pre") & (pl.col("q") > 0))["account"].unique()
-        per = phase.with_columns(acc=pl.col("account").is_in(buyers.implode())).group_by(key).agg(
+        # The turn is read on the accounts that took part in the accumulation (1.6): those with an order before
+        # the news of the size that counts against the trader's median one. A sibling account that sold what it
+        # already held, or bought a little as usual, is no part of it, while a ring's accounts all bought alike.
+        orders = phase.filter((pl.col("when") == "pre") & (pl.col("q") > 0)) \
+            .group_by(*dict.fromkeys((key, "account", "order"))).agg(size=pl.col("q").sum())
+        buyers = orders.filter(pl.col("size") >= config.min_order_size * pl.col("size").median().over(key))["account"]
+        per = phase.with_columns(acc=pl.col("account").is_in(buyers.unique().implode())).group_by(key).agg(
             net=pl.col("q").filter(pl.col("when") == "pre").sum(),
             held=pl.col("q").filter((pl.col("when") == "pre") & pl.col("acc")).sum(),
             gross=pl.col("q").filter(pl.col("when") == "pre").abs().sum(),

@@ -14,8 +14,8 @@ straight into the large order — at a better price. Four tests:
    last, for a good part of what it took and not much more (an unwind closes the position). (Profit is
    reported, not required: a runner who unwinds clumsily into a thin book still ran ahead.)
 4. not its habit: the chance that the owner, at its rates over the rest of the day, would have taken that
-   side just then with an order of that size (``habit_size``) *and* traded back just after is tiny
-   (``max_coincidence``).
+   side just then with an order of that size *and* traded back just after with orders of the size it unwound
+   with (``habit_size``) is tiny (``max_coincidence``).
 """
 
 from __future__ import annotations
@@ -79,18 +79,22 @@ class FrontRunningConfig(BaseModel):
         "ordinary traders that traded back 1.5-1.9x what they took passed once the habit test weighed sizes; "
         "runners on the tuning lakes traded back 0.66-1.01x)")
     habit_size: float = Field(
-        0.25, gt=0, description="the owner's liquidity-taking orders that make its habit in the coincidence test: "
-        "those of at least this share of its average order ahead of the large order (its pace of taking positions "
-        "of that order of size, not of trading at all; 0.5 let through an ordinary trader on the clean market "
-        "whose other sells were 0.2-0.6x its sell ahead)")
+        0.25, gt=0, description="the owner's orders that make its habit in the coincidence test: on the large "
+        "order's side its liquidity-taking orders of at least this share of its average order ahead of the large "
+        "order, on the other side its orders that traded at least this share of its average order in the unwind "
+        "(its pace of taking and closing positions of that order of size, not of trading at all; 0.5 let through "
+        "an ordinary trader on the clean market whose other sells were 0.2-0.6x its sell ahead; the unwind side "
+        "is weighed so since 1.4)")
     max_coincidence: float = Field(
-        1e-3, gt=0, le=1, description="largest chance that the owner's own habits explain the pattern: that it "
+        5e-4, gt=0, le=1, description="largest chance that the owner's own habits explain the pattern: that it "
         "would have taken that side within 'ahead' span and traded the other side within the unwind span anyway, "
-        "given how often it does each over the rest of the day (Poisson, its liquidity-taking orders of at least "
-        "habit_size of its average order ahead and its orders that trade, at least one a day), ahead of any of "
+        "given how often it does each over the rest of the day (Poisson, its orders of that size on each side, "
+        "see habit_size, at least one a day), ahead of any of "
         "the day's large orders (family-wise: a day with a hundred "
         "large orders gives an ordinary trader a hundred chances); busy traders are always 'ahead' of something "
-        "and always trade back")
+        "and always trade back (1e-3 until 1.4, when the unwind side counted orders of any size: weighed by size "
+        "the chances are smaller for everyone, and 1e-3 let through 7 more ordinary round trips on the tuning "
+        "lakes)")
     min_aggressive: float = Field(
         0.5, ge=0, le=1, description="share of the position ahead taken by crossing the spread; getting ahead "
         "means taking liquidity, while a market maker's inventory builds passively")
@@ -182,13 +186,6 @@ def _runs(starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return which, np.arange(which.size) - np.repeat(np.cumsum(counts) - counts - starts, counts)
 
 
-def _chance(rate: str, own: str, day_s: float, span_s: float) -> pl.Expr:
-    """Poisson chance of at least one such order in ``span_s`` at the owner's rate outside this episode."""
-    # An owner seen only in this episode still has some habit: at least one such order a day.
-    outside = (pl.col(rate).fill_null(0.0) - pl.col(own) / day_s).clip(1.0 / day_s, None)
-    return chance_of_any(outside, span_s)
-
-
 def _with_entry_habit(cand: pl.DataFrame, legs: pl.DataFrame, day_s: float, config: FrontRunningConfig) -> pl.DataFrame:
     """Each candidate's ``rate``: how often, per second, its owner took the large order's side with an order of
     the size it ran ahead with (at least ``habit_size`` of its average liquidity-taking order ahead), outside
@@ -207,6 +204,26 @@ def _with_entry_habit(cand: pl.DataFrame, legs: pl.DataFrame, day_s: float, conf
     return cand.join(habit, on=["order_id", "owner"], how="left").with_columns(pl.col("rate").fill_null(0.0))
 
 
+def _with_unwind_habit(cand: pl.DataFrame, legs: pl.DataFrame, day_s: float,
+                       config: FrontRunningConfig) -> pl.DataFrame:
+    """Each candidate's ``rate_o``: how often, per second, its owner traded the other side with an order of the
+    size it unwound with (at least ``habit_size`` of its average order in the unwind), outside the unwind span.
+    As on the entry side, the chance that matters is that of trading back *such* an amount just then: an owner
+    that sells a few units a dozen times a day is not, by that habit, likely to sell back forty times the median
+    trade in the minutes after a large order (session 7: 7 of 9 missed runners failed only the coincidence test,
+    at their pace of small orders on the unwind side)."""
+    other = pl.when(pl.col("c_side") == "buy").then(pl.lit("sell")).otherwise(pl.lit("buy"))
+    unit = cand.select("order_id", "owner", "first", "until", side=other,
+                       unit=config.habit_size * pl.col("q_out") / pl.col("n_out").clip(1, None))
+    decisions = legs.join(cand.select("owner").unique(), on="owner", how="semi") \
+        .group_by("owner", "side", "decision").agg(q=pl.col("quantity").sum(), ts=pl.col("ts").min())
+    outside = (pl.col("ts") < pl.col("first")) | (pl.col("ts") > pl.col("until"))
+    habit = unit.join(decisions, on=["owner", "side"]) \
+        .filter((pl.col("q") >= pl.col("unit")) & outside) \
+        .group_by("order_id", "owner").agg(rate_o=pl.len() / day_s)
+    return cand.join(habit, on=["order_id", "owner"], how="left").with_columns(pl.col("rate_o").fill_null(0.0))
+
+
 def _with_market_since_entry(cand: pl.DataFrame, near: pl.DataFrame) -> pl.DataFrame:
     """The market's volume from each candidate's first trade ahead to the large order (each trade once, by its
     buy leg): a runner that acted seconds before the order is weighed against the trading of those seconds, not
@@ -219,7 +236,7 @@ def _with_market_since_entry(cand: pl.DataFrame, near: pl.DataFrame) -> pl.DataF
 
 class FrontRunningDetector(Detector[FrontRunningConfig]):
     name = "front_running"
-    version = "1.3"
+    version = "1.4"
     typology = "front_running"
     config_model = FrontRunningConfig
     description = "Another owner trades ahead of a large order and unwinds into it at a profit."
@@ -268,7 +285,7 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
             n_pre=pl.col("decision").filter(pl.col("ahead") & pl.col("same") & pl.col("aggr")).n_unique(),
             n_out=pl.col("decision").filter(~pl.col("ahead") & ~pl.col("same")).n_unique(),
             entry=pl.col("ts").filter(pl.col("ahead") & pl.col("same")).min(),
-        ).join(big.select("order_id", "c_qty", "c_side", "first"), on="order_id")
+        ).join(big.select("order_id", "c_qty", "c_side", "first", until="w1"), on="order_id")
         day_s = span_seconds(t["ts"], 3600.0)
         per = per.filter(
             (pl.col("q_pre") >= config.min_ratio * pl.col("c_qty"))
@@ -279,13 +296,11 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
             & (pl.col("q_pre") >= config.min_position_multiple * median_trade)
         )
         # The owner's habits outside this episode: its own run-ahead and unwind must not count as its habit.
-        rates = legs.join(per.select("owner").unique(), on="owner", how="semi").group_by("owner", "side") \
-            .agg(rate_any=pl.col("decision").n_unique() / day_s)
-        other = pl.when(pl.col("side") == "buy").then(pl.lit("sell")).otherwise(pl.lit("buy"))
-        per = _with_entry_habit(per, legs, day_s, config) \
-            .join(rates.select("owner", c_side=other, rate_o="rate_any"), on=["owner", "c_side"], how="left") \
+        # An owner seen only in this episode still has some habit: at least one such order a day.
+        per = _with_unwind_habit(_with_entry_habit(per, legs, day_s, config), legs, day_s, config) \
             .with_columns(coincidence=chance_of_any(pl.col("rate").clip(1.0 / day_s, None), config.pre_seconds)
-                          * _chance("rate_o", "n_out", day_s, config.post_seconds) * big.height)
+                          * chance_of_any(pl.col("rate_o").clip(1.0 / day_s, None), config.post_seconds)
+                          * big.height)
         hits = per.filter(pl.col("coincidence") <= config.max_coincidence)
         hits = _with_market_since_entry(hits, near).filter(
             pl.col("q_pre") - pl.col("q_bad") >= config.min_share * pl.col("mkt")).sort("order_id", "owner")

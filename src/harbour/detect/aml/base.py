@@ -221,6 +221,18 @@ def node_bursts(g: TransferGraph, incoming: bool, mask: np.ndarray, window_us: i
                                                strict=True)]
 
 
+def rescanned(bursts: list[tuple[int, np.ndarray]], again: list[tuple[int, np.ndarray]], touched: np.ndarray
+              ) -> tuple[list[tuple[int, np.ndarray]], np.ndarray, np.ndarray]:
+    """``bursts`` of a whole pass with those of the ``touched`` nodes replaced by ``again`` (found anew for just
+    those nodes), in node order as a whole pass lists them; also which of ``bursts`` were kept, and the order
+    that puts the kept ones followed by ``again`` in node order (for arrays that go with the bursts)."""
+    node = np.array([v for v, _ in bursts], np.int64)
+    keep = np.flatnonzero(~np.isin(node, touched))
+    merged = [bursts[i] for i in keep.tolist()] + again
+    order = np.argsort(np.array([v for v, _ in merged], np.int64), kind="stable")  # a node's bursts stay together
+    return [merged[i] for i in order.tolist()], keep, order
+
+
 def counterparties(g: TransferGraph, node: int, edges: np.ndarray) -> np.ndarray:
     """The other end of each edge, seen from ``node``."""
     return np.where(g.src[edges] == node, g.dst[edges], g.src[edges])

@@ -14,6 +14,7 @@ from harbour.detect.aml.base import (
     hours,
     node_bursts,
     node_name,
+    rescanned,
     saturating,
 )
 from harbour.detect.aml.graph import TransferGraph
@@ -180,11 +181,8 @@ def bursts_in_context(g: TransferGraph, cfg: FanConfig, claimed: np.ndarray, inc
     e = np.flatnonzero(claimed)
     touched = np.unique(g.dst[e] if incoming else g.src[e])
     again, again_context = _bursts_in_context(g, cfg, claimed, incoming, touched)
-    node = np.array([v for v, _ in bursts], np.int64)
-    keep = np.flatnonzero(~np.isin(node, touched))
-    merged = [bursts[i] for i in keep.tolist()] + again
-    order = np.argsort(np.array([v for v, _ in merged], np.int64), kind="stable")  # a node's bursts stay together
-    return [merged[i] for i in order.tolist()], tuple(  # type: ignore[return-value]
+    merged, keep, order = rescanned(bursts, again, touched)
+    return merged, tuple(  # type: ignore[return-value]
         np.concatenate((old[keep], new))[order] for old, new in zip(context, again_context, strict=True))
 
 

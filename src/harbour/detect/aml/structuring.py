@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, Field
 
+from harbour.detect.aml import prefetch as ahead
 from harbour.detect.aml.base import (
     GraphDetector,
     Pattern,
@@ -17,6 +18,7 @@ from harbour.detect.aml.base import (
     hours,
     node_bursts,
     node_name,
+    rescanned,
     saturating,
 )
 from harbour.detect.aml.graph import TransferGraph
@@ -48,15 +50,51 @@ def near_threshold(usd: np.ndarray, cfg: StructuringConfig) -> np.ndarray:
     return hit
 
 
+def _candidates(g: TransferGraph, cfg: StructuringConfig) -> np.ndarray:
+    """Transfers just under a line that cross the platform's edge (into or out of a customer account)."""
+    return near_threshold(g.usd, cfg) & (g.is_account[g.src] != g.is_account[g.dst])
+
+
+def _bursts(g: TransferGraph, cfg: StructuringConfig, mask: np.ndarray, incoming: bool,
+            nodes: np.ndarray | None = None) -> list[tuple[int, np.ndarray]]:
+    return node_bursts(g, incoming, mask, hours(cfg.window_hours), cfg.min_transfers, distinct=False, nodes=nodes)
+
+
+def prefetch(g: TransferGraph, cfg: StructuringConfig) -> None:
+    """Start the candidates and both directions' bursts under no claims beside the mining pass."""
+    def work() -> tuple[np.ndarray, list[tuple[int, np.ndarray]], list[tuple[int, np.ndarray]]]:
+        candidates = _candidates(g, cfg)
+        return candidates, _bursts(g, cfg, candidates, True), _bursts(g, cfg, candidates, False)
+
+    ahead.start(g, "structuring", cfg.model_dump_json(), work)
+
+
+def _bursts_under(g: TransferGraph, cfg: StructuringConfig, mask: np.ndarray, incoming: bool,
+                  candidates: np.ndarray, prefetched: list[tuple[int, np.ndarray]] | None
+                  ) -> list[tuple[int, np.ndarray]]:
+    """The bursts under ``mask``. A node's bursts depend on its own edges in that direction only, so those found
+    under no claims are brought up to date by finding again just the nodes of the candidates masked since
+    (claimed by earlier typologies, or by this pass's other direction)."""
+    if prefetched is None:
+        return _bursts(g, cfg, mask, incoming)
+    gone = np.flatnonzero(candidates & ~mask)
+    touched = np.unique(g.dst[gone] if incoming else g.src[gone])
+    again = _bursts(g, cfg, mask, incoming, touched) if touched.size else []
+    merged, _, _ = rescanned(prefetched, again, touched)
+    return merged
+
+
 def find(g: TransferGraph, cfg: StructuringConfig, claimed: np.ndarray) -> list[Pattern]:
     # Reporting thresholds bite where money enters or leaves the platform (one end a venue account, the
     # other outside); between two of its customers the platform sees the whole flow (a payroll of
     # salaries near the line is not a split).
-    crossing = g.is_account[g.src] != g.is_account[g.dst]
-    mask = ~claimed & near_threshold(g.usd, cfg) & crossing
+    early = ahead.take(g, "structuring", cfg.model_dump_json())
+    candidates = _candidates(g, cfg) if early is None else early[0]
+    mask = ~claimed & candidates
     out = []
     for incoming in (True, False):
-        for v, e in node_bursts(g, incoming, mask, hours(cfg.window_hours), cfg.min_transfers, distinct=False):
+        prefetched = None if early is None else early[1 if incoming else 2]
+        for v, e in _bursts_under(g, cfg, mask, incoming, candidates, prefetched):
             allx = g.in_edges(v) if incoming else g.out_edges(v)
             t = g.ts[allx]
             # the share is over the window around the burst, not just between its first and last amount: a

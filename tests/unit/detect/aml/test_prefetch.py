@@ -95,3 +95,36 @@ def test_fan_bursts_found_again_at_the_claims_equal_a_whole_pass_under_them(inco
         assert all((a == b).all() for a, b in zip(whole_context, again_context, strict=True))
         if n == 500:  # the claims changed the bursts that were found again
             assert [(v, e.tolist()) for v, e in whole] != [(v, e.tolist()) for v, e in unclaimed]
+
+
+def test_structuring_with_its_bursts_prefetched_finds_what_a_whole_pass_finds() -> None:
+    """Both directions' bursts found under no claims and brought up to date at the claims (and at the edges the
+    incoming pass takes before the outgoing one) give the patterns of a pass that finds everything itself."""
+    from harbour.detect.aml.structuring import StructuringConfig, _candidates, find
+    from harbour.detect.aml.structuring import prefetch as start
+
+    sc = Scenario(seed=26)
+    sc.background(accounts=80, transfers=3_000)
+    for day in range(6):
+        sc.inject("structuring", day=0.5 + day * 0.7)
+    transfers, accounts, _ = sc.tables()
+    g = build_graph(transfers, accounts)
+    cfg = StructuringConfig()
+    candidates = np.flatnonzero(_candidates(g, cfg))
+    rng = np.random.default_rng(5)
+
+    def patterns(found):  # type: ignore[no-untyped-def]
+        return [(p.center, p.nodes.tolist(), p.edges.tolist(), p.explanation) for p in found]
+
+    unclaimed = patterns(find(g, cfg, np.zeros(g.n_edges, bool)))
+    for n in (0, 3, 12):
+        claimed = np.zeros(g.n_edges, bool)
+        claimed[rng.choice(g.n_edges, 40, replace=False)] = True
+        claimed[rng.choice(candidates, n, replace=False)] = True  # claims that fall on the bursts' own edges
+        whole = patterns(find(g, cfg, claimed.copy()))
+        with prefetch.session(g):
+            start(g, cfg)
+            again = patterns(find(g, cfg, claimed.copy()))
+        assert whole and again == whole
+        if n == 12:
+            assert whole != unclaimed  # the claims changed what was found

@@ -6,8 +6,9 @@ aggressive trades, gaps of at most ``burst_gap_seconds``) that dominates the mar
 span; the price moves abnormally in the burst's direction; within ``post_seconds`` the owner trades the
 opposite side for a good part of the burst's quantity. The burst starts something: it is one-sided in the
 owner's orders as well as in its fills (a quoting programme whose quotes on one side happened to trade is
-two-sided), and it comes out of the owner's quiet on the book (an owner already trading there at the burst's
-scale is accumulating, cycling in a ring or quoting, and its trades back are that business, not an exit). A
+two-sided), and it starts the owner's position (an owner that had already been buying, order after order, as
+much as half the burst is accumulating or cycling in a ring, and its selling after is that business, not an
+exit). A
 pump and dump differs in time scale (hours, accumulation and distribution); front running needs someone
 else's large order.
 """
@@ -79,10 +80,11 @@ class MomentumIgnitionConfig(BaseModel):
         3600.0, gt=0, description="how far before the burst the owner's own trading on the book is looked at "
         "(within the partition's day)")
     max_prior: float = Field(
-        0.5, ge=0, description="largest volume the owner traded on the book, either side, in the prior_seconds "
-        "before the burst, against the burst's quantity: a burst that starts a move comes out of quiet; an owner "
-        "already trading there at the burst's scale (a pump's accumulation, a wash ring's rounds, a quoting "
-        "programme's fills) is continuing its business, and its trades back are that business, not an exit")
+        0.5, ge=0, description="largest volume the owner traded on the book on the burst's side, in min_trades or "
+        "more orders, in the prior_seconds before the burst, against the burst's quantity: a burst that starts a "
+        "move starts the owner's position; an owner already building it order after order (a pump's "
+        "accumulation, a wash ring's rounds) is continuing its business, and its trades back are that business, "
+        "not an exit. One earlier order, or trading the other way, is no such campaign")
 
 
 def _bursts(legs: pl.DataFrame, config: MomentumIgnitionConfig) -> pl.DataFrame:
@@ -133,20 +135,24 @@ def _without_rider(bursts: pl.DataFrame, legs: pl.DataFrame, news: pl.DataFrame 
         .filter(pl.col("rival").fill_null(0.0) < config.max_rival * pl.col("q")).drop("rival")
 
 
-def _from_quiet(hits: pl.DataFrame, legs: pl.DataFrame, config: MomentumIgnitionConfig) -> pl.DataFrame:
-    """Keep bursts whose owner traded on the book, either side, less than ``max_prior`` of the burst's quantity
-    in the ``prior_seconds`` before it. The exit test compares the owner's trades back with its habit over the
-    day; an owner busy on this book just before (accumulating, cycling in a ring) has a habit of the moment that
-    the day's rate understates, and its burst continues a position rather than starting a move."""
+def _not_accumulating(hits: pl.DataFrame, legs: pl.DataFrame, config: MomentumIgnitionConfig) -> pl.DataFrame:
+    """Drop bursts whose owner had already traded the burst's side on the book, in ``min_trades`` or more orders
+    adding up to ``max_prior`` of the burst's quantity, in the ``prior_seconds`` before it. Such a burst adds to
+    a position being built (a pump's accumulation, a wash ring's rounds): it did not start the move, and the
+    exit test, which weighs the owner's trades back against its habit over the whole day, reads the selling of
+    that position as an exit because the day's rate understates the habit of the moment."""
     if hits.height == 0:
         return hits
     prior = dt.timedelta(seconds=config.prior_seconds)
-    mine = legs.filter(pl.col("owner").is_in(hits["owner"].unique())).select("owner", "ts", "quantity")
-    before = mine.join(hits.select("owner", "burst", "start"), on="owner") \
-        .filter((pl.col("ts") < pl.col("start")) & (pl.col("ts") >= pl.col("start") - prior)) \
-        .group_by("owner", "burst").agg(q_prior=pl.col("quantity").sum())
-    return hits.join(before, on=["owner", "burst"], how="left") \
-        .filter(pl.col("q_prior").fill_null(0.0) < config.max_prior * pl.col("q")).drop("q_prior")
+    mine = legs.filter(pl.col("owner").is_in(hits["owner"].unique())) \
+        .select("owner", "ts", "quantity", "decision", side=pl.col("sign").cast(pl.Float64))
+    before = mine.join(hits.select("owner", "burst", "start", "direction"), on="owner") \
+        .filter((pl.col("ts") < pl.col("start")) & (pl.col("ts") >= pl.col("start") - prior)
+                & (pl.col("side") == pl.col("direction"))) \
+        .group_by("owner", "burst").agg(q_prior=pl.col("quantity").sum(), n_prior=pl.col("decision").n_unique())
+    building = (pl.col("q_prior").fill_null(0.0) >= config.max_prior * pl.col("q")) \
+        & (pl.col("n_prior").fill_null(0) >= config.min_trades)
+    return hits.join(before, on=["owner", "burst"], how="left").filter(~building).drop("q_prior", "n_prior")
 
 
 def _one_sided_orders(hits: pl.DataFrame, news: pl.DataFrame | None, owners: pl.DataFrame,
@@ -173,7 +179,7 @@ def _one_sided_orders(hits: pl.DataFrame, news: pl.DataFrame | None, owners: pl.
 
 class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
     name = "momentum_ignition"
-    version = "1.2"
+    version = "1.3"
     typology = "momentum_ignition"
     config_model = MomentumIgnitionConfig
     description = "An aggressive one-sided burst moves the price, then its owner trades the other side."
@@ -250,7 +256,7 @@ class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
                                           config.post_seconds)).filter(
             (pl.col("q_back") >= config.min_reverse * pl.col("q")) & (pl.col("coincidence") <= config.max_coincidence)
 )
-        hits = _one_sided_orders(_from_quiet(hits, legs, config), news, owners, config).sort("owner", "start")
+        hits = _one_sided_orders(_not_accumulating(hits, legs, config), news, owners, config).sort("owner", "start")
         for row in hits.iter_rows(named=True):
             start, end = as_dt(row["start"]), as_dt(row["back_last"])
             if not ends_in_window(part.window, end):

@@ -5,7 +5,8 @@ the owner's quiet on the book.
   pushed nothing, however one-sided its fills and however the price went after.
 - An owner that had been buying on the book all the hour before (a pump's accumulation) continues a position;
   its burst did not start the move, and its selling afterwards is the distribution, not an exit.
-- An owner's occasional small trade before the burst does not hide an ignition.
+- An owner's occasional small trade before the burst does not hide an ignition, nor does one earlier order as
+  large as the burst, on the other side (no position being built order after order).
 """
 
 from __future__ import annotations
@@ -42,11 +43,13 @@ def _quoting(m: ScenarioMarket, at: dt.datetime, seconds: float) -> None:
         m.order(VENUE, OWNER, ts, side, round(px, 6), 0.2 * m.size, cancel_at=ts + S * 0.05)
 
 
-def _accumulation(m: ScenarioMarket, at: dt.datetime, trades: int, scale: float) -> None:
-    """OWNER buys ``trades`` orders of ``scale`` typical sizes, evenly over the hour before ``at``."""
+def _accumulation(m: ScenarioMarket, at: dt.datetime, trades: int, scale: float, side: str) -> None:
+    """OWNER takes ``trades`` orders of ``scale`` typical sizes on ``side``, evenly over the hour before ``at``."""
     for i in range(trades):
         ts = at - dt.timedelta(minutes=55) + dt.timedelta(minutes=50 * i / max(trades - 1, 1))
-        m.trade(VENUE, ts, scale * m.size, OWNER, m.makers[i % len(m.makers)], "buy")
+        maker = m.makers[i % len(m.makers)]
+        buyer, seller = (OWNER, maker) if side == "buy" else (maker, OWNER)
+        m.trade(VENUE, ts, scale * m.size, buyer, seller, side)
 
 
 def _igniters(m: ScenarioMarket) -> set[str]:
@@ -55,7 +58,7 @@ def _igniters(m: ScenarioMarket) -> set[str]:
     return {a for accounts in alerts["accounts"].to_pylist() for a in accounts}
 
 
-def _market(seed: int, quoting: bool = False, accumulation: tuple[int, float] = (0, 0.0)) -> ScenarioMarket:
+def _market(seed: int, quoting: bool = False, accumulation: tuple[int, float, str] = (0, 0.0, "buy")) -> ScenarioMarket:
     m = ScenarioMarket(seed=seed, venues=(VENUE,), trades_per_day=3000)
     at = m.at(11, 20)
     if quoting:
@@ -72,8 +75,12 @@ def test_a_burst_sent_among_as_many_orders_the_other_way_is_quoting_not_ignition
 
 
 def test_a_burst_after_an_hour_of_buying_continues_a_position_it_does_not_start_a_move() -> None:
-    assert OWNER not in _igniters(_market(42, accumulation=(20, 3.0)))
+    assert OWNER not in _igniters(_market(42, accumulation=(20, 3.0, "buy")))
 
 
 def test_an_occasional_small_trade_before_the_burst_does_not_hide_an_ignition() -> None:
-    assert OWNER in _igniters(_market(42, accumulation=(2, 0.5)))
+    assert OWNER in _igniters(_market(42, accumulation=(2, 0.5, "buy")))
+
+
+def test_one_earlier_order_the_other_way_is_no_position_being_built() -> None:
+    assert OWNER in _igniters(_market(42, accumulation=(1, 24.0, "sell")))

@@ -96,8 +96,9 @@ def run_with(runner: Runner, lake_root: Path, detectors: Sequence[Detector[Any]]
         raise Invalid(f"the window starts ({window.start}) at or after its end ({window.end})", field="from")
     started = time.perf_counter()
     parts, runs = [], []
-    if len(detectors) > 1 and hasattr(runner, "run_jobs"):
-        # The in-process runner reads the lake once for all detectors that share tables and partitioning.
+    if hasattr(runner, "run_jobs"):
+        # The in-process runner reads the lake once for all detectors that share tables and partitioning, and
+        # measures each detector's CPU-seconds (one detector alone too: the quality harness prints them).
         jobs = [make_job(d, (configs or {}).get(d.name), Path(lake_root)) for d in detectors]
         shared = runner.run_jobs(jobs, Path(lake_root), window, venues, progress)
         cpu_seconds = {}

@@ -169,9 +169,10 @@ Finder = Callable[[TransferGraph, BaseModel, np.ndarray], list[Pattern]]
 
 
 def burst_runs(g: TransferGraph, incoming: bool, mask: np.ndarray, window_us: int, min_count: int,
-               distinct: bool = True, skip_node: np.ndarray | None = None
+               distinct: bool = True, skip_node: np.ndarray | None = None, nodes: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(node, lo, hi) of each burst run, positions into the in- or out-order (see ``node_bursts``)."""
+    """(node, lo, hi) of each burst run, positions into the in- or out-order (see ``node_bursts``). ``nodes``
+    (sorted, unique): only these."""
     from harbour.detect.aml.kernels import bursts
 
     ptr, order, other, this = (g.in_ptr, g.in_order, g.src, g.dst) if incoming else \
@@ -179,7 +180,42 @@ def burst_runs(g: TransferGraph, incoming: bool, mask: np.ndarray, window_us: in
     skip = (g.institutional | ~g.is_account) if skip_node is None else skip_node
     scratch = np.zeros(g.n_nodes, np.int32)
     return bursts(ptr, order, other, this, g.ts, mask, skip, int(window_us), int(min_count), distinct,  # type: ignore
-                  scratch, g.csr_view(incoming))
+                  scratch, g.csr_view(incoming), None, nodes)
+
+
+def _runs_key(window_us: int, min_count: int) -> str:
+    return f"{window_us}:{min_count}"
+
+
+def prefetch_out_runs(g: TransferGraph, window_us: int, min_count: int) -> None:
+    """Start every node's outgoing burst runs (distinct receivers), under no claims, beside the mining pass:
+    scatter-gather and gather-scatter both begin with them (the same runs under their defaults)."""
+    from harbour.detect.aml import prefetch as ahead
+
+    none = np.ones(g.n_edges, bool)
+    ahead.start(g, "out_runs", _runs_key(window_us, min_count),
+                lambda: burst_runs(g, False, none, window_us, min_count))
+
+
+def out_runs_under(g: TransferGraph, claimed: np.ndarray, window_us: int, min_count: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``burst_runs`` of the outgoing edges under ``~claimed``. A node's runs depend on its own outgoing edges only,
+    so runs prefetched under no claims are brought up to date by finding again just those of the senders of
+    claimed edges (in node order, as a whole pass lists them)."""
+    from harbour.detect.aml import prefetch as ahead
+
+    early = ahead.take(g, "out_runs", _runs_key(window_us, min_count), keep=True)
+    if early is None:
+        return burst_runs(g, False, ~claimed, window_us, min_count)
+    nodes, lo, hi = early
+    touched = np.unique(g.src[np.flatnonzero(claimed)])
+    if touched.size == 0:
+        return nodes, lo, hi
+    again = burst_runs(g, False, ~claimed, window_us, min_count, nodes=touched)
+    keep = ~np.isin(nodes, touched)
+    merged = [np.concatenate((old[keep], new)) for old, new in zip((nodes, lo, hi), again, strict=True)]
+    order = np.argsort(merged[0], kind="stable")  # a node's runs stay together and in time order
+    return merged[0][order], merged[1][order], merged[2][order]
 
 
 SPARSE = 8  # a mask holding under 1/SPARSE of the edges is scanned on its own positions only

@@ -10,12 +10,12 @@ from pydantic import BaseModel, Field
 from harbour.detect.aml.base import (
     GraphDetector,
     Pattern,
-    burst_runs,
     counterparties,
     fmt_span,
     fmt_usd,
     hours,
     node_name,
+    out_runs_under,
     saturating,
 )
 from harbour.detect.aml.fans import surge
@@ -144,7 +144,7 @@ def find(g: TransferGraph, cfg: GatherScatterConfig, claimed: np.ndarray) -> lis
     usable = ~claimed
     window = hours(cfg.window_hours)
     out: list[Pattern] = []
-    nodes, lo, hi = burst_runs(g, False, usable, window, cfg.min_receivers)
+    nodes, lo, hi = out_runs_under(g, claimed, window, cfg.min_receivers)
     # cheap filter: the hub must have received at least min_senders transfers before or during the burst
     t0 = g.ts[g.out_order[lo]]
     t1 = g.ts[g.out_order[hi]]

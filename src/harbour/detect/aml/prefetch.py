@@ -55,10 +55,12 @@ def start(g: TransferGraph, name: str, key: str, work: Callable[[], Any]) -> Non
         _SESSION["futures"][(name, key)] = _SESSION["pool"].submit(run)
 
 
-def take(g: TransferGraph, name: str, key: str) -> Any | None:
-    """The prefetched result of ``name`` under ``key`` for ``g`` (waiting for it if it runs), once; else None."""
+def take(g: TransferGraph, name: str, key: str, keep: bool = False) -> Any | None:
+    """The prefetched result of ``name`` under ``key`` for ``g`` (waiting for it if it runs), once (or, with
+    ``keep``, for later takers too: a result two typologies read, which neither changes); else None."""
     with _LOCK:
         if _SESSION.get("graph") is not g:
             return None
-        future: Future[Any] | None = _SESSION["futures"].pop((name, key), None)
+        futures = _SESSION["futures"]
+        future: Future[Any] | None = futures.get((name, key)) if keep else futures.pop((name, key), None)
     return None if future is None else future.result()

@@ -10,11 +10,11 @@ from pydantic import BaseModel, Field
 from harbour.detect.aml.base import (
     GraphDetector,
     Pattern,
-    burst_runs,
     fmt_span,
     fmt_usd,
     hours,
     node_name,
+    out_runs_under,
     saturating,
 )
 from harbour.detect.aml.graph import TransferGraph
@@ -63,7 +63,7 @@ def _distinct_triples(run: np.ndarray, target: np.ndarray, mid: np.ndarray, n_no
 def find(g: TransferGraph, cfg: ScatterGatherConfig, claimed: np.ndarray) -> list[Pattern]:
     usable = ~claimed
     window = hours(cfg.window_hours)
-    sources, lo, hi = burst_runs(g, False, usable, window, cfg.min_intermediaries)
+    sources, lo, hi = out_runs_under(g, claimed, window, cfg.min_intermediaries)
     if sources.size == 0:
         return []
     # every scatter hop of every burst at once, then every onward hop at once

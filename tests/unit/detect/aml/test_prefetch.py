@@ -128,3 +128,24 @@ def test_structuring_with_its_bursts_prefetched_finds_what_a_whole_pass_finds() 
         assert whole and again == whole
         if n == 12:
             assert whole != unclaimed  # the claims changed what was found
+
+
+def test_outgoing_burst_runs_found_again_at_the_claims_equal_a_whole_pass_under_them() -> None:
+    """Scatter-gather's and gather-scatter's runs: prefetched under no claims, kept for both takers, and brought
+    up to date at each one's claims."""
+    from harbour.detect.aml.base import burst_runs, hours, out_runs_under, prefetch_out_runs
+
+    g = _graph(27)
+    window, min_count = hours(48), 3
+    rng = np.random.default_rng(6)
+    unclaimed = burst_runs(g, False, np.ones(g.n_edges, bool), window, min_count)
+    with prefetch.session(g):
+        prefetch_out_runs(g, window, min_count)
+        for n in (0, 40, 500, 40):  # the prefetched runs serve every taker
+            claimed = np.zeros(g.n_edges, bool)
+            claimed[rng.choice(g.n_edges, n, replace=False)] = True
+            whole = burst_runs(g, False, ~claimed, window, min_count)
+            again = out_runs_under(g, claimed, window, min_count)
+            assert whole[0].size and all((a == b).all() for a, b in zip(whole, again, strict=True))
+            if n == 500:  # the claims changed the runs that were found again
+                assert any(a.shape != b.shape or (a != b).any() for a, b in zip(whole, unclaimed, strict=True))

@@ -34,7 +34,7 @@ def sort_rows(data: pa.Table, table: str) -> pa.Table:
         return data
     first = data.column(cols[0])
     if not pa.types.is_timestamp(first.type) or first.null_count:
-        return data.sort_by([(c, "ascending") for c in _plain(data.select(cols)).column_names])
+        return data.take(pc.sort_indices(_plain(data.select(cols)), sort_keys=[(c, "ascending") for c in cols]))
     t = pc.cast(first, pa.int64()).to_numpy()
     order: np.ndarray | None = None
     if (t[1:] < t[:-1]).any():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pyarrow as pa
+import pytest
 
 import harbour.detect.market  # noqa: F401  (registers the detectors)
 from harbour.detect.framework import REGISTRY
@@ -46,25 +47,21 @@ def _profit(m: ScenarioMarket, at: dt.datetime, scale: float = 4.0) -> None:
         m.trade(OTHER, at + S * (150 + 40 * i), m.qty(scale), m.traders[i], "XV2", "sell")
 
 
-def test_a_push_against_a_falling_basis_is_found() -> None:
-    m = _market()
-    at = m.at(13)
-    # the moved venue drifts 4% below the other over the 80 minutes before the push (and on through it) ...
-    m.impact(MOVED, at - 60 * 60 * S, 80 * 60, 3600, 3600, -0.04)
-    # ... and the push lifts it by 1.2%: against the hour's median the basis is still lower, against its trend higher
-    _push(m, at, 0.012)
-    _profit(m, at)
-    assert "XV1" in _accounts(m)
-
-
-def test_a_flat_basis_without_a_push_stays_quiet() -> None:
-    m = _market()
-    at = m.at(13)
-    m.impact(MOVED, at - 60 * 60 * S, 80 * 60, 3600, 3600, -0.04)
-    _push(m, at, 0.0)
+@pytest.mark.parametrize("push, alerted", [
+    # the push lifts the moved venue by 1.2%: against the hour's median the basis is still lower, against its
+    # trend higher
+    (0.012, True),
     # no move of its own beyond the trend: the drift alone is no push
+    (0.0, False),
+])
+def test_a_push_against_a_falling_basis_is_found_and_the_drift_alone_is_not(push: float, alerted: bool) -> None:
+    m = _market()
+    at = m.at(13)
+    # the moved venue drifts 4% below the other over the 80 minutes before the push (and on through it)
+    m.impact(MOVED, at - 60 * 60 * S, 80 * 60, 3600, 3600, -0.04)
+    _push(m, at, push)
     _profit(m, at)
-    assert "XV1" not in _accounts(m)
+    assert ("XV1" in _accounts(m)) is alerted
 
 
 def test_a_large_profit_leg_among_many_small_ordinary_trades_is_timed_to_the_push() -> None:

@@ -51,6 +51,11 @@ class World:
     def venues_trading(self, symbol: str, day: int) -> list[str]:
         return [v for v in self.venues if self.trades_on(v, symbol, day)]
 
+    def venues_open_all_day(self, symbol: str, day: int) -> list[str]:
+        """Venues trading the symbol from the day's open: not those whose own listing opens the book later that
+        day (an order placed there before the opening could never trade)."""
+        return [v for v in self.venues_trading(symbol, day) if self.listing_on(v, symbol, day) is None]
+
     def jumps(self, symbol: str, day: int) -> list[Listing]:
         return [li for li in self.listings if li.symbol == symbol and li.day == day]
 

@@ -143,8 +143,9 @@ def plan_insider(world: World, n: int, typology: str) -> Incident | None:
     if len(world.venues) < 2:
         return None
     used = {li for li in world.listings if li.announce_us < 4 * HOUR}
-    candidates = [li for li in world.listings if li not in used and world.venues_trading(li.symbol, li.day)
-                  and any(v != li.venue for v in world.venues_trading(li.symbol, li.day))]
+    # The insider buys where the book is already open: a venue that lists the token itself that day opens later.
+    candidates = [li for li in world.listings if li not in used
+                  and any(v != li.venue for v in world.venues_open_all_day(li.symbol, li.day))]
     if n < len(candidates):
         li = candidates[n]
     else:
@@ -155,13 +156,13 @@ def plan_insider(world: World, n: int, typology: str) -> Incident | None:
             if sym is None:
                 return None
             off = [v for v in world.venues if (v, sym) not in world.listed]
-            on = world.venues_trading(sym, day)
+            on = world.venues_open_all_day(sym, day)
             if off and on:
                 li = extra_listing(world, rng, sym, off[int(rng.integers(len(off)))], day)
                 break
         else:
             return None
-    trading = [v for v in world.venues_trading(li.symbol, li.day) if v != li.venue]
+    trading = [v for v in world.venues_open_all_day(li.symbol, li.day) if v != li.venue]
     venue = trading[int(rng.integers(len(trading)))]
     lead = int(min(li.announce_us - 10 * MIN, rng.uniform(1, 12) * HOUR))
     return InsiderPreListing(f"INC-{typology}-{n:03d}", typology, venue, li.symbol, li.day,

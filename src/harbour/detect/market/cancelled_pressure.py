@@ -19,6 +19,7 @@ shape: layering spreads the bait over ``min_levels`` or more price levels; spoof
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -90,10 +91,29 @@ def order_lifecycles(orders: pl.DataFrame, trades: pl.DataFrame) -> pl.DataFrame
     return life.join(fills, on="order_id", how="left").with_columns(pl.col("filled").fill_null(0.0))
 
 
-def coincident(eps: pl.DataFrame, config: PressureConfig) -> pl.DataFrame:
-    """The episodes whose owner's timing is more than a coincidence by ``config``'s thresholds."""
-    return eps.filter((pl.col("coincidence") <= config.max_coincidence)
-                      & (pl.col("repeat_chance") <= config.max_repeat_chance)) if eps.height else eps
+@dataclass(frozen=True)
+class Candidates:
+    """A symbol-day's candidate episodes (the owner traded the other side in them), before the coincidence
+    thresholds, which each detector applies with its own (``coincident``), and the executions of their owners,
+    from which the episodes that pass draw their evidence."""
+
+    found: pl.DataFrame
+    ex: pl.DataFrame
+    median: float
+
+    @staticmethod
+    def none() -> Candidates:
+        return Candidates(pl.DataFrame(), pl.DataFrame(), 0.0)
+
+
+def coincident(cands: Candidates, config: PressureConfig) -> pl.DataFrame:
+    """The episodes whose owner's timing is more than a coincidence by ``config``'s thresholds, with their
+    evidence."""
+    eps = cands.found
+    if eps.height:
+        eps = eps.filter((pl.col("coincidence") <= config.max_coincidence)
+                         & (pl.col("repeat_chance") <= config.max_repeat_chance))
+    return _with_evidence(eps, cands.ex, cands.median)
 
 
 def executions(trades: pl.DataFrame) -> pl.DataFrame:
@@ -131,7 +151,7 @@ def _pulled(bait: pl.DataFrame, news: pl.DataFrame) -> pl.DataFrame:
     return bait.join(reversing, on=["account", "cancelled", "side"], how="anti")
 
 
-def episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, str]:
+def episodes(part: Partition, config: PressureConfig) -> tuple[Candidates, str]:
     """Candidate spoofing/layering episodes of one venue-symbol-day, and the venue code. Spoofing and layering
     search the same episodes; the second of them on a partition takes the first's (``Partition.shared``)."""
     inputs = (part.tables.get("orders"), part.tables.get("trades"), part.broadcast.get("accounts"))
@@ -141,7 +161,7 @@ def episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, str
                                                - {"max_coincidence", "max_repeat_chance"})).model_dump_json())
     if memo not in part.shared:
         part.shared[memo] = (_episodes(part, config), inputs)  # the inputs stay alive, so their ids stay theirs
-    found: tuple[pl.DataFrame, str] = part.shared[memo][0]
+    found: tuple[Candidates, str] = part.shared[memo][0]
     return found
 
 
@@ -157,11 +177,11 @@ def _orders(part: Partition) -> pl.DataFrame:
     return frame(Partition(part.key, {"orders": arrow.select(keep)}, part.window), "orders", keep)
 
 
-def _episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, str]:
+def _episodes(part: Partition, config: PressureConfig) -> tuple[Candidates, str]:
     orders = _orders(part)
     trades = frame(part, "trades", TRADE_COLUMNS)
     if orders.height == 0:
-        return pl.DataFrame(), ""
+        return Candidates.none(), ""
     venue = str(part.key.get("venue") or orders["venue"][0])
     owners = owner_map(part, venue)
     news = orders.filter(pl.col("event") == "new")
@@ -183,7 +203,7 @@ def _episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, st
         & ((pl.col("cancelled") - pl.col("placed")) <= dt.timedelta(seconds=config.max_lifetime_s))
     )
     if bait.height == 0:
-        return pl.DataFrame(), venue
+        return Candidates.none(), venue
     # The owner's usual size is that of its orders that traded, not of big orders it pulled with most of them
     # unfilled (bait or not: one that took a little at the touch before it was pulled, or bait hit for a tenth of
     # it, is no measure of what the owner trades).
@@ -209,8 +229,12 @@ def _episodes(part: Partition, config: PressureConfig) -> tuple[pl.DataFrame, st
         .filter(pl.col("bait_qty") >= config.own_size_multiple * pl.col("own_median").fill_null(median))
     # When each execution's order was placed: a genuine order placed while the bait stands may fill just after.
     placed = own_life.select(ex_order="order_id", ex_placed="placed")
-    ex = with_owner(executions(trades), owners, "account", "owner").join(placed, on="ex_order", how="left")
-    return _with_opposite(eps, ex, median, config), venue
+    # Only the executions of the owners still judged are read from here on (everything after is per owner);
+    # the day's span, the rates' denominator, is all the trades'.
+    ex = with_owner(executions(trades), owners, "account", "owner")
+    day_s = span_seconds(ex["ts"], 3600.0) if ex.height else 86400.0
+    ex = ex.join(eps.select("owner").unique(), on="owner", how="semi").join(placed, on="ex_order", how="left")
+    return _with_opposite(eps, ex, median, day_s, config), venue
 
 
 def _own_medians(own_life: pl.DataFrame, eps: pl.DataFrame) -> pl.DataFrame:
@@ -277,14 +301,14 @@ def _running_totals(ex: pl.DataFrame) -> list[pl.Series | pl.Expr]:
     return [pl.Series("cum_q", cum_q, dtype=pl.Float64), pl.Series("cum_n", cum_n, dtype=pl.Int64)]
 
 
-def _with_opposite(eps: pl.DataFrame, ex: pl.DataFrame, median: float, config: PressureConfig) -> pl.DataFrame:
+def _with_opposite(eps: pl.DataFrame, ex: pl.DataFrame, median: float, day_s: float,
+                   config: PressureConfig) -> Candidates:
     """Attach the owner's opposite-side executions during each episode (running sums + as-of joins, so a
     busy market maker's thousands of fills are never crossed with its episodes), and keep the episodes
     where that execution is more than a coincidence."""
     # Executions are counted in decisions (orders): one order sweeping five levels is one act of trading.
     ex = ex.sort("owner", "side", "ts").with_columns(decision=pl.coalesce("ex_order", "trade_id"))
     ex = ex.with_columns(_running_totals(ex))
-    day_s = span_seconds(ex["ts"], 3600.0) if ex.height else 86400.0
     rate = ex.group_by("owner", "side").agg(rate=pl.col("decision").n_unique() / day_s)
     grace = dt.timedelta(seconds=config.grace_s)
     keyed = ex.select("owner", opp_side="side", ts="ts", cum_q="cum_q", cum_n="cum_n")
@@ -326,11 +350,17 @@ def _with_opposite(eps: pl.DataFrame, ex: pl.DataFrame, median: float, config: P
         .otherwise(pl.col("coincidence"))).drop("k")
     found = found.filter(pl.col("hit")).join(fam.select("owner", "repeat_chance"), on="owner") \
         .drop("hit", "chance", "span_s")
+    return Candidates(found, ex, median)
+
+
+def _with_evidence(found: pl.DataFrame, ex: pl.DataFrame, median: float) -> pl.DataFrame:
+    """The episodes of ``found`` with the owner's executions that are their evidence; those with none left out.
+    The bait must still stand when the other side trades: an execution while it stands, or one (within the
+    grace) of an order placed while it stood. Bait pulled before the genuine order was even sent helped nothing.
+    Run on the episodes that passed the coincidence thresholds only: a market maker's hundreds of episodes that
+    fail them, crossed with its fills, were a sixth of the search."""
     if found.height == 0:
         return found
-    # Evidence of the (few) surviving episodes.
-    # The bait must still stand when the other side trades: an execution while it stands, or one (within the
-    # grace) of an order placed while it stood. Bait pulled before the genuine order was even sent helped nothing.
     detail = found.select("owner", "side", "ep", "opp_side", "start", "end", "stop").join(
         _near_episodes(ex, found).rename({"side": "opp_side", "account": "ex_account", "ts": "ex_ts"}),
         on=["owner", "opp_side"]) \

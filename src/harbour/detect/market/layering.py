@@ -32,8 +32,8 @@ class LayeringDetector(Detector[LayeringConfig]):
 
     def kernel(self, part: Partition, config: LayeringConfig) -> pa.Table:
         out = AlertBuilder(self)
-        eps, venue = episodes(part, config)
-        eps = coincident(eps, config)
+        candidates, venue = episodes(part, config)
+        eps = coincident(candidates, config)
         if eps.height:
             emit_episodes(self, out, part, eps.filter(pl.col("levels") >= config.min_levels), venue, "Layering")
         return out.to_table()

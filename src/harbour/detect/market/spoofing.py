@@ -70,8 +70,8 @@ class SpoofingDetector(Detector[SpoofingConfig]):
 
     def kernel(self, part: Partition, config: SpoofingConfig) -> pa.Table:
         out = AlertBuilder(self)
-        eps, venue = episodes(part, config)
-        eps = coincident(eps, config)
+        candidates, venue = episodes(part, config)
+        eps = coincident(candidates, config)
         if eps.height:
             import polars as pl
 

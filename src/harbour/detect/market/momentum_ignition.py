@@ -40,6 +40,7 @@ from harbour.detect.market.frames import (
     part_symbol,
     part_venue,
     placements,
+    span_join,
     span_seconds,
     with_owner,
 )
@@ -164,9 +165,9 @@ def _not_accumulating(hits: pl.DataFrame, legs: pl.DataFrame, config: MomentumIg
     prior = dt.timedelta(seconds=config.prior_seconds)
     mine = legs.filter(pl.col("owner").is_in(hits["owner"].unique())) \
         .select("owner", "ts", "quantity", "decision", side=pl.col("sign").cast(pl.Float64))
-    before = mine.join(hits.select("owner", "burst", "start", "direction"), on="owner") \
-        .filter((pl.col("ts") < pl.col("start")) & (pl.col("ts") >= pl.col("start") - prior)
-                & (pl.col("side") == pl.col("direction"))) \
+    spans = hits.select("owner", "burst", "direction", since=pl.col("start") - prior, start="start")
+    before = span_join(mine, spans, key="owner", ts="ts", lo="since", hi="start", closed="left") \
+        .filter(pl.col("side") == pl.col("direction")) \
         .group_by("owner", "burst").agg(q_prior=pl.col("quantity").sum(), n_prior=pl.col("decision").n_unique())
     building = (pl.col("q_prior").fill_null(0.0) >= config.max_prior * pl.col("q")) \
         & (pl.col("n_prior").fill_null(0) >= config.min_trades)
@@ -185,8 +186,8 @@ def _one_sided_orders(hits: pl.DataFrame, news: pl.DataFrame | None, owners: pl.
     accounts = pl.concat([owners.filter(pl.col("owner").is_in(wanted))["account"], wanted]).unique()
     mine = with_owner(news.filter(pl.col("account").is_in(accounts)).select("ts", "account", "side"),
                       owners, "account", "owner")
-    sent = mine.join(hits.select("owner", "burst", "start", "end", "direction"), on="owner") \
-        .filter((pl.col("ts") >= pl.col("start")) & (pl.col("ts") <= pl.col("end"))) \
+    sent = span_join(mine, hits.select("owner", "burst", "start", "end", "direction"), key="owner", ts="ts",
+                     lo="start", hi="end") \
         .group_by("owner", "burst").agg(
             n_sent=pl.len(),
             n_counter=(pl.when(pl.col("side") == "buy").then(1.0).otherwise(-1.0) != pl.col("direction")).sum())
@@ -231,12 +232,11 @@ class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
         sigma = minute_sigma(trades)
         mkt = t.select("ts", "quantity", "price")
         # Market volume during each burst and the last price before it, by inequality join on time.
-        during = mkt.join_where(bursts.select("owner", "burst", "start", "end"),
-                                pl.col("ts") >= pl.col("start"), pl.col("ts") <= pl.col("end")) \
+        during = span_join(mkt, bursts.select("owner", "burst", "start", "end"), ts="ts", lo="start", hi="end") \
             .group_by("owner", "burst").agg(mkt=pl.col("quantity").sum())
         follow = dt.timedelta(seconds=config.follow_seconds)
-        reach = mkt.join_where(bursts.select("owner", "burst", "start", "end"),
-                               pl.col("ts") >= pl.col("start"), pl.col("ts") <= pl.col("end") + follow) \
+        reach = span_join(mkt, bursts.select("owner", "burst", "start", until=pl.col("end") + follow), ts="ts",
+                          lo="start", hi="until") \
             .group_by("owner", "burst").agg(p_max=pl.col("price").max(), p_min=pl.col("price").min())
         before = bursts.select("owner", "burst", "start").sort("start").join_asof(
             mkt.select(b_ts="ts", p_before="price").sort("b_ts"), left_on="start", right_on="b_ts",
@@ -255,9 +255,9 @@ class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
             return out.to_table()
         post = dt.timedelta(seconds=config.post_seconds)
         # the owner's own legs after each of its bursts: a hash join on the owner, then the time span
-        back = legs.join(bursts.select("owner", "burst", "end", "direction"), on="owner") \
-            .filter((pl.col("ts") > pl.col("end")) & (pl.col("ts") <= pl.col("end") + post)
-                    & (pl.col("sign") == -pl.col("direction"))).rename({"owner": "b_owner"}) \
+        back = span_join(legs, bursts.select("owner", "burst", "end", "direction", until=pl.col("end") + post),
+                         key="owner", ts="ts", lo="end", hi="until", closed="right") \
+            .filter(pl.col("sign") == -pl.col("direction")).rename({"owner": "b_owner"}) \
             .group_by("b_owner", "burst").agg(
                 q_back=pl.col("quantity").sum(), n_back=pl.col("decision").n_unique(), back_ids=pl.col("trade_id"),
                 back_last=pl.col("ts").max(),

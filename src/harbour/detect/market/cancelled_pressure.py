@@ -133,7 +133,10 @@ def _resting(bait: pl.DataFrame, trades: pl.DataFrame) -> pl.DataFrame:
     if "aggressor" in trades.columns and trades["aggressor"].null_count() < trades.height:
         took = pl.concat([trades.filter(pl.col("aggressor") == "buy").select(order_id="buy_order_id"),
                           trades.filter(pl.col("aggressor") == "sell").select(order_id="sell_order_id")])
-        return bait.join(took.drop_nulls().unique(), on="order_id", how="anti")
+        # the few takers among the bait's ids first: hashing every liquidity-taking order id of the day to
+        # drop a handful of bait orders was most of this step
+        took = took.filter(pl.col("order_id").is_in(bait["order_id"].implode()))
+        return bait.join(took.unique(), on="order_id", how="anti")
     last = trades.select(t_ts="ts", last="price").sort("t_ts")
     return bait.sort("placed").join_asof(last, left_on="placed", right_on="t_ts", strategy="backward") \
         .filter(pl.col("last").is_null()
@@ -146,7 +149,9 @@ def _pulled(bait: pl.DataFrame, news: pl.DataFrame) -> pl.DataFrame:
     account's order on the other side arrived was cancelled by that order — the venue's self-trade prevention
     removing the resting order the incoming one would have traded with (the account was willing to trade at
     the bait's own price), or a reversal in one message — not pulled after the trade it served."""
-    reversing = news.join(bait.select("account").unique(), on="account", how="semi").select(
+    # only placements at the very time stamps some bait was cancelled can match (an integer test first)
+    at_cancels = news.filter(pl.col("ts").is_in(bait["cancelled"].drop_nulls().unique().implode()))
+    reversing = at_cancels.join(bait.select("account").unique(), on="account", how="semi").select(
         "account", cancelled="ts", side=pl.when(pl.col("side") == "buy").then(pl.lit("sell")).otherwise(pl.lit("buy")))
     return bait.join(reversing, on=["account", "cancelled", "side"], how="anti")
 

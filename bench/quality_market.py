@@ -34,7 +34,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from harbour.data.generate.config import DEFAULT_QUOTE_RATE, GenerateConfig
+from harbour.data.generate.config import DEFAULT_QUOTE_RATE, KNOBS, GenerateConfig
 from harbour.data.generate.run import generate_market
 from harbour.data.schemas import TYPOLOGIES
 from harbour.detect import evaluate as ev
@@ -63,16 +63,19 @@ class SeedResult:
     generate_cpu: float = 0.0
 
 
-def lake_path(cache: Path, seed: int, quote_rate: float, clean: bool) -> Path:
+def lake_path(cache: Path, seed: int, quote_rate: float, clean: bool, difficulty: str = "default") -> Path:
     tag = f"lake-{seed}"
     if quote_rate != DEFAULT_QUOTE_RATE:
         tag += f"-q{quote_rate:g}"
+    if difficulty != "default":
+        tag += f"-{difficulty}"
     return cache / (tag + ("-clean" if clean else ""))
 
 
-def ensure_lake(cache: Path, seed: int, quote_rate: float, clean: bool) -> tuple[Path, float]:
+def ensure_lake(cache: Path, seed: int, quote_rate: float, clean: bool,
+                difficulty: str = "default") -> tuple[Path, float]:
     """The cached lake of this seed, generated first if missing (a ``.done`` marker says it is complete)."""
-    lake = lake_path(cache, seed, quote_rate, clean)
+    lake = lake_path(cache, seed, quote_rate, clean, difficulty)
     if (lake / ".done").exists():
         return lake, 0.0
     # Generated under a name of this process's own and renamed when complete: two runs wanting the same seed
@@ -81,7 +84,7 @@ def ensure_lake(cache: Path, seed: int, quote_rate: float, clean: bool) -> tuple
     shutil.rmtree(tmp, ignore_errors=True)
     incidents = {t: 0 for t in TYPOLOGIES} if clean else dict(INCIDENTS)
     config = GenerateConfig(out=tmp, venues=3, days=3, accounts=2000, seed=seed, incidents=incidents,
-                            quote_rate=quote_rate)
+                            quote_rate=quote_rate, difficulty=difficulty)
     cpu = time.process_time()
     generate_market(config, workers=1)
     (tmp / ".done").touch()
@@ -105,8 +108,8 @@ def configs(chosen: tuple[str, ...], settings: list[str]) -> dict[str, Any]:
 
 
 def run_seed(seed: int, cache: Path, quote_rate: float, clean: bool, detectors: tuple[str, ...],
-             settings: list[str]) -> SeedResult:
-    lake, generate_cpu = ensure_lake(cache, seed, quote_rate, clean)
+             settings: list[str], difficulty: str = "default") -> SeedResult:
+    lake, generate_cpu = ensure_lake(cache, seed, quote_rate, clean, difficulty)
     result = run_detectors(lake, resolve_detectors(detectors), workers=1, configs=configs(detectors, settings))
     labels = ev.read_parquet_table(lake, "labels")
     wanted = {d.typology for d in resolve_detectors(detectors)}
@@ -203,6 +206,8 @@ def main() -> None:
     p.add_argument("--cache", type=Path, required=True, help="folder of cached lakes (generated when missing)")
     p.add_argument("--quote-rate", type=float, default=DEFAULT_QUOTE_RATE)
     p.add_argument("--clean", action="store_true", help="no incidents (--incidents all=0)")
+    p.add_argument("--difficulty", choices=sorted(KNOBS), default="default",
+                   help="the generator's difficulty (lakes of another difficulty are cached under their own name)")
     p.add_argument("--detector", action="append", choices=MARKET_DETECTORS, help="restrict (repeatable)")
     p.add_argument("--dump", type=Path, help="write stray alerts and missed incidents here")
     p.add_argument("--jobs", type=int, default=1, help="seeds run side by side in processes")
@@ -212,7 +217,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     detectors = tuple(args.detector or MARKET_DETECTORS)
     seeds = parse_seeds(args.seeds)
-    job = (args.cache, args.quote_rate, args.clean, detectors, args.set)
+    job = (args.cache, args.quote_rate, args.clean, detectors, args.set, args.difficulty)
     if args.jobs > 1:
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
             results = list(pool.map(run_seed, seeds, *([x] * len(seeds) for x in job)))

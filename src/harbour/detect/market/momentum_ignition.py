@@ -118,6 +118,9 @@ def _without_rider(bursts: pl.DataFrame, legs: pl.DataFrame, news: pl.DataFrame 
     if news is not None:
         # A large order is as large as it was placed, however little of it a thin book (emptied by the rider
         # just before) could fill; a market order that found nothing at all counts from its placement.
+        # only the placements of the orders that took liquidity, and market orders (those that found nothing
+        # to fill), are read below: the day's resting quotes are most placements
+        news = news.filter((pl.col("order_type") == "market") | pl.col("order_id").is_in(taken["decision"].implode()))
         news = news.group_by("order_id").agg(
             placed=pl.col("ts").min(), size=pl.col("quantity").max(), account=pl.col("account").first(),
             side=pl.col("side").first(), order_type=pl.col("order_type").first())

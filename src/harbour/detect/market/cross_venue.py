@@ -154,13 +154,22 @@ def _order_key(t: pl.DataFrame, order_id: str) -> pl.Expr:
 def _pushes(legs: pl.DataFrame, trades: pl.DataFrame, config: CrossVenueConfig) -> pl.DataFrame:
     """Runs of aggressive one-way orders by owners who trade the symbol on two venues or more that day, with
     their share of their venue's volume while they last."""
-    multi = legs.group_by("owner").agg(nv=pl.col("venue").n_unique()).filter(pl.col("nv") >= 2).select("owner")
-    runs = legs.join(multi, on="owner").filter(pl.col("aggr")).sort("owner", "venue", "sign", "ts")
+    # two venues or more: the owner's first and last venue differ (no distinct count per owner needed; the
+    # venue is a partition key of the lake, never null)
+    multi = legs.group_by("owner").agg(lo=pl.col("venue").min(), hi=pl.col("venue").max()) \
+        .filter(pl.col("lo") != pl.col("hi")).select("owner")
+    runs = legs.filter(pl.col("aggr")).join(multi, on="owner", how="semi").sort("owner", "venue", "sign", "ts")
     if runs.height == 0:
         return runs
     gap = dt.timedelta(seconds=config.max_gap_seconds)
-    runs = runs.with_columns(run=((pl.col("ts").diff().over("owner", "venue", "sign").fill_null(gap * 2) > gap)
-                                  .cast(pl.Int32).cum_sum().over("owner", "venue", "sign")))
+    # Sorted by owner, venue and side, each is one run of rows: a new run starts at a change of any of them or
+    # after a gap, and runs are counted from 1 within each (read from neighbours, not regrouped by strings).
+    first = ((pl.col("owner") != pl.col("owner").shift(1)) | (pl.col("venue") != pl.col("venue").shift(1))
+             | (pl.col("sign") != pl.col("sign").shift(1))).fill_null(True)
+    runs = runs.with_columns(first=first, new=(first | (pl.col("ts").diff() > gap)).cast(pl.Int32)) \
+        .with_columns(run=pl.col("new").cum_sum()) \
+        .with_columns(run=pl.col("run") - pl.when(pl.col("first")).then(pl.col("run")).forward_fill() + 1) \
+        .drop("first", "new")
     day_n = runs.group_by("owner", "venue", "sign").agg(day_n=pl.col("order").n_unique())
     pushes = runs.group_by("owner", "venue", "sign", "run").agg(
         n=pl.col("order").n_unique(), q=pl.col("quantity").sum(), start=pl.col("ts").min(), end=pl.col("ts").max(),

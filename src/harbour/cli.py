@@ -22,7 +22,7 @@ from harbour.core.auth import SYSTEM, Role, create_user
 from harbour.core.config import load_settings
 from harbour.core.db import make_engine, make_session_factory, transaction
 from harbour.core.errors import HarbourError
-from harbour.core.migrate import upgrade
+from harbour.core.migrate import require_schema, upgrade
 from harbour.core.tenancy import get_platform_by_code
 
 app = typer.Typer(help="Harbour: supervision of virtual-asset trading platforms.", no_args_is_help=True)
@@ -54,6 +54,10 @@ def open_database() -> Iterator[sessionmaker[Session]]:
     """A session factory on the configured database; the engine is closed afterwards."""
     engine = make_engine(load_settings().database_url)
     try:
+        try:
+            require_schema(engine)
+        except HarbourError as exc:
+            fail(exc)
         yield make_session_factory(engine)
     finally:
         engine.dispose()
@@ -82,6 +86,7 @@ def serve(
     settings = load_settings()
     try:
         web_app = create_app(settings)
+        require_schema(web_app.state.engine)
     except HarbourError as exc:
         fail(exc)
     uvicorn.run(web_app, host=host or settings.host, port=port or settings.port, log_level="info")

@@ -56,3 +56,10 @@ class Conflict(HarbourError):
 class TooLarge(HarbourError):
     status_code = 413
     category = "too_large"
+
+
+class Unavailable(HarbourError):
+    """Something the request needs is not ready (e.g. the database has not been migrated)."""
+
+    status_code = 503
+    category = "unavailable"

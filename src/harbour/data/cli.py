@@ -34,6 +34,7 @@ from harbour.core.auth import SYSTEM
 from harbour.core.config import load_settings
 from harbour.core.db import make_engine, make_session_factory
 from harbour.core.errors import HarbourError
+from harbour.core.migrate import require_schema
 from harbour.data.ingest.problems import IngestReport, Problem
 from harbour.data.ingest.service import CHUNK_ROWS, INGESTIBLE, IngestFile, ProgressFn, ingest_as
 from harbour.data.lake import Lake
@@ -90,6 +91,11 @@ def ingest_command(
 @contextmanager
 def _session() -> Iterator[Session]:
     engine = make_engine(load_settings().database_url)
+    try:
+        require_schema(engine)  # before any file is read: a missing schema is not the files' fault
+    except HarbourError:
+        engine.dispose()
+        raise
     session = make_session_factory(engine)()
     try:
         yield session

@@ -107,3 +107,20 @@ def test_sigkill_mid_ingest_leaves_store_unchanged(sqlite_template: Path, tmp_pa
     with Lake(root) as lake:  # opening the lake rolls the dead ingest back
         assert lake.table("trades").count() == 0
     assert snapshot(root) == before
+
+
+def test_cli_on_a_database_never_set_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command on a fresh database says to run ``harbour db upgrade`` (no traceback), and writes nothing;
+    after the upgrade the same command works."""
+    root = tmp_path / "lake"
+    monkeypatch.setenv("HARBOUR_DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.db'}")
+    monkeypatch.setenv("HARBOUR_LAKE_ROOT", str(root))
+    accounts = write_csv(tmp_path / "acc.csv", ACCOUNT_HEADER, [account_row("A1"), account_row("A2")])
+    for args in (["ingest", "accounts", str(accounts), "--venue", "HBX"], ["audit", "verify"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert "has not been set up: run `harbour db upgrade`" in " ".join(result.output.split())
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not root.exists() or snapshot(root) == {}
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    assert runner.invoke(app, ["ingest", "accounts", str(accounts), "--venue", "HBX"]).exit_code == 0

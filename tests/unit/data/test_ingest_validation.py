@@ -218,6 +218,21 @@ def test_failed_audit_rolls_the_ingest_back(lake_root: Path, tmp_path: Path) -> 
     assert snapshot(lake_root) == before
 
 
+def test_failed_audit_leaves_no_new_partition_folders(lake_root: Path, tmp_path: Path) -> None:
+    """A rolled-back ingest into a new venue and day removes the folders it made, not only its files."""
+    path = write_csv(tmp_path / "t.csv", TRADE_HEADER, [trade_row(i, day="2026-03-09", venue="NEW")
+                                                        for i in range(3)])
+    accounts = write_csv(tmp_path / "a.csv", ACCOUNT_HEADER, [account_row(a, venue="NEW") for a in ("A1", "A2")])
+    folders = sorted(p for p in lake_root.rglob("*") if p.is_dir())
+
+    def audit(report) -> None:
+        raise RuntimeError("database is down")
+
+    with pytest.raises(RuntimeError):
+        ingest(lake_root, [IngestFile("accounts", accounts), IngestFile("trades", path)], "NEW", audit=audit)
+    assert sorted(p for p in lake_root.rglob("*") if p.is_dir()) == folders
+
+
 def test_second_writer_waits_then_gets_conflict(lake_root: Path, tmp_path: Path) -> None:
     import os
 

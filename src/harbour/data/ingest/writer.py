@@ -16,6 +16,7 @@ Staging folder::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import json
@@ -78,6 +79,7 @@ class LakeWriter:
         self.staging = self.root / f"{STAGING_PREFIX}{self.id}"
         self.parts: list[StagedPart] = []
         self.published: list[Path] = []
+        self._made: list[Path] = []  # partition folders publish() created, removed again by a rollback
         self._opened: list[StagedPart] = []  # every part ever opened, to close them all on the way out
         self._lock_fd: int | None = None
         self._seq = 0
@@ -259,6 +261,7 @@ class LakeWriter:
         dirs: set[Path] = set()
         for src, dst in moves:
             if not dst.parent.exists():
+                self._made.extend(_missing_folders(dst.parent, self.root))
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 dirs.update({dst.parent.parent, dst.parent.parent.parent})
             os.rename(src, dst)
@@ -286,8 +289,22 @@ class LakeWriter:
         for path in self.published:
             path.unlink(missing_ok=True)
         self.published.clear()
+        # the partition folders this ingest made, deepest first, so a rolled-back ingest leaves the lake as it was
+        for folder in sorted(self._made, key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty: another file may have arrived there meanwhile
+        self._made.clear()
         shutil.rmtree(self.staging, ignore_errors=True)
         self._done = True
+
+
+def _missing_folders(folder: Path, root: Path) -> list[Path]:
+    """``folder`` and its ancestors below ``root`` that do not exist yet."""
+    missing = []
+    while folder != root and folder.is_relative_to(root) and not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 def _ids(table: str) -> set[str]:

@@ -309,8 +309,9 @@ def _running_totals(ex: pl.DataFrame) -> list[pl.Series | pl.Expr]:
 def _with_opposite(eps: pl.DataFrame, ex: pl.DataFrame, median: float, day_s: float,
                    config: PressureConfig) -> Candidates:
     """Attach the owner's opposite-side executions during each episode (running sums + as-of joins, so a
-    busy market maker's thousands of fills are never crossed with its episodes), and keep the episodes
-    where that execution is more than a coincidence."""
+    busy market maker's thousands of fills are never crossed with its episodes) and the chances that they
+    coincided, keeping the episodes with such an execution; each detector then applies its own thresholds to the
+    chances and attaches the evidence (``coincident``)."""
     # Executions are counted in decisions (orders): one order sweeping five levels is one act of trading.
     ex = ex.sort("owner", "side", "ts").with_columns(decision=pl.coalesce("ex_order", "trade_id"))
     ex = ex.with_columns(_running_totals(ex))

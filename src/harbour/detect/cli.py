@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -117,14 +118,17 @@ def _store(result, venues):  # type: ignore[no-untyped-def]
 
 
 def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
-    table = Table(title=f"Surveillance run ({result.runner} runner, {result.seconds:.2f} s)")
-    for col, justify in (("detector", "left"), ("typology", "left"), ("alerts", "right"), ("seconds", "right"),
-                         ("rows read", "right"), ("rows/s", "right")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for d in result.detectors:
-        table.add_row(d.detector, d.typology, str(d.alerts), f"{d.seconds:.2f}", f"{d.rows:,}",
-                      f"{d.rows_per_second:,.0f}")
-    table.add_row("[bold]all[/bold]", "", f"[bold]{result.alerts.num_rows}[/bold]", f"{result.seconds:.2f}", "", "")
+    table = Table(title=f"Surveillance run ({result.runner} runner, {result.seconds:.2f} s)", show_edge=False)
+    # one row a detector (its typology is in `harbour detectors`): the table fits an 80-column terminal whole
+    rows = [(d.detector, str(d.alerts), f"{d.seconds:.2f}", f"{d.rows:,}", f"{d.rows_per_second:,.0f}")
+            for d in result.detectors]
+    total = ("all", str(result.alerts.num_rows), f"{result.seconds:.2f}", "", "")
+    for i, (col, justify) in enumerate((("detector", "left"), ("alerts", "right"), ("seconds", "right"),
+                                        ("rows read", "right"), ("rows/s", "right"))):
+        table.add_column(col, justify=justify, **_whole([r[i] for r in (*rows, total)]))  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(*row)
+    table.add_row(*(f"[bold]{v}[/bold]" if v else "" for v in total))
     console.print(table)
 
 
@@ -150,13 +154,21 @@ def evaluate_command(
     if as_json:
         typer.echo(json.dumps(ev.scores_json(scores), sort_keys=True))
         return
-    table = Table(title="Evaluation against labels" + (f" ({trades:,} trades)" if trades else ""))
+    # no outer edge: the table fits an 80-column terminal with every name and header whole
+    table = Table(title="Evaluation against labels" + (f" ({trades:,} trades)" if trades else ""), show_edge=False)
     for col in ("typology", "alerts", "incidents", "precision", "recall", "F1", "alerts / M trades"):
-        table.add_column(col, justify="left" if col == "typology" else "right")
+        table.add_column(col, justify="left" if col == "typology" else "right",
+                         **_whole(list(scores) if col == "typology" else [col] if " " not in col else []))
     for s in scores.values():
         table.add_row(s.typology, str(s.alerts), str(s.incidents), _pct(s.precision), _pct(s.recall), _pct(s.f1),
                       "—" if s.alerts_per_million_trades is None else f"{s.alerts_per_million_trades:,.1f}")
     console.print(table)
+
+
+def _whole(values: list[str]) -> dict[str, Any]:
+    """Column options that keep every value whole on a narrow terminal (Rich would cut "front_running" to
+    "front_runn…" and 1,493,211 to "1,49…"); headers wrap instead."""
+    return {"no_wrap": True, "min_width": max(map(len, values))} if values else {}
 
 
 def _pct(v: float | None) -> str:
@@ -173,7 +185,7 @@ def detectors_command(as_json: bool = typer.Option(False, "--json", help="machin
         return
     table = Table(title=f"{len(entries)} registered detectors")
     for col in ("name", "typology", "version", "tables", "partition by", "look-back", "config"):
-        table.add_column(col)
+        table.add_column(col, **_whole([e[col] for e in entries] if col in ("name", "typology") else []))
     for e in entries:
         cfg = f"{len(e['parameters'])} parameters"
         table.add_row(e["name"], e["typology"], e["version"], ", ".join(e["tables"]), ", ".join(e["partition_by"]),

@@ -183,14 +183,27 @@ def detectors_command(as_json: bool = typer.Option(False, "--json", help="machin
     if as_json:
         typer.echo(json.dumps(entries, sort_keys=True, default=str))
         return
-    table = Table(title=f"{len(entries)} registered detectors")
-    for col in ("name", "typology", "version", "tables", "partition by", "look-back", "config"):
-        table.add_column(col, **_whole([e[col] for e in entries] if col in ("name", "typology") else []))
-    for e in entries:
-        cfg = f"{len(e['parameters'])} parameters"
-        table.add_row(e["name"], e["typology"], e["version"], ", ".join(e["tables"]), ", ".join(e["partition_by"]),
-                      e["lookback"], cfg)
+    table = Table(title=f"{len(entries)} registered detectors", show_edge=False)
+    rows = [(e["name"], e["typology"], e["version"], ", ".join(e["tables"]), "+".join(e["partition_by"]) or "window",
+             _short_span(e["lookback"]), str(len(e["parameters"]))) for e in entries]
+    # the name (what --detector takes) and short values stay whole; the rest folds onto more lines, never cut
+    for i, col in enumerate(("name", "typology", "version", "tables", "partition", "look-back", "params")):
+        whole = col in ("name", "version", "look-back", "params")
+        table.add_column(col, **(_whole([r[i] for r in rows]) if whole else {"overflow": "fold"}))
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
+
+
+def _short_span(text: str) -> str:
+    """A look-back as the catalogue gives it (``str(timedelta)``, e.g. "3 days, 0:00:00") in few characters."""
+    days, _, clock = text.rpartition(", ") if "day" in text else ("", "", text)
+    h, m, sec = (float(x) for x in clock.split(":"))
+    parts = [f"{days.split()[0]}d"] if days else []
+    parts += [f"{int(h)}h"] if h else []
+    parts += [f"{int(m)}m"] if m else []
+    parts += [f"{sec:g}s"] if sec else []
+    return " ".join(parts) or "—"
 
 
 def register(app: typer.Typer) -> None:

@@ -11,11 +11,16 @@ straight into the large order — at a better price. Four tests:
    placement when the order book is supplied): a material position (against the symbol's median trade),
    the main share of the market's volume in that span;
 3. unwind: the same owner traded the other side, from the order's first fill to ``post_seconds`` after its
-   last, for a good part of what it took and not much more (an unwind closes the position). (Profit is
-   reported, not required: a runner who unwinds clumsily into a thin book still ran ahead.)
+   last, for a good part of what it took and not much more (an unwind closes the position); a runner that
+   traded back part of it with the large order itself, through an exit placed after its entry began (it put
+   its exit where the order was coming), needs less of it (``into_*``, 1.5);
 4. not its habit: the chance that the owner, at its rates over the rest of the day, would have taken that
    side just then with an order of that size *and* traded back just after with orders of the size it unwound
-   with (``habit_size``) is tiny (``max_coincidence``).
+   with (``habit_size``) is tiny (``max_coincidence``);
+5. profit from the impact (1.5): it unwound at a better price than it entered, or the market's price (other
+   owners' trades, the large order's own fills left out) moved its way from before its entry to its unwind.
+   The market's move counts as well as the runner's own prices: in a thin book a runner that pays the spread
+   on the way in and out can lose on a move that came.
 """
 
 from __future__ import annotations
@@ -98,6 +103,27 @@ class FrontRunningConfig(BaseModel):
     min_aggressive: float = Field(
         0.5, ge=0, le=1, description="share of the position ahead taken by crossing the spread; getting ahead "
         "means taking liquidity, while a market maker's inventory builds passively")
+    min_move: float = Field(
+        0.0, ge=-1, description="the runner's gain from the large order's impact must exceed this share of the "
+        "price (1.5): the better of its own return (unwind against entry price) and the market's move its way "
+        "from before its entry to its unwind (the median price of other owners' trades, the large order's own "
+        "fills left out). A runner trades ahead because the order will move the price and unwinds into the move; "
+        "the market's move counts too because in a thin book a runner that pays the spread on the way in and out "
+        "can lose on a move that came; -1 turns the test off")
+    into_share: float = Field(
+        0.2, gt=0, le=1, description="(1.5) a runner that traded back at least this share of its position with "
+        "the large order itself, through orders it placed after its entry began (it put its exit where the "
+        "order was coming), is judged with into_min_unwind and into_max_coincidence: that is the pattern's own "
+        "move, not what an ordinary trader whose old resting order the large order happened to fill shows")
+    into_min_unwind: float = Field(
+        0.25, gt=0, le=1, description="min_unwind for a runner that unwound into the large order (into_share): "
+        "part of its exit rested where the order's sweep fell short and was not filled")
+    into_max_coincidence: float = Field(
+        4e-3, gt=0, le=1, description="max_coincidence for a runner that unwound into the large order "
+        "(into_share): its habit of trading that size is weighed less against an exit placed for that order")
+    move_seconds: float = Field(
+        300.0, gt=0, description="how long before the runner's entry the market's price is read (and after the "
+        "unwind's last trade, at most 60 s of it)")
 
 
 def _large_orders(t: pl.DataFrame, news: pl.DataFrame | None, owners: pl.DataFrame,
@@ -234,9 +260,52 @@ def _with_market_since_entry(cand: pl.DataFrame, near: pl.DataFrame) -> pl.DataF
     return cand.join(market, on=["order_id", "owner"])
 
 
+def _with_market_move(hits: pl.DataFrame, t: pl.DataFrame, near: pl.DataFrame, big: pl.DataFrame,
+                      config: FrontRunningConfig) -> pl.DataFrame:
+    """Each candidate's ``move``: how far the market's price moved its way from before its entry to its unwind,
+    as a share of the price. The price is the median of other owners' trades, without the large order's own
+    fills (its sweep is the order's cost, not the market's level) nor the candidate's: over ``move_seconds``
+    before the entry, and over the unwind's span and the minute after it. Where no other trade was there to
+    read, the candidate's own average price on that leg stands in. Candidates are few (those that passed every
+    other test), so each is read by binary search over the day's sorted trades."""
+    if hits.height == 0:
+        return hits.with_columns(move=pl.lit(None, dtype=pl.Float64))
+    spans = near.filter(~pl.col("ahead") & ~pl.col("same")).join(hits.select("order_id", "owner"),
+                                                                     on=["order_id", "owner"], how="semi") \
+        .group_by("order_id", "owner").agg(u0=pl.col("ts").min(), u1=pl.col("ts").max())
+    rows = hits.join(spans, on=["order_id", "owner"], how="left").join(big.select("order_id", "c_ids"), on="order_id")
+    ts = t["ts"].to_physical().to_numpy()
+    by_time = np.argsort(ts, kind="stable")
+    ts = ts[by_time]
+    price = t["price"].to_numpy()[by_time]
+    owner_b, owner_s = t["owner_b"].to_numpy()[by_time], t["owner_s"].to_numpy()[by_time]
+    trade_id = t["trade_id"].to_numpy()[by_time]
+    unit = {"ns": 1e9, "us": 1e6, "ms": 1e3}[getattr(t["ts"].dtype, "time_unit", "us") or "us"]
+    before, after = int(config.move_seconds * unit), int(60 * unit)
+    times = [pl.col(c).cast(t["ts"].dtype).to_physical().alias(c) for c in ("entry", "u0", "u1")]
+
+    def level(lo: int, hi: int, owner: str, skip: set) -> float | None:
+        i, j = np.searchsorted(ts, lo, side="left"), np.searchsorted(ts, hi, side="right")
+        keep = (owner_b[i:j] != owner) & (owner_s[i:j] != owner)
+        if skip:
+            keep &= ~np.isin(trade_id[i:j], list(skip))
+        return float(np.median(price[i:j][keep])) if keep.any() else None
+
+    moves = []
+    for r in rows.select("owner", "c_side", "c_ids", "p_in", "q_pre", "p_out", "q_out", *times).iter_rows(named=True):
+        skip = set(r["c_ids"] or [])
+        pre = level(r["entry"] - before, r["entry"] - 1, r["owner"], skip) or r["p_in"] / r["q_pre"]
+        post = level(r["u0"], r["u1"] + after, r["owner"], skip) if r["u0"] is not None else None
+        post = post or r["p_out"] / r["q_out"]
+        sign = 1 if r["c_side"] == "buy" else -1
+        own = (r["p_out"] / r["q_out"]) / (r["p_in"] / r["q_pre"]) - 1
+        moves.append(max((post / pre - 1) * sign, own * sign))
+    return rows.with_columns(move=pl.Series(moves, dtype=pl.Float64)).drop("u0", "u1", "c_ids")
+
+
 class FrontRunningDetector(Detector[FrontRunningConfig]):
     name = "front_running"
-    version = "1.4"
+    version = "1.5"
     typology = "front_running"
     config_model = FrontRunningConfig
     description = "Another owner trades ahead of a large order and unwinds into it at a profit."
@@ -256,7 +325,8 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
         owners = owner_map(part, venue)
         t = with_owner(with_owner(trades, owners, "buyer", "owner_b"), owners, "seller", "owner_s") \
             .filter(pl.col("owner_b") != pl.col("owner_s"))
-        big = _large_orders(t, placements(part, ORDER_COLUMNS), owners, config)
+        news = placements(part, ORDER_COLUMNS)
+        big = _large_orders(t, news, owners, config)
         if big.height == 0:
             return out.to_table()
         legs = pl.concat([
@@ -275,6 +345,17 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
         # A material position ahead (a positive multiple of a positive median trade) is needed to alert.
         near = _near(legs, big, prune=median_trade > 0).filter(pl.col("owner") != pl.col("c_owner")).with_columns(
             ahead=pl.col("ts") < pl.col("first"), same=pl.col("side") == pl.col("c_side"))
+        # Legs that traded with the large order itself, and when the leg's own order was placed: a runner that
+        # unwinds straight into the order put that exit there after its entry, knowing the order was coming.
+        fills = big.select("order_id", trade_id="c_ids").explode("trade_id").drop_nulls() \
+            .with_columns(with_order=pl.lit(True))
+        near = near.join(fills, on=["order_id", "trade_id"], how="left") \
+            .with_columns(pl.col("with_order").fill_null(False))
+        if news is not None:
+            placed = news.group_by("order_id").agg(placed=pl.col("ts").min())
+            near = near.join(placed, left_on="decision", right_on="order_id", how="left")
+        else:
+            near = near.with_columns(placed=pl.lit(None, dtype=near["ts"].dtype))
         per = near.group_by("order_id", "owner").agg(
             q_pre=pl.col("quantity").filter(pl.col("ahead") & pl.col("same")).sum(),
             q_aggr=pl.col("quantity").filter(pl.col("ahead") & pl.col("same") & pl.col("aggr")).sum(),
@@ -285,12 +366,16 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
             n_pre=pl.col("decision").filter(pl.col("ahead") & pl.col("same") & pl.col("aggr")).n_unique(),
             n_out=pl.col("decision").filter(~pl.col("ahead") & ~pl.col("same")).n_unique(),
             entry=pl.col("ts").filter(pl.col("ahead") & pl.col("same")).min(),
-        ).join(big.select("order_id", "c_qty", "c_side", "first", until="w1"), on="order_id")
+            q_into=pl.col("quantity").filter(~pl.col("ahead") & ~pl.col("same") & pl.col("with_order") & (
+                pl.col("placed") >= pl.col("ts").filter(pl.col("ahead") & pl.col("same")).min())).sum(),
+        ).join(big.select("order_id", "c_qty", "c_side", "first", until="w1"), on="order_id") \
+            .with_columns(into=pl.col("q_into") >= config.into_share * pl.col("q_pre"))
         day_s = span_seconds(t["ts"], 3600.0)
         per = per.filter(
             (pl.col("q_pre") >= config.min_ratio * pl.col("c_qty"))
             & (pl.col("q_pre") <= config.max_ratio * pl.col("c_qty"))
-            & (pl.col("q_out") >= config.min_unwind * pl.col("q_pre"))
+            & ((pl.col("q_out") >= config.min_unwind * pl.col("q_pre"))
+               | (pl.col("into") & (pl.col("q_out") >= config.into_min_unwind * pl.col("q_pre"))))
             & (pl.col("q_out") <= config.max_unwind * pl.col("q_pre"))
             & (pl.col("q_aggr") >= config.min_aggressive * pl.col("q_pre"))
             & (pl.col("q_pre") >= config.min_position_multiple * median_trade)
@@ -301,9 +386,13 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
             .with_columns(coincidence=chance_of_any(pl.col("rate").clip(1.0 / day_s, None), config.pre_seconds)
                           * chance_of_any(pl.col("rate_o").clip(1.0 / day_s, None), config.post_seconds)
                           * big.height)
-        hits = per.filter(pl.col("coincidence") <= config.max_coincidence)
+        hits = per.filter(pl.col("coincidence") <= pl.when(pl.col("into")).then(config.into_max_coincidence)
+                          .otherwise(config.max_coincidence))
         hits = _with_market_since_entry(hits, near).filter(
             pl.col("q_pre") - pl.col("q_bad") >= config.min_share * pl.col("mkt")).sort("order_id", "owner")
+        hits = _with_market_move(hits, t, near, big, config)
+        if config.min_move > -1:
+            hits = hits.filter(pl.col("move") > config.min_move)
         for row in hits.iter_rows(named=True):
             self._emit(out, part, near, big, row, venue, symbol)
         return out.to_table()

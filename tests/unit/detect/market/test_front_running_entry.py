@@ -30,4 +30,6 @@ def test_a_runner_is_weighed_against_the_market_since_its_entry() -> None:
 
 def test_trading_back_a_small_part_is_not_an_unwind() -> None:
     assert "RUN1" in _runners(_market(busy_before=False, unwind=1.0))
-    assert "RUN1" not in _runners(_market(busy_before=False, unwind=0.4))
+    # run_ahead sells into the large order through an exit placed after the entry: since 1.5 such an unwind into
+    # the order needs only into_min_unwind (0.25) of the position, so "a small part" is a fifth of it here
+    assert "RUN1" not in _runners(_market(busy_before=False, unwind=0.2))

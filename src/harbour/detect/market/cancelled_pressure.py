@@ -78,9 +78,17 @@ class PressureConfig(BaseModel):
 
 def order_lifecycles(orders: pl.DataFrame, trades: pl.DataFrame) -> pl.DataFrame:
     """One row per order: owner side, price, placed/cancelled times, largest open and filled quantity."""
-    fills = pl.concat([trades.select(order_id="buy_order_id", q="quantity"),
-                       trades.select(order_id="sell_order_id", q="quantity")]) \
+    return _lifecycles(orders, _fills(trades))
+
+
+def _fills(trades: pl.DataFrame) -> pl.DataFrame:
+    """Filled quantity per order id that traded (both sides of every trade)."""
+    return pl.concat([trades.select(order_id="buy_order_id", q="quantity"),
+                      trades.select(order_id="sell_order_id", q="quantity")]) \
         .drop_nulls("order_id").group_by("order_id").agg(filled=pl.col("q").sum())
+
+
+def _lifecycles(orders: pl.DataFrame, fills: pl.DataFrame) -> pl.DataFrame:
     life = orders.group_by("order_id").agg(
         account=pl.col("account").first(), side=pl.col("side").first(), order_type=pl.col("order_type").first(),
         price=pl.col("price").filter(pl.col("event") == "new").first(),
@@ -193,12 +201,12 @@ def _episodes(part: Partition, config: PressureConfig) -> tuple[Candidates, str]
     median = num(news["quantity"].median())
     # Only orders big enough to be bait, and those that traded (the owners' genuine orders), need their
     # life story; reducing to them first keeps the aggregation off the millions of ordinary quotes.
-    filled_ids = pl.concat([trades.select(order_id="buy_order_id"), trades.select(order_id="sell_order_id")]) \
-        .drop_nulls().unique()
+    # The traded orders' fills are summed once: their ids are the traded orders (a semi-join needs no unique).
+    fills = _fills(trades)
     big_ids = news.filter((pl.col("order_type") == "limit")
                           & (pl.col("quantity") >= config.size_multiple * median)).select("order_id")
-    wanted = pl.concat([big_ids, filled_ids]).unique()
-    life = order_lifecycles(orders.join(wanted, on="order_id", how="semi"), trades)
+    wanted = pl.concat([big_ids, fills.select("order_id")])
+    life = _lifecycles(orders.join(wanted, on="order_id", how="semi"), fills)
     own_life = life.filter(pl.col("filled") > 0)
     life = life.filter(pl.col("order_type") == "limit").drop_nulls(["placed", "price"])
     bait = life.filter(

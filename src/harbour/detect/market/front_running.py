@@ -352,7 +352,9 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
         near = near.join(fills, on=["order_id", "trade_id"], how="left") \
             .with_columns(pl.col("with_order").fill_null(False))
         if news is not None:
-            placed = news.group_by("order_id").agg(placed=pl.col("ts").min())
+            # only the orders that traded with a large order: the day's placements are many, these few
+            mine = near.filter(pl.col("with_order")).select(order_id="decision").unique()
+            placed = news.join(mine, on="order_id", how="semi").group_by("order_id").agg(placed=pl.col("ts").min())
             near = near.join(placed, left_on="decision", right_on="order_id", how="left")
         else:
             near = near.with_columns(placed=pl.lit(None, dtype=near["ts"].dtype))

@@ -48,6 +48,7 @@ from harbour.detect.market.frames import (
     part_symbol,
     part_venue,
     placements,
+    runs,
     span_seconds,
     with_owner,
 )
@@ -184,8 +185,8 @@ def _near(legs: pl.DataFrame, big: pl.DataFrame, prune: bool) -> pl.DataFrame:
     hi = np.searchsorted(sorted_ts, big["w1"].to_physical().to_numpy(), side="right")
     mid = np.clip(mid, lo, None)
     hi = np.clip(hi, mid, None)
-    ahead_order, ahead = _runs(lo, mid)
-    after_order, after = _runs(mid, hi)
+    ahead_order, ahead = runs(lo, mid)
+    after_order, after = runs(mid, hi)
     ahead, after = by_time[ahead], by_time[after]
     if prune:
         owner = legs["owner"].cast(pl.Categorical).to_physical().to_numpy().astype(np.int64)
@@ -203,13 +204,6 @@ def _near(legs: pl.DataFrame, big: pl.DataFrame, prune: bool) -> pl.DataFrame:
     order_rows, leg_rows = order_rows[by_order], leg_rows[by_order]
     return pl.concat([legs[leg_rows], big.select("order_id", "c_owner", "c_side", "first")[order_rows]],
                      how="horizontal")
-
-
-def _runs(starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions starts[i]..stops[i]-1 for every i, run after run, and the i each position belongs to."""
-    counts = stops - starts
-    which = np.repeat(np.arange(starts.size), counts)
-    return which, np.arange(which.size) - np.repeat(np.cumsum(counts) - counts - starts, counts)
 
 
 def _with_entry_habit(cand: pl.DataFrame, legs: pl.DataFrame, day_s: float, config: FrontRunningConfig) -> pl.DataFrame:

@@ -281,6 +281,14 @@ def _generate_book(world: World, writer: LakeWriter, labels: LabelCollector, inc
         labels.collect_book(res.per_key(ins.tag_array()), res, order_ids, trade_ids, epoch)
 
 
+def book_flow(world: World, venue: str, spec: SymbolSpec) -> tuple[float, float]:
+    """A book's order flow per day and its half-spread in basis points: thin books have wide spreads, the
+    half-spread grows as the book's flow shrinks. (Incident planners that size a move in this book's spreads
+    read it here too.)"""
+    flow = BASE_ORDERS_PER_DAY * world.config.activity * spec.popularity * world.venue_weight[venue]
+    return flow, (2.0 if spec.major else 6.0) * (BASE_ORDERS_PER_DAY / flow) ** 0.35
+
+
 def _book_context(world: World, venue: str, spec: SymbolSpec, day: int, paths: dict) -> BookContext:
     cfg = world.config
     va = world.accounts[venue]
@@ -289,11 +297,10 @@ def _book_context(world: World, venue: str, spec: SymbolSpec, day: int, paths: d
     listing = world.listing_on(venue, spec.name, day)
     traders = va.traders()
     weights = va.activity[traders]
-    flow = BASE_ORDERS_PER_DAY * cfg.activity * spec.popularity * world.venue_weight[venue]
+    flow, half_spread_bps = book_flow(world, venue, spec)
     return BookContext(
         venue=venue, symbol=spec, day=day, mid=mid, activity=path.activity, orders_per_day=flow,
-        # thin books have wide spreads: the half-spread grows as the book's flow shrinks
-        half_spread_bps=(2.0 if spec.major else 6.0) * (BASE_ORDERS_PER_DAY / flow) ** 0.35,
+        half_spread_bps=half_spread_bps,
         mm_accounts=va.indices("market_maker"), trader_accounts=traders, trader_weights=weights / weights.sum(),
         open_us=listing.open_us if listing else 0, typical_usd=2_500.0 * math.sqrt(spec.popularity),
         quote_rate=cfg.quote_rate,

@@ -242,7 +242,7 @@ class FrontRunning(Incident):
 
 @planner("front_running")
 def plan_front(world: World, n: int, typology: str) -> Incident | None:
-    from harbour.data.generate.run import BASE_ORDERS_PER_DAY  # here: run imports the planners
+    from harbour.data.generate.run import book_flow  # here: run imports the planners
 
     rng, k = rng_for(world, typology, n), knobs(world)
     where = _where(world, rng)
@@ -252,10 +252,9 @@ def plan_front(world: World, n: int, typology: str) -> Incident | None:
     runner, client = _ring(world, venue, rng, 2)
     typical = _typical(world, symbol)
     spec = next(s for s in world.symbols if s.name == symbol)
-    # The book's half-spread as the flow sets it (run._book_context's rule): the impact of an order 30-120
-    # typical orders large is 0.2-1 % on the deepest book (2 bp) and as many of this book's half-spreads.
-    flow = BASE_ORDERS_PER_DAY * world.config.activity * spec.popularity * world.venue_weight[venue]
-    spread = (2.0 if spec.major else 6.0) * (BASE_ORDERS_PER_DAY / flow) ** 0.35 / 2.0
+    # The impact of an order 30-120 typical orders large is 0.2-1 % on the deepest book (2 bp half-spread) and
+    # as many of this book's half-spreads (the book's own rule, run.book_flow).
+    spread = book_flow(world, venue, spec)[1] / 2.0
     return FrontRunning(f"INC-{typology}-{n:03d}", typology, venue, symbol, day, [runner], k, {
         "client": client, "client_us": int(rng.uniform(1, 23) * HOUR), "sign": 1 if rng.random() < 0.6 else -1,
         "client_usd": typical * rng.uniform(30, 120), "usd": typical * rng.uniform(2, 10) * k.intensity,

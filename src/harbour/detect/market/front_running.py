@@ -195,7 +195,12 @@ def _near(legs: pl.DataFrame, big: pl.DataFrame, prune: bool) -> pl.DataFrame:
         n_owners = int(owner.max()) + 1 if owner.size else 1
         took = buy[ahead] == c_buy[ahead_order]
         takers = np.unique(ahead_order[took] * n_owners + owner[ahead[took]])
-        keep = (buy[after] != c_buy[after_order]) & np.isin(after_order * n_owners + owner[after], takers)
+        # other-side legs of a taker of that order: `takers` is sorted and unique, so a binary search per leg
+        # (np.isin sorted the day's after-rows every time)
+        keep = buy[after] != c_buy[after_order]
+        pair = after_order[keep] * n_owners + owner[after[keep]]
+        at = np.minimum(np.searchsorted(takers, pair), max(takers.size - 1, 0))
+        keep[keep] = takers[at] == pair if takers.size else False
         after_order, after = after_order[keep], after[keep]
     order_rows = np.concatenate([ahead_order, after_order])
     leg_rows = np.concatenate([ahead, after])

@@ -157,8 +157,9 @@ def evaluate_command(
     # no outer edge: the table fits an 80-column terminal with every name and header whole
     table = Table(title="Evaluation against labels" + (f" ({trades:,} trades)" if trades else ""), show_edge=False)
     for col in ("typology", "alerts", "incidents", "precision", "recall", "F1", "alerts / M trades"):
-        table.add_column(col, justify="left" if col == "typology" else "right",
-                         **_whole(list(scores) if col == "typology" else [col] if " " not in col else []))
+        # typologies whole; one-word headers whole too, the per-million header may wrap
+        whole = list(scores) if col == "typology" else [col] if " " not in col else []
+        table.add_column(col, justify="left" if col == "typology" else "right", **_whole(whole))
     for s in scores.values():
         table.add_row(s.typology, str(s.alerts), str(s.incidents), _pct(s.precision), _pct(s.recall), _pct(s.f1),
                       "—" if s.alerts_per_million_trades is None else f"{s.alerts_per_million_trades:,.1f}")
@@ -185,7 +186,7 @@ def detectors_command(as_json: bool = typer.Option(False, "--json", help="machin
         return
     table = Table(title=f"{len(entries)} registered detectors", show_edge=False)
     rows = [(e["name"], e["typology"], e["version"], ", ".join(e["tables"]), "+".join(e["partition_by"]) or "window",
-             _short_span(e["lookback"]), str(len(e["parameters"]))) for e in entries]
+             _short_span(e["lookback_seconds"]), str(len(e["parameters"]))) for e in entries]
     # the name (what --detector takes) and short values stay whole; the rest folds onto more lines, never cut
     for i, col in enumerate(("name", "typology", "version", "tables", "partition", "look-back", "params")):
         whole = col in ("name", "version", "look-back", "params")
@@ -195,14 +196,12 @@ def detectors_command(as_json: bool = typer.Option(False, "--json", help="machin
     console.print(table)
 
 
-def _short_span(text: str) -> str:
-    """A look-back as the catalogue gives it (``str(timedelta)``, e.g. "3 days, 0:00:00") in few characters."""
-    days, _, clock = text.rpartition(", ") if "day" in text else ("", "", text)
-    h, m, sec = (float(x) for x in clock.split(":"))
-    parts = [f"{days.split()[0]}d"] if days else []
-    parts += [f"{int(h)}h"] if h else []
-    parts += [f"{int(m)}m"] if m else []
-    parts += [f"{sec:g}s"] if sec else []
+def _short_span(seconds: float) -> str:
+    """A look-back in few characters: 3d, 10h, 2h 30m; a dash for none."""
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")) if n]
     return " ".join(parts) or "—"
 
 

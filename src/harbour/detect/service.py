@@ -387,7 +387,8 @@ def detector_catalogue() -> list[dict[str, Any]]:
         entries.append({
             "name": d.name, "typology": d.typology, "version": d.version, "description": doc,
             "tables": list(spec.tables), "partition_by": list(spec.partition_by),
-            "lookback": str(spec.lookback), "broadcast": list(spec.broadcast), "parameters": params,
+            "lookback": str(spec.lookback), "lookback_seconds": spec.lookback.total_seconds(),
+            "broadcast": list(spec.broadcast), "parameters": params,
             "family": "aml" if d.typology in AML_TYPOLOGIES else "market",
         })
     return entries

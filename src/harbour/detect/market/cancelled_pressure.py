@@ -76,11 +76,6 @@ class PressureConfig(BaseModel):
         "episodes traded 0.86x or more)")
 
 
-def order_lifecycles(orders: pl.DataFrame, trades: pl.DataFrame) -> pl.DataFrame:
-    """One row per order: owner side, price, placed/cancelled times, largest open and filled quantity."""
-    return _lifecycles(orders, _fills(trades))
-
-
 def _fills(trades: pl.DataFrame) -> pl.DataFrame:
     """Filled quantity per order id that traded (both sides of every trade)."""
     return pl.concat([trades.select(order_id="buy_order_id", q="quantity"),
@@ -89,6 +84,8 @@ def _fills(trades: pl.DataFrame) -> pl.DataFrame:
 
 
 def _lifecycles(orders: pl.DataFrame, fills: pl.DataFrame) -> pl.DataFrame:
+    """One row per order of ``orders``: owner, side, price, placed/cancelled times, largest open quantity, and
+    its filled quantity from ``fills``."""
     life = orders.group_by("order_id").agg(
         account=pl.col("account").first(), side=pl.col("side").first(), order_type=pl.col("order_type").first(),
         price=pl.col("price").filter(pl.col("event") == "new").first(),
@@ -244,9 +241,9 @@ def _episodes(part: Partition, config: PressureConfig) -> tuple[Candidates, str]
     placed = own_life.select(ex_order="order_id", ex_placed="placed")
     # Only the executions of the owners still judged are read from here on (everything after is per owner);
     # the day's span, the rates' denominator, is all the trades'.
-    ex = with_owner(executions(trades), owners, "account", "owner")
-    day_s = span_seconds(ex["ts"], 3600.0) if ex.height else 86400.0
-    ex = ex.join(eps.select("owner").unique(), on="owner", how="semi").join(placed, on="ex_order", how="left")
+    day_s = span_seconds(trades["ts"], 3600.0) if trades.height else 86400.0
+    ex = with_owner(executions(trades), owners, "account", "owner") \
+        .join(eps.select("owner").unique(), on="owner", how="semi").join(placed, on="ex_order", how="left")
     return _with_opposite(eps, ex, median, day_s, config), venue
 
 

@@ -40,6 +40,7 @@ from harbour.detect.market.frames import (
     owner_map,
     poisson_tail,
     robust_spread,
+    run_numbers,
     span_seconds,
     with_owner,
 )
@@ -162,14 +163,8 @@ def _pushes(legs: pl.DataFrame, trades: pl.DataFrame, config: CrossVenueConfig) 
     if runs.height == 0:
         return runs
     gap = dt.timedelta(seconds=config.max_gap_seconds)
-    # Sorted by owner, venue and side, each is one run of rows: a new run starts at a change of any of them or
-    # after a gap, and runs are counted from 1 within each (read from neighbours, not regrouped by strings).
-    first = ((pl.col("owner") != pl.col("owner").shift(1)) | (pl.col("venue") != pl.col("venue").shift(1))
-             | (pl.col("sign") != pl.col("sign").shift(1))).fill_null(True)
-    runs = runs.with_columns(first=first, new=(first | (pl.col("ts").diff() > gap)).cast(pl.Int32)) \
-        .with_columns(run=pl.col("new").cum_sum()) \
-        .with_columns(run=pl.col("run") - pl.when(pl.col("first")).then(pl.col("run")).forward_fill() + 1) \
-        .drop("first", "new")
+    # each owner's aggressive legs on a venue and side, cut into runs at pauses longer than the gap
+    runs = runs.with_columns(run=run_numbers(["owner", "venue", "sign"], pl.col("ts").diff() > gap))
     day_n = runs.group_by("owner", "venue", "sign").agg(day_n=pl.col("order").n_unique())
     pushes = runs.group_by("owner", "venue", "sign", "run").agg(
         n=pl.col("order").n_unique(), q=pl.col("quantity").sum(), start=pl.col("ts").min(), end=pl.col("ts").max(),

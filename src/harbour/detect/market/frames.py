@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable
+import operator
+from collections.abc import Iterable, Sequence
+from functools import reduce
 from typing import Any, Literal
 
 import numpy as np
@@ -280,6 +282,15 @@ def poisson_tail(n: int, lam: float) -> float:
 def chance_of_any(rate: pl.Expr, seconds: pl.Expr | float) -> pl.Expr:
     """Poisson chance of at least one event in ``seconds`` at ``rate`` per second (1 - e^(-rate x seconds))."""
     return 1 - (-rate * seconds).exp()
+
+
+def run_numbers(keys: Sequence[str], cut: pl.Expr) -> pl.Expr:
+    """On rows sorted by ``keys`` (each key group one run of rows): a number that starts at 1 at each group's first
+    row and goes up by one at every later row where ``cut`` holds — ``cut.cum_sum().over(keys)`` with the group's
+    first row a cut, read from neighbours instead of regrouping the rows by their keys' strings."""
+    first = reduce(operator.or_, [pl.col(k) != pl.col(k).shift(1) for k in keys]).fill_null(True)
+    total = (first | cut.fill_null(False)).cast(pl.Int32).cum_sum()
+    return total - pl.when(first).then(total).forward_fill() + 1
 
 
 def span_join(rows: pl.DataFrame, spans: pl.DataFrame, *, ts: str, lo: str, hi: str, key: str | None = None,

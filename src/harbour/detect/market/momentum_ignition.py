@@ -40,6 +40,7 @@ from harbour.detect.market.frames import (
     part_symbol,
     part_venue,
     placements,
+    run_numbers,
     span_join,
     span_seconds,
     with_owner,
@@ -93,15 +94,8 @@ class MomentumIgnitionConfig(BaseModel):
 def _bursts(legs: pl.DataFrame, config: MomentumIgnitionConfig) -> pl.DataFrame:
     gap = dt.timedelta(seconds=config.burst_gap_seconds)
     # A burst is one-sided: a turn to the other side ends it (that is the exit, judged separately).
-    # Sorted by owner, each owner's legs are one run: where the owner changes is read from the neighbour, and
-    # the per-owner diff, shift and count need no regrouping by the owner's string (three hash passes before).
-    first = (pl.col("owner") != pl.col("owner").shift(1)).fill_null(True)
     agg = legs.filter(pl.col("aggr")).sort("owner", "ts").with_columns(
-        new=(first | (pl.col("ts").diff() > gap) | (pl.col("sign") != pl.col("sign").shift(1))).cast(pl.Int32),
-        first=first)
-    # the count of bursts so far, restarted at each owner's first leg (a burst starts there)
-    agg = agg.with_columns(burst=pl.col("new").cum_sum()).with_columns(
-        burst=pl.col("burst") - pl.when(pl.col("first")).then(pl.col("burst")).forward_fill() + 1).drop("first")
+        burst=run_numbers(["owner"], (pl.col("ts").diff() > gap) | (pl.col("sign") != pl.col("sign").shift(1))))
     return agg.group_by("owner", "burst").agg(
         n=pl.col("decision").n_unique(), start=pl.col("ts").min(), end=pl.col("ts").max(), q=pl.col("quantity").sum(),
         q_signed=(pl.col("quantity") * pl.col("sign")).sum(), ids=pl.col("trade_id"),

@@ -49,3 +49,19 @@ def test_unkeyed_span_join_and_bad_input():
         span_join(rows, spans.with_columns(pl.col("start").cast(pl.Datetime("ms", "UTC"))), ts="ts", lo="start",
                   hi="stop")
     assert span_join(rows.head(0), spans, key="owner", ts="ts", lo="start", hi="stop").height == 0
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_run_numbers_equal_a_windowed_count(seed):
+    """run_numbers on rows sorted by the keys gives what counting cuts within each key group gives."""
+    from harbour.detect.market.frames import run_numbers
+
+    rng = np.random.default_rng(seed)
+    n = 500
+    df = pl.DataFrame({"a": [f"A{i}" for i in rng.integers(0, 5, n)], "b": rng.integers(0, 2, n),
+                       "t": rng.integers(0, 50, n)}).sort("a", "b", "t")
+    cut = pl.col("t").diff() > 3
+    want = df.select(((cut.over("a", "b").fill_null(True)) | (pl.int_range(pl.len()).over("a", "b") == 0))
+                     .cast(pl.Int32).cum_sum().over("a", "b").alias("run"))
+    got = df.select(run_numbers(["a", "b"], cut).alias("run"))
+    assert got.equals(want) and got["run"].min() == 1

@@ -23,11 +23,22 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+import pyarrow.compute as pc
 from numba import njit
 from pydantic import BaseModel, Field
 
 from harbour.detect.framework import Partition
-from harbour.detect.market.frames import chance_of_any, frame, num, owner_map, poisson_tail, span_seconds, with_owner
+from harbour.detect.market.frames import (
+    chance_of_any,
+    frame,
+    num,
+    owner_map,
+    placements,
+    poisson_tail,
+    span_seconds,
+    with_owner,
+)
+from harbour.detect.market.lifecycles import order_lifecycles
 
 ORDER_COLUMNS = ("venue", "symbol", "order_id", "account", "ts", "event", "side", "order_type", "price", "quantity")
 TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "buy_order_id",
@@ -187,23 +198,42 @@ def _orders(part: Partition) -> pl.DataFrame:
     return frame(Partition(part.key, {"orders": arrow.select(keep)}, part.window), "orders", keep)
 
 
-def _episodes(part: Partition, config: PressureConfig) -> tuple[Candidates, str]:
+def _life_stories(part: Partition, trades: pl.DataFrame, median: float, config: PressureConfig) -> pl.DataFrame:
+    """The lifecycles (``_lifecycles``) of the orders big enough to be bait and of those that traded (the
+    owners' genuine orders); the rest of the day's quotes need none. Built by one compiled pass over the
+    events (``order_lifecycles``); by grouping the events by their string ids when the ids cannot be made
+    exact that way."""
+    arrow = part.tables["orders"]
+    event, kind, qty = arrow.column("event"), arrow.column("order_type"), arrow.column("quantity")
+    big_new = pc.and_(pc.and_(pc.equal(event, "new"), pc.equal(kind, "limit")),
+                      pc.greater_equal(qty, config.size_multiple * median))
+    if arrow.column("ts").null_count == 0:
+        life = order_lifecycles(arrow, trades, np.asarray(pc.fill_null(big_new, False).to_numpy(zero_copy_only=False),
+                                                          dtype=np.bool_))
+        if life is not None:
+            return life
     orders = _orders(part)
-    trades = frame(part, "trades", TRADE_COLUMNS)
-    if orders.height == 0:
+    # The traded orders' fills are summed once: their ids are the traded orders (a semi-join needs no unique).
+    fills = _fills(trades)
+    big_ids = orders.filter((pl.col("event") == "new") & (pl.col("order_type") == "limit")
+                            & (pl.col("quantity") >= config.size_multiple * median)).select("order_id")
+    wanted = pl.concat([big_ids, fills.select("order_id")])
+    return _lifecycles(orders.join(wanted, on="order_id", how="semi"), fills)
+
+
+def _episodes(part: Partition, config: PressureConfig) -> tuple[Candidates, str]:
+    arrow = part.tables.get("orders")
+    if arrow is None or arrow.num_rows == 0:
         return Candidates.none(), ""
-    venue = str(part.key.get("venue") or orders["venue"][0])
+    trades = frame(part, "trades", TRADE_COLUMNS)
+    news = placements(part, [c for c in ORDER_COLUMNS if c != "symbol"])
+    assert news is not None
+    venue = str(part.key.get("venue") or arrow.column("venue")[0].as_py())
     owners = owner_map(part, venue)
-    news = orders.filter(pl.col("event") == "new")
     median = num(news["quantity"].median())
     # Only orders big enough to be bait, and those that traded (the owners' genuine orders), need their
     # life story; reducing to them first keeps the aggregation off the millions of ordinary quotes.
-    # The traded orders' fills are summed once: their ids are the traded orders (a semi-join needs no unique).
-    fills = _fills(trades)
-    big_ids = news.filter((pl.col("order_type") == "limit")
-                          & (pl.col("quantity") >= config.size_multiple * median)).select("order_id")
-    wanted = pl.concat([big_ids, fills.select("order_id")])
-    life = _lifecycles(orders.join(wanted, on="order_id", how="semi"), fills)
+    life = _life_stories(part, trades, median, config)
     own_life = life.filter(pl.col("filled") > 0)
     life = life.filter(pl.col("order_type") == "limit").drop_nulls(["placed", "price"])
     bait = life.filter(

@@ -1,0 +1,157 @@
+"""Order lifecycles from the raw order events: one row per order (owner, side, price, when placed and pulled,
+largest size, filled quantity) without grouping millions of events by their string ids in a data-frame library.
+
+Order ids are interned (64-bit hashes, numbered in order of first appearance; ``aml.interning``) over the
+events and the trades' two order-id columns together, and every row's string is then compared byte for byte with
+the first string of its id, so the ids are exact: on a hash collision (odds about n^2 / 2^65 for n ids) the
+caller is told (``None``) and takes the exact data-frame path. One compiled pass over the events then gives every
+order's life, another over the trades its fills.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+from numba import njit
+
+from harbour.detect.aml.interning import Strings, _buffers, intern_columns
+from harbour.detect.aml.kernels import single_threaded
+
+_US_UTC = pa.timestamp("us", "UTC")
+
+
+def exact_codes(cols: list[Strings]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Ids for the strings of ``cols`` read one after another (as ``intern_columns``: id per row, first row of
+    each id), or None when a null is among them or two different strings share an id (a hash collision)."""
+    if any(c.null_count for c in cols):
+        return None
+    chunks = [c for col in cols for c in (col.chunks if isinstance(col, pa.ChunkedArray) else [col])]
+    whole = pa.concat_arrays([c.cast(pa.large_string()) for c in chunks]) if chunks else pa.array([], pa.large_string())
+    with single_threaded():  # the runner already keeps one process per core busy
+        codes, firsts = intern_columns([whole])
+    offsets, data, _ = _buffers(whole)
+    if not _same_as_first(offsets, data, codes, firsts):
+        return None
+    return codes, firsts
+
+
+@njit(cache=True, nogil=True)
+def _same_as_first(offsets: np.ndarray, data: np.ndarray, codes: np.ndarray, firsts: np.ndarray) -> bool:
+    """Whether every string equals the first string of its id, byte for byte."""
+    for i in range(codes.shape[0]):
+        f = firsts[codes[i]]
+        if f == i:
+            continue
+        a, z, b = offsets[i], offsets[i + 1], offsets[f]
+        if offsets[f + 1] - b != z - a:
+            return False
+        for k in range(z - a):
+            if data[a + k] != data[b + k]:
+                return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _lives(codes: np.ndarray, n_ids: int, is_new: np.ndarray, is_end: np.ndarray, big_new: np.ndarray,
+           ts: np.ndarray, qty: np.ndarray, qty_ok: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per order id over its events, in row order: the first ``new`` event's row (-1: none), the earliest
+    ``new`` time, the latest cancel/expire time (-1 row: none), the largest quantity (NaN: none) and whether a
+    ``new`` event of it is big (``big_new``)."""
+    first_new = np.full(n_ids, -1, np.int64)
+    placed = np.zeros(n_ids, np.int64)
+    last_end = np.full(n_ids, -1, np.int64)
+    cancelled = np.zeros(n_ids, np.int64)
+    size = np.zeros(n_ids, np.float64)
+    sized = np.zeros(n_ids, np.bool_)
+    big = np.zeros(n_ids, np.bool_)
+    for i in range(codes.shape[0]):
+        c = codes[i]
+        if is_new[i]:
+            if first_new[c] < 0:
+                first_new[c] = i
+                placed[c] = ts[i]
+            elif ts[i] < placed[c]:
+                placed[c] = ts[i]
+            if big_new[i]:
+                big[c] = True
+        if is_end[i] and (last_end[c] < 0 or ts[i] > cancelled[c]):
+            last_end[c] = i
+            cancelled[c] = ts[i]
+        if qty_ok[i] and (not sized[c] or qty[i] > size[c]):
+            size[c] = qty[i]
+            sized[c] = True
+    return first_new, placed, last_end, cancelled, size, sized, big
+
+
+@njit(cache=True, nogil=True)
+def _fills(codes: np.ndarray, n_ids: int, qty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per id, the summed quantity of the rows that carry it (in row order, compensated as Polars' group-by sum
+    is, so that both paths give the same bits) and whether any does."""
+    filled = np.zeros(n_ids, np.float64)
+    carry = np.zeros(n_ids, np.float64)
+    traded = np.zeros(n_ids, np.bool_)
+    for i in range(codes.shape[0]):
+        c = codes[i]
+        y = qty[i] - carry[c]
+        t = filled[c] + y
+        carry[c] = (t - filled[c]) - y
+        filled[c] = t
+        traded[c] = True
+    return filled, traded
+
+
+def order_lifecycles(orders: pa.Table, trades: pl.DataFrame, big_new: np.ndarray) -> pl.DataFrame | None:
+    """One row per order that traded or has a big placement (``big_new``: per event row, a ``new`` event big
+    enough to be bait), in order of first event: ``order_id``, ``account``, ``side``, ``order_type``, ``price``
+    (of its first placement), ``placed`` (earliest placement), ``cancelled`` (latest cancel or expiry), ``size``
+    (largest open quantity), ``filled`` (summed quantity of its trades, 0 if none). None when the ids cannot be
+    made exact (nulls among the orders' ids, a hash collision): the caller groups by the strings instead."""
+    n = orders.num_rows
+    fill_rows = pl.concat([trades.select(order_id="buy_order_id", q="quantity"),
+                           trades.select(order_id="sell_order_id", q="quantity")]).drop_nulls("order_id")
+    if fill_rows["q"].null_count():
+        return None
+    found = exact_codes([orders.column("order_id"), fill_rows["order_id"].to_arrow()])
+    if found is None:
+        return None
+    codes, firsts = found
+    n_ids = int(np.searchsorted(firsts, n))  # ids first seen among the events: the orders (ids of trades only are not)
+    event = orders.column("event")
+    qty = orders.column("quantity")
+    first_new, placed, last_end, cancelled, size, sized, big = _lives(
+        codes[:n], n_ids, _mask(pc.equal(event, "new")), _mask(pc.is_in(event, pa.array(["cancel", "expire"]))),
+        big_new, _ints(orders.column("ts")), _floats(qty), _mask(pc.is_valid(qty)))
+    trade_codes = codes[n:]
+    filled, traded = _fills(np.where(trade_codes < n_ids, trade_codes, n_ids), n_ids + 1, fill_rows["q"].to_numpy())
+    keep = np.flatnonzero(big | traded[:n_ids])
+    picked = orders.select(["order_id", "account", "side", "order_type"]).take(pa.array(firsts[keep]))
+    new_rows = first_new[keep]
+    life = picked.append_column("price", orders.column("price").take(pa.array(new_rows, mask=new_rows < 0))) \
+        .append_column("placed", _times(placed[keep], new_rows < 0)) \
+        .append_column("cancelled", _times(cancelled[keep], last_end[keep] < 0)) \
+        .append_column("size", pa.array(size[keep], mask=~sized[keep])) \
+        .append_column("filled", pa.array(filled[keep]))
+    out = pl.from_arrow(life)
+    assert isinstance(out, pl.DataFrame)
+    return out
+
+
+def _mask(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=np.bool_)
+
+
+def _ints(arr: pa.ChunkedArray) -> np.ndarray:
+    """Microseconds since the epoch (the contract's unit, whatever unit the table came in)."""
+    us = pc.cast(pc.cast(arr, _US_UTC), pa.int64())
+    return np.asarray(us.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _floats(arr: pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(pc.fill_null(arr, 0.0).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _times(us: np.ndarray, missing: np.ndarray) -> pa.Array:
+    return pa.array(us, pa.int64(), mask=missing).cast(_US_UTC)

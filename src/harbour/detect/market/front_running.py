@@ -138,10 +138,11 @@ def _large_orders(t: pl.DataFrame, news: pl.DataFrame | None, owners: pl.DataFra
             "ts", "trade_id", "quantity", "price", order_id="sell_order_id", account="seller", owner="owner_s",
             side=pl.lit("sell")),
     ]).drop_nulls("order_id")
+    # The trade ids and average price are gathered below for the large orders only: lists for every order that
+    # took liquidity were most of this step.
     per = fills.group_by("order_id").agg(
         qty=pl.col("quantity").sum(), first=pl.col("ts").min(), last=pl.col("ts").max(),
-        account=pl.col("account").first(), owner=pl.col("owner").first(), side=pl.col("side").first(),
-        ids=pl.col("trade_id"), vwap=(pl.col("price") * pl.col("quantity")).sum() / pl.col("quantity").sum())
+        account=pl.col("account").first(), owner=pl.col("owner").first(), side=pl.col("side").first())
     if news is not None:
         # The order as a runner sees it coming is its placed size, whatever of it the book could fill.
         placed = news.join(per.select("order_id"), on="order_id", how="semi") \
@@ -152,6 +153,9 @@ def _large_orders(t: pl.DataFrame, news: pl.DataFrame | None, owners: pl.DataFra
     per = per.with_columns(size=pl.max_horizontal("qty", pl.col("size").fill_null(0.0)))
     median = num(per["size"].median())
     big = per.filter(pl.col("size") >= config.size_multiple * median)
+    big = big.join(fills.join(big.select("order_id"), on="order_id", how="semi").group_by("order_id").agg(
+        ids=pl.col("trade_id"), vwap=(pl.col("price") * pl.col("quantity")).sum() / pl.col("quantity").sum()),
+        on="order_id", how="left")
     if news is not None and "order_type" in news.columns:
         # A large market order that found nothing to fill (a runner emptied the thin book first) was still
         # run ahead of: it is judged from its placement.

@@ -96,6 +96,12 @@ def _bursts(legs: pl.DataFrame, config: MomentumIgnitionConfig) -> pl.DataFrame:
     # A burst is one-sided: a turn to the other side ends it (that is the exit, judged separately).
     agg = legs.filter(pl.col("aggr")).sort("owner", "ts").with_columns(
         burst=run_numbers(["owner"], (pl.col("ts").diff() > gap) | (pl.col("sign") != pl.col("sign").shift(1))))
+    # Most runs of an owner's aggressive legs are a trade or two: the runs that cannot pass the size tests (too
+    # few legs, or not one-sided) are dropped on cheap sums first, before the lists and distinct counts below.
+    agg = agg.join(agg.group_by("owner", "burst").agg(n_legs=pl.len(), q=pl.col("quantity").sum(),
+                                                       q_signed=(pl.col("quantity") * pl.col("sign")).sum())
+                   .filter((pl.col("n_legs") >= config.min_trades) & (pl.col("q_signed").abs() >= 0.8 * pl.col("q")))
+                   .select("owner", "burst"), on=["owner", "burst"], how="semi")
     return agg.group_by("owner", "burst").agg(
         n=pl.col("decision").n_unique(), start=pl.col("ts").min(), end=pl.col("ts").max(), q=pl.col("quantity").sum(),
         q_signed=(pl.col("quantity") * pl.col("sign")).sum(), ids=pl.col("trade_id"),

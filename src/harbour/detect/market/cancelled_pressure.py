@@ -272,8 +272,12 @@ def _episodes(part: Partition, config: PressureConfig) -> tuple[Candidates, str]
     # Only the executions of the owners still judged are read from here on (everything after is per owner);
     # the day's span, the rates' denominator, is all the trades'.
     day_s = span_seconds(trades["ts"], 3600.0) if trades.height else 86400.0
-    ex = with_owner(executions(trades), owners, "account", "owner") \
-        .join(eps.select("owner").unique(), on="owner", how="semi").join(placed, on="ex_order", how="left")
+    judged = eps.select("owner").unique()
+    # their accounts (an account outside the map is its own owner) picked before the owners are looked up: a
+    # membership test per leg, not a join of every leg of the day
+    theirs = pl.concat([owners.join(judged, on="owner", how="semi").select("account"), judged.select(account="owner")])
+    ex = with_owner(executions(trades).filter(pl.col("account").is_in(theirs["account"].implode())), owners, "account",
+                    "owner").join(judged, on="owner", how="semi").join(placed, on="ex_order", how="left")
     return _with_opposite(eps, ex, median, day_s, config), venue
 
 

@@ -38,7 +38,7 @@ from harbour.detect.market.frames import (
     span_seconds,
     with_owner,
 )
-from harbour.detect.market.lifecycles import order_lifecycles
+from harbour.detect.market.lifecycles import exact_codes, order_lifecycles
 
 ORDER_COLUMNS = ("venue", "symbol", "order_id", "account", "ts", "event", "side", "order_type", "price", "quantity")
 TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "buy_order_id",
@@ -276,8 +276,12 @@ def _episodes(part: Partition, config: PressureConfig) -> tuple[Candidates, str]
     # their accounts (an account outside the map is its own owner) picked before the owners are looked up: a
     # membership test per leg, not a join of every leg of the day
     theirs = pl.concat([owners.join(judged, on="owner", how="semi").select("account"), judged.select(account="owner")])
+    # and of those, only the side opposite some episode of the owner's: every later step (running totals, rates,
+    # evidence) is per owner and side, so a market maker's fills on the side it never pulled bait from are not read
+    wanted = eps.select("owner", side=pl.when(pl.col("side") == "buy").then(pl.lit("sell")).otherwise(pl.lit("buy"))) \
+        .unique()
     ex = with_owner(executions(trades).filter(pl.col("account").is_in(theirs["account"].implode())), owners, "account",
-                    "owner").join(judged, on="owner", how="semi").join(placed, on="ex_order", how="left")
+                    "owner").join(wanted, on=["owner", "side"], how="semi").join(placed, on="ex_order", how="left")
     return _with_opposite(eps, ex, median, day_s, config), venue
 
 
@@ -328,6 +332,31 @@ def _segment_sums(q: np.ndarray, new: np.ndarray, starts: np.ndarray) -> tuple[n
     return cum_q, cum_n
 
 
+def _first_in_run(ex: pl.DataFrame, starts: np.ndarray) -> np.ndarray:
+    """1 where a row's decision first appears in its owner-and-side run (the runs are contiguous), else 0: on
+    exactly interned decision ids, one pass; on the strings when they cannot be interned (nulls, a collision)."""
+    found = exact_codes([ex["decision"].to_arrow()]) if ex.height else None
+    if found is None:
+        first = pl.struct("owner", "side", "decision").is_first_distinct().cast(pl.Int64)
+        return ex.select(first).to_series().to_numpy()
+    codes, firsts = found
+    return _new_in_run(codes, starts, len(firsts))
+
+
+@njit(cache=True, nogil=True)
+def _new_in_run(codes: np.ndarray, starts: np.ndarray, n_ids: int) -> np.ndarray:
+    seen_in = np.full(n_ids, -1, np.int64)  # the last run each id was seen in
+    new = np.zeros(codes.shape[0], np.int64)
+    run = -1
+    for i in range(codes.shape[0]):
+        if starts[i]:
+            run += 1
+        if seen_in[codes[i]] != run:
+            seen_in[codes[i]] = run
+            new[i] = 1
+    return new
+
+
 def _running_totals(ex: pl.DataFrame) -> list[pl.Series | pl.Expr]:
     """Per owner and side (``ex`` is sorted by them): the running executed quantity and count of distinct
     decisions. One pass over the contiguous runs instead of two window expressions that regroup the rows by
@@ -337,12 +366,22 @@ def _running_totals(ex: pl.DataFrame) -> list[pl.Series | pl.Expr]:
                 pl.col("decision").is_first_distinct().cast(pl.Int64).cum_sum().over("owner", "side").alias("cum_n")]
     # a decision is new the first time it appears in its owner-and-side run (a trade id standing in for a
     # missing order id is on both sides)
-    new = pl.struct("owner", "side", "decision").is_first_distinct().cast(pl.Int64)
     starts = ex.select(((pl.col("owner") != pl.col("owner").shift(1))
                         | (pl.col("side") != pl.col("side").shift(1))).fill_null(True)).to_series().to_numpy()
-    cum_q, cum_n = _segment_sums(ex["quantity"].cast(pl.Float64).to_numpy(), ex.select(new).to_series().to_numpy(),
-                                 starts)
+    cum_q, cum_n = _segment_sums(ex["quantity"].cast(pl.Float64).to_numpy(), _first_in_run(ex, starts), starts)
     return [pl.Series("cum_q", cum_q, dtype=pl.Float64), pl.Series("cum_n", cum_n, dtype=pl.Int64)]
+
+
+def _by_owner_side_time(ex: pl.DataFrame) -> pl.DataFrame:
+    """``ex`` sorted by owner, side and time, ties in row order. The owners (a few dozen) are ranked once and the
+    rows sorted on integers: comparing owner strings row against row was a third of the opposite-side step."""
+    ranked = pl.Enum(ex["owner"].drop_nulls().unique().sort().to_list())
+    if ex["owner"].null_count() or ex["side"].null_count() or ex["ts"].null_count():
+        return ex.sort("owner", "side", "ts", maintain_order=True)
+    keys = ex.select(o=pl.col("owner").cast(ranked).to_physical(), s=pl.col("side") == "sell",
+                     t=pl.col("ts").dt.epoch("us"))
+    order = np.lexsort((keys["t"].to_numpy(), keys["s"].to_numpy(), keys["o"].to_numpy()))  # stable
+    return ex[order]
 
 
 def _with_opposite(eps: pl.DataFrame, ex: pl.DataFrame, median: float, day_s: float,
@@ -352,9 +391,12 @@ def _with_opposite(eps: pl.DataFrame, ex: pl.DataFrame, median: float, day_s: fl
     coincided, keeping the episodes with such an execution; each detector then applies its own thresholds to the
     chances and attaches the evidence (``coincident``)."""
     # Executions are counted in decisions (orders): one order sweeping five levels is one act of trading.
-    ex = ex.sort("owner", "side", "ts").with_columns(decision=pl.coalesce("ex_order", "trade_id"))
+    ex = _by_owner_side_time(ex).with_columns(decision=pl.coalesce("ex_order", "trade_id"))
     ex = ex.with_columns(_running_totals(ex))
-    rate = ex.group_by("owner", "side").agg(rate=pl.col("decision").n_unique() / day_s)
+    # the distinct decisions of each owner and side: the running count at the last row of its run
+    last = ((pl.col("owner") != pl.col("owner").shift(-1))
+            | (pl.col("side") != pl.col("side").shift(-1))).fill_null(True)
+    rate = ex.filter(last).select("owner", "side", rate=pl.col("cum_n") / day_s)
     grace = dt.timedelta(seconds=config.grace_s)
     keyed = ex.select("owner", opp_side="side", ts="ts", cum_q="cum_q", cum_n="cum_n")
     # An owner that pulls big orders all day will see some of them coincide with its own fills: the chance is

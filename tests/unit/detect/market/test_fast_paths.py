@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from harbour.detect.market.cancelled_pressure import _running_totals
+from harbour.detect.market.cancelled_pressure import _by_owner_side_time, _running_totals
 from harbour.detect.market.front_running import _near
 from harbour.detect.market.pump_and_dump import PumpAndDumpConfig, _scan
 
@@ -71,6 +71,12 @@ def test_running_totals_are_the_window_sums(seed: int) -> None:
     want = ex.with_columns(cum_q=pl.col("quantity").cum_sum().over("owner", "side"),
                            cum_n=pl.col("decision").is_first_distinct().cast(pl.Int64).cum_sum().over("owner", "side"))
     assert ex.with_columns(_running_totals(ex)).equals(want)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_owner_side_time_order_is_the_stable_sort(seed: int) -> None:
+    legs = _legs(np.random.default_rng(seed), 2000)  # whole seconds: many ties of owner, side and time
+    assert _by_owner_side_time(legs).equals(legs.sort("owner", "side", "ts", maintain_order=True))
 
 
 def _plain_pumps(logp: np.ndarray, sigma: float, w: int, d: int, config: PumpAndDumpConfig) -> list[tuple]:

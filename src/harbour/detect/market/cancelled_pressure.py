@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 
 from harbour.detect.framework import Partition
 from harbour.detect.market.frames import (
+    TRADE_COLUMNS,
     chance_of_any,
     frame,
     num,
@@ -36,13 +37,12 @@ from harbour.detect.market.frames import (
     placements,
     poisson_tail,
     span_seconds,
+    stable_sort,
     with_owner,
 )
 from harbour.detect.market.lifecycles import exact_codes, order_lifecycles
 
 ORDER_COLUMNS = ("venue", "symbol", "order_id", "account", "ts", "event", "side", "order_type", "price", "quantity")
-TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "buy_order_id",
-                 "sell_order_id", "aggressor")
 
 
 class PressureConfig(BaseModel):
@@ -372,18 +372,6 @@ def _running_totals(ex: pl.DataFrame) -> list[pl.Series | pl.Expr]:
     return [pl.Series("cum_q", cum_q, dtype=pl.Float64), pl.Series("cum_n", cum_n, dtype=pl.Int64)]
 
 
-def _by_owner_side_time(ex: pl.DataFrame) -> pl.DataFrame:
-    """``ex`` sorted by owner, side and time, ties in row order. The owners (a few dozen) are ranked once and the
-    rows sorted on integers: comparing owner strings row against row was a third of the opposite-side step."""
-    ranked = pl.Enum(ex["owner"].drop_nulls().unique().sort().to_list())
-    if ex["owner"].null_count() or ex["side"].null_count() or ex["ts"].null_count():
-        return ex.sort("owner", "side", "ts", maintain_order=True)
-    keys = ex.select(o=pl.col("owner").cast(ranked).to_physical(), s=pl.col("side") == "sell",
-                     t=pl.col("ts").dt.epoch("us"))
-    order = np.lexsort((keys["t"].to_numpy(), keys["s"].to_numpy(), keys["o"].to_numpy()))  # stable
-    return ex[order]
-
-
 def _with_opposite(eps: pl.DataFrame, ex: pl.DataFrame, median: float, day_s: float,
                    config: PressureConfig) -> Candidates:
     """Attach the owner's opposite-side executions during each episode (running sums + as-of joins, so a
@@ -391,7 +379,7 @@ def _with_opposite(eps: pl.DataFrame, ex: pl.DataFrame, median: float, day_s: fl
     coincided, keeping the episodes with such an execution; each detector then applies its own thresholds to the
     chances and attaches the evidence (``coincident``)."""
     # Executions are counted in decisions (orders): one order sweeping five levels is one act of trading.
-    ex = _by_owner_side_time(ex).with_columns(decision=pl.coalesce("ex_order", "trade_id"))
+    ex = stable_sort(ex, ["owner", "side", "ts"]).with_columns(decision=pl.coalesce("ex_order", "trade_id"))
     ex = ex.with_columns(_running_totals(ex))
     # the distinct decisions of each owner and side: the running count at the last row of its run
     last = ((pl.col("owner") != pl.col("owner").shift(-1))

@@ -42,6 +42,7 @@ from harbour.detect.market.frames import (
     robust_spread,
     run_numbers,
     span_seconds,
+    stable_sort,
     with_owner,
 )
 
@@ -159,7 +160,8 @@ def _pushes(legs: pl.DataFrame, trades: pl.DataFrame, config: CrossVenueConfig) 
     # venue is a partition key of the lake, never null)
     multi = legs.group_by("owner").agg(lo=pl.col("venue").min(), hi=pl.col("venue").max()) \
         .filter(pl.col("lo") != pl.col("hi")).select("owner")
-    runs = legs.filter(pl.col("aggr")).join(multi, on="owner", how="semi").sort("owner", "venue", "sign", "ts")
+    runs = stable_sort(legs.filter(pl.col("aggr")).join(multi, on="owner", how="semi"),
+                       ["owner", "venue", "sign", "ts"])
     if runs.height == 0:
         return runs
     gap = dt.timedelta(seconds=config.max_gap_seconds)

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
 from harbour.detect.market.frames import (
+    TRADE_COLUMNS,
     as_dt,
     clip01,
     ends_in_window,
@@ -36,9 +37,6 @@ from harbour.detect.market.frames import (
     span_seconds,
     with_owner,
 )
-
-TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "aggressor",
-                 "buy_order_id", "sell_order_id")
 
 
 class MarkingTheCloseConfig(BaseModel):

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
 from harbour.detect.market.frames import (
+    TRADE_COLUMNS,
     as_dt,
     chance_of_any,
     clip01,
@@ -43,11 +44,10 @@ from harbour.detect.market.frames import (
     run_numbers,
     span_join,
     span_seconds,
+    stable_sort,
     with_owner,
 )
 
-TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "aggressor",
-                 "buy_order_id", "sell_order_id")
 # Placed sizes of the orders that sought liquidity (the same projection as front_running's, read once).
 ORDER_COLUMNS = ("order_id", "ts", "event", "quantity", "account", "side", "order_type")
 
@@ -94,7 +94,7 @@ class MomentumIgnitionConfig(BaseModel):
 def _bursts(legs: pl.DataFrame, config: MomentumIgnitionConfig) -> pl.DataFrame:
     gap = dt.timedelta(seconds=config.burst_gap_seconds)
     # A burst is one-sided: a turn to the other side ends it (that is the exit, judged separately).
-    agg = legs.filter(pl.col("aggr")).sort("owner", "ts").with_columns(
+    agg = stable_sort(legs.filter(pl.col("aggr")), ["owner", "ts"]).with_columns(
         burst=run_numbers(["owner"], (pl.col("ts").diff() > gap) | (pl.col("sign") != pl.col("sign").shift(1))))
     # Most runs of an owner's aggressive legs are a trade or two: the runs that cannot pass the size tests (too
     # few legs, or not one-sided) are dropped on cheap sums first, before the lists and distinct counts below.

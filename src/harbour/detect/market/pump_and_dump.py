@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
 from harbour.detect.market.frames import (
+    TRADE_COLUMNS,
     as_dt,
     clip01,
     ends_in_window,
@@ -41,9 +42,6 @@ from harbour.detect.market.frames import (
     robust_spread,
     with_owner,
 )
-
-TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "buy_order_id",
-                 "sell_order_id")
 
 
 class PumpAndDumpConfig(BaseModel):

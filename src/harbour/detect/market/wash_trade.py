@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
 from harbour.detect.market.frames import (
+    TRADE_COLUMNS,
     as_dt,
     clip01,
     ends_in_window,
@@ -37,8 +38,6 @@ from harbour.detect.market.frames import (
     part_venue,
     with_owner,
 )
-
-TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "quantity", "price", "buyer", "seller")
 
 
 class WashTradeConfig(BaseModel):

@@ -11,7 +11,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from harbour.detect.market.cancelled_pressure import _by_owner_side_time, _running_totals
+from harbour.detect.market.cancelled_pressure import _running_totals
+from harbour.detect.market.frames import stable_sort
 from harbour.detect.market.front_running import _near
 from harbour.detect.market.pump_and_dump import PumpAndDumpConfig, _scan
 
@@ -76,7 +77,10 @@ def test_running_totals_are_the_window_sums(seed: int) -> None:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_owner_side_time_order_is_the_stable_sort(seed: int) -> None:
     legs = _legs(np.random.default_rng(seed), 2000)  # whole seconds: many ties of owner, side and time
-    assert _by_owner_side_time(legs).equals(legs.sort("owner", "side", "ts", maintain_order=True))
+    assert stable_sort(legs, ["owner", "side", "ts"]).equals(legs.sort("owner", "side", "ts", maintain_order=True))
+    assert stable_sort(legs, ["owner", "ts"]).equals(legs.sort("owner", "ts", maintain_order=True))
+    with_null = legs.with_columns(owner=pl.when(pl.col("leg") == 7).then(None).otherwise(pl.col("owner")))
+    assert stable_sort(with_null, ["owner", "ts"]).equals(with_null.sort("owner", "ts", maintain_order=True))
 
 
 def _plain_pumps(logp: np.ndarray, sigma: float, w: int, d: int, config: PumpAndDumpConfig) -> list[tuple]:

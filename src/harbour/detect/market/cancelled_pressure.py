@@ -29,6 +29,8 @@ from pydantic import BaseModel, Field
 
 from harbour.detect.framework import Partition
 from harbour.detect.market.frames import (
+    ORDER_COLUMNS,
+    PLACEMENT_COLUMNS,
     TRADE_COLUMNS,
     chance_of_any,
     frame,
@@ -41,8 +43,6 @@ from harbour.detect.market.frames import (
     with_owner,
 )
 from harbour.detect.market.lifecycles import exact_codes, order_lifecycles
-
-ORDER_COLUMNS = ("venue", "symbol", "order_id", "account", "ts", "event", "side", "order_type", "price", "quantity")
 
 
 class PressureConfig(BaseModel):
@@ -226,7 +226,7 @@ def _episodes(part: Partition, config: PressureConfig) -> tuple[Candidates, str]
     if arrow is None or arrow.num_rows == 0:
         return Candidates.none(), ""
     trades = frame(part, "trades", TRADE_COLUMNS)
-    news = placements(part, [c for c in ORDER_COLUMNS if c != "symbol"])
+    news = placements(part, PLACEMENT_COLUMNS)
     assert news is not None
     venue = str(part.key.get("venue") or arrow.column("venue")[0].as_py())
     owners = owner_map(part, venue)

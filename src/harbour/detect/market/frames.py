@@ -32,6 +32,10 @@ _TIEBREAK = {"trades": ("venue", "trade_id"), "announcements": ("venue", "symbol
 # The trades projection of every venue-symbol-day kernel: one projection, so the runner hands them one table and
 # ``frame`` and ``with_owner`` convert it and look its owners up once for all of them.
 TRADE_COLUMNS: tuple[str, ...] = tuple(TRADES.names)
+# Likewise the order events of the kernels that read them (spoofing, layering, front running, momentum ignition),
+# and the columns of their placements (``placements``), converted once for all of them.
+ORDER_COLUMNS: tuple[str, ...] = tuple(ORDERS.names)
+PLACEMENT_COLUMNS = ("order_id", "account", "ts", "event", "side", "order_type", "price", "quantity")
 
 
 def frame(part: Partition, table: str, columns: Iterable[str] | None = None) -> pl.DataFrame:

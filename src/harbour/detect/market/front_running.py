@@ -34,6 +34,8 @@ from pydantic import BaseModel, Field
 
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
 from harbour.detect.market.frames import (
+    ORDER_COLUMNS,
+    PLACEMENT_COLUMNS,
     TRADE_COLUMNS,
     as_dt,
     chance_of_any,
@@ -53,8 +55,6 @@ from harbour.detect.market.frames import (
     span_seconds,
     with_owner,
 )
-
-ORDER_COLUMNS = ("order_id", "ts", "event", "quantity", "account", "side", "order_type")
 
 
 class FrontRunningConfig(BaseModel):
@@ -327,7 +327,7 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
         owners = owner_map(part, venue)
         t = with_owner(with_owner(trades, owners, "buyer", "owner_b"), owners, "seller", "owner_s") \
             .filter(pl.col("owner_b") != pl.col("owner_s"))
-        news = placements(part, ORDER_COLUMNS)
+        news = placements(part, PLACEMENT_COLUMNS)
         big = _large_orders(t, news, owners, config)
         if big.height == 0:
             return out.to_table()

@@ -25,6 +25,8 @@ from pydantic import BaseModel, Field
 
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
 from harbour.detect.market.frames import (
+    ORDER_COLUMNS,
+    PLACEMENT_COLUMNS,
     TRADE_COLUMNS,
     as_dt,
     chance_of_any,
@@ -47,9 +49,6 @@ from harbour.detect.market.frames import (
     stable_sort,
     with_owner,
 )
-
-# Placed sizes of the orders that sought liquidity (the same projection as front_running's, read once).
-ORDER_COLUMNS = ("order_id", "ts", "event", "quantity", "account", "side", "order_type")
 
 
 class MomentumIgnitionConfig(BaseModel):
@@ -257,7 +256,7 @@ class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
             span_min=((pl.col("end") - pl.col("start")).dt.total_seconds() / 60).clip(1.0, None),
         ).filter((pl.col("q") >= config.min_share * pl.col("mkt"))
                  & (pl.col("direction") * pl.col("move") >= config.min_move_sigmas * sigma * pl.col("span_min").sqrt()))
-        news = placements(part, ORDER_COLUMNS)
+        news = placements(part, PLACEMENT_COLUMNS)
         bursts = _without_rider(bursts, legs, news, owners, follow, config)
         if bursts.height == 0:
             return out.to_table()

@@ -392,4 +392,5 @@ def stable_sort(df: pl.DataFrame, by: Sequence[str]) -> pl.DataFrame:
         elif col.dtype.is_temporal():
             col = col.to_physical()
         keys.append(col.to_numpy())
-    return df[np.lexsort(keys[::-1])]
+    # one chunk first: gathering rows across the chunks of a concatenation was six times slower than both
+    return df.rechunk()[np.lexsort(keys[::-1])]

@@ -21,6 +21,7 @@ import math
 import numpy as np
 import polars as pl
 import pyarrow as pa
+from numba import njit
 from pydantic import BaseModel, Field
 
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
@@ -97,16 +98,52 @@ def _bursts(legs: pl.DataFrame, config: MomentumIgnitionConfig) -> pl.DataFrame:
         burst=run_numbers(["owner"], (pl.col("ts").diff() > gap) | (pl.col("sign") != pl.col("sign").shift(1))))
     # Most runs of an owner's aggressive legs are a trade or two: the runs that cannot pass the size tests (too
     # few legs, or not one-sided) are dropped on cheap sums first, before the lists and distinct counts below.
-    agg = agg.join(agg.group_by("owner", "burst").agg(n_legs=pl.len(), q=pl.col("quantity").sum(),
-                                                       q_signed=(pl.col("quantity") * pl.col("sign")).sum())
-                   .filter((pl.col("n_legs") >= config.min_trades) & (pl.col("q_signed").abs() >= 0.8 * pl.col("q")))
-                   .select("owner", "burst"), on=["owner", "burst"], how="semi")
+    agg = agg.filter(_passing_runs(agg, config.min_trades))
     return agg.group_by("owner", "burst").agg(
         n=pl.col("decision").n_unique(), start=pl.col("ts").min(), end=pl.col("ts").max(), q=pl.col("quantity").sum(),
         q_signed=(pl.col("quantity") * pl.col("sign")).sum(), ids=pl.col("trade_id"),
         accounts=pl.col("account").unique(), p_first=pl.col("price").first(), p_last=pl.col("price").last(),
         vwap=(pl.col("price") * pl.col("quantity")).sum() / pl.col("quantity").sum(),
     ).filter((pl.col("n") >= config.min_trades) & (pl.col("q_signed").abs() >= 0.8 * pl.col("q")))
+
+
+def _passing_runs(agg: pl.DataFrame, min_trades: int) -> pl.Series | pl.Expr:
+    """Per row of ``agg`` (sorted by owner, each burst a contiguous run): whether its run has ``min_trades`` legs
+    or more and is one-sided (|signed quantity| >= 0.8 of the quantity), the sums added in row order and
+    compensated as Polars' group sums are, so the test below on the same sums keeps the same runs."""
+    if agg["quantity"].null_count() or agg.height == 0:
+        runs = agg.group_by("owner", "burst").agg(n_legs=pl.len(), q=pl.col("quantity").sum(),
+                                                  q_signed=(pl.col("quantity") * pl.col("sign")).sum()) \
+            .filter((pl.col("n_legs") >= min_trades) & (pl.col("q_signed").abs() >= 0.8 * pl.col("q")))
+        return pl.struct("owner", "burst").is_in(runs.select(pl.struct("owner", "burst")).to_series().implode())
+    starts = agg.select(((pl.col("owner") != pl.col("owner").shift(1))
+                         | (pl.col("burst") != pl.col("burst").shift(1))).fill_null(True)).to_series().to_numpy()
+    q = agg["quantity"].cast(pl.Float64).to_numpy()
+    return pl.Series(_keep_runs(starts, q, q * agg["sign"].cast(pl.Float64).to_numpy(), min_trades))
+
+
+@njit(cache=True, nogil=True)
+def _keep_runs(starts: np.ndarray, q: np.ndarray, qs: np.ndarray, min_trades: int) -> np.ndarray:
+    keep = np.zeros(q.shape[0], np.bool_)
+    i = 0
+    while i < q.shape[0]:
+        j = i + 1
+        while j < q.shape[0] and not starts[j]:
+            j += 1
+        total, carry, signed, carry_s = 0.0, 0.0, 0.0, 0.0
+        for k in range(i, j):  # Kahan, as Polars sums a group
+            y = q[k] - carry
+            t = total + y
+            carry = (t - total) - y
+            total = t
+            y = qs[k] - carry_s
+            t = signed + y
+            carry_s = (t - signed) - y
+            signed = t
+        if j - i >= min_trades and abs(signed) >= 0.8 * total:
+            keep[i:j] = True
+        i = j
+    return keep
 
 
 def _without_rider(bursts: pl.DataFrame, legs: pl.DataFrame, news: pl.DataFrame | None, owners: pl.DataFrame,

@@ -134,3 +134,28 @@ def test_pump_scan_is_the_plain_scan(seed: int) -> None:
     got = [(int(a[0]), int(a[1]), int(a[2]), float(b[0]), float(b[1])) for a, b in zip(at, by, strict=True)]
     assert got == want
     assert seed > 2 or want  # the first seeds do find pumps, so the comparison is not of empty lists
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_passing_runs_are_the_group_filter(seed: int) -> None:
+    """momentum_ignition's compiled run test keeps exactly the runs the group-by and filter keep."""
+    from harbour.detect.market.momentum_ignition import _passing_runs
+
+    rng = np.random.default_rng(seed)
+    n = 3000
+    agg = pl.DataFrame({"owner": np.sort(rng.choice(["a", "b", "c", "d"], n)).tolist(),
+                        "burst": np.cumsum(rng.random(n) < 0.3).tolist(),
+                        "quantity": (rng.random(n) * 10).tolist(),
+                        "sign": rng.choice([1, -1], n, p=[0.85, 0.15]).astype(np.int32).tolist()})
+    runs = agg.group_by("owner", "burst").agg(n_legs=pl.len(), q=pl.col("quantity").sum(),
+                                              q_signed=(pl.col("quantity") * pl.col("sign")).sum()) \
+        .filter((pl.col("n_legs") >= 3) & (pl.col("q_signed").abs() >= 0.8 * pl.col("q")))
+    want = agg.join(runs.select("owner", "burst"), on=["owner", "burst"], how="semi")
+    assert 0 < want.height < n
+    assert agg.filter(_passing_runs(agg, 3)).equals(want)
+    with_null = agg.with_columns(quantity=pl.when(pl.col("burst") == 5).then(None).otherwise(pl.col("quantity")))
+    runs = with_null.group_by("owner", "burst").agg(n_legs=pl.len(), q=pl.col("quantity").sum(),
+                                                    q_signed=(pl.col("quantity") * pl.col("sign")).sum()) \
+        .filter((pl.col("n_legs") >= 3) & (pl.col("q_signed").abs() >= 0.8 * pl.col("q")))
+    assert with_null.filter(_passing_runs(with_null, 3)).equals(
+        with_null.join(runs.select("owner", "burst"), on=["owner", "burst"], how="semi"))

@@ -308,9 +308,10 @@ class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
                 back_accounts=pl.col("account").unique(),
                 back_vwap=(pl.col("price") * pl.col("quantity")).sum() / pl.col("quantity").sum())
         day_s = span_seconds(t["ts"], 3600.0)
-        rates = legs.group_by("owner", "sign").agg(rate=pl.col("decision").n_unique() / day_s).with_columns(
-            direction=(-pl.col("sign")).cast(pl.Float64)) \
-            .drop("sign")
+        # the rates of the bursts' owners only: they are all the join below reads
+        rates = legs.join(bursts.select("owner").unique(), on="owner", how="semi").group_by("owner", "sign") \
+            .agg(rate=pl.col("decision").n_unique() / day_s) \
+            .with_columns(direction=(-pl.col("sign")).cast(pl.Float64)).drop("sign")
         hits = bursts.join(back.rename({"b_owner": "owner"}), on=["owner", "burst"]) \
             .join(rates, on=["owner", "direction"], how="left").with_columns(
                 # The owner's other-side rate outside this exit: its own exit must not count as its habit.

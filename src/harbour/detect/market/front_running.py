@@ -30,6 +30,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pyarrow as pa
+from numba import njit
 from pydantic import BaseModel, Field
 
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
@@ -55,6 +56,7 @@ from harbour.detect.market.frames import (
     span_seconds,
     with_owner,
 )
+from harbour.detect.market.lifecycles import exact_codes
 
 
 class FrontRunningConfig(BaseModel):
@@ -126,6 +128,82 @@ class FrontRunningConfig(BaseModel):
         "unwind's last trade, at most 60 s of it)")
 
 
+def _per_order(fills: pl.DataFrame, news: pl.DataFrame | None) -> pl.DataFrame | None:
+    """Per order that took liquidity, in order of its first fill: ``order_id``, ``qty`` (summed fills), ``first``
+    and ``last`` fill times, ``account``, ``owner`` and ``side`` (of its first fill), ``placed`` (earliest
+    placement) and ``size`` (largest placed quantity), null without placements — the group-by of the fills
+    and the join of the placements, on exactly interned ids in compiled passes. None when the ids cannot be made
+    exact or a column the passes read has nulls (the caller groups by the strings)."""
+    if fills.height == 0 or fills["quantity"].null_count() or fills["ts"].null_count():
+        return None
+    placements = news if news is not None and news.height else None
+    if placements is not None and placements["ts"].null_count():
+        return None
+    found = exact_codes([fills["order_id"].to_arrow()]
+                        + ([placements["order_id"].to_arrow()] if placements is not None else []))
+    if found is None:
+        return None
+    codes, firsts = found
+    nf = fills.height
+    n_ids = int(np.searchsorted(firsts, nf))  # ids first seen among the fills: every order that took liquidity
+    qty, first, last = _fill_totals(codes[:nf], n_ids, fills["quantity"].cast(pl.Float64).to_numpy(),
+                                    fills["ts"].dt.epoch("us").to_numpy())
+    per = fills.rechunk()[firsts[:n_ids]].select("order_id", qty=pl.Series(qty), first=_us(first), last=_us(last),
+                                       account="account", owner="owner", side="side")
+    if placements is None:
+        return per.with_columns(placed=pl.lit(None, dtype=pl.Datetime("us", "UTC")),
+                                size=pl.lit(None, dtype=pl.Float64))
+    q = placements["quantity"].cast(pl.Float64)
+    placed, size, has_placed, has_size = _placements(codes[nf:], n_ids, placements["ts"].dt.epoch("us").to_numpy(),
+                                                     q.fill_null(0.0).to_numpy(), q.is_not_null().to_numpy())
+    return per.with_columns(placed=_us(placed).scatter(np.flatnonzero(~has_placed), None),
+                            size=pl.Series(size).scatter(np.flatnonzero(~has_size), None))
+
+
+def _us(values: np.ndarray) -> pl.Series:
+    return pl.Series(values, dtype=pl.Int64).cast(pl.Datetime("us", "UTC"))
+
+
+@njit(cache=True, nogil=True)
+def _fill_totals(codes: np.ndarray, n: int, q: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per id: the quantities summed in row order (compensated, as Polars sums a group), earliest and latest
+    time."""
+    total = np.zeros(n, np.float64)
+    carry = np.zeros(n, np.float64)
+    first = np.full(n, np.iinfo(np.int64).max, np.int64)
+    last = np.full(n, np.iinfo(np.int64).min, np.int64)
+    for i in range(codes.shape[0]):
+        c = codes[i]
+        y = q[i] - carry[c]
+        t = total[c] + y
+        carry[c] = (t - total[c]) - y
+        total[c] = t
+        first[c] = min(first[c], ts[i])
+        last[c] = max(last[c], ts[i])
+    return total, first, last
+
+
+@njit(cache=True, nogil=True)
+def _placements(codes: np.ndarray, n: int, ts: np.ndarray, q: np.ndarray, q_ok: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per id below ``n`` (the placements of other ids are skipped): earliest time and largest quantity."""
+    placed = np.zeros(n, np.int64)
+    size = np.zeros(n, np.float64)
+    has_placed = np.zeros(n, np.bool_)
+    has_size = np.zeros(n, np.bool_)
+    for i in range(codes.shape[0]):
+        c = codes[i]
+        if c >= n:
+            continue
+        if not has_placed[c] or ts[i] < placed[c]:
+            placed[c] = ts[i]
+            has_placed[c] = True
+        if q_ok[i] and (not has_size[c] or q[i] > size[c]):
+            size[c] = q[i]
+            has_size[c] = True
+    return placed, size, has_placed, has_size
+
+
 def _large_orders(t: pl.DataFrame, news: pl.DataFrame | None, owners: pl.DataFrame,
                   config: FrontRunningConfig) -> pl.DataFrame:
     # Only orders that take liquidity move the price; those are the ones worth running ahead of.
@@ -139,16 +217,19 @@ def _large_orders(t: pl.DataFrame, news: pl.DataFrame | None, owners: pl.DataFra
     ]).drop_nulls("order_id")
     # The trade ids and average price are gathered below for the large orders only: lists for every order that
     # took liquidity were most of this step.
-    per = fills.group_by("order_id").agg(
-        qty=pl.col("quantity").sum(), first=pl.col("ts").min(), last=pl.col("ts").max(),
-        account=pl.col("account").first(), owner=pl.col("owner").first(), side=pl.col("side").first())
-    if news is not None:
-        # The order as a runner sees it coming is its placed size, whatever of it the book could fill.
-        placed = news.join(per.select("order_id"), on="order_id", how="semi") \
-            .group_by("order_id").agg(placed=pl.col("ts").min(), size=pl.col("quantity").max())
-        per = per.join(placed, on="order_id", how="left")
-    else:
-        per = per.with_columns(placed=pl.lit(None, dtype=pl.Datetime("us", "UTC")), size=pl.lit(None, dtype=pl.Float64))
+    # The order as a runner sees it coming is its placed size, whatever of it the book could fill.
+    per = _per_order(fills, news)
+    if per is None:
+        per = fills.group_by("order_id").agg(
+            qty=pl.col("quantity").sum(), first=pl.col("ts").min(), last=pl.col("ts").max(),
+            account=pl.col("account").first(), owner=pl.col("owner").first(), side=pl.col("side").first())
+        if news is not None:
+            placed = news.join(per.select("order_id"), on="order_id", how="semi") \
+                .group_by("order_id").agg(placed=pl.col("ts").min(), size=pl.col("quantity").max())
+            per = per.join(placed, on="order_id", how="left")
+        else:
+            per = per.with_columns(placed=pl.lit(None, dtype=pl.Datetime("us", "UTC")),
+                                   size=pl.lit(None, dtype=pl.Float64))
     per = per.with_columns(size=pl.max_horizontal("qty", pl.col("size").fill_null(0.0)))
     median = num(per["size"].median())
     big = per.filter(pl.col("size") >= config.size_multiple * median)

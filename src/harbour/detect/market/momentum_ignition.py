@@ -50,6 +50,7 @@ from harbour.detect.market.frames import (
     stable_sort,
     with_owner,
 )
+from harbour.detect.market.lifecycles import exact_codes
 
 
 class MomentumIgnitionConfig(BaseModel):
@@ -154,28 +155,112 @@ def _without_rider(bursts: pl.DataFrame, legs: pl.DataFrame, news: pl.DataFrame 
     ``news`` are the order book's placements (None when the partition has no order events)."""
     if bursts.height == 0:
         return bursts
-    taken = legs.filter(pl.col("aggr")).group_by("owner", "decision").agg(
-        o_ts=pl.col("ts").min(), o_q=pl.col("quantity").sum(), o_sign=pl.col("sign").first().cast(pl.Float64))
-    if news is not None:
-        # A large order is as large as it was placed, however little of it a thin book (emptied by the rider
-        # just before) could fill; a market order that found nothing at all counts from its placement.
-        # only the placements of the orders that took liquidity, and market orders (those that found nothing
-        # to fill), are read below: the day's resting quotes are most placements
-        news = news.filter((pl.col("order_type") == "market") | pl.col("order_id").is_in(taken["decision"].implode()))
-        news = news.group_by("order_id").agg(
-            placed=pl.col("ts").min(), size=pl.col("quantity").max(), account=pl.col("account").first(),
-            side=pl.col("side").first(), order_type=pl.col("order_type").first())
-        taken = taken.join(news.select(decision="order_id", size="size"), on="decision", how="left") \
-            .with_columns(o_q=pl.max_horizontal("o_q", pl.col("size").fill_null(0.0))).drop("size")
-        missed = with_owner(news.filter(pl.col("order_type") == "market")
-                            .join(taken.select(order_id="decision"), on="order_id", how="anti"),
-                            owners, "account", "owner") \
-            .select("owner", decision="order_id", o_ts="placed", o_q="size",
-                    o_sign=pl.when(pl.col("side") == "buy").then(1.0).otherwise(-1.0))
-        taken = pl.concat([taken, missed.select(taken.columns)], how="vertical_relaxed")
+    taken = _orders_taken(legs.filter(pl.col("aggr")), news, owners)
     rival = _largest_rival(taken.filter(pl.col("o_q") >= config.max_rival * num(bursts["q"].min())), bursts, follow)
     return bursts.with_columns(rival=pl.Series(rival, dtype=pl.Float64)) \
         .filter(pl.col("rival").fill_null(0.0) < config.max_rival * pl.col("q")).drop("rival")
+
+
+def _orders_taken(aggr: pl.DataFrame, news: pl.DataFrame | None, owners: pl.DataFrame) -> pl.DataFrame:
+    """Each liquidity-taking order (an owner's decision) with when it first traded, its size and its direction
+    (``owner``, ``o_ts``, ``o_q``, ``o_sign``). A large order is as large as it was placed, however little of it a
+    thin book (emptied by the rider just before) could fill; a market order that found nothing at all counts
+    from its placement. ``news`` are the placements (None when the partition has no order events)."""
+    fast = _orders_taken_fast(aggr, news)
+    if fast is not None:
+        taken, missed = fast
+    else:
+        taken = aggr.group_by("owner", "decision").agg(
+            o_ts=pl.col("ts").min(), o_q=pl.col("quantity").sum(), o_sign=pl.col("sign").first().cast(pl.Float64))
+        if news is None:
+            return taken
+        # only the placements of the orders that took liquidity, and market orders (those that found nothing
+        # to fill), are read below: the day's resting quotes are most placements
+        news = news.filter((pl.col("order_type") == "market") | pl.col("order_id").is_in(taken["decision"].implode()))
+        sizes = news.group_by("order_id").agg(size=pl.col("quantity").max())
+        taken = taken.join(sizes.rename({"order_id": "decision"}), on="decision", how="left") \
+            .with_columns(o_q=pl.max_horizontal("o_q", pl.col("size").fill_null(0.0))).drop("size")
+        missed = news.filter(pl.col("order_type") == "market") \
+            .join(taken.select(order_id="decision"), on="order_id", how="anti")
+    if news is None:
+        return taken
+    missed = with_owner(missed.group_by("order_id").agg(
+        placed=pl.col("ts").min(), size=pl.col("quantity").max(), account=pl.col("account").first(),
+        side=pl.col("side").first()), owners, "account", "owner") \
+        .select("owner", decision="order_id", o_ts="placed", o_q="size",
+                o_sign=pl.when(pl.col("side") == "buy").then(1.0).otherwise(-1.0))
+    return pl.concat([taken, missed.select(taken.columns)], how="vertical_relaxed")
+
+
+def _orders_taken_fast(aggr: pl.DataFrame, news: pl.DataFrame | None
+                       ) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    """The group-by of the liquidity-taking legs by owner and decision, the placed sizes joined to it, and the
+    placements of market orders that took nothing (to be grouped by the caller), by compiled passes on exactly
+    interned ids; None when a column they read has nulls or the ids cannot be made exact."""
+    if aggr.height == 0 or any(aggr[c].null_count() for c in ("owner", "decision", "ts", "quantity")):
+        return None
+    if news is not None and news["ts"].null_count():
+        return None
+    owner_ids = exact_codes([aggr["owner"].to_arrow()])
+    ids = exact_codes([aggr["decision"].to_arrow()] + ([news["order_id"].to_arrow()] if news is not None else []))
+    if owner_ids is None or ids is None:
+        return None
+    na = aggr.height
+    n_decisions = int(np.searchsorted(ids[1], na))
+    pair = owner_ids[0] * n_decisions + ids[0][:na]
+    _, first_rows, group = np.unique(pair, return_index=True, return_inverse=True)
+    order = np.argsort(first_rows, kind="stable")  # groups in order of first appearance
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    size = np.zeros(n_decisions, np.float64)
+    if news is not None:
+        q = news["quantity"].cast(pl.Float64)
+        size = _largest_placed(ids[0][na:], n_decisions, q.fill_null(0.0).to_numpy(), q.is_not_null().to_numpy())
+    o_ts, o_q = _taken_totals(rank[group], order.size, aggr["ts"].dt.epoch("us").to_numpy(),
+                              aggr["quantity"].cast(pl.Float64).to_numpy(), ids[0][:na], size)
+    rows = first_rows[order]
+    taken = aggr.rechunk()[rows].select(
+        "owner", "decision", o_ts=pl.Series(o_ts, dtype=pl.Int64).cast(pl.Datetime("us", "UTC")),
+        o_q=pl.Series(o_q), o_sign=pl.col("sign").cast(pl.Float64))
+    if news is None:
+        return taken, pl.DataFrame()
+    market = news.select(pl.col("order_type") == "market").to_series().to_numpy()
+    return taken, news.filter(pl.Series(market & (ids[0][na:] >= n_decisions)))
+
+
+@njit(cache=True, nogil=True)
+def _largest_placed(codes: np.ndarray, n: int, q: np.ndarray, q_ok: np.ndarray) -> np.ndarray:
+    """Per id below ``n``: its largest placed quantity, 0 when none (as the join's fill)."""
+    size = np.zeros(n, np.float64)
+    seen = np.zeros(n, np.bool_)
+    for i in range(codes.shape[0]):
+        c = codes[i]
+        if c < n and q_ok[i] and (not seen[c] or q[i] > size[c]):
+            size[c] = q[i]
+            seen[c] = True
+    return size
+
+
+@njit(cache=True, nogil=True)
+def _taken_totals(group: np.ndarray, n: int, ts: np.ndarray, q: np.ndarray, decision: np.ndarray,
+                  size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per group: the earliest time and the quantity summed in row order (compensated, as Polars sums a group),
+    then raised to its order's placed size."""
+    first = np.full(n, np.iinfo(np.int64).max, np.int64)
+    total = np.zeros(n, np.float64)
+    carry = np.zeros(n, np.float64)
+    placed = np.zeros(n, np.float64)
+    for i in range(group.shape[0]):
+        g = group[i]
+        first[g] = min(first[g], ts[i])
+        y = q[i] - carry[g]
+        t = total[g] + y
+        carry[g] = (t - total[g]) - y
+        total[g] = t
+        placed[g] = size[decision[i]]
+    for g in range(n):
+        total[g] = max(total[g], placed[g])
+    return first, total
 
 
 def _largest_rival(taken: pl.DataFrame, bursts: pl.DataFrame, follow: dt.timedelta) -> list[float | None]:

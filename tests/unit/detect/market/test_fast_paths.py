@@ -159,3 +159,33 @@ def test_passing_runs_are_the_group_filter(seed: int) -> None:
         .filter((pl.col("n_legs") >= 3) & (pl.col("q_signed").abs() >= 0.8 * pl.col("q")))
     assert with_null.filter(_passing_runs(with_null, 3)).equals(
         with_null.join(runs.select("owner", "burst"), on=["owner", "burst"], how="semi"))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_orders_taken_are_the_group_by(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """momentum_ignition's liquidity-taking orders by compiled passes equal the group-by and joins: placed sizes
+    raise filled ones, market orders that took nothing count from their placement, decisions shared by owners
+    (legs without an order id) stay apart."""
+    import harbour.detect.market.momentum_ignition as mi
+
+    rng = np.random.default_rng(seed)
+    n, m = 1500, 900
+    aggr = _legs(rng, n).with_columns(
+        decision=pl.format("o{}", pl.Series(rng.integers(0, 200, n))),
+        sign=pl.Series(rng.choice([1, -1], n).astype(np.int32)))
+    news = pl.DataFrame({
+        "order_id": [f"o{i}" for i in rng.integers(0, 260, m)],
+        "account": rng.choice(["a", "b", "x"], m).tolist(),
+        "ts": [T0 + dt.timedelta(seconds=int(s)) for s in rng.integers(0, 1200, m)],
+        "side": rng.choice(["buy", "sell"], m).tolist(),
+        "order_type": rng.choice(["limit", "market"], m).tolist(),
+        "quantity": pl.Series((rng.random(m) * 3).tolist()).scatter([3, 9], None),
+    }).with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
+    owners = pl.DataFrame({"account": ["x"], "owner": ["a"]})
+    got, got_bare = mi._orders_taken(aggr, news, owners), mi._orders_taken(aggr, None, owners)
+    monkeypatch.setattr(mi, "_orders_taken_fast", lambda *_: None)
+    want, want_bare = mi._orders_taken(aggr, news, owners), mi._orders_taken(aggr, None, owners)
+    keys = ["owner", "decision"]
+    assert got.height == want.height > got_bare.height > 0
+    assert got.sort(keys).equals(want.sort(keys))
+    assert got_bare.sort(keys).equals(want_bare.sort(keys))

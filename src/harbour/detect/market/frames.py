@@ -330,7 +330,8 @@ def span_join(rows: pl.DataFrame, spans: pl.DataFrame, *, ts: str, lo: str, hi: 
             raise TypeError(f"span column {col!r} is {spans.schema[col]}, rows' {ts!r} is {rows.schema[ts]}")
     left = spans.drop(key) if key is not None else spans
     which, picked = _span_pairs(rows, spans, ts, lo, hi, key, closed)
-    return pl.concat([left[which], rows[picked]], how="horizontal")
+    # from one chunk: gathering rows across the chunks of a concatenation (legs) was six times slower
+    return pl.concat([left[which], rows.rechunk()[picked]], how="horizontal")
 
 
 def _span_pairs(rows: pl.DataFrame, spans: pl.DataFrame, ts: str, lo: str, hi: str, key: str | None,

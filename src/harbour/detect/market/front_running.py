@@ -291,7 +291,7 @@ def _near(legs: pl.DataFrame, big: pl.DataFrame, prune: bool) -> pl.DataFrame:
     # order by order, each order's legs in the legs' own order
     by_order = np.argsort(order_rows * max(legs.height, 1) + leg_rows, kind="stable")
     order_rows, leg_rows = order_rows[by_order], leg_rows[by_order]
-    return pl.concat([legs[leg_rows], big.select("order_id", "c_owner", "c_side", "first")[order_rows]],
+    return pl.concat([legs.rechunk()[leg_rows], big.select("order_id", "c_owner", "c_side", "first")[order_rows]],
                      how="horizontal")
 
 
@@ -419,7 +419,7 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
             t.select("ts", "trade_id", "price", "quantity", account="seller", owner="owner_s", side=pl.lit("sell"),
                      aggr=pl.col("aggressor").fill_null("sell") == "sell",
                      decision=decision(t, "sell_order_id")),
-        ])
+        ], rechunk=True)  # one chunk: rows are gathered from legs many times below
         pre, post = dt.timedelta(seconds=config.pre_seconds), dt.timedelta(seconds=config.post_seconds)
         big = big.rename({"owner": "c_owner", "account": "c_account", "side": "c_side", "size": "c_qty",
                           "ids": "c_ids", "vwap": "c_vwap"}).with_columns(

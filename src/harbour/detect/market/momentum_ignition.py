@@ -354,7 +354,7 @@ class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
             t.select("ts", "trade_id", "price", "quantity", account="seller", owner="owner_s", sign=pl.lit(-1),
                      aggr=pl.col("aggressor") == "sell",
                      decision=decision(t, "sell_order_id")),
-        ])
+        ], rechunk=True)  # one chunk: rows are gathered from legs many times below
         bursts = _bursts(legs, config)
         if bursts.height == 0:
             return out.to_table()

@@ -26,6 +26,7 @@ import math
 import numpy as np
 import polars as pl
 import pyarrow as pa
+from numba import njit
 from pydantic import BaseModel, Field
 
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
@@ -45,6 +46,7 @@ from harbour.detect.market.frames import (
     stable_sort,
     with_owner,
 )
+from harbour.detect.market.lifecycles import exact_codes
 
 TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "aggressor",
                  "buy_order_id", "sell_order_id")
@@ -142,7 +144,7 @@ def _legs(part: Partition, trades: pl.DataFrame) -> pl.DataFrame:
                  aggr=pl.col("aggressor") != "sell", order=_order_key(t, "buy_order_id")),
         t.select("venue", "ts", "trade_id", "quantity", account="seller", owner="owner_s", sign=pl.lit(-1),
                  aggr=pl.col("aggressor") != "buy", order=_order_key(t, "sell_order_id")),
-    ])
+    ], rechunk=True)  # one chunk: rows are gathered from the legs below
 
 
 def _order_key(t: pl.DataFrame, order_id: str) -> pl.Expr:
@@ -153,14 +155,42 @@ def _order_key(t: pl.DataFrame, order_id: str) -> pl.Expr:
     return pl.coalesce(pl.col(order_id), pl.col("ts").cast(pl.Int64).cast(pl.String))
 
 
+def _on_two_venues(legs: pl.DataFrame) -> pl.Series:
+    """Per leg, whether its owner traded on two venues or more: one compiled pass on exactly interned owner ids
+    (a group-by of the owners' string ids was a third of the push search); on the strings, the owner's first and
+    last venue differ (the venue is a partition key of the lake, never null), when the ids cannot be interned."""
+    found = exact_codes([legs["owner"].to_arrow()]) if legs.height and not legs["venue"].null_count() else None
+    if found is None:
+        multi = legs.group_by("owner").agg(lo=pl.col("venue").min(), hi=pl.col("venue").max()) \
+            .filter(pl.col("lo") != pl.col("hi")).select("owner")
+        return legs.select(pl.col("owner").is_in(multi["owner"].implode())).to_series()
+    codes, firsts = found
+    venue = legs["venue"].cast(pl.Enum(legs["venue"].unique().sort().to_list())).to_physical().cast(pl.Int64)
+    return pl.Series(_spread(codes, len(firsts), venue.to_numpy()))
+
+
+@njit(cache=True, nogil=True)
+def _spread(owner: np.ndarray, n: int, venue: np.ndarray) -> np.ndarray:
+    first = np.full(n, -1, np.int64)
+    multi = np.zeros(n, np.bool_)
+    for i in range(owner.shape[0]):
+        o = owner[i]
+        if first[o] < 0:
+            first[o] = venue[i]
+        elif venue[i] != first[o]:
+            multi[o] = True
+    out = np.empty(owner.shape[0], np.bool_)
+    for i in range(owner.shape[0]):
+        out[i] = multi[owner[i]]
+    return out
+
+
 def _pushes(legs: pl.DataFrame, trades: pl.DataFrame, config: CrossVenueConfig) -> pl.DataFrame:
     """Runs of aggressive one-way orders by owners who trade the symbol on two venues or more that day, with
     their share of their venue's volume while they last."""
     # two venues or more: the owner's first and last venue differ (no distinct count per owner needed; the
     # venue is a partition key of the lake, never null)
-    multi = legs.group_by("owner").agg(lo=pl.col("venue").min(), hi=pl.col("venue").max()) \
-        .filter(pl.col("lo") != pl.col("hi")).select("owner")
-    runs = stable_sort(legs.filter(pl.col("aggr")).join(multi, on="owner", how="semi"),
+    runs = stable_sort(legs.filter(pl.col("aggr").fill_null(False) & _on_two_venues(legs)),
                        ["owner", "venue", "sign", "ts"])
     if runs.height == 0:
         return runs

@@ -189,3 +189,23 @@ def test_orders_taken_are_the_group_by(seed: int, monkeypatch: pytest.MonkeyPatc
     assert got.height == want.height > got_bare.height > 0
     assert got.sort(keys).equals(want.sort(keys))
     assert got_bare.sort(keys).equals(want_bare.sort(keys))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_two_venue_owners_are_the_group_test(seed: int) -> None:
+    """cross_venue's compiled two-venue test marks exactly the legs of owners whose first and last venue
+    differ, with the owner ids interned or (a null owner) grouped as strings."""
+    from harbour.detect.market.cross_venue import _on_two_venues
+
+    rng = np.random.default_rng(seed)
+    n = 2000
+    legs = pl.DataFrame({"owner": rng.choice([f"c{i}" for i in range(900)], n).tolist(),
+                         "venue": rng.choice(["HBX", "KWX", "VTX"], n, p=[0.8, 0.15, 0.05]).tolist()})
+    multi = legs.group_by("owner").agg(lo=pl.col("venue").min(), hi=pl.col("venue").max()) \
+        .filter(pl.col("lo") != pl.col("hi")).select("owner")
+    want = legs.select(pl.col("owner").is_in(multi["owner"].implode())).to_series()
+    assert 0 < want.sum() < n
+    assert _on_two_venues(legs).equals(want, check_names=False)
+    with_null = legs.with_columns(owner=pl.when(pl.int_range(n) == 3).then(None).otherwise(pl.col("owner")))
+    assert _on_two_venues(with_null).fill_null(False).equals(
+        want.scatter(3, False), check_names=False)

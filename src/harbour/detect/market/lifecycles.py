@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from harbour.detect.aml.interning import Strings, _buffers, intern_columns
+from harbour.detect.aml.interning import Strings, _buffers, _load_u64, intern_columns
 from harbour.detect.aml.kernels import single_threaded
 
 _US_UTC = pa.timestamp("us", "UTC")
@@ -39,17 +39,29 @@ def exact_codes(cols: list[Strings]) -> tuple[np.ndarray, np.ndarray] | None:
 
 @njit(cache=True, nogil=True)
 def _same_as_first(offsets: np.ndarray, data: np.ndarray, codes: np.ndarray, firsts: np.ndarray) -> bool:
-    """Whether every string equals the first string of its id, byte for byte."""
+    """Whether every string equals the first string of its id, byte for byte: each row is compared with the
+    previous row of its id (equal all along the chain, so equal to the first), which is usually a few rows back
+    and still in cache — the first row of a long-lived id is not."""
+    last = firsts.copy()
     for i in range(codes.shape[0]):
-        f = firsts[codes[i]]
+        c = codes[i]
+        f = last[c]
+        last[c] = i
         if f == i:
             continue
         a, z, b = offsets[i], offsets[i + 1], offsets[f]
-        if offsets[f + 1] - b != z - a:
+        n = z - a
+        if offsets[f + 1] - b != n:
             return False
-        for k in range(z - a):
+        k = 0
+        while k + 8 <= n:  # a word at a time
+            if _load_u64(data, a + k) != _load_u64(data, b + k):  # type: ignore[call-arg]
+                return False
+            k += 8
+        while k < n:
             if data[a + k] != data[b + k]:
                 return False
+            k += 1
     return True
 
 

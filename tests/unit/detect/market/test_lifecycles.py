@@ -84,3 +84,8 @@ def test_a_hash_collision_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lifecycles, "intern_columns", colliding)
     assert exact_codes([pa.array(["same", "same"])]) is not None
     assert exact_codes([pa.array(["same", "other"])]) is None
+    # compared a word at a time, then byte by byte: a difference in either part is found
+    assert exact_codes([pa.array(["order-0000000017", "order-0000000017"])]) is not None
+    assert exact_codes([pa.array(["order-0000000017", "order-0000000018"])]) is None
+    assert exact_codes([pa.array(["order-0000000017a", "order-0000000017b"])]) is None
+    assert exact_codes([pa.array(["xorder-000000001", "yorder-000000001"])]) is None

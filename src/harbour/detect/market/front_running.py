@@ -56,7 +56,7 @@ from harbour.detect.market.frames import (
     span_seconds,
     with_owner,
 )
-from harbour.detect.market.lifecycles import exact_codes
+from harbour.detect.market.lifecycles import exact_codes, kahan_add
 
 
 class FrontRunningConfig(BaseModel):
@@ -174,10 +174,7 @@ def _fill_totals(codes: np.ndarray, n: int, q: np.ndarray, ts: np.ndarray) -> tu
     last = np.full(n, np.iinfo(np.int64).min, np.int64)
     for i in range(codes.shape[0]):
         c = codes[i]
-        y = q[i] - carry[c]
-        t = total[c] + y
-        carry[c] = (t - total[c]) - y
-        total[c] = t
+        total[c], carry[c] = kahan_add(total[c], carry[c], q[i])
         first[c] = min(first[c], ts[i])
         last[c] = max(last[c], ts[i])
     return total, first, last

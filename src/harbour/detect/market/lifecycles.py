@@ -70,8 +70,8 @@ def _lives(codes: np.ndarray, n_ids: int, is_new: np.ndarray, is_end: np.ndarray
            ts: np.ndarray, qty: np.ndarray, qty_ok: np.ndarray
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per order id over its events, in row order: the first ``new`` event's row (-1: none), the earliest
-    ``new`` time, the latest cancel/expire time (-1 row: none), the largest quantity (NaN: none) and whether a
-    ``new`` event of it is big (``big_new``)."""
+    ``new`` time, the latest cancel/expire time (-1 row: none), the largest non-null quantity (``sized``: any)
+    and whether a ``new`` event of it is big (``big_new``)."""
     first_new = np.full(n_ids, -1, np.int64)
     placed = np.zeros(n_ids, np.int64)
     last_end = np.full(n_ids, -1, np.int64)
@@ -98,6 +98,15 @@ def _lives(codes: np.ndarray, n_ids: int, is_new: np.ndarray, is_end: np.ndarray
     return first_new, placed, last_end, cancelled, size, sized, big
 
 
+@njit(cache=True, nogil=True, inline="always")
+def kahan_add(total: float, carry: float, x: float) -> tuple[float, float]:
+    """``total + x`` with Kahan's compensation (the new total and carry): the sum Polars computes for a group,
+    step for step, so that a compiled pass and Polars' group-by give the same bits."""
+    y = x - carry
+    t = total + y
+    return t, (t - total) - y
+
+
 @njit(cache=True, nogil=True)
 def _fills(codes: np.ndarray, n_ids: int, qty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per id, the summed quantity of the rows that carry it (in row order, compensated as Polars' group-by sum
@@ -107,10 +116,7 @@ def _fills(codes: np.ndarray, n_ids: int, qty: np.ndarray) -> tuple[np.ndarray, 
     traded = np.zeros(n_ids, np.bool_)
     for i in range(codes.shape[0]):
         c = codes[i]
-        y = qty[i] - carry[c]
-        t = filled[c] + y
-        carry[c] = (t - filled[c]) - y
-        filled[c] = t
+        filled[c], carry[c] = kahan_add(filled[c], carry[c], qty[i])
         traded[c] = True
     return filled, traded
 

@@ -50,7 +50,7 @@ from harbour.detect.market.frames import (
     stable_sort,
     with_owner,
 )
-from harbour.detect.market.lifecycles import exact_codes
+from harbour.detect.market.lifecycles import exact_codes, kahan_add
 
 
 class MomentumIgnitionConfig(BaseModel):
@@ -132,15 +132,9 @@ def _keep_runs(starts: np.ndarray, q: np.ndarray, qs: np.ndarray, min_trades: in
         while j < q.shape[0] and not starts[j]:
             j += 1
         total, carry, signed, carry_s = 0.0, 0.0, 0.0, 0.0
-        for k in range(i, j):  # Kahan, as Polars sums a group
-            y = q[k] - carry
-            t = total + y
-            carry = (t - total) - y
-            total = t
-            y = qs[k] - carry_s
-            t = signed + y
-            carry_s = (t - signed) - y
-            signed = t
+        for k in range(i, j):
+            total, carry = kahan_add(total, carry, q[k])
+            signed, carry_s = kahan_add(signed, carry_s, qs[k])
         if j - i >= min_trades and abs(signed) >= 0.8 * total:
             keep[i:j] = True
         i = j
@@ -253,10 +247,7 @@ def _taken_totals(group: np.ndarray, n: int, ts: np.ndarray, q: np.ndarray, deci
     for i in range(group.shape[0]):
         g = group[i]
         first[g] = min(first[g], ts[i])
-        y = q[i] - carry[g]
-        t = total[g] + y
-        carry[g] = (t - total[g]) - y
-        total[g] = t
+        total[g], carry[g] = kahan_add(total[g], carry[g], q[i])
         placed[g] = size[decision[i]]
     for g in range(n):
         total[g] = max(total[g], placed[g])

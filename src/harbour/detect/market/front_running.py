@@ -166,7 +166,7 @@ def _us(values: np.ndarray) -> pl.Series:
 
 @njit(cache=True, nogil=True)
 def _fill_totals(codes: np.ndarray, n: int, q: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per id: the quantities summed in row order (compensated, as Polars sums a group), earliest and latest
+    """Per id: the quantities summed in row order (compensated: ``kahan_add``), earliest and latest
     time."""
     total = np.zeros(n, np.float64)
     carry = np.zeros(n, np.float64)

@@ -100,8 +100,10 @@ def _lives(codes: np.ndarray, n_ids: int, is_new: np.ndarray, is_end: np.ndarray
 
 @njit(cache=True, nogil=True, inline="always")
 def kahan_add(total: float, carry: float, x: float) -> tuple[float, float]:
-    """``total + x`` with Kahan's compensation (the new total and carry): the sum Polars computes for a group,
-    step for step, so that a compiled pass and Polars' group-by give the same bits."""
+    """``total + x`` with Kahan's compensation (the new total and carry). Polars sums the groups of a large frame
+    this way, so on the partitions of a real lake the compiled passes give the bits its group-by gave; on small
+    frames Polars adds in plain sequence, and the two may differ in the last bit (measured: plain sums at 1,200
+    rows, compensated at 20,000)."""
     y = x - carry
     t = total + y
     return t, (t - total) - y
@@ -109,8 +111,8 @@ def kahan_add(total: float, carry: float, x: float) -> tuple[float, float]:
 
 @njit(cache=True, nogil=True)
 def _fills(codes: np.ndarray, n_ids: int, qty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per id, the summed quantity of the rows that carry it (in row order, compensated as Polars' group-by sum
-    is, so that both paths give the same bits) and whether any does."""
+    """Per id, the summed quantity of the rows that carry it (in row order, compensated: ``kahan_add``) and
+    whether any does."""
     filled = np.zeros(n_ids, np.float64)
     carry = np.zeros(n_ids, np.float64)
     traded = np.zeros(n_ids, np.bool_)

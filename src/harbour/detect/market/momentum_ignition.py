@@ -111,7 +111,7 @@ def _bursts(legs: pl.DataFrame, config: MomentumIgnitionConfig) -> pl.DataFrame:
 def _passing_runs(agg: pl.DataFrame, min_trades: int) -> pl.Series | pl.Expr:
     """Per row of ``agg`` (sorted by owner, each burst a contiguous run): whether its run has ``min_trades`` legs
     or more and is one-sided (|signed quantity| >= 0.8 of the quantity), the sums added in row order and
-    compensated as Polars' group sums are, so the test below on the same sums keeps the same runs."""
+    compensated (``kahan_add``), as Polars sums the groups of a large frame."""
     if agg["quantity"].null_count() or agg.height == 0:
         runs = agg.group_by("owner", "burst").agg(n_legs=pl.len(), q=pl.col("quantity").sum(),
                                                   q_signed=(pl.col("quantity") * pl.col("sign")).sum()) \
@@ -238,7 +238,7 @@ def _largest_placed(codes: np.ndarray, n: int, q: np.ndarray, q_ok: np.ndarray) 
 @njit(cache=True, nogil=True)
 def _taken_totals(group: np.ndarray, n: int, ts: np.ndarray, q: np.ndarray, decision: np.ndarray,
                   size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per group: the earliest time and the quantity summed in row order (compensated, as Polars sums a group),
+    """Per group: the earliest time and the quantity summed in row order (compensated: ``kahan_add``),
     then raised to its order's placed size."""
     first = np.full(n, np.iinfo(np.int64).max, np.int64)
     total = np.zeros(n, np.float64)

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-import pyarrow.compute as pc
 from numba import njit
 from pydantic import BaseModel, Field
 
@@ -42,7 +41,7 @@ from harbour.detect.market.frames import (
     stable_sort,
     with_owner,
 )
-from harbour.detect.market.lifecycles import exact_codes, order_lifecycles
+from harbour.detect.market.lifecycles import exact_codes, order_lifecycles, trade_fills
 
 
 class PressureConfig(BaseModel):
@@ -89,9 +88,7 @@ class PressureConfig(BaseModel):
 
 def _fills(trades: pl.DataFrame) -> pl.DataFrame:
     """Filled quantity per order id that traded (both sides of every trade)."""
-    return pl.concat([trades.select(order_id="buy_order_id", q="quantity"),
-                      trades.select(order_id="sell_order_id", q="quantity")]) \
-        .drop_nulls("order_id").group_by("order_id").agg(filled=pl.col("q").sum())
+    return trade_fills(trades).group_by("order_id").agg(filled=pl.col("q").sum())
 
 
 def _lifecycles(orders: pl.DataFrame, fills: pl.DataFrame) -> pl.DataFrame:
@@ -204,12 +201,8 @@ def _life_stories(part: Partition, trades: pl.DataFrame, median: float, config: 
     events (``order_lifecycles``); by grouping the events by their string ids when the ids cannot be made
     exact that way."""
     arrow = part.tables["orders"]
-    event, kind, qty = arrow.column("event"), arrow.column("order_type"), arrow.column("quantity")
-    big_new = pc.and_(pc.and_(pc.equal(event, "new"), pc.equal(kind, "limit")),
-                      pc.greater_equal(qty, config.size_multiple * median))
     if arrow.column("ts").null_count == 0:
-        life = order_lifecycles(arrow, trades, np.asarray(pc.fill_null(big_new, False).to_numpy(zero_copy_only=False),
-                                                          dtype=np.bool_))
+        life = order_lifecycles(arrow, trades, config.size_multiple * median)
         if life is not None:
             return life
     orders = _orders(part)

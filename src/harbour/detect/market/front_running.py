@@ -30,7 +30,6 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pyarrow as pa
-from numba import njit
 from pydantic import BaseModel, Field
 
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
@@ -56,7 +55,7 @@ from harbour.detect.market.frames import (
     span_seconds,
     with_owner,
 )
-from harbour.detect.market.lifecycles import exact_codes, kahan_add
+from harbour.detect.market.lifecycles import exact_codes, group_totals, placement_totals
 
 
 class FrontRunningConfig(BaseModel):
@@ -146,7 +145,7 @@ def _per_order(fills: pl.DataFrame, news: pl.DataFrame | None) -> pl.DataFrame |
     codes, firsts = found
     nf = fills.height
     n_ids = int(np.searchsorted(firsts, nf))  # ids first seen among the fills: every order that took liquidity
-    qty, first, last = _fill_totals(codes[:nf], n_ids, fills["quantity"].cast(pl.Float64).to_numpy(),
+    qty, first, last = group_totals(codes[:nf], n_ids, fills["quantity"].cast(pl.Float64).to_numpy(),
                                     fills["ts"].dt.epoch("us").to_numpy())
     per = fills.rechunk()[firsts[:n_ids]].select("order_id", qty=pl.Series(qty), first=_us(first), last=_us(last),
                                        account="account", owner="owner", side="side")
@@ -154,7 +153,7 @@ def _per_order(fills: pl.DataFrame, news: pl.DataFrame | None) -> pl.DataFrame |
         return per.with_columns(placed=pl.lit(None, dtype=pl.Datetime("us", "UTC")),
                                 size=pl.lit(None, dtype=pl.Float64))
     q = placements["quantity"].cast(pl.Float64)
-    placed, size, has_placed, has_size = _placements(codes[nf:], n_ids, placements["ts"].dt.epoch("us").to_numpy(),
+    placed, size, has_placed, has_size = placement_totals(codes[nf:], n_ids, placements["ts"].dt.epoch("us").to_numpy(),
                                                      q.fill_null(0.0).to_numpy(), q.is_not_null().to_numpy())
     return per.with_columns(placed=_us(placed).scatter(np.flatnonzero(~has_placed), None),
                             size=pl.Series(size).scatter(np.flatnonzero(~has_size), None))
@@ -162,43 +161,6 @@ def _per_order(fills: pl.DataFrame, news: pl.DataFrame | None) -> pl.DataFrame |
 
 def _us(values: np.ndarray) -> pl.Series:
     return pl.Series(values, dtype=pl.Int64).cast(pl.Datetime("us", "UTC"))
-
-
-@njit(cache=True, nogil=True)
-def _fill_totals(codes: np.ndarray, n: int, q: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per id: the quantities summed in row order (compensated: ``kahan_add``), earliest and latest
-    time."""
-    total = np.zeros(n, np.float64)
-    carry = np.zeros(n, np.float64)
-    first = np.full(n, np.iinfo(np.int64).max, np.int64)
-    last = np.full(n, np.iinfo(np.int64).min, np.int64)
-    for i in range(codes.shape[0]):
-        c = codes[i]
-        total[c], carry[c] = kahan_add(total[c], carry[c], q[i])
-        first[c] = min(first[c], ts[i])
-        last[c] = max(last[c], ts[i])
-    return total, first, last
-
-
-@njit(cache=True, nogil=True)
-def _placements(codes: np.ndarray, n: int, ts: np.ndarray, q: np.ndarray, q_ok: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per id below ``n`` (the placements of other ids are skipped): earliest time and largest quantity."""
-    placed = np.zeros(n, np.int64)
-    size = np.zeros(n, np.float64)
-    has_placed = np.zeros(n, np.bool_)
-    has_size = np.zeros(n, np.bool_)
-    for i in range(codes.shape[0]):
-        c = codes[i]
-        if c >= n:
-            continue
-        if not has_placed[c] or ts[i] < placed[c]:
-            placed[c] = ts[i]
-            has_placed[c] = True
-        if q_ok[i] and (not has_size[c] or q[i] > size[c]):
-            size[c] = q[i]
-            has_size[c] = True
-    return placed, size, has_placed, has_size
 
 
 def _large_orders(t: pl.DataFrame, news: pl.DataFrame | None, owners: pl.DataFrame,

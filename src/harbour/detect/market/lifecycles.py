@@ -2,10 +2,11 @@
 largest size, filled quantity) without grouping millions of events by their string ids in a data-frame library.
 
 Order ids are interned (64-bit hashes, numbered in order of first appearance; ``aml.interning``) over the
-events and the trades' two order-id columns together, and every row's string is then compared byte for byte with
-the first string of its id, so the ids are exact: on a hash collision (odds about n^2 / 2^65 for n ids) the
+events and the trades' two order-id columns together, and every row's string is then compared with the previous
+string of its id (so with the first), so the ids are exact: on a hash collision (odds about n^2 / 2^65 for n ids) the
 caller is told (``None``) and takes the exact data-frame path. One compiled pass over the events then gives every
-order's life, another over the trades its fills.
+order's life, another over the trades its fills. The per-id passes here (``group_totals``, ``placement_totals``)
+serve the other kernels that group by interned ids too.
 """
 
 from __future__ import annotations
@@ -123,15 +124,57 @@ def _fills(codes: np.ndarray, n_ids: int, qty: np.ndarray) -> tuple[np.ndarray, 
     return filled, traded
 
 
-def order_lifecycles(orders: pa.Table, trades: pl.DataFrame, big_new: np.ndarray) -> pl.DataFrame | None:
-    """One row per order that traded or has a big placement (``big_new``: per event row, a ``new`` event big
-    enough to be bait), in order of first event: ``order_id``, ``account``, ``side``, ``order_type``, ``price``
+@njit(cache=True, nogil=True)
+def group_totals(codes: np.ndarray, n: int, q: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per id below ``n``: the quantities of its rows summed in row order (compensated: ``kahan_add``), its
+    earliest and latest time (int64 max and min for an id with no rows)."""
+    total = np.zeros(n, np.float64)
+    carry = np.zeros(n, np.float64)
+    first = np.full(n, np.iinfo(np.int64).max, np.int64)
+    last = np.full(n, np.iinfo(np.int64).min, np.int64)
+    for i in range(codes.shape[0]):
+        c = codes[i]
+        total[c], carry[c] = kahan_add(total[c], carry[c], q[i])
+        first[c] = min(first[c], ts[i])
+        last[c] = max(last[c], ts[i])
+    return total, first, last
+
+
+@njit(cache=True, nogil=True)
+def placement_totals(codes: np.ndarray, n: int, ts: np.ndarray, q: np.ndarray, q_ok: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per id below ``n`` (the placements of other ids are skipped): earliest time and largest quantity."""
+    placed = np.zeros(n, np.int64)
+    size = np.zeros(n, np.float64)
+    has_placed = np.zeros(n, np.bool_)
+    has_size = np.zeros(n, np.bool_)
+    for i in range(codes.shape[0]):
+        c = codes[i]
+        if c >= n:
+            continue
+        if not has_placed[c] or ts[i] < placed[c]:
+            placed[c] = ts[i]
+            has_placed[c] = True
+        if q_ok[i] and (not has_size[c] or q[i] > size[c]):
+            size[c] = q[i]
+            has_size[c] = True
+    return placed, size, has_placed, has_size
+
+
+def trade_fills(trades: pl.DataFrame) -> pl.DataFrame:
+    """Both sides of every trade that names its order: ``order_id`` and the quantity ``q``."""
+    return pl.concat([trades.select(order_id="buy_order_id", q="quantity"),
+                      trades.select(order_id="sell_order_id", q="quantity")]).drop_nulls("order_id")
+
+
+def order_lifecycles(orders: pa.Table, trades: pl.DataFrame, bait_size: float) -> pl.DataFrame | None:
+    """One row per order that traded or was placed as a limit order of ``bait_size`` or more (big enough to be
+    bait), in order of first event: ``order_id``, ``account``, ``side``, ``order_type``, ``price``
     (of its first placement), ``placed`` (earliest placement), ``cancelled`` (latest cancel or expiry), ``size``
     (largest open quantity), ``filled`` (summed quantity of its trades, 0 if none). None when the ids cannot be
     made exact (nulls among the orders' ids, a hash collision): the caller groups by the strings instead."""
     n = orders.num_rows
-    fill_rows = pl.concat([trades.select(order_id="buy_order_id", q="quantity"),
-                           trades.select(order_id="sell_order_id", q="quantity")]).drop_nulls("order_id")
+    fill_rows = trade_fills(trades)
     if fill_rows["q"].null_count():
         return None
     found = exact_codes([orders.column("order_id"), fill_rows["order_id"].to_arrow()])
@@ -141,8 +184,10 @@ def order_lifecycles(orders: pa.Table, trades: pl.DataFrame, big_new: np.ndarray
     n_ids = int(np.searchsorted(firsts, n))  # ids first seen among the events: the orders (ids of trades only are not)
     event = orders.column("event")
     qty = orders.column("quantity")
+    is_new = _mask(pc.equal(event, "new"))
+    big_new = is_new & _mask(pc.and_(pc.equal(orders.column("order_type"), "limit"), pc.greater_equal(qty, bait_size)))
     first_new, placed, last_end, cancelled, size, sized, big = _lives(
-        codes[:n], n_ids, _mask(pc.equal(event, "new")), _mask(pc.is_in(event, pa.array(["cancel", "expire"]))),
+        codes[:n], n_ids, is_new, _mask(pc.is_in(event, pa.array(["cancel", "expire"]))),
         big_new, _ints(orders.column("ts")), _floats(qty), _mask(pc.is_valid(qty)))
     trade_codes = codes[n:]
     filled, traded = _fills(np.where(trade_codes < n_ids, trade_codes, n_ids), n_ids + 1, fill_rows["q"].to_numpy())

@@ -50,7 +50,7 @@ from harbour.detect.market.frames import (
     stable_sort,
     with_owner,
 )
-from harbour.detect.market.lifecycles import exact_codes, kahan_add
+from harbour.detect.market.lifecycles import exact_codes, group_totals, kahan_add, placement_totals
 
 
 class MomentumIgnitionConfig(BaseModel):
@@ -206,13 +206,15 @@ def _orders_taken_fast(aggr: pl.DataFrame, news: pl.DataFrame | None
     order = np.argsort(first_rows, kind="stable")  # groups in order of first appearance
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
-    size = np.zeros(n_decisions, np.float64)
+    rows = first_rows[order]
+    o_q, o_ts, _ = group_totals(rank[group], order.size, aggr["quantity"].cast(pl.Float64).to_numpy(),
+                                aggr["ts"].dt.epoch("us").to_numpy())
     if news is not None:
         q = news["quantity"].cast(pl.Float64)
-        size = _largest_placed(ids[0][na:], n_decisions, q.fill_null(0.0).to_numpy(), q.is_not_null().to_numpy())
-    o_ts, o_q = _taken_totals(rank[group], order.size, aggr["ts"].dt.epoch("us").to_numpy(),
-                              aggr["quantity"].cast(pl.Float64).to_numpy(), ids[0][:na], size)
-    rows = first_rows[order]
+        _, size, _, sized = placement_totals(ids[0][na:], n_decisions, news["ts"].dt.epoch("us").to_numpy(),
+                                             q.fill_null(0.0).to_numpy(), q.is_not_null().to_numpy())
+        placed = np.where(sized, size, 0.0)[ids[0][rows]]  # each group's decision's placed size, 0 if none
+        o_q = np.where(placed > o_q, placed, o_q)  # the larger, as max(o_q, placed)
     taken = aggr.rechunk()[rows].select(
         "owner", "decision", o_ts=pl.Series(o_ts, dtype=pl.Int64).cast(pl.Datetime("us", "UTC")),
         o_q=pl.Series(o_q), o_sign=pl.col("sign").cast(pl.Float64))
@@ -220,38 +222,6 @@ def _orders_taken_fast(aggr: pl.DataFrame, news: pl.DataFrame | None
         return taken, pl.DataFrame()
     market = news.select(pl.col("order_type") == "market").to_series().to_numpy()
     return taken, news.filter(pl.Series(market & (ids[0][na:] >= n_decisions)))
-
-
-@njit(cache=True, nogil=True)
-def _largest_placed(codes: np.ndarray, n: int, q: np.ndarray, q_ok: np.ndarray) -> np.ndarray:
-    """Per id below ``n``: its largest placed quantity, 0 when none (as the join's fill)."""
-    size = np.zeros(n, np.float64)
-    seen = np.zeros(n, np.bool_)
-    for i in range(codes.shape[0]):
-        c = codes[i]
-        if c < n and q_ok[i] and (not seen[c] or q[i] > size[c]):
-            size[c] = q[i]
-            seen[c] = True
-    return size
-
-
-@njit(cache=True, nogil=True)
-def _taken_totals(group: np.ndarray, n: int, ts: np.ndarray, q: np.ndarray, decision: np.ndarray,
-                  size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per group: the earliest time and the quantity summed in row order (compensated: ``kahan_add``),
-    then raised to its order's placed size."""
-    first = np.full(n, np.iinfo(np.int64).max, np.int64)
-    total = np.zeros(n, np.float64)
-    carry = np.zeros(n, np.float64)
-    placed = np.zeros(n, np.float64)
-    for i in range(group.shape[0]):
-        g = group[i]
-        first[g] = min(first[g], ts[i])
-        total[g], carry[g] = kahan_add(total[g], carry[g], q[i])
-        placed[g] = size[decision[i]]
-    for g in range(n):
-        total[g] = max(total[g], placed[g])
-    return first, total
 
 
 def _largest_rival(taken: pl.DataFrame, bursts: pl.DataFrame, follow: dt.timedelta) -> list[float | None]:

@@ -11,7 +11,6 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 from polars.testing import assert_frame_equal
 
@@ -49,15 +48,13 @@ def _trades(rng: np.random.Generator, n: int, n_orders: int) -> pl.DataFrame:
 def test_lifecycles_are_the_group_by(seed: int) -> None:
     rng = np.random.default_rng(seed)
     book, trades = _book(rng, 3000, 400), _trades(rng, 500, 400)
-    big_new = np.asarray(pc.fill_null(pc.and_(
-        pc.equal(book.column("event"), "new"), pc.greater_equal(book.column("quantity"), 7.0)),
-        False).to_numpy(zero_copy_only=False), dtype=np.bool_)
-    got = order_lifecycles(book, trades, big_new)
+    got = order_lifecycles(book, trades, 7.0)
     assert got is not None
     orders = pl.from_arrow(book)
     assert isinstance(orders, pl.DataFrame)
     fills = _fills(trades)
-    wanted = pl.concat([orders.filter(pl.Series(big_new)).select("order_id"), fills.select("order_id")])
+    bait = orders.filter((pl.col("event") == "new") & (pl.col("order_type") == "limit") & (pl.col("quantity") >= 7.0))
+    wanted = pl.concat([bait.select("order_id"), fills.select("order_id")])
     want = _lifecycles(orders.join(wanted, on="order_id", how="semi"), fills)
     assert got.columns == want.columns
     # sums to 1e-12: Polars adds a small frame's groups in plain sequence, the compiled pass compensates (as Polars

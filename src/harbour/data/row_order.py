@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from numba import njit
 
 from harbour.data.schemas import TABLES
 
@@ -41,6 +42,8 @@ def sort_rows(data: pa.Table, table: str) -> pa.Table:
         order = np.argsort(t, kind="stable")
         t = t[order]
     tie = t[1:] == t[:-1]
+    if order is None and len(cols) > 1 and _runs_in_key_order(data, cols[1:], np.flatnonzero(tie)):
+        return data  # the lake's files: every run of one time already in key order
     if len(cols) > 1 and tie.any():
         tied = np.zeros(n, dtype=bool)
         tied[1:] |= tie
@@ -56,6 +59,66 @@ def sort_rows(data: pa.Table, table: str) -> pa.Table:
     if order is None or (order == np.arange(n)).all():
         return data
     return data.take(pa.array(order))
+
+
+def _runs_in_key_order(data: pa.Table, keys: list[str], pairs: np.ndarray) -> bool:
+    """Whether each row ``i`` in ``pairs`` is at most row ``i + 1`` by ``keys`` (what a sort of the tied rows
+    would find, without copying them): compared column by column in a compiled pass, a pair settled by the
+    first column where it differs. False when unsure (a null, a NaN, a type not compared here): the caller
+    then sorts."""
+    state = np.zeros(len(pairs), np.int8)  # 0 equal so far, 1 in order, -1 out of order
+    for name in keys:
+        col = data.column(name)
+        if col.null_count:
+            return False
+        arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+        kind = arr.type
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            _, off_buf, data_buf = arr.buffers()
+            offsets = np.frombuffer(off_buf, np.int32 if pa.types.is_string(kind) else np.int64)
+            offsets = offsets[arr.offset:arr.offset + len(arr) + 1]
+            raw = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+            _compare_strings(offsets, raw, pairs, state)
+        elif pa.types.is_floating(kind) or pa.types.is_integer(kind):
+            values = arr.to_numpy(zero_copy_only=False)
+            if pa.types.is_floating(kind) and np.isnan(values).any():
+                return False
+            _compare_numbers(values, pairs, state)
+        else:
+            return False
+        if (state < 0).any():
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _compare_strings(offsets: np.ndarray, raw: np.ndarray, pairs: np.ndarray, state: np.ndarray) -> None:
+    """For pairs still equal: byte order of row i against row i + 1 (Arrow orders strings so)."""
+    for k in range(pairs.shape[0]):
+        if state[k] != 0:
+            continue
+        i = pairs[k]
+        a, a_end, b, b_end = offsets[i], offsets[i + 1], offsets[i + 1], offsets[i + 2]
+        na, nb = a_end - a, b_end - b
+        n = min(na, nb)
+        j = 0
+        while j < n and raw[a + j] == raw[b + j]:
+            j += 1
+        if j < n:
+            state[k] = 1 if raw[a + j] < raw[b + j] else -1
+        elif na != nb:
+            state[k] = 1 if na < nb else -1
+
+
+@njit(cache=True, nogil=True)
+def _compare_numbers(values: np.ndarray, pairs: np.ndarray, state: np.ndarray) -> None:
+    for k in range(pairs.shape[0]):
+        if state[k] == 0:
+            i = pairs[k]
+            if values[i] < values[i + 1]:
+                state[k] = 1
+            elif values[i] > values[i + 1]:
+                state[k] = -1
 
 
 def _plain(keys: pa.Table) -> pa.Table:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from multiprocessing import Manager
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -183,3 +185,32 @@ def test_an_unreadable_lake_file_fails_the_run_naming_detector_table_and_file(sa
         run_detectors(lake, [RefSelfTrade()], workers=1)
     message = str(err.value)
     assert RefSelfTrade().name in message and "trades" in message and str(broken) in message
+
+
+def _worker_setup(both: Any) -> tuple[frozenset[int], str]:
+    import os
+
+    both.wait(timeout=60)  # returns once the other worker holds the other task: one task per worker
+    return frozenset(os.sched_getaffinity(0)), pa.default_memory_pool().backend_name
+
+
+@pytest.mark.parametrize("pin", ["1", "0"])
+def test_pool_workers_are_pinned_one_per_core_unless_turned_off(pin: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from harbour.detect.runners.local import LocalRunner
+
+    cores = frozenset(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        pytest.skip("pinning needs a core per worker")
+    monkeypatch.setenv("HARBOUR_PIN_WORKERS", pin)
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    with LocalRunner(workers=2) as runner, Manager() as manager:
+        both = manager.Barrier(2)
+        seen = list(runner._executor().map(_worker_setup, [both, both]))
+    affinities = {a for a, _ in seen}
+    if pin == "1":
+        assert all(len(a) == 1 and a <= cores for a in affinities) and len(affinities) == 2  # a core each
+    else:
+        assert affinities == {cores}
+    assert {pool for _, pool in seen} <= {"jemalloc", "system"}  # not mimalloc (see use_steady_allocator)

@@ -137,6 +137,10 @@ def test_sort_rows_gives_the_time_then_key_order_of_a_full_sort(rows: list[tuple
     got = sort_rows(table, "orders")
     assert got.drop_columns(["i"]).equals(table.sort_by(keys).drop_columns(["i"]))
     assert sorted(got.column("i").to_pylist()) == list(range(len(rows)))
+    ordered = table.sort_by(keys)
+    assert sort_rows(ordered, "orders") is ordered  # already in order (the lake's files): checked, not copied
+    pieces = pa.concat_tables([ordered.slice(0, len(rows) // 2), ordered.slice(len(rows) // 2)])
+    assert sort_rows(pieces, "orders") is pieces  # a partition read in pieces (chunked columns)
 
 
 def test_split_by_keys_takes_rows_in_any_order_and_keeps_their_order_within_a_key() -> None:

@@ -390,12 +390,58 @@ def _run_kernel(job: DetectorJob, task: LocalTask, key: tuple[Any, ...],
     return finish_alerts(job.detector, alerts, span)
 
 
+def _start_worker(threads: int, next_slot: Any | None) -> None:
+    """A worker process's set-up: its share of the cores for the kernels' own thread pools, Arrow's memory
+    pool (``use_steady_allocator``), and, when the pool has a core (or several) per worker, those cores only
+    (``pin_to_cores``)."""
+    _limit_threads(threads)
+    use_steady_allocator()
+    if next_slot is not None:
+        with next_slot.get_lock():
+            slot = next_slot.value
+            next_slot.value += 1
+        pin_to_cores(slot, threads)
+
+
 def _limit_threads(threads: int) -> None:
     """A worker's share of the cores for the kernels' own thread pools. The pool already runs one worker per
     core; a Polars pool of every core inside each worker only adds hand-offs between threads (measured: the
     market kernels took 27% more CPU-seconds with 2 Polars threads than with 1 on a 2-core machine). Set before
     Polars is first imported (a task's detector brings it in); a value the user set is kept."""
     os.environ.setdefault("POLARS_MAX_THREADS", str(threads))
+
+
+def use_steady_allocator() -> None:
+    """Arrow's buffers from jemalloc (or the system allocator where the build has none) rather than
+    pyarrow's default mimalloc, unless the operator chose a pool (``ARROW_DEFAULT_MEMORY_POOL``). On hosts with
+    transparent huge pages always on, mimalloc's fresh pages made reading a partition's Parquet files cost
+    1.5-3x the CPU-seconds from one run to the next (system time: pages zeroed in the kernel); measured, the
+    venue-symbol-day reads of the 1M bench market: mimalloc 3.3-4.4 CPU-s, jemalloc 3.0-3.1, three runs each."""
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        return
+    try:
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+    except NotImplementedError:
+        pa.set_memory_pool(pa.system_memory_pool())
+
+
+def pinning_enabled(workers: int, threads: int) -> bool:
+    """Whether workers are pinned: one core set per worker fits in the cores this process may use, and the
+    operator did not turn it off (``HARBOUR_PIN_WORKERS=0``, e.g. beside other busy services on the cores)."""
+    if os.environ.get("HARBOUR_PIN_WORKERS", "1") == "0" or not hasattr(os, "sched_setaffinity"):
+        return False
+    return workers > 1 and workers * threads <= len(os.sched_getaffinity(0))
+
+
+def pin_to_cores(slot: int, threads: int) -> None:
+    """Keep this process (the calling thread and every thread it starts later: Polars', Arrow's) on the
+    ``slot``-th group of ``threads`` cores. Each Polars operation is handed from the Python thread to a
+    Polars pool thread and back; on a virtual machine waking a thread on another core costs far more than a
+    switch on the same core (measured on the 2-core host: a 3-row join 368-510 us unpinned, 176 us pinned; the
+    market suite, serial over the 1M bench market, 32.5 -> 22-26 CPU-seconds)."""
+    cores = sorted(os.sched_getaffinity(0))
+    start = (slot * threads) % len(cores)
+    os.sched_setaffinity(0, set(cores[start:start + threads]) or {cores[0]})
 
 
 def _empty() -> pa.Table:
@@ -435,8 +481,10 @@ class LocalRunner:
         if self._pool is None:
             # spawn, not fork: the parent may hold DuckDB/Arrow threads, and fork copies their locks.
             threads = max(1, (os.cpu_count() or 1) // self.workers)
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"),
-                                             initializer=_limit_threads, initargs=(threads,))
+            context = get_context("spawn")
+            next_slot = context.Value("i", 0) if pinning_enabled(self.workers, threads) else None
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
+                                             initializer=_start_worker, initargs=(threads, next_slot))
         return self._pool
 
     def run_job(self, job: DetectorJob, lake_root: Path, window: Window, venues: Sequence[str] | None,

@@ -42,7 +42,7 @@ def sort_rows(data: pa.Table, table: str) -> pa.Table:
         order = np.argsort(t, kind="stable")
         t = t[order]
     tie = t[1:] == t[:-1]
-    if order is None and len(cols) > 1 and _runs_in_key_order(data, cols[1:], np.flatnonzero(tie)):
+    if order is None and len(cols) > 1 and tie.any() and _runs_in_key_order(data, cols[1:], np.flatnonzero(tie)):
         return data  # the lake's files: every run of one time already in key order
     if len(cols) > 1 and tie.any():
         tied = np.zeros(n, dtype=bool)

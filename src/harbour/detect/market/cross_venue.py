@@ -208,7 +208,8 @@ def _pushes(legs: pl.DataFrame, trades: pl.DataFrame, config: CrossVenueConfig) 
     pushes = _not_profit_legs(pushes, dt.timedelta(minutes=config.benefit_minutes))
     # The venue's volume while the push lasts, from cumulative volume (two binary searches per push).
     vol = []
-    for (v,), df in trades.sort("ts").partition_by("venue", as_dict=True).items():
+    # Only the columns the volumes need are sorted and cut (the permutation depends on the time stamps alone).
+    for (v,), df in trades.select("venue", "ts", "quantity").sort("ts").partition_by("venue", as_dict=True).items():
         mine = pushes.filter(pl.col("venue") == v)
         if mine.height == 0:
             continue

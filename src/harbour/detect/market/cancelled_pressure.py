@@ -129,13 +129,19 @@ def coincident(cands: Candidates, config: PressureConfig) -> pl.DataFrame:
     return _with_evidence(eps, cands.ex, cands.median)
 
 
-def executions(trades: pl.DataFrame) -> pl.DataFrame:
-    """Trades seen from each side: account, side, ts, quantity, price, trade_id and the side's order id."""
+def executions(trades: pl.DataFrame, accounts: pl.Series | None = None) -> pl.DataFrame:
+    """Trades seen from each side: account, side, ts, quantity, price, trade_id and the side's order id; with
+    ``accounts``, only the sides those accounts traded (each side filtered before the two are stacked, so the
+    day's other legs are never copied)."""
+    buys, sells = trades, trades
+    if accounts is not None:
+        buys = trades.filter(pl.col("buyer").is_in(accounts.implode()))
+        sells = trades.filter(pl.col("seller").is_in(accounts.implode()))
     return pl.concat([
-        trades.select("trade_id", "ts", "price", "quantity", account="buyer", side=pl.lit("buy"),
-                      ex_order="buy_order_id"),
-        trades.select("trade_id", "ts", "price", "quantity", account="seller", side=pl.lit("sell"),
-                      ex_order="sell_order_id"),
+        buys.select("trade_id", "ts", "price", "quantity", account="buyer", side=pl.lit("buy"),
+                    ex_order="buy_order_id"),
+        sells.select("trade_id", "ts", "price", "quantity", account="seller", side=pl.lit("sell"),
+                     ex_order="sell_order_id"),
     ])
 
 
@@ -273,8 +279,11 @@ def _episodes(part: Partition, config: PressureConfig) -> tuple[Candidates, str]
     # evidence) is per owner and side, so a market maker's fills on the side it never pulled bait from are not read
     wanted = eps.select("owner", side=pl.when(pl.col("side") == "buy").then(pl.lit("sell")).otherwise(pl.lit("buy"))) \
         .unique()
-    ex = with_owner(executions(trades).filter(pl.col("account").is_in(theirs["account"].implode())), owners, "account",
-                    "owner").join(wanted, on=["owner", "side"], how="semi").join(placed, on="ex_order", how="left")
+    ex = with_owner(executions(trades, theirs["account"]), owners, "account", "owner") \
+        .join(wanted, on=["owner", "side"], how="semi")
+    # placement times of those legs' orders only (one row an order, so the left join keeps every leg once)
+    placed = placed.filter(pl.col("ex_order").is_in(ex["ex_order"].drop_nulls().implode()))
+    ex = ex.join(placed, on="ex_order", how="left")
     return _with_opposite(eps, ex, median, day_s, config), venue
 
 

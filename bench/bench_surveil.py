@@ -278,10 +278,10 @@ def run_serial(lake: Path, detectors: list[Detector[Any]]) -> dict[str, Any]:
     from harbour.detect.runners.plan import combine_alerts, make_job
 
     os.environ.setdefault("POLARS_MAX_THREADS", "1")  # as in a worker of a 2-worker pool on 2 cores
-    if os.environ.get("HARBOUR_PIN_WORKERS", "1") != "0" and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # and on one core, as the runner pins a worker
-    if hasattr(local, "use_steady_allocator"):
-        local.use_steady_allocator()  # Arrow's memory pool, as in a worker
+    if hasattr(local, "use_steady_allocator"):  # set up as the runner sets up a worker (older runners did not)
+        local.use_steady_allocator()
+        if local.pinning_enabled(2, 1):
+            local.pin_to_cores(0, 1)
     jobs = [make_job(d, None, lake) for d in detectors]
     groups: dict[Any, list[Any]] = {}
     for job in jobs:

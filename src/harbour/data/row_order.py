@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
+from harbour.data.arrow_strings import string_buffers
 from harbour.data.schemas import TABLES
 
 
@@ -74,10 +75,7 @@ def _runs_in_key_order(data: pa.Table, keys: list[str], pairs: np.ndarray) -> bo
         arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
         kind = arr.type
         if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-            _, off_buf, data_buf = arr.buffers()
-            offsets = np.frombuffer(off_buf, np.int32 if pa.types.is_string(kind) else np.int64)
-            offsets = offsets[arr.offset:arr.offset + len(arr) + 1]
-            raw = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+            offsets, raw, _ = string_buffers(arr)
             _compare_strings(offsets, raw, pairs, state)
         elif pa.types.is_floating(kind) or pa.types.is_integer(kind):
             values = arr.to_numpy(zero_copy_only=False)

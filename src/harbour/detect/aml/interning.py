@@ -26,6 +26,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from harbour.data.arrow_strings import string_buffers
 from harbour.detect.aml.kernels import _run, ranges, together
 
 Strings: TypeAlias = pa.Array | pa.ChunkedArray
@@ -89,18 +90,6 @@ def _hash_strings(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, out:
         hist[np.intp(x >> sh)] += 1
 
 
-def _buffers(chunk: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(offsets, bytes, validity or empty) of a string array, read in place; other types are cast first."""
-    if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
-        chunk = chunk.cast(pa.large_string())
-    _, off_buf, data_buf = chunk.buffers()
-    width = np.int32 if pa.types.is_string(chunk.type) else np.int64
-    offsets = np.frombuffer(off_buf, width)[chunk.offset:chunk.offset + len(chunk) + 1]
-    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    valid = np.asarray(chunk.is_valid()) if chunk.null_count else np.zeros(0, np.bool_)
-    return offsets, data, valid
-
-
 def _chunks(col: Strings) -> list[pa.Array]:
     return [c for c in (col.chunks if isinstance(col, pa.ChunkedArray) else [col]) if len(c)]
 
@@ -108,7 +97,7 @@ def _chunks(col: Strings) -> list[pa.Array]:
 def hash_strings(col: Strings, out: np.ndarray, at: int, hist: np.ndarray, shift: int) -> None:
     """Hashes of ``col``'s strings into ``out[at:at + len(col)]``, counted per bucket into ``hist``."""
     for chunk in _chunks(col):
-        offsets, data, valid = _buffers(chunk)
+        offsets, data, valid = string_buffers(chunk)
         _hash_strings(offsets, data, valid, out, at, hist, shift)
         at += len(chunk)
 
@@ -275,7 +264,7 @@ def take_strings(cols: Sequence[Strings], rows: np.ndarray) -> pa.Array:
         for chunk in _chunks(col):
             lo, hi = (int(x) for x in np.searchsorted(rows, [start, start + len(chunk)]))
             if hi > lo:
-                pieces.append((*_buffers(chunk), rows[lo:hi] - start, lo))
+                pieces.append((*string_buffers(chunk), rows[lo:hi] - start, lo))
             start += len(chunk)
     lens = np.zeros(len(rows), np.int64)
     for offsets, _, valid, sel, at in pieces:
@@ -329,8 +318,8 @@ def _match(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, names_offse
 def prefix_in(strings: pa.Array, names: pa.Array) -> np.ndarray:
     """Per string, the index of the name equal to its text before the first ``:`` (all of it if none), -1 if
     none is; ``names`` holds no nulls or duplicates. A byte scan of each string, in threads."""
-    offsets, data, valid = _buffers(strings)
-    names_offsets, names_data, _ = _buffers(names)
+    offsets, data, valid = string_buffers(strings)
+    names_offsets, names_data, _ = string_buffers(names)
     out = np.full(len(strings), -1, np.int64)
     _run(lambda lo, hi: _match(offsets, data, valid, names_offsets, names_data, False, out, 0, lo, hi),
          ranges(len(strings)))
@@ -343,11 +332,11 @@ def index_of(col: Strings, names: pa.Array, dtype: Any = np.int64, whole: bool =
     duplicates): compared byte by byte, no hash of each string. With ``whole`` False, the index of the name
     equal to each string's text before its first ':' (all of it if none). ``rows`` (a mask over ``col``)
     limits the scan to those rows; the others are -1."""
-    names_offsets, names_data, _ = _buffers(names)
+    names_offsets, names_data, _ = string_buffers(names)
     out = np.full(len(col), -1, dtype)
     at = 0
     for chunk in _chunks(col):
-        offsets, data, valid = _buffers(chunk)
+        offsets, data, valid = string_buffers(chunk)
         if rows is not None:  # _match skips the rows its validity mask leaves out
             valid = rows[at:at + len(chunk)] & valid if valid.shape[0] else rows[at:at + len(chunk)]
         _match(offsets, data, valid, names_offsets, names_data, whole, out, at, 0, len(chunk))
@@ -381,8 +370,8 @@ def _all_equal(a_offsets: np.ndarray, a_data: np.ndarray, a_rows: np.ndarray, b_
 
 def all_equal(a: pa.Array, a_rows: np.ndarray, b: pa.Array, b_rows: np.ndarray) -> bool:
     """Whether ``a[a_rows[j]] == b[b_rows[j]]`` for every j (arrays without nulls)."""
-    a_offsets, a_data, _ = _buffers(a)
-    b_offsets, b_data, _ = _buffers(b)
+    a_offsets, a_data, _ = string_buffers(a)
+    b_offsets, b_data, _ = string_buffers(b)
     return all(_run(lambda lo, hi: _all_equal(a_offsets, a_data, a_rows[lo:hi], b_offsets, b_data, b_rows[lo:hi]),
                     ranges(len(a_rows))))
 

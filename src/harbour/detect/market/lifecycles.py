@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from harbour.detect.aml.interning import Strings, _buffers, _load_u64, intern_columns
+from harbour.data.arrow_strings import string_buffers
+from harbour.detect.aml.interning import Strings, _load_u64, intern_columns
 from harbour.detect.aml.kernels import single_threaded
 
 _US_UTC = pa.timestamp("us", "UTC")
@@ -32,7 +33,7 @@ def exact_codes(cols: list[Strings]) -> tuple[np.ndarray, np.ndarray] | None:
     whole = pa.concat_arrays([c.cast(pa.large_string()) for c in chunks]) if chunks else pa.array([], pa.large_string())
     with single_threaded():  # the runner already keeps one process per core busy
         codes, firsts = intern_columns([whole])
-    offsets, data, _ = _buffers(whole)
+    offsets, data, _ = string_buffers(whole)
     if not _same_as_first(offsets, data, codes, firsts):
         return None
     return codes, firsts

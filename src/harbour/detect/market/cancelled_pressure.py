@@ -374,9 +374,69 @@ def _running_totals(ex: pl.DataFrame) -> list[pl.Series | pl.Expr]:
     return [pl.Series("cum_q", cum_q, dtype=pl.Float64), pl.Series("cum_n", cum_n, dtype=pl.Int64)]
 
 
+def _totals_around(eps: pl.DataFrame, ex: pl.DataFrame) -> list[pl.Series]:
+    """For each episode, its owner's running totals on the episode's opposite side (``ex``: sorted by owner, side
+    and time, with ``cum_q`` and ``cum_n``) at the last execution before ``start`` (``q0``, ``n0``) and at the last
+    one at or before ``stop`` (``q1``, ``n1``); 0 where there is none. Executions at one time stamp are all in or
+    all out. Each episode finds its owner-and-side run by one small join on the run heads, then its two rows by
+    binary search in the run's times: two as-of joins by the string keys, each sorting the executions again, and
+    the joins of their results back to the episodes were a quarter of the episode search."""
+    if ex["ts"].null_count() or ex["cum_q"].null_count():
+        return _totals_by_asof(eps, ex)
+    heads = ex.with_row_index("_row").filter(_run_heads()).select("owner", opp_side="side", run=pl.col("_row"))
+    lo = eps.select("owner", "opp_side").join(heads, on=["owner", "opp_side"], how="left", maintain_order="left") \
+        ["run"].fill_null(-1).to_numpy()
+    bounds = np.append(heads["run"].to_numpy(), ex.height).astype(np.int64)
+    q0, n0, q1, n1 = _around(ex["ts"].to_physical().to_numpy(), ex["cum_q"].to_numpy(), ex["cum_n"].to_numpy(),
+                             bounds, lo.astype(np.int64), eps["start"].to_physical().to_numpy(),
+                             eps["stop"].to_physical().to_numpy())
+    return [pl.Series("q0", q0), pl.Series("n0", n0), pl.Series("q1", q1), pl.Series("n1", n1)]
+
+
+def _totals_by_asof(eps: pl.DataFrame, ex: pl.DataFrame) -> list[pl.Series]:
+    """``_totals_around`` by as-of joins, for executions with a missing time or quantity (not in the contract, but
+    an as-of join simply never matches a null time, and a null running total counts as 0)."""
+    keyed = ex.select("owner", opp_side="side", ts="ts", cum_q="cum_q", cum_n="cum_n").sort("ts", maintain_order=True)
+    at = eps.select("owner", "opp_side", "start", "stop").with_row_index("_ep")
+    before = at.sort("start").join_asof(keyed, left_on="start", right_on="ts", by=["owner", "opp_side"],
+                                        strategy="backward", allow_exact_matches=False, check_sortedness=False)
+    upto = at.sort("stop").join_asof(keyed, left_on="stop", right_on="ts", by=["owner", "opp_side"],
+                                     strategy="backward", check_sortedness=False)
+    before, upto = before.sort("_ep"), upto.sort("_ep")
+    return [before["cum_q"].fill_null(0.0).alias("q0"), before["cum_n"].fill_null(0).alias("n0"),
+            upto["cum_q"].fill_null(0.0).alias("q1"), upto["cum_n"].fill_null(0).alias("n1")]
+
+
+def _run_heads() -> pl.Expr:
+    """True at the first row of each owner-and-side run (rows sorted by owner and side)."""
+    return ((pl.col("owner") != pl.col("owner").shift(1)) | (pl.col("side") != pl.col("side").shift(1))).fill_null(True)
+
+
+@njit(cache=True, nogil=True)
+def _around(ts: np.ndarray, cum_q: np.ndarray, cum_n: np.ndarray, bounds: np.ndarray, lo: np.ndarray,
+            start: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``_totals_around``'s values: episode i's run begins at row ``lo[i]`` (-1: none) and ends where the next run
+    begins (``bounds``, run heads in order and the row count)."""
+    n = lo.shape[0]
+    q0, q1 = np.zeros(n, np.float64), np.zeros(n, np.float64)
+    n0, n1 = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    for i in range(n):
+        a = lo[i]
+        if a < 0:
+            continue
+        z = bounds[np.searchsorted(bounds, a) + 1]
+        b = a + np.searchsorted(ts[a:z], start[i], side="left") - 1  # the last row strictly before the start
+        if b >= a:
+            q0[i], n0[i] = cum_q[b], cum_n[b]
+        u = a + np.searchsorted(ts[a:z], stop[i], side="right") - 1  # the last row at or before the stop
+        if u >= a:
+            q1[i], n1[i] = cum_q[u], cum_n[u]
+    return q0, n0, q1, n1
+
+
 def _with_opposite(eps: pl.DataFrame, ex: pl.DataFrame, median: float, day_s: float,
                    config: PressureConfig) -> Candidates:
-    """Attach the owner's opposite-side executions during each episode (running sums + as-of joins, so a
+    """Attach the owner's opposite-side executions during each episode (running sums read by binary search, so a
     busy market maker's thousands of fills are never crossed with its episodes) and the chances that they
     coincided, keeping the episodes with such an execution; each detector then applies its own thresholds to the
     chances and attaches the evidence (``coincident``)."""
@@ -388,18 +448,11 @@ def _with_opposite(eps: pl.DataFrame, ex: pl.DataFrame, median: float, day_s: fl
             | (pl.col("side") != pl.col("side").shift(-1))).fill_null(True)
     rate = ex.filter(last).select("owner", "side", rate=pl.col("cum_n") / day_s)
     grace = dt.timedelta(seconds=config.grace_s)
-    keyed = ex.select("owner", opp_side="side", ts="ts", cum_q="cum_q", cum_n="cum_n")
     # An owner that pulls big orders all day will see some of them coincide with its own fills: the chance is
     # judged over all its candidate episodes (family-wise), not one at a time.
     eps = eps.with_columns(opp_side=pl.when(pl.col("side") == "buy").then(pl.lit("sell")).otherwise(pl.lit("buy")),
                            stop=pl.col("end") + grace, n_eps=pl.len().over("owner"))
-    before = eps.sort("start").join_asof(keyed.sort("ts"), left_on="start", right_on="ts", by=["owner", "opp_side"],
-                                         strategy="backward", allow_exact_matches=False, check_sortedness=False) \
-        .select("owner", "side", "ep", q0=pl.col("cum_q").fill_null(0.0), n0=pl.col("cum_n").fill_null(0))
-    upto = eps.sort("stop").join_asof(keyed.sort("ts"), left_on="stop", right_on="ts", by=["owner", "opp_side"],
-                                      strategy="backward", check_sortedness=False) \
-        .select("owner", "side", "ep", q1=pl.col("cum_q").fill_null(0.0), n1=pl.col("cum_n").fill_null(0))
-    found = eps.join(before, on=["owner", "side", "ep"]).join(upto, on=["owner", "side", "ep"]) \
+    found = eps.with_columns(_totals_around(eps, ex)) \
         .join(rate.rename({"side": "opp_side"}), on=["owner", "opp_side"], how="left") \
         .with_columns(opp_qty=pl.col("q1") - pl.col("q0"), opp_n=pl.col("n1") - pl.col("n0"),
                       span_s=(pl.col("stop") - pl.col("start")).dt.total_seconds()) \

@@ -117,6 +117,31 @@ def _burst_not_pace(per: pl.DataFrame, t: pl.DataFrame, w0: dt.datetime, minutes
         .drop("lead_vol")
 
 
+def _legs(t: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+    """The aggressive legs of ``rows`` (trades of ``t``): one per trade and side that took liquidity, with the
+    owner, sign, order and the resting order it traded against. Aggressor side when known; otherwise each trade
+    counts for both sides (no side is favoured). One aggressive *order* is one decision: its fills share an order
+    id (or, in feeds without order ids, a time stamp); the keys are chosen on the whole day's trades."""
+    return pl.concat([_side_legs(t, rows, 1), _side_legs(t, rows, -1)])
+
+
+def _side_legs(t: pl.DataFrame, rows: pl.DataFrame, sign: int) -> pl.DataFrame:
+    side = pl.col("aggressor").fill_null("both")
+    if sign > 0:
+        return rows.filter(side.is_in(["buy", "both"])).select(
+            "ts", "trade_id", "price", "quantity", account="buyer", owner="owner_b", sign=pl.lit(1),
+            order=_order_key("buy_order_id", t), resting=_resting_key("sell_order_id", "seller", t))
+    return rows.filter(side.is_in(["sell", "both"])).select(
+        "ts", "trade_id", "price", "quantity", account="seller", owner="owner_s", sign=pl.lit(-1),
+        order=_order_key("sell_order_id", t), resting=_resting_key("buy_order_id", "buyer", t))
+
+
+def _day_orders(t: pl.DataFrame, owners: pl.Series, sign: int) -> pl.DataFrame:
+    """The separate aggressive orders of each of ``owners`` on side ``sign`` over the whole day (``day_n``)."""
+    return _side_legs(t, t, sign).filter(pl.col("owner").is_in(owners.implode())) \
+        .group_by("owner").agg(day_n=pl.col("order").n_unique())
+
+
 def _rank(found: dict) -> tuple[bool, float]:
     """A side's strongest span: one where its group moved the price its way before one where the other side's did."""
     return found["moved"], found["strength"]
@@ -162,26 +187,21 @@ class MarkingTheCloseDetector(Detector[MarkingTheCloseConfig]):
         ref = dt.datetime.combine(day, config.reference_time_utc, tzinfo=dt.UTC)
         owners = owner_map(part, venue)
         t = with_owner(with_owner(trades, owners, "buyer", "owner_b"), owners, "seller", "owner_s")
-        # Aggressor side when known; otherwise each trade counts for both sides (no side is favoured).
-        side = pl.col("aggressor").fill_null("both")
-        # One aggressive *order* is one decision: its fills share an order id (or, in feeds without order
-        # ids, a time stamp).
-        legs = pl.concat([
-            t.filter(side.is_in(["buy", "both"])).select(
-                "ts", "trade_id", "price", "quantity", account="buyer", owner="owner_b", sign=pl.lit(1),
-                order=_order_key("buy_order_id", t), resting=_resting_key("sell_order_id", "seller", t)),
-            t.filter(side.is_in(["sell", "both"])).select(
-                "ts", "trade_id", "price", "quantity", account="seller", owner="owner_s", sign=pl.lit(-1),
-                order=_order_key("sell_order_id", t), resting=_resting_key("buy_order_id", "buyer", t)),
-        ])
+        # Only the trades of the widest watched span become legs: the legs are read only there, and each owner's
+        # orders over the day only for a group that passes every other test (``_day_orders``); building and
+        # grouping the day's legs of every owner was a fifth of the detector.
+        widest = ref - dt.timedelta(minutes=max(config.windows_minutes, default=0.0))
+        near = t.filter((pl.col("ts") >= widest) & (pl.col("ts") < ref))
+        legs = _legs(t, near)
+        # Each owner's volume over the day, of the owners that trade in the spans only (the others never join it).
         day_vol = pl.concat([t.select(owner="owner_b", q="quantity"), t.select(owner="owner_s", q="quantity")]) \
+            .filter(pl.col("owner").is_in(legs["owner"].unique().implode())) \
             .group_by("owner").agg(day_vol=pl.col("q").sum())
-        day_orders = legs.group_by("owner", "sign").agg(day_n=pl.col("order").n_unique())
         # The strongest span of each side: two groups may mark one close from opposite sides (a buyer and a
         # seller each pressing the price their way in different spans); one side's group is one alert.
         best: dict[int, dict] = {}
         for minutes in sorted(config.windows_minutes):
-            for found in self._window(t, legs, (day_vol, day_orders), ref, minutes, config):
+            for found in self._window((t, near), legs, day_vol, ref, minutes, config):
                 if found["sign"] not in best or _rank(found) > _rank(best[found["sign"]]):
                     best[found["sign"]] = found
         for sign in sorted(best, reverse=True):
@@ -189,11 +209,11 @@ class MarkingTheCloseDetector(Detector[MarkingTheCloseConfig]):
                 self._emit(out, venue, symbol, ref, best[sign])
         return out.to_table()
 
-    def _window(self, t: pl.DataFrame, legs: pl.DataFrame, day: tuple[pl.DataFrame, pl.DataFrame], ref: dt.datetime,
-                minutes: float, config: MarkingTheCloseConfig) -> list[dict]:
-        day_vol, day_orders = day
+    def _window(self, trades: tuple[pl.DataFrame, pl.DataFrame], legs: pl.DataFrame, day_vol: pl.DataFrame,
+                ref: dt.datetime, minutes: float, config: MarkingTheCloseConfig) -> list[dict]:
+        t, near = trades  # the day's trades, and those of the widest span
         w0 = ref - dt.timedelta(minutes=minutes)
-        win = t.filter((pl.col("ts") >= w0) & (pl.col("ts") < ref))
+        win = near.select("ts", "quantity").filter((pl.col("ts") >= w0) & (pl.col("ts") < ref))
         if win.height < config.min_orders:
             return []
         move, spread = _span_move(t, ref, minutes)
@@ -226,7 +246,9 @@ class MarkingTheCloseDetector(Detector[MarkingTheCloseConfig]):
             if ref - as_dt(per["end"].max()) > dt.timedelta(minutes=minutes * config.max_end_gap):
                 continue
             # Its own pace elsewhere in the day: expected orders in a span this long, summed over the group.
-            rest = per.join(day_orders.filter(pl.col("sign") == sign), on="owner")
+            # (in the group's order: the day's orders were grouped in an order Polars draws afresh in every process,
+            # so the sum below was added up in an order that changed from run to run)
+            rest = per.join(_day_orders(t, per["owner"], sign), on="owner", maintain_order="left")
             pace = float(((rest["day_n"] - rest["n"]) * minutes / max(day_minutes - minutes, minutes)).sum())
             chance = poisson_tail(n, pace)
             if chance > config.max_coincidence:

@@ -108,15 +108,17 @@ def _lifecycles(orders: pl.DataFrame, fills: pl.DataFrame) -> pl.DataFrame:
 class Candidates:
     """A symbol-day's candidate episodes (the owner traded the other side in them), before the coincidence
     thresholds, which each detector applies with its own (``coincident``), and the executions of their owners,
-    from which the episodes that pass draw their evidence."""
+    from which the episodes that pass draw their evidence, with when the executions' orders were placed
+    (``placed``: ``ex_order``, ``ex_placed``, one row an order)."""
 
     found: pl.DataFrame
     ex: pl.DataFrame
     median: float
+    placed: pl.DataFrame
 
     @staticmethod
     def none() -> Candidates:
-        return Candidates(pl.DataFrame(), pl.DataFrame(), 0.0)
+        return Candidates(pl.DataFrame(), pl.DataFrame(), 0.0, pl.DataFrame())
 
 
 def coincident(cands: Candidates, config: PressureConfig) -> pl.DataFrame:
@@ -126,23 +128,22 @@ def coincident(cands: Candidates, config: PressureConfig) -> pl.DataFrame:
     if eps.height:
         eps = eps.filter((pl.col("coincidence") <= config.max_coincidence)
                          & (pl.col("repeat_chance") <= config.max_repeat_chance))
-    return _with_evidence(eps, cands.ex, cands.median)
+    return _with_evidence(eps, cands.ex, cands.placed, cands.median)
 
 
-def executions(trades: pl.DataFrame, accounts: pl.Series | None = None) -> pl.DataFrame:
-    """Trades seen from each side: account, side, ts, quantity, price, trade_id and the side's order id; with
-    ``accounts``, only the sides those accounts traded (each side filtered before the two are stacked, so the
-    day's other legs are never copied)."""
-    buys, sells = trades, trades
-    if accounts is not None:
-        buys = trades.filter(pl.col("buyer").is_in(accounts.implode()))
-        sells = trades.filter(pl.col("seller").is_in(accounts.implode()))
-    return pl.concat([
-        buys.select("trade_id", "ts", "price", "quantity", account="buyer", side=pl.lit("buy"),
-                    ex_order="buy_order_id"),
-        sells.select("trade_id", "ts", "price", "quantity", account="seller", side=pl.lit("sell"),
-                     ex_order="sell_order_id"),
-    ])
+def executions(owned: pl.DataFrame, wanted: pl.DataFrame) -> pl.DataFrame:
+    """The legs of ``wanted``'s owners on its sides (``owner``, ``side``), from the trades with both sides' owners
+    (``owned``: ``owner_b``, ``owner_s``): trade_id, ts, price, quantity, account, side, the side's order id and
+    owner; the buys, then the sells, each in trade order. The trades' owners are the look-up the partition's other
+    venue-symbol-day kernels make and keep (``with_owner``): picking the owners' accounts, filtering the legs by
+    them, looking the legs' owners up again and keeping the wanted owner-sides by a join on two strings was 0.38
+    CPU-s a rep over the bench market."""
+    def side(name: str, account: str, order_id: str, owner: str) -> pl.DataFrame:
+        owners = wanted.filter(pl.col("side") == name)["owner"]
+        return owned.filter(pl.col(owner).is_in(owners.implode())).select(
+            "trade_id", "ts", "price", "quantity", account=account, side=pl.lit(name), ex_order=order_id, owner=owner)
+    return pl.concat([side("buy", "buyer", "buy_order_id", "owner_b"),
+                      side("sell", "seller", "sell_order_id", "owner_s")])
 
 
 def _resting(bait: pl.DataFrame, trades: pl.DataFrame) -> pl.DataFrame:
@@ -232,7 +233,9 @@ def _episodes(part: Partition, config: PressureConfig) -> tuple[Candidates, str]
     median = num(news["quantity"].median())
     # Only orders big enough to be bait, and those that traded (the owners' genuine orders), need their
     # life story; reducing to them first keeps the aggregation off the millions of ordinary quotes.
-    life = _life_stories(part, trades, median, config)
+    # Owners are looked up once for every life story: the genuine orders and the bait are both read from them
+    # (two look-ups, of 30k and 8k rows a partition, before).
+    life = with_owner(_life_stories(part, trades, median, config), owners, "account", "owner")
     own_life = life.filter(pl.col("filled") > 0)
     life = life.filter(pl.col("order_type") == "limit").drop_nulls(["placed", "price"])
     bait = life.filter(
@@ -248,9 +251,8 @@ def _episodes(part: Partition, config: PressureConfig) -> tuple[Candidates, str]
     # it, is no measure of what the owner trades).
     pulled = life.filter(pl.col("cancelled").is_not_null() & (pl.col("filled") <= 0.5 * pl.col("size"))
                          & (pl.col("size") >= config.size_multiple * median)).select("order_id")
-    usual = with_owner(own_life.join(pulled, on="order_id", how="anti"), owners, "account", "owner")
-    bait = _resting(_pulled(bait, news), trades)
-    bait = with_owner(bait, owners, "account", "owner").sort("owner", "side", "placed")
+    usual = own_life.join(pulled, on="order_id", how="anti")
+    bait = _resting(_pulled(bait, news), trades).sort("owner", "side", "placed")
     # Overlapping bait orders of one owner and side form one episode.
     bait = bait.with_columns(
         prev_end=pl.col("cancelled").cum_max().shift(1).over("owner", "side"),
@@ -266,25 +268,19 @@ def _episodes(part: Partition, config: PressureConfig) -> tuple[Candidates, str]
     eps = big.join(_own_medians(usual, eps.join(big.select("owner").unique(), on="owner", how="semi")),
                    on="owner", how="left") \
         .filter(pl.col("bait_qty") >= config.own_size_multiple * pl.col("own_median").fill_null(median))
-    # When each execution's order was placed: a genuine order placed while the bait stands may fill just after.
-    placed = own_life.select(ex_order="order_id", ex_placed="placed")
     # Only the executions of the owners still judged are read from here on (everything after is per owner);
     # the day's span, the rates' denominator, is all the trades'.
     day_s = span_seconds(trades["ts"], 3600.0) if trades.height else 86400.0
-    judged = eps.select("owner").unique()
-    # their accounts (an account outside the map is its own owner) picked before the owners are looked up: a
-    # membership test per leg, not a join of every leg of the day
-    theirs = pl.concat([owners.join(judged, on="owner", how="semi").select("account"), judged.select(account="owner")])
     # and of those, only the side opposite some episode of the owner's: every later step (running totals, rates,
     # evidence) is per owner and side, so a market maker's fills on the side it never pulled bait from are not read
     wanted = eps.select("owner", side=pl.when(pl.col("side") == "buy").then(pl.lit("sell")).otherwise(pl.lit("buy"))) \
         .unique()
-    ex = with_owner(executions(trades, theirs["account"]), owners, "account", "owner") \
-        .join(wanted, on=["owner", "side"], how="semi")
-    # placement times of those legs' orders only (one row an order, so the left join keeps every leg once)
-    placed = placed.filter(pl.col("ex_order").is_in(ex["ex_order"].drop_nulls().implode()))
-    ex = ex.join(placed, on="ex_order", how="left")
-    return _with_opposite(eps, ex, median, day_s, config), venue
+    ex = executions(with_owner(with_owner(trades, owners, "buyer", "owner_b"), owners, "seller", "owner_s"), wanted)
+    # When each execution's order was placed: a genuine order placed while the bait stands may fill just after.
+    # Only the evidence reads it, for the few legs near an episode that passed (``_with_evidence``): looking up
+    # every leg's order here was 0.27 CPU-s a rep over the bench market.
+    placed = own_life.select(ex_order="order_id", ex_placed="placed")
+    return _with_opposite(eps, ex, median, day_s, config, placed), venue
 
 
 def _own_medians(own_life: pl.DataFrame, eps: pl.DataFrame) -> pl.DataFrame:
@@ -435,7 +431,7 @@ def _around(ts: np.ndarray, cum_q: np.ndarray, cum_n: np.ndarray, bounds: np.nda
 
 
 def _with_opposite(eps: pl.DataFrame, ex: pl.DataFrame, median: float, day_s: float,
-                   config: PressureConfig) -> Candidates:
+                   config: PressureConfig, placed: pl.DataFrame) -> Candidates:
     """Attach the owner's opposite-side executions during each episode (running sums read by binary search, so a
     busy market maker's thousands of fills are never crossed with its episodes) and the chances that they
     coincided, keeping the episodes with such an execution; each detector then applies its own thresholds to the
@@ -480,20 +476,24 @@ def _with_opposite(eps: pl.DataFrame, ex: pl.DataFrame, median: float, day_s: fl
         .otherwise(pl.col("coincidence"))).drop("k")
     found = found.filter(pl.col("hit")).join(fam.select("owner", "repeat_chance"), on="owner") \
         .drop("hit", "chance", "span_s")
-    return Candidates(found, ex, median)
+    return Candidates(found, ex, median, placed)
 
 
-def _with_evidence(found: pl.DataFrame, ex: pl.DataFrame, median: float) -> pl.DataFrame:
+def _with_evidence(found: pl.DataFrame, ex: pl.DataFrame, placed: pl.DataFrame, median: float) -> pl.DataFrame:
     """The episodes of ``found`` with the owner's executions that are their evidence; those with none left out.
     The bait must still stand when the other side trades: an execution while it stands, or one (within the
     grace) of an order placed while it stood. Bait pulled before the genuine order was even sent helped nothing.
     Run on the episodes that passed the coincidence thresholds only: a market maker's hundreds of episodes that
-    fail them, crossed with its fills, were a sixth of the search."""
+    fail them, crossed with its fills, were a sixth of the search. ``placed``: when the executions' orders were
+    placed (one row an order)."""
     if found.height == 0:
         return found
+    near = _near_episodes(ex, found)
+    # placement times of those legs' orders only (one row an order, so the left join keeps every leg once)
+    near = near.join(placed.filter(pl.col("ex_order").is_in(near["ex_order"].drop_nulls().implode())),
+                     on="ex_order", how="left")
     detail = found.select("owner", "side", "ep", "opp_side", "start", "end", "stop").join(
-        _near_episodes(ex, found).rename({"side": "opp_side", "account": "ex_account", "ts": "ex_ts"}),
-        on=["owner", "opp_side"]) \
+        near.rename({"side": "opp_side", "account": "ex_account", "ts": "ex_ts"}), on=["owner", "opp_side"]) \
         .filter((pl.col("ex_ts") >= pl.col("start")) & (pl.col("ex_ts") <= pl.col("stop"))
                 & ((pl.col("ex_ts") < pl.col("end"))
                    | pl.col("ex_placed").is_between(pl.col("start"), pl.col("end")))) \

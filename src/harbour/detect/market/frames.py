@@ -340,6 +340,8 @@ def _span_pairs(rows: pl.DataFrame, spans: pl.DataFrame, ts: str, lo: str, hi: s
     if key is None:
         r_code = np.zeros(rows.height, dtype=np.int64)
         s_code = np.zeros(spans.height, dtype=np.int64)
+    elif rows.schema[key] == spans.schema[key] == pl.String:
+        s_code, r_code = _key_codes(spans[key], rows[key])
     else:
         keys = spans[key].drop_nulls().unique(maintain_order=True)
         codes = pl.Series(np.arange(keys.len(), dtype=np.int64))
@@ -358,8 +360,13 @@ def _span_pairs(rows: pl.DataFrame, spans: pl.DataFrame, ts: str, lo: str, hi: s
     width = max(int(t[keep].max()), int(lo_v[live].max()), int(hi_v[live].max())) - base + 1
     if (int(s_code.max()) + 1) * width >= 2 ** 62:
         raise ValueError("span_join: keys x time range too wide for one sorted pass")
-    order = keep[np.lexsort((t[keep], r_code[keep]))]
-    comp = r_code[order] * width + (t[order] - base)
+    # key and time in one integer, its stable argsort the lexsort by key then time; rows already in that order skip
+    # it (8 of momentum ignition's 88 calls a rep on the bench market)
+    comp = r_code[keep] * width + (t[keep] - base)
+    if not (comp[1:] >= comp[:-1]).all():
+        by_key = np.argsort(comp, kind="stable")
+        keep, comp = keep[by_key], comp[by_key]
+    order = keep
     lo_side: Literal["left", "right"] = "left" if closed in ("both", "left") else "right"
     hi_side: Literal["left", "right"] = "right" if closed in ("both", "right") else "left"
     starts = np.searchsorted(comp, s_code * width + (lo_v - base), side=lo_side)
@@ -369,6 +376,22 @@ def _span_pairs(rows: pl.DataFrame, spans: pl.DataFrame, ts: str, lo: str, hi: s
     picked = order[pos]
     by_span = np.lexsort((picked, which))
     return which[by_span], picked[by_span]
+
+
+def _key_codes(span_keys: pl.Series, row_keys: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each span's and each row's key as the rank of that key among the spans' distinct keys in string order, -1
+    for a null or (rows) a key no span has: rows sorted by key and time then stand in code order. Arrow's
+    dictionary encoding of both at once; mapping each side with ``replace_strict`` cost twice as much (with the
+    skipped sort: span_join 0.29 -> 0.23 s a rep over momentum ignition's 44 calls on the bench market)."""
+    parts = [span_keys.to_arrow(), row_keys.to_arrow()]
+    chunks = [c for a in parts for c in (a.chunks if isinstance(a, pa.ChunkedArray) else [a])]
+    coded = pc.dictionary_encode(pa.chunked_array(chunks, pa.large_string())).combine_chunks()
+    index = coded.indices.fill_null(-1).to_numpy().astype(np.int64)
+    s_index, r_index = index[:span_keys.len()], index[span_keys.len():]
+    in_spans = np.flatnonzero(np.bincount(s_index[s_index >= 0], minlength=len(coded.dictionary)))
+    number = np.full(len(coded.dictionary) + 1, -1, np.int64)  # the last: -1 for -1
+    number[in_spans[pc.array_sort_indices(coded.dictionary.take(in_spans)).to_numpy()]] = np.arange(in_spans.size)
+    return number[s_index], number[r_index]
 
 
 def runs(starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -32,14 +32,30 @@ def exact_codes(cols: list[Strings]) -> tuple[np.ndarray, np.ndarray] | None:
     each id), or None when a null is among them or two different strings share an id (a hash collision)."""
     if any(c.null_count for c in cols):
         return None
-    chunks = [c for col in cols for c in (col.chunks if isinstance(col, pa.ChunkedArray) else [col])]
-    whole = pa.concat_arrays([c.cast(pa.large_string()) for c in chunks]) if chunks else pa.array([], pa.large_string())
     with single_threaded():  # the runner already keeps one process per core busy
-        codes, firsts = intern_columns([whole])
-    offsets, data, _ = string_buffers(whole)
+        codes, firsts = intern_columns(cols)
+    offsets, data = _joined([string_buffers(c) for col in cols
+                             for c in (col.chunks if isinstance(col, pa.ChunkedArray) else [col])])
     if not _same_as_first(offsets, data, codes, firsts):
         return None
     return codes, firsts
+
+
+def _joined(chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The chunks' (offsets, bytes) as one string column's, for the byte check: the bytes each chunk's rows
+    use copied one after another, the offsets moved to match; one chunk is read in place. The strings are interned
+    from the chunks as they are. Casting every chunk to a large string and concatenating them first (two copies
+    through Arrow) cost ~3 ms a partition: leaving it out took exact_codes from 0.72 to 0.61 CPU-s a rep over the
+    bench market for layering's lifecycles (of layering's ~3.0), 0.21 to 0.20 for front running's takers."""
+    if len(chunks) == 1:
+        return chunks[0][0], chunks[0][1]
+    offsets, data, at = [np.zeros(1, np.int64)], [], 0
+    for off, buf, _ in chunks:
+        lo, hi = int(off[0]), int(off[-1])
+        offsets.append(off[1:].astype(np.int64) + (at - lo))
+        data.append(buf[lo:hi])
+        at += hi - lo
+    return np.concatenate(offsets), np.concatenate(data) if data else np.zeros(0, np.uint8)
 
 
 @njit(cache=True, nogil=True)

@@ -22,6 +22,16 @@ def _times(secs: np.ndarray) -> pl.Series:
     return pl.Series([T0 + dt.timedelta(seconds=int(s)) for s in secs]).cast(pl.Datetime("us", "UTC"))
 
 
+def _big_orders(rng: np.random.Generator, m: int, owners: list[str], lead_s: int) -> pl.DataFrame:
+    """``m`` random large orders of ``owners``: first fill, a span from ``lead_s`` before it to up to 300 s after."""
+    first = rng.integers(30, 1100, m)
+    return pl.DataFrame({
+        "order_id": [f"o{i:03d}" for i in range(m)], "c_owner": rng.choice(owners, m).tolist(),
+        "c_side": rng.choice(["buy", "sell"], m).tolist(), "first": _times(first), "w0": _times(first - lead_s),
+        "w1": _times(first + rng.integers(0, 300, m)),
+    })
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_near_pruned_by_owner_hash_is_the_join(seed: int) -> None:
     """Hundreds of owners (a taker search of more than a few) and null owners: every non-null owner's legs are
@@ -34,12 +44,7 @@ def test_near_pruned_by_owner_hash_is_the_join(seed: int) -> None:
         "owner": pl.Series(rng.choice(owners, n).tolist()).scatter(rng.integers(0, n, 40), None),
         "side": rng.choice(["buy", "sell"], n).tolist(),
     }).with_row_index("leg")
-    first = rng.integers(30, 1100, m)
-    big = pl.DataFrame({
-        "order_id": [f"o{i:03d}" for i in range(m)], "c_owner": rng.choice(owners, m).tolist(),
-        "c_side": rng.choice(["buy", "sell"], m).tolist(), "first": _times(first), "w0": _times(first - 30),
-        "w1": _times(first + rng.integers(0, 300, m)),
-    })
+    big = _big_orders(rng, m, owners, lead_s=30)
     joined = legs.join_where(big, pl.col("ts") >= pl.col("w0"), pl.col("ts") <= pl.col("w1"))
     ahead = pl.col("ts") < pl.col("first")
     takers = joined.filter(ahead & (pl.col("side") == pl.col("c_side"))).select("order_id", "owner").unique()
@@ -220,12 +225,7 @@ def test_near_sized_by_least_position_is_the_group_test(seed: int) -> None:
         "side": rng.choice(["buy", "sell"], n).tolist(),
         "quantity": pl.Series((rng.random(n) * 4).tolist()).scatter([0, 17], None),
     }).with_row_index("leg")
-    first = rng.integers(30, 1100, m)
-    big = pl.DataFrame({
-        "order_id": [f"o{i:03d}" for i in range(m)], "c_owner": rng.choice(owners, m).tolist(),
-        "c_side": rng.choice(["buy", "sell"], m).tolist(), "first": _times(first), "w0": _times(first - 60),
-        "w1": _times(first + rng.integers(0, 300, m)),
-    })
+    big = _big_orders(rng, m, owners, lead_s=60)
     least = rng.random(m) * 6
     least[3] = np.nan
     joined = legs.join_where(big, pl.col("ts") >= pl.col("w0"), pl.col("ts") <= pl.col("w1"))

@@ -37,6 +37,7 @@ from harbour.detect.market.frames import (
     owner_map,
     placements,
     poisson_tail,
+    run_starts,
     span_seconds,
     stable_sort,
     with_owner,
@@ -355,34 +356,34 @@ def _new_in_run(codes: np.ndarray, starts: np.ndarray, n_ids: int) -> np.ndarray
     return new
 
 
-def _running_totals(ex: pl.DataFrame) -> list[pl.Series | pl.Expr]:
-    """Per owner and side (``ex`` is sorted by them): the running executed quantity and count of distinct
-    decisions. One pass over the contiguous runs instead of two window expressions that regroup the rows by
-    their string keys; the additions are the same, in the same order."""
+def _running_totals(ex: pl.DataFrame, starts: np.ndarray) -> list[pl.Series | pl.Expr]:
+    """Per owner and side (``ex`` is sorted by them; ``starts``: their runs' first rows): the running executed
+    quantity and count of distinct decisions. One pass over the contiguous runs instead of two window expressions
+    that regroup the rows by their string keys; the additions are the same, in the same order."""
     if ex["quantity"].null_count():
         return [pl.col("quantity").cum_sum().over("owner", "side").alias("cum_q"),
                 pl.col("decision").is_first_distinct().cast(pl.Int64).cum_sum().over("owner", "side").alias("cum_n")]
     # a decision is new the first time it appears in its owner-and-side run (a trade id standing in for a
     # missing order id is on both sides)
-    starts = ex.select(((pl.col("owner") != pl.col("owner").shift(1))
-                        | (pl.col("side") != pl.col("side").shift(1))).fill_null(True)).to_series().to_numpy()
     cum_q, cum_n = _segment_sums(ex["quantity"].cast(pl.Float64).to_numpy(), _first_in_run(ex, starts), starts)
     return [pl.Series("cum_q", cum_q, dtype=pl.Float64), pl.Series("cum_n", cum_n, dtype=pl.Int64)]
 
 
-def _totals_around(eps: pl.DataFrame, ex: pl.DataFrame) -> list[pl.Series]:
+def _totals_around(eps: pl.DataFrame, ex: pl.DataFrame, starts: np.ndarray) -> list[pl.Series]:
     """For each episode, its owner's running totals on the episode's opposite side (``ex``: sorted by owner, side
-    and time, with ``cum_q`` and ``cum_n``) at the last execution before ``start`` (``q0``, ``n0``) and at the last
-    one at or before ``stop`` (``q1``, ``n1``); 0 where there is none. Executions at one time stamp are all in or
-    all out. Each episode finds its owner-and-side run by one small join on the run heads, then its two rows by
-    binary search in the run's times: two as-of joins by the string keys, each sorting the executions again, and
-    the joins of their results back to the episodes were a quarter of the episode search."""
+    and time, with ``cum_q`` and ``cum_n``; ``starts``: its owner-and-side runs' first rows) at the last execution
+    before ``start`` (``q0``, ``n0``) and at the last one at or before ``stop`` (``q1``, ``n1``); 0 where there is
+    none. Executions at one time stamp are all in or all out. Each episode finds its run by one small join on the
+    run heads, then its two rows by binary search in the run's times: two as-of joins by the string keys, each
+    sorting the executions again, and the joins of their results back to the episodes were a quarter of the
+    episode search."""
     if ex["ts"].null_count() or ex["cum_q"].null_count():
         return _totals_by_asof(eps, ex)
-    heads = ex.with_row_index("_row").filter(_run_heads()).select("owner", opp_side="side", run=pl.col("_row"))
+    rows = np.flatnonzero(starts)
+    heads = ex[rows].select("owner", opp_side="side").with_columns(run=pl.Series(rows, dtype=pl.Int64))
     lo = eps.select("owner", "opp_side").join(heads, on=["owner", "opp_side"], how="left", maintain_order="left") \
         ["run"].fill_null(-1).to_numpy()
-    bounds = np.append(heads["run"].to_numpy(), ex.height).astype(np.int64)
+    bounds = np.append(rows, ex.height).astype(np.int64)
     q0, n0, q1, n1 = _around(ex["ts"].to_physical().to_numpy(), ex["cum_q"].to_numpy(), ex["cum_n"].to_numpy(),
                              bounds, lo.astype(np.int64), eps["start"].to_physical().to_numpy(),
                              eps["stop"].to_physical().to_numpy())
@@ -401,11 +402,6 @@ def _totals_by_asof(eps: pl.DataFrame, ex: pl.DataFrame) -> list[pl.Series]:
     before, upto = before.sort("_ep"), upto.sort("_ep")
     return [before["cum_q"].fill_null(0.0).alias("q0"), before["cum_n"].fill_null(0).alias("n0"),
             upto["cum_q"].fill_null(0.0).alias("q1"), upto["cum_n"].fill_null(0).alias("n1")]
-
-
-def _run_heads() -> pl.Expr:
-    """True at the first row of each owner-and-side run (rows sorted by owner and side)."""
-    return ((pl.col("owner") != pl.col("owner").shift(1)) | (pl.col("side") != pl.col("side").shift(1))).fill_null(True)
 
 
 @njit(cache=True, nogil=True)
@@ -438,17 +434,17 @@ def _with_opposite(eps: pl.DataFrame, ex: pl.DataFrame, median: float, day_s: fl
     chances and attaches the evidence (``coincident``)."""
     # Executions are counted in decisions (orders): one order sweeping five levels is one act of trading.
     ex = stable_sort(ex, ["owner", "side", "ts"]).with_columns(decision=pl.coalesce("ex_order", "trade_id"))
-    ex = ex.with_columns(_running_totals(ex))
-    # the distinct decisions of each owner and side: the running count at the last row of its run
-    last = ((pl.col("owner") != pl.col("owner").shift(-1))
-            | (pl.col("side") != pl.col("side").shift(-1))).fill_null(True)
-    rate = ex.filter(last).select("owner", "side", rate=pl.col("cum_n") / day_s)
+    starts = ex.select(run_starts(["owner", "side"])).to_series().to_numpy()  # one for the totals, rates and look-ups
+    ex = ex.with_columns(_running_totals(ex, starts))
+    # the distinct decisions of each owner and side: the running count at the last row of its run (the row before
+    # the next run's first; the first row is always a first, so it rolls round to the last)
+    rate = ex.filter(pl.Series(np.roll(starts, -1))).select("owner", "side", rate=pl.col("cum_n") / day_s)
     grace = dt.timedelta(seconds=config.grace_s)
     # An owner that pulls big orders all day will see some of them coincide with its own fills: the chance is
     # judged over all its candidate episodes (family-wise), not one at a time.
     eps = eps.with_columns(opp_side=pl.when(pl.col("side") == "buy").then(pl.lit("sell")).otherwise(pl.lit("buy")),
                            stop=pl.col("end") + grace, n_eps=pl.len().over("owner"))
-    found = eps.with_columns(_totals_around(eps, ex)) \
+    found = eps.with_columns(_totals_around(eps, ex, starts)) \
         .join(rate.rename({"side": "opp_side"}), on=["owner", "opp_side"], how="left") \
         .with_columns(opp_qty=pl.col("q1") - pl.col("q0"), opp_n=pl.col("n1") - pl.col("n0"),
                       span_s=(pl.col("stop") - pl.col("start")).dt.total_seconds()) \

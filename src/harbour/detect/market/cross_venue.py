@@ -22,13 +22,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import operator
-from functools import reduce
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 from numba import njit
 from pydantic import BaseModel, Field
 
@@ -36,6 +33,7 @@ from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec
 from harbour.detect.market.frames import (
     as_dt,
     clip01,
+    dictionary_codes,
     ends_in_window,
     fmt_qty,
     fmt_span,
@@ -45,8 +43,10 @@ from harbour.detect.market.frames import (
     poisson_tail,
     robust_spread,
     run_numbers,
+    run_starts,
     span_seconds,
     stable_sort,
+    string_ranks,
     with_owner,
 )
 from harbour.detect.market.lifecycles import exact_codes
@@ -167,25 +167,22 @@ def _pair_owners(trades: pl.DataFrame, owners: pl.DataFrame) -> tuple[pl.Series,
     if trades.height == 0 or any(trades[c].null_count() for c in ("venue", "buyer", "seller")):
         return None
     n = trades.height
-    coded = pc.dictionary_encode(pl.concat([trades["buyer"], trades["seller"]]).to_arrow())
-    accounts = coded.combine_chunks() if isinstance(coded, pa.ChunkedArray) else coded
-    names = trades["venue"].unique().sort()
-    venue = trades["venue"].cast(pl.Enum(names.to_list())).to_physical().to_numpy().astype(np.int64)
+    accounts = dictionary_codes(pl.concat([trades["buyer"], trades["seller"]]).to_arrow())
+    venue, venues = string_ranks(trades["venue"])
     venue = np.concatenate([venue, venue])
     # each leg's (account, venue) pair, numbered densely in order of the pair's code
-    pair = accounts.indices.to_numpy().astype(np.int64) * names.len() + venue
-    seen = np.zeros(len(accounts.dictionary) * names.len(), np.bool_)
+    pair = accounts.indices.to_numpy().astype(np.int64) * venues.len() + venue
+    seen = np.zeros(len(accounts.dictionary) * venues.len(), np.bool_)
     seen[pair] = True
     distinct = np.flatnonzero(seen)
     pair = (np.cumsum(seen) - 1)[pair]
-    keys = pl.DataFrame({"venue": names.gather(distinct % names.len()),
-                         "account": pl.Series(accounts.dictionary).gather(distinct // names.len())}) \
+    keys = pl.DataFrame({"venue": venues.gather(distinct % venues.len()),
+                         "account": pl.Series(accounts.dictionary).gather(distinct // venues.len())}) \
         .select(key=pl.concat_str([pl.col("venue"), pl.lit(":"), pl.col("account")]))
     # the pair's owner, or its key when the accounts table does not know it (as ``frames.with_owner``)
     owner = keys.join(owners.rename({"account": "key"}), on="key", how="left", maintain_order="left") \
         .select(pl.coalesce("owner", "key")).to_series()
-    owner_code = pc.dictionary_encode(owner.to_arrow())
-    codes = (owner_code.combine_chunks() if isinstance(owner_code, pa.ChunkedArray) else owner_code)
+    codes = dictionary_codes(owner.to_arrow())
     leg_owner = codes.indices.to_numpy().astype(np.int64)[pair]
     multi = _spread(leg_owner, len(codes.dictionary), venue)
     legs_owner = owner.gather(pair)
@@ -210,8 +207,7 @@ def _on_two_venues(legs: pl.DataFrame) -> pl.Series:
             .filter(pl.col("lo") != pl.col("hi")).select("owner")
         return legs.select(pl.col("owner").is_in(multi["owner"].implode())).to_series()
     codes, firsts = found
-    venue = legs["venue"].cast(pl.Enum(legs["venue"].unique().sort().to_list())).to_physical().cast(pl.Int64)
-    return pl.Series(_spread(codes, len(firsts), venue.to_numpy()))
+    return pl.Series(_spread(codes, len(firsts), string_ranks(legs["venue"])[0]))
 
 
 @njit(cache=True, nogil=True)
@@ -302,8 +298,7 @@ def _counted_runs(runs: pl.DataFrame, min_orders: int) -> pl.DataFrame | None:
         return None
     codes, firsts = found
     cuts = runs.select(
-        group=reduce(operator.or_, [pl.col(k) != pl.col(k).shift(1) for k in keys]).fill_null(True),
-        run=(pl.col("run") != pl.col("run").shift(1)).fill_null(True))
+        group=run_starts(keys), run=run_starts(["run"]))
     group = cuts["group"].to_numpy()
     block, n, day_n = _orders_per_block(codes, len(firsts), group, group | cuts["run"].to_numpy())
     counted = runs.with_columns(block=pl.Series(block), n=pl.Series(n, dtype=pl.UInt32),

@@ -305,11 +305,17 @@ def chance_of_any(rate: pl.Expr, seconds: pl.Expr | float) -> pl.Expr:
     return 1 - (-rate * seconds).exp()
 
 
+def run_starts(keys: Sequence[str]) -> pl.Expr:
+    """On rows sorted by ``keys`` (each key group one run of rows): true at each run's first row, read from the
+    row before instead of regrouping the rows by their keys' strings."""
+    return reduce(operator.or_, [pl.col(k) != pl.col(k).shift(1) for k in keys]).fill_null(True)
+
+
 def run_numbers(keys: Sequence[str], cut: pl.Expr) -> pl.Expr:
     """On rows sorted by ``keys`` (each key group one run of rows): a number that starts at 1 at each group's first
     row and goes up by one at every later row where ``cut`` holds — ``cut.cum_sum().over(keys)`` with the group's
-    first row a cut, read from neighbours instead of regrouping the rows by their keys' strings."""
-    first = reduce(operator.or_, [pl.col(k) != pl.col(k).shift(1) for k in keys]).fill_null(True)
+    first row a cut (``run_starts``)."""
+    first = run_starts(keys)
     total = (first | cut.fill_null(False)).cast(pl.Int32).cum_sum()
     return total - pl.when(first).then(total).forward_fill() + 1
 
@@ -363,7 +369,8 @@ def _span_pairs(rows: pl.DataFrame, spans: pl.DataFrame, ts: str, lo: str, hi: s
     # key and time in one integer, its stable argsort the lexsort by key then time; rows already in that order skip
     # it (8 of momentum ignition's 88 calls a rep on the bench market)
     comp = r_code[keep] * width + (t[keep] - base)
-    if not (comp[1:] >= comp[:-1]).all():
+    resorted = not (comp[1:] >= comp[:-1]).all()
+    if resorted:
         by_key = np.argsort(comp, kind="stable")
         keep, comp = keep[by_key], comp[by_key]
     order = keep
@@ -374,6 +381,8 @@ def _span_pairs(rows: pl.DataFrame, spans: pl.DataFrame, ts: str, lo: str, hi: s
     stops = np.where(live, np.maximum(stops, starts), starts)
     which, pos = runs(starts, stops)
     picked = order[pos]
+    if not resorted:  # rows in their own order already: each span's run of them is ascending
+        return which, picked
     by_span = np.lexsort((picked, which))
     return which[by_span], picked[by_span]
 
@@ -385,7 +394,7 @@ def _key_codes(span_keys: pl.Series, row_keys: pl.Series) -> tuple[np.ndarray, n
     skipped sort: span_join 0.29 -> 0.23 s a rep over momentum ignition's 44 calls on the bench market)."""
     parts = [span_keys.to_arrow(), row_keys.to_arrow()]
     chunks = [c for a in parts for c in (a.chunks if isinstance(a, pa.ChunkedArray) else [a])]
-    coded = pc.dictionary_encode(pa.chunked_array(chunks, pa.large_string())).combine_chunks()
+    coded = dictionary_codes(pa.chunked_array(chunks, pa.large_string()))
     index = coded.indices.fill_null(-1).to_numpy().astype(np.int64)
     s_index, r_index = index[:span_keys.len()], index[span_keys.len():]
     in_spans = np.flatnonzero(np.bincount(s_index[s_index >= 0], minlength=len(coded.dictionary)))
@@ -412,9 +421,22 @@ def stable_sort(df: pl.DataFrame, by: Sequence[str]) -> pl.DataFrame:
     for c in by:
         col = df[c]
         if col.dtype == pl.String:
-            col = col.cast(pl.Enum(col.unique().sort().to_list())).to_physical()
-        elif col.dtype.is_temporal():
-            col = col.to_physical()
-        keys.append(col.to_numpy())
+            keys.append(string_ranks(col)[0])
+            continue
+        keys.append((col.to_physical() if col.dtype.is_temporal() else col).to_numpy())
     # one chunk first: gathering rows across the chunks of a concatenation was six times slower than both
     return df.rechunk()[np.lexsort(keys[::-1])]
+
+
+def string_ranks(col: pl.Series) -> tuple[np.ndarray, pl.Series]:
+    """Each value of a string column without nulls as its rank among the column's distinct values in string order
+    (int64), and those values in that order: integers that sort, group and compare as the strings do."""
+    values = col.unique().sort()
+    return col.cast(pl.Enum(values.to_list())).to_physical().cast(pl.Int64).to_numpy(), values
+
+
+def dictionary_codes(arr: pa.Array | pa.ChunkedArray) -> pa.DictionaryArray:
+    """``arr`` (one array or chunks) dictionary-encoded by Arrow in one array: exact codes of its distinct values, in
+    order of first appearance, nulls kept as nulls."""
+    coded = pc.dictionary_encode(arr)
+    return coded.combine_chunks() if isinstance(coded, pa.ChunkedArray) else coded

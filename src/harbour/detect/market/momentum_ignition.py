@@ -46,10 +46,11 @@ from harbour.detect.market.frames import (
     part_venue,
     placements,
     run_numbers,
-    runs,
+    run_starts,
     span_join,
     span_seconds,
     stable_sort,
+    string_ranks,
     with_owner,
 )
 from harbour.detect.market.lifecycles import exact_codes, group_totals, kahan_add, taker_placements
@@ -125,7 +126,7 @@ def _burst_legs(legs: pl.DataFrame, config: MomentumIgnitionConfig) -> pl.DataFr
         return None
     owner = legs["owner"].gather(rows)
     # owners ranked by their sorted strings, as ``stable_sort`` ranks them; ties in time keep the legs' order
-    rank = owner.cast(pl.Enum(owner.unique().sort().to_list())).to_physical().to_numpy()
+    rank = string_ranks(owner)[0]
     ts = legs["ts"].to_physical().to_numpy()[rows]
     by = np.lexsort((ts, rank))
     rows, rank, ts = rows[by], rank[by], ts[by]
@@ -163,8 +164,7 @@ def _passing_runs(agg: pl.DataFrame, min_trades: int) -> pl.Series | pl.Expr:
                                                   q_signed=(pl.col("quantity") * pl.col("sign")).sum()) \
             .filter((pl.col("n_legs") >= min_trades) & (pl.col("q_signed").abs() >= 0.8 * pl.col("q")))
         return pl.struct("owner", "burst").is_in(runs.select(pl.struct("owner", "burst")).to_series().implode())
-    starts = agg.select(((pl.col("owner") != pl.col("owner").shift(1))
-                         | (pl.col("burst") != pl.col("burst").shift(1))).fill_null(True)).to_series().to_numpy()
+    starts = agg.select(run_starts(["owner", "burst"])).to_series().to_numpy()
     q = agg["quantity"].cast(pl.Float64).to_numpy()
     return pl.Series(_keep_runs(starts, q, q * agg["sign"].cast(pl.Float64).to_numpy(), min_trades))
 
@@ -212,17 +212,6 @@ def _span_runs(mkt: pl.DataFrame, spans: pl.DataFrame, lo: str, hi: str) -> tupl
     ts = mkt["ts"].to_physical().to_numpy()
     start = np.searchsorted(ts, spans[lo].to_physical().to_numpy(), side="left")
     return start, np.maximum(np.searchsorted(ts, spans[hi].to_physical().to_numpy(), side="right"), start)
-
-
-def _in_spans(mkt: pl.DataFrame, spans: pl.DataFrame, lo: str, hi: str) -> pl.DataFrame:
-    """``span_join(mkt, spans, ts="ts", lo=lo, hi=hi)`` for ``mkt`` sorted by time: the same rows in the same
-    order, each span's run found by binary search (``span_join`` sorts the rows by time first, at every call: the
-    market volume of the bursts was 0.15 CPU-s over the bench market with it, 0.07 without)."""
-    runs_of = _span_runs(mkt, spans, lo, hi)
-    if runs_of is None:
-        return span_join(mkt, spans, ts="ts", lo=lo, hi=hi)
-    which, picked = runs(*runs_of)
-    return pl.concat([spans[which], mkt.rechunk()[picked]], how="horizontal")
 
 
 @njit(cache=True, nogil=True)
@@ -446,7 +435,7 @@ class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
         sigma = minute_sigma(trades)
         mkt = t.select("ts", "quantity", "price")
         # Market volume during each burst and the last price before it, by inequality join on time.
-        during = _in_spans(mkt, bursts.select("owner", "burst", "start", "end"), lo="start", hi="end") \
+        during = span_join(mkt, bursts.select("owner", "burst", "start", "end"), ts="ts", lo="start", hi="end") \
             .group_by("owner", "burst").agg(mkt=pl.col("quantity").sum())
         follow = dt.timedelta(seconds=config.follow_seconds)
         reach = _reach(mkt, bursts, follow)

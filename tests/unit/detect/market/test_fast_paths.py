@@ -13,7 +13,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from harbour.detect.market.cancelled_pressure import _running_totals
-from harbour.detect.market.frames import stable_sort
+from harbour.detect.market.frames import run_starts, stable_sort
 from harbour.detect.market.front_running import _near
 from harbour.detect.market.pump_and_dump import PumpAndDumpConfig, _scan
 
@@ -72,7 +72,8 @@ def test_running_totals_are_the_window_sums(seed: int) -> None:
         decision=pl.format("d{}", pl.Series(rng.integers(0, 300, 2000)))).sort("owner", "side", "ts")
     want = ex.with_columns(cum_q=pl.col("quantity").cum_sum().over("owner", "side"),
                            cum_n=pl.col("decision").is_first_distinct().cast(pl.Int64).cum_sum().over("owner", "side"))
-    assert ex.with_columns(_running_totals(ex)).equals(want)
+    starts = ex.select(run_starts(["owner", "side"])).to_series().to_numpy()
+    assert ex.with_columns(_running_totals(ex, starts)).equals(want)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

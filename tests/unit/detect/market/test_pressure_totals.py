@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from harbour.detect.market.cancelled_pressure import _totals_around, _totals_by_asof
-from harbour.detect.market.frames import stable_sort
+from harbour.detect.market.frames import run_starts, stable_sort
 
 T0 = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
 OWNERS = ["a", "b", "c", "d"]
@@ -41,6 +41,10 @@ def _episodes(rng: np.random.Generator, n: int) -> pl.DataFrame:
     }).with_columns(pl.col("start", "stop").cast(pl.Datetime("us", "UTC")))
 
 
+def _starts(ex: pl.DataFrame) -> np.ndarray:
+    return ex.select(run_starts(["owner", "side"])).to_series().to_numpy()
+
+
 def _by_definition(eps: pl.DataFrame, ex: pl.DataFrame) -> list[list[float]]:
     rows = ex.with_row_index("i").to_dicts()
     out: list[list[float]] = [[], [], [], []]
@@ -60,17 +64,17 @@ def test_totals_around_episodes_are_the_definition(seed: int) -> None:
     rng = np.random.default_rng(seed)
     ex, eps = _executions(rng, 400), _episodes(rng, 60)
     want = _by_definition(eps, ex)
-    for got in (_totals_around(eps, ex), _totals_by_asof(eps, ex)):
+    for got in (_totals_around(eps, ex, _starts(ex)), _totals_by_asof(eps, ex)):
         assert [s.to_list() for s in got] == want
 
 
 def test_no_executions_and_missing_times() -> None:
     rng = np.random.default_rng(5)
     ex, eps = _executions(rng, 50), _episodes(rng, 10)
-    empty = _totals_around(eps, ex.clear())
+    empty = _totals_around(eps, ex.clear(), _starts(ex.clear()))
     assert [s.to_list() for s in empty] == [[0.0] * 10, [0] * 10, [0.0] * 10, [0] * 10]
     # a missing time never matches (the as-of form is taken); the rest are as without that row
     holed = ex.with_columns(ts=pl.when(pl.int_range(pl.len()) == 7).then(None).otherwise(pl.col("ts")))
-    got = _totals_around(eps, holed)
+    got = _totals_around(eps, holed, _starts(holed))
     assert [s.len() for s in got] == [10] * 4
     assert all(s.null_count() == 0 for s in got)

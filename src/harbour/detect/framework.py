@@ -172,6 +172,11 @@ def alert_id(detector: str, venue: str, symbol: str | None, accounts: Iterable[s
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
+# Most kernel calls raise nothing: one empty table (Arrow tables never change) rather than building one for
+# each, ~70 us with the list columns, ten kernels on each of the 10M bench market's ~1,400 partitions.
+NO_ALERTS = ALERTS.empty_table()
+
+
 class AlertBuilder:
     """Collects alerts inside a kernel and returns them as an ALERTS table::
 
@@ -207,4 +212,6 @@ class AlertBuilder:
         })
 
     def to_table(self) -> pa.Table:
+        if not self.rows:
+            return NO_ALERTS
         return pa.Table.from_pylist(self.rows, schema=ALERTS)

@@ -32,7 +32,7 @@ from harbour.core.errors import Invalid
 from harbour.data.layout import table_dir
 from harbour.data.row_order import sort_columns
 from harbour.data.schemas import ALERTS, TABLES
-from harbour.detect.framework import Detector, Window, WorkSpec
+from harbour.detect.framework import NO_ALERTS, Detector, Window, WorkSpec
 
 DAY = dt.timedelta(days=1)
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -234,9 +234,11 @@ def finish_alerts(detector: Detector[Any], alerts: pa.Table, span: Window) -> pa
     missing = [n for n in ALERTS.names if n not in alerts.column_names]
     if missing:
         raise Invalid(f"detector {detector.name!r}: kernel output lacks alert columns {missing}", field="alerts")
-    alerts = pa.Table.from_arrays([alerts.column(n).cast(ALERTS.field(n).type) for n in ALERTS.names], schema=ALERTS)
     if alerts.num_rows == 0:
-        return alerts
+        return NO_ALERTS
+    if not alerts.schema.equals(ALERTS):
+        alerts = pa.Table.from_arrays([alerts.column(n).cast(ALERTS.field(n).type) for n in ALERTS.names],
+                                      schema=ALERTS)
     mask = None
     if span.start is not None:
         mask = pc.greater_equal(alerts.column("end"), pa.scalar(span.start, ALERTS.field("end").type))

@@ -214,6 +214,21 @@ def _aware(t: dt.datetime) -> dt.datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def micros(t: dt.datetime) -> int:
+    """A time as microseconds since the epoch (the kernels' time unit)."""
+    return (t - _EPOCH) // _MICROSECOND
+
+
+def instant(t: dt.datetime) -> pl.Expr:
+    """A time as a literal of the kernels' time type (``frame``), made from its microseconds: a Python datetime's
+    literal costs ~0.15 ms more to convert, two thirds of a filter of a small partition."""
+    return pl.lit(micros(t)).cast(pl.Datetime("us", "UTC"))
+
+
 def as_dt(value: Any) -> dt.datetime:
     """A Polars scalar known to be a datetime (Polars types its scalars broadly), made tz-aware."""
     if not isinstance(value, dt.datetime):
@@ -430,9 +445,15 @@ def stable_sort(df: pl.DataFrame, by: Sequence[str]) -> pl.DataFrame:
 
 def string_ranks(col: pl.Series) -> tuple[np.ndarray, pl.Series]:
     """Each value of a string column without nulls as its rank among the column's distinct values in string order
-    (int64), and those values in that order: integers that sort, group and compare as the strings do."""
-    values = col.unique().sort()
-    return col.cast(pl.Enum(values.to_list())).to_physical().cast(pl.Int64).to_numpy(), values
+    (int64), and those values in that order: integers that sort, group and compare as the strings do. By Arrow's
+    dictionary encoding and a sort of the distinct values only (0.56 ms against 0.85 ms for a cast to an Enum of
+    the sorted uniques, on a bench partition's 18k trade legs)."""
+    coded = dictionary_codes(col.to_arrow())
+    order = pc.array_sort_indices(coded.dictionary)
+    rank = np.empty(len(coded.dictionary), np.int64)
+    rank[order.to_numpy()] = np.arange(rank.size)
+    values = pl.Series(col.name, coded.dictionary.take(order), dtype=pl.String)
+    return rank[coded.indices.to_numpy()], values
 
 
 def dictionary_codes(arr: pa.Array | pa.ChunkedArray) -> pa.DictionaryArray:

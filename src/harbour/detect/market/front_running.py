@@ -196,20 +196,38 @@ def _large_orders(t: pl.DataFrame, news: pl.DataFrame | None, owners: pl.DataFra
     big = per.lazy().filter(pl.col("size") >= config.size_multiple * median)
     big = big.join(fills.lazy().join(big.select("order_id"), on="order_id", how="semi").group_by("order_id").agg(
         ids=pl.col("trade_id")), on="order_id", how="left")
-    if news is not None and "order_type" in news.columns:
-        # A large market order that found nothing to fill (a runner emptied the thin book first) was still
-        # run ahead of: it is judged from its placement.
-        missed = news.lazy().filter((pl.col("order_type") == "market")
-                                    & (pl.col("quantity") >= config.size_multiple * median)) \
-            .join(per.lazy().select("order_id"), on="order_id", how="anti") \
-            .select("order_id", "account", "side", first="ts", last="ts", placed="ts", size="quantity",
-                    qty=pl.lit(0.0), ids=pl.lit([], dtype=pl.List(pl.String))) \
-            .collect(engine="in-memory")
-        if missed.height:
-            missed = with_owner(missed, owners, "account", "owner")
-            big = pl.concat([big, missed.lazy().select(big.collect_schema().names())], how="vertical_relaxed")
+    missed = _missed(news, per["order_id"], per["order_id"].filter(per["size"] >= config.size_multiple * median),
+                     config.size_multiple * median)
+    if missed is not None:
+        missed = with_owner(missed, owners, "account", "owner")
+        big = pl.concat([big, missed.lazy().select(big.collect_schema().names())], how="vertical_relaxed")
+    # The span the tests read, [w0, w1], and the order's columns named apart from the legs' in the same query
+    # (a collect of its own was ~0.15 ms a partition).
+    pre, post = dt.timedelta(seconds=config.pre_seconds), dt.timedelta(seconds=config.post_seconds)
     return big.with_columns(ref=pl.min_horizontal(pl.coalesce("placed", "first"), "first")) \
-        .sort("first", "order_id").collect(engine="in-memory")
+        .sort("first", "order_id") \
+        .rename({"owner": "c_owner", "account": "c_account", "side": "c_side", "size": "c_qty", "ids": "c_ids"}) \
+        .with_columns(w0=pl.col("ref") - pre, w1=pl.col("last") + post).collect(engine="in-memory")
+
+
+def _missed(news: pl.DataFrame | None, takers: pl.Series, large: pl.Series, least: float) -> pl.DataFrame | None:
+    """The market orders placed with ``least`` or more that found nothing to fill (no order id among the
+    ``takers``), as ``_large_orders``' rows; None when there is none. Most such placements are of the ``large``
+    orders that did fill (takers all), so that is told first on a few ids: the query over every placement and
+    taker was ~0.4 ms a partition of the 10M-trade bench market, where ~2 partitions in 100 have one."""
+    if news is None or "order_type" not in news.columns:
+        return None
+    # The rows placed with ``least`` or more, and more (a NaN or null either side: Polars orders NaN above every
+    # number): the market orders among them include every one the filter below keeps.
+    few = np.flatnonzero(~(news["quantity"].cast(pl.Float64).to_numpy() < least))
+    ids = news["order_id"].gather(few).filter(news["order_type"].gather(few) == "market")
+    if set(ids.to_list()) <= set(large.to_list()):
+        return None
+    missed = news[few].filter((pl.col("order_type") == "market") & (pl.col("quantity") >= least)) \
+        .join(takers.to_frame("order_id"), on="order_id", how="anti") \
+        .select("order_id", "account", "side", first="ts", last="ts", placed="ts", size="quantity",
+                qty=pl.lit(0.0), ids=pl.lit([], dtype=pl.List(pl.String)))
+    return missed if missed.height else None
 
 
 def _near(legs: pl.DataFrame, big: pl.DataFrame, prune: bool, least: np.ndarray | None = None) -> pl.DataFrame:
@@ -396,12 +414,15 @@ def _at_least(a: float, b: float) -> bool:
     return a >= b - 1e-9 * (abs(a) + abs(b))
 
 
-def _near_joined(legs: pl.DataFrame, big: pl.DataFrame, index: NearIndex, news: pl.DataFrame | None) -> pl.DataFrame:
+def _near_joined(legs: pl.DataFrame, big: pl.DataFrame, index: NearIndex, news: pl.DataFrame | None) -> pl.LazyFrame:
     """``_near``'s frame (``index``) without the large order's own owner's legs, with ``ahead`` (before the order's
     first fill) and ``same`` (on its side), and per leg whether it traded with the large order itself
     (``with_order``) and when the leg's own order was placed (``placed``): a runner that unwinds straight into
     the order put that exit there after its entry, knowing the order was coming. One lazy query: as eager steps
-    these were a dozen fixed costs of ~0.1 ms on a partition of the 10M-trade bench market."""
+    these were a dozen fixed costs of ~0.1 ms on a partition of the 10M-trade bench market. Left lazy: the
+    candidates' group-by reads it in the same collect (its filter of the ``sized`` legs goes ahead of the joins),
+    and only a partition with a candidate left after the habits collects the frame (2 of the 180 partitions of
+    ten days of that market: collecting it on every partition with a candidate was ~0.2 of its ~0.5 ms)."""
     near = _near_frame(legs, big, index).lazy().filter(pl.col("owner") != pl.col("c_owner")).with_columns(
         ahead=pl.col("ts") < pl.col("first"), same=pl.col("side") == pl.col("c_side"))
     fills = big.lazy().select("order_id", trade_id="c_ids").explode("trade_id").drop_nulls() \
@@ -409,14 +430,14 @@ def _near_joined(legs: pl.DataFrame, big: pl.DataFrame, index: NearIndex, news: 
     near = near.join(fills, on=["order_id", "trade_id"], how="left") \
         .with_columns(pl.col("with_order").fill_null(False))
     if news is None:
-        return near.with_columns(placed=pl.lit(None, dtype=legs["ts"].dtype)).collect(engine="in-memory")
+        return near.with_columns(placed=pl.lit(None, dtype=legs["ts"].dtype))
     # only the orders that traded with a large order: the day's placements are many, these few
     mine = near.filter(pl.col("with_order")).select(order_id="decision").unique()
     placed = news.lazy().join(mine, on="order_id", how="semi").group_by("order_id").agg(placed=pl.col("ts").min())
-    return near.join(placed, left_on="decision", right_on="order_id", how="left").collect(engine="in-memory")
+    return near.join(placed, left_on="decision", right_on="order_id", how="left")
 
 
-def _candidates(near: pl.DataFrame, big: pl.DataFrame, median_trade: float,
+def _candidates(near: pl.LazyFrame | pl.DataFrame, big: pl.DataFrame, median_trade: float,
                 config: FrontRunningConfig) -> pl.DataFrame:
     """Per large order and owner near it whose position can pass the size tests (``sized``), its position ahead
     and unwind, the large order's columns, and ``into``; those that pass the size tests."""
@@ -447,30 +468,37 @@ def _candidates(near: pl.DataFrame, big: pl.DataFrame, median_trade: float,
     ).collect(engine="in-memory")
 
 
-def _with_entry_habit(cand: pl.DataFrame, legs: pl.DataFrame, day_s: float, config: FrontRunningConfig) -> pl.DataFrame:
-    """Each candidate's ``rate``: how often, per second, its owner took the large order's side with an order of
-    the size it ran ahead with (at least ``habit_size`` of its average liquidity-taking order ahead), outside
-    its entry. The chance that matters is that of taking *such* a position just then: an owner that buys a few
-    units a dozen times a day is not, by that habit, likely to buy forty times the median trade in the seconds
-    before a large order (session 6: 7 of 11 missed runners failed only the coincidence test, at their pace of
-    small orders)."""
+def _with_habits(cand: pl.DataFrame, legs: pl.DataFrame, day_s: float, config: FrontRunningConfig) -> pl.LazyFrame:
+    """The candidates with their owners' habits outside this episode, ``rate`` and ``rate_o`` (``_entry_habit``,
+    ``_unwind_habit``), 0 for none: one lazy query with the coincidence test that reads them (as two collects and
+    a third for the test, ~0.4 ms more a partition of the 10M-trade bench market)."""
+    return cand.lazy().join(_entry_habit(cand, legs, day_s, config), on=["order_id", "owner"], how="left") \
+        .join(_unwind_habit(cand, legs, day_s, config), on=["order_id", "owner"], how="left") \
+        .with_columns(pl.col("rate").fill_null(0.0), pl.col("rate_o").fill_null(0.0))
+
+
+def _entry_habit(cand: pl.DataFrame, legs: pl.DataFrame, day_s: float, config: FrontRunningConfig) -> pl.LazyFrame:
+    """Per candidate (``order_id``, ``owner``) with one, its ``rate``: how often, per second, its owner took the
+    large order's side with an order of the size it ran ahead with (at least ``habit_size`` of its average
+    liquidity-taking order ahead), outside its entry. The chance that matters is that of taking *such* a
+    position just then: an owner that buys a few units a dozen times a day is not, by that habit, likely to buy
+    forty times the median trade in the seconds before a large order (session 6: 7 of 11 missed runners failed
+    only the coincidence test, at their pace of small orders)."""
     unit = cand.lazy().select("order_id", "owner", "c_side", "entry", "first",
                               unit=config.habit_size * pl.col("q_aggr") / pl.col("n_pre").clip(1, None))
     decisions = legs.lazy().filter(pl.col("aggr")).join(cand.lazy().select("owner").unique(), on="owner",
                                                         how="semi") \
         .group_by("owner", "side", "decision").agg(q=pl.col("quantity").sum(), ts=pl.col("ts").min())
     outside = (pl.col("ts") < pl.col("entry")) | (pl.col("ts") >= pl.col("first"))
-    habit = unit.join(decisions, left_on=["owner", "c_side"], right_on=["owner", "side"]) \
+    return unit.join(decisions, left_on=["owner", "c_side"], right_on=["owner", "side"]) \
         .filter((pl.col("q") >= pl.col("unit")) & outside) \
         .group_by("order_id", "owner").agg(rate=pl.len() / day_s)
-    return cand.lazy().join(habit, on=["order_id", "owner"], how="left") \
-        .with_columns(pl.col("rate").fill_null(0.0)).collect(engine="in-memory")
 
 
-def _with_unwind_habit(cand: pl.DataFrame, legs: pl.DataFrame, day_s: float,
-                       config: FrontRunningConfig) -> pl.DataFrame:
-    """Each candidate's ``rate_o``: how often, per second, its owner traded the other side with an order of the
-    size it unwound with (at least ``habit_size`` of its average order in the unwind), outside the unwind span.
+def _unwind_habit(cand: pl.DataFrame, legs: pl.DataFrame, day_s: float, config: FrontRunningConfig) -> pl.LazyFrame:
+    """Per candidate (``order_id``, ``owner``) with one, its ``rate_o``: how often, per second, its owner traded
+    the other side with an order of the size it unwound with (at least ``habit_size`` of its average order in the
+    unwind), outside the unwind span.
     As on the entry side, the chance that matters is that of trading back *such* an amount just then: an owner
     that sells a few units a dozen times a day is not, by that habit, likely to sell back forty times the median
     trade in the minutes after a large order (session 7: 7 of 9 missed runners failed only the coincidence test,
@@ -481,11 +509,9 @@ def _with_unwind_habit(cand: pl.DataFrame, legs: pl.DataFrame, day_s: float,
     decisions = legs.lazy().join(cand.lazy().select("owner").unique(), on="owner", how="semi") \
         .group_by("owner", "side", "decision").agg(q=pl.col("quantity").sum(), ts=pl.col("ts").min())
     outside = (pl.col("ts") < pl.col("first")) | (pl.col("ts") > pl.col("until"))
-    habit = unit.join(decisions, on=["owner", "side"]) \
+    return unit.join(decisions, on=["owner", "side"]) \
         .filter((pl.col("q") >= pl.col("unit")) & outside) \
         .group_by("order_id", "owner").agg(rate_o=pl.len() / day_s)
-    return cand.lazy().join(habit, on=["order_id", "owner"], how="left") \
-        .with_columns(pl.col("rate_o").fill_null(0.0)).collect(engine="in-memory")
 
 
 def _with_market_since_entry(cand: pl.DataFrame, near: pl.DataFrame) -> pl.DataFrame:
@@ -575,10 +601,6 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
                             side=pl.lit("sell"), aggr=pl.col("aggressor").fill_null("sell") == "sell",
                             decision=decision(t, "sell_order_id")),
         ]).collect(engine="in-memory").rechunk()  # one chunk: rows are gathered from legs many times below
-        pre, post = dt.timedelta(seconds=config.pre_seconds), dt.timedelta(seconds=config.post_seconds)
-        big = big.lazy().rename({"owner": "c_owner", "account": "c_account", "side": "c_side", "size": "c_qty",
-                                 "ids": "c_ids"}).with_columns(
-            w0=pl.col("ref") - pre, w1=pl.col("last") + post).collect(engine="in-memory")
         median_trade = num(t["quantity"].median())
         # A material position ahead (a positive multiple of a positive median trade) is needed to alert. Owners
         # whose position ahead cannot pass the size tests are told on compiled sums, widened by 1e-9 against the
@@ -591,15 +613,14 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
         if not _may_pass_sizes(legs, big, index, median_trade, config):
             # as on 91 of the 180 partitions of ten days of the 10M-trade bench market
             return out.to_table()
-        near = _near_joined(legs, big, index, news)
-        per = _candidates(near, big, median_trade, config)
+        joined = _near_joined(legs, big, index, news)
+        per = _candidates(joined, big, median_trade, config)
         if per.height == 0:  # as on 17 more of those 180: the habits cost 2 ms on no rows
             return out.to_table()
         day_s = span_seconds(t["ts"], 3600.0)
         # The owner's habits outside this episode: its own run-ahead and unwind must not count as its habit.
         # An owner seen only in this episode still has some habit: at least one such order a day.
-        per = _with_unwind_habit(_with_entry_habit(per, legs, day_s, config), legs, day_s, config)
-        hits = per.lazy() \
+        hits = _with_habits(per, legs, day_s, config) \
             .with_columns(coincidence=chance_of_any(pl.col("rate").clip(1.0 / day_s, None), config.pre_seconds)
                           * chance_of_any(pl.col("rate_o").clip(1.0 / day_s, None), config.post_seconds)
                           * big.height) \
@@ -608,6 +629,7 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
         if hits.height == 0:
             # as on 37 of the bench market's 40 partitions: the steps below find nothing, in 0.09 CPU-s
             return out.to_table()
+        near = joined.collect(engine="in-memory")
         hits = _with_market_since_entry(hits, near).filter(
             pl.col("q_pre") - pl.col("q_bad") >= config.min_share * pl.col("mkt")).sort("order_id", "owner")
         hits = _with_market_move(hits, t, near, big, config)

@@ -82,7 +82,7 @@ def test_no_candidate_stops_before_the_habits(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(fr, "_may_pass_sizes", lambda *_: True)
     monkeypatch.setattr(fr, "_candidates", spy)
-    monkeypatch.setattr(fr, "_with_entry_habit", unreachable)
+    monkeypatch.setattr(fr, "_with_habits", unreachable)
     assert d.kernel(market.partition(VENUE), d.default_config()).num_rows == 0
     assert candidates == [0]
 

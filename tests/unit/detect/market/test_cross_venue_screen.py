@@ -16,6 +16,8 @@ import harbour.detect.market.cross_venue as cv
 from harbour.detect.framework import REGISTRY
 from harbour.detect.market.scenarios import ScenarioMarket
 
+from .spies import answers_of
+
 S = dt.timedelta(seconds=1)
 T0 = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
 MOVED, OTHER = "HBX", "KLN"
@@ -43,15 +45,7 @@ def _market(push: bool) -> ScenarioMarket:
 
 def _checked(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """The answers of the kernel's screens, in order."""
-    seen: list[bool] = []
-    check = cv._may_push
-
-    def spy(*args: Any) -> bool:
-        seen.append(check(*args))
-        return seen[-1]
-
-    monkeypatch.setattr(cv, "_may_push", spy)
-    return seen
+    return answers_of(monkeypatch, cv, "_may_push")
 
 
 def test_a_partition_without_a_push_stops_before_the_legs(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,6 +19,7 @@ from harbour.detect.market import scenario_incidents as si
 from harbour.detect.market.scenarios import ScenarioMarket
 
 from .front_scenarios import VENUE, S, run_ahead
+from .spies import answers_of
 
 T0 = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
 
@@ -41,15 +42,7 @@ def _market(seed: int, runner: bool) -> ScenarioMarket:
 
 def _checked(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """The answers of the kernel's size checks, in order."""
-    seen: list[bool] = []
-    check = fr._may_pass_sizes
-
-    def spy(*args: Any) -> bool:
-        seen.append(check(*args))
-        return seen[-1]
-
-    monkeypatch.setattr(fr, "_may_pass_sizes", spy)
-    return seen
+    return answers_of(monkeypatch, fr, "_may_pass_sizes")
 
 
 @pytest.mark.parametrize("seed", [12, 7])

@@ -17,6 +17,8 @@ from harbour.detect.framework import REGISTRY
 from harbour.detect.market.frames import chance_of_any, span_join, string_ranks
 from harbour.detect.market.scenarios import ScenarioMarket
 
+from .spies import answers_of
+
 VENUE = "HBX"
 S = dt.timedelta(seconds=1)
 T0 = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
@@ -38,15 +40,7 @@ def _market(seed: int, ignition: bool) -> ScenarioMarket:
 
 def _checked(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """The answers of the kernel's exit checks, in order."""
-    seen: list[bool] = []
-    check = mi._exit_possible
-
-    def spy(*args: Any) -> bool:
-        seen.append(check(*args))
-        return seen[-1]
-
-    monkeypatch.setattr(mi, "_exit_possible", spy)
-    return seen
+    return answers_of(monkeypatch, mi, "_exit_possible")
 
 
 @pytest.mark.parametrize("seed", [41, 7])

@@ -234,6 +234,8 @@ def _exit_possible(runs: _Runs, legs: pl.DataFrame, day_s: float, config: Moment
     # the runs of ``min_trades`` or more distinct decisions (``_bursts``' ``n``: a null is one decision), exactly
     decisions = dictionary_codes(legs["decision"].gather(runs.rows).to_arrow()).indices.fill_null(-1).to_numpy()
     last = np.flatnonzero(ends)[_distinct_per_run(decisions.astype(np.int64), ends) >= config.min_trades]
+    if last.size == 0:
+        return False  # runs of many fills of too few orders: no burst (``_bursts``' ``n`` test)
     rows = runs.rows[last]
     span = dt.timedelta(seconds=config.post_seconds) // dt.timedelta(microseconds=1)  # as ``end + post`` rounds
     lows = _exit_lows(runs.owner, runs.sign, runs.ts, legs["decision"].hash().to_numpy(), runs.owner[rows],

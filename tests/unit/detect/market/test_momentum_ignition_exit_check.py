@@ -163,3 +163,20 @@ def test_a_run_of_non_positive_quantity_leaves_the_decision_to_the_full_path() -
     zero = legs.with_columns(quantity=legs["quantity"].scatter(int(runs.rows[0]), 0.0))
     runs = mi._aggressive_runs(zero, config)
     assert runs is not None and mi._exit_possible(runs, zero, 7200.0, config)
+
+
+def test_runs_of_too_few_orders_are_no_burst() -> None:
+    """A run long enough in legs but of one order (many fills): no burst, so no exit to test (the demo market has
+    such partitions; the check once failed on them)."""
+    n = 6
+    legs = pl.DataFrame({
+        "ts": pl.Series([T0 + dt.timedelta(seconds=i) for i in range(n)]).cast(pl.Datetime("us", "UTC")),
+        "trade_id": [f"t{i}" for i in range(n)], "price": [100.0 + i for i in range(n)], "quantity": [1.0] * n,
+        "account": ["a"] * n, "owner": ["a"] * n, "sign": pl.Series([1] * n, dtype=pl.Int32), "aggr": [True] * n,
+        "decision": ["a-1"] * n,
+    })
+    config = mi.MomentumIgnitionConfig(burst_gap_seconds=30.0)
+    runs = mi._aggressive_runs(legs, config)
+    assert runs is not None and runs.rows.size == n
+    assert not mi._exit_possible(runs, legs, 7200.0, config)
+    assert mi._bursts(legs, config).height == 0

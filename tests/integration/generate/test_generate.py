@@ -141,6 +141,23 @@ def test_parallel_workers_write_the_same_bytes(tmp_path: Path) -> None:
     assert any("date=2026-01-06" in name for name in digest(tmp_path / "par"))  # both days were generated
 
 
+def test_a_shorter_market_replaces_the_longer_one_whole(tmp_path: Path) -> None:
+    """Generating into a lake that holds an earlier generated market replaces all of it, not only the days written
+    again (a 1-day market over a 2-day one kept day 2 before), and leaves files the generator did not write."""
+    lake = tmp_path / "lake"
+    generate_market(small(lake, days=2))
+    ingested = lake / "trades" / "venue=ZZZ" / "date=2026-01-06" / "part-ingest-1.parquet"
+    ingested.parent.mkdir(parents=True)
+    ingested.write_bytes(b"not ours")
+    generate_market(small(lake, days=1))
+    generate_market(small(tmp_path / "fresh", days=1))
+    def generated(root: Path) -> dict[str, str]:
+        return {name: sha for name, sha in digest(root).items() if "part-gen-" in name}
+
+    assert generated(lake) == generated(tmp_path / "fresh")
+    assert ingested.read_bytes() == b"not ours"
+
+
 def test_workers_must_not_be_negative(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="workers must be 0"):
         generate_market(small(tmp_path), workers=-1)

@@ -27,7 +27,7 @@ from harbour.data.generate.prices import DayPath, PathState, next_day, venue_bas
 from harbour.data.generate.rand import scramble48, stream
 from harbour.data.generate.transfers import write_accounts, write_announcements, write_reference, write_transfers
 from harbour.data.generate.world import World, build_world
-from harbour.data.generate.writer import LakeWriter, coded, day_epoch_us, repeat, ts_array
+from harbour.data.generate.writer import LakeWriter, coded, day_epoch_us, remove_generated, repeat, ts_array
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ def make_id(domain: int, day: int, sub: int, seq: np.ndarray) -> pa.Array:
 def generate_market(config: GenerateConfig, progress: Progress | None = None, workers: int = 1) -> GenerateSummary:
     """Write the market of ``config``. ``workers`` > 1 generates venue-days in that many forked processes
     (0: one per CPU); the files are byte-identical whatever the number of workers."""
+    remove_generated(config.out)  # the last generated market goes whole, not only the days written again
     world = build_world(config)
     incidents, skipped = plan_incidents(world)
     plan = _Plan(config, world, incidents, _books_of(incidents))

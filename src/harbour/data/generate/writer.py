@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harbour.data.layout import partition_dir
+from harbour.data.layout import partition_dir, table_dir
 from harbour.data.row_order import sort_rows
 from harbour.data.schemas import TABLES
 
@@ -92,6 +92,19 @@ class LakeWriter:
         self._pending.append(self._pool.submit(_write_file, table, name, path))
         self.rows[name] = self.rows.get(name, 0) + table.num_rows
         return path
+
+
+def remove_generated(root: Path) -> int:
+    """Delete every file an earlier generation wrote under ``root`` (ours only: ingested files stay), so that a
+    market generated into a lake replaces the last one whole. Each writer only cleans the folders it writes, so a
+    shorter market (fewer days or venues) left the longer one's other days in place, mixed with the new; the
+    bench's cached 10M market regenerated with other settings was such a mixture. Returns how many went."""
+    gone = 0
+    for name in TABLES:
+        for old in table_dir(root, name).rglob(f"{PREFIX}*.parquet"):
+            old.unlink()
+            gone += 1
+    return gone
 
 
 def _write_file(table: pa.Table, name: str, path: Path) -> None:

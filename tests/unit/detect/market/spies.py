@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 
@@ -19,3 +21,13 @@ def answers_of(monkeypatch: pytest.MonkeyPatch, module: ModuleType, check: str) 
 
     monkeypatch.setattr(module, check, spy)
     return seen
+
+
+def screened_and_full(monkeypatch: pytest.MonkeyPatch, module: ModuleType, check: str,
+                      run: Callable[[], pa.Table]) -> tuple[list[bool], pa.Table, pa.Table]:
+    """The screen's answers and the alerts of ``run`` with the screen, then the alerts with it forced open (the
+    full path): a screen must never change an alert."""
+    seen = answers_of(monkeypatch, module, check)
+    screened = run()
+    monkeypatch.setattr(module, check, lambda *_: True)
+    return seen, screened, run()

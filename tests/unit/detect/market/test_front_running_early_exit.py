@@ -19,7 +19,7 @@ from harbour.detect.market import scenario_incidents as si
 from harbour.detect.market.scenarios import ScenarioMarket
 
 from .front_scenarios import VENUE, S, run_ahead
-from .spies import answers_of
+from .spies import answers_of, screened_and_full
 
 T0 = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
 
@@ -85,11 +85,9 @@ def test_a_runner_passes_the_check_and_gives_the_full_paths_alert(seed: int,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     d = REGISTRY.get("front_running")
     market = _market(seed, runner=True)
-    seen = _checked(monkeypatch)
-    got = d.kernel(market.partition(VENUE), d.default_config())
+    seen, got, want = screened_and_full(monkeypatch, fr, "_may_pass_sizes",
+                                        lambda: d.kernel(market.partition(VENUE), d.default_config()))
     assert seen == [True]
-    monkeypatch.setattr(fr, "_may_pass_sizes", lambda *_: True)
-    want = d.kernel(market.partition(VENUE), d.default_config())
     assert got.num_rows == 1 and "RUN1" in got["accounts"][0].as_py()
     assert got.equals(want)
 

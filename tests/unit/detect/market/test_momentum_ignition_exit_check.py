@@ -17,7 +17,7 @@ from harbour.detect.framework import REGISTRY
 from harbour.detect.market.frames import chance_of_any, span_join, string_ranks
 from harbour.detect.market.scenarios import ScenarioMarket
 
-from .spies import answers_of
+from .spies import answers_of, screened_and_full
 
 VENUE = "HBX"
 S = dt.timedelta(seconds=1)
@@ -62,11 +62,9 @@ def test_an_ignition_passes_the_check_and_gives_the_full_paths_alert(seed: int,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     d = REGISTRY.get("momentum_ignition")
     market = _market(seed, ignition=True)
-    seen = _checked(monkeypatch)
-    got = d.kernel(market.partition(VENUE), d.default_config())
+    seen, got, want = screened_and_full(monkeypatch, mi, "_exit_possible",
+                                        lambda: d.kernel(market.partition(VENUE), d.default_config()))
     assert seen == [True]
-    monkeypatch.setattr(mi, "_exit_possible", lambda *_: True)
-    want = d.kernel(market.partition(VENUE), d.default_config())
     assert got.num_rows == 1 and "IGN1" in got["accounts"][0].as_py()
     assert got.equals(want)
 

@@ -141,6 +141,31 @@ def _owner_map(part: Partition, venue: str | None) -> pl.DataFrame:
     ).unique("account", keep="first", maintain_order=True)
 
 
+# The last listings looked up, keyed by the broadcast announcements table and symbol (a reference to the table
+# is kept, so its id stays its own): every partition of a task is handed the same table, and converting and
+# filtering it cost ~1.5 ms a partition.
+_LISTINGS: dict[tuple[int, str | None], tuple[pl.DataFrame, Any]] = {}
+
+
+def listings(part: Partition, symbol: str | None) -> pl.DataFrame:
+    """The listing announcements of ``symbol`` on any venue (news for its price everywhere), in time order."""
+    table = part.broadcast.get("announcements")
+    if table is None or "announcements" in part.tables:
+        return _listings(part, symbol)
+    found = _LISTINGS.get((id(table), symbol))
+    if found is None or found[1] is not table:
+        if len(_LISTINGS) > 64:
+            _LISTINGS.clear()
+        found = (_listings(part, symbol), table)
+        _LISTINGS[(id(table), symbol)] = found
+    return found[0]
+
+
+def _listings(part: Partition, symbol: str | None) -> pl.DataFrame:
+    return frame(part, "announcements").filter((pl.col("symbol") == symbol) & (pl.col("kind") == "listing")) \
+        .sort("ts", "venue")
+
+
 def with_owner(df: pl.DataFrame, owners: pl.DataFrame, column: str, out: str) -> pl.DataFrame:
     """Add ``out`` = the owner of ``df[column]`` (the account itself when unknown). The last few results are
     kept: kernels that share a trades frame (``frame``) ask for the same owners of it."""

@@ -24,6 +24,7 @@ from harbour.detect.market.frames import (
     fmt_qty,
     fmt_span,
     frame,
+    listings,
     names,
     num,
     owner_map,
@@ -129,12 +130,6 @@ def _positions(phase: pl.DataFrame, buyers: pl.Series, key: str, at: dt.datetime
         .with_columns(at_news=pl.max_horizontal("held", "settled") >= (1 - config.max_drift) * pl.col("peak"))
 
 
-def _listings(part: Partition, symbol: str | None) -> pl.DataFrame:
-    """The listing announcements of ``symbol``, on any venue, in time order."""
-    return frame(part, "announcements").filter((pl.col("symbol") == symbol) & (pl.col("kind") == "listing")) \
-        .sort("ts", "venue")
-
-
 class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
     name = "insider_pre_listing"
     version = "1.6"
@@ -154,7 +149,7 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
         # Every alert is about a listing of the partition's symbol (``_one`` runs once per listing). With the symbol
         # in the key they are looked up before the trades are converted: the conversion was two thirds of this
         # kernel's time, and most partitions have no listing (12 of 18 over 10 days of the 10M-trade bench market).
-        ann = _listings(part, str(part.key["symbol"])) if "symbol" in part.key else None
+        ann = listings(part, str(part.key["symbol"])) if "symbol" in part.key else None
         if ann is not None and ann.height == 0:
             return out.to_table()
         trades = frame(part, "trades", TRADE_COLUMNS)
@@ -162,7 +157,7 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
             return out.to_table()
         venue, symbol = part_venue(part, trades), part_symbol(part, trades)
         if ann is None:
-            ann = _listings(part, symbol)
+            ann = listings(part, symbol)
         if ann.height == 0:
             return out.to_table()
         owners = owner_map(part, venue)

@@ -35,6 +35,7 @@ from harbour.detect.market.frames import (
     fmt_time,
     frame,
     instant,
+    listings,
     names,
     owner_map,
     part_symbol,
@@ -302,45 +303,23 @@ def _minimum(a: float, b: float) -> float:
 # The last listings read, keyed by the broadcast announcements table they came from and the symbol (a reference
 # to the table is kept, so its id stays its own). Every partition of a runner's task is handed the same table, and
 # converting it again for each pump reading cost ~1.5 ms, a tenth of a reading on the 10M-trade bench market.
-_LISTINGS: dict[tuple[int, str | None], tuple[np.ndarray, pa.Table]] = {}
-
-
-def _listings(part: Partition, symbol: str | None) -> np.ndarray:
-    """Times of the symbol's listing announcements on any venue (news for its price everywhere)."""
-    table = part.broadcast.get("announcements")
-    if table is None or "announcements" in part.tables:
-        return _read_listings(part, symbol)
-    found = _LISTINGS.get((id(table), symbol))
-    if found is None or found[1] is not table:
-        if len(_LISTINGS) > 64:
-            _LISTINGS.clear()
-        found = (_read_listings(part, symbol), table)
-        _LISTINGS[(id(table), symbol)] = found
-    return found[0]
-
-
-def _read_listings(part: Partition, symbol: str | None) -> np.ndarray:
-    if "announcements" not in part.tables and "announcements" not in part.broadcast:
-        return np.array([], dtype="datetime64[us]")
-    ann = frame(part, "announcements")
-    if ann.height == 0:
-        return np.array([], dtype="datetime64[us]")
-    ann = ann.filter((pl.col("symbol") == symbol) & (pl.col("kind") == "listing"))
-    return np.sort(ann["ts"].dt.replace_time_zone(None).to_numpy().astype("datetime64[us]"))
+def _listing_times(part: Partition, symbol: str | None) -> np.ndarray:
+    """Times of the symbol's listing announcements on any venue, ascending."""
+    return listings(part, symbol)["ts"].dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
 
 
 def _off_news(part: Partition, symbol: str | None, per: pl.DataFrame) -> pl.DataFrame:
     """Drop the owners whose turn straddles a listing announcement of the symbol: it stopped buying before the news
     and began selling after it. Its position turned on the news, as an insider's does, not on a run-up of its own
     making (a pump ring sells from the top of its own build-up, news or none)."""
-    listings = _listings(part, symbol)
-    if listings.size == 0 or per.height == 0:
+    listed = _listing_times(part, symbol)
+    if listed.size == 0 or per.height == 0:
         return per
     turn = per["turn"].dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
     sale = per["sale"].dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
     # the first announcement after the turn, and whether it came before the first sale
-    nxt = np.searchsorted(listings, turn, side="right")
-    news = np.where(nxt < listings.size, listings[np.minimum(nxt, listings.size - 1)], np.datetime64("NaT"))
+    nxt = np.searchsorted(listed, turn, side="right")
+    news = np.where(nxt < listed.size, listed[np.minimum(nxt, listed.size - 1)], np.datetime64("NaT"))
     off = ~np.isnat(sale) & ~np.isnat(news) & (news <= sale)
     return per.filter(pl.Series(~off, dtype=pl.Boolean))
 

@@ -16,6 +16,7 @@ from polars.testing import assert_frame_equal
 
 import harbour.detect.market.pump_and_dump as pnd
 from harbour.detect.framework import REGISTRY, Window
+from harbour.detect.market import frames
 from harbour.detect.market import scenario_incidents as si
 from harbour.detect.market.frames import as_dt, poisson_tail
 from harbour.detect.market.scenarios import ScenarioMarket
@@ -126,9 +127,9 @@ def test_listings_are_read_once_per_announcements_table() -> None:
     m.announcements.append({"venue": "NEWX", "symbol": m.symbol, "ts": m.at(4), "kind": "listing",
                             "headline": f"NEWX lists {m.symbol}"})
     part = m.partition(VENUE)
-    first = pnd._listings(part, m.symbol)
-    assert first.size == 1
-    assert pnd._listings(replace(part, shared={}), m.symbol) is first  # another partition, the same table
+    first = frames.listings(part, m.symbol)
+    assert first.height == 1
+    assert frames.listings(replace(part, shared={}), m.symbol) is first  # another partition, the same table
     other: pa.Table = part.broadcast["announcements"].slice(0, 0)
-    assert pnd._listings(replace(part, broadcast={**part.broadcast, "announcements": other}), m.symbol).size == 0
-    assert pnd._listings(part, "ETH/USD").size == 0
+    assert frames.listings(replace(part, broadcast={**part.broadcast, "announcements": other}), m.symbol).height == 0
+    assert frames.listings(part, "ETH/USD").height == 0

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from harbour.cli import app
 from harbour.data.generate import GenerateConfig, GenerateSummary, generate_market
 from harbour.data.ingest.service import IngestFile, ingest
-from harbour.data.layout import glob_pattern
+from harbour.data.layout import glob_pattern, write_options
 from harbour.data.row_order import sort_columns, sort_rows
 from harbour.data.schemas import ENUMS, TABLES, TYPOLOGIES
 
@@ -118,6 +118,44 @@ def test_generated_market_ingests_with_zero_rejected_rows(market: tuple[Path, ob
         report = ingest(tmp_path / "lake", files, venue)
         assert report.problem_count == 0 and report.rows_dropped == 0
         assert report.rows_written == sum(pq.read_metadata(f.path).num_rows for f in files)
+
+
+def assert_written_for_reading(path: Path, table: str) -> None:
+    """A lake file has the lake's Parquet settings: LZ4 throughout, dictionary pages exactly on the text columns
+    with few values, no statistics on ids and account references."""
+    options = write_options(table)
+    meta = pq.read_metadata(path)
+    for g in range(meta.num_row_groups):
+        for i in range(meta.num_columns):
+            chunk = meta.row_group(g).column(i)
+            name = chunk.path_in_schema
+            assert chunk.compression == "LZ4", (path, name)
+            assert chunk.has_dictionary_page == (name in options["use_dictionary"]), (path, name)  # type: ignore[operator]
+            if name not in options["write_statistics"]:  # type: ignore[operator]
+                assert not chunk.is_stats_set, (path, name)
+
+
+def test_lake_files_are_written_for_fast_reading(market: tuple[Path, object], tmp_path: Path) -> None:
+    root, summary = market
+    assert write_options("orders")["use_dictionary"] == ["venue", "symbol", "event", "side", "order_type"]
+    assert write_options("trades")["use_dictionary"] == ["venue", "symbol", "aggressor"]
+    for table in ("trades", "orders", "transfers", "accounts"):
+        for path in sorted(root.glob(f"{table}/**/*.parquet")):
+            assert_written_for_reading(path, table)
+    # ingestion writes the same settings, here from CSV (a Parquet file may be staged by copying it as it is)
+    venue = summary.venues[0]
+    files = []
+    for table in ("accounts", "trades"):
+        files.append(IngestFile(table, tmp_path / f"{table}.csv"))
+        columns = "* exclude (date)" if "date" in TABLES[table].schema.names else "*"
+        duckdb.sql(f"copy (select {columns} from read_parquet('{root}/{table}/venue={venue}/**/*.parquet')) "
+                   f"to '{files[-1].path}' (header)")
+    report = ingest(tmp_path / "lake", files, venue)
+    assert report.problem_count == 0 and report.rows_written > 0
+    written = sorted((tmp_path / "lake").glob("trades/**/*.parquet"))
+    assert written
+    for path in written:
+        assert_written_for_reading(path, "trades")
 
 
 def digest(root: Path) -> dict[str, str]:

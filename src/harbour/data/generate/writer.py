@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harbour.data.layout import partition_dir, table_dir
+from harbour.data.layout import partition_dir, table_dir, write_options
 from harbour.data.row_order import sort_rows
 from harbour.data.schemas import TABLES
 
@@ -114,6 +114,6 @@ def _write_file(table: pa.Table, name: str, path: Path) -> None:
     # Dictionary-typed columns must not leak into the stored Arrow schema: readers get plain strings.
     # Tables without them keep the stored schema (list field names, column docs).
     plain = not any(pa.types.is_dictionary(f.type) for f in table.schema)
-    pq.write_table(table, tmp, compression="zstd", compression_level=1, use_dictionary=True,
-                   write_statistics=True, row_group_size=1 << 20, store_schema=plain)
+    # The lake's own settings (``layout.write_options``), as ingested files have them.
+    pq.write_table(table, tmp, row_group_size=1 << 20, store_schema=plain, **write_options(name))
     tmp.replace(path)

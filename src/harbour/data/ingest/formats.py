@@ -32,7 +32,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from harbour.data.ingest.problems import Problem
-from harbour.data.ingest.writer import dictionary_columns
+from harbour.data.layout import dictionary_columns
 from harbour.data.schemas import TABLES
 
 FORMATS = ("auto", "parquet", "csv", "tardis", "ccxt")

@@ -36,14 +36,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harbour.core.errors import Conflict
-from harbour.data.layout import partition_dir
-from harbour.data.schemas import ENUMS, TABLES
+from harbour.data.layout import partition_dir, write_options
+from harbour.data.schemas import TABLES
 
 log = logging.getLogger(__name__)
 
 STAGING_PREFIX = ".ingest-"
 LOCK_NAME = ".writer.lock"
-COMPRESSION = "zstd"
 US_PER_DAY = 86_400_000_000
 MAX_PENDING = 2  # chunks queued for the background writer
 MAX_OPEN_PARTS = 64  # per source file; more dates than this in one file rotate into further parts
@@ -305,30 +304,6 @@ def _missing_folders(folder: Path, root: Path) -> list[Path]:
         missing.append(folder)
         folder = folder.parent
     return missing
-
-
-def _ids(table: str) -> set[str]:
-    """Columns whose values are nearly unique: a dictionary is wasted work and min/max prune nothing."""
-    spec = TABLES[table]
-    ids = {c for c in spec.schema.names if c.endswith("_id") or c in ("tx_hash", "headline", "name", "explanation")}
-    ids.update(c for c in spec.key if c not in ("venue", "ts") and (table, c) not in ENUMS)
-    return ids
-
-
-def dictionary_columns(table: str) -> list[str]:
-    """Text columns with few distinct values (venue, symbol, accounts, enums): dictionary-encoded in the
-    lake, and read from Parquet as Arrow dictionaries so checks and writing touch each value once."""
-    ids = _ids(table)
-    return [f.name for f in TABLES[table].schema if pa.types.is_string(f.type) and f.name not in ids]
-
-
-def write_options(table: str) -> dict[str, object]:
-    """Parquet options: dictionary-encode and keep statistics only where they pay. Not on ids, nor on
-    account references: every row group spans nearly all accounts, so their min/max prune nothing, and
-    computing them over dictionary pages is a third of the cost of writing a trades file."""
-    skip = _ids(table) | set(TABLES[table].references)
-    return {"compression": COMPRESSION, "compression_level": 1, "use_dictionary": dictionary_columns(table),
-            "write_statistics": [c for c in TABLES[table].schema.names if c not in skip]}
 
 
 def _day(days_since_epoch: np.integer) -> str:

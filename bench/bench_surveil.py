@@ -64,10 +64,13 @@ class NullDetector(Detector[NullConfig]):
 def ensure_market(lake: Path, trades: int, venues: int, activity: float) -> dict[str, Any]:
     """Generate the market unless the cached one was made with the same options and generator defaults."""
     from harbour.data.generate import GenerateConfig, generate_market
+    from harbour.data.layout import write_options
 
     days = max(1, math.ceil(trades / (TRADES_PER_VENUE_DAY * venues * activity)))
     config = GenerateConfig(out=lake, venues=venues, days=days, accounts=20_000, seed=11, activity=activity)
     wanted = {f.name: repr(getattr(config, f.name)) for f in dataclasses.fields(config) if f.name != "out"}
+    # the lake's Parquet settings too: a market cached in another file format would measure that format's read
+    wanted["write_options"] = repr({t: write_options(t) for t in ("trades", "orders", "transfers", "accounts")})
     marker = lake / "bench.json"
     if marker.exists() and json.loads(marker.read_text()).get("config") == wanted:
         return dict(json.loads(marker.read_text()))

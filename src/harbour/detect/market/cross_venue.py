@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Any
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 from numba import njit
 from pydantic import BaseModel, Field
 
+from harbour.data.arrow_strings import string_buffers
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
 from harbour.detect.market.frames import (
     as_dt,
@@ -202,63 +205,314 @@ def _may_push(trades: pl.DataFrame, found: tuple[pl.Series, pl.Series, np.ndarra
     counts no more of the hour's orders than ``_lead_orders``, and the Poisson tail grows with the pace). Eight
     partitions in ten of the 10M-trade bench market have no such run; stopping them before the legs, sort, runs,
     shares and lead orders in Polars took the detector from 1.08 to 0.85 CPU-s over ten days of it. True (the full
-    path decides) when a time, order id or quantity is missing or the times are not in microseconds."""
+    path decides) when a time, order id or quantity is missing or the times are not in microseconds. The kernel
+    asks ``_may_alert`` first, which reads the same tests off the Arrow table; this is its fallback."""
     ts = trades["ts"]
     if (ts.null_count() or trades["quantity"].null_count() or getattr(ts.dtype, "time_unit", None) != "us"
             or trades["buy_order_id"].null_count() or trades["sell_order_id"].null_count()):
         return True
+    aggr = trades.select(b=(pl.col("aggressor") != "sell").fill_null(False),
+                         s=(pl.col("aggressor") != "buy").fill_null(False))
+    rows = np.flatnonzero(np.concatenate([aggr["b"].to_numpy(), aggr["s"].to_numpy()]) & found[2])
+    if rows.size == 0:
+        return False
+    owner = dictionary_codes(pl.concat([found[0], found[1]]).gather(rows).to_arrow()).indices.to_numpy()
+    orders = pl.concat([trades["buy_order_id"], trades["sell_order_id"]]).gather(rows).to_arrow()
     venues = dictionary_codes(trades["venue"].to_arrow()).indices.to_numpy()
     t, quantity = ts.to_physical().to_numpy(), trades["quantity"].to_numpy()
-    runs = _coded_runs(trades, found, venues, t, config.max_gap_seconds)
-    if runs is None:
-        return False
+    runs = _coded_runs(rows, owner, orders, venues, t, config.max_gap_seconds)
+    return _passing_runs(runs, venues, t, quantity, config)[0].size > 0
+
+
+def _passing_runs(runs: tuple[np.ndarray, ...], venues: np.ndarray, t: np.ndarray, quantity: np.ndarray,
+                  config: CrossVenueConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The runs of ``_coded_runs`` that may pass ``_pushes``' tests of orders, share and pace (of the trades'
+    ``venues`` codes, times in microseconds and quantities): their first and last rows and their quantities."""
     rows, group, first, per_run, per_day, orders = runs
-    trade = rows % trades.height  # each leg's trade
+    trade = rows % t.size  # each leg's trade
     at, last = t[trade], np.append(first[1:], rows.size) - 1
     q = np.add.reduceat(quantity[trade], first)
     keep = per_run[first] >= config.min_orders
     keep[keep] = _shares(venues, t, quantity, q[keep], venues[trade[first[keep]]], at[first[keep]], at[last[keep]],
                          config.min_share)
     if not keep.any():
-        return False
-    n_run, n_day, first, last = per_run[first[keep]], per_day[first[keep]], first[keep], last[keep]
-    # as ``_pushes`` reads the paces
-    day = max(span_seconds(ts, 3600.0), 3600.0)
+        return first[keep], last[keep], q[keep]
+    n_run, n_day, first, last, q = per_run[first[keep]], per_day[first[keep]], first[keep], last[keep], q[keep]
+    # as ``_pushes`` reads the paces (``span_seconds`` of the times)
+    day = max((int(t.max()) - int(t.min())) / 1e6, 3600.0)
     dur = ((at[last] - at[first]) / 1e6).clip(60.0, None)
     pace = (n_day - n_run) * dur / np.maximum(day - dur, dur)
     lead = _lead_floor(group, orders, at, first, dt.timedelta(minutes=config.baseline_minutes)
                        // dt.timedelta(microseconds=1))
     pace = np.maximum(pace, lead * dur / (config.baseline_minutes * 60.0))
     # a hair of slack: the tail's rounding must not drop a run the full path keeps at a pace as fast or faster
-    return any(poisson_tail(int(k), float(lam)) <= config.max_coincidence * (1 + 1e-9)
-               for k, lam in zip(n_run, pace, strict=True))
+    ok = np.array([poisson_tail(int(k), float(lam)) <= config.max_coincidence * (1 + 1e-9)
+                   for k, lam in zip(n_run, pace, strict=True)], np.bool_)
+    return first[ok], last[ok], q[ok]
 
 
-def _coded_runs(trades: pl.DataFrame, found: tuple[pl.Series, pl.Series, np.ndarray], venues: np.ndarray,
-                ts: np.ndarray, max_gap_seconds: float) -> tuple[np.ndarray, ...] | None:
-    """``_pushes``' runs on codes (the trades' ``venues`` codes and times ``ts`` in microseconds): the aggressive legs
-    of owners on two venues (``rows``: buyers' legs numbered as the trades, sellers' after them) sorted by owner,
-    venue, side and time; where each owner's venue and side starts (``group``), the rows where each run starts
-    (``first``), per row the distinct orders of its run and of its group, and each row's order code. None when there
-    are no such legs."""
-    n = trades.height
-    aggr = trades.select(b=(pl.col("aggressor") != "sell").fill_null(False),
-                         s=(pl.col("aggressor") != "buy").fill_null(False))
-    rows = np.flatnonzero(np.concatenate([aggr["b"].to_numpy(), aggr["s"].to_numpy()]) & found[2])
-    if rows.size == 0:
-        return None
+def _coded_runs(rows: np.ndarray, owner: np.ndarray, order_ids: pa.Array | pa.ChunkedArray, venues: np.ndarray,
+                ts: np.ndarray, max_gap_seconds: float) -> tuple[np.ndarray, ...]:
+    """``_pushes``' runs on codes: of the aggressive legs of owners on two venues (``rows``: buyers' legs numbered as
+    the trades, sellers' after them; their owners' codes and order ids; the trades' ``venues`` codes and times
+    ``ts`` in microseconds), sorted by owner, venue, side and time: the legs' numbers, where each owner's venue and
+    side starts (``group``), the rows where each run starts (``first``), per row the distinct orders of its run and
+    of its group, and each row's order code."""
+    n = ts.size
     venues, ts = venues[rows % n], ts[rows % n]
-    owner = dictionary_codes(pl.concat([found[0], found[1]]).gather(rows).to_arrow()).indices.to_numpy()
     by = np.lexsort((ts, rows >= n, venues, owner))
     rows, owner, venue, ts, sign = rows[by], owner[by], venues[by], ts[by], rows[by] >= n
     group = np.ones(rows.size, np.bool_)
     group[1:] = (owner[1:] != owner[:-1]) | (venue[1:] != venue[:-1]) | (sign[1:] != sign[:-1])
     cut = group.copy()
     cut[1:] |= np.diff(ts) > dt.timedelta(seconds=max_gap_seconds) // dt.timedelta(microseconds=1)
-    coded = dictionary_codes(pl.concat([trades["buy_order_id"], trades["sell_order_id"]]).gather(rows).to_arrow())
+    coded = dictionary_codes(order_ids.take(pa.array(by)))
     orders = coded.indices.to_numpy().astype(np.int64)
     _, per_run, per_day = _orders_per_block(orders, len(coded.dictionary), group, cut)
     return rows, group, np.flatnonzero(cut), per_run, per_day, orders
+
+
+def _may_alert(part: Partition, config: CrossVenueConfig) -> bool | None:
+    """Whether the partition may give an alert, read off its Arrow trades before any frame is built: some owner's run
+    passes ``_may_push``'s tests and, when a profit leg is required, the owner's opposite trading on the other venues
+    around it may reach ``min_benefit_ratio`` of the run (``_push``'s first test of the profit leg). Nine partitions
+    in ten of the 10M-trade bench market have no such run; stopping them before the frame, the owners' join and the
+    screen on the frame took the detector from 1.8 to ~0.5 CPU-s over ten days of it. The tests are read on codes
+    in the table's row order: they count orders and compare times, and the sums in another order are loosened by a
+    hair of the day's volume. None (the frame path decides) when a column is missing, of another type, or holds a
+    null or a quantity that is not finite."""
+    legs = _arrow_legs(part)
+    if legs is None:
+        return None
+    venues, t, quantity, owner, multi, aggressive, order_ids = legs
+    if t.size < 10 or venues.max() == 0:
+        return False  # as the kernel's first test: too few trades, or one venue
+    rows = np.flatnonzero(aggressive & multi)
+    if rows.size == 0:
+        return False
+    runs = _coded_runs(rows, owner[rows], order_ids.take(pa.array(rows)), venues, t, config.max_gap_seconds)
+    first, last, q = _passing_runs(runs, venues, t, quantity, config)
+    if first.size == 0 or not config.require_benefit:
+        return first.size > 0
+    legs_at = runs[0]
+    pushed = legs_at[first]
+    around = dt.timedelta(minutes=config.benefit_minutes) // dt.timedelta(microseconds=1)
+    benefit = _benefits(owner, venues, t, quantity, owner[pushed], venues[pushed % t.size],
+                        np.where(pushed < t.size, 1, -1), t[legs_at[first] % t.size] - around,
+                        t[legs_at[last] % t.size] + around)
+    hair = 1e-9 * float(np.abs(quantity).sum())
+    return bool((benefit + hair >= np.maximum(config.min_benefit_ratio * q, 1e-12) - hair).any())
+
+
+def _arrow_legs(part: Partition) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                          pa.ChunkedArray] | None:
+    """The trades of ``part`` as ``_may_alert`` reads them, in the table's row order: per trade its venue code, time
+    (microseconds) and quantity; per leg (buyers' legs numbered as the trades, sellers' after them) its owner code
+    (``_owner_codes``), whether that owner trades on two venues or more, whether it was aggressive, and its order id.
+    None when a column is missing, of another type, or holds a null or a quantity that is not finite."""
+    table = part.tables.get("trades")
+    strings = ("venue", "buyer", "seller", "aggressor", "buy_order_id", "sell_order_id")
+    if table is None or any(c not in table.column_names for c in (*strings, "ts", "quantity")):
+        return None
+    ts, qty = table["ts"], table["quantity"]
+    if (not all(table[c].type == pa.string() for c in strings) or qty.type != pa.float64()
+            or not pa.types.is_timestamp(ts.type) or ts.type.unit != "us"
+            or any(table[c].null_count for c in (*strings[:3], *strings[4:], "ts", "quantity"))):
+        return None
+    quantity = qty.to_numpy()
+    if not np.isfinite(quantity).all():
+        return None
+    owners = _owner_codes(table, owner_map(part))
+    if owners is None:
+        return None
+    venues, owner, multi = owners
+    aggressor = table["aggressor"]
+    aggressive = np.concatenate([pc.fill_null(pc.not_equal(aggressor, side), False).to_numpy()
+                                 for side in ("sell", "buy")])
+    order_ids = pa.chunked_array(table["buy_order_id"].chunks + table["sell_order_id"].chunks, pa.string())
+    t = ts.to_numpy().astype("datetime64[us]").view(np.int64)
+    return venues, t, quantity, owner, multi, aggressive, order_ids
+
+
+def _owner_codes(table: pa.Table, owners: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Per trade its venue code; per leg its owner's code (as ``_pair_owners`` names the owners: equal codes for equal
+    owner ids, a ``venue:account`` the map does not know is its own owner) and whether that owner trades on two
+    venues or more. Each distinct venue and account (a few thousand) is found in a compiled hash table of the map's
+    keys (``_key_table``, bytes compared): building their keys and looking them up in Python was half of
+    ``_may_alert``, and finding every leg's (30k) in the table, out of cache, as slow. None when the map has a key
+    twice (the join would give the key two rows)."""
+    lookup = _owner_lookup(owners)
+    if lookup is None:
+        return None
+    (slots, hashes, key_offsets, key_bytes), code_of_key, ids = lookup
+    venue_offsets, venue_bytes, _ = string_buffers(table["venue"].combine_chunks())
+    venue, firsts = _venue_codes(venue_offsets, venue_bytes)
+    legs_venue = np.concatenate([venue, venue])
+    accounts = dictionary_codes(pa.chunked_array(table["buyer"].chunks + table["seller"].chunks, pa.string()))
+    # each leg's (account, venue) pair, numbered densely in order of the pair's code (as ``_pair_owners``)
+    pair = accounts.indices.to_numpy().astype(np.int64) * firsts.size + legs_venue
+    seen = np.zeros(len(accounts.dictionary) * firsts.size, np.bool_)
+    seen[pair] = True
+    distinct = np.flatnonzero(seen)
+    account_offsets, account_bytes, _ = string_buffers(accounts.dictionary)
+    found = _find_keys(slots, hashes, key_offsets, key_bytes, venue_offsets, venue_bytes,
+                       firsts[distinct % firsts.size], account_offsets, account_bytes, distinct // firsts.size)
+    code = np.full(found.size, -1, np.int64)
+    code[found >= 0] = code_of_key[found[found >= 0]]
+    fresh = len(ids)
+    unknown = np.flatnonzero(found < 0)
+    if unknown.size:
+        keys = pc.binary_join_element_wise(table["venue"].take(pa.array(firsts[distinct[unknown] % firsts.size])),
+                                           accounts.dictionary.take(pa.array(distinct[unknown] // firsts.size)), ":")
+        # a key the map does not know is its own owner: the customer of that id, if one is named so (keys distinct)
+        for i, key in zip(unknown, keys.to_pylist(), strict=True):
+            known = ids.get(key)
+            code[i] = fresh if known is None else known
+            fresh += known is None
+    owner = code[(np.cumsum(seen) - 1)[pair]]
+    return venue, owner, _spread(owner, fresh, legs_venue)
+
+
+# The last owner maps read into hash tables (``_owner_lookup``), keyed by the map's id (a reference to the map is
+# kept, so its id stays its own): ``frames.owner_map`` hands every partition of a task the same map.
+_LOOKUPS: dict[int, tuple[pl.DataFrame, Any]] = {}
+
+
+def _owner_lookup(owners: pl.DataFrame) -> tuple[tuple[np.ndarray, ...], np.ndarray, dict[str, int]] | None:
+    """The owner map (``venue:account`` -> owner id) as a hash table of its keys with an owner (``_key_table``), each
+    key's owner code, and the owners' ids to their codes; None when a key has two owners."""
+    found = _LOOKUPS.get(id(owners))
+    if found is not None and found[0] is owners:
+        return found[1]  # type: ignore[no-any-return]
+    named = owners.select("account", "owner").drop_nulls()
+    ids: dict[str, int] = {}
+    code_of_key = np.array([ids.setdefault(o, len(ids)) for o in named["owner"].to_list()], np.int64)
+    keys = named["account"].to_arrow().cast(pa.large_string())
+    offsets, data, _ = string_buffers(keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys)
+    size = 1 << max(4, int(2 * named.height).bit_length())  # at most half full
+    slots, hashes, distinct = _key_table(offsets, data, size)
+    lookup = ((slots, hashes, offsets, data), code_of_key, ids) if distinct else None
+    if len(_LOOKUPS) >= 4:
+        _LOOKUPS.clear()
+    _LOOKUPS[id(owners)] = (owners, lookup)
+    return lookup
+
+
+_FNV_OFFSET, _FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
+_SPREAD = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the top bits of h times it pick the slot
+
+
+@njit(cache=True, nogil=True)
+def _fold(h: np.uint64, data: np.ndarray, a: int, z: int) -> np.uint64:
+    """FNV-1a of the bytes ``data[a:z]`` carried on from ``h``: a key's hash is read in pieces (venue, colon,
+    account) without building its string."""
+    for p in range(a, z):
+        h = (h ^ np.uint64(data[p])) * _FNV_PRIME
+    return h
+
+
+@njit(cache=True, nogil=True)
+def _same(x: np.ndarray, a: int, y: np.ndarray, b: int, length: int) -> bool:
+    """Whether ``x[a:a + length]`` and ``y[b:b + length]`` hold the same bytes (a loop: slices compared as arrays
+    were allocated per row, which took most of a lookup; numba compiles no generator inside ``all``)."""
+    for k in range(length):  # noqa: SIM110
+        if x[a + k] != y[b + k]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _key_table(offsets: np.ndarray, data: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """An open-addressing table (``size`` slots, a power of two) of the strings ``offsets``/``data``: each slot the
+    number of a string or -1, and each string's hash; False when a string comes twice."""
+    slots = np.full(size, -1, np.int64)
+    n = offsets.shape[0] - 1
+    hashes = np.empty(n, np.uint64)
+    shift = np.uint64(64 - int(np.log2(size)))
+    for k in range(n):
+        h = _fold(_FNV_OFFSET, data, offsets[k], offsets[k + 1])
+        hashes[k] = h
+        s = np.intp((h * _SPREAD) >> shift)
+        while slots[s] >= 0:
+            j = slots[s]
+            if hashes[j] == h and offsets[j + 1] - offsets[j] == offsets[k + 1] - offsets[k] and \
+                    _same(data, offsets[j], data, offsets[k], offsets[k + 1] - offsets[k]):
+                return slots, hashes, False
+            s = (s + 1) & (size - 1)
+        slots[s] = k
+    return slots, hashes, True
+
+
+@njit(cache=True, nogil=True)
+def _find_keys(slots: np.ndarray, hashes: np.ndarray, key_offsets: np.ndarray, key_bytes: np.ndarray,
+               venue_offsets: np.ndarray, venue_bytes: np.ndarray, venue: np.ndarray, offsets: np.ndarray,
+               data: np.ndarray, account: np.ndarray) -> np.ndarray:
+    """Per pair of a ``venue`` string and an ``account`` string (their numbers among the strings ``venue_offsets``
+    and ``venue_bytes``, ``offsets`` and ``data``): the number of the table's key equal to ``venue:account``, or -1
+    when the table has no such key."""
+    out = np.full(venue.shape[0], -1, np.int64)
+    shift = np.uint64(64 - int(np.log2(slots.shape[0])))
+    for i in range(venue.shape[0]):
+        v, w = venue[i], account[i]
+        va, vz, a, z = venue_offsets[v], venue_offsets[v + 1], offsets[w], offsets[w + 1]
+        h = (_fold(_FNV_OFFSET, venue_bytes, va, vz) ^ np.uint64(58)) * _FNV_PRIME  # 58: the colon
+        h = _fold(h, data, a, z)
+        s = np.intp((h * _SPREAD) >> shift)
+        while slots[s] >= 0:
+            j = slots[s]
+            ka = key_offsets[j]
+            if (hashes[j] == h and key_offsets[j + 1] - ka == vz - va + 1 + z - a and key_bytes[ka + vz - va] == 58
+                    and _same(key_bytes, ka, venue_bytes, va, vz - va)
+                    and _same(key_bytes, ka + vz - va + 1, data, a, z - a)):
+                out[i] = j
+                break
+            s = (s + 1) & (slots.shape[0] - 1)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _venue_codes(offsets: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's string numbered in order of first appearance, and the first row of each (a few venues, rows in runs
+    of one venue: each row is compared with the row before, then with the first row of each venue seen)."""
+    n = offsets.shape[0] - 1
+    codes = np.empty(n, np.int64)
+    firsts = np.empty(n, np.int64)
+    seen = 0
+    for i in range(n):
+        a, z = offsets[i], offsets[i + 1]
+        if i and z - a == a - offsets[i - 1] and _same(data, a, data, offsets[i - 1], z - a):
+            codes[i] = codes[i - 1]
+            continue
+        codes[i] = -1
+        for c in range(seen):
+            f = firsts[c]
+            if offsets[f + 1] - offsets[f] == z - a and _same(data, offsets[f], data, a, z - a):
+                codes[i] = c
+                break
+        if codes[i] < 0:
+            firsts[seen] = i
+            codes[i] = seen
+            seen += 1
+    return codes, firsts[:seen]
+
+
+@njit(cache=True, nogil=True)
+def _benefits(owner: np.ndarray, venue: np.ndarray, ts: np.ndarray, quantity: np.ndarray, push_owner: np.ndarray,
+              push_venue: np.ndarray, push_sign: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per push (its owner, venue, side and the span around it): the quantity of its owner's legs of the other side
+    on the other venues in that span (``_push``'s ``elsewhere``), of the legs (``owner``: buyers' legs numbered as
+    the trades, sellers' after them) of the trades' venues, times and quantities."""
+    n = ts.shape[0]
+    out = np.zeros(push_owner.shape[0])
+    for j in range(push_owner.shape[0]):
+        total = 0.0
+        for i in range(owner.shape[0]):
+            k = i % n
+            if (owner[i] == push_owner[j] and (1 if i < n else -1) == -push_sign[j] and venue[k] != push_venue[j]
+                    and lo[j] <= ts[k] <= hi[j]):
+                total += quantity[k]
+        out[j] = total
+    return out
 
 
 def _shares(venues: np.ndarray, ts: np.ndarray, quantity: np.ndarray, q: np.ndarray, venue: np.ndarray,
@@ -488,6 +742,9 @@ class CrossVenueDetector(Detector[CrossVenueConfig]):
 
     def kernel(self, part: Partition, config: CrossVenueConfig) -> pa.Table:
         out = AlertBuilder(self)
+        verdict = _may_alert(part, config)
+        if verdict is False:
+            return out.to_table()
         trades = frame(part, "trades", TRADE_COLUMNS)
         if trades.height < 10 or trades["venue"].n_unique() < 2:
             return out.to_table()
@@ -496,7 +753,7 @@ class CrossVenueDetector(Detector[CrossVenueConfig]):
                 trades = trades.with_columns(pl.lit(None, pl.String).alias(c))
         symbol = str(part.key.get("symbol") or trades["symbol"][0])
         owned = _pair_owners(trades, owner_map(part))
-        if owned is not None and not _may_push(trades, owned, config):
+        if verdict is None and owned is not None and not _may_push(trades, owned, config):
             return out.to_table()
         legs = _legs(part, trades, owned)
         pushes = _pushes(legs, trades, config)

@@ -1,7 +1,7 @@
-"""Cross-venue's screen (``_may_push``): a partition where no owner's run can pass the push tests returns no alert
-before the legs are built, an incident passes it and gives the full path's alert, and the screen never turns away
-a partition whose full push search finds a push — on random trades full of time ties, orders of several fills,
-missing aggressors and customers with accounts on several venues."""
+"""Cross-venue's screens (``_may_alert`` on the Arrow trades, ``_may_push`` on the frame): a partition where no owner's
+run can pass the push tests returns no alert before the legs are built, an incident passes it and gives the full
+path's alert, and the frame's screen never turns away a partition whose full push search finds a push — on random
+trades full of time ties, orders of several fills, missing aggressors and customers with accounts on several venues."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def _market(push: bool) -> ScenarioMarket:
 
 def _checked(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """The answers of the kernel's screens, in order."""
-    return answers_of(monkeypatch, cv, "_may_push")
+    return answers_of(monkeypatch, cv, "_may_alert")
 
 
 def test_a_partition_without_a_push_stops_before_the_legs(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -66,6 +66,7 @@ def test_a_push_passes_the_screen_and_gives_the_full_paths_alert(monkeypatch: py
     seen = _checked(monkeypatch)
     got = d.kernel(market.partition(by_symbol_only=True), d.default_config())
     assert seen == [True]
+    monkeypatch.setattr(cv, "_may_alert", lambda *_: None)
     monkeypatch.setattr(cv, "_may_push", lambda *_: True)
     want = d.kernel(market.partition(by_symbol_only=True), d.default_config())
     assert got.num_rows == 1 and "XV1" in got["accounts"][0].as_py()

@@ -26,7 +26,7 @@ straight into the large order — at a better price. Four tests:
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -162,12 +162,174 @@ def _us(values: np.ndarray) -> pl.Series:
     return pl.Series(values, dtype=pl.Int64).cast(pl.Datetime("us", "UTC"))
 
 
+def _physical(values: pl.Series) -> np.ndarray:
+    """A time column's physical values (a cast, ~0.003 ms, where ``to_physical`` is ~0.1)."""
+    if isinstance(values.dtype, pl.Datetime):
+        return values.cast(pl.Int64).to_numpy()
+    return values.to_physical().to_numpy()
+
+
+def _micros(ts: pl.Series) -> np.ndarray:
+    """A time column as microseconds since the epoch (its physical values when in microseconds already: the
+    cast is ~0.003 ms, ``dt.epoch`` ~0.1)."""
+    if ts.dtype == pl.Datetime("us", ts.dtype.time_zone):  # type: ignore[attr-defined]
+        return ts.cast(pl.Int64).to_numpy()
+    return ts.dt.epoch("us").to_numpy()
+
+
+# Each leg of an order that took liquidity: its row in the trades, whether it is a buy, and the order's id.
+Takers = tuple[np.ndarray, np.ndarray, pl.Series]
+
+
+def _takers(t: pl.DataFrame) -> Takers:
+    """The legs of the orders that took liquidity (the buy legs of trades a buyer took, then the sell legs of
+    those a seller took, each in trade order; legs without an order id left out): their rows in ``t``, whether
+    each is a buy, and their order ids, the Series ``_large_by_frames`` hands ``taker_placements``."""
+    took = []
+    for side in ("buy", "sell"):
+        # each step only where needed: a Polars call is ~0.1 ms here, most of this function
+        took.append(t["aggressor"] == side)
+        if t[f"{side}_order_id"].null_count():
+            took[-1] = took[-1] & t[f"{side}_order_id"].is_not_null()
+        if took[-1].null_count():
+            took[-1] = took[-1].fill_null(False)
+    ids = pl.concat([t["buy_order_id"].filter(took[0]), t["sell_order_id"].filter(took[1])]).alias("order_id")
+    buys, sells = (np.flatnonzero(m.to_numpy()) for m in took)
+    return np.concatenate([buys, sells]), np.arange(ids.len()) < buys.shape[0], ids
+
+
+class _Taken(NamedTuple):
+    """Per order that took liquidity (numbered as ``taker_placements`` interns the ids: ``codes`` per leg of
+    ``Takers``, then per placement), ``firsts`` (its first leg), the quantity filled, its ``first`` and
+    ``last`` fill, when it was ``placed`` (if it was: ``has_placed``) and its ``size``: as placed, when more than
+    it filled."""
+
+    codes: np.ndarray
+    firsts: np.ndarray
+    qty: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    placed: np.ndarray
+    has_placed: np.ndarray
+    size: np.ndarray
+
+
+def _taken(takers: Takers, t: pl.DataFrame, news: pl.DataFrame | None,
+           shared: dict[Any, Any] | None = None) -> _Taken | None:
+    """``_Taken`` from compiled passes over exactly interned ids (``taker_placements``; ``shared``: the
+    partition's ``Partition.shared``); None when the ids cannot be made exact or a column read has nulls, or a
+    size is not a positive finite number (Polars' own order of NaN, the sign of a zero): the frames decide."""
+    rows, _, ids = takers
+    news = news if news is not None and news.height else None
+    if rows.shape[0] == 0 or t["quantity"].null_count() or t["ts"].null_count() or (
+            news is not None and news["ts"].null_count()):
+        return None
+    found = taker_placements(ids, news, shared)
+    if found is None:
+        return None
+    codes, firsts, n_ids, totals = found
+    qty, first, last = group_totals(codes[:rows.shape[0]], n_ids, t["quantity"].cast(pl.Float64).to_numpy()[rows],
+                                    _micros(t["ts"])[rows])
+    placed, has_placed, size = first, np.zeros(n_ids, np.bool_), qty
+    if totals is not None:
+        placed, placed_size, has_placed, has_size = totals
+        size = np.maximum(qty, np.where(has_size, placed_size, 0.0))  # the larger, as Polars' max_horizontal
+    if not (np.isfinite(size).all() and (qty > 0).all()):
+        return None
+    return _Taken(codes, firsts[:n_ids], qty, first, last, placed, has_placed, size)
+
+
 def _large_orders(t: pl.DataFrame, news: pl.DataFrame | None, owners: pl.DataFrame,
                   config: FrontRunningConfig, shared: dict[Any, Any] | None = None) -> pl.DataFrame:
+    """The large orders (test 1) in order of first fill, then id: ``order_id``, ``qty`` (filled), ``first`` and
+    ``last`` fill, ``c_account``, ``c_owner``, ``c_side`` (its first fill's), ``placed``, ``c_qty`` (its size:
+    as placed, when larger than filled), ``c_ids`` (its fills' trade ids), ``ref`` (when a runner could see it
+    coming: placed, or first filled), and the span the tests read, [``w0``, ``w1``]. The market orders placed
+    that large that filled nothing are among them (``_missed``)."""
     # Only orders that take liquidity move the price; those are the ones worth running ahead of.
-    # Each step below is one lazy query collected in memory (the default engine of a lazy collect, streaming,
-    # costs more on frames this small): a tenth of this step's CPU-s, the taker interning aside, over ten days
-    # of the 10M-trade bench market, whose ~5k-trade partitions make each eager operation's fixed cost tell.
+    takers = _takers(t)
+    taken = _taken(takers, t, news, shared)
+    if taken is not None:
+        # The order as a runner sees it coming is its placed size, whatever of it the book could fill.
+        least = config.size_multiple * num(pl.Series(taken.size).median())
+        big = _large_by_codes(takers, taken, t, least, config)
+        missed = _missed(news, takers[2], big["order_id"], least)
+        if missed is None:  # as on ~98 partitions in 100 of the 10M-trade bench market
+            return big
+        per = big.lazy().drop("ref", "w0", "w1").rename(
+            {"c_owner": "owner", "c_account": "account", "c_side": "side", "c_qty": "size", "c_ids": "ids"})
+    else:
+        per, large, least = _large_by_frames(t, news, config, shared)
+        missed = _missed(news, takers[2], large, least)
+    if missed is not None:
+        missed = with_owner(missed, owners, "account", "owner")
+        per = pl.concat([per, missed.lazy().select(per.collect_schema().names())], how="vertical_relaxed")
+    # The span the tests read, [w0, w1], and the order's columns named apart from the legs' in the same query
+    # (a collect of its own was ~0.15 ms a partition).
+    pre, post = dt.timedelta(seconds=config.pre_seconds), dt.timedelta(seconds=config.post_seconds)
+    return per.with_columns(ref=pl.min_horizontal(pl.coalesce("placed", "first"), "first")) \
+        .sort("first", "order_id") \
+        .rename({"owner": "c_owner", "account": "c_account", "side": "c_side", "size": "c_qty", "ids": "c_ids"}) \
+        .with_columns(w0=pl.col("ref") - pre, w1=pl.col("last") + post).collect(engine="in-memory")
+
+
+def _large_by_codes(takers: Takers, taken: _Taken, t: pl.DataFrame, least: float,
+                    config: FrontRunningConfig) -> pl.DataFrame:
+    """``_large_orders``' frame of the orders that took liquidity with a size of ``least`` or more, built from
+    the compiled passes' arrays (``taken``) for those few orders only: gathering every taker's strings and the
+    query that grouped the large orders' trade ids, sorted them and added their spans were ~1.5 ms a partition
+    of the 10M-trade bench market."""
+    rows, is_buy, _ = takers
+    large = np.flatnonzero(taken.size >= least)
+    first = taken.first[large]
+    by = np.argsort(first, kind="stable")
+    if (np.diff(first[by]) == 0).any():  # ties in time: then by id (ids are distinct)
+        ids = _of_side(t, ("buy_order_id", "sell_order_id"), rows[taken.firsts[large]],
+                       is_buy[taken.firsts[large]])[0].to_list()
+        by = np.array(sorted(range(large.shape[0]), key=lambda k: (first[k], ids[k])), np.int64)
+    large = large[by]
+    buy = is_buy[taken.firsts[large]]
+    order_id, account, owner = _of_side(t, ("buy_order_id", "sell_order_id", "buyer", "seller", "owner_b", "owner_s"),
+                                        rows[taken.firsts[large]], buy)
+    first, placed, has_placed = taken.first[large], taken.placed[large], taken.has_placed[large]
+    ref = np.where(has_placed, np.minimum(placed, first), first)
+    pre, post = (dt.timedelta(seconds=s) // dt.timedelta(microseconds=1)
+                 for s in (config.pre_seconds, config.post_seconds))
+    return pl.DataFrame({
+        "order_id": order_id, "qty": taken.qty[large], "first": _us(first), "last": _us(taken.last[large]),
+        "c_account": account, "c_owner": owner,
+        "c_side": pl.Series(["buy" if b else "sell" for b in buy.tolist()], dtype=pl.String),
+        "placed": _us(placed).scatter(np.flatnonzero(~has_placed), None), "c_qty": taken.size[large],
+        "c_ids": _trade_ids(takers, taken, t, large), "ref": _us(ref), "w0": _us(ref - pre),
+        "w1": _us(taken.last[large] + post)})
+
+
+def _of_side(t: pl.DataFrame, pairs: tuple[str, ...], at: np.ndarray, buy: np.ndarray) -> list[pl.Series]:
+    """Per pair of columns of ``t`` (buy side's, sell side's), their value at the rows ``at``: the first's where
+    ``buy``, else the second's (one gather of the rows: ~0.1 ms each on this machine, against ~0.1 ms for all)."""
+    rows = pl.DataFrame([t[c] for c in pairs])[at]
+    pick = pl.Series(buy, dtype=pl.Boolean)
+    return [rows[b].zip_with(pick, rows[s]) for b, s in zip(pairs[::2], pairs[1::2], strict=True)]
+
+
+def _trade_ids(takers: Takers, taken: _Taken, t: pl.DataFrame, large: np.ndarray) -> pl.Series:
+    """Per order of ``large`` (ids of ``taken``), its fills' trade ids in the takers' order."""
+    rows = takers[0]
+    rank = np.full(taken.size.shape[0], -1, np.int64)
+    rank[large] = np.arange(large.shape[0])
+    of = rank[taken.codes[:rows.shape[0]]]
+    legs = np.flatnonzero(of >= 0)
+    legs = legs[np.argsort(of[legs], kind="stable")]
+    cut = np.searchsorted(of[legs], np.arange(large.shape[0] + 1))
+    found = t["trade_id"][rows[legs]].to_arrow()
+    return pl.Series(pa.LargeListArray.from_arrays(pa.array(cut, pa.int64()), found))
+
+
+def _large_by_frames(t: pl.DataFrame, news: pl.DataFrame | None, config: FrontRunningConfig,
+                     shared: dict[Any, Any] | None) -> tuple[pl.LazyFrame, pl.Series, float]:
+    """The large orders that filled, as ``_large_orders``' columns before their spans (the order's own named
+    as the legs'), by Polars queries (and ``_per_order``'s passes where they can read the ids); their ids, and the
+    size that makes an order large. For the partitions ``_taken`` cannot read."""
     fills = pl.concat([
         t.lazy().filter(pl.col("aggressor") == "buy").select(
             "ts", "trade_id", "quantity", "price", order_id="buy_order_id", account="buyer", owner="owner_b",
@@ -176,9 +338,6 @@ def _large_orders(t: pl.DataFrame, news: pl.DataFrame | None, owners: pl.DataFra
             "ts", "trade_id", "quantity", "price", order_id="sell_order_id", account="seller", owner="owner_s",
             side=pl.lit("sell")),
     ]).drop_nulls("order_id").collect(engine="in-memory")
-    # The trade ids are gathered below for the large orders only: lists for every order that took liquidity
-    # were most of this step.
-    # The order as a runner sees it coming is its placed size, whatever of it the book could fill.
     per = _per_order(fills, news, shared)
     if per is None:
         per = fills.group_by("order_id").agg(
@@ -192,22 +351,11 @@ def _large_orders(t: pl.DataFrame, news: pl.DataFrame | None, owners: pl.DataFra
             per = per.with_columns(placed=pl.lit(None, dtype=pl.Datetime("us", "UTC")),
                                    size=pl.lit(None, dtype=pl.Float64))
     per = per.with_columns(size=pl.max_horizontal("qty", pl.col("size").fill_null(0.0)))
-    median = num(per["size"].median())
-    big = per.lazy().filter(pl.col("size") >= config.size_multiple * median)
+    least = config.size_multiple * num(per["size"].median())
+    big = per.lazy().filter(pl.col("size") >= least)
     big = big.join(fills.lazy().join(big.select("order_id"), on="order_id", how="semi").group_by("order_id").agg(
         ids=pl.col("trade_id")), on="order_id", how="left")
-    missed = _missed(news, per["order_id"], per["order_id"].filter(per["size"] >= config.size_multiple * median),
-                     config.size_multiple * median)
-    if missed is not None:
-        missed = with_owner(missed, owners, "account", "owner")
-        big = pl.concat([big, missed.lazy().select(big.collect_schema().names())], how="vertical_relaxed")
-    # The span the tests read, [w0, w1], and the order's columns named apart from the legs' in the same query
-    # (a collect of its own was ~0.15 ms a partition).
-    pre, post = dt.timedelta(seconds=config.pre_seconds), dt.timedelta(seconds=config.post_seconds)
-    return big.with_columns(ref=pl.min_horizontal(pl.coalesce("placed", "first"), "first")) \
-        .sort("first", "order_id") \
-        .rename({"owner": "c_owner", "account": "c_account", "side": "c_side", "size": "c_qty", "ids": "c_ids"}) \
-        .with_columns(w0=pl.col("ref") - pre, w1=pl.col("last") + post).collect(engine="in-memory")
+    return big, per["order_id"].filter(per["size"] >= least), least
 
 
 def _missed(news: pl.DataFrame | None, takers: pl.Series, large: pl.Series, least: float) -> pl.DataFrame | None:
@@ -219,11 +367,11 @@ def _missed(news: pl.DataFrame | None, takers: pl.Series, large: pl.Series, leas
         return None
     # The rows placed with ``least`` or more, and more (a NaN or null either side: Polars orders NaN above every
     # number): the market orders among them include every one the filter below keeps.
-    few = np.flatnonzero(~(news["quantity"].cast(pl.Float64).to_numpy() < least))
-    ids = news["order_id"].gather(few).filter(news["order_type"].gather(few) == "market")
+    few = pl.Series(~(news["quantity"].cast(pl.Float64).to_numpy() < least))
+    ids = news["order_id"].filter(few).filter(news["order_type"].filter(few) == "market")
     if set(ids.to_list()) <= set(large.to_list()):
         return None
-    missed = news[few].filter((pl.col("order_type") == "market") & (pl.col("quantity") >= least)) \
+    missed = news.filter(few).filter((pl.col("order_type") == "market") & (pl.col("quantity") >= least)) \
         .join(takers.to_frame("order_id"), on="order_id", how="anti") \
         .select("order_id", "account", "side", first="ts", last="ts", placed="ts", size="quantity",
                 qty=pl.lit(0.0), ids=pl.lit([], dtype=pl.List(pl.String)))
@@ -253,12 +401,12 @@ NearIndex = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 def _near_index(legs: pl.DataFrame, big: pl.DataFrame, prune: bool, least: np.ndarray | None = None) -> NearIndex:
     """``_near``'s rows as indices (``NearIndex``)."""
-    ts = legs["ts"].to_physical().to_numpy()
+    ts = _physical(legs["ts"])
     by_time = np.argsort(ts, kind="stable")
     sorted_ts = ts[by_time]
-    lo = np.searchsorted(sorted_ts, big["w0"].to_physical().to_numpy(), side="left")
-    mid = np.searchsorted(sorted_ts, big["first"].to_physical().to_numpy(), side="left")
-    hi = np.searchsorted(sorted_ts, big["w1"].to_physical().to_numpy(), side="right")
+    lo = np.searchsorted(sorted_ts, _physical(big["w0"]), side="left")
+    mid = np.searchsorted(sorted_ts, _physical(big["first"]), side="left")
+    hi = np.searchsorted(sorted_ts, _physical(big["w1"]), side="right")
     mid = np.clip(mid, lo, None)
     hi = np.clip(hi, mid, None)
     # Owners are told apart by the hash of their strings (a null owner is one more value). Two owners that
@@ -268,7 +416,7 @@ def _near_index(legs: pl.DataFrame, big: pl.DataFrame, prune: bool, least: np.nd
     if least is None:
         least, qty = np.full(big.height, -np.inf), np.zeros(legs.height)
     else:
-        least, qty = least.astype(np.float64), legs["quantity"].cast(pl.Float64).fill_null(0.0).to_numpy()
+        least, qty = least.astype(np.float64), _quantities(legs)
     owner = legs["owner"].hash().to_numpy()
     order_rows, leg_rows, sized = _near_rows(
         by_time, lo.astype(np.int64), mid.astype(np.int64), hi.astype(np.int64),
@@ -350,50 +498,136 @@ def _may_pass_sizes(legs: pl.DataFrame, big: pl.DataFrame, index: NearIndex, med
     the same sums added in another order (a join keeps no row order; finite, non-negative quantities: rounding
     is below 1e-15 a leg; other inputs, or Polars' order of NaN, answer True). Owners are grouped by hash, so
     the answer False is kept only when the sized rows' owners have as many hashes as strings."""
+    pairs = _size_pairs(_leg_arrays(legs), big, index, median_trade, config)
+    if pairs is None or pairs.order.shape[0]:
+        return True
+    return not _one_hash_each(legs["owner"], index[3], index[1][index[2]])
+
+
+class _Pairs(NamedTuple):
+    """The (large order, owner) pairs of ``_size_pairs``: the order's row in ``big``, the owner's hash, and the
+    pair's aggressive quantity ahead, its quantity traded back, the distinct decisions (hashes) of each, and its
+    entry (first leg ahead, in microseconds)."""
+
+    order: np.ndarray
+    owner: np.ndarray
+    q_aggr: np.ndarray
+    q_out: np.ndarray
+    n_pre: np.ndarray
+    n_out: np.ndarray
+    entry: np.ndarray
+
+
+class _Legs(NamedTuple):
+    """A legs frame's columns that the screens read, as arrays: time (microseconds; ``timed``: none is null),
+    whether a buy, whether aggressive, quantity (0 for null)."""
+
+    ts: np.ndarray
+    timed: bool
+    buy: np.ndarray
+    aggr: np.ndarray
+    qty: np.ndarray
+
+
+def _leg_arrays(legs: pl.DataFrame) -> _Legs:
+    """``_Legs`` of ``legs`` (casts, not ``to_physical`` and the like: ~0.1 ms a call)."""
+    timed = legs["ts"].null_count() == 0
+    ts = _micros(legs["ts"]) if timed else np.zeros(legs.height, np.int64)
+    return _Legs(ts, timed, (legs["side"] == "buy").to_numpy(), legs["aggr"].to_numpy(), _quantities(legs))
+
+
+def _quantities(legs: pl.DataFrame) -> np.ndarray:
+    """The legs' quantities, 0 for null (filled only where there are nulls: a fill is ~0.1 ms)."""
+    qty = legs["quantity"].cast(pl.Float64)
+    return (qty.fill_null(0.0) if qty.null_count() else qty).to_numpy()
+
+
+def _size_pairs(legs: _Legs, big: pl.DataFrame, index: NearIndex, median_trade: float,
+                config: FrontRunningConfig, decision: np.ndarray | None = None) -> _Pairs | None:
+    """The pairs (``_Pairs``) of ``_near``'s sized rows that pass ``_may_pass_sizes``' loose size tests, owners
+    told apart by hash; None where the compiled pass cannot read the inputs (see ``_may_pass_sizes``).
+    ``decision``: per leg, the hash of its decision (without: the counts of decisions are not read)."""
     order_rows, leg_rows, sized, owner = index
     rows = leg_rows[sized]
     if rows.shape[0] == 0:
-        return False
-    qty = legs["quantity"].cast(pl.Float64).fill_null(0.0).to_numpy()[rows]
+        return _Pairs(*(np.zeros(0, d) for d in (np.int64, np.uint64, float, float, np.int64, np.int64, np.int64)))
+    qty = legs.qty[rows]
     c_qty = big["c_qty"].cast(pl.Float64).to_numpy()
     if not (np.isfinite(qty).all() and (qty >= 0).all() and np.isfinite(c_qty).all() and np.isfinite(median_trade)
-            and legs["ts"].null_count() == 0 and big["first"].null_count() == 0 and big["c_side"].null_count() == 0
+            and legs.timed and big["first"].null_count() == 0 and big["c_side"].null_count() == 0
             and big["order_id"].n_unique() == big.height):  # two missed placements of one id: one group in ``per``
-        return True
+        return None
     c_buy = (big["c_side"] == "buy").to_numpy()  # the legs' sides are "buy" or "sell"
     if not (c_buy | (big["c_side"] == "sell").to_numpy()).all():
-        return True
+        return None
     orders = order_rows[sized]
-    ahead = legs["ts"].to_physical().to_numpy()[rows] < big["first"].to_physical().to_numpy()[orders]
-    same = (legs["side"] == "buy").to_numpy()[rows] == c_buy[orders]
+    ts = legs.ts[rows]
+    ahead = ts < _micros(big["first"])[orders]
+    same = legs.buy[rows] == c_buy[orders]
     bounds = np.array([config.min_ratio, config.max_ratio, min(config.min_unwind, config.into_min_unwind),
                        config.max_unwind, config.min_aggressive, config.min_position_multiple * median_trade])
-    if _sizes_pass(orders, owner[rows], ahead, same, legs["aggr"].to_numpy()[rows], qty, c_qty, bounds):
-        return True
-    return bool(legs["owner"].gather(rows).n_unique() != np.unique(owner[rows]).shape[0])
+    decision = np.zeros(rows.shape[0], np.uint64) if decision is None else decision[rows]
+    return _Pairs(*_pairs_passing(orders, owner[rows], ahead, same, legs.aggr[rows], qty, c_qty, bounds, decision,
+                                  ts))
+
+
+def _one_hash_each(strings: pl.Series, hashes: np.ndarray, rows: np.ndarray) -> bool:
+    """Whether the ``strings`` of ``rows`` (a mask, or row numbers) have as many distinct ``hashes`` as
+    distinct values."""
+    if rows.dtype != np.bool_:
+        mask = np.zeros(strings.len(), np.bool_)
+        mask[rows] = True
+        rows = mask
+    return bool(strings.filter(pl.Series(rows)).n_unique() == _distinct(hashes[rows]))
 
 
 @njit(cache=True, nogil=True)
-def _sizes_pass(orders: np.ndarray, owner: np.ndarray, ahead: np.ndarray, same: np.ndarray, aggr: np.ndarray,
-                qty: np.ndarray, c_qty: np.ndarray, bounds: np.ndarray) -> bool:
-    """Whether some (order, owner) of the rows passes ``_may_pass_sizes``' tests. ``orders`` ascend (an order's
-    rows are one run); ``bounds``: min_ratio, max_ratio, least unwind, max_unwind, min_aggressive, and the least
-    position against the median trade."""
+def _distinct(values: np.ndarray) -> int:
+    """How many distinct values (hashes: their low bits place them in an open-addressing table)."""
+    size = 2
+    while size < 2 * values.shape[0]:
+        size *= 2
+    taken, seen = np.zeros(size, np.bool_), np.empty(size, values.dtype)
+    mask, found = np.uint64(size - 1), 0
+    for v in values:
+        at = np.uint64(v) & mask
+        while taken[at] and seen[at] != v:
+            at = (at + np.uint64(1)) & mask
+        if not taken[at]:
+            taken[at], seen[at] = True, v
+            found += 1
+    return found
+
+
+@njit(cache=True, nogil=True)
+def _pairs_passing(orders: np.ndarray, owner: np.ndarray, ahead: np.ndarray, same: np.ndarray, aggr: np.ndarray,
+                   qty: np.ndarray, c_qty: np.ndarray, bounds: np.ndarray, decision: np.ndarray, ts: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``_Pairs``' columns for the (order, owner) of the rows that pass the loose size tests. ``orders`` ascend
+    (an order's rows are one run); ``bounds``: min_ratio, max_ratio, least unwind, max_unwind, min_aggressive,
+    and the least position against the median trade."""
+    n = orders.shape[0]
+    pair_order, pair_owner = np.empty(n, np.int64), np.empty(n, owner.dtype)
+    q_aggrs, q_outs = np.empty(n, np.float64), np.empty(n, np.float64)
+    n_pre, n_out, entries = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
+    m = 0
     start = 0
-    while start < orders.shape[0]:
+    while start < n:
         end = start
-        while end < orders.shape[0] and orders[end] == orders[start]:
+        while end < n and orders[end] == orders[start]:
             end += 1
         c = c_qty[orders[start]]
         by_owner = start + np.argsort(owner[start:end])
         k = 0
         while k < by_owner.shape[0]:
             q_pre = q_aggr = q_out = 0.0
+            entry = np.iinfo(np.int64).max
             j = k
             while j < by_owner.shape[0] and owner[by_owner[j]] == owner[by_owner[k]]:
                 r = by_owner[j]
                 if ahead[r] and same[r]:
                     q_pre += qty[r]
+                    entry = min(entry, ts[r])
                     if aggr[r]:
                         q_aggr += qty[r]
                 elif not ahead[r] and not same[r]:
@@ -402,16 +636,161 @@ def _sizes_pass(orders: np.ndarray, owner: np.ndarray, ahead: np.ndarray, same: 
             if (_at_least(q_pre, bounds[0] * c) and _at_least(bounds[1] * c, q_pre)
                     and _at_least(q_out, bounds[2] * q_pre) and _at_least(bounds[3] * q_pre, q_out)
                     and _at_least(q_aggr, bounds[4] * q_pre) and _at_least(q_pre, bounds[5])):
-                return True
+                mine = by_owner[k:j]
+                pair_order[m], pair_owner[m], q_aggrs[m], q_outs[m], entries[m] = orders[start], owner[mine[0]], \
+                    q_aggr, q_out, entry
+                n_pre[m] = np.unique(decision[mine][ahead[mine] & same[mine] & aggr[mine]]).shape[0]
+                n_out[m] = np.unique(decision[mine][~ahead[mine] & ~same[mine]]).shape[0]
+                m += 1
             k = j
         start = end
-    return False
+    return pair_order[:m], pair_owner[:m], q_aggrs[:m], q_outs[:m], n_pre[:m], n_out[:m], entries[:m]
 
 
 @njit(cache=True, nogil=True)
 def _at_least(a: float, b: float) -> bool:
     """``a >= b``, up to 1e-9 of the two (sums of the same numbers in another order)."""
     return a >= b - 1e-9 * (abs(a) + abs(b))
+
+
+@njit(cache=True, nogil=True)
+def _surely_at_least(a: float, b: float) -> bool:
+    """``a >= b`` however the sums ``a`` and ``b`` were added (by more than 1e-9 of the two, or equal at 0)."""
+    return a >= b + 1e-9 * (abs(a) + abs(b))
+
+
+def _may_pass_habits(legs: pl.DataFrame, big: pl.DataFrame, index: NearIndex, median_trade: float, day_s: float,
+                     config: FrontRunningConfig) -> bool:
+    """Whether some owner near a large order can pass the size tests and then the coincidence test (False: no
+    alert can come of the partition), told before the frame of the legs near the large orders, the candidates'
+    group-by and the habits' joins: on ten days of the 10M-trade bench market ~70 of the ~90 partitions the size
+    check lets through have a candidate, and only one passes the coincidence test.
+
+    The pairs are ``_may_pass_sizes``' (looser than the kernel's candidates), and each pair's chance is a lower
+    bound of the kernel's: its habits count only the decisions that surely reach their unit (``habit_size``
+    of its average order), whatever order the sums were added in, so they count no more than the kernel's, and
+    the chance grows with the count. It is held to the looser of ``max_coincidence`` and
+    ``into_max_coincidence``, widened by 1e-9 (the exponential of another library). Owners and decisions are
+    told apart by hash: the answer False is kept only when the rows read have as many hashes as strings. A null
+    owner has no habits in the kernel's joins by owner (more chance to pass): its partition answers True."""
+    if legs["owner"].null_count():
+        return True
+    found = _pair_habits(legs, big, index, median_trade, config)
+    if found is None:
+        return True  # the size check let it through: a hash shared, or inputs the pass cannot read
+    least = 1.0 / day_s
+    chance = (1 - np.exp(-np.maximum(found.n_in / day_s, least) * config.pre_seconds)) \
+        * (1 - np.exp(-np.maximum(found.n_out / day_s, least) * config.post_seconds)) * big.height
+    if (chance <= max(config.max_coincidence, config.into_max_coincidence) * (1 + 1e-9)).any():
+        return True
+    # Hashes shared would merge owners in the pairs or in their decisions (a decision's distinct count, n_pre
+    # and n_out, can only come out smaller: a larger unit, fewer decisions counted).
+    owner = index[3]
+    return not (_one_hash_each(legs["owner"], owner, index[1][index[2]])
+                and _one_hash_each(legs["owner"], owner, found.mine)
+                and _one_hash_each(legs["decision"], found.decision, found.mine))
+
+
+class _PairHabits(NamedTuple):
+    """``_Pairs`` (``pairs``) and per pair how many of its owner's decisions surely count in the kernel's habits
+    on the entry side (``n_in``) and the unwind side (``n_out``); the day's legs of the pairs' owners (``mine``)
+    and every leg's decision hash (``decision``)."""
+
+    pairs: _Pairs
+    n_in: np.ndarray
+    n_out: np.ndarray
+    mine: np.ndarray
+    decision: np.ndarray
+
+
+def _pair_habits(legs: pl.DataFrame, big: pl.DataFrame, index: NearIndex, median_trade: float,
+                 config: FrontRunningConfig) -> _PairHabits | None:
+    """``_PairHabits`` of the pairs that pass the loose size tests; None where there is none or the compiled
+    passes cannot read the inputs."""
+    arrays, decision = _leg_arrays(legs), legs["decision"].hash().to_numpy()
+    pairs = _size_pairs(arrays, big, index, median_trade, config, decision)
+    if pairs is None or pairs.order.shape[0] == 0:
+        return None
+    owner = index[3]
+    mine = np.flatnonzero(_among(owner, np.unique(pairs.owner)))  # the day's legs of the pairs' owners
+    groups = _decisions(owner[mine], arrays.buy[mine], decision[mine], arrays.aggr[mine], arrays.qty[mine],
+                        arrays.ts[mine])
+    unit = config.habit_size * pairs.q_aggr / np.maximum(pairs.n_pre, 1)
+    unit_o = config.habit_size * pairs.q_out / np.maximum(pairs.n_out, 1)
+    n_in, n_out = _habit_counts(pairs.owner, (big["c_side"] == "buy").to_numpy()[pairs.order], unit, unit_o,
+                                pairs.entry, _micros(big["first"])[pairs.order], _micros(big["w1"])[pairs.order],
+                                *groups)
+    return _PairHabits(pairs, n_in, n_out, mine, decision)
+
+
+@njit(cache=True, nogil=True)
+def _decisions(owner: np.ndarray, buy: np.ndarray, decision: np.ndarray, aggr: np.ndarray, qty: np.ndarray,
+               ts: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The legs' decisions, as the kernel's habits group them: per (owner, side, decision), in order of first
+    leg, its owner, side, quantity and first time, and those of its aggressive legs (whether it has any). Found
+    in an open-addressing table of the keys (sorting the legs by three keys was ~1 ms a partition)."""
+    n = owner.shape[0]
+    size = 2
+    while size < 2 * n:
+        size *= 2
+    slot = np.full(size, -1, np.int64)
+    mask = np.uint64(size - 1)
+    g_owner, g_buy, g_decision = np.empty(n, owner.dtype), np.empty(n, np.bool_), np.empty(n, decision.dtype)
+    g_q, g_ts = np.zeros(n, np.float64), np.empty(n, np.int64)
+    g_q_aggr, g_ts_aggr, g_aggr = np.zeros(n, np.float64), np.empty(n, np.int64), np.zeros(n, np.bool_)
+    found = 0
+    for i in range(n):
+        at = (decision[i] ^ (owner[i] * np.uint64(0x9E3779B97F4A7C15)) ^ np.uint64(buy[i])) & mask
+        while slot[at] >= 0 and not (g_decision[slot[at]] == decision[i] and g_owner[slot[at]] == owner[i]
+                                     and g_buy[slot[at]] == buy[i]):
+            at = (at + np.uint64(1)) & mask
+        g = slot[at]
+        if g < 0:
+            g = found
+            found += 1
+            slot[at] = g
+            g_owner[g], g_buy[g], g_decision[g], g_ts[g] = owner[i], buy[i], decision[i], ts[i]
+        g_q[g] += qty[i]
+        g_ts[g] = min(g_ts[g], ts[i])
+        if aggr[i]:
+            g_ts_aggr[g] = min(g_ts_aggr[g], ts[i]) if g_aggr[g] else ts[i]
+            g_q_aggr[g] += qty[i]
+            g_aggr[g] = True
+    return (g_owner[:found], g_buy[:found], g_q[:found], g_ts[:found], g_q_aggr[:found], g_ts_aggr[:found],
+            g_aggr[:found])
+
+
+@njit(cache=True, nogil=True)
+def _among(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Whether each value is one of ``wanted`` (sorted, distinct)."""
+    found = np.zeros(values.shape[0], np.bool_)
+    for i in range(values.shape[0]):
+        at = np.searchsorted(wanted, values[i])
+        found[i] = at < wanted.shape[0] and wanted[at] == values[i]
+    return found
+
+
+@njit(cache=True, nogil=True)
+def _habit_counts(owner: np.ndarray, c_buy: np.ndarray, unit: np.ndarray, unit_o: np.ndarray, entry: np.ndarray,
+                  first: np.ndarray, until: np.ndarray, g_owner: np.ndarray, g_buy: np.ndarray, g_q: np.ndarray,
+                  g_ts: np.ndarray, g_q_aggr: np.ndarray, g_ts_aggr: np.ndarray, g_aggr: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair, how many of its owner's decisions surely count in the kernel's habits: on the large order's
+    side, aggressive, of ``unit`` or more, outside [``entry``, ``first``); on the other side, of ``unit_o`` or
+    more, outside [``first``, ``until``]. ``g_*``: ``_decisions``."""
+    n_in, n_out = np.zeros(owner.shape[0], np.int64), np.zeros(owner.shape[0], np.int64)
+    by_owner = np.argsort(owner)
+    owners = owner[by_owner]
+    for g in range(g_owner.shape[0]):
+        for k in range(np.searchsorted(owners, g_owner[g], "left"), np.searchsorted(owners, g_owner[g], "right")):
+            p = by_owner[k]
+            if g_buy[g] == c_buy[p]:
+                if g_aggr[g] and _surely_at_least(g_q_aggr[g], unit[p]) and (
+                        g_ts_aggr[g] < entry[p] or g_ts_aggr[g] >= first[p]):
+                    n_in[p] += 1
+            elif _surely_at_least(g_q[g], unit_o[p]) and (g_ts[g] < first[p] or g_ts[g] > until[p]):
+                n_out[p] += 1
+    return n_in, n_out
 
 
 def _near_joined(legs: pl.DataFrame, big: pl.DataFrame, index: NearIndex, news: pl.DataFrame | None) -> pl.LazyFrame:
@@ -613,11 +992,14 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
         if not _may_pass_sizes(legs, big, index, median_trade, config):
             # as on 91 of the 180 partitions of ten days of the 10M-trade bench market
             return out.to_table()
+        day_s = span_seconds(t["ts"], 3600.0)
+        if not _may_pass_habits(legs, big, index, median_trade, day_s, config):
+            # as on 85 of the other 89 (the habits below ran on 2 of the 4 left, 1 with a hit)
+            return out.to_table()
         joined = _near_joined(legs, big, index, news)
         per = _candidates(joined, big, median_trade, config)
-        if per.height == 0:  # as on 17 more of those 180: the habits cost 2 ms on no rows
+        if per.height == 0:  # as on 2 of those 4: the habits cost 2 ms on no rows
             return out.to_table()
-        day_s = span_seconds(t["ts"], 3600.0)
         # The owner's habits outside this episode: its own run-ahead and unwind must not count as its habit.
         # An owner seen only in this episode still has some habit: at least one such order a day.
         hits = _with_habits(per, legs, day_s, config) \

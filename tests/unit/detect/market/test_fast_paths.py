@@ -14,7 +14,7 @@ from polars.testing import assert_frame_equal
 
 from harbour.detect.market.cancelled_pressure import _running_totals
 from harbour.detect.market.frames import run_starts, stable_sort
-from harbour.detect.market.front_running import _near
+from harbour.detect.market.front_running_screens import _near
 from harbour.detect.market.pump_and_dump import PumpAndDumpConfig, _scan
 
 T0 = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)

@@ -13,6 +13,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import harbour.detect.market.front_running as fr
+import harbour.detect.market.front_running_screens as frs
 import harbour.detect.market.momentum_ignition as mi
 
 T0 = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
@@ -51,7 +52,7 @@ def test_near_pruned_by_owner_hash_is_the_join(seed: int) -> None:
     after = joined.filter(~ahead & (pl.col("side") != pl.col("c_side"))).join(takers, on=["order_id", "owner"])
     want = pl.concat([joined.filter(ahead).select("order_id", "leg", "owner"),
                       after.select("order_id", "leg", "owner")]).drop_nulls("owner").sort("order_id", "leg")
-    got = fr._near(legs, big, prune=True).select("order_id", "leg", "owner")
+    got = frs._near(legs, big, prune=True).select("order_id", "leg", "owner")
     assert got.equals(got.sort("order_id", "leg", maintain_order=True))  # each order's legs in legs' order
     assert got.drop_nulls("owner").equals(want)
     assert after.height > 100
@@ -237,7 +238,7 @@ def test_near_sized_by_least_position_is_the_group_test(seed: int) -> None:
     want = joined.join(pos, on=["order_id", "owner"], how="left").with_columns(pl.col("sized").fill_null(False)) \
         .filter(ahead | ((pl.col("side") != pl.col("c_side")) & pl.col("sized"))) \
         .select("order_id", "leg", "sized").sort("order_id", "leg")
-    got = fr._near(legs, big, prune=True, least=least).select("order_id", "leg", "sized")
+    got = frs._near(legs, big, prune=True, least=least).select("order_id", "leg", "sized")
     assert got.equals(want)
     assert 0 < got["sized"].sum() < got.height
 

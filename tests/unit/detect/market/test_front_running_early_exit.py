@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 
 import harbour.detect.market.front_running as fr
+import harbour.detect.market.front_running_screens as frs
 from harbour.detect.framework import REGISTRY
 from harbour.detect.market import scenario_incidents as si
 from harbour.detect.market.scenarios import ScenarioMarket
@@ -122,7 +123,7 @@ def _passing_pairs(legs: pl.DataFrame, big: pl.DataFrame, median_trade: float, l
     near legs of every owner (the large order's own too): what the check answers for, by strings."""
     ahead_same = pl.col("ahead") & pl.col("same")
     q_pre, q_out, c_qty = pl.col("q_pre"), pl.col("q_out"), pl.col("c_qty")
-    return fr._near(legs, big, prune=True, least=least).with_columns(
+    return frs._near(legs, big, prune=True, least=least).with_columns(
         ahead=pl.col("ts") < pl.col("first"), same=pl.col("side") == pl.col("c_side"),
     ).filter(pl.col("sized")).group_by("order_id", "owner").agg(
         q_pre=pl.col("quantity").filter(ahead_same).sum(),

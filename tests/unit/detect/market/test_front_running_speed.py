@@ -20,6 +20,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import harbour.detect.market.front_running as fr
+import harbour.detect.market.front_running_screens as frs
 from harbour.detect.framework import REGISTRY, Partition
 from harbour.detect.market import scenario_incidents as si
 from harbour.detect.market.frames import PLACEMENT_COLUMNS, TRADE_COLUMNS, frame, owner_map, placements, with_owner
@@ -235,7 +236,7 @@ def test_the_checks_counts_are_the_kernels_habits(seed: int) -> None:
     for config in CONFIGS:
         index = _index(legs, big, median_trade, config)
         want = _kernel_counts(legs, big, index, median_trade, config, 3600.0)
-        found = fr._pair_habits(legs, big, index, median_trade, config)
+        found = frs._pair_habits(legs, big, index, median_trade, config)
         if want.height == 0:
             continue
         assert found is not None
@@ -276,7 +277,7 @@ def test_the_check_answers_true_where_it_cannot_tell(monkeypatch: pytest.MonkeyP
     legs, big, median_trade = _scene(rng, n_owners=12)
     config = CONFIGS[0]
     index = _index(legs, big, median_trade, config)
-    assert fr._pair_habits(legs, big, index, median_trade, config) is not None
+    assert frs._pair_habits(legs, big, index, median_trade, config) is not None
     assert not fr._may_pass_habits(legs, big, index, median_trade, 3600.0, config)
     order_rows, leg_rows, sized, owner = index
     shared = (order_rows, leg_rows, sized, owner % np.uint64(5))
@@ -299,13 +300,13 @@ def test_distinct_counts_and_decision_totals_are_numpys_and_polars() -> None:
     rng = np.random.default_rng(9)
     for n in (0, 1, 7, 3000):
         values = rng.integers(0, max(n // 3, 1), n).astype(np.uint64) * np.uint64(2**40 + 3)
-        assert fr._distinct(values) == np.unique(values).shape[0]
+        assert frs._distinct(values) == np.unique(values).shape[0]
     n = 3000
     legs = pl.DataFrame({
         "owner": rng.integers(0, 5, n).astype(np.uint64), "buy": rng.random(n) < 0.5,
         "decision": rng.integers(0, 200, n).astype(np.uint64), "aggr": rng.random(n) < 0.5,
         "qty": rng.integers(1, 9, n).astype(float), "ts": rng.integers(0, 10_000, n)})
-    groups = fr._decisions(*(legs[c].to_numpy() for c in legs.columns))
+    groups = frs._decisions(*(legs[c].to_numpy() for c in legs.columns))
     got = pl.DataFrame(dict(zip(["owner", "buy", "q", "ts", "q_aggr", "ts_aggr", "aggr"], groups, strict=True)))
     keys = ["owner", "buy", "decision"]
     want = legs.group_by(keys, maintain_order=True).agg(

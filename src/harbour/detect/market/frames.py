@@ -201,8 +201,8 @@ def _looked_up(df: pl.DataFrame, owners: pl.DataFrame, column: str, out: str) ->
     # the owners spread to the rows by Arrow's take and added by ``hstack``: a Polars gather and ``with_columns``
     # cost ~0.4 ms of Polars' per-operation overhead on a book-day's trades, the take and hstack ~0.07
     named = pa.array([lookup.get(a, a) for a in coded.dictionary.to_pylist()], pa.string()).take(coded.indices)
-    column = pl.Series(out, named, dtype=pl.String)
-    return df.hstack([column]) if out not in df.columns else df.with_columns(column)
+    spread = pl.Series(out, named, dtype=pl.String)
+    return df.hstack([spread]) if out not in df.columns else df.with_columns(spread)
 
 
 # The last owner maps as dictionaries (``_owner_dict``), keyed by the map's id (a reference to the map is kept, so

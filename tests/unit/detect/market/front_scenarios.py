@@ -33,3 +33,23 @@ def runners(m: ScenarioMarket) -> set[str]:
     d = REGISTRY.get("front_running")
     alerts: pa.Table = d.kernel(m.partition(VENUE), d.default_config())
     return {a for accounts in alerts["accounts"].to_pylist() for a in accounts}
+
+
+def client_order_market(seed: int, runner: bool, busy: int = 0) -> ScenarioMarket:
+    """A day of ordinary trading and CLIENT1's large market buy; with ``runner``, RUN1 runs ahead of it, else
+    the makers fill it; ``busy`` small round trips of RUN1's over the day beside."""
+    m = ScenarioMarket(seed=seed, venues=(VENUE,), trades_per_day=3000)
+    at = m.at(11)
+    for i in range(busy):
+        ts = m.at(0, 10) + dt.timedelta(minutes=i * 23.0 % (23 * 60))
+        m.trade(VENUE, ts, m.size * 2.5, "RUN1", m.makers[i % len(m.makers)], "buy")
+        m.trade(VENUE, ts + 20 * S, m.size * 2.5, m.makers[(i + 1) % len(m.makers)], "RUN1", "sell")
+    if runner:
+        run_ahead(m, "RUN1", at, 1.0)
+    else:
+        total = 40 * m.size
+        big = m.order(VENUE, "CLIENT1", at, "buy", None, total, order_type="market")
+        for i in range(6):
+            si._fill(m, VENUE, at + S * (3 * i + 1), total / 6, "CLIENT1", m.makers[i % len(m.makers)], big,
+                     m.mid(VENUE, at) * 1.0005)
+    return m.build()

@@ -16,29 +16,11 @@ import pytest
 import harbour.detect.market.front_running as fr
 import harbour.detect.market.front_running_screens as frs
 from harbour.detect.framework import REGISTRY
-from harbour.detect.market import scenario_incidents as si
-from harbour.detect.market.scenarios import ScenarioMarket
 
-from .front_scenarios import VENUE, S, run_ahead
+from .front_scenarios import VENUE, client_order_market
 from .spies import answers_of, screened_and_full
 
 T0 = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
-
-
-def _market(seed: int, runner: bool) -> ScenarioMarket:
-    """A day of ordinary trading and CLIENT1's large market buy; with ``runner``, RUN1 runs ahead of it
-    (front_scenarios), else the makers fill it."""
-    m = ScenarioMarket(seed=seed, venues=(VENUE,), trades_per_day=3000)
-    at = m.at(11)
-    if runner:
-        run_ahead(m, "RUN1", at, 1.0)
-    else:
-        total = 40 * m.size
-        big = m.order(VENUE, "CLIENT1", at, "buy", None, total, order_type="market")
-        for i in range(6):
-            si._fill(m, VENUE, at + S * (3 * i + 1), total / 6, "CLIENT1", m.makers[i % len(m.makers)], big,
-                     m.mid(VENUE, at) * 1.0005)
-    return m.build()
 
 
 def _checked(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
@@ -49,7 +31,7 @@ def _checked(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
 @pytest.mark.parametrize("seed", [12, 7])
 def test_a_partition_without_a_runner_stops_before_the_joins(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     d = REGISTRY.get("front_running")
-    market = _market(seed, runner=False)
+    market = client_order_market(seed, runner=False)
     seen = _checked(monkeypatch)
 
     def unreachable(*_: Any) -> None:
@@ -63,7 +45,7 @@ def test_a_partition_without_a_runner_stops_before_the_joins(seed: int, monkeypa
 def test_no_candidate_stops_before_the_habits(monkeypatch: pytest.MonkeyPatch) -> None:
     """Past the check (forced here), a partition whose owners all fail the size filter skips the habits."""
     d = REGISTRY.get("front_running")
-    market = _market(12, runner=False)
+    market = client_order_market(12, runner=False)
     candidates: list[int] = []
     found = fr._candidates
 
@@ -85,7 +67,7 @@ def test_no_candidate_stops_before_the_habits(monkeypatch: pytest.MonkeyPatch) -
 def test_a_runner_passes_the_check_and_gives_the_full_paths_alert(seed: int,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     d = REGISTRY.get("front_running")
-    market = _market(seed, runner=True)
+    market = client_order_market(seed, runner=True)
     seen, got, want = screened_and_full(monkeypatch, fr, "_may_pass_sizes",
                                         lambda: d.kernel(market.partition(VENUE), d.default_config()))
     assert seen == [True]

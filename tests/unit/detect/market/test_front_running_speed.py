@@ -22,11 +22,9 @@ from polars.testing import assert_frame_equal
 import harbour.detect.market.front_running as fr
 import harbour.detect.market.front_running_screens as frs
 from harbour.detect.framework import REGISTRY, Partition
-from harbour.detect.market import scenario_incidents as si
 from harbour.detect.market.frames import PLACEMENT_COLUMNS, TRADE_COLUMNS, frame, owner_map, placements, with_owner
-from harbour.detect.market.scenarios import ScenarioMarket
 
-from .front_scenarios import VENUE, S, run_ahead
+from .front_scenarios import VENUE, client_order_market
 from .spies import screened_and_full
 
 T0 = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
@@ -148,31 +146,11 @@ def _kernel_inputs(part: Partition) -> tuple[pl.DataFrame, pl.DataFrame | None, 
     return t, placements(part, PLACEMENT_COLUMNS), owners
 
 
-def _market(seed: int, runner: bool, busy: int = 0) -> ScenarioMarket:
-    """A day of ordinary trading and CLIENT1's large market buy; with ``runner``, RUN1 runs ahead of it, else
-    the makers fill it; ``busy`` small round trips of RUN1's over the day beside."""
-    m = ScenarioMarket(seed=seed, venues=(VENUE,), trades_per_day=3000)
-    at = m.at(11)
-    for i in range(busy):
-        ts = m.at(0, 10) + dt.timedelta(minutes=i * 23.0 % (23 * 60))
-        m.trade(VENUE, ts, m.size * 2.5, "RUN1", m.makers[i % len(m.makers)], "buy")
-        m.trade(VENUE, ts + 20 * S, m.size * 2.5, m.makers[(i + 1) % len(m.makers)], "RUN1", "sell")
-    if runner:
-        run_ahead(m, "RUN1", at, 1.0)
-    else:
-        total = 40 * m.size
-        big = m.order(VENUE, "CLIENT1", at, "buy", None, total, order_type="market")
-        for i in range(6):
-            si._fill(m, VENUE, at + S * (3 * i + 1), total / 6, "CLIENT1", m.makers[i % len(m.makers)], big,
-                     m.mid(VENUE, at) * 1.0005)
-    return m.build()
-
-
 @pytest.mark.parametrize("seed", [12, 7])
 def test_large_orders_from_the_arrays_are_the_queries_on_scenario_markets(
         seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     for runner in (False, True):
-        t, news, owners = _kernel_inputs(_market(seed, runner).partition(VENUE))
+        t, news, owners = _kernel_inputs(client_order_market(seed, runner).partition(VENUE))
         got, want = _both(t, news, owners, fr.FrontRunningConfig(), monkeypatch)
         assert got.height > 0
         assert_frame_equal(got, want)
@@ -323,7 +301,7 @@ def test_the_kernels_alerts_are_the_full_paths(seed: int, runner: bool, busy: in
     """With the check and with it forced open the kernel gives the same alerts: the runner's, or none (a runner
     whose round trips of that size fill the day is not one; without a runner the size check stops first)."""
     d = REGISTRY.get("front_running")
-    part = _market(seed, runner, busy).partition(VENUE)
+    part = client_order_market(seed, runner, busy).partition(VENUE)
     seen, got, want = screened_and_full(monkeypatch, fr, "_may_pass_habits",
                                         lambda: d.kernel(part, d.default_config()))
     assert seen == ([] if answer is None else [answer])

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -53,6 +52,7 @@ from harbour.detect.market.frames import (
     with_owner,
 )
 from harbour.detect.market.lifecycles import exact_codes
+from harbour.detect.market.owner_keys import find_keys, owner_lookup, venue_codes
 
 TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "aggressor",
                  "buy_order_id", "sell_order_id")
@@ -338,15 +338,15 @@ def _owner_codes(table: pa.Table, owners: pl.DataFrame) -> tuple[np.ndarray, np.
     """Per trade its venue code; per leg its owner's code (as ``_pair_owners`` names the owners: equal codes for equal
     owner ids, a ``venue:account`` the map does not know is its own owner) and whether that owner trades on two
     venues or more. Each distinct venue and account (a few thousand) is found in a compiled hash table of the map's
-    keys (``_key_table``, bytes compared): building their keys and looking them up in Python was half of
+    keys (``owner_keys``, bytes compared): building their keys and looking them up in Python was half of
     ``_may_alert``, and finding every leg's (30k) in the table, out of cache, as slow. None when the map has a key
     twice (the join would give the key two rows)."""
-    lookup = _owner_lookup(owners)
+    lookup = owner_lookup(owners)
     if lookup is None:
         return None
     (slots, hashes, key_offsets, key_bytes), code_of_key, ids = lookup
     venue_offsets, venue_bytes, _ = string_buffers(table["venue"].combine_chunks())
-    venue, firsts = _venue_codes(venue_offsets, venue_bytes)
+    venue, firsts = venue_codes(venue_offsets, venue_bytes)
     legs_venue = np.concatenate([venue, venue])
     accounts = dictionary_codes(pa.chunked_array(table["buyer"].chunks + table["seller"].chunks, pa.string()))
     # each leg's (account, venue) pair, numbered densely in order of the pair's code (as ``_pair_owners``)
@@ -355,7 +355,7 @@ def _owner_codes(table: pa.Table, owners: pl.DataFrame) -> tuple[np.ndarray, np.
     seen[pair] = True
     distinct = np.flatnonzero(seen)
     account_offsets, account_bytes, _ = string_buffers(accounts.dictionary)
-    found = _find_keys(slots, hashes, key_offsets, key_bytes, venue_offsets, venue_bytes,
+    found = find_keys(slots, hashes, key_offsets, key_bytes, venue_offsets, venue_bytes,
                        firsts[distinct % firsts.size], account_offsets, account_bytes, distinct // firsts.size)
     code = np.full(found.size, -1, np.int64)
     code[found >= 0] = code_of_key[found[found >= 0]]
@@ -371,129 +371,6 @@ def _owner_codes(table: pa.Table, owners: pl.DataFrame) -> tuple[np.ndarray, np.
             fresh += known is None
     owner = code[(np.cumsum(seen) - 1)[pair]]
     return venue, owner, _spread(owner, fresh, legs_venue)
-
-
-# The last owner maps read into hash tables (``_owner_lookup``), keyed by the map's id (a reference to the map is
-# kept, so its id stays its own): ``frames.owner_map`` hands every partition of a task the same map.
-_LOOKUPS: dict[int, tuple[pl.DataFrame, Any]] = {}
-
-
-def _owner_lookup(owners: pl.DataFrame) -> tuple[tuple[np.ndarray, ...], np.ndarray, dict[str, int]] | None:
-    """The owner map (``venue:account`` -> owner id) as a hash table of its keys with an owner (``_key_table``), each
-    key's owner code, and the owners' ids to their codes; None when a key has two owners."""
-    found = _LOOKUPS.get(id(owners))
-    if found is not None and found[0] is owners:
-        return found[1]  # type: ignore[no-any-return]
-    named = owners.select("account", "owner").drop_nulls()
-    ids: dict[str, int] = {}
-    code_of_key = np.array([ids.setdefault(o, len(ids)) for o in named["owner"].to_list()], np.int64)
-    keys = named["account"].to_arrow().cast(pa.large_string())
-    offsets, data, _ = string_buffers(keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys)
-    size = 1 << max(4, int(2 * named.height).bit_length())  # at most half full
-    slots, hashes, distinct = _key_table(offsets, data, size)
-    lookup = ((slots, hashes, offsets, data), code_of_key, ids) if distinct else None
-    if len(_LOOKUPS) >= 4:
-        _LOOKUPS.clear()
-    _LOOKUPS[id(owners)] = (owners, lookup)
-    return lookup
-
-
-_FNV_OFFSET, _FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
-_SPREAD = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the top bits of h times it pick the slot
-
-
-@njit(cache=True, nogil=True)
-def _fold(h: np.uint64, data: np.ndarray, a: int, z: int) -> np.uint64:
-    """FNV-1a of the bytes ``data[a:z]`` carried on from ``h``: a key's hash is read in pieces (venue, colon,
-    account) without building its string."""
-    for p in range(a, z):
-        h = (h ^ np.uint64(data[p])) * _FNV_PRIME
-    return h
-
-
-@njit(cache=True, nogil=True)
-def _same(x: np.ndarray, a: int, y: np.ndarray, b: int, length: int) -> bool:
-    """Whether ``x[a:a + length]`` and ``y[b:b + length]`` hold the same bytes (a loop: slices compared as arrays
-    were allocated per row, which took most of a lookup; numba compiles no generator inside ``all``)."""
-    for k in range(length):  # noqa: SIM110
-        if x[a + k] != y[b + k]:
-            return False
-    return True
-
-
-@njit(cache=True, nogil=True)
-def _key_table(offsets: np.ndarray, data: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, bool]:
-    """An open-addressing table (``size`` slots, a power of two) of the strings ``offsets``/``data``: each slot the
-    number of a string or -1, and each string's hash; False when a string comes twice."""
-    slots = np.full(size, -1, np.int64)
-    n = offsets.shape[0] - 1
-    hashes = np.empty(n, np.uint64)
-    shift = np.uint64(64 - int(np.log2(size)))
-    for k in range(n):
-        h = _fold(_FNV_OFFSET, data, offsets[k], offsets[k + 1])
-        hashes[k] = h
-        s = np.intp((h * _SPREAD) >> shift)
-        while slots[s] >= 0:
-            j = slots[s]
-            if hashes[j] == h and offsets[j + 1] - offsets[j] == offsets[k + 1] - offsets[k] and \
-                    _same(data, offsets[j], data, offsets[k], offsets[k + 1] - offsets[k]):
-                return slots, hashes, False
-            s = (s + 1) & (size - 1)
-        slots[s] = k
-    return slots, hashes, True
-
-
-@njit(cache=True, nogil=True)
-def _find_keys(slots: np.ndarray, hashes: np.ndarray, key_offsets: np.ndarray, key_bytes: np.ndarray,
-               venue_offsets: np.ndarray, venue_bytes: np.ndarray, venue: np.ndarray, offsets: np.ndarray,
-               data: np.ndarray, account: np.ndarray) -> np.ndarray:
-    """Per pair of a ``venue`` string and an ``account`` string (their numbers among the strings ``venue_offsets``
-    and ``venue_bytes``, ``offsets`` and ``data``): the number of the table's key equal to ``venue:account``, or -1
-    when the table has no such key."""
-    out = np.full(venue.shape[0], -1, np.int64)
-    shift = np.uint64(64 - int(np.log2(slots.shape[0])))
-    for i in range(venue.shape[0]):
-        v, w = venue[i], account[i]
-        va, vz, a, z = venue_offsets[v], venue_offsets[v + 1], offsets[w], offsets[w + 1]
-        h = (_fold(_FNV_OFFSET, venue_bytes, va, vz) ^ np.uint64(58)) * _FNV_PRIME  # 58: the colon
-        h = _fold(h, data, a, z)
-        s = np.intp((h * _SPREAD) >> shift)
-        while slots[s] >= 0:
-            j = slots[s]
-            ka = key_offsets[j]
-            if (hashes[j] == h and key_offsets[j + 1] - ka == vz - va + 1 + z - a and key_bytes[ka + vz - va] == 58
-                    and _same(key_bytes, ka, venue_bytes, va, vz - va)
-                    and _same(key_bytes, ka + vz - va + 1, data, a, z - a)):
-                out[i] = j
-                break
-            s = (s + 1) & (slots.shape[0] - 1)
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _venue_codes(offsets: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's string numbered in order of first appearance, and the first row of each (a few venues, rows in runs
-    of one venue: each row is compared with the row before, then with the first row of each venue seen)."""
-    n = offsets.shape[0] - 1
-    codes = np.empty(n, np.int64)
-    firsts = np.empty(n, np.int64)
-    seen = 0
-    for i in range(n):
-        a, z = offsets[i], offsets[i + 1]
-        if i and z - a == a - offsets[i - 1] and _same(data, a, data, offsets[i - 1], z - a):
-            codes[i] = codes[i - 1]
-            continue
-        codes[i] = -1
-        for c in range(seen):
-            f = firsts[c]
-            if offsets[f + 1] - offsets[f] == z - a and _same(data, offsets[f], data, a, z - a):
-                codes[i] = c
-                break
-        if codes[i] < 0:
-            firsts[seen] = i
-            codes[i] = seen
-            seen += 1
-    return codes, firsts[:seen]
 
 
 @njit(cache=True, nogil=True)

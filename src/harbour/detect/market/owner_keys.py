@@ -1,0 +1,188 @@
+"""A compiled hash table of an owner map's keys (``venue:account`` -> owner id), for screens that look accounts up on
+Arrow string buffers before any frame is built.
+
+``owner_lookup`` reads a map (``frames.owner_map``) into an open-addressing table of its keys once per map;
+``venue_codes`` numbers a column's venues and ``find_keys`` finds each ``venue:account`` pair's key in the table,
+hashing and comparing the bytes in place, without building the keys' strings. cross_venue's ``_owner_codes`` names
+every leg's owner with them; pump_and_dump's screen names the owners of one venue's accounts with ``account_owners``
+(a map of one venue, keyed by bare accounts).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+from numba import njit
+
+from harbour.data.arrow_strings import string_buffers
+
+# The last owner maps read into hash tables (``owner_lookup``), keyed by the map's id (a reference to the map is
+# kept, so its id stays its own): ``frames.owner_map`` hands every partition of a task the same map. Room for the
+# map of every venue and the all-venue one (pump_and_dump reads a venue's map, cross_venue the all-venue one).
+_LOOKUPS: dict[int, tuple[pl.DataFrame, Any]] = {}
+
+
+def owner_lookup(owners: pl.DataFrame) -> tuple[tuple[np.ndarray, ...], np.ndarray, dict[str, int]] | None:
+    """The owner map (``venue:account`` -> owner id) as a hash table of its keys with an owner (``_key_table``), each
+    key's owner code, and the owners' ids to their codes; None when a key has two owners."""
+    found = _LOOKUPS.get(id(owners))
+    if found is not None and found[0] is owners:
+        return found[1]  # type: ignore[no-any-return]
+    named = owners.select("account", "owner").drop_nulls()
+    ids: dict[str, int] = {}
+    code_of_key = np.array([ids.setdefault(o, len(ids)) for o in named["owner"].to_list()], np.int64)
+    keys = named["account"].to_arrow().cast(pa.large_string())
+    offsets, data, _ = string_buffers(keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys)
+    size = 1 << max(4, int(2 * named.height).bit_length())  # at most half full
+    slots, hashes, distinct = _key_table(offsets, data, size)
+    lookup = ((slots, hashes, offsets, data), code_of_key, ids) if distinct else None
+    if len(_LOOKUPS) >= 16:
+        _LOOKUPS.clear()
+    _LOOKUPS[id(owners)] = (owners, lookup)
+    return lookup
+
+
+def account_owners(owners: pl.DataFrame, accounts: pa.Array) -> np.ndarray | None:
+    """Per string of ``accounts`` (distinct, no nulls), a code of its owner under ``owners`` (account -> owner id, the
+    map of one venue): equal codes for equal owner ids, and an account the map does not know is its own owner (as
+    ``frames.with_owner`` names it, so it shares a code with a customer of that id). None when the map's columns are
+    not text or it has a key twice."""
+    if owners["account"].dtype != pl.String or owners["owner"].dtype != pl.String:
+        return None
+    lookup = owner_lookup(owners)
+    if lookup is None:
+        return None
+    (slots, hashes, key_offsets, key_bytes), code_of_key, ids = lookup
+    offsets, data, _ = string_buffers(accounts)
+    found = find_accounts(slots, hashes, key_offsets, key_bytes, offsets, data)
+    code = np.full(found.size, -1, np.int64)
+    code[found >= 0] = code_of_key[found[found >= 0]]
+    fresh = len(ids)
+    unknown = np.flatnonzero(found < 0)
+    for i, account in zip(unknown, accounts.take(pa.array(unknown)).to_pylist(), strict=True):
+        known = ids.get(account)
+        code[i] = fresh if known is None else known
+        fresh += known is None
+    return code
+
+
+_FNV_OFFSET, _FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
+_SPREAD = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the top bits of h times it pick the slot
+
+
+@njit(cache=True, nogil=True)
+def _fold(h: np.uint64, data: np.ndarray, a: int, z: int) -> np.uint64:
+    """FNV-1a of the bytes ``data[a:z]`` carried on from ``h``: a key's hash is read in pieces (venue, colon,
+    account) without building its string."""
+    for p in range(a, z):
+        h = (h ^ np.uint64(data[p])) * _FNV_PRIME
+    return h
+
+
+@njit(cache=True, nogil=True)
+def _same(x: np.ndarray, a: int, y: np.ndarray, b: int, length: int) -> bool:
+    """Whether ``x[a:a + length]`` and ``y[b:b + length]`` hold the same bytes (a loop: slices compared as arrays
+    were allocated per row, which took most of a lookup; numba compiles no generator inside ``all``)."""
+    for k in range(length):  # noqa: SIM110
+        if x[a + k] != y[b + k]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _key_table(offsets: np.ndarray, data: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """An open-addressing table (``size`` slots, a power of two) of the strings ``offsets``/``data``: each slot the
+    number of a string or -1, and each string's hash; False when a string comes twice."""
+    slots = np.full(size, -1, np.int64)
+    n = offsets.shape[0] - 1
+    hashes = np.empty(n, np.uint64)
+    shift = np.uint64(64 - int(np.log2(size)))
+    for k in range(n):
+        h = _fold(_FNV_OFFSET, data, offsets[k], offsets[k + 1])
+        hashes[k] = h
+        s = np.intp((h * _SPREAD) >> shift)
+        while slots[s] >= 0:
+            j = slots[s]
+            if hashes[j] == h and offsets[j + 1] - offsets[j] == offsets[k + 1] - offsets[k] and \
+                    _same(data, offsets[j], data, offsets[k], offsets[k + 1] - offsets[k]):
+                return slots, hashes, False
+            s = (s + 1) & (size - 1)
+        slots[s] = k
+    return slots, hashes, True
+
+
+@njit(cache=True, nogil=True)
+def find_keys(slots: np.ndarray, hashes: np.ndarray, key_offsets: np.ndarray, key_bytes: np.ndarray,
+               venue_offsets: np.ndarray, venue_bytes: np.ndarray, venue: np.ndarray, offsets: np.ndarray,
+               data: np.ndarray, account: np.ndarray) -> np.ndarray:
+    """Per pair of a ``venue`` string and an ``account`` string (their numbers among the strings ``venue_offsets``
+    and ``venue_bytes``, ``offsets`` and ``data``): the number of the table's key equal to ``venue:account``, or -1
+    when the table has no such key."""
+    out = np.full(venue.shape[0], -1, np.int64)
+    shift = np.uint64(64 - int(np.log2(slots.shape[0])))
+    for i in range(venue.shape[0]):
+        v, w = venue[i], account[i]
+        va, vz, a, z = venue_offsets[v], venue_offsets[v + 1], offsets[w], offsets[w + 1]
+        h = (_fold(_FNV_OFFSET, venue_bytes, va, vz) ^ np.uint64(58)) * _FNV_PRIME  # 58: the colon
+        h = _fold(h, data, a, z)
+        s = np.intp((h * _SPREAD) >> shift)
+        while slots[s] >= 0:
+            j = slots[s]
+            ka = key_offsets[j]
+            if (hashes[j] == h and key_offsets[j + 1] - ka == vz - va + 1 + z - a and key_bytes[ka + vz - va] == 58
+                    and _same(key_bytes, ka, venue_bytes, va, vz - va)
+                    and _same(key_bytes, ka + vz - va + 1, data, a, z - a)):
+                out[i] = j
+                break
+            s = (s + 1) & (slots.shape[0] - 1)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def find_accounts(slots: np.ndarray, hashes: np.ndarray, key_offsets: np.ndarray, key_bytes: np.ndarray,
+                  offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """Per string of ``offsets``/``data``: the number of the table's key equal to it, or -1 when the table has no
+    such key (``find_keys`` for keys of one string)."""
+    out = np.full(offsets.shape[0] - 1, -1, np.int64)
+    shift = np.uint64(64 - int(np.log2(slots.shape[0])))
+    for i in range(out.shape[0]):
+        a, z = offsets[i], offsets[i + 1]
+        h = _fold(_FNV_OFFSET, data, a, z)
+        s = np.intp((h * _SPREAD) >> shift)
+        while slots[s] >= 0:
+            j = slots[s]
+            ka = key_offsets[j]
+            if hashes[j] == h and key_offsets[j + 1] - ka == z - a and _same(key_bytes, ka, data, a, z - a):
+                out[i] = j
+                break
+            s = (s + 1) & (slots.shape[0] - 1)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def venue_codes(offsets: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's string numbered in order of first appearance, and the first row of each (a few venues, rows in runs
+    of one venue: each row is compared with the row before, then with the first row of each venue seen)."""
+    n = offsets.shape[0] - 1
+    codes = np.empty(n, np.int64)
+    firsts = np.empty(n, np.int64)
+    seen = 0
+    for i in range(n):
+        a, z = offsets[i], offsets[i + 1]
+        if i and z - a == a - offsets[i - 1] and _same(data, a, data, offsets[i - 1], z - a):
+            codes[i] = codes[i - 1]
+            continue
+        codes[i] = -1
+        for c in range(seen):
+            f = firsts[c]
+            if offsets[f + 1] - offsets[f] == z - a and _same(data, offsets[f], data, a, z - a):
+                codes[i] = c
+                break
+        if codes[i] < 0:
+            firsts[seen] = i
+            codes[i] = seen
+            seen += 1
+    return codes, firsts[:seen]

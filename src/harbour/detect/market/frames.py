@@ -19,8 +19,10 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from harbour.data.arrow_strings import string_buffers
 from harbour.data.schemas import ACCOUNTS, ANNOUNCEMENTS, ORDERS, TRADES
 from harbour.detect.framework import Partition, Window
+from harbour.detect.market.owner_keys import find_accounts, owner_lookup
 
 _EMPTY = {"trades": TRADES, "orders": ORDERS, "accounts": ACCOUNTS, "announcements": ANNOUNCEMENTS}
 UTC = dt.UTC
@@ -189,42 +191,51 @@ _OWNED: dict[tuple[int, int, str, str], tuple[pl.DataFrame, pl.DataFrame, pl.Dat
 
 
 def _looked_up(df: pl.DataFrame, owners: pl.DataFrame, column: str, out: str) -> pl.DataFrame | None:
-    """``with_owner``'s result by looking each distinct account of ``df[column]`` (a few thousand) up in a dictionary
-    of the map (built once per map), where a left join hashes the map's 20k accounts again at every call (1.2 against
-    0.8 ms for a book-day's 3.7k trades); None (the join decides) when the column holds a null or is not text, or the
-    map names an account twice (the join would repeat its rows)."""
+    """``with_owner``'s result by finding each distinct account of ``df[column]`` in a compiled hash table of the map's
+    accounts (``owner_keys``, built once per map), where a left join hashes the map's 20k accounts again at every call
+    (1.2 ms for a book-day's 3.7k trades) and a Python dictionary of them needs every distinct account as a Python
+    string (1.3 ms for a partition's ~10k order life stories); None (the join decides) when the column holds a null
+    or is not text, or the map's columns are not text or it names an account twice (the join would repeat its
+    rows)."""
     values = df[column]
-    lookup = _owner_dict(owners)
-    if lookup is None or values.dtype != pl.String or values.null_count():
+    table = _owner_table(owners)
+    if table is None or values.dtype != pl.String or values.null_count():
         return None
+    (slots, hashes, key_offsets, key_bytes), named = table
     coded = dictionary_codes(values.to_arrow())
-    # the owners spread to the rows by Arrow's take and added by ``hstack``: a Polars gather and ``with_columns``
-    # cost ~0.4 ms of Polars' per-operation overhead on a book-day's trades, the take and hstack ~0.07
-    named = pa.array([lookup.get(a, a) for a in coded.dictionary.to_pylist()], pa.string()).take(coded.indices)
-    spread = pl.Series(out, named, dtype=pl.String)
+    offsets, data, _ = string_buffers(coded.dictionary)
+    row = find_accounts(slots, hashes, key_offsets, key_bytes, offsets, data)
+    # an account the map does not know (or knows without an owner) is its own owner, as the join's coalesce names it
+    names = pc.coalesce(named.take(pa.array(row, mask=row < 0)), coded.dictionary)
+    # spread to the rows by Arrow's take and added by ``hstack``: a Polars gather and ``with_columns`` cost ~0.4 ms of
+    # Polars' per-operation overhead on a book-day's trades, the take and hstack ~0.07
+    spread = pl.Series(out, names.take(coded.indices), dtype=pl.String)
     return df.hstack([spread]) if out not in df.columns else df.with_columns(spread)
 
 
-# The last owner maps as dictionaries (``_owner_dict``), keyed by the map's id (a reference to the map is kept, so
-# its id stays its own): ``owner_map`` hands every partition of a task the same map.
-_OWNER_DICTS: dict[int, tuple[pl.DataFrame, dict[str, str] | None]] = {}
+# The last owner maps read into hash tables (``_owner_table``), keyed by the map's id (a reference to the map is kept,
+# so its id stays its own): ``owner_map`` hands every partition of a task the same map.
+_OWNER_TABLES: dict[int, tuple[pl.DataFrame, Any]] = {}
 
 
-def _owner_dict(owners: pl.DataFrame) -> dict[str, str] | None:
-    """The owner map (account -> owner) as a dictionary of the accounts that have an owner; None when an account is
-    named twice or the map's columns are not text."""
-    found = _OWNER_DICTS.get(id(owners))
+def _owner_table(owners: pl.DataFrame) -> tuple[tuple[np.ndarray, ...], pa.Array] | None:
+    """The owner map (account -> owner) as ``owner_keys``' hash table of the accounts that have an owner, and those
+    owners in the table's key order; None when an account is named twice or the map's columns are not text."""
+    found = _OWNER_TABLES.get(id(owners))
     if found is not None and found[0] is owners:
-        return found[1]
-    lookup: dict[str, str] | None = None
+        return found[1]  # type: ignore[no-any-return]
+    table = None
     if owners["account"].dtype == pl.String and owners["owner"].dtype == pl.String \
             and owners["account"].drop_nulls().is_unique().all():
-        named = owners.select("account", "owner").drop_nulls()
-        lookup = dict(zip(named["account"].to_list(), named["owner"].to_list(), strict=True))
-    if len(_OWNER_DICTS) >= 8:
-        _OWNER_DICTS.clear()
-    _OWNER_DICTS[id(owners)] = (owners, lookup)
-    return lookup
+        lookup = owner_lookup(owners)
+        if lookup is not None:
+            # owner_lookup's keys are the map's accounts with an owner, in the map's order
+            named = owners.select("account", "owner").drop_nulls()["owner"].to_arrow()
+            table = (lookup[0], named.combine_chunks() if isinstance(named, pa.ChunkedArray) else named)
+    if len(_OWNER_TABLES) >= 8:
+        _OWNER_TABLES.clear()
+    _OWNER_TABLES[id(owners)] = (owners, table)
+    return table
 
 
 def placements(part: Partition, columns: Iterable[str]) -> pl.DataFrame | None:

@@ -5,7 +5,8 @@ Arrow string buffers before any frame is built.
 ``venue_codes`` numbers a column's venues and ``find_keys`` finds each ``venue:account`` pair's key in the table,
 hashing and comparing the bytes in place, without building the keys' strings. cross_venue's ``_owner_codes`` names
 every leg's owner with them; pump_and_dump's screen names the owners of one venue's accounts with ``account_owners``
-(a map of one venue, keyed by bare accounts).
+(a map of one venue, keyed by bare accounts), and ``frames.with_owner`` finds a frame's distinct accounts with
+``find_accounts``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``frames.with_owner`` looks each distinct account up in a dictionary of the owner map instead of joining the map:
+"""``frames.with_owner`` looks each distinct account up in a hash table of the owner map instead of joining the map:
 the same frame as the left join and coalesce it replaces, for unknown accounts, accounts without an owner, owners
 named like accounts, a map naming an account twice and a missing account (the last two take the join); and the
 detectors' alerts are those of the join."""
@@ -52,7 +52,7 @@ def test_owners_are_the_left_joins(seed: int) -> None:
 def test_the_detectors_alerts_are_the_joins(incident_market: ScenarioMarket, monkeypatch: pytest.MonkeyPatch) -> None:
     looked_up = run_all(incident_market)
     frames._OWNED.clear()  # the first run's owners are kept for the frames they were looked up for
-    monkeypatch.setattr(frames, "_owner_dict", lambda _: None)  # every look-up by the join
+    monkeypatch.setattr(frames, "_owner_table", lambda _: None)  # every look-up by the join
     joined = run_all(incident_market)
     for name, alerts in looked_up.items():
         assert alerts.equals(joined[name]), name

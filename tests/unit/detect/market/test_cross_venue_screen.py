@@ -16,6 +16,7 @@ import harbour.detect.market.cross_venue as cv
 from harbour.detect.framework import REGISTRY
 from harbour.detect.market.scenarios import ScenarioMarket
 
+from .cross_scenarios import random_trades
 from .spies import answers_of
 
 S = dt.timedelta(seconds=1)
@@ -77,21 +78,7 @@ def _trades(rng: np.random.Generator, n: int) -> tuple[pl.DataFrame, pl.DataFram
     """Trades on three venues over four hours in whole ten seconds (many ties), by a dozen accounts whose orders
     have several fills, some aggressors missing; and the owners of some accounts, customers on several venues."""
     venues = ["HBX", "KLN", "VCT"]
-    buyer = rng.integers(0, 12, n)
-    seller = rng.integers(0, 12, n)
-    trades = pl.DataFrame({
-        "venue": rng.choice(venues, n).tolist(),
-        "symbol": ["GEN-ETH-USD"] * n,
-        "trade_id": [f"t{i}" for i in range(n)],
-        "ts": [T0 + dt.timedelta(seconds=10 * int(s)) for s in rng.integers(0, 1440, n)],
-        "price": rng.uniform(99, 101, n).tolist(),
-        "quantity": rng.random(n).round(3).tolist(),
-        "buyer": [f"a{i}" for i in buyer],
-        "seller": [f"a{i}" for i in seller],
-        "aggressor": rng.choice(np.array(["buy", "sell", None], dtype=object), n, p=[0.45, 0.45, 0.1]).tolist(),
-        "buy_order_id": [f"b{a}-{k}" for a, k in zip(buyer, rng.integers(0, 6, n), strict=True)],
-        "sell_order_id": [f"s{a}-{k}" for a, k in zip(seller, rng.integers(0, 6, n), strict=True)],
-    }).with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC"))).sort("ts")
+    trades = random_trades(rng, n, venues).sort("ts")
     owners = pl.DataFrame([(f"{v}:a{i}", f"C{i % 5}") for v in venues for i in range(12) if rng.random() < 0.6],
                           schema={"account": pl.String, "owner": pl.String}, orient="row")
     return trades, owners

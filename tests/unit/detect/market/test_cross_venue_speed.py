@@ -20,6 +20,7 @@ from harbour.detect.framework import REGISTRY, Partition
 from harbour.detect.market.frames import frame, owner_map
 from harbour.detect.market.scenarios import ScenarioMarket
 
+from .cross_scenarios import random_trades
 from .spies import screened_and_full
 
 T0 = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
@@ -35,22 +36,7 @@ def _strings(df: pl.DataFrame) -> pa.Table:
 
 
 def _trades(rng: np.random.Generator, n: int) -> pl.DataFrame:
-    """Trades on three venues over four hours in whole ten seconds (many ties), in no time order, by a dozen accounts
-    a venue whose orders have several fills, some aggressors missing."""
-    buyer, seller = rng.integers(0, 12, n), rng.integers(0, 12, n)
-    return pl.DataFrame({
-        "venue": rng.choice(VENUES, n).tolist(),
-        "symbol": ["GEN-ETH-USD"] * n,
-        "trade_id": [f"t{i}" for i in range(n)],
-        "ts": [T0 + dt.timedelta(seconds=10 * int(s)) for s in rng.integers(0, 1440, n)],
-        "price": rng.uniform(99, 101, n).tolist(),
-        "quantity": rng.random(n).round(3).tolist(),
-        "buyer": [f"a{i}" for i in buyer],
-        "seller": [f"a{i}" for i in seller],
-        "aggressor": rng.choice(np.array(["buy", "sell", None], dtype=object), n, p=[0.45, 0.45, 0.1]).tolist(),
-        "buy_order_id": [f"b{a}-{k}" for a, k in zip(buyer, rng.integers(0, 6, n), strict=True)],
-        "sell_order_id": [f"s{a}-{k}" for a, k in zip(seller, rng.integers(0, 6, n), strict=True)],
-    }).with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
+    return random_trades(rng, n, VENUES)
 
 
 def _accounts(rng: np.random.Generator) -> pa.Table:

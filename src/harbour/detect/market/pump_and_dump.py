@@ -139,33 +139,60 @@ def _arrow_bars(trades: pa.Table | None, seconds: int) -> pl.DataFrame | None:
     by time, venue and trade id, and leaves rows in that order as they are), so each bar's close is the same trade's
     price; None (bars of the frame) when they do not, a time, venue, trade id or price is missing, or the times are
     not in microseconds. Converting a book-day to a frame cost ~3 ms, and four book-days in ten have no event."""
-    if trades is None or trades.num_rows == 0 or any(c not in trades.column_names
-                                                     for c in ("ts", "venue", "trade_id", "price")):
+    if trades is None or trades.num_rows == 0 or "price" not in trades.column_names:
         return None
-    ts, price = trades["ts"], trades["price"]
-    if (not pa.types.is_timestamp(ts.type) or ts.type.unit != "us" or not pa.types.is_floating(price.type)
-            or any(trades[c].null_count for c in ("ts", "venue", "trade_id", "price"))):
+    price = trades["price"]
+    order = _row_order(trades)
+    if order is None or order[1] == _OUT_OF_ORDER or not pa.types.is_floating(price.type) or price.null_count:
         return None
-    us = ts.cast(pa.int64()).to_numpy()
-    buffers = [string_buffers(trades[c].combine_chunks())[:2] for c in ("venue", "trade_id")]
-    if not _in_frame_order(us, *buffers[0], *buffers[1]):
-        return None
-    return _sorted_bars(us, price.to_numpy(), seconds, pl.Datetime("us", "UTC"))
+    return _sorted_bars(order[0], price.to_numpy(), seconds, pl.Datetime("us", "UTC"))
+
+
+# How the trades' rows stand (``_row_order``): out of the frame's order; in it (time, venue, trade id); in it, of one
+# venue, and no two rows with the same time and trade id (what the owner screen's legs need).
+_OUT_OF_ORDER, _IN_ORDER, _ONE_VENUE_STRICT = 0, 1, 2
+
+# The last table's ``_row_order`` (a reference to the table is kept, so its id stays its own): the bars and the
+# screen's legs both ask it of one table, and the pass over its strings is the dearer half of each.
+_ORDER: dict[int, tuple[pa.Table, tuple[np.ndarray, int] | None]] = {}
+
+
+def _row_order(trades: pa.Table) -> tuple[np.ndarray, int] | None:
+    """The trades' times in microseconds and how their rows stand (``_OUT_OF_ORDER``, ``_IN_ORDER`` or
+    ``_ONE_VENUE_STRICT``); None when a time, venue or trade id is missing or the times are not in microseconds."""
+    found = _ORDER.get(id(trades))
+    if found is not None and found[0] is trades:
+        return found[1]
+    order = None
+    if all(c in trades.column_names for c in ("ts", "venue", "trade_id")):
+        ts = trades["ts"]
+        if (pa.types.is_timestamp(ts.type) and ts.type.unit == "us"
+                and not any(trades[c].null_count for c in ("ts", "venue", "trade_id"))):
+            us = ts.cast(pa.int64()).to_numpy()
+            buffers = [string_buffers(trades[c].combine_chunks())[:2] for c in ("venue", "trade_id")]
+            order = (us, _order_code(us, *buffers[0], *buffers[1]))
+    _ORDER.clear()
+    _ORDER[id(trades)] = (trades, order)
+    return order
 
 
 @njit(cache=True, nogil=True)
-def _in_frame_order(us: np.ndarray, venue_offsets: np.ndarray, venue_bytes: np.ndarray, trade_offsets: np.ndarray,
-                    trade_bytes: np.ndarray) -> bool:
-    """Whether the rows stand in order of time, then venue, then trade id (strings compared byte by byte, as
-    Polars sorts them)."""
+def _order_code(us: np.ndarray, venue_offsets: np.ndarray, venue_bytes: np.ndarray, trade_offsets: np.ndarray,
+                trade_bytes: np.ndarray) -> int:
+    """``_row_order``'s code, in one pass: rows in order of time, then venue, then trade id (strings compared byte by
+    byte, as Polars sorts them), and whether of one venue with no tie in time and trade id."""
+    strict = True
     for i in range(1, us.shape[0]):
         if us[i] < us[i - 1]:
-            return False
+            return _OUT_OF_ORDER
+        by_venue = _compare(venue_offsets, venue_bytes, i - 1, i)
         if us[i] == us[i - 1]:
-            order = _compare(venue_offsets, venue_bytes, i - 1, i)
-            if order > 0 or (order == 0 and _compare(trade_offsets, trade_bytes, i - 1, i) > 0):
-                return False
-    return True
+            by_trade = _compare(trade_offsets, trade_bytes, i - 1, i)
+            if by_venue > 0 or (by_venue == 0 and by_trade > 0):
+                return _OUT_OF_ORDER
+            strict = strict and by_venue == 0 and by_trade < 0
+        strict = strict and by_venue == 0
+    return _ONE_VENUE_STRICT if strict else _IN_ORDER
 
 
 @njit(cache=True, nogil=True)
@@ -470,10 +497,10 @@ def _arrow_legs(part: Partition, trades: pa.Table) -> _Legs | None:
             or not pa.types.is_timestamp(ts.type) or ts.type.unit != "us"
             or any(trades[c].null_count for c in (*text[:4], "ts", "quantity"))):
         return None
-    q, us = qty.to_numpy(), ts.cast(pa.int64()).to_numpy()
-    buffers = [string_buffers(trades[c].combine_chunks())[:2] for c in ("venue", "trade_id")]
-    if not (np.isfinite(q).all() and (q > 0).all() and _one_venue_in_order(us, *buffers[0], *buffers[1])):
+    q, order = qty.to_numpy(), _row_order(trades)
+    if order is None or order[1] != _ONE_VENUE_STRICT or not (np.isfinite(q).all() and (q > 0).all()):
         return None
+    us = order[0]
     venue = str(part.key["venue"]) if "venue" in part.key else str(trades["venue"][0].as_py())
     accounts = dictionary_codes(pa.chunked_array(trades["buyer"].chunks + trades["seller"].chunks, pa.string()))
     code = account_owners(owner_map(part, venue), accounts.dictionary)
@@ -489,18 +516,6 @@ def _arrow_legs(part: Partition, trades: pa.Table) -> _Legs | None:
     total_s = max((int(us[rows[-1]]) - int(us[rows[0]])) / 1e6, 1.0) if rows.size else 1.0
     return _Legs(us[rows], q[rows], buyer[rows], seller[rows], rows,
                  tuple(trades[c] for c in text[4:] + text[1:2]), total_s, int(used.sum()))
-
-
-@njit(cache=True, nogil=True)
-def _one_venue_in_order(us: np.ndarray, venue_offsets: np.ndarray, venue_bytes: np.ndarray,
-                        trade_offsets: np.ndarray, trade_bytes: np.ndarray) -> bool:
-    """Whether the rows are of one venue and stand in strict order of time, then trade id (bytes, as Polars sorts)."""
-    for i in range(1, us.shape[0]):
-        if _compare(venue_offsets, venue_bytes, 0, i) != 0 or us[i] < us[i - 1]:
-            return False
-        if us[i] == us[i - 1] and _compare(trade_offsets, trade_bytes, i - 1, i) >= 0:
-            return False
-    return True
 
 
 def _may_alert(legs: _Legs, event: _Event, config: PumpAndDumpConfig) -> bool:

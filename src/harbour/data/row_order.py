@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from harbour.data.arrow_strings import string_buffers
+from harbour.data.arrow_strings import compare_strings, string_buffers
 from harbour.data.schemas import TABLES
 
 
@@ -95,17 +95,7 @@ def _compare_strings(offsets: np.ndarray, raw: np.ndarray, pairs: np.ndarray, st
     for k in range(pairs.shape[0]):
         if state[k] != 0:
             continue
-        i = pairs[k]
-        a, a_end, b, b_end = offsets[i], offsets[i + 1], offsets[i + 1], offsets[i + 2]
-        na, nb = a_end - a, b_end - b
-        n = min(na, nb)
-        j = 0
-        while j < n and raw[a + j] == raw[b + j]:
-            j += 1
-        if j < n:
-            state[k] = 1 if raw[a + j] < raw[b + j] else -1
-        elif na != nb:
-            state[k] = 1 if na < nb else -1
+        state[k] = -compare_strings(offsets, raw, pairs[k], pairs[k] + 1)
 
 
 @njit(cache=True, nogil=True)

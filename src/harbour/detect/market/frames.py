@@ -225,8 +225,7 @@ def _owner_table(owners: pl.DataFrame) -> tuple[tuple[np.ndarray, ...], pa.Array
     if found is not None and found[0] is owners:
         return found[1]  # type: ignore[no-any-return]
     table = None
-    if owners["account"].dtype == pl.String and owners["owner"].dtype == pl.String \
-            and owners["account"].drop_nulls().is_unique().all():
+    if owners["account"].dtype == pl.String and owners["owner"].dtype == pl.String:
         lookup = owner_lookup(owners)
         if lookup is not None:
             # owner_lookup's keys are the map's accounts with an owner, in the map's order

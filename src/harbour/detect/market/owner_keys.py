@@ -28,10 +28,20 @@ _LOOKUPS: dict[int, tuple[pl.DataFrame, Any]] = {}
 
 def owner_lookup(owners: pl.DataFrame) -> tuple[tuple[np.ndarray, ...], np.ndarray, dict[str, int]] | None:
     """The owner map (``venue:account`` -> owner id) as a hash table of its keys with an owner (``_key_table``), each
-    key's owner code, and the owners' ids to their codes; None when a key has two owners."""
+    key's owner code, and the owners' ids to their codes; None when a key is named twice."""
     found = _LOOKUPS.get(id(owners))
     if found is not None and found[0] is owners:
         return found[1]  # type: ignore[no-any-return]
+    # a key named twice (with or without an owner) has no one owner: a join to the map would repeat its rows
+    lookup = _key_lookup(owners) if owners["account"].drop_nulls().is_unique().all() else None
+    if len(_LOOKUPS) >= 16:
+        _LOOKUPS.clear()
+    _LOOKUPS[id(owners)] = (owners, lookup)
+    return lookup
+
+
+def _key_lookup(owners: pl.DataFrame) -> tuple[tuple[np.ndarray, ...], np.ndarray, dict[str, int]] | None:
+    """``owner_lookup``'s tables, read from a map whose keys are distinct."""
     named = owners.select("account", "owner").drop_nulls()
     ids: dict[str, int] = {}
     code_of_key = np.array([ids.setdefault(o, len(ids)) for o in named["owner"].to_list()], np.int64)
@@ -39,11 +49,7 @@ def owner_lookup(owners: pl.DataFrame) -> tuple[tuple[np.ndarray, ...], np.ndarr
     offsets, data, _ = string_buffers(keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys)
     size = 1 << max(4, int(2 * named.height).bit_length())  # at most half full
     slots, hashes, distinct = _key_table(offsets, data, size)
-    lookup = ((slots, hashes, offsets, data), code_of_key, ids) if distinct else None
-    if len(_LOOKUPS) >= 16:
-        _LOOKUPS.clear()
-    _LOOKUPS[id(owners)] = (owners, lookup)
-    return lookup
+    return ((slots, hashes, offsets, data), code_of_key, ids) if distinct else None
 
 
 def account_owners(owners: pl.DataFrame, accounts: pa.Array) -> np.ndarray | None:

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from numba import njit
 from pydantic import BaseModel, Field
 
-from harbour.data.arrow_strings import string_buffers
+from harbour.data.arrow_strings import compare_strings, string_buffers
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
 from harbour.detect.market.frames import (
     TRADE_COLUMNS,
@@ -185,25 +185,14 @@ def _order_code(us: np.ndarray, venue_offsets: np.ndarray, venue_bytes: np.ndarr
     for i in range(1, us.shape[0]):
         if us[i] < us[i - 1]:
             return _OUT_OF_ORDER
-        by_venue = _compare(venue_offsets, venue_bytes, i - 1, i)
+        by_venue = compare_strings(venue_offsets, venue_bytes, i - 1, i)
         if us[i] == us[i - 1]:
-            by_trade = _compare(trade_offsets, trade_bytes, i - 1, i)
+            by_trade = compare_strings(trade_offsets, trade_bytes, i - 1, i)
             if by_venue > 0 or (by_venue == 0 and by_trade > 0):
                 return _OUT_OF_ORDER
             strict = strict and by_venue == 0 and by_trade < 0
         strict = strict and by_venue == 0
     return _ONE_VENUE_STRICT if strict else _IN_ORDER
-
-
-@njit(cache=True, nogil=True)
-def _compare(offsets: np.ndarray, data: np.ndarray, i: int, j: int) -> int:
-    """-1, 0 or 1 as string i sorts before, with or after string j (bytes, then length)."""
-    a, b = offsets[i], offsets[j]
-    n, m = offsets[i + 1] - a, offsets[j + 1] - b
-    for k in range(min(n, m)):
-        if data[a + k] != data[b + k]:
-            return -1 if data[a + k] < data[b + k] else 1
-    return -1 if n < m else (1 if n > m else 0)
 
 
 # A price event as ``_actors`` reads it: accumulation start, peak, end, rise and give-back.

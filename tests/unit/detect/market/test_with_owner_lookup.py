@@ -12,6 +12,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import harbour.detect.market.frames as frames
+import harbour.detect.market.owner_keys as owner_keys
 from harbour.detect.market.scenarios import ScenarioMarket
 
 from .conftest import VENUES, run_all
@@ -58,3 +59,15 @@ def test_the_detectors_alerts_are_the_joins(incident_market: ScenarioMarket, mon
         assert alerts.equals(joined[name]), name
     assert sum(a.num_rows for a in looked_up.values()) > len(VENUES)
     assert isinstance(next(iter(looked_up.values())), pa.Table)
+
+
+def test_a_map_naming_an_account_twice_has_no_lookup() -> None:
+    """Once without an owner and once with one, too: the join would repeat its rows, so every user of the compiled
+    table (with_owner, cross_venue's and pump_and_dump's screens) falls back to the frame path."""
+    owners = pl.DataFrame({"account": ["A1", "A1", "A2"], "owner": [None, "C1", "C2"]},
+                          schema={"account": pl.String, "owner": pl.String})
+    assert owner_keys.owner_lookup(owners) is None
+    assert owner_keys.account_owners(owners, pa.array(["A1", "A2"])) is None
+    trades = pl.DataFrame({"buyer": ["A1", "A2"]})
+    assert frames._looked_up(trades, owners, "buyer", "owner_b") is None
+    assert frames.with_owner(trades, owners, "buyer", "owner_b").height == 3  # the join repeats A1's row

@@ -27,6 +27,7 @@ from numba import njit
 from pydantic import BaseModel, Field
 
 from harbour.detect.framework import Partition
+from harbour.detect.market import pressure_screen
 from harbour.detect.market.frames import (
     ORDER_COLUMNS,
     PLACEMENT_COLUMNS,
@@ -231,11 +232,15 @@ def _episodes(part: Partition, config: PressureConfig) -> tuple[Candidates, str]
     arrow = part.tables.get("orders")
     if arrow is None or arrow.num_rows == 0:
         return Candidates.none(), ""
+    venue = str(part.key.get("venue") or arrow.column("venue")[0].as_py())
+    owners = owner_map(part, venue)
+    # Most days no owner can have an episode that alerts: a screen on the Arrow tables says so before the search's
+    # ~90 data-frame operations (pressure_screen).
+    if not pressure_screen.may_alert(part, config, owners):
+        return Candidates.none(), venue
     trades = frame(part, "trades", TRADE_COLUMNS)
     news = placements(part, PLACEMENT_COLUMNS)
     assert news is not None
-    venue = str(part.key.get("venue") or arrow.column("venue")[0].as_py())
-    owners = owner_map(part, venue)
     median = num(news["quantity"].median())
     # Only orders big enough to be bait, and those that traded (the owners' genuine orders), need their
     # life story; reducing to them first keeps the aggregation off the millions of ordinary quotes.

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 
 import harbour.detect.market.cancelled_pressure as cp
+import harbour.detect.market.pressure_screen as ps
 from harbour.data.generate import GenerateConfig, generate_market
 from harbour.detect.framework import REGISTRY
 from harbour.detect.market.scenarios import ScenarioMarket
@@ -25,7 +26,9 @@ THRESHOLDS = (1e-6, 0.0005, 0.01, 0.2, 1.0)
 
 
 def _spy(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
-    """(episodes in, episodes kept) of each call of the screen from now on."""
+    """(episodes in, episodes kept) of each call of the screen from now on; the partition screen before the search
+    (``pressure_screen``, tested on its own) is opened, so that every partition reaches this one."""
+    monkeypatch.setattr(ps, "may_alert", lambda *_: True)
     calls: list[tuple[int, int]] = []
     real = cp._owners_who_may_alert
 

@@ -1,0 +1,427 @@
+"""A screen before the spoofing/layering episode search (``cancelled_pressure``): whether any owner of a
+venue-symbol-day may have an episode that alerts. Most days have none, and the search's ~90 data-frame operations
+a partition were a third of the whole suite's time on the bench market.
+
+An episode can alert only if its owner executed on the other side while it stood, and that execution was no
+coincidence at the owner's pace: ``cancelled_pressure._owners_who_may_alert`` keeps an owner only if one of its
+episodes had such an execution (``hit``) and the chance of one at the owner's pace over the episode's span is at
+most ``max_coincidence``. The screen asks the same of looser episodes, read straight from the Arrow tables:
+
+- its bait is every order that passes the search's own tests on the order (a limit order, placed, priced,
+  cancelled within ``max_lifetime_s``, big against the day's median new order, filled at most
+  ``max_fill_ratio``), without the tests that drop more orders (pulled by self-trade prevention, taking
+  liquidity). So each of the search's episodes lies inside one of the screen's: orders that overlap still overlap
+  among more orders, and an order in between only stretches the reach of the ones before it;
+- its hit is any execution of the owner on the other side between the episode's start and its last cancel
+  plus ``grace_s``, with at least ``min_opposite_multiple`` of the median order in all (a wider window holds at
+  least the search's executions; the imbalance test is left out, as a wider window may break it either way);
+- its span is the shortest life of its orders plus the grace, in whole seconds as the search counts spans: no
+  longer than the span of any search episode inside it, so its chance is no larger.
+
+The thresholds against the median carry a relative slack of 1e-9 and the sums are plain where the search's are
+compensated, so a case at a threshold always goes to the search. Any input the screen does not read as the search
+does (a null id, time or quantity, a cancel before its placement, an owner map that names an account twice) goes
+to the search too. The screen answers only whether to search: the alerts always come from the search itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+from numba import njit
+
+from harbour.data.arrow_strings import string_buffers
+from harbour.detect.aml.interning import _hash_strings, _load_u64
+from harbour.detect.framework import Partition
+from harbour.detect.market.frames import dictionary_codes
+from harbour.detect.market.owner_keys import _same, account_owners
+
+if TYPE_CHECKING:
+    from harbour.detect.market.cancelled_pressure import PressureConfig
+
+# Relative slack on every threshold the screen compares with the search's figures (the median, sums, chances):
+# far above their rounding (a few operations, ~1e-15), so a case at a threshold is never screened out.
+_SLACK = 1e-9
+_NONE = np.iinfo(np.int64).min
+
+
+@dataclass(frozen=True)
+class Bait:
+    """The screen's bait orders, one row each: owner code, side (1: sell), placed and cancelled (microseconds),
+    size."""
+
+    owner: np.ndarray
+    sell: np.ndarray
+    placed: np.ndarray
+    cancelled: np.ndarray
+    size: np.ndarray
+
+
+@dataclass(frozen=True)
+class Legs:
+    """Trade legs sorted by (owner, side) key and time: their keys, times, quantities and their numbers among both
+    legs of every trade (``order``: the buys, then the sells)."""
+
+    key: np.ndarray
+    ts: np.ndarray
+    q: np.ndarray
+    order: np.ndarray
+
+
+def may_alert(part: Partition, config: PressureConfig, owners: pl.DataFrame) -> bool:
+    """Whether some owner of the partition may have an episode that passes the search's owner screen under
+    ``config``: False only when none can."""
+    orders, trades = part.tables.get("orders"), part.tables.get("trades")
+    if orders is None or trades is None or not _readable(orders, trades):
+        return True
+    kind = kinds(orders.column("event"))
+    q_new = orders.column("quantity").to_numpy()[kind == 1]
+    median = float(np.median(q_new)) if q_new.size else 0.0  # the search's median new order (0 with none)
+    low = median - abs(median) * _SLACK  # every test is "at least k x the median": a lower median is looser
+    found = _bait_orders(orders, trades, kind, config, low)
+    if found is None:
+        return True
+    if found[0].num_rows == 0:
+        return False
+    heads, placed, cancelled, size = found
+    codes = _owner_codes(owners, heads.column("account"), trades)
+    if codes is None:
+        return True
+    bait_owner, buyer, seller = codes
+    sell = _mask(pc.equal(heads.column("side"), "sell")).astype(np.int64)
+    bait = Bait(bait_owner, sell, placed, cancelled, size)
+    return _any_episode_may_alert(bait, buyer, seller, trades, config, low)
+
+
+def _readable(orders: pa.Table, trades: pa.Table) -> bool:
+    """Whether the columns the screen reads hold no null (ids, times, accounts, quantities) and no NaN, and the
+    trades' quantities none below 0 (sums over more trades are then no smaller): the search has its own paths for
+    such data."""
+    cols = [orders.column(c) for c in ("order_id", "account", "ts", "event", "side", "order_type", "quantity")] \
+        + [trades.column(c) for c in ("trade_id", "ts", "quantity", "buyer", "seller")]
+    if any(c.null_count for c in cols):
+        return False
+    q = trades.column("quantity").to_numpy()
+    return not np.isnan(orders.column("quantity").to_numpy()).any() and not (q < 0).any() and not np.isnan(q).any()
+
+
+def _bait_orders(orders: pa.Table, trades: pa.Table, kind: np.ndarray, config: PressureConfig, low: float
+                 ) -> tuple[pa.Table, np.ndarray, np.ndarray, np.ndarray] | None:
+    """The orders that pass the search's tests on a single bait order: their first events' account and side, and
+    their placement, last cancel and size; None when the ids cannot be told apart by their hashes (a collision) or
+    an order was cancelled before it was placed (the search's episodes may then depend on the row order)."""
+    qty = orders.column("quantity").to_numpy()
+    ids = _buffers(orders.column("order_id"))
+    buys, sells = _buffers(trades.column("buy_order_id")), _buffers(trades.column("sell_order_id"))
+    # one compiled pass: the ids of the events big enough for the size test (an order's size is its largest
+    # quantity), then every event and trade side of those ids; Arrow's look-ups, masks and takes over every event
+    # were half the screen's time
+    found = _lives(ids, _hashes(ids), kind, qty, _micros(orders.column("ts")), config.size_multiple * low,
+                   buys, _hashes(buys), sells, _hashes(sells), trades.column("quantity").to_numpy())
+    first, first_new, placed, cancelled, size, filled, ok = found
+    if not ok:
+        return None
+    if first.size == 0:
+        return orders.select(["account", "side"]).slice(0, 0), *(np.zeros(0, np.int64),) * 2, np.zeros(0)
+    has_new = first_new >= 0
+    priced = np.zeros(first.size, np.bool_)
+    priced[has_new] = _mask(pc.is_valid(orders.column("price").take(pa.array(first_new[has_new]))))
+    limit = _equal(_buffers(orders.column("order_type")), first, _LIMIT)
+    life = cancelled - placed
+    max_life = dt.timedelta(seconds=config.max_lifetime_s) // dt.timedelta(microseconds=1)
+    keep = limit & priced & (cancelled > _NONE) & (life <= max_life) \
+        & (filled <= config.max_fill_ratio * size * (1 + _SLACK))
+    if (life[keep] < 0).any():
+        return None
+    picked = np.flatnonzero(keep)
+    kept = orders.select(["account", "side"]).take(pa.array(first[picked]))
+    if not pc.all(pc.is_in(kept.column("side"), pa.array(["buy", "sell"]))).as_py() and picked.size:
+        return None  # another side is its own group in the search, with "buy" as its other side
+    return kept, placed[picked], cancelled[picked], size[picked]
+
+
+Buffers = tuple[np.ndarray, np.ndarray, np.ndarray]
+_NEW, _CANCEL, _EXPIRE, _LIMIT = (np.frombuffer(w, np.uint8) for w in (b"new", b"cancel", b"expire", b"limit"))
+
+
+def _buffers(col: pa.ChunkedArray) -> Buffers:
+    """A string column's (offsets, bytes, validity or empty), in one piece."""
+    return string_buffers(col.combine_chunks() if col.num_chunks != 1 else col.chunk(0))
+
+
+def _hashes(buf: Buffers) -> np.ndarray:
+    """64-bit hashes of the strings (``aml.interning``'s)."""
+    offsets, data, valid = buf
+    out = np.empty(offsets.shape[0] - 1, np.uint64)
+    _hash_strings(offsets, data, valid, out, 0, np.zeros(2, np.int64), 63)
+    return out
+
+
+def kinds(events: pa.ChunkedArray) -> np.ndarray:
+    """Per order event: 1 a new order, 2 a cancel or expiry, 0 another event."""
+    offsets, data, _ = _buffers(events)
+    return _kinds(offsets, data, _NEW, _CANCEL, _EXPIRE)  # type: ignore[no-any-return]
+
+
+@njit(cache=True, nogil=True)
+def _is(offsets: np.ndarray, data: np.ndarray, i: int, word: np.ndarray) -> bool:
+    a = offsets[i]
+    if offsets[i + 1] - a != word.shape[0]:
+        return False
+    return _same(data, a, word, 0, word.shape[0])  # type: ignore[no-any-return]
+
+
+@njit(cache=True, nogil=True)
+def _kinds(offsets: np.ndarray, data: np.ndarray, new: np.ndarray, cancel: np.ndarray, expire: np.ndarray
+           ) -> np.ndarray:
+    out = np.zeros(offsets.shape[0] - 1, np.int8)
+    for i in range(out.shape[0]):
+        if _is(offsets, data, i, new):
+            out[i] = 1
+        elif _is(offsets, data, i, cancel) or _is(offsets, data, i, expire):
+            out[i] = 2
+    return out
+
+
+def _equal(buf: Buffers, rows: np.ndarray, word: np.ndarray) -> np.ndarray:
+    """Whether the strings at ``rows`` equal ``word`` (a null does not)."""
+    offsets, data, valid = buf
+    return _equal_at(offsets, data, valid, rows, word)  # type: ignore[no-any-return]
+
+
+@njit(cache=True, nogil=True)
+def _equal_at(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, rows: np.ndarray, word: np.ndarray
+              ) -> np.ndarray:
+    out = np.zeros(rows.shape[0], np.bool_)
+    for k in range(rows.shape[0]):
+        i = rows[k]
+        out[k] = (valid.shape[0] == 0 or valid[i]) and _is(offsets, data, i, word)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _find(slot_h: np.ndarray, slot_id: np.ndarray, h: np.uint64) -> int:
+    """The id whose hash is ``h`` in the open-addressing table, or -1."""
+    mask = np.uint64(slot_h.shape[0] - 1)
+    s = np.intp(h & mask)
+    while slot_id[s] >= 0:
+        if slot_h[s] == h:
+            return slot_id[s]  # type: ignore[no-any-return]
+        s = np.intp((np.uint64(s) + np.uint64(1)) & mask)
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _same_string(offsets: np.ndarray, data: np.ndarray, i: int, other_offsets: np.ndarray, other_data: np.ndarray,
+                 r: int) -> bool:
+    """Whether string i of one column equals string r of another (or the same) column, byte for byte."""
+    a, b = offsets[i], other_offsets[r]
+    n = offsets[i + 1] - a
+    if n != other_offsets[r + 1] - b:
+        return False
+    k = 0
+    while k + 8 <= n:  # a word at a time (a byte at a time was most of the pass)
+        if _load_u64(data, a + k) != _load_u64(other_data, b + k):  # type: ignore[call-arg]
+            return False
+        k += 8
+    return _same(data, a + k, other_data, b + k, n - k)  # type: ignore[no-any-return]
+
+
+@njit(cache=True, nogil=True)
+def _lives(ids: tuple[np.ndarray, np.ndarray, np.ndarray], h: np.ndarray, kind: np.ndarray, qty: np.ndarray,
+           ts: np.ndarray, size_min: float, buys: tuple[np.ndarray, np.ndarray, np.ndarray], buy_h: np.ndarray,
+           sells: tuple[np.ndarray, np.ndarray, np.ndarray], sell_h: np.ndarray, trade_q: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+    """Per order id with an event of ``size_min`` or more, numbered in order of first such event: its first
+    event's row, its first new event's row (-1: none), its earliest new-event time (int64 max without one), its
+    latest cancel or expiry time (int64 min without one), its largest quantity, and the quantity of the trade sides
+    that name it; and whether every string matched by hash equals its id's bytes (False: a collision)."""
+    offsets, data, _ = ids
+    n = h.shape[0]
+    big = 0
+    for i in range(n):
+        big += qty[i] >= size_min
+    cap = 16
+    while cap < 2 * big:
+        cap *= 2
+    slot_h, slot_id = np.zeros(cap, np.uint64), np.full(cap, -1, np.int64)
+    rep = np.empty(big, np.int64)  # a row of each id, whose bytes every match must equal
+    n_ids = 0
+    mask = np.uint64(cap - 1)
+    for i in range(n):
+        if qty[i] >= size_min:
+            s = np.intp(h[i] & mask)
+            while slot_id[s] >= 0 and slot_h[s] != h[i]:
+                s = np.intp((np.uint64(s) + np.uint64(1)) & mask)
+            if slot_id[s] < 0:
+                slot_h[s], slot_id[s], rep[n_ids] = h[i], n_ids, i
+                n_ids += 1
+    first, first_new = np.full(n_ids, -1, np.int64), np.full(n_ids, -1, np.int64)
+    placed = np.full(n_ids, np.iinfo(np.int64).max, np.int64)
+    cancelled = np.full(n_ids, np.iinfo(np.int64).min, np.int64)
+    size, filled = np.full(n_ids, -np.inf), np.zeros(n_ids, np.float64)
+    for i in range(n):
+        c = _find(slot_h, slot_id, h[i])
+        if c < 0:
+            continue
+        if not _same_string(offsets, data, i, offsets, data, rep[c]):
+            return first, first_new, placed, cancelled, size, filled, False
+        if first[c] < 0:
+            first[c] = i
+        if kind[i] == 1:
+            if first_new[c] < 0:
+                first_new[c] = i
+            placed[c] = min(placed[c], ts[i])
+        elif kind[i] == 2:
+            cancelled[c] = max(cancelled[c], ts[i])
+        size[c] = max(size[c], qty[i])
+    for side, side_h in ((buys, buy_h), (sells, sell_h)):
+        side_offsets, side_data, side_valid = side
+        for j in range(side_h.shape[0]):
+            if side_valid.shape[0] and not side_valid[j]:
+                continue
+            c = _find(slot_h, slot_id, side_h[j])
+            if c < 0:
+                continue
+            if not _same_string(side_offsets, side_data, j, offsets, data, rep[c]):
+                return first, first_new, placed, cancelled, size, filled, False
+            filled[c] += trade_q[j]
+    return first, first_new, placed, cancelled, size, filled, True
+
+
+def _micros(col: pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(pc.cast(col, pa.int64()).to_numpy(), np.int64)
+
+
+def _mask(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=np.bool_)
+
+
+def _owner_codes(owners: pl.DataFrame, accounts: pa.ChunkedArray, trades: pa.Table
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Owner codes (``owner_keys.account_owners``: one code per owner, an unknown account its own owner) of the bait's
+    accounts and of every trade's buyer and seller; None when the map cannot be read so."""
+    every = dictionary_codes(pa.chunked_array([*accounts.chunks, *trades.column("buyer").chunks,
+                                               *trades.column("seller").chunks], pa.string()))
+    code = account_owners(owners, every.dictionary)
+    if code is None:
+        return None
+    per_row = code[np.asarray(every.indices.to_numpy(), np.int64)]
+    a, m = len(accounts), trades.num_rows
+    return per_row[:a], per_row[a:a + m], per_row[a + m:]
+
+
+def _legs(trades: pa.Table, buyer: np.ndarray, seller: np.ndarray, wanted: np.ndarray) -> Legs:
+    """The trades' legs of the (owner, side) keys ``wanted`` (a buy leg's key is its buyer's owner code x 2, a sell
+    leg's its seller's x 2 + 1), in key and time order: only the episodes' owners' legs on their other side are
+    read, and sorting every leg was the screen's largest step."""
+    key = np.concatenate([buyer * 2, seller * 2 + 1])
+    is_wanted = np.zeros(int(max(key.max(initial=0), wanted.max(initial=0))) + 1, np.bool_)
+    is_wanted[wanted] = True
+    rows = np.flatnonzero(is_wanted[key])
+    ts = _micros(trades.column("ts"))
+    m = ts.size
+    leg_ts = ts[rows % m] if m else ts
+    # with the trades in time order, the buys and the sells each are, and no key is on both: a stable sort by key
+    # alone keeps each key's legs in time order
+    order = rows[np.argsort(key[rows], kind="stable") if (np.diff(ts) >= 0).all() else np.lexsort((leg_ts, key[rows]))]
+    q = trades.column("quantity").to_numpy()
+    return Legs(key[order], ts[order % m] if m else ts, q[order % m] if m else q, order)
+
+
+def _any_episode_may_alert(bait: Bait, buyer: np.ndarray, seller: np.ndarray, trades: pa.Table,
+                           config: PressureConfig, low: float) -> bool:
+    """Whether one of the screen's episodes had an execution of its owner on the other side, big enough, and its
+    chance at the owner's pace over the life of its shortest order big enough to make the episode count may pass
+    ``max_coincidence``."""
+    grace = dt.timedelta(seconds=config.grace_s) // dt.timedelta(microseconds=1)
+    owner, sell, start, stop, shortest = _episodes(bait, grace, config.min_order_multiple * low)
+    opposite = owner * 2 + (1 - sell)
+    legs = _legs(trades, buyer, seller, opposite)
+    n_in, q_in = _in_windows(legs.key, legs.ts, legs.q, opposite, start, stop)
+    hit = (n_in > 0) & (q_in * (1 + _SLACK) >= config.min_opposite_multiple * low)
+    if not hit.any():
+        return False
+    ts = _micros(trades.column("ts"))
+    day_s = max((int(ts.max()) - int(ts.min())) / 1e6, 3600.0)  # the search's day: its trades' span, an hour at least
+    wanted = np.unique(opposite[hit])
+    rate = _decisions(trades, legs, wanted) / day_s
+    # the search counts an episode's span in whole seconds (Polars' total_seconds truncates), so the screen does too
+    bound = 1 - np.exp(-rate[np.searchsorted(wanted, opposite[hit])] * (shortest[hit] // 1_000_000))
+    return bool((bound <= config.max_coincidence * (1 + _SLACK) + _SLACK).any())
+
+
+def _episodes(bait: Bait, grace: int, biggest: float) -> tuple[np.ndarray, ...]:
+    """The bait's episodes (overlapping orders of one owner and side, as the search forms them) with an order of
+    ``biggest`` or more: owner, side, start, last cancel plus ``grace``, and the shortest life plus ``grace`` of
+    such an order in it. The search keeps an episode only if its biggest order is that big, and its span covers
+    that order's life."""
+    order = np.lexsort((bait.placed, bait.sell, bait.owner))
+    found = _group(bait.owner[order], bait.sell[order], bait.placed[order], bait.cancelled[order],
+                   bait.size[order] >= biggest, grace)
+    keep = found[4] >= 0
+    return tuple(f[keep] for f in found)
+
+
+@njit(cache=True, nogil=True)
+def _group(owner: np.ndarray, sell: np.ndarray, placed: np.ndarray, cancelled: np.ndarray, big: np.ndarray,
+           grace: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``_episodes``' rows, from orders sorted by owner, side and placement; the shortest life is -1 in an episode
+    without a ``big`` order."""
+    n = owner.shape[0]
+    e_owner, e_sell = np.empty(n, np.int64), np.empty(n, np.int64)
+    e_start, e_stop, e_short = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
+    k = -1
+    reach = 0
+    for i in range(n):
+        if i == 0 or owner[i] != owner[i - 1] or sell[i] != sell[i - 1] or placed[i] > reach:
+            k += 1
+            e_owner[k], e_sell[k], e_start[k] = owner[i], sell[i], placed[i]
+            e_stop[k], e_short[k] = cancelled[i], -1
+            reach = cancelled[i]
+        else:
+            reach = max(reach, cancelled[i])
+            e_stop[k] = max(e_stop[k], cancelled[i])
+        life = cancelled[i] - placed[i] + grace
+        if big[i] and (e_short[k] < 0 or life < e_short[k]):
+            e_short[k] = life
+    k += 1
+    return e_owner[:k], e_sell[:k], e_start[:k], e_stop[:k] + grace, e_short[:k]
+
+
+@njit(cache=True, nogil=True)
+def _in_windows(keys: np.ndarray, ts: np.ndarray, q: np.ndarray, want: np.ndarray, start: np.ndarray,
+                stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per window i: the legs of key ``want[i]`` with ``start[i] <= ts <= stop[i]`` (legs sorted by key, then time),
+    counted and their quantity summed."""
+    m = want.shape[0]
+    n_in, q_in = np.zeros(m, np.int64), np.zeros(m, np.float64)
+    for i in range(m):
+        a = np.searchsorted(keys, want[i], side="left")
+        z = np.searchsorted(keys, want[i], side="right")
+        lo = a + np.searchsorted(ts[a:z], start[i], side="left")
+        hi = a + np.searchsorted(ts[a:z], stop[i], side="right")
+        n_in[i] = hi - lo
+        for j in range(lo, hi):
+            q_in[i] += q[j]
+    return n_in, q_in
+
+
+def _decisions(trades: pa.Table, legs: Legs, wanted: np.ndarray) -> np.ndarray:
+    """Per (owner, side) key of ``wanted`` (sorted), its distinct decisions over the day: orders, or the trade where
+    a leg names no order, as the search counts them."""
+    lo, hi = np.searchsorted(legs.key, wanted, side="left"), np.searchsorted(legs.key, wanted, side="right")
+    rows = np.concatenate([legs.order[a:z] for a, z in zip(lo, hi, strict=True)])
+    decision = pa.chunked_array([
+        *pc.coalesce(trades.column("buy_order_id"), trades.column("trade_id")).chunks,
+        *pc.coalesce(trades.column("sell_order_id"), trades.column("trade_id")).chunks], pa.string())
+    codes = np.asarray(dictionary_codes(decision.take(pa.array(rows))).indices.to_numpy(), np.int64)
+    which = np.repeat(np.arange(wanted.size), hi - lo)
+    pairs = np.unique(which * (int(codes.max(initial=0)) + 1) + codes)
+    return np.bincount(pairs // (int(codes.max(initial=0)) + 1), minlength=wanted.size).astype(np.float64)

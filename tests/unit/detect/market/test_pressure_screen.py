@@ -1,0 +1,233 @@
+"""The partition screen before the spoofing/layering search (``pressure_screen.may_alert``) says "no" only where the
+search's own owner screen keeps no owner: checked partition by partition on generated markets of several seeds,
+difficulties and activities, at thresholds from strict to none at all; with it and with it forced open, both
+detectors give the same alerts; it does say "no" (so the comparison is not between two identical paths); and
+input it cannot read as the search does (nulls, hash collisions, a cancel before its placement) goes to the
+search."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+import harbour.detect.market.cancelled_pressure as cp
+import harbour.detect.market.pressure_screen as ps
+from harbour.data.generate import GenerateConfig, generate_market
+from harbour.detect.framework import REGISTRY, Partition, Window
+from harbour.detect.market.frames import owner_map
+from harbour.detect.market.scenarios import ScenarioMarket
+from harbour.detect.runners import run_with
+from harbour.detect.runners.local import LocalRunner, plan_tasks, read_broadcast, read_partitions
+from harbour.detect.runners.plan import make_job
+
+from .conftest import VENUES
+from .spies import answers_of
+
+THRESHOLDS = (0.0005, 0.01, 0.2, 1.0)
+
+
+def _config(max_coincidence: float, **more: Any) -> Any:
+    return REGISTRY.get("layering").default_config().model_copy(
+        update={"max_coincidence": max_coincidence, "max_repeat_chance": 1.0, **more})
+
+
+def _partitions(lake: Path) -> Iterator[Partition]:
+    """Every venue-symbol-day of a lake, as the runner hands it to the layering kernel."""
+    job = make_job(REGISTRY.get("layering"), None, lake)
+    for task in plan_tasks(job, lake, Window(), None, 1):
+        sliced = {t: read_partitions(task, t) for t in job.partitioned_tables}
+        side = {t: read_broadcast(t, task.broadcast_files[t], 1) for t in job.spec.broadcast}
+        for key, orders in sliced["orders"].items():
+            trades = sliced["trades"].get(key)
+            if trades is not None:
+                yield Partition(dict(zip(job.spec.partition_by, key, strict=True)),
+                                {"orders": orders, "trades": trades}, Window(), side, {})
+
+
+def _search_keeps_an_owner(part: Partition, config: Any, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Whether the search, run in full, keeps an owner at its own owner screen."""
+    kept: list[int] = []
+    real = cp._owners_who_may_alert
+
+    def spy(found: pl.DataFrame, max_coincidence: float) -> pl.DataFrame:
+        out = real(found, max_coincidence)
+        kept.append(out.height)
+        return out
+
+    with monkeypatch.context() as m:
+        m.setattr(cp, "_owners_who_may_alert", spy)
+        m.setattr(ps, "may_alert", lambda *_: True)
+        cp._episodes(part, config)
+    return bool(kept and kept[0] > 0)
+
+
+@pytest.fixture(scope="module", params=[(31, "default", 0.4), (32, "hard", 0.3), (33, "easy", 0.6)],
+                ids=["default", "hard", "busy-easy"])
+def lake(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    seed, difficulty, activity = request.param
+    out = tmp_path_factory.mktemp(f"screen-{seed}")
+    generate_market(GenerateConfig(out=out, venues=2, days=1, accounts=300, seed=seed, activity=activity,
+                                   symbols=3, difficulty=difficulty, incidents={"spoofing": 2, "layering": 2}),
+                    workers=1)
+    return out
+
+
+@pytest.mark.parametrize("max_coincidence", THRESHOLDS)
+def test_no_only_where_the_search_keeps_no_owner(lake: Path, max_coincidence: float,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _config(max_coincidence)
+    answers = []
+    for part in _partitions(lake):
+        venue = str(part.key["venue"])
+        may = ps.may_alert(part, config, owner_map(part, venue))
+        keeps = _search_keeps_an_owner(part, config, monkeypatch)
+        assert may or not keeps, part.key
+        answers.append(may)
+    assert answers
+    if max_coincidence == 0.0005:
+        assert not all(answers)  # it does stop partitions
+
+
+def _edges(part: Partition, config: Any, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The search's bounds (``_owners_who_may_alert``'s) for its episodes that had an execution on the other side:
+    at a threshold equal to one of them, that episode's owner is just kept."""
+    seen: list[pl.DataFrame] = []
+    real = cp._owners_who_may_alert
+
+    def spy(found: pl.DataFrame, max_coincidence: float) -> pl.DataFrame:
+        seen.append(found)
+        return real(found, max_coincidence)
+
+    with monkeypatch.context() as m:
+        m.setattr(cp, "_owners_who_may_alert", spy)
+        m.setattr(ps, "may_alert", lambda *_: True)
+        cp._episodes(part, config.model_copy(update={"max_coincidence": 1.0}))
+    if not seen or seen[0].height == 0:
+        return []
+    hits = seen[0].filter(pl.col("hit"))
+    bound = 1 - np.exp(-hits["rate"].fill_null(0.0).to_numpy() * hits["span_s"].to_numpy())
+    return sorted({float(b) for b in bound if 0 < b <= 1})
+
+
+def test_at_the_edge_of_every_owner_the_search_keeps(lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sharpest check: the threshold set to each bound the search computes, so that the owner passes by no
+    margin at all; a screen that loosened a test too little (a window without the grace, a span not counted as the
+    search counts it) says no to some of them."""
+    edges = 0
+    for part in _partitions(lake):
+        owners = owner_map(part, str(part.key["venue"]))
+        for bound in _edges(part, _config(1.0), monkeypatch)[:40]:
+            config = _config(bound)
+            assert _search_keeps_an_owner(part, config, monkeypatch), (part.key, bound)
+            assert ps.may_alert(part, config, owners), (part.key, bound)
+            edges += 1
+    assert edges > 20
+
+
+def test_a_shorter_grace_or_life_or_bigger_bait_never_slips_past(lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Other settings of the tests the screen repeats, so that no default hides a mistake in how it loosens them."""
+    for more in ({"grace_s": 0.0}, {"grace_s": 30.0}, {"max_lifetime_s": 10.0}, {"size_multiple": 1.5},
+                 {"min_order_multiple": 3.0}, {"min_opposite_multiple": 0.0}, {"max_fill_ratio": 0.5}):
+        config = _config(0.05, **more)
+        for part in _partitions(lake):
+            if not ps.may_alert(part, config, owner_map(part, str(part.key["venue"]))):
+                assert not _search_keeps_an_owner(part, config, monkeypatch), (more, part.key)
+
+
+def _kernels(market: ScenarioMarket, max_coincidence: float) -> dict[str, pa.Table]:
+    out = {}
+    for name in ("spoofing", "layering"):
+        detector = REGISTRY.get(name)
+        config = detector.default_config().model_copy(update={"max_coincidence": max_coincidence})
+        out[name] = pa.concat_tables([detector.kernel(market.partition(v), config) for v in VENUES])
+    return out
+
+
+@pytest.mark.parametrize("max_coincidence", (0.001, 0.01, 0.3))
+def test_the_screen_never_changes_an_alert(incident_market: ScenarioMarket, clean_market: ScenarioMarket,
+                                           monkeypatch: pytest.MonkeyPatch, max_coincidence: float) -> None:
+    seen = answers_of(monkeypatch, ps, "may_alert")
+    screened = [_kernels(m, max_coincidence) for m in (incident_market, clean_market)]
+    monkeypatch.setattr(ps, "may_alert", lambda *_: True)
+    full = [_kernels(m, max_coincidence) for m in (incident_market, clean_market)]
+    for a, b in zip(screened, full, strict=True):
+        for name in a:
+            assert a[name].equals(b[name]), name
+    assert seen
+    if max_coincidence == 0.01:
+        assert full[0]["spoofing"].num_rows and full[0]["layering"].num_rows  # the incidents alert
+
+
+def test_the_runner_gives_the_same_alerts_with_and_without_the_screen(lake: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    detectors = [REGISTRY.get("spoofing"), REGISTRY.get("layering")]
+
+    def alerts() -> pa.Table:
+        with LocalRunner(workers=1) as runner:
+            return run_with(runner, lake, detectors).alerts.sort_by("alert_id")
+
+    seen = answers_of(monkeypatch, ps, "may_alert")
+    screened = alerts()
+    monkeypatch.setattr(ps, "may_alert", lambda *_: True)
+    assert screened.equals(alerts())
+    assert False in seen
+
+
+# --- input the screen leaves to the search -------------------------------------------------------------
+
+
+@pytest.fixture
+def busy(incident_market: ScenarioMarket) -> Partition:
+    return incident_market.partition("HBX")
+
+
+def _with(part: Partition, table: str, column: str, values: pa.Array) -> Partition:
+    t = part.tables[table]
+    changed = t.set_column(t.schema.get_field_index(column), column, values)
+    return Partition(part.key, {**part.tables, table: changed}, part.window, part.broadcast, {})
+
+
+def test_the_incident_partition_goes_to_the_search(busy: Partition) -> None:
+    assert ps.may_alert(busy, _config(0.01), owner_map(busy, "HBX"))
+
+
+def test_nulls_go_to_the_search(busy: Partition) -> None:
+    config = _config(1e-12)  # nothing could alert: only the unreadable input makes the screen say yes
+    owners = owner_map(busy, "HBX")
+    assert not ps.may_alert(busy, config, owners)
+    for table, column in (("orders", "order_id"), ("orders", "account"), ("orders", "quantity"), ("trades", "buyer"),
+                          ("trades", "quantity")):
+        col = busy.tables[table].column(column)
+        holed = pc.if_else(pa.array(np.arange(len(col)) == 3), pa.scalar(None, col.type), col)
+        assert ps.may_alert(_with(busy, table, column, holed), config, owners), (table, column)
+
+
+def test_a_hash_collision_goes_to_the_search(busy: Partition, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _config(1e-12)
+    owners = owner_map(busy, "HBX")
+    assert not ps.may_alert(busy, config, owners)
+    # every id given one hash: the byte check finds two different ids sharing it
+    monkeypatch.setattr(ps, "_hashes", lambda buf: np.full(buf[0].shape[0] - 1, 7, np.uint64))
+    assert ps.may_alert(busy, config, owners)
+
+
+def test_a_cancel_before_its_placement_goes_to_the_search(busy: Partition) -> None:
+    config = _config(1e-12)
+    orders = busy.tables["orders"]
+    cancels = pc.equal(orders.column("event"), "cancel")
+    early = pc.if_else(cancels, pc.subtract(orders.column("ts"), pa.scalar(10**12, pa.duration("us"))),
+                       orders.column("ts"))
+    assert ps.may_alert(_with(busy, "orders", "ts", early), config, owner_map(busy, "HBX"))
+
+
+def test_words_are_read_whole(busy: Partition) -> None:
+    kinds = ps.kinds(pa.chunked_array([pa.array(["new", "news", "cancel", "expire", "cancelled", "ne", "fill",
+                                                 "amend"])]))
+    assert kinds.tolist() == [1, 0, 2, 2, 0, 0, 0, 0]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -55,6 +55,7 @@ from harbour.detect.market.frames import (
     with_owner,
 )
 from harbour.detect.market.lifecycles import exact_codes, group_totals, kahan_add, taker_placements
+from harbour.detect.market.momentum_screens import Runs, day_seconds, distinct_per_run, exit_lows, trade_runs
 
 
 class MomentumIgnitionConfig(BaseModel):
@@ -96,7 +97,7 @@ class MomentumIgnitionConfig(BaseModel):
         "not an exit. One earlier order, or trading the other way, is no such campaign")
 
 
-def _bursts(legs: pl.DataFrame, config: MomentumIgnitionConfig, runs: _Runs | None = None) -> pl.DataFrame:
+def _bursts(legs: pl.DataFrame, config: MomentumIgnitionConfig, runs: Runs | None = None) -> pl.DataFrame:
     agg = _burst_legs(legs, config, runs)
     if agg is None:
         gap = dt.timedelta(seconds=config.burst_gap_seconds)
@@ -114,17 +115,7 @@ def _bursts(legs: pl.DataFrame, config: MomentumIgnitionConfig, runs: _Runs | No
     ).filter((pl.col("n") >= config.min_trades) & (pl.col("q_signed").abs() >= 0.8 * pl.col("q")))
 
 
-class _Runs(NamedTuple):
-    """The runs of aggressive legs that pass the size tests (``_aggressive_runs``), and every leg's keys."""
-    rows: np.ndarray  # their legs' rows, sorted by owner and time
-    burst: np.ndarray  # their legs' burst numbers
-    owner: np.ndarray  # every leg's owner as its rank among the owners in string order
-    ts: np.ndarray  # every leg's time (us)
-    sign: np.ndarray  # every leg's side
-    quantity: np.ndarray  # every leg's quantity
-
-
-def _burst_legs(legs: pl.DataFrame, config: MomentumIgnitionConfig, runs: _Runs | None = None
+def _burst_legs(legs: pl.DataFrame, config: MomentumIgnitionConfig, runs: Runs | None = None
                 ) -> pl.DataFrame | None:
     """The aggressive legs of the runs that pass the size tests, sorted by owner and time, with their ``burst``
     number: what ``_bursts``' sort, numbering and filter give, with the sort and the runs worked out on the
@@ -139,7 +130,7 @@ def _burst_legs(legs: pl.DataFrame, config: MomentumIgnitionConfig, runs: _Runs 
     return legs.rechunk()[runs.rows].with_columns(burst=pl.Series(runs.burst, dtype=pl.Int32))
 
 
-def _aggressive_runs(legs: pl.DataFrame, config: MomentumIgnitionConfig) -> _Runs | None:
+def _aggressive_runs(legs: pl.DataFrame, config: MomentumIgnitionConfig) -> Runs | None:
     """``_burst_legs``' runs, on the keys alone; None when a key or quantity has nulls."""
     aggr = legs.select(pl.col("aggr").fill_null(False)).to_series().to_numpy()
     rows = np.flatnonzero(aggr)
@@ -154,7 +145,23 @@ def _aggressive_runs(legs: pl.DataFrame, config: MomentumIgnitionConfig) -> _Run
     q = legs["quantity"].cast(pl.Float64).to_numpy()
     gap = dt.timedelta(seconds=config.burst_gap_seconds) // dt.timedelta(microseconds=1)
     burst, keep = _burst_runs(owner[rows], ts[rows], sign[rows], q[rows], gap, config.min_trades)
-    return _Runs(rows[keep], burst[keep], owner, ts, sign, q)
+    return Runs(rows[keep], burst[keep], owner, ts, sign, q)
+
+
+def _legs(t: pl.DataFrame) -> pl.DataFrame:
+    """The legs of the trades ``t`` (with their owners): each trade's buyer leg, then (after all of those) each
+    one's seller leg, in one chunk (rows are gathered from the legs many times)."""
+    return pl.concat([
+        t.select("ts", "trade_id", "price", "quantity", account="buyer", owner="owner_b", sign=pl.lit(1),
+                 aggr=pl.col("aggressor") == "buy", decision=decision(t, "buy_order_id")),
+        t.select("ts", "trade_id", "price", "quantity", account="seller", owner="owner_s", sign=pl.lit(-1),
+                 aggr=pl.col("aggressor") == "sell", decision=decision(t, "sell_order_id")),
+    ], rechunk=True)
+
+
+def _leg_decisions(t: pl.DataFrame) -> pl.DataFrame:
+    """The ``decision`` column of the kernel's legs of ``t`` (buyer legs, then seller legs), alone."""
+    return t.select(decision=pl.concat([decision(t, "buy_order_id"), decision(t, "sell_order_id")]))
 
 
 @njit(cache=True, nogil=True)
@@ -207,7 +214,7 @@ def _keep_runs(starts: np.ndarray, q: np.ndarray, qs: np.ndarray, min_trades: in
     return keep
 
 
-def _exit_possible(runs: _Runs, legs: pl.DataFrame, day_s: float, config: MomentumIgnitionConfig) -> bool:
+def _exit_possible(runs: Runs, legs: pl.DataFrame, day_s: float, config: MomentumIgnitionConfig) -> bool:
     """Whether some burst may pass the exit test's chance filter: a necessary condition for an alert, read from the
     runs that may be bursts and their owners' legs before the bursts' lists, market, rivals and order book. On
     the bench market no burst of a partition without an incident passes it (its bursts are busy traders', whose
@@ -224,24 +231,48 @@ def _exit_possible(runs: _Runs, legs: pl.DataFrame, day_s: float, config: Moment
     of side ends it), so with positive quantities its signed sum has that side's sign and the exit is on the other
     side. N - n_back is at least ``_exit_lows``' bound, and the chance is compared with ``max_coincidence`` plus
     1e-9, far above the rounding of the float steps (a few ulps of values at most 1): no burst the exact test
-    keeps is taken for hopeless. True (the full path decides) when a quantity is not positive."""
+    keeps is taken for hopeless. True (the full path decides) when a quantity is not positive.
+
+    ``runs``: ``_aggressive_runs``' or ``trade_runs``' (which legs share an owner is read, not how the owners are
+    numbered); ``legs``: the legs, of which only the ``decision`` column is read. The runs that pass the chance
+    test are the only ones whose distinct decisions are counted (the runs of many fills of one order are no burst),
+    and the exit bounds are worked out by one compiled pass (``_exit_lows``): the check was 1.37 ms a bench
+    partition, now 0.75."""
     if runs.rows.size == 0:
         return False
     if not (runs.quantity[runs.rows] > 0).all():
         return True
     owner = runs.owner[runs.rows]
     ends = np.append((owner[1:] != owner[:-1]) | (runs.burst[1:] != runs.burst[:-1]), True)
-    # the runs of ``min_trades`` or more distinct decisions (``_bursts``' ``n``: a null is one decision), exactly
-    decisions = dictionary_codes(legs["decision"].gather(runs.rows).to_arrow()).indices.fill_null(-1).to_numpy()
-    last = np.flatnonzero(ends)[_distinct_per_run(decisions.astype(np.int64), ends) >= config.min_trades]
-    if last.size == 0:
-        return False  # runs of many fills of too few orders: no burst (``_bursts``' ``n`` test)
+    last = np.flatnonzero(ends)
     rows = runs.rows[last]
     span = dt.timedelta(seconds=config.post_seconds) // dt.timedelta(microseconds=1)  # as ``end + post`` rounds
-    lows = _exit_lows(runs.owner, runs.sign, runs.ts, legs["decision"].hash().to_numpy(), runs.owner[rows],
-                      -runs.sign[rows], runs.ts[rows], span)
-    chance = 1 - np.exp(-(lows[lows >= 0] / day_s) * config.post_seconds)
-    return bool((chance <= config.max_coincidence + 1e-9).any())
+    hashes = legs["decision"].hash().to_numpy()
+    # the bound that fails the chance test for sure (a relative margin of 1e-6 and one decision more, far above
+    # the rounding of the steps): a burst's legs in its span need not be told apart beyond it (most bursts of a
+    # bench partition are busy traders', whose decisions there are a few dozen among hundreds)
+    chance_max = config.max_coincidence + 1e-9
+    enough = math.inf if chance_max >= 1 else -math.log1p(-chance_max) * day_s / config.post_seconds * (1 + 1e-6) + 1
+    lows = _exit_lows(runs.owner, runs.sign, runs.ts, hashes, runs.owner[rows], -runs.sign[rows], runs.ts[rows], span,
+                      enough)
+    chance = np.where(lows >= 0, 1 - np.exp(-(lows / day_s) * config.post_seconds), np.inf)
+    hopeful = chance <= config.max_coincidence + 1e-9
+    if not hopeful.any():
+        return False
+    # Of the runs that pass, those of ``min_trades`` or more distinct decisions (``_bursts``' ``n``: a null is one
+    # decision), exactly: counted only now, on the runs left (in most bench partitions some rare trader's one
+    # order that swept a few levels), by their hashes, once these are found as many as the decisions among them
+    # (a hash is a function of the decision, so none is then shared). Encoding every run's decisions by Arrow
+    # first was 0.35 ms a bench partition.
+    in_hopeful = hopeful[np.cumsum(ends) - ends]  # each row's run
+    rows, ends = runs.rows[in_hopeful], ends[in_hopeful]
+    decisions = legs["decision"][rows]  # indexing: ``gather`` goes through an expression, 2.5 times dearer
+    if np.unique(hashes[rows]).size == decisions.n_unique():
+        distinct = distinct_per_run(hashes[rows], ends)
+    else:
+        codes = dictionary_codes(decisions.to_arrow()).indices.fill_null(-1).to_numpy()
+        distinct = _distinct_per_run(codes.astype(np.int64), ends)
+    return bool((distinct >= config.min_trades).any())
 
 
 @njit(cache=True, nogil=True)
@@ -259,44 +290,17 @@ def _distinct_per_run(codes: np.ndarray, ends: np.ndarray) -> np.ndarray:
 
 
 def _exit_lows(owner: np.ndarray, side: np.ndarray, ts: np.ndarray, dec: np.ndarray, b_owner: np.ndarray,
-               b_side: np.ndarray, b_end: np.ndarray, span: int) -> np.ndarray:
+               b_side: np.ndarray, b_end: np.ndarray, span: int, enough: float = math.inf) -> np.ndarray:
     """Per burst (its owner (0 and up), exit side ``b_side`` (-1, 1) and last time): -1 when the owner has no leg on
     that side in (end, end + ``span``], else a lower bound on its distinct decisions on that side with no leg
     there: the distinct hashes ``dec`` of its decisions on that side less those of its legs in the span. Each such
     hash is a decision's with no leg in the span, and distinct hashes are distinct decisions, so a collision only
-    lowers it. The legs of the bursts' owners and sides are sorted by NumPy (numba's sorts took ten times as
-    long), by owner, side and time; each owner and side's hashes on their own (a sort by key and hash was 0.4 ms
-    a bench partition, these 0.05)."""
-    key = owner * 2 + (side > 0)
-    b_key = b_owner * 2 + (b_side > 0)
-    wanted = np.zeros(max(key.max(), b_key.max()) + 1, np.bool_)
-    wanted[b_key] = True
-    rows = np.flatnonzero(wanted[key])
-    if rows.size == 0:
-        return np.full(b_key.size, -1, np.int64)
-    rows = rows[np.lexsort((ts[rows], key[rows]))]
-    keys, hashes = key[rows], dec[rows]
-    n_all = np.zeros(wanted.size, np.int64)
-    bounds = np.flatnonzero(np.diff(keys)) + 1
-    for lo, hi in zip(np.append(0, bounds), np.append(bounds, rows.size), strict=True):
-        ordered = np.sort(hashes[lo:hi])
-        n_all[keys[lo]] = 1 + np.count_nonzero(ordered[1:] != ordered[:-1])
-    return _span_lows(keys, ts[rows], hashes, n_all, b_key, b_end, span)
-
-
-@njit(cache=True, nogil=True)
-def _span_lows(keys: np.ndarray, times: np.ndarray, hashes: np.ndarray, n_all: np.ndarray, b_key: np.ndarray,
-               b_end: np.ndarray, span: int) -> np.ndarray:
-    """``_exit_lows`` over legs sorted by key and time, ``n_all`` each key's distinct hashes."""
-    out = np.full(b_key.shape[0], -1, np.int64)
-    for b in range(b_key.shape[0]):
-        first, stop = np.searchsorted(keys, b_key[b], "left"), np.searchsorted(keys, b_key[b], "right")
-        lo = first + np.searchsorted(times[first:stop], b_end[b], "right")
-        hi = first + np.searchsorted(times[first:stop], b_end[b] + span, "right")
-        if hi > lo:
-            in_span = np.sort(hashes[lo:hi])  # a few dozen legs
-            out[b] = n_all[b_key[b]] - 1 - np.count_nonzero(in_span[1:] != in_span[:-1])
-    return out
+    lowers it. Legs of no owner (-1) are left out. In one compiled pass (``momentum_screens.exit_lows``: legs
+    gathered by owner and side by counting, hashes counted in hash sets), where NumPy's sorts by owner, side and
+    time and of each owner and side's hashes were 1.45 ms a bench partition's runs (0.41 now, 0.31 with
+    ``enough``). Where the bound exceeds ``enough`` anyway it may be given lower, but above ``enough`` (its legs in
+    the span not counted)."""
+    return exit_lows(owner, side, ts, dec, b_owner, b_side, b_end, span, enough)
 
 
 def _reach(mkt: pl.DataFrame, bursts: pl.DataFrame, follow: dt.timedelta) -> pl.DataFrame:
@@ -527,26 +531,21 @@ class MomentumIgnitionDetector(Detector[MomentumIgnitionConfig]):
             return out.to_table()
         venue, symbol = part_venue(part, trades), part_symbol(part, trades)
         owners = owner_map(part, venue)
-        t = with_owner(with_owner(trades, owners, "buyer", "owner_b"), owners, "seller", "owner_s") \
-            .filter(pl.col("owner_b") != pl.col("owner_s"))
+        owned = with_owner(with_owner(trades, owners, "buyer", "owner_b"), owners, "seller", "owner_s")
+        gap = dt.timedelta(seconds=config.burst_gap_seconds) // dt.timedelta(microseconds=1)
+        runs = trade_runs(owned, gap, config.min_trades)  # None (nulls, or not in time order): the full path decides
+        # most partitions stop here: no burst of theirs can pass the exit test's chance filter (which reads only
+        # the legs' decisions: the trades between two owners and their legs' frame are made after it)
+        if runs is not None and not _exit_possible(runs, _leg_decisions(owned), day_seconds(runs), config):
+            return out.to_table()
+        t = owned.filter(pl.col("owner_b") != pl.col("owner_s"))
         # ``frame`` hands the trades in time order already (nulls last), and a sort of rows in order returns them
         # as they are: sorting them again was 0.13 of the detector's 2.3 CPU-s over the bench market.
         if t["ts"].null_count() or not t["ts"].is_sorted():
             t = t.sort("ts")
-        legs = pl.concat([
-            t.select("ts", "trade_id", "price", "quantity", account="buyer", owner="owner_b", sign=pl.lit(1),
-                     aggr=pl.col("aggressor") == "buy",
-                     decision=decision(t, "buy_order_id")),
-            t.select("ts", "trade_id", "price", "quantity", account="seller", owner="owner_s", sign=pl.lit(-1),
-                     aggr=pl.col("aggressor") == "sell",
-                     decision=decision(t, "sell_order_id")),
-        ], rechunk=True)  # one chunk: rows are gathered from legs many times below
-        runs = _aggressive_runs(legs, config)  # None (nulls): the frame path below decides
         day_s = span_seconds(t["ts"], 3600.0)
-        # most partitions stop here: no burst of theirs can pass the exit test's chance filter
-        if runs is not None and not _exit_possible(runs, legs, day_s, config):
-            return out.to_table()
-        bursts = _bursts(legs, config, runs)
+        legs = _legs(t)
+        bursts = _bursts(legs, config)  # its runs by owners in string order, as the full path has them
         if bursts.height == 0:
             return out.to_table()
         sigma = minute_sigma(trades)

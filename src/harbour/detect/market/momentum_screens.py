@@ -1,0 +1,307 @@
+"""Compiled passes behind momentum ignition's early exit (``momentum_ignition._exit_possible``), read from the
+trades frame's columns instead of a frame of legs.
+
+Most partitions of the bench market stop at that exit: every burst there is a busy trader's, whose trades on the
+other side all day make any exit a coincidence, or one order of a rare trader that swept a few levels. Before
+these passes, building the legs' frame, ranking its owners' strings, sorting the aggressive legs and each owner's
+decisions took 4.0 ms of such a partition (ten days of the bench's 10M-trade market: ~6.9k trades each), the
+detector's own cost there; with them 1.65 ms. The owners are numbered by hashing (checked exact), the legs put in
+order by counting, and distinct decisions counted in hash sets."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import polars as pl
+from numba import njit
+
+from harbour.detect.market.frames import dictionary_codes
+
+# Fibonacci hashing's multiplier: spreads the hashes over a table's slots (their high bits pick the slot)
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+class Runs(NamedTuple):
+    """The runs of aggressive legs that pass the size tests (``momentum_ignition._aggressive_runs``; or more:
+    ``trade_runs``), and every leg's keys."""
+    rows: np.ndarray  # their legs' rows, sorted by owner and time
+    burst: np.ndarray  # their legs' burst numbers
+    owner: np.ndarray  # every leg's owner as its rank among the owners in string order (``trade_runs``: a number)
+    ts: np.ndarray  # every leg's time (us)
+    sign: np.ndarray  # every leg's side
+    quantity: np.ndarray  # every leg's quantity
+
+
+def trade_runs(owned: pl.DataFrame, gap: int, min_trades: int) -> Runs | None:
+    """For the exit check (``momentum_ignition._exit_possible``), the runs of ``_aggressive_runs`` (gaps of at most
+    ``gap`` us) of the kernel's legs of the trades ``owned`` (with their owners, in time order; its buyer legs, then
+    its seller legs), or more, read from its columns. The trades of one owner with itself, which the kernel drops
+    before it makes its legs, are kept, their legs given no owner (-1) and no run: ``owned`` is the frame the
+    kernels of a read share, and filtering it was 0.12 ms a bench partition. Each other leg's owner is numbered in
+    order of first appearance instead of ranked in string order (the check reads which legs share an owner, not the
+    owners' order; the full path works its runs out again from the legs), and the runs kept are those of
+    ``min_trades`` legs or more, without the one-sided test (which every run passes when its quantities are
+    positive, and the check leaves the decision to the full path when one is not). The owners are numbered and the
+    runs found by the compiled passes below: building the legs' frame and its runs (``_aggressive_runs``: ranking
+    the owners' strings, sorting the aggressive legs) was 2.5 ms a bench partition (ten days of the 10M-trade
+    market, ~6.9k trades each), this is 0.87. None when a key or quantity has nulls, as there, or the trades are
+    not in time order."""
+    n = owned.height
+    aggressor = owned["aggressor"]
+    buys, sells = aggressor == "buy", aggressor == "sell"
+    if aggressor.null_count():
+        buys, sells = buys.fill_null(False), sells.fill_null(False)
+    aggr_b, aggr_s = buys.to_numpy(), sells.to_numpy()
+    if int(aggr_b.sum()) + int(aggr_s.sum()) < 2 or owned["ts"].dtype != pl.Datetime("us", "UTC") \
+            or any(owned[c].null_count() for c in ("owner_b", "owner_s", "ts", "quantity")):
+        return None
+    ts = owned["ts"].to_numpy().view(np.int64)  # microseconds (the type is checked above)
+    if not (ts[1:] >= ts[:-1]).all():
+        return None  # not in time order (the kernel sorts them): the full path decides
+    owners = pl.concat([owned["owner_b"], owned["owner_s"]])
+    owner = owner_codes(owners)
+    if owner is None:  # a hash shared by two owners: Arrow's exact codes
+        owner = dictionary_codes(owners.to_arrow()).indices.to_numpy().astype(np.int64)
+    n_owners = int(owner.max()) + 1
+    alone = owner[:n] == owner[n:]  # the trades the kernel drops (equal numbers: equal strings)
+    if alone.any():
+        owner = np.where(np.concatenate((alone, alone)), -1, owner)
+    rows, burst = aggressive_runs(owner, ts, aggr_b, aggr_s, n_owners, gap, min_trades)
+    q = owned["quantity"].cast(pl.Float64).to_numpy()
+    return Runs(rows, burst, owner, np.concatenate((ts, ts)), np.repeat(np.array([1, -1], np.int64), n),
+                np.concatenate((q, q)))
+
+
+def day_seconds(runs: Runs) -> float:
+    """``span_seconds`` of the times of the trades between two owners, for ``trade_runs``' runs."""
+    n = runs.ts.size // 2
+    ts = runs.ts[:n][runs.owner[:n] >= 0]
+    return 3600.0 if ts.size == 0 else max((int(ts.max()) - int(ts.min())) / 1e6, 3600.0)
+
+
+def owner_codes(owners: pl.Series) -> np.ndarray | None:
+    """Each value of a string column without nulls numbered in order of first appearance, or None when two
+    distinct values share a 64-bit hash (the caller numbers the strings otherwise). Numbered by their hashes in
+    one compiled pass: 0.32 ms a bench partition's ~14k legs of 1-3k owners, against 0.84 ms for ranking the
+    strings (``frames.string_ranks``: Arrow's dictionary encoding and a sort). As many distinct hashes as distinct
+    strings (which Polars counts exactly) prove the numbering exact: a hash is a function of the string, so equal
+    counts leave no two strings on one hash."""
+    n_distinct = owners.n_unique()
+    ids, n_ids = _first_seen(owners.hash().to_numpy(), n_distinct)
+    return ids if n_ids == n_distinct else None
+
+
+@njit(cache=True, nogil=True)
+def _first_seen(hashes: np.ndarray, n_distinct: int) -> tuple[np.ndarray, int]:
+    """Each row's hash numbered in order of first appearance, and how many numbers (open addressing in a table of
+    at least twice as many slots as the ``n_distinct`` values hashed: as many hashes at most)."""
+    n = hashes.shape[0]
+    size = 2
+    while size < 2 * n_distinct:
+        size *= 2
+    mask = np.uint64(size - 1)
+    slot_id = np.full(size, -1, np.int64)
+    slot_hash = np.zeros(size, np.uint64)
+    ids = np.empty(n, np.int64)
+    k = 0
+    for i in range(n):
+        h = hashes[i]
+        s = (h * _MIX) >> np.uint64(32) & mask
+        while slot_id[s] >= 0 and slot_hash[s] != h:
+            s = (s + np.uint64(1)) & mask
+        if slot_id[s] < 0:
+            slot_id[s] = k
+            slot_hash[s] = h
+            k += 1
+        ids[i] = slot_id[s]
+    return ids, k
+
+
+@njit(cache=True, nogil=True)
+def aggressive_runs(owner: np.ndarray, ts: np.ndarray, aggr_b: np.ndarray, aggr_s: np.ndarray, n_owners: int,
+                    gap: int, min_trades: int) -> tuple[np.ndarray, np.ndarray]:
+    """Over n trades in time order (``ts``), whose legs are rows 0..n-1 (buyers') then n..2n-1 (sellers'), ``owner``
+    per leg (0 to ``n_owners`` - 1, or -1 for none: such a leg is in no run): the rows of the aggressive legs in runs
+    of ``min_trades`` legs or more, sorted by owner, time and row, and each one's run number. A run is one owner's
+    aggressive legs on one side with gaps of at most ``gap`` (``momentum_ignition._burst_runs``). Sorted by counting
+    (a stable sort by owner and time, the buyer legs of an instant before its seller legs, as their rows come), the
+    runs found in the same pass."""
+    n = ts.shape[0]
+    count = np.zeros(n_owners + 1, np.int64)
+    for i in range(n):
+        if aggr_b[i] and owner[i] >= 0:
+            count[owner[i] + 1] += 1
+        if aggr_s[i] and owner[n + i] >= 0:
+            count[owner[n + i] + 1] += 1
+    for o in range(n_owners):
+        count[o + 1] += count[o]
+    order = np.empty(count[n_owners], np.int64)
+    lo = 0
+    while lo < n:
+        hi = lo + 1
+        while hi < n and ts[hi] == ts[lo]:
+            hi += 1
+        for i in range(lo, hi):
+            if aggr_b[i] and owner[i] >= 0:
+                order[count[owner[i]]] = i
+                count[owner[i]] += 1
+        for i in range(lo, hi):
+            if aggr_s[i] and owner[n + i] >= 0:
+                order[count[owner[n + i]]] = n + i
+                count[owner[n + i]] += 1
+        lo = hi
+    rows = np.empty(order.shape[0], np.int64)
+    burst = np.empty(order.shape[0], np.int64)
+    kept, first, run = 0, 0, 0
+    for p in range(order.shape[0] + 1):
+        if p < order.shape[0] and p > first:
+            a, b = order[p - 1], order[p]
+            if owner[a] == owner[b] and (a < n) == (b < n) \
+                    and ts[b - n if b >= n else b] - ts[a - n if a >= n else a] <= gap:
+                continue
+        if p - first >= min_trades:  # the run [first, p) ends
+            rows[kept:kept + p - first] = order[first:p]
+            burst[kept:kept + p - first] = run
+            kept += p - first
+        first, run = p, run + 1
+    return rows[:kept].copy(), burst[:kept].copy()
+
+
+@njit(cache=True, nogil=True)
+def distinct_per_run(hashes: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The number of distinct ``hashes`` in each run of rows (``ends``: true at each run's last row)."""
+    out = np.zeros(int(ends.sum()), np.int64)
+    k, start = 0, 0
+    for i in range(hashes.shape[0]):
+        if not ends[i]:
+            continue
+        if i + 1 - start > 32:
+            run = np.sort(hashes[start:i + 1])
+            out[k] = 1 + np.count_nonzero(run[1:] != run[:-1])
+        else:  # a burst's few legs
+            for j in range(start, i + 1):
+                seen = False
+                for m in range(start, j):
+                    if hashes[m] == hashes[j]:
+                        seen = True
+                        break
+                out[k] += not seen
+        k += 1
+        start = i + 1
+    return out
+
+
+@njit(cache=True, nogil=True)
+def exit_lows(owner: np.ndarray, side: np.ndarray, ts: np.ndarray, dec: np.ndarray, b_owner: np.ndarray,
+              b_side: np.ndarray, b_end: np.ndarray, span: int, enough: float) -> np.ndarray:
+    """``momentum_ignition._exit_lows``: per burst (its owner, exit side and last time), -1 when no leg of that
+    owner and side lies in (end, end + ``span``], else the number of distinct hashes ``dec`` of the owner's legs on
+    that side less those of its legs there. Legs of no owner (-1) are left out. The legs of the bursts' owners and
+    sides (keys: owner x 2 + side > 0) are gathered by key by counting (in their order, sorted by time within a key
+    only if not so already); each key's hashes are numbered in a hash set of its own (one table for all, as in
+    ``_first_seen``, was twice as slow for its cache misses), and a burst's legs in the span are counted once per
+    number by stamping the numbers. A burst whose key has more than ``enough`` distinct hashes
+    beyond its legs in the span (which are at least as many as their distinct hashes) is given that lower bound,
+    its legs there not counted: the caller's test needs no more."""
+    n_keys = 2 * (max(owner.max(), b_owner.max()) + 1)
+    b_key = b_owner * 2 + (b_side > 0)
+    wanted = np.zeros(n_keys, np.bool_)
+    for b in range(b_key.shape[0]):
+        wanted[b_key[b]] = True
+    key = np.empty(owner.shape[0], np.int64)
+    start = np.zeros(n_keys + 1, np.int64)
+    for i in range(owner.shape[0]):
+        key[i] = owner[i] * 2 + (side[i] > 0) if owner[i] >= 0 else -1
+        if key[i] >= 0 and wanted[key[i]]:
+            start[key[i] + 1] += 1
+        else:
+            key[i] = -1
+    longest = 0
+    for k in range(n_keys):
+        longest = max(longest, start[k + 1])
+        start[k + 1] += start[k]
+    at = start[:-1].copy()
+    rows = np.empty(start[n_keys], np.int64)
+    for i in range(owner.shape[0]):
+        if key[i] >= 0:
+            rows[at[key[i]]] = i
+            at[key[i]] += 1
+    for k in range(n_keys):
+        for j in range(start[k] + 1, start[k + 1]):
+            if ts[rows[j]] < ts[rows[j - 1]]:
+                seg = rows[start[k]:start[k + 1]]
+                rows[start[k]:start[k + 1]] = seg[np.argsort(ts[seg], kind="mergesort")]
+                break
+    times = ts[rows]
+    lo = np.empty(b_key.shape[0], np.int64)
+    hi = np.empty(b_key.shape[0], np.int64)
+    reach = np.zeros(n_keys, np.int64)  # the most legs of a key in one burst's span
+    for b in range(b_key.shape[0]):
+        first, stop = start[b_key[b]], start[b_key[b] + 1]
+        lo[b] = first + np.searchsorted(times[first:stop], b_end[b], "right")
+        hi[b] = first + np.searchsorted(times[first:stop], b_end[b] + span, "right")
+        reach[b_key[b]] = max(reach[b_key[b]], hi[b] - lo[b])
+    number, n_all, whole = _numbered_by_key(start, dec[rows], longest, reach + enough)
+    stamp = np.full(max(n_all.sum(), 1), -1, np.int64)
+    out = np.full(b_key.shape[0], -1, np.int64)
+    for b in range(b_key.shape[0]):
+        k = b_key[b]
+        if hi[b] <= lo[b]:
+            continue
+        if not whole[k] or n_all[k] - (hi[b] - lo[b]) > enough:
+            out[b] = n_all[k] - (hi[b] - lo[b])  # more than ``enough``
+            continue
+        n_span = 0
+        for j in range(lo[b], hi[b]):
+            if stamp[number[j]] != b:
+                stamp[number[j]] = b
+                n_span += 1
+        out[b] = n_all[k] - n_span
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _numbered_by_key(start: np.ndarray, hashes: np.ndarray, longest: int, limit: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Over rows grouped by key (key k's rows from ``start[k]`` to ``start[k + 1]``, ``longest`` rows at most): each
+    row's hash numbered among all keys' distinct hashes (a key's numbers one after another), the number of distinct
+    hashes of each key, and whether they were all numbered: a key's are numbered until more than ``limit[k]`` are
+    found (a busy trader's hundreds of decisions: its bursts' bounds are then past the caller's ``enough`` with
+    what was found), by open addressing in a table sized to the key's rows."""
+    cap = 2
+    while cap < 2 * longest:
+        cap *= 2
+    slot_id = np.empty(cap, np.int64)
+    slot_hash = np.empty(cap, np.uint64)
+    number = np.empty(hashes.shape[0], np.int64)
+    n_keys = start.shape[0] - 1
+    n_all = np.zeros(n_keys, np.int64)
+    whole = np.ones(n_keys, np.bool_)
+    base = 0
+    for k in range(n_keys):
+        lo, hi = start[k], start[k + 1]
+        if hi == lo:
+            continue
+        size = 2
+        while size < 2 * (hi - lo):
+            size *= 2
+        mask = np.uint64(size - 1)
+        slot_id[:size] = -1
+        local = 0
+        for i in range(lo, hi):
+            h = hashes[i]
+            s = (h * _MIX) >> np.uint64(32) & mask
+            while slot_id[s] >= 0 and slot_hash[s] != h:
+                s = (s + np.uint64(1)) & mask
+            if slot_id[s] < 0:
+                slot_id[s] = local
+                slot_hash[s] = h
+                local += 1
+                if local > limit[k]:
+                    whole[k] = False
+                    break
+            number[i] = base + slot_id[s]
+        n_all[k] = local
+        base += local
+    return number, n_all, whole

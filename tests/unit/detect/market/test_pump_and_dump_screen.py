@@ -125,7 +125,7 @@ def test_turns_are_the_positions_turns(seed: int) -> None:
             min_member_share=float(rng.choice([1e-3, 0.01, 0.05])))
         peak = int(rng.integers(0, legs.q.size))
         want = pnd._positions(flows, config.min_member_share * float(legs.q[peak:].sum()), config)
-        _, kept = pnd._one_way_owners(legs.q, legs.buyer, legs.seller, legs.n_owners, peak, 0.0, config)
+        _, kept, _ = pnd._one_way_owners(legs.q, legs.buyer, legs.seller, legs.n_owners, peak, 0.0, config)
         got = {names[o]: o for o in np.flatnonzero(kept >= 0)}
         for row in want.iter_rows(named=True):
             code = got.pop(row["owner"])

@@ -61,11 +61,21 @@ class WorkSpec:
     # Side tables every partition gets whole (e.g. "accounts" to link accounts of one customer,
     # "announcements" for listings). Keep them small.
     broadcast: tuple[str, ...] = ()
+    # The values of some partition keys outside which the kernel raises nothing (e.g. the symbols with a listing
+    # announcement, for a detector of buying ahead of listings): runners may skip reading and running the rest.
+    only: Mapping[str, frozenset[Any]] | None = None
 
     def __post_init__(self) -> None:
         unknown = [k for k in self.partition_by if k not in PARTITION_KEYS]
         if unknown:
             raise ValueError(f"unknown partition key(s) {unknown}; choose from {PARTITION_KEYS}")
+        stray = [k for k in self.only or {} if k not in self.partition_by or k == "date"]
+        if stray:
+            raise ValueError(f"'only' names key(s) {stray} the work is not partitioned by (dates excepted)")
+
+    def allows(self, key: Mapping[str, Any]) -> bool:
+        """Whether a partition of these key values may raise alerts (``only``)."""
+        return self.only is None or all(key.get(k) in values for k, values in self.only.items())
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,13 @@ every venue: a listing on venue B is news for the token's price on venue A too.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
@@ -33,6 +36,7 @@ from harbour.detect.market.frames import (
     poisson_tail,
     with_owner,
 )
+from harbour.detect.runners.plan import lake_files
 
 TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "buy_order_id")
 
@@ -85,6 +89,10 @@ class InsiderPreListingConfig(BaseModel):
         10.0, ge=0, description="the position 'when the news breaks' is read this long after the announcement: an "
         "order sent in the minutes around the news is the tail of the accumulation, while a pump ring caught by it "
         "keeps buying for longer (1.5)")
+    listed_symbols: tuple[str, ...] | None = Field(
+        None, description="the symbols with a listing announcement, read from the lake's announcements before the "
+        "run when not given (None when they cannot be read: every symbol); every alert is about a listing of its "
+        "symbol, so the trades of the others are not read")
 
 
 def _peak_position() -> pl.Expr:
@@ -130,6 +138,20 @@ def _positions(phase: pl.DataFrame, buyers: pl.Series, key: str, at: dt.datetime
         .with_columns(at_news=pl.max_horizontal("held", "settled") >= (1 - config.max_drift) * pl.col("peak"))
 
 
+def listed_symbols(lake_root: Path) -> tuple[str, ...] | None:
+    """The symbols of the lake's listing announcements (on any venue); None when the table cannot be read, so that
+    every symbol is read as before."""
+    files = [f.path for f in lake_files(lake_root, "announcements")]
+    try:
+        table = pa.concat_tables([pq.read_table(f, columns=["symbol", "kind"]) for f in files]) if files else None
+    except (OSError, KeyError, pa.ArrowException):
+        return None
+    if table is None:
+        return ()
+    listing = table.filter(pc.equal(table.column("kind"), "listing"))
+    return tuple(sorted(s for s in listing.column("symbol").unique().to_pylist() if s is not None))
+
+
 class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
     name = "insider_pre_listing"
     version = "1.6"
@@ -137,12 +159,19 @@ class InsiderPreListingDetector(Detector[InsiderPreListingConfig]):
     config_model = InsiderPreListingConfig
     description = "One-directional accumulation by a new or quiet owner just before a listing announcement."
 
+    def bind_to_lake(self, config: InsiderPreListingConfig, lake_root: Path | None) -> InsiderPreListingConfig:
+        # The symbols with a listing announcement in the lake, fixed before the run: every alert is about one.
+        if config.listed_symbols is not None or lake_root is None:
+            return config
+        return config.model_copy(update={"listed_symbols": listed_symbols(lake_root)})
+
     def describe(self, config: InsiderPreListingConfig) -> WorkSpec:
+        only = None if config.listed_symbols is None else {"symbol": frozenset(config.listed_symbols)}
         return WorkSpec(tables=("trades",), partition_by=("venue", "symbol"),
                         lookback=dt.timedelta(hours=2 * config.pre_hours),
                         columns={"trades": TRADE_COLUMNS, "accounts": ("venue", "account", "customer_id"),
                                  "announcements": ("venue", "symbol", "ts", "kind", "headline")},
-                        broadcast=("accounts", "announcements"))
+                        broadcast=("accounts", "announcements"), only=only)
 
     def kernel(self, part: Partition, config: InsiderPreListingConfig) -> pa.Table:
         out = AlertBuilder(self)

@@ -113,8 +113,18 @@ def merge_jobs(jobs: Sequence[DetectorJob]) -> tuple[DetectorJob, dict[str, dt.t
         if all(j.spec.columns is not None and table in j.spec.columns for j in readers):
             columns[table] = tuple(sorted({c for j in readers for c in read_columns(j, table)}))
     spec = WorkSpec(tables=tables, partition_by=first.spec.partition_by,
-                    lookback=max(j.spec.lookback for j in jobs), columns=columns or None, broadcast=broadcast)
+                    lookback=max(j.spec.lookback for j in jobs), columns=columns or None, broadcast=broadcast,
+                    only=_merged_only(jobs))
     return DetectorJob(first.detector, first.config, spec), lookbacks
+
+
+def _merged_only(jobs: Sequence[DetectorJob]) -> dict[str, frozenset[Any]] | None:
+    """The partitions a shared read must hold: those any job may alert on (a key restricted by every job, to the
+    union of their values; no restriction when one job has none)."""
+    if any(j.spec.only is None for j in jobs):
+        return None
+    shared = set.intersection(*(set(j.spec.only or {}) for j in jobs))
+    return {k: frozenset().union(*((j.spec.only or {})[k] for j in jobs)) for k in shared} or None
 
 
 def plan_tasks(job: DetectorJob, lake_root: Path, window: Window, venues: Sequence[str] | None,
@@ -194,6 +204,8 @@ def read_partitions(task: LocalTask, table: str) -> dict[tuple[Any, ...], pa.Tab
         single = _single_key(file.metadata, other)
         if single is not None and task.bucket is not None and _bucket(single, task.bucket[1]) != task.bucket[0]:
             continue  # the file holds one key, of another task's bucket: its rows would all be dropped below
+        if single is not None and not job.spec.allows(dict(zip(other, single, strict=True))):
+            continue  # the file holds one key, on which no detector of the read can alert (``WorkSpec.only``)
         data = _read_file(job, table, path, file, cols, task.threads)
         t = pc.cast(data.column(tcol), pa.int64()).to_numpy() if tcol and data.num_rows else None
         for day, start_us, end_us in spans:
@@ -201,6 +213,8 @@ def read_partitions(task: LocalTask, table: str) -> dict[tuple[Any, ...], pa.Tab
             split = ([(single, rows)] if rows.num_rows else []) if single is not None else split_by_keys(rows, other)
             for values, part in split:
                 if task.bucket is not None and _bucket(values, task.bucket[1]) != task.bucket[0]:
+                    continue
+                if not job.spec.allows(dict(zip(other, values, strict=True))):
                     continue
                 key = _key(keys, other, values, day)
                 pieces.setdefault(key, []).append(part)
@@ -361,6 +375,8 @@ def _run_kernel(job: DetectorJob, task: LocalTask, key: tuple[Any, ...],
     (None when it has no rows there). Members asking for the same projection and look-back get the same
     table objects (``views``), so a kernel's cache in ``shared`` can recognise them."""
     key_dict = dict(zip(job.spec.partition_by, key, strict=True))
+    if not job.spec.allows(key_dict):
+        return None  # read for another detector of the read; this one raises nothing there
     span = owned_span(task.window, key_dict)
     tables = {}
     for table in job.partitioned_tables:

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harbour.data.row_order import sort_rows
-from harbour.detect.framework import Partition, UnsupportedOperation, Window
+from harbour.detect.framework import AlertBuilder, Partition, UnsupportedOperation, Window
 from harbour.detect.runners.plan import (
     DetectorJob,
     canonical_schema,
@@ -155,6 +155,8 @@ class SparkRunner:
             else:
                 df = df.withColumn(PDATE, F.to_date(F.col(tcol)))
             df = df.where(F.col(PDATE).isin(owned)) if owned else df.where(F.lit(False))
+        for key, values in (job.spec.only or {}).items():
+            df = df.where(F.col(key).isin(sorted(values)))  # nothing to alert on elsewhere (``WorkSpec.only``)
         if not job.spec.partition_by:
             df = df.withColumn(ALL, F.lit(0))
         return df
@@ -208,6 +210,8 @@ def _group_function(job: DetectorJob, window: Window, tables: tuple[str, ...], b
         values = [k.as_py() for k in key] if key_names else []
         key_dict = dict(zip(key_names, values, strict=True))
         span = owned_span(window, key_dict)
+        if not job.spec.allows(key_dict):  # the detector raises nothing there (``WorkSpec.only``)
+            return finish_alerts(job.detector, AlertBuilder(job.detector).to_table(), span)
         part = Partition(key_dict, {t: prepare(t, d) for t, d in zip(tables, parts, strict=True)}, span,
                          _side_tables(bcast))
         return finish_alerts(job.detector, job.detector.kernel(part, job.config), span)

@@ -26,7 +26,7 @@ straight into the large order — at a better price. Four tests:
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -55,11 +55,11 @@ from harbour.detect.market.frames import (
     span_seconds,
     with_owner,
 )
+from harbour.detect.market.front_running_orders import Takers, _large_unplaced, _Taken, _taken_of, order_events
 from harbour.detect.market.front_running_screens import (
     NearIndex,
     _may_pass_habits,
     _may_pass_sizes,
-    _micros,
     _near_frame,
     _near_index,
 )
@@ -169,10 +169,6 @@ def _us(values: np.ndarray) -> pl.Series:
     return pl.Series(values, dtype=pl.Int64).cast(pl.Datetime("us", "UTC"))
 
 
-# Each leg of an order that took liquidity: its row in the trades, whether it is a buy, and the order's id.
-Takers = tuple[np.ndarray, np.ndarray, pl.Series]
-
-
 def _takers(t: pl.DataFrame) -> Takers:
     """The legs of the orders that took liquidity (the buy legs of trades a buyer took, then the sell legs of
     those a seller took, each in trade order; legs without an order id left out): their rows in ``t``, whether
@@ -190,22 +186,6 @@ def _takers(t: pl.DataFrame) -> Takers:
     return np.concatenate([buys, sells]), np.arange(ids.len()) < buys.shape[0], ids
 
 
-class _Taken(NamedTuple):
-    """Per order that took liquidity (numbered as ``taker_placements`` interns the ids: ``codes`` per leg of
-    ``Takers``, then per placement), ``firsts`` (its first leg), the quantity filled, its ``first`` and
-    ``last`` fill, when it was ``placed`` (if it was: ``has_placed``) and its ``size``: as placed, when more than
-    it filled."""
-
-    codes: np.ndarray
-    firsts: np.ndarray
-    qty: np.ndarray
-    first: np.ndarray
-    last: np.ndarray
-    placed: np.ndarray
-    has_placed: np.ndarray
-    size: np.ndarray
-
-
 def _taken(takers: Takers, t: pl.DataFrame, news: pl.DataFrame | None,
            shared: dict[Any, Any] | None = None) -> _Taken | None:
     """``_Taken`` from compiled passes over exactly interned ids (``taker_placements``; ``shared``: the
@@ -220,26 +200,19 @@ def _taken(takers: Takers, t: pl.DataFrame, news: pl.DataFrame | None,
     if found is None:
         return None
     codes, firsts, n_ids, totals = found
-    qty, first, last = group_totals(codes[:rows.shape[0]], n_ids, t["quantity"].cast(pl.Float64).to_numpy()[rows],
-                                    _micros(t["ts"])[rows])
-    placed, has_placed, size = first, np.zeros(n_ids, np.bool_), qty
-    if totals is not None:
-        placed, placed_size, has_placed, has_size = totals
-        size = np.maximum(qty, np.where(has_size, placed_size, 0.0))  # the larger, as Polars' max_horizontal
-    if not (np.isfinite(size).all() and (qty > 0).all()):
-        return None
-    return _Taken(codes, firsts[:n_ids], qty, first, last, placed, has_placed, size)
+    return _taken_of(codes, firsts, n_ids, totals, rows, t)
 
 
 def _large_orders(t: pl.DataFrame, news: pl.DataFrame | None, owners: pl.DataFrame,
-                  config: FrontRunningConfig, shared: dict[Any, Any] | None = None) -> pl.DataFrame:
+                  config: FrontRunningConfig, shared: dict[Any, Any] | None = None,
+                  takers: Takers | None = None) -> pl.DataFrame:
     """The large orders (test 1) in order of first fill, then id: ``order_id``, ``qty`` (filled), ``first`` and
     ``last`` fill, ``c_account``, ``c_owner``, ``c_side`` (its first fill's), ``placed``, ``c_qty`` (its size:
     as placed, when larger than filled), ``c_ids`` (its fills' trade ids), ``ref`` (when a runner could see it
     coming: placed, or first filled), and the span the tests read, [``w0``, ``w1``]. The market orders placed
     that large that filled nothing are among them (``_missed``)."""
     # Only orders that take liquidity move the price; those are the ones worth running ahead of.
-    takers = _takers(t)
+    takers = _takers(t) if takers is None else takers
     taken = _taken(takers, t, news, shared)
     if taken is not None:
         # The order as a runner sees it coming is its placed size, whatever of it the book could fill.
@@ -265,12 +238,18 @@ def _large_orders(t: pl.DataFrame, news: pl.DataFrame | None, owners: pl.DataFra
         .with_columns(w0=pl.col("ref") - pre, w1=pl.col("last") + post).collect(engine="in-memory")
 
 
+# The large orders' columns the screens read (``_near_index``, ``_may_pass_sizes``, ``_may_pass_habits``).
+SCREENED = ("order_id", "first", "c_side", "c_qty", "w0", "w1")
+
+
 def _large_by_codes(takers: Takers, taken: _Taken, t: pl.DataFrame, least: float,
-                    config: FrontRunningConfig) -> pl.DataFrame:
+                    config: FrontRunningConfig, screened: bool = False) -> pl.DataFrame:
     """``_large_orders``' frame of the orders that took liquidity with a size of ``least`` or more, built from
     the compiled passes' arrays (``taken``) for those few orders only: gathering every taker's strings and the
     query that grouped the large orders' trade ids, sorted them and added their spans were ~1.5 ms a partition
-    of the 10M-trade bench market."""
+    of the 10M-trade bench market. With ``screened``, only its ``SCREENED`` columns, the same rows: what the
+    screens read, where the accounts, owners and trade ids of the whole frame were ~0.5 ms a partition more and
+    most partitions stop at the screens."""
     rows, is_buy, _ = takers
     large = np.flatnonzero(taken.size >= least)
     first = taken.first[large]
@@ -281,16 +260,20 @@ def _large_by_codes(takers: Takers, taken: _Taken, t: pl.DataFrame, least: float
         by = np.array(sorted(range(large.shape[0]), key=lambda k: (first[k], ids[k])), np.int64)
     large = large[by]
     buy = is_buy[taken.firsts[large]]
-    order_id, account, owner = _of_side(t, ("buy_order_id", "sell_order_id", "buyer", "seller", "owner_b", "owner_s"),
-                                        rows[taken.firsts[large]], buy)
     first, placed, has_placed = taken.first[large], taken.placed[large], taken.has_placed[large]
     ref = np.where(has_placed, np.minimum(placed, first), first)
     pre, post = (dt.timedelta(seconds=s) // dt.timedelta(microseconds=1)
                  for s in (config.pre_seconds, config.post_seconds))
+    c_side = pl.Series(["buy" if b else "sell" for b in buy.tolist()], dtype=pl.String)
+    if screened:  # the takers' ids are the order ids of their legs' sides (``_takers``)
+        return pl.DataFrame({"order_id": takers[2].gather(taken.firsts[large]), "first": _us(first),
+                             "c_side": c_side, "c_qty": taken.size[large], "w0": _us(ref - pre),
+                             "w1": _us(taken.last[large] + post)})
+    order_id, account, owner = _of_side(t, ("buy_order_id", "sell_order_id", "buyer", "seller", "owner_b", "owner_s"),
+                                        rows[taken.firsts[large]], buy)
     return pl.DataFrame({
         "order_id": order_id, "qty": taken.qty[large], "first": _us(first), "last": _us(taken.last[large]),
-        "c_account": account, "c_owner": owner,
-        "c_side": pl.Series(["buy" if b else "sell" for b in buy.tolist()], dtype=pl.String),
+        "c_account": account, "c_owner": owner, "c_side": c_side,
         "placed": _us(placed).scatter(np.flatnonzero(~has_placed), None), "c_qty": taken.size[large],
         "c_ids": _trade_ids(takers, taken, t, large), "ref": _us(ref), "w0": _us(ref - pre),
         "w1": _us(taken.last[large] + post)})
@@ -545,8 +528,18 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
         owners = owner_map(part, venue)
         t = with_owner(with_owner(trades, owners, "buyer", "owner_b"), owners, "seller", "owner_s") \
             .filter(pl.col("owner_b") != pl.col("owner_s"))
-        news = placements(part, PLACEMENT_COLUMNS)
-        big = _large_orders(t, news, owners, config, part.shared)
+        # The large orders without the placements' frame where the order events allow (``_large_unplaced``): most
+        # partitions stop at the screens below, and only the joins past them need the frame. Building the frame and
+        # interning the takers' ids with every placement's were ~6 ms a partition of the 10M-trade bench market,
+        # the probe ~1.2; on ten days of it 8 of the 180 partitions still build the frame (4 past the screens, 4
+        # with an unfilled market order to read), and the detector went from ~2.2 to ~1.4 CPU-s (from ~1.7 to
+        # ~0.9 with the trades' frame and owners already built by the suite's other kernels).
+        takers = _takers(t)
+        unplaced = _large_unplaced(takers, t, order_events(part), config)
+        if unplaced is None:
+            big = _large_orders(t, placements(part, PLACEMENT_COLUMNS), owners, config, part.shared, takers)
+        else:  # the screens' columns only: the whole frame past them
+            big = _large_by_codes(takers, unplaced[0], t, unplaced[1], config, screened=True)
         if big.height == 0:
             return out.to_table()
         legs = pl.concat([
@@ -573,7 +566,9 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
         if not _may_pass_habits(legs, big, index, median_trade, day_s, config):
             # as on 85 of the other 89 (the habits below ran on 2 of the 4 left, 1 with a hit)
             return out.to_table()
-        joined = _near_joined(legs, big, index, news)
+        if unplaced is not None:
+            big = _large_by_codes(takers, unplaced[0], t, unplaced[1], config)
+        joined = _near_joined(legs, big, index, placements(part, PLACEMENT_COLUMNS))
         per = _candidates(joined, big, median_trade, config)
         if per.height == 0:  # as on 2 of those 4: the habits cost 2 ms on no rows
             return out.to_table()

@@ -60,6 +60,28 @@ def _finish(x: np.uint64) -> np.uint64:
     return x ^ (x >> np.uint64(31))
 
 
+@njit(cache=True, nogil=True, inline="always")
+def string_hash(offsets: np.ndarray, data: np.ndarray, i: int) -> np.uint64:
+    """The hash of string i of a string array's buffers (bytes ``data[offsets[i]:offsets[i + 1]]``), a word at a
+    time."""
+    a, z = np.intp(offsets[i]), np.intp(offsets[i + 1])
+    x = np.uint64(z - a) * _MUL
+    p = a
+    while p + 8 <= z:
+        x = (x ^ _load_u64(data, p)) * _MUL  # type: ignore[call-arg]
+        x ^= x >> np.uint64(29)
+        p += 8
+    if p < z:
+        if z - a >= 8:  # the last word read whole, shifted past the bytes already taken
+            w = _load_u64(data, z - 8) >> np.uint64(8 * (8 - (z - p)))  # type: ignore[call-arg]
+        else:
+            w = np.uint64(0)
+            for q in range(p, z):
+                w |= np.uint64(data[q]) << np.uint64(8 * (q - p))
+        x = (x ^ w) * _MUL
+    return _finish(x)
+
+
 @njit(cache=True, nogil=True)
 def _hash_strings(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, out: np.ndarray, at: int,
                   hist: np.ndarray, shift: int) -> None:
@@ -67,25 +89,7 @@ def _hash_strings(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, out:
     if given, is False); ``hist`` counts the hashes per bucket (top bits)."""
     sh = np.uint64(shift)
     for i in range(offsets.shape[0] - 1):
-        if valid.shape[0] and not valid[i]:
-            x = _NULL_HASH
-        else:
-            a, z = np.intp(offsets[i]), np.intp(offsets[i + 1])
-            x = np.uint64(z - a) * _MUL
-            p = a
-            while p + 8 <= z:
-                x = (x ^ _load_u64(data, p)) * _MUL  # type: ignore[call-arg]
-                x ^= x >> np.uint64(29)
-                p += 8
-            if p < z:
-                if z - a >= 8:  # the last word read whole, shifted past the bytes already taken
-                    w = _load_u64(data, z - 8) >> np.uint64(8 * (8 - (z - p)))  # type: ignore[call-arg]
-                else:
-                    w = np.uint64(0)
-                    for q in range(p, z):
-                        w |= np.uint64(data[q]) << np.uint64(8 * (q - p))
-                x = (x ^ w) * _MUL
-            x = _finish(x)
+        x = _NULL_HASH if valid.shape[0] and not valid[i] else string_hash(offsets, data, i)
         out[at + i] = x
         hist[np.intp(x >> sh)] += 1
 

@@ -21,12 +21,12 @@ import pyarrow.compute as pc
 from numba import njit
 
 from harbour.data.arrow_strings import string_buffers
-from harbour.detect.aml.interning import _MUL, _finish, _load_u64
+from harbour.detect.aml.interning import string_hash
 from harbour.detect.framework import Partition
 from harbour.detect.market.frames import num
 from harbour.detect.market.front_running_screens import _micros
 from harbour.detect.market.lifecycles import group_totals
-from harbour.detect.market.pressure_screen import _find, _is, _same_string
+from harbour.detect.market.pressure_screen import _find, _is, _same_string, slot_of
 
 if TYPE_CHECKING:
     from harbour.detect.market.front_running import FrontRunningConfig
@@ -130,22 +130,7 @@ def _hash_at(offsets: np.ndarray, data: np.ndarray, rows: np.ndarray) -> np.ndar
     hashing every event's id was a third of the probe."""
     out = np.empty(rows.shape[0], np.uint64)
     for k in range(rows.shape[0]):
-        a, z = np.intp(offsets[rows[k]]), np.intp(offsets[rows[k] + 1])
-        x = np.uint64(z - a) * _MUL
-        p = a
-        while p + 8 <= z:
-            x = (x ^ _load_u64(data, p)) * _MUL  # type: ignore[call-arg]
-            x ^= x >> np.uint64(29)
-            p += 8
-        if p < z:
-            if z - a >= 8:  # the last word read whole, shifted past the bytes already taken
-                w = _load_u64(data, z - 8) >> np.uint64(8 * (8 - (z - p)))  # type: ignore[call-arg]
-            else:
-                w = np.uint64(0)
-                for q in range(p, z):
-                    w |= np.uint64(data[q]) << np.uint64(8 * (q - p))
-            x = (x ^ w) * _MUL
-        out[k] = _finish(x)
+        out[k] = string_hash(offsets, data, rows[k])
     return out
 
 
@@ -221,15 +206,12 @@ def _probe(t_off: np.ndarray, t_data: np.ndarray, t_h: np.ndarray, o_off: np.nda
     while cap < 2 * n:
         cap *= 2
     slot_h, slot_id = np.zeros(cap, np.uint64), np.full(cap, -1, np.int64)
-    mask = np.uint64(cap - 1)
     codes, rep = np.empty(n, np.int64), np.empty(n, np.int64)
     n_ids = 0
     fail = (False, codes, rep, np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.bool_), np.zeros(0, np.bool_),
             np.zeros(0, np.int64))
     for i in range(n):
-        s = np.intp(t_h[i] & mask)
-        while slot_id[s] >= 0 and slot_h[s] != t_h[i]:
-            s = np.intp((np.uint64(s) + np.uint64(1)) & mask)
+        s = slot_of(slot_h, slot_id, t_h[i])
         if slot_id[s] < 0:
             slot_h[s], slot_id[s], rep[n_ids] = t_h[i], n_ids, i
             n_ids += 1

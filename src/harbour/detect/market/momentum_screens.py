@@ -92,6 +92,16 @@ def owner_codes(owners: pl.Series) -> np.ndarray | None:
     return ids if n_ids == n_distinct else None
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _slot(slot_hash: np.ndarray, slot_id: np.ndarray, h: np.uint64, mask: np.uint64) -> np.uint64:
+    """The slot of an open-addressing table (``mask`` + 1 slots, linear probing; ``slot_id`` -1 where empty) holding
+    hash ``h``, or the empty one where it would go; the start is mixed from the hash's high bits."""
+    s = (h * _MIX) >> np.uint64(32) & mask
+    while slot_id[s] >= 0 and slot_hash[s] != h:
+        s = (s + np.uint64(1)) & mask
+    return s
+
+
 @njit(cache=True, nogil=True)
 def _first_seen(hashes: np.ndarray, n_distinct: int) -> tuple[np.ndarray, int]:
     """Each row's hash numbered in order of first appearance, and how many numbers (open addressing in a table of
@@ -107,9 +117,7 @@ def _first_seen(hashes: np.ndarray, n_distinct: int) -> tuple[np.ndarray, int]:
     k = 0
     for i in range(n):
         h = hashes[i]
-        s = (h * _MIX) >> np.uint64(32) & mask
-        while slot_id[s] >= 0 and slot_hash[s] != h:
-            s = (s + np.uint64(1)) & mask
+        s = _slot(slot_hash, slot_id, h, mask)
         if slot_id[s] < 0:
             slot_id[s] = k
             slot_hash[s] = h
@@ -291,9 +299,7 @@ def _numbered_by_key(start: np.ndarray, hashes: np.ndarray, longest: int, limit:
         local = 0
         for i in range(lo, hi):
             h = hashes[i]
-            s = (h * _MIX) >> np.uint64(32) & mask
-            while slot_id[s] >= 0 and slot_hash[s] != h:
-                s = (s + np.uint64(1)) & mask
+            s = _slot(slot_hash, slot_id, h, mask)
             if slot_id[s] < 0:
                 slot_id[s] = local
                 slot_hash[s] = h

@@ -211,16 +211,21 @@ def _equal_at(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, rows: np
     return out
 
 
+@njit(cache=True, nogil=True, inline="always")
+def slot_of(slot_h: np.ndarray, slot_id: np.ndarray, h: np.uint64) -> int:
+    """The slot of an open-addressing table (a power-of-two size, linear probing; ``slot_id`` -1 where empty) that
+    holds hash ``h``, or the empty slot where it would go."""
+    mask = np.uint64(slot_h.shape[0] - 1)
+    s = np.intp(h & mask)
+    while slot_id[s] >= 0 and slot_h[s] != h:
+        s = np.intp((np.uint64(s) + np.uint64(1)) & mask)
+    return s  # type: ignore[return-value]
+
+
 @njit(cache=True, nogil=True)
 def _find(slot_h: np.ndarray, slot_id: np.ndarray, h: np.uint64) -> int:
     """The id whose hash is ``h`` in the open-addressing table, or -1."""
-    mask = np.uint64(slot_h.shape[0] - 1)
-    s = np.intp(h & mask)
-    while slot_id[s] >= 0:
-        if slot_h[s] == h:
-            return slot_id[s]  # type: ignore[no-any-return]
-        s = np.intp((np.uint64(s) + np.uint64(1)) & mask)
-    return -1
+    return slot_id[slot_of(slot_h, slot_id, h)]  # type: ignore[no-any-return]
 
 
 @njit(cache=True, nogil=True)
@@ -259,12 +264,9 @@ def _lives(ids: tuple[np.ndarray, np.ndarray, np.ndarray], h: np.ndarray, kind: 
     slot_h, slot_id = np.zeros(cap, np.uint64), np.full(cap, -1, np.int64)
     rep = np.empty(big, np.int64)  # a row of each id, whose bytes every match must equal
     n_ids = 0
-    mask = np.uint64(cap - 1)
     for i in range(n):
         if qty[i] >= size_min:
-            s = np.intp(h[i] & mask)
-            while slot_id[s] >= 0 and slot_h[s] != h[i]:
-                s = np.intp((np.uint64(s) + np.uint64(1)) & mask)
+            s = slot_of(slot_h, slot_id, h[i])
             if slot_id[s] < 0:
                 slot_h[s], slot_id[s], rep[n_ids] = h[i], n_ids, i
                 n_ids += 1

@@ -127,7 +127,7 @@ def _may_mark(t: pl.DataFrame, ref: dt.datetime, config: MarkingTheCloseConfig) 
     widest = ref - dt.timedelta(minutes=max(config.windows_minutes, default=0.0))
     side = pl.col("aggressor").fill_null("both")
     ids = {c: pl.col(c) if c in t.columns else pl.lit(None, dtype=pl.String) for c in ("buy_order_id", "sell_order_id")}
-    near = t.filter((pl.col("ts") >= instant(widest)) & (pl.col("ts") < instant(ref))).select(
+    near = _span_rows(t, micros(widest), micros(ref)).select(
         ts=pl.col("ts").dt.epoch("us"), qty=pl.col("quantity").fill_null(0.0),
         buys=side.is_in(["buy", "both"]) & pl.col("owner_b").is_not_null(), buyer=pl.col("owner_b").fill_null(""),
         sells=side.is_in(["sell", "both"]) & pl.col("owner_s").is_not_null(), seller=pl.col("owner_s").fill_null(""),
@@ -147,6 +147,21 @@ def _may_mark(t: pl.DataFrame, ref: dt.datetime, config: MarkingTheCloseConfig) 
         for minutes in config.windows_minutes:
             found += _candidates(rows, names, micros(ref), minutes, 1e-8 * gross, config)
     return _bursts(t, found, config) if found else False
+
+
+def _span_rows(t: pl.DataFrame, lo_us: int, hi_us: int) -> pl.DataFrame:
+    """The rows of ``t`` with ``lo_us <= ts < hi_us``. Where the times are in order without nulls (``frame``'s sort,
+    so every partition of the suite) they are a slice found by a binary search of the times' view: a Polars filter
+    gathers every column of the day's trades for the few of the span (0.56 ms a book-day on the 10M-trade bench
+    market, a slice ~0.03 ms); otherwise the filter."""
+    ts = t["ts"]
+    if ts.dtype == pl.Datetime("us", "UTC") and ts.null_count() == 0:
+        us = ts.to_numpy().view(np.int64)
+        if us.size < 2 or bool((us[1:] >= us[:-1]).all()):
+            lo, hi = np.searchsorted(us, [lo_us, hi_us], "left")
+            return t.slice(int(lo), int(hi - lo))
+    return t.filter((pl.col("ts") >= pl.lit(lo_us).cast(pl.Datetime("us", "UTC")))
+                    & (pl.col("ts") < pl.lit(hi_us).cast(pl.Datetime("us", "UTC"))))
 
 
 def _id_codes(ids: np.ndarray) -> np.ndarray:
@@ -220,7 +235,9 @@ def _bursts(t: pl.DataFrame, found: list[_Candidates], config: MarkingTheCloseCo
     day's other owners are never grouped."""
     names = np.unique(np.concatenate([c.names for c in found]))
     listed = names.tolist()
-    day = t.filter(pl.col("owner_b").is_in(listed) | pl.col("owner_s").is_in(listed)).select(
+    # the four columns read, then the filter: filtering the whole frame gathered every column of the day's trades
+    day = t.select("ts", "quantity", "owner_b", "owner_s").filter(
+        pl.col("owner_b").is_in(listed) | pl.col("owner_s").is_in(listed)).select(
         ts=pl.col("ts").dt.epoch("us"), qty=pl.col("quantity").fill_null(0.0),
         buyer=pl.col("owner_b").fill_null(""), b=pl.col("owner_b").is_in(listed).fill_null(False),
         seller=pl.col("owner_s").fill_null(""), s=pl.col("owner_s").is_in(listed).fill_null(False))

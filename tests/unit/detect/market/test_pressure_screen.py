@@ -231,3 +231,59 @@ def test_words_are_read_whole(busy: Partition) -> None:
     kinds = ps.kinds(pa.chunked_array([pa.array(["new", "news", "cancel", "expire", "cancelled", "ne", "fill",
                                                  "amend"])]))
     assert kinds.tolist() == [1, 0, 2, 2, 0, 0, 0, 0]
+
+
+def test_kinds_and_new_quantities_in_one_pass_read_words_whole() -> None:
+    # words cut short, run over, with a trailing byte or at the buffer's very end (no whole word left to load)
+    words = ["new", "news", "cancel", "expire", "cancelled", "ne", "", "fill", "amend", "expired", "new\x00",
+             "cancex", "Cancel", "ewn", "new"]
+    offsets, data, _ = ps._buffers(pa.chunked_array([pa.array(words)]))
+    qty = np.arange(len(words), dtype=np.float64)
+    kind, q_new = ps._kinds_and_new(offsets, data, qty)
+    assert kind.tolist() == ps.kinds(pa.chunked_array([pa.array(words)])).tolist()
+    assert kind.tolist() == [1, 0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+    assert q_new.tolist() == [0.0, 14.0]
+    for word in ("new", "cancel", "expire", "ne", "x"):  # one short string alone: the whole buffer under a word
+        offsets, data, _ = ps._buffers(pa.chunked_array([pa.array([word])]))
+        assert ps._kinds_and_new(offsets, data, np.ones(1))[0].tolist() == ps.kinds(
+            pa.chunked_array([pa.array([word])])).tolist()
+
+
+def test_decisions_are_coded_as_the_search_coalesces_them() -> None:
+    """A leg's decision is its order id, or its trade id where it names none; equal bytes from either column are
+    one decision; codes are exact even when every hash collides."""
+    trades = pa.table({
+        "trade_id": ["t1", "t2", "o1", "t4", "t5"],
+        "buy_order_id": pa.array(["o1", None, "o2", None, "a-much-longer-order-id-0001"]),
+        "sell_order_id": pa.array(["s1", "s1", None, "o1", "a-much-longer-order-id-0002"]),
+    })
+    order = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 7], np.int64)
+    coalesced = [*pc.coalesce(trades.column("buy_order_id"), trades.column("trade_id")).to_pylist(),
+                 *pc.coalesce(trades.column("sell_order_id"), trades.column("trade_id")).to_pylist()]
+    expect = pc.dictionary_encode(pa.array([coalesced[k] for k in order])).indices.to_pylist()
+    b_off, b_data, b_valid = ps._buffers(trades.column("buy_order_id"))
+    s_off, s_data, s_valid = ps._buffers(trades.column("sell_order_id"))
+    t_off, t_data, _ = ps._buffers(trades.column("trade_id"))
+    offsets, data = ps._decision_strings(order, trades.num_rows, b_off, b_data, b_valid, s_off, s_data, s_valid,
+                                         t_off, t_data)
+    assert pa.Array.from_buffers(pa.large_string(), len(order), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+                                 ).to_pylist() == [coalesced[k] for k in order]
+    for mask in (ps._HASH_MASK, np.uint64(0), np.uint64(3)):
+        assert ps._string_codes(offsets, data, mask).tolist() == expect, mask
+
+
+def test_forced_decision_hash_collisions_change_no_answer(busy: Partition, monkeypatch: pytest.MonkeyPatch) -> None:
+    owners = owner_map(busy, "HBX")
+    answers = [ps.may_alert(busy, _config(c), owners) for c in (1e-12, 0.01)]
+    assert answers == [False, True]
+    monkeypatch.setattr(ps, "_HASH_MASK", np.uint64(1))  # two hashes for every decision: the bytes decide
+    assert [ps.may_alert(busy, _config(c), owners) for c in (1e-12, 0.01)] == answers
+
+
+def test_quick_hashes_spread_and_read_every_byte() -> None:
+    # ids that differ in one byte anywhere (first, middle of a long id, last) hash apart
+    base = "1234567890123456789012"
+    ids = [base[:n] for n in range(1, len(base) + 1)]
+    ids += [base[:k] + "x" + base[k + 1:] for k in range(len(base))]
+    h = ps._hashes(ps._buffers(pa.chunked_array([pa.array(ids)])))
+    assert len(set(h.tolist())) == len(ids)

@@ -112,10 +112,27 @@ def _readable(orders: pa.Table, trades: pa.Table) -> bool:
     such data."""
     cols = [orders.column(c) for c in ("order_id", "account", "ts", "event", "side", "order_type", "quantity")] \
         + [trades.column(c) for c in ("trade_id", "ts", "quantity", "buyer", "seller")]
-    if any(c.null_count for c in cols):
+    if any(c.null_count for c in cols) or not _contract_types(orders, trades):
         return False
     q = trades.column("quantity").to_numpy()
     return not np.isnan(orders.column("quantity").to_numpy()).any() and not (q < 0).any() and not np.isnan(q).any()
+
+
+_TEXT = {"orders": ("order_id", "account", "event", "side", "order_type"),
+         "trades": ("trade_id", "buyer", "seller", "buy_order_id", "sell_order_id", "aggressor")}
+
+
+def _contract_types(orders: pa.Table, trades: pa.Table) -> bool:
+    """Whether the columns the screen reads have the contract's types, as the runners hand them (``plan.conform``):
+    text as Arrow strings, times in microseconds, quantities as doubles. Tables built otherwise (a string view from
+    Polars, times in nanoseconds) go to the search, which reads any of them."""
+    for table, name in ((orders, "orders"), (trades, "trades")):
+        if any(table.schema.field(c).type != pa.string() for c in _TEXT[name]):
+            return False
+        ts, q = table.schema.field("ts").type, table.schema.field("quantity").type
+        if not (pa.types.is_timestamp(ts) and ts.unit == "us") or q != pa.float64():
+            return False
+    return True
 
 
 def _bait_orders(orders: pa.Table, trades: pa.Table, kind: np.ndarray, config: PressureConfig, low: float

@@ -287,3 +287,16 @@ def test_quick_hashes_spread_and_read_every_byte() -> None:
     ids += [base[:k] + "x" + base[k + 1:] for k in range(len(base))]
     h = ps._hashes(ps._buffers(pa.chunked_array([pa.array(ids)])))
     assert len(set(h.tolist())) == len(ids)
+
+
+def test_tables_in_other_types_go_to_the_search(busy: Partition) -> None:
+    """Tables not built by the runners (Polars' string views, large strings, times in nanoseconds) are read by the
+    search, not the screen; a partition the screen would stop then goes to the search instead of failing."""
+    config = _config(1e-12)
+    owners = owner_map(busy, "HBX")
+    assert not ps.may_alert(busy, config, owners)
+    orders, trades = busy.tables["orders"], busy.tables["trades"]
+    for table, column, to in (("orders", "account", pa.large_string()), ("trades", "buyer", pa.string_view()),
+                              ("orders", "ts", pa.timestamp("ns", "UTC")), ("trades", "quantity", pa.float32())):
+        t = {"orders": orders, "trades": trades}[table]
+        assert ps.may_alert(_with(busy, table, column, t.column(column).cast(to)), config, owners), (table, column)

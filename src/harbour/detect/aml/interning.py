@@ -22,31 +22,15 @@ from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
-from llvmlite import ir
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
 
-from harbour.data.arrow_strings import string_buffers
+from harbour.data.arrow_strings import load_u64, string_buffers
 from harbour.detect.aml.kernels import _run, ranges, together
 
 Strings: TypeAlias = pa.Array | pa.ChunkedArray
 _MUL = np.uint64(0x9E3779B97F4A7C15)  # odd, bits spread evenly: one multiply mixes a word into the state
 _NULL_HASH = np.uint64(0x6E756C6C5EED0001)  # hash of a null string (nulls are one party, as Arrow groups them)
 BUCKET_ROWS = 1 << 14  # rows per bucket, about: a bucket's table (2 slots a row, 16 bytes a slot) stays in L2
-
-
-@intrinsic
-def _load_u64(typingctx: Any, data: Any, p: Any) -> Any:
-    """The 8 bytes of ``data`` (uint8) from byte ``p`` as one word: one unaligned load (numba assembles a word
-    from 8 byte loads otherwise, three times slower)."""
-    sig = types.uint64(data, types.intp)
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        arr = context.make_array(signature.args[0])(context, builder, args[0])
-        word = builder.bitcast(builder.gep(arr.data, [args[1]]), ir.IntType(64).as_pointer())
-        return builder.load(word, align=1)
-
-    return sig, codegen
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -68,12 +52,12 @@ def string_hash(offsets: np.ndarray, data: np.ndarray, i: int) -> np.uint64:
     x = np.uint64(z - a) * _MUL
     p = a
     while p + 8 <= z:
-        x = (x ^ _load_u64(data, p)) * _MUL  # type: ignore[call-arg]
+        x = (x ^ load_u64(data, p)) * _MUL  # type: ignore[call-arg]
         x ^= x >> np.uint64(29)
         p += 8
     if p < z:
         if z - a >= 8:  # the last word read whole, shifted past the bytes already taken
-            w = _load_u64(data, z - 8) >> np.uint64(8 * (8 - (z - p)))  # type: ignore[call-arg]
+            w = load_u64(data, z - 8) >> np.uint64(8 * (8 - (z - p)))  # type: ignore[call-arg]
         else:
             w = np.uint64(0)
             for q in range(p, z):

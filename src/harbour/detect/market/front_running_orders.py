@@ -20,13 +20,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from harbour.data.arrow_strings import string_buffers
+from harbour.data.arrow_strings import find_id, is_word, same_string, slot_of, string_buffers
 from harbour.detect.aml.interning import string_hash
 from harbour.detect.framework import Partition
 from harbour.detect.market.frames import num
 from harbour.detect.market.front_running_screens import _micros
 from harbour.detect.market.lifecycles import group_totals
-from harbour.detect.market.pressure_screen import _find, _is, _same_string, slot_of
 
 if TYPE_CHECKING:
     from harbour.detect.market.front_running import FrontRunningConfig
@@ -215,7 +214,7 @@ def _probe(t_off: np.ndarray, t_data: np.ndarray, t_h: np.ndarray, o_off: np.nda
         if slot_id[s] < 0:
             slot_h[s], slot_id[s], rep[n_ids] = t_h[i], n_ids, i
             n_ids += 1
-        elif not _same_string(t_off, t_data, i, t_off, t_data, rep[slot_id[s]]):
+        elif not same_string(t_off, t_data, i, t_off, t_data, rep[slot_id[s]]):
             return fail
         codes[i] = slot_id[s]
     placed, size = np.zeros(n_ids, np.int64), np.zeros(n_ids, np.float64)
@@ -224,13 +223,13 @@ def _probe(t_off: np.ndarray, t_data: np.ndarray, t_h: np.ndarray, o_off: np.nda
     k = 0
     for j in range(news.shape[0]):
         i = news[j]
-        c = _find(slot_h, slot_id, o_h[j])
+        c = find_id(slot_h, slot_id, o_h[j])
         if c < 0:
-            if typed and _is(k_off, k_data, i, market):
+            if typed and is_word(k_off, k_data, i, market):
                 unfilled[k] = i
                 k += 1
             continue
-        if not _same_string(o_off, o_data, i, t_off, t_data, rep[c]):
+        if not same_string(o_off, o_data, i, t_off, t_data, rep[c]):
             return fail
         if not has_placed[c] or ts[i] < placed[c]:
             placed[c] = ts[i]

@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from harbour.data.arrow_strings import string_buffers
-from harbour.detect.aml.interning import Strings, _load_u64, intern_columns
+from harbour.data.arrow_strings import load_u64, string_buffers
+from harbour.detect.aml.interning import Strings, intern_columns
 from harbour.detect.aml.kernels import single_threaded
 
 _US_UTC = pa.timestamp("us", "UTC")
@@ -76,7 +76,7 @@ def _same_as_first(offsets: np.ndarray, data: np.ndarray, codes: np.ndarray, fir
             return False
         k = 0
         while k + 8 <= n:  # a word at a time
-            if _load_u64(data, a + k) != _load_u64(data, b + k):  # type: ignore[call-arg]
+            if load_u64(data, a + k) != load_u64(data, b + k):  # type: ignore[call-arg]
                 return False
             k += 8
         while k < n:

@@ -18,7 +18,7 @@ import polars as pl
 import pyarrow as pa
 from numba import njit
 
-from harbour.data.arrow_strings import string_buffers
+from harbour.data.arrow_strings import same_bytes, string_buffers
 
 # The last owner maps read into hash tables (``owner_lookup``), keyed by the map's id (a reference to the map is
 # kept, so its id stays its own): ``frames.owner_map`` hands every partition of a task the same map. Room for the
@@ -90,16 +90,6 @@ def _fold(h: np.uint64, data: np.ndarray, a: int, z: int) -> np.uint64:
 
 
 @njit(cache=True, nogil=True)
-def _same(x: np.ndarray, a: int, y: np.ndarray, b: int, length: int) -> bool:
-    """Whether ``x[a:a + length]`` and ``y[b:b + length]`` hold the same bytes (a loop: slices compared as arrays
-    were allocated per row, which took most of a lookup; numba compiles no generator inside ``all``)."""
-    for k in range(length):  # noqa: SIM110
-        if x[a + k] != y[b + k]:
-            return False
-    return True
-
-
-@njit(cache=True, nogil=True)
 def _key_table(offsets: np.ndarray, data: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, bool]:
     """An open-addressing table (``size`` slots, a power of two) of the strings ``offsets``/``data``: each slot the
     number of a string or -1, and each string's hash; False when a string comes twice."""
@@ -114,7 +104,7 @@ def _key_table(offsets: np.ndarray, data: np.ndarray, size: int) -> tuple[np.nda
         while slots[s] >= 0:
             j = slots[s]
             if hashes[j] == h and offsets[j + 1] - offsets[j] == offsets[k + 1] - offsets[k] and \
-                    _same(data, offsets[j], data, offsets[k], offsets[k + 1] - offsets[k]):
+                    same_bytes(data, offsets[j], data, offsets[k], offsets[k + 1] - offsets[k]):
                 return slots, hashes, False
             s = (s + 1) & (size - 1)
         slots[s] = k
@@ -140,8 +130,8 @@ def find_keys(slots: np.ndarray, hashes: np.ndarray, key_offsets: np.ndarray, ke
             j = slots[s]
             ka = key_offsets[j]
             if (hashes[j] == h and key_offsets[j + 1] - ka == vz - va + 1 + z - a and key_bytes[ka + vz - va] == 58
-                    and _same(key_bytes, ka, venue_bytes, va, vz - va)
-                    and _same(key_bytes, ka + vz - va + 1, data, a, z - a)):
+                    and same_bytes(key_bytes, ka, venue_bytes, va, vz - va)
+                    and same_bytes(key_bytes, ka + vz - va + 1, data, a, z - a)):
                 out[i] = j
                 break
             s = (s + 1) & (slots.shape[0] - 1)
@@ -162,7 +152,7 @@ def find_accounts(slots: np.ndarray, hashes: np.ndarray, key_offsets: np.ndarray
         while slots[s] >= 0:
             j = slots[s]
             ka = key_offsets[j]
-            if hashes[j] == h and key_offsets[j + 1] - ka == z - a and _same(key_bytes, ka, data, a, z - a):
+            if hashes[j] == h and key_offsets[j + 1] - ka == z - a and same_bytes(key_bytes, ka, data, a, z - a):
                 out[i] = j
                 break
             s = (s + 1) & (slots.shape[0] - 1)
@@ -179,13 +169,13 @@ def venue_codes(offsets: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.n
     seen = 0
     for i in range(n):
         a, z = offsets[i], offsets[i + 1]
-        if i and z - a == a - offsets[i - 1] and _same(data, a, data, offsets[i - 1], z - a):
+        if i and z - a == a - offsets[i - 1] and same_bytes(data, a, data, offsets[i - 1], z - a):
             codes[i] = codes[i - 1]
             continue
         codes[i] = -1
         for c in range(seen):
             f = firsts[c]
-            if offsets[f + 1] - offsets[f] == z - a and _same(data, offsets[f], data, a, z - a):
+            if offsets[f + 1] - offsets[f] == z - a and same_bytes(data, offsets[f], data, a, z - a):
                 codes[i] = c
                 break
         if codes[i] < 0:

@@ -42,11 +42,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from harbour.data.arrow_strings import string_buffers
-from harbour.detect.aml.interning import _load_u64
+from harbour.data.arrow_strings import find_id, is_word, load_u64, same_string, slot_of, string_buffers
 from harbour.detect.framework import Partition
 from harbour.detect.market.frames import dictionary_codes
-from harbour.detect.market.owner_keys import _same, account_owners
+from harbour.detect.market.owner_keys import account_owners
 
 if TYPE_CHECKING:
     from harbour.detect.market.cancelled_pressure import PressureConfig
@@ -171,7 +170,7 @@ def _bait_orders(orders: pa.Table, trades: pa.Table, kind: np.ndarray, config: P
 
 
 Buffers = tuple[np.ndarray, np.ndarray, np.ndarray]
-_NEW, _CANCEL, _EXPIRE, _LIMIT = (np.frombuffer(w, np.uint8) for w in (b"new", b"cancel", b"expire", b"limit"))
+_LIMIT = np.frombuffer(b"limit", np.uint8)
 _NEW_W, _CANCEL_W, _EXPIRE_W = (np.uint64(int.from_bytes(w, "little")) for w in (b"new", b"cancel", b"expire"))
 
 
@@ -195,9 +194,9 @@ def _quick_hash(offsets: np.ndarray, data: np.ndarray, i: int) -> np.uint64:
     if z - a >= 8:
         p = a
         while p + 8 < z:
-            x = (x ^ _load_u64(data, p)) * _K1  # type: ignore[call-arg]
+            x = (x ^ load_u64(data, p)) * _K1  # type: ignore[call-arg]
             p += 8
-        x = (x ^ _load_u64(data, z - 8)) * _K1  # type: ignore[call-arg]
+        x = (x ^ load_u64(data, z - 8)) * _K1  # type: ignore[call-arg]
     else:
         w = np.uint64(0)
         for q in range(a, z):
@@ -221,38 +220,13 @@ def _quick_hashes(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
     return out
 
 
-def kinds(events: pa.ChunkedArray) -> np.ndarray:
-    """Per order event: 1 a new order, 2 a cancel or expiry, 0 another event."""
-    offsets, data, _ = _buffers(events)
-    return _kinds(offsets, data, _NEW, _CANCEL, _EXPIRE)  # type: ignore[no-any-return]
-
-
-@njit(cache=True, nogil=True)
-def _is(offsets: np.ndarray, data: np.ndarray, i: int, word: np.ndarray) -> bool:
-    a = offsets[i]
-    if offsets[i + 1] - a != word.shape[0]:
-        return False
-    return _same(data, a, word, 0, word.shape[0])  # type: ignore[no-any-return]
-
-
-@njit(cache=True, nogil=True)
-def _kinds(offsets: np.ndarray, data: np.ndarray, new: np.ndarray, cancel: np.ndarray, expire: np.ndarray
-           ) -> np.ndarray:
-    out = np.zeros(offsets.shape[0] - 1, np.int8)
-    for i in range(out.shape[0]):
-        if _is(offsets, data, i, new):
-            out[i] = 1
-        elif _is(offsets, data, i, cancel) or _is(offsets, data, i, expire):
-            out[i] = 2
-    return out
-
-
 @njit(cache=True, nogil=True)
 def _kinds_and_new(offsets: np.ndarray, data: np.ndarray, qty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``kinds`` per event, and the quantities of the new events in row order, in one pass. Each event's first
-    bytes are read as one word (cut to its length, up to 7) and compared with the words' without a branch: a byte
-    compare per event mispredicted, ~1 ms a busy partition against ~0.3 (written in the loop: as a called
-    function, even inlined, numba's code was as slow as the byte compare)."""
+    """Per event, 1 a new order, 2 a cancel or expiry, 0 another (as quote_stuffing's ``_kinds`` reads them), and
+    the new events' quantities in row order, in one pass. Each event's first bytes are read as one word (cut to its
+    length, up to 7) and compared with the words' without a branch: a byte compare per event, as ``_kinds`` does,
+    mispredicted, ~1 ms a busy partition against ~0.3 (written in the loop: as a called function, even inlined,
+    numba's code was as slow as the byte compare)."""
     n = offsets.shape[0] - 1
     out = np.empty(n, np.int8)
     q_new = np.empty(n, np.float64)
@@ -262,7 +236,7 @@ def _kinds_and_new(offsets: np.ndarray, data: np.ndarray, qty: np.ndarray) -> tu
         a = offsets[i]
         m = offsets[i + 1] - a
         if a + 8 <= end:
-            w: np.uint64 = _load_u64(data, np.intp(a))  # type: ignore[call-arg]
+            w: np.uint64 = load_u64(data, np.intp(a))  # type: ignore[call-arg]
         else:  # the buffer's last bytes: no word past its end
             w = np.uint64(0)
             for j in range(min(8, end - a)):
@@ -287,41 +261,8 @@ def _equal_at(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, rows: np
     out = np.zeros(rows.shape[0], np.bool_)
     for k in range(rows.shape[0]):
         i = rows[k]
-        out[k] = (valid.shape[0] == 0 or valid[i]) and _is(offsets, data, i, word)
+        out[k] = (valid.shape[0] == 0 or valid[i]) and is_word(offsets, data, i, word)
     return out
-
-
-@njit(cache=True, nogil=True, inline="always")
-def slot_of(slot_h: np.ndarray, slot_id: np.ndarray, h: np.uint64) -> int:
-    """The slot of an open-addressing table (a power-of-two size, linear probing; ``slot_id`` -1 where empty) that
-    holds hash ``h``, or the empty slot where it would go."""
-    mask = np.uint64(slot_h.shape[0] - 1)
-    s = np.intp(h & mask)
-    while slot_id[s] >= 0 and slot_h[s] != h:
-        s = np.intp((np.uint64(s) + np.uint64(1)) & mask)
-    return s  # type: ignore[return-value]
-
-
-@njit(cache=True, nogil=True)
-def _find(slot_h: np.ndarray, slot_id: np.ndarray, h: np.uint64) -> int:
-    """The id whose hash is ``h`` in the open-addressing table, or -1."""
-    return slot_id[slot_of(slot_h, slot_id, h)]  # type: ignore[no-any-return]
-
-
-@njit(cache=True, nogil=True)
-def _same_string(offsets: np.ndarray, data: np.ndarray, i: int, other_offsets: np.ndarray, other_data: np.ndarray,
-                 r: int) -> bool:
-    """Whether string i of one column equals string r of another (or the same) column, byte for byte."""
-    a, b = offsets[i], other_offsets[r]
-    n = offsets[i + 1] - a
-    if n != other_offsets[r + 1] - b:
-        return False
-    k = 0
-    while k + 8 <= n:  # a word at a time (a byte at a time was most of the pass)
-        if _load_u64(data, a + k) != _load_u64(other_data, b + k):  # type: ignore[call-arg]
-            return False
-        k += 8
-    return _same(data, a + k, other_data, b + k, n - k)  # type: ignore[no-any-return]
 
 
 @njit(cache=True, nogil=True)
@@ -369,10 +310,10 @@ def _lives(ids: tuple[np.ndarray, np.ndarray, np.ndarray], h: np.ndarray, kind: 
         b = h[i] >> shift
         if not (bloom[b >> np.uint64(6)] >> (b & np.uint64(63))) & np.uint64(1):
             continue
-        c = _find(slot_h, slot_id, h[i])
+        c = find_id(slot_h, slot_id, h[i])
         if c < 0:
             continue
-        if not _same_string(offsets, data, i, offsets, data, rep[c]):
+        if not same_string(offsets, data, i, offsets, data, rep[c]):
             return first, first_new, placed, cancelled, size, filled, False
         if first[c] < 0:
             first[c] = i
@@ -390,10 +331,10 @@ def _lives(ids: tuple[np.ndarray, np.ndarray, np.ndarray], h: np.ndarray, kind: 
             if side_valid.shape[0] and not side_valid[j] \
                     or not (bloom[b >> np.uint64(6)] >> (b & np.uint64(63))) & np.uint64(1):
                 continue
-            c = _find(slot_h, slot_id, side_h[j])
+            c = find_id(slot_h, slot_id, side_h[j])
             if c < 0:
                 continue
-            if not _same_string(side_offsets, side_data, j, offsets, data, rep[c]):
+            if not same_string(side_offsets, side_data, j, offsets, data, rep[c]):
                 return first, first_new, placed, cancelled, size, filled, False
             filled[c] += trade_q[j]
     return first, first_new, placed, cancelled, size, filled, True
@@ -576,7 +517,7 @@ def _string_codes(offsets: np.ndarray, data: np.ndarray, hash_mask: np.uint64) -
     for j in range(n):
         x = _quick_hash(offsets, data, j) & hash_mask
         s = np.intp(x >> shift)
-        while slot_id[s] >= 0 and not (slot_h[s] == x and _same_string(offsets, data, j, offsets, data,
+        while slot_id[s] >= 0 and not (slot_h[s] == x and same_string(offsets, data, j, offsets, data,
                                                                         rep[slot_id[s]])):
             s = (s + 1) & mask
         if slot_id[s] < 0:

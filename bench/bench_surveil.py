@@ -286,32 +286,24 @@ def run_serial(lake: Path, detectors: list[Detector[Any]]) -> dict[str, Any]:
         if local.pinning_enabled(2, 1):
             local.pin_to_cores(0, 1)
     jobs = [make_job(d, None, lake) for d in detectors]
-    groups: dict[Any, list[Any]] = {}
-    for job in jobs:
-        groups.setdefault(local.share_key(job), []).append(job)
     cpu = dict.fromkeys((j.name for j in jobs), 0.0)
     alerts: dict[str, list[pa.Table]] = {j.name: [] for j in jobs}
     reads: dict[str, float] = {}
+
+    def record(member: Any, found: pa.Table | None, _seconds: float, cpu_seconds: float) -> None:
+        cpu[member.name] += cpu_seconds
+        if found is not None:
+            alerts[member.name].append(found)
+
     c0, w0 = time.process_time(), time.perf_counter()
-    for members in groups.values():
-        merged, lookbacks = local.merge_jobs(members)
-        group = "+".join(merged.spec.partition_by) or "whole window"
-        for task in local.plan_tasks(merged, lake, Window(), None, 1, 1, lookbacks):
-            task = replace(task, members=tuple(members))
+    for group in local.read_groups(jobs):
+        name = "+".join(group.job.spec.partition_by) or "whole window"
+        for task in local.plan_tasks(group.job, lake, Window(), None, 1, 1, group.lookbacks, group.task_keys):
+            task = replace(task, members=group.members)
             t0 = time.process_time()
-            sliced = {t: local.read_partitions(task, t) for t in merged.partitioned_tables}
-            side = {t: local.read_broadcast(t, task.broadcast_files[t], 1) for t in merged.spec.broadcast}
-            reads[group] = reads.get(group, 0.0) + time.process_time() - t0
-            keys = sorted({k for per in sliced.values() for k in per}, key=local._sortable)
-            for key in keys or ([()] if not merged.spec.partition_by else []):
-                shared: dict[Any, Any] = {}
-                views: dict[Any, pa.Table] = {}
-                for member in members:
-                    t0 = time.process_time()
-                    found = local._run_kernel(member, task, key, sliced, side, shared, views)
-                    cpu[member.name] += time.process_time() - t0
-                    if found is not None:
-                        alerts[member.name].append(found)
+            sliced, side = local.read_task(task)
+            reads[name] = reads.get(name, 0.0) + time.process_time() - t0
+            local.run_members(task, sliced, side, record)
     total, wall = time.process_time() - c0, time.perf_counter() - w0
     n_alerts = combine_alerts([combine_alerts(a) for a in alerts.values()]).num_rows
     print(f"serial: {total:.2f} CPU-s ({wall:.1f} s wall) in one process, {n_alerts} alerts; load average "

@@ -27,8 +27,9 @@ def sort_rows(data: pa.Table, table: str) -> pa.Table:
     partition, the same on every runner.
 
     Lake files are already in time order, so this sorts the time column alone with numpy (near-linear on
-    sorted runs) and settles only the rows that share a timestamp by the key columns; the table is copied
-    only when the order changes. It gives exactly ``data.sort_by(sort_columns(table))``.
+    sorted runs) and settles only the rows that share a timestamp by the key columns (checked in place first:
+    usually they are in order); the table is copied only when the order changes. It gives exactly
+    ``data.sort_by(sort_columns(table))``.
     """
     cols = sort_columns(table)
     n = data.num_rows
@@ -43,8 +44,12 @@ def sort_rows(data: pa.Table, table: str) -> pa.Table:
         order = np.argsort(t, kind="stable")
         t = t[order]
     tie = t[1:] == t[:-1]
-    if order is None and len(cols) > 1 and tie.any() and _runs_in_key_order(data, cols[1:], np.flatnonzero(tie)):
-        return data  # the lake's files: every run of one time already in key order
+    if len(cols) > 1 and tie.any():
+        # Runs of one time already in key order: the lake's files, and pieces of them put together in key order
+        # (one symbol's venues, say) once a stable sort by time has interleaved them.
+        moved = data if order is None else data.take(pa.array(order))
+        if _runs_in_key_order(moved, cols[1:], np.flatnonzero(tie)):
+            return moved
     if len(cols) > 1 and tie.any():
         tied = np.zeros(n, dtype=bool)
         tied[1:] |= tie

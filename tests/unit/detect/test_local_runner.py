@@ -214,3 +214,60 @@ def test_pool_workers_are_pinned_one_per_core_unless_turned_off(pin: str, monkey
     else:
         assert affinities == {cores}
     assert {pool for _, pool in seen} <= {"jemalloc", "system"}  # not mimalloc (see use_steady_allocator)
+
+
+def test_a_coarser_partitioning_is_served_by_the_finer_read(sample_lake: Path) -> None:
+    """A detector by symbol and day beside one by venue, symbol and day: one read serves both, the coarser one's
+    partitions made of the finer ones, and each gets exactly the rows, order and values it gets alone — with one
+    worker and with two, whose one-day tasks are cut into buckets (by symbol, so a symbol's venues stay together)."""
+    from harbour.detect.runners.local import read_groups
+    from harbour.detect.runners.plan import make_job
+    from harbour.detect.runners.reference import RefSymbolDay
+
+    coarse, fine = RefSymbolDay(), RefCancelBurst()
+    groups = read_groups([make_job(fine), make_job(coarse), make_job(RefAccountActivity())])
+    assert [[m.name for m in g.members] for g in groups] == [["ref_cancel_burst", "ref_symbol_day"],
+                                                             ["ref_account_activity"]]
+    assert groups[0].task_keys == ("symbol", "date") and groups[0].job.spec.partition_by == ("venue", "symbol", "date")
+    for window in (Window(), Window(D0 + dt.timedelta(days=1), D0 + dt.timedelta(days=2))):
+        alone = run_detectors(sample_lake, [coarse], window=window, workers=1)
+        assert alone.alerts.num_rows >= 2 and len({a["venue"] for a in alone.alerts.to_pylist()}) == 1  # both venues
+        for workers in (1, 2):
+            together = run_detectors(sample_lake, [fine, coarse], window=window, workers=workers)
+            mine = together.alerts.filter(pa.compute.equal(together.alerts.column("detector"), coarse.name))
+            assert mine.equals(alone.alerts), (window, workers)
+            theirs = together.alerts.filter(pa.compute.equal(together.alerts.column("detector"), fine.name))
+            assert theirs.equals(run_detectors(sample_lake, [fine], window=window, workers=1).alerts)
+
+
+def test_partitionings_that_cannot_share_a_read_keep_their_own() -> None:
+    """No date (a task would span the whole window), or a table the finer read lacks: read on their own."""
+    from harbour.detect.runners.local import coarser, read_groups
+    from harbour.detect.runners.plan import make_job
+    from harbour.detect.runners.reference import RefSymbolDay
+
+    by_day = [make_job(RefSelfTrade())]
+    assert coarser(make_job(RefSymbolDay()), by_day)
+    assert not coarser(make_job(RefAccountActivity()), by_day)  # venue + account: not a part of its keys
+    assert not coarser(make_job(RefBigWithdrawal()), by_day)  # whole window, transfers
+    assert not coarser(make_job(RefSymbolDay()), [make_job(RefAccountActivity())])  # orders only, no date
+    assert len(read_groups([make_job(RefSelfTrade()), make_job(RefBigWithdrawal())])) == 2
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_rows_since_a_time_keep_the_rows_at_that_time(unit: str) -> None:
+    """The look-back trim of a partition in canonical order: a slice from the first row at or after the time, in
+    any time unit (a time between two whole units rounds up), and by a filter where times are missing."""
+    from harbour.detect.runners.local import _since
+
+    base = D0.replace(tzinfo=None)
+    times = [base - dt.timedelta(seconds=2), base - dt.timedelta(seconds=1), base, base, base + dt.timedelta(seconds=1)]
+    kind = pa.timestamp(unit, tz="UTC")
+    part = pa.table({"ts": pa.array(times, kind), "i": range(5)})
+    assert _since(part, "ts", D0).column("i").to_pylist() == [2, 3, 4]
+    assert _since(part, "ts", D0 - dt.timedelta(seconds=1)).column("i").to_pylist() == [1, 2, 3, 4]
+    assert _since(part, "ts", D0 - dt.timedelta(microseconds=1500)).column("i").to_pylist() == [2, 3, 4]
+    assert _since(part, "ts", D0 - dt.timedelta(seconds=9)).num_rows == 5
+    assert _since(part, "ts", D0 + dt.timedelta(seconds=9)).num_rows == 0
+    holes = pa.table({"ts": pa.array([*times, None], kind), "i": range(6)})
+    assert _since(holes, "ts", D0).column("i").to_pylist() == [2, 3, 4]

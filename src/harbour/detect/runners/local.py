@@ -76,9 +76,21 @@ class LocalTask:
     members: tuple[DetectorJob, ...] = ()
     # How far back each table is read; a table's own look-back when absent (see ``read_lookback``).
     lookbacks: dict[str, dt.timedelta] = field(default_factory=dict)
+    # The keys whose values pick a partition's bucket: all the partition keys but venue and date when None; the
+    # keys the tasks are cut by when a member's partitions are coarser than the read's (``ReadGroup``), so that
+    # the finer partitions that make up one of its partitions all land in one task.
+    bucket_by: tuple[str, ...] | None = None
 
     def read_lookback(self, table: str) -> dt.timedelta:
         return self.lookbacks.get(table, self.job.spec.lookback)
+
+    def owns(self, key: dict[str, Any]) -> bool:
+        """Whether a partition with these key values (the date aside) falls in this task's bucket."""
+        if self.bucket is None:
+            return True
+        names = self.bucket_by if self.bucket_by is not None else [k for k in self.job.spec.partition_by
+                                                                   if k not in ("venue", "date")]
+        return _bucket(tuple(key[k] for k in names), self.bucket[1]) == self.bucket[0]
 
 
 @dataclass(frozen=True)
@@ -99,10 +111,64 @@ def share_key(job: DetectorJob) -> tuple[Any, ...]:
     return (job.spec.partition_by,)
 
 
-def merge_jobs(jobs: Sequence[DetectorJob]) -> tuple[DetectorJob, dict[str, dt.timedelta]]:
+@dataclass(frozen=True)
+class ReadGroup:
+    """Detectors served by one read of the lake: ``job`` is their merged WorkSpec, partitioned by the finest keys
+    (those of every member but the coarser ones); ``task_keys`` are the keys tasks are cut by, those every
+    member partitions by, so that each partition of a coarser member is made in one task from the finer ones."""
+
+    members: tuple[DetectorJob, ...]
+    job: DetectorJob
+    lookbacks: dict[str, dt.timedelta]
+    task_keys: tuple[str, ...]
+
+
+def read_groups(jobs: Sequence[DetectorJob]) -> list[ReadGroup]:
+    """The reads a run of ``jobs`` makes: one per partitioning, except that a partitioning by some of another's
+    keys, date among both, over tables that other read holds, is served by that read (``coarser``): cross_venue's
+    symbol-day partitions are the venue-symbol-day partitions of one symbol and day put together, and reading the
+    10M-trade bench market's trades a second time for it cost ~7 of its ~12 CPU-seconds."""
+    by_keys: dict[tuple[Any, ...], list[DetectorJob]] = {}
+    for job in jobs:
+        by_keys.setdefault(share_key(job), []).append(job)
+    groups = list(by_keys.values())
+    served: dict[int, list[int]] = {}  # finer group -> the coarser groups its read serves
+    taken: set[int] = set()
+    for i in sorted(range(len(groups)), key=lambda g: -len(groups[g][0].spec.partition_by)):
+        if i in taken:
+            continue
+        for j, coarse in enumerate(groups):
+            if j != i and j not in taken and j not in served and coarser(coarse[0], groups[i]):
+                served.setdefault(i, []).append(j)
+                taken.add(j)
+    out = []
+    for i, members in enumerate(groups):
+        if i in taken:
+            continue
+        everyone = members + [m for j in served.get(i, []) for m in groups[j]]
+        merged, lookbacks = merge_jobs(members, everyone)
+        keys = tuple(k for k in merged.spec.partition_by if all(k in m.spec.partition_by for m in everyone))
+        out.append(ReadGroup(tuple(everyone), merged, lookbacks, keys))
+    return out
+
+
+def coarser(job: DetectorJob, finer: Sequence[DetectorJob]) -> bool:
+    """Whether ``finer``'s read can serve ``job``: its keys a strict part of theirs, both by date (tasks stay a day
+    or less), its partitioned tables among theirs."""
+    mine, theirs = set(job.spec.partition_by), set(finer[0].spec.partition_by)
+    tables = {t for j in finer for t in j.partitioned_tables}
+    return ("date" in mine and "date" in theirs and mine < theirs
+            and set(job.partitioned_tables) <= tables)
+
+
+def merge_jobs(jobs: Sequence[DetectorJob],
+               readers: Sequence[DetectorJob] | None = None) -> tuple[DetectorJob, dict[str, dt.timedelta]]:
     """One read that serves every job: the union of their tables and projections, and per table the longest
-    look-back of the jobs that read it (so a long look-back on trades does not drag in a day of orders)."""
+    look-back of the jobs that read it (so a long look-back on trades does not drag in a day of orders).
+    ``readers`` (all of ``jobs`` and any coarser jobs the read also serves) widen the projections, look-backs and
+    side tables; the partitioning is ``jobs``'."""
     first = jobs[0]
+    jobs = list(readers) if readers is not None else list(jobs)
     tables = tuple(dict.fromkeys(t for j in jobs for t in j.partitioned_tables))
     broadcast = tuple(dict.fromkeys(t for j in jobs for t in j.spec.broadcast))
     columns: dict[str, tuple[str, ...]] = {}
@@ -128,9 +194,11 @@ def _merged_only(jobs: Sequence[DetectorJob]) -> dict[str, frozenset[Any]] | Non
 
 
 def plan_tasks(job: DetectorJob, lake_root: Path, window: Window, venues: Sequence[str] | None,
-               workers: int, threads: int = 1, lookbacks: dict[str, dt.timedelta] | None = None) -> list[LocalTask]:
-    """Cut one detector's work into tasks aligned with the lake's venue/date directories."""
-    keys = job.spec.partition_by
+               workers: int, threads: int = 1, lookbacks: dict[str, dt.timedelta] | None = None,
+               task_keys: Sequence[str] | None = None) -> list[LocalTask]:
+    """Cut one detector's work into tasks aligned with the lake's venue/date directories: by ``task_keys``, some
+    of its partition keys (all of them by default; a ``ReadGroup``'s keys common to every member)."""
+    keys = tuple(task_keys) if task_keys is not None else job.spec.partition_by
     tables = job.partitioned_tables
     lookbacks = lookbacks or {t: job.spec.lookback for t in tables}
     all_files = {t: lake_files(lake_root, t, venues) for t in tables}
@@ -159,7 +227,8 @@ def plan_tasks(job: DetectorJob, lake_root: Path, window: Window, venues: Sequen
             continue
         for i in range(n_buckets):
             tasks.append(LocalTask(job, files, window, owned if by_date else None,
-                                   (i, n_buckets) if n_buckets > 1 else None, bcast, threads, (), lookbacks))
+                                   (i, n_buckets) if n_buckets > 1 else None, bcast, threads, (), lookbacks,
+                                   tuple(other_keys)))
     return tasks
 
 
@@ -202,7 +271,7 @@ def read_partitions(task: LocalTask, table: str) -> dict[tuple[Any, ...], pa.Tab
     for path in task.files.get(table, ()):
         file = _open_file(job, table, path, cols)
         single = _single_key(file.metadata, other)
-        if single is not None and task.bucket is not None and _bucket(single, task.bucket[1]) != task.bucket[0]:
+        if single is not None and not task.owns(dict(zip(other, single, strict=True))):
             continue  # the file holds one key, of another task's bucket: its rows would all be dropped below
         if single is not None and not job.spec.allows(dict(zip(other, single, strict=True))):
             continue  # the file holds one key, on which no detector of the read can alert (``WorkSpec.only``)
@@ -212,9 +281,8 @@ def read_partitions(task: LocalTask, table: str) -> dict[tuple[Any, ...], pa.Tab
             rows = _within(data, t, start_us, end_us)
             split = ([(single, rows)] if rows.num_rows else []) if single is not None else split_by_keys(rows, other)
             for values, part in split:
-                if task.bucket is not None and _bucket(values, task.bucket[1]) != task.bucket[0]:
-                    continue
-                if not job.spec.allows(dict(zip(other, values, strict=True))):
+                named = dict(zip(other, values, strict=True))
+                if not task.owns(named) or not job.spec.allows(named):
                     continue
                 key = _key(keys, other, values, day)
                 pieces.setdefault(key, []).append(part)
@@ -333,13 +401,9 @@ def run_task(task: LocalTask) -> TaskResult:
     job = task.job
     started = time.perf_counter()
     started_cpu = time.process_time()
-    sliced = {table: read_partitions(task, table) for table in job.partitioned_tables}
+    sliced, broadcast = read_task(task)
     per_table = {table: sum(p.num_rows for p in parts.values()) for table, parts in sliced.items()}
     rows = sum(per_table.values())
-    broadcast = {t: read_broadcast(t, task.broadcast_files[t], task.threads) for t in job.spec.broadcast}
-    all_keys = sorted({k for per in sliced.values() for k in per}, key=_sortable)
-    if not job.spec.partition_by and not all_keys:
-        all_keys = [()]  # one whole-window partition even when empty, like a run over an empty lake
     read_seconds = time.perf_counter() - started
     read_cpu = time.process_time() - started_cpu
     members = task.members or (job,)
@@ -347,25 +411,108 @@ def run_task(task: LocalTask) -> TaskResult:
     ran = dict.fromkeys(outputs, 0)
     took = dict.fromkeys(outputs, 0.0)
     cpu = dict.fromkeys(outputs, 0.0)
-    # Partition by partition, every member in turn: the members' tables (and anything their kernels share
-    # through Partition.shared) are built once per partition and dropped before the next.
-    for key in all_keys:
-        shared: dict[Any, Any] = {}
-        views: dict[tuple[Any, ...], pa.Table] = {}
-        for member in members:
-            t0, c0 = time.perf_counter(), time.process_time()
-            alerts = _run_kernel(member, task, key, sliced, broadcast, shared, views)
-            took[member.name] += time.perf_counter() - t0
-            cpu[member.name] += time.process_time() - c0
-            if alerts is not None:
-                ran[member.name] += 1
-                outputs[member.name].append(alerts)
+
+    def record(member: DetectorJob, alerts: pa.Table | None, seconds: float, cpu_seconds: float) -> None:
+        took[member.name] += seconds
+        cpu[member.name] += cpu_seconds
+        if alerts is not None:
+            ran[member.name] += 1
+            outputs[member.name].append(alerts)
+
+    n_keys = run_members(task, sliced, broadcast, record)
     done = {m: (pa.concat_tables(o) if o else _empty(), ran[m], took[m]) for m, o in outputs.items()}
     if not task.members:
         alerts, n, _ = done[job.name]
         return TaskResult(alerts, rows, n, read_seconds=read_seconds, rows_by_table=per_table, read_cpu=read_cpu,
                           cpu_by_member=cpu)
-    return TaskResult(_empty(), rows, len(all_keys), done, read_seconds, per_table, read_cpu, cpu)
+    return TaskResult(_empty(), rows, n_keys, done, read_seconds, per_table, read_cpu, cpu)
+
+
+Sliced = dict[str, dict[tuple[Any, ...], pa.Table]]  # table -> partition key -> rows
+
+
+def read_task(task: LocalTask) -> tuple[Sliced, dict[str, pa.Table]]:
+    """The task's partitions of each table it reads, and its side tables."""
+    job = task.job
+    sliced = {table: read_partitions(task, table) for table in job.partitioned_tables}
+    broadcast = {t: read_broadcast(t, task.broadcast_files[t], task.threads) for t in job.spec.broadcast}
+    return sliced, broadcast
+
+
+def run_members(task: LocalTask, sliced: Sliced, broadcast: dict[str, pa.Table],
+                record: Any) -> int:
+    """Every member's kernel on each of its partitions of the task; ``record(member, alerts or None, seconds,
+    CPU-seconds)`` after each. Returns how many partitions the read held.
+
+    Partition by partition, every member partitioned as the read is in turn: the members' tables (and anything
+    their kernels share through Partition.shared) are built once per partition and dropped before the next. Then
+    each coarser member (``ReadGroup``) on its partitions, made of the read's."""
+    job = task.job
+    members = task.members or (job,)
+    all_keys = sorted({k for per in sliced.values() for k in per}, key=_sortable)
+    if not job.spec.partition_by and not all_keys:
+        all_keys = [()]  # one whole-window partition even when empty, like a run over an empty lake
+    fine = [m for m in members if m.spec.partition_by == job.spec.partition_by]
+    for key in all_keys:
+        shared: dict[Any, Any] = {}
+        views: dict[tuple[Any, ...], pa.Table] = {}
+        for member in fine:
+            t0, c0 = time.perf_counter(), time.process_time()
+            alerts = _run_kernel(member, task, key, sliced, broadcast, shared, views)
+            record(member, alerts, time.perf_counter() - t0, time.process_time() - c0)
+    for member in members:
+        if member.spec.partition_by == job.spec.partition_by:
+            continue
+        t0, c0 = time.perf_counter(), time.process_time()
+        merged = _coarser_partitions(task, member, sliced)
+        record(member, None, time.perf_counter() - t0, time.process_time() - c0)
+        for key in sorted({k for per in merged.values() for k in per}, key=_sortable):
+            t0, c0 = time.perf_counter(), time.process_time()
+            alerts = _run_kernel(member, task, key, merged, broadcast, {}, {})
+            record(member, alerts, time.perf_counter() - t0, time.process_time() - c0)
+    return len(all_keys)
+
+
+def _coarser_partitions(task: LocalTask, member: DetectorJob, sliced: Sliced) -> Sliced:
+    """A coarser member's partitions, each the read's partitions of its key put together in canonical order: the
+    rows its own read would give it (rows before its own look-back left out first, so they are not sorted)."""
+    fine_keys = task.job.spec.partition_by
+    picks = [fine_keys.index(k) for k in member.spec.partition_by]
+    out: Sliced = {}
+    for table in member.partitioned_tables:
+        tcol = time_column(table)
+        trim = tcol is not None and member.spec.lookback < task.read_lookback(table)
+        pieces: dict[tuple[Any, ...], list[pa.Table]] = {}
+        for key in sorted(sliced.get(table, {}), key=_sortable):
+            part = sliced[table][key]
+            span = owned_span(task.window, dict(zip(fine_keys, key, strict=True)))
+            if trim and span.start is not None:
+                assert tcol is not None
+                part = _since(part, tcol, span.start - member.spec.lookback)
+            if part.num_rows:
+                pieces.setdefault(tuple(key[i] for i in picks), []).append(part)
+        out[table] = {key: sort_rows(pa.concat_tables(parts) if len(parts) > 1 else parts[0], table)
+                      for key, parts in pieces.items()}
+    return out
+
+
+def _since(part: pa.Table, tcol: str, start: dt.datetime) -> pa.Table:
+    """The rows of a partition (canonical order: by time, nulls last) from ``start`` on: a zero-copy slice, where
+    a filter copied every column of the rows kept."""
+    times = part.column(tcol)
+    if times.null_count:
+        lo = pa.scalar(start, times.type)
+        return part.filter(pc.greater_equal(times, lo))
+    t = pc.cast(times, pa.int64()).to_numpy()
+    first = int(np.searchsorted(t, _unit_count(start, times.type), side="left"))
+    return part.slice(first) if first else part
+
+
+def _unit_count(t: dt.datetime, kind: pa.DataType) -> int:
+    """``t`` as a count of ``kind``'s time unit since the epoch (the integer a timestamp column stores)."""
+    per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[kind.unit]
+    # rounded up: a whole count at or after ``t`` is the first a row at or after ``t`` can hold
+    return -(-((t - EPOCH) // dt.timedelta(microseconds=1)) * per_second // 1_000_000)
 
 
 def _run_kernel(job: DetectorJob, task: LocalTask, key: tuple[Any, ...],
@@ -389,8 +536,7 @@ def _run_kernel(job: DetectorJob, task: LocalTask, key: tuple[Any, ...],
             if part is not None and trim:
                 # the shared read reached further back than this detector asked for
                 assert tcol is not None and span.start is not None
-                lo = pa.scalar(span.start - job.spec.lookback, part.schema.field(tcol).type)
-                part = part.filter(pc.greater_equal(part.column(tcol), lo))
+                part = _since(part, tcol, span.start - job.spec.lookback)
             views[view_key] = (conform(part, table, cols) if part is not None
                                else canonical_schema(table, cols).empty_table())
         tables[table] = views[view_key]
@@ -520,20 +666,18 @@ class LocalRunner:
     def run_jobs(self, jobs: Sequence[DetectorJob], lake_root: Path, window: Window,
                  venues: Sequence[str] | None,
                  progress: Progress = NO_PROGRESS) -> dict[str, tuple[pa.Table, int, int, float, float]]:
-        """Several detectors, reading the lake once per group that shares partitioning.
+        """Several detectors, reading the lake once per group that shares partitioning (``read_groups``).
         Returns name -> (alerts, rows read, partitions, seconds: own kernel time + a share of the read,
         CPU-seconds: own kernels' + an equal share of the group's read)."""
-        groups: dict[tuple[Any, ...], list[DetectorJob]] = {}
-        for job in jobs:
-            groups.setdefault(share_key(job), []).append(job)
+        groups = read_groups(jobs)
         threads = max(1, (os.cpu_count() or 1) // self.workers)
         tasks: list[tuple[int, LocalTask]] = []
-        for g, members in enumerate(groups.values()):
-            merged, lookbacks = merge_jobs(members)
-            mine = [replace(t, members=tuple(members))
-                    for t in plan_tasks(merged, lake_root, window, venues, self.workers, threads, lookbacks)]
+        for g, group in enumerate(groups):
+            mine = [replace(t, members=group.members)
+                    for t in plan_tasks(group.job, lake_root, window, venues, self.workers, threads, group.lookbacks,
+                                        group.task_keys)]
             tasks.extend((g, t) for t in mine)
-            for m in members:
+            for m in group.members:
                 progress.start(m.name, len(mine))
         # Every group's tasks go to the pool at once, fewest tasks per group first: a group that is one big
         # task (a whole-window transfer graph) then runs beside the many venue-day tasks, not after them.
@@ -545,7 +689,8 @@ class LocalRunner:
             for name in result.by_member or {}:
                 progress.advance(name)
         out: dict[str, tuple[pa.Table, int, int, float, float]] = {}
-        for g, members in enumerate(groups.values()):
+        for g, group in enumerate(groups):
+            members = group.members
             done = results[g]
             read = sum(r.read_seconds for r in done) / len(members) / self.workers
             read_cpu = sum(r.read_cpu for r in done) / len(members)

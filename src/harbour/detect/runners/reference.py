@@ -1,5 +1,7 @@
 """Small reference detectors that exercise every runner feature: one partitioned table, two cogrouped
-tables with a look-back, partitioning by account, and a whole-window partition with a broadcast table.
+tables with a look-back, partitioning by account, and a whole-window partition with a broadcast table; and one
+partitioned by symbol and day across venues (``RefSymbolDay``, not in ``REFERENCE_DETECTORS``), which a read by
+venue, symbol and day serves.
 
 They are *not* registered (real runs never include them); tests and the runner documentation use them to
 check that both runners cut, feed and collect partitions identically. Written for clarity, not speed.
@@ -8,6 +10,7 @@ check that both runners cut, feed and collect partitions identically. Written fo
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections import defaultdict
 from typing import Any
 
@@ -143,6 +146,39 @@ class RefBigWithdrawal(Detector[BigTransferConfig]):
                 out.add(venue=venue, symbol=None, accounts=[account], start=t["ts"][i], end=t["ts"][i], score=0.6,
                         evidence_ids=[t["transfer_id"][i]],
                         explanation=f"individual account {account} withdrew ${t['usd_value'][i]:,.0f}")
+        return out.to_table()
+
+
+class SymbolDayConfig(BaseModel):
+    lookback_minutes: int = Field(30, description="how far before its day a partition reaches")
+
+
+class RefSymbolDay(Detector[SymbolDayConfig]):
+    """Every venue's trades of one symbol and day, with a look-back, in one partition (a coarser partitioning than
+    the others'): one alert a partition naming every trade in the order the runner handed them, and a checksum
+    of all their columns, so any difference in the rows, their order or their values shows."""
+
+    name = "ref_symbol_day"
+    version = "1.0"
+    typology = "cross_venue"
+    config_model = SymbolDayConfig
+
+    def describe(self, config: SymbolDayConfig) -> WorkSpec:
+        return WorkSpec(tables=("trades",), partition_by=("symbol", "date"),
+                        lookback=dt.timedelta(minutes=config.lookback_minutes))
+
+    def kernel(self, part: Partition, config: SymbolDayConfig) -> pa.Table:
+        trades = part.tables["trades"]
+        out = AlertBuilder(self)
+        if trades.num_rows == 0:
+            return out.to_table()
+        rows = trades.to_pylist()
+        checksum = hashlib.sha256(repr(rows).encode()).hexdigest()[:16]
+        venues = sorted({r["venue"] for r in rows})
+        out.add(venue=",".join(venues), symbol=part.key["symbol"], accounts=[], start=rows[0]["ts"],
+                end=part.window.start if part.window.start else rows[-1]["ts"], score=0.5,
+                evidence_ids=[f"{r['venue']}:{r['trade_id']}" for r in rows],
+                explanation=f"{len(rows)} trades of {part.key['symbol']} on {len(venues)} venues, columns {checksum}")
         return out.to_table()
 
 

@@ -48,7 +48,7 @@ def sort_rows(data: pa.Table, table: str) -> pa.Table:
         # Runs of one time already in key order: the lake's files, and pieces of them put together in key order
         # (one symbol's venues, say) once a stable sort by time has interleaved them.
         moved = data if order is None else data.take(pa.array(order))
-        if _runs_in_key_order(moved, cols[1:], np.flatnonzero(tie)):
+        if runs_in_key_order(moved, cols[1:], np.flatnonzero(tie)):
             return moved
     if len(cols) > 1 and tie.any():
         tied = np.zeros(n, dtype=bool)
@@ -67,7 +67,7 @@ def sort_rows(data: pa.Table, table: str) -> pa.Table:
     return data.take(pa.array(order))
 
 
-def _runs_in_key_order(data: pa.Table, keys: list[str], pairs: np.ndarray) -> bool:
+def runs_in_key_order(data: pa.Table, keys: list[str], pairs: np.ndarray) -> bool:
     """Whether each row ``i`` in ``pairs`` is at most row ``i + 1`` by ``keys`` (what a sort of the tied rows
     would find, without copying them): compared column by column in a compiled pass, a pair settled by the
     first column where it differs. False when unsure (a null, a NaN, a type not compared here): the caller

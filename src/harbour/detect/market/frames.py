@@ -19,10 +19,10 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from harbour.data.arrow_strings import string_buffers
+from harbour.data.row_order import runs_in_key_order
 from harbour.data.schemas import ACCOUNTS, ANNOUNCEMENTS, ORDERS, TRADES
 from harbour.detect.framework import Partition, Window
-from harbour.detect.market.owner_keys import find_accounts, owner_lookup
+from harbour.detect.market.owner_keys import owner_lookup, owner_names
 
 _EMPTY = {"trades": TRADES, "orders": ORDERS, "accounts": ACCOUNTS, "announcements": ANNOUNCEMENTS}
 UTC = dt.UTC
@@ -84,9 +84,25 @@ def _frame(arrow: pa.Table, table: str) -> pl.DataFrame:
         df = df.with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
         if table in _TIEBREAK:
             order = ["ts"] + [c for c in _TIEBREAK[table] if c in df.columns]
-            if not _in_order(df, order):
+            if not _arrow_in_order(arrow, order) and not _in_order(df, order):
                 df = df.sort(order, nulls_last=True, maintain_order=True)
     return df
+
+
+def _arrow_in_order(arrow: pa.Table, order: list[str]) -> bool:
+    """Whether the rows stand in ``order`` (time first), told on the Arrow table in compiled passes (as the runner
+    checks a lake file's rows): times in microseconds ascending, and the rows that share a time in key order.
+    False when unsure (another time unit, whose cast may make new ties; a null): ``_in_order`` then decides. The
+    frame's check compared every row's keys with the row before through Polars, ~0.47 ms of a bench partition's
+    trades; this ~0.05."""
+    ts = arrow.column(order[0])
+    if not pa.types.is_timestamp(ts.type) or ts.type.unit != "us" or ts.null_count:
+        return False
+    t = pc.cast(ts, pa.int64()).to_numpy()
+    if (t[1:] < t[:-1]).any():
+        return False
+    ties = np.flatnonzero(t[1:] == t[:-1])
+    return ties.size == 0 or len(order) == 1 or runs_in_key_order(arrow, order[1:], ties)
 
 
 def _in_order(df: pl.DataFrame, order: list[str]) -> bool:
@@ -191,25 +207,24 @@ _OWNED: dict[tuple[int, int, str, str], tuple[pl.DataFrame, pl.DataFrame, pl.Dat
 
 
 def _looked_up(df: pl.DataFrame, owners: pl.DataFrame, column: str, out: str) -> pl.DataFrame | None:
-    """``with_owner``'s result by finding each distinct account of ``df[column]`` in a compiled hash table of the map's
-    accounts (``owner_keys``, built once per map), where a left join hashes the map's 20k accounts again at every call
-    (1.2 ms for a book-day's 3.7k trades) and a Python dictionary of them needs every distinct account as a Python
-    string (1.3 ms for a partition's ~10k order life stories); None (the join decides) when the column holds a null
-    or is not text, or the map's columns are not text or it names an account twice (the join would repeat its
-    rows)."""
+    """``with_owner``'s result by finding each account of ``df[column]`` in a compiled hash table of the map's
+    accounts (``owner_keys``, built once per map) and writing its owner's name in the same pass, where a left join
+    hashes the map's 20k accounts again at every call (1.2 ms for a book-day's 3.7k trades) and a Python dictionary
+    of them needs every distinct account as a Python string (1.3 ms for a partition's ~10k order life stories); None
+    (the join decides) when the column holds a null or is not text, or the map's columns are not text or it names an
+    account twice (the join would repeat its rows)."""
     values = df[column]
     table = _owner_table(owners)
     if table is None or values.dtype != pl.String or values.null_count():
         return None
-    (slots, hashes, key_offsets, key_bytes), named = table
-    coded = dictionary_codes(values.to_arrow())
-    offsets, data, _ = string_buffers(coded.dictionary)
-    row = find_accounts(slots, hashes, key_offsets, key_bytes, offsets, data)
-    # an account the map does not know (or knows without an owner) is its own owner, as the join's coalesce names it
-    names = pc.coalesce(named.take(pa.array(row, mask=row < 0)), coded.dictionary)
-    # spread to the rows by Arrow's take and added by ``hstack``: a Polars gather and ``with_columns`` cost ~0.4 ms of
-    # Polars' per-operation overhead on a book-day's trades, the take and hstack ~0.07
-    spread = pl.Series(out, names.take(coded.indices), dtype=pl.String)
+    keys, named = table
+    accounts = values.to_arrow()
+    if isinstance(accounts, pa.ChunkedArray):
+        accounts = accounts.combine_chunks()
+    # an account the map does not know (or knows without an owner) is its own owner, as the join's coalesce names it;
+    # added by ``hstack``: a Polars ``with_columns`` cost ~0.4 ms of Polars' per-operation overhead on a book-day's
+    # trades, the hstack ~0.07
+    spread = pl.Series(out, owner_names(keys, named, accounts), dtype=pl.String)
     return df.hstack([spread]) if out not in df.columns else df.with_columns(spread)
 
 

@@ -1,4 +1,4 @@
-"""``frames.with_owner`` looks each distinct account up in a hash table of the owner map instead of joining the map:
+"""``frames.with_owner`` looks each account up in a hash table of the owner map instead of joining the map:
 the same frame as the left join and coalesce it replaces, for unknown accounts, accounts without an owner, owners
 named like accounts, a map naming an account twice and a missing account (the last two take the join); and the
 detectors' alerts are those of the join."""

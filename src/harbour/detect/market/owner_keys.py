@@ -5,8 +5,7 @@ Arrow string buffers before any frame is built.
 ``venue_codes`` numbers a column's venues and ``find_keys`` finds each ``venue:account`` pair's key in the table,
 hashing and comparing the bytes in place, without building the keys' strings. cross_venue's ``_owner_codes`` names
 every leg's owner with them; pump_and_dump's screen names the owners of one venue's accounts with ``account_owners``
-(a map of one venue, keyed by bare accounts), and ``frames.with_owner`` finds a frame's distinct accounts with
-``find_accounts``.
+(a map of one venue, keyed by bare accounts), and ``frames.with_owner`` names each leg's owner with ``owner_names``.
 """
 
 from __future__ import annotations
@@ -161,60 +160,36 @@ def find_accounts(slots: np.ndarray, hashes: np.ndarray, key_offsets: np.ndarray
 
 def owner_names(table: tuple[np.ndarray, ...], owners: pa.Array, accounts: pa.Array) -> pa.Array:
     """Per string of ``accounts`` (no nulls): the owner ``owners`` holds for it (the owner of the table's key equal to
-    it, ``owners`` in the table's key order), or the account itself when the table has no such key; one compiled
-    pass that looks each row up and writes the names, where dictionary-encoding the accounts, looking the distinct
-    ones up and taking and coalescing Arrow strings was ~2.2 ms for a bench partition's 7k trade legs."""
-    slots, hashes, key_offsets, key_bytes = table
+    it, ``owners`` in the table's key order), or the account itself when the table has no such key. Each row is looked
+    up and the names are written in compiled passes, where dictionary-encoding the accounts, looking the distinct ones
+    up and taking and coalescing Arrow strings cost ~2.2 ms for a bench partition's 7k trade legs."""
     owner_offsets, owner_bytes, _ = string_buffers(owners)
     offsets, data, _ = string_buffers(accounts)
-    found = np.empty(len(accounts), np.int64)
-    size = _named_sizes(slots, hashes, key_offsets, key_bytes, owner_offsets, offsets, data, found)
-    out_offsets = np.empty(len(accounts) + 1, np.int64)
-    out_bytes = np.empty(size, np.uint8)
+    slots, hashes, key_offsets, key_bytes = table
+    found = find_accounts(slots, hashes, key_offsets, key_bytes, offsets, data)
+    own = np.diff(offsets)
+    lengths = np.where(found >= 0, np.diff(owner_offsets)[np.maximum(found, 0)] if len(owners) else 0, own)
+    out_offsets = np.zeros(len(accounts) + 1, np.int64)
+    np.cumsum(lengths, out=out_offsets[1:])
+    out_bytes = np.empty(int(out_offsets[-1]), np.uint8)
     _write_names(found, owner_offsets, owner_bytes, offsets, data, out_offsets, out_bytes)
     return pa.Array.from_buffers(pa.large_string(), len(accounts), [None, pa.py_buffer(out_offsets),
                                                                     pa.py_buffer(out_bytes)])
 
 
 @njit(cache=True, nogil=True)
-def _named_sizes(slots: np.ndarray, hashes: np.ndarray, key_offsets: np.ndarray, key_bytes: np.ndarray,
-                 owner_offsets: np.ndarray, offsets: np.ndarray, data: np.ndarray, found: np.ndarray) -> int:
-    """``owner_names``' first pass: each row's key (``found``, -1 for none) and the bytes of all the names."""
-    shift = np.uint64(64 - int(np.log2(slots.shape[0])))
-    size = 0
-    for i in range(found.shape[0]):
-        a, z = offsets[i], offsets[i + 1]
-        h = _fold(_FNV_OFFSET, data, a, z)
-        s = np.intp((h * _SPREAD) >> shift)
-        found[i] = -1
-        while slots[s] >= 0:
-            j = slots[s]
-            ka = key_offsets[j]
-            if hashes[j] == h and key_offsets[j + 1] - ka == z - a and same_bytes(key_bytes, ka, data, a, z - a):
-                found[i] = j
-                break
-            s = (s + 1) & (slots.shape[0] - 1)
-        j = found[i]
-        size += owner_offsets[j + 1] - owner_offsets[j] if j >= 0 else z - a
-    return size
-
-
-@njit(cache=True, nogil=True)
 def _write_names(found: np.ndarray, owner_offsets: np.ndarray, owner_bytes: np.ndarray, offsets: np.ndarray,
                  data: np.ndarray, out_offsets: np.ndarray, out_bytes: np.ndarray) -> None:
-    """``owner_names``' second pass: each row's name, its owner's or its own, copied into one string buffer."""
-    at = 0
-    out_offsets[0] = 0
+    """``owner_names``' copy: each row's name, its owner's or its own, at its place (``out_offsets``) in one buffer."""
     for i in range(found.shape[0]):
         j = found[i]
         if j >= 0:
             src, a, z = owner_bytes, owner_offsets[j], owner_offsets[j + 1]
         else:
             src, a, z = data, offsets[i], offsets[i + 1]
+        at = out_offsets[i]
         for p in range(a, z):
-            out_bytes[at] = src[p]
-            at += 1
-        out_offsets[i + 1] = at
+            out_bytes[at + p - a] = src[p]
 
 
 @njit(cache=True, nogil=True)

@@ -21,6 +21,7 @@ import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -173,16 +174,24 @@ def read_columns(job: DetectorJob, table: str) -> list[str]:
 
 
 def canonical_schema(table: str, columns: Sequence[str]) -> pa.Schema:
+    return _canonical_schema(table, tuple(columns))
+
+
+@lru_cache(maxsize=256)
+def _canonical_schema(table: str, columns: tuple[str, ...]) -> pa.Schema:
+    """Made once per projection: the runners conform every partition's tables to it (~0.05 ms a build)."""
     schema = TABLES[table].schema
     return pa.schema([schema.field(c) for c in columns])
 
 
 def conform(data: pa.Table, table: str, columns: Sequence[str]) -> pa.Table:
-    """``data`` with exactly ``columns`` in the contract's types (engines disagree on nullability, tz)."""
+    """``data`` with exactly ``columns`` in the contract's types (engines disagree on nullability, tz). Columns
+    already of their type are kept as they are (a cast to the same type still cost a call per column)."""
     target = canonical_schema(table, columns)
     data = data.select(list(columns))
     try:
-        return pa.Table.from_arrays([data.column(c).cast(target.field(c).type) for c in columns], schema=target)
+        return pa.Table.from_arrays([col if col.type == kind else col.cast(kind)
+                                     for col, kind in zip(data.columns, target.types, strict=True)], schema=target)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise Invalid(f"table {table!r}: a column does not fit the data contract: {exc}", field=table) from exc
 
@@ -229,9 +238,12 @@ def _decode(code: int, values: list[list[Any]]) -> tuple[Any, ...]:
 
 def finish_alerts(detector: Detector[Any], alerts: pa.Table, span: Window) -> pa.Table:
     """Check a kernel's output against the contract and keep the alerts whose end lies in the owned span."""
+    if alerts is NO_ALERTS:
+        return alerts  # most partitions' answer; checking its columns cost ~0.14 ms a call (a list built per name)
     if not isinstance(alerts, pa.Table):
         raise Invalid(f"detector {detector.name!r}: kernel returned {type(alerts).__name__}, not a pyarrow.Table")
-    missing = [n for n in ALERTS.names if n not in alerts.column_names]
+    present = set(alerts.column_names)
+    missing = [n for n in ALERTS.names if n not in present]
     if missing:
         raise Invalid(f"detector {detector.name!r}: kernel output lacks alert columns {missing}", field="alerts")
     if alerts.num_rows == 0:

@@ -271,3 +271,36 @@ def test_rows_since_a_time_keep_the_rows_at_that_time(unit: str) -> None:
     assert _since(part, "ts", D0 + dt.timedelta(seconds=9)).num_rows == 0
     holes = pa.table({"ts": pa.array([*times, None], kind), "i": range(6)})
     assert _since(holes, "ts", D0).column("i").to_pylist() == [2, 3, 4]
+
+
+@pytest.mark.parametrize("days", [2, 3])
+def test_tasks_of_several_days_give_what_tasks_of_one_give(sample_lake: Path, days: int,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a look-back, a task owns consecutive days and reads each day's file once for that day and the next one's
+    look-back: the same partitions and alerts as one day a task, in fewer tasks and fewer file reads."""
+    from harbour.detect.runners import local
+    from harbour.detect.runners.plan import make_job
+    from harbour.detect.runners.reference import RefSymbolDay
+
+    detectors = [RefCancelBurst(), RefSelfTrade(), RefSymbolDay()]
+    one = run_detectors(sample_lake, detectors, workers=1)
+    job = make_job(RefCancelBurst())
+    single = local.plan_tasks(job, sample_lake, Window(), None, workers=1)
+    monkeypatch.setattr(local, "days_per_task", lambda *_: days)
+    several = local.plan_tasks(job, sample_lake, Window(), None, workers=1)
+    assert {d for t in several for d in t.dates or ()} == {d for t in single for d in t.dates or ()}
+    assert len(several) < len(single) and max(len(t.dates or ()) for t in several) == days
+    reads = sum(len(fs) for t in several for fs in t.files.values())
+    assert reads < sum(len(fs) for t in single for fs in t.files.values())
+    got = run_detectors(sample_lake, detectors, workers=1)
+    assert got.alerts.equals(one.alerts) and one.alerts.num_rows > 10
+    assert [d.partitions for d in got.detectors] == [d.partitions for d in one.detectors]
+
+
+def test_days_per_task_only_with_a_look_back_and_enough_tasks_for_every_worker() -> None:
+    from harbour.detect.runners.local import MAX_DAYS_PER_TASK, days_per_task
+
+    hour, none = dt.timedelta(hours=1), dt.timedelta(0)
+    assert days_per_task(240, 2, [none, none]) == 1
+    assert days_per_task(240, 2, [hour, none]) == MAX_DAYS_PER_TASK
+    assert days_per_task(16, 2, [hour]) == 2 and days_per_task(7, 2, [hour]) == 1

@@ -124,6 +124,10 @@ class Candidates:
         return Candidates(pl.DataFrame(), pl.DataFrame(), 0.0, pl.DataFrame())
 
 
+# What ``_episodes`` answers where the screen (``pressure_screen``) says no episode may alert.
+_SCREENED_OUT = Candidates.none()
+
+
 def coincident(cands: Candidates, config: PressureConfig) -> pl.DataFrame:
     """The episodes whose owner's timing is more than a coincidence by ``config``'s thresholds, with their
     evidence."""
@@ -192,9 +196,13 @@ def episodes(part: Partition, config: PressureConfig) -> tuple[Candidates, str]:
             PressureConfig(**config.model_dump(include=set(PressureConfig.model_fields)
                                                - {"max_repeat_chance"})).model_dump_json())
     if memo not in part.shared:
-        part.shared[memo] = (_episodes(part, config), inputs)  # the inputs stay alive, so their ids stay theirs
-    found: tuple[Candidates, str] = part.shared[memo][0]
-    return found
+        found = _episodes(part, config)
+        if found[0] is _SCREENED_OUT:
+            # not kept: the screen's answer also depends on max_repeat_chance (it keeps its own figures)
+            return Candidates.none(), found[1]
+        part.shared[memo] = (found, inputs)  # the inputs stay alive, so their ids stay theirs
+    kept: tuple[Candidates, str] = part.shared[memo][0]
+    return kept
 
 
 def _orders(part: Partition) -> pl.DataFrame:
@@ -237,7 +245,7 @@ def _episodes(part: Partition, config: PressureConfig) -> tuple[Candidates, str]
     # Most days no owner can have an episode that alerts: a screen on the Arrow tables says so before the search's
     # ~90 data-frame operations (pressure_screen).
     if not pressure_screen.may_alert(part, config, owners):
-        return Candidates.none(), venue
+        return _SCREENED_OUT, venue
     trades = frame(part, "trades", TRADE_COLUMNS)
     news = placements(part, PLACEMENT_COLUMNS)
     assert news is not None

@@ -1,28 +1,32 @@
 """A screen before the spoofing/layering episode search (``cancelled_pressure``): whether any owner of a
 venue-symbol-day may have an episode that alerts. Most days have none, and the search's ~90 data-frame operations
-a partition were a third of the whole suite's time on the bench market.
+a partition were a third of the whole suite's time on the bench market. It reads the Arrow tables in compiled passes,
+in two stages; each test is one the search makes, loosened so that it never stops an episode the search keeps.
 
-An episode can alert only if its owner executed on the other side while it stood, and that execution was no
-coincidence at the owner's pace: ``cancelled_pressure._owners_who_may_alert`` keeps an owner only if one of its
-episodes had such an execution (``hit``) and the chance of one at the owner's pace over the episode's span is at
-most ``max_coincidence``. The screen asks the same of every search episode that may exist, read straight from the
-Arrow tables in compiled passes:
+First, may an episode pass the search's owner screen (``cancelled_pressure._owners_who_may_alert``: an execution on
+the other side while it stood, ``hit``, at a pace that makes it no coincidence, ``max_coincidence``)?
 
-- its bait is every order that passes the search's own tests on the order (a limit order, placed, priced,
-  cancelled within ``max_lifetime_s``, big against the day's median new order, filled at most
-  ``max_fill_ratio``), without the tests that drop more orders (pulled by self-trade prevention, taking
-  liquidity). So each of the search's episodes lies inside one of the screen's: orders that overlap still overlap
-  among more orders, and an order in between only stretches the reach of the ones before it;
-- a search episode counts only with an order of ``min_order_multiple`` or more, b, so its span covers b's life
-  plus ``grace_s``; its chance at the owner's pace over that span (in whole seconds, as the search counts spans)
-  must pass, and so must b's own, and the span is no longer than the longest that passes: the search episode lies
-  in a window around b that the screen can bound;
-- in that window (and inside the screen's episode) the owner must have traded on the other side with an order new
-  that day on that side (the search counts decisions by their first leg), with at least
-  ``min_opposite_multiple`` of the median order in all; the imbalance test is left out, as a wider window may
-  break it either way.
+- its bait is every order that passes the search's own tests on the order (placed big or traded, a limit order,
+  placed, priced, cancelled within ``max_lifetime_s``, big against the day's median new order, filled at most
+  ``max_fill_ratio``), but for those that take more reading (pulled by self-trade prevention, taking liquidity). So
+  each of the search's episodes lies inside one of the screen's runs of overlapping orders;
+- an episode counts only with an order of ``min_order_multiple`` or more, b, so its span covers b's life plus
+  ``grace_s``; its chance at the owner's pace over that span (in whole seconds, as the search counts spans) must
+  pass, and so must b's own, and the span is no longer than the longest that passes: the episode lies in a window
+  around b that the screen can bound;
+- in that window (and inside the run) the owner must have traded on the other side with an order new that day on
+  that side (the search counts decisions by their first leg), with at least ``min_opposite_multiple`` of the median
+  order in all; and the run's bait must be ``min_imbalance`` times what it traded over b's own life.
 
-On ten days of the bench market the screen stops 146 of 180 partitions; the search's owner screen, 157.
+Second, where some may (``_family_bound``), may one of them pass the tests of the owner's episodes taken together:
+``max_repeat_chance`` on k hits among n episodes, and with one hit ``max_coincidence`` taken n times? The screen
+bounds n and the tail from below with the episodes it is sure of (runs holding an order surely the search's bait and
+big enough for the owner's own-size test, ``own_size_multiple``), and k from above. The bound is compared with each
+detector's own repeat threshold: spoofing and layering share the search, and its key leaves that threshold out.
+
+On ten days of the bench market the first stage stops 154 of 180 partitions (146 before it read only the orders
+placed big and tested the imbalance), the second 21 of the other 26 for layering, 23 for spoofing. The 34 the screen
+let through before it had its second stage cost the search ~40 ms each, and only 2 held an episode that passed.
 
 The thresholds against the median carry a relative slack of 1e-9 and the sums are plain where the search's are
 compensated, so a case at a threshold always goes to the search. Any input the screen does not read as the search
@@ -33,8 +37,10 @@ to the search too. The screen answers only whether to search: the alerts always 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import math
+from dataclasses import dataclass, fields, replace
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -44,8 +50,9 @@ from numba import njit
 
 from harbour.data.arrow_strings import find_id, is_word, load_u64, same_string, slot_of, string_buffers
 from harbour.detect.framework import Partition
-from harbour.detect.market.frames import dictionary_codes
-from harbour.detect.market.owner_keys import account_owners
+from harbour.detect.market.frames import dictionary_codes, poisson_tail
+from harbour.detect.market.lifecycles import seeded_lives
+from harbour.detect.market.owner_keys import account_owners, owner_lookup
 
 if TYPE_CHECKING:
     from harbour.detect.market.cancelled_pressure import PressureConfig
@@ -53,20 +60,64 @@ if TYPE_CHECKING:
 # Relative slack on every threshold the screen compares with the search's figures (the median, sums, chances):
 # far above their rounding (a few operations, ~1e-15), so a case at a threshold is never screened out.
 _SLACK = 1e-9
+# Absolute slack on the repeat chance: a Poisson tail is one less a sum near 1, so the search's and the screen's
+# differ by a few units of 1e-16 however small the tail.
+_TAIL_SLACK = 1e-12
 _NONE = np.iinfo(np.int64).min
 _HASH_MASK = np.uint64(2**64 - 1)  # every bit of the decisions' hashes: tests thin it to force collisions
 
 
 @dataclass(frozen=True)
+class Book:
+    """The screen's read of a partition: its tables, each event's kind (``_kinds_and_new``) and time (microseconds),
+    the buffers and hashes of the order ids and of the trades' order ids, and the median new order with the slack
+    below (``low``: "at least k x the median" is looser with it) and above (``high``: surer)."""
+
+    orders: pa.Table
+    trades: pa.Table
+    kind: np.ndarray
+    ts: np.ndarray
+    ids: Hashed
+    buys: Hashed
+    sells: Hashed
+    median: float
+
+    @cached_property
+    def sides(self) -> tuple[Any, ...]:
+        """The trade sides as ``seeded_lives`` reads them: the buys' order ids, their hashes and whether each took
+        liquidity (by the aggressor flags), the sells' alike, and the trades' quantities."""
+        aggressor = self.trades.column("aggressor")
+        return (*self.buys, _mask(pc.equal(aggressor, "buy")), *self.sells, _mask(pc.equal(aggressor, "sell")),
+                self.trades.column("quantity").to_numpy())
+
+    @property
+    def low(self) -> float:
+        return self.median - abs(self.median) * _SLACK
+
+    @property
+    def high(self) -> float:
+        return self.median + abs(self.median) * _SLACK
+
+
+@dataclass(frozen=True)
 class Bait:
     """The screen's bait orders, one row each: owner code, side (1: sell), placed and cancelled (microseconds),
-    size."""
+    size, filled quantity, how many trade sides name it and in how many it took liquidity (by their aggressor
+    flags), and the rows of its first event and first placement."""
 
     owner: np.ndarray
     sell: np.ndarray
     placed: np.ndarray
     cancelled: np.ndarray
     size: np.ndarray
+    filled: np.ndarray
+    named: np.ndarray
+    took: np.ndarray
+    first_row: np.ndarray
+    new_row: np.ndarray
+
+    def take(self, rows: np.ndarray) -> Bait:
+        return Bait(*(getattr(self, f.name)[rows] for f in fields(self)))
 
 
 @dataclass(frozen=True)
@@ -81,28 +132,49 @@ class Legs:
 
 
 def may_alert(part: Partition, config: PressureConfig, owners: pl.DataFrame) -> bool:
-    """Whether some owner of the partition may have an episode that passes the search's owner screen under
-    ``config``: False only when none can."""
+    """Whether some owner of the partition may have an episode that alerts under ``config``: False only when none
+    can."""
+    return _least_repeat(part, config, owners) - _TAIL_SLACK <= config.max_repeat_chance * (1 + _SLACK)
+
+
+def _least_repeat(part: Partition, config: PressureConfig, owners: pl.DataFrame) -> float:
+    """``least_repeat_chance``, kept in ``Partition.shared`` for the partition's other detector: spoofing and layering
+    share every threshold it reads, and differ in the repeat threshold it is compared with."""
+    orders, trades = part.tables.get("orders"), part.tables.get("trades")
+    key = ("pressure_screen.least_repeat", id(orders), id(trades), id(owners),
+           config.model_dump_json(exclude={"max_repeat_chance"}))
+    found = part.shared.get(key)
+    if found is None or found[1] is not orders or found[2] is not trades or found[3] is not owners:
+        found = (least_repeat_chance(part, config, owners), orders, trades, owners)  # they stay alive with it
+        part.shared[key] = found
+    least: float = found[0]
+    return least
+
+
+def least_repeat_chance(part: Partition, config: PressureConfig, owners: pl.DataFrame) -> float:
+    """A lower bound of the repeat chance (the search's ``repeat_chance``) of every episode of the partition that may
+    pass the search's other tests under ``config``: inf where none may, 0 where the screen cannot tell."""
     orders, trades = part.tables.get("orders"), part.tables.get("trades")
     if orders is None or trades is None or not _readable(orders, trades):
-        return True
+        return 0.0
     offsets, data, _ = _buffers(orders.column("event"))
     kind, q_new = _kinds_and_new(offsets, data, orders.column("quantity").to_numpy())
-    median = float(np.median(q_new)) if q_new.size else 0.0  # the search's median new order (0 with none)
-    low = median - abs(median) * _SLACK  # every test is "at least k x the median": a lower median is looser
-    found = _bait_orders(orders, trades, kind, config, low)
+    book = Book(orders, trades, kind, _micros(orders.column("ts")), _hashed(orders.column("order_id")),
+                _hashed(trades.column("buy_order_id")), _hashed(trades.column("sell_order_id")),
+                float(np.median(q_new)) if q_new.size else 0.0)  # the search's median new order (0 with none)
+    found = _bait_orders(book, config)
     if found is None:
-        return True
-    if found[0].num_rows == 0:
-        return False
-    heads, placed, cancelled, size = found
-    codes = _owner_codes(owners, heads.column("account"), trades)
-    if codes is None:
-        return True
-    bait_owner, buyer, seller = codes
-    sell = _mask(pc.equal(heads.column("side"), "sell")).astype(np.int64)
-    bait = Bait(bait_owner, sell, placed, cancelled, size)
-    return _any_episode_may_alert(bait, buyer, seller, trades, config, low)
+        return 0.0
+    accounts, bait = found
+    if len(accounts) == 0:
+        return math.inf
+    found_owners = Owners.read(owners, accounts)
+    if found_owners is None:
+        return 0.0
+    coded, bait_owner = found_owners
+    bait = replace(bait, owner=bait_owner)
+    order = np.lexsort((bait.placed, bait.sell, bait.owner))  # by owner, side and placement, as the search groups
+    return _least_of(book, bait.take(order), config, coded)
 
 
 def _readable(orders: pa.Table, trades: pa.Table) -> bool:
@@ -134,43 +206,57 @@ def _contract_types(orders: pa.Table, trades: pa.Table) -> bool:
     return True
 
 
-def _bait_orders(orders: pa.Table, trades: pa.Table, kind: np.ndarray, config: PressureConfig, low: float
-                 ) -> tuple[pa.Table, np.ndarray, np.ndarray, np.ndarray] | None:
-    """The orders that pass the search's tests on a single bait order: their first events' account and side, and
-    their placement, last cancel and size; None when the ids cannot be told apart by their hashes (a collision) or
-    an order was cancelled before it was placed (the search's episodes may then depend on the row order)."""
-    qty = orders.column("quantity").to_numpy()
-    ids = _buffers(orders.column("order_id"))
-    buys, sells = _buffers(trades.column("buy_order_id")), _buffers(trades.column("sell_order_id"))
+def _bait_orders(book: Book, config: PressureConfig) -> tuple[pa.ChunkedArray, Bait] | None:
+    """The orders that pass the search's tests on a single bait order: their first events' accounts, and their side,
+    placement, last cancel, size, filled quantity, trade sides and rows (owner codes left empty); None when the ids
+    cannot be told apart by their hashes (a collision), an order was cancelled before it was placed (the search's
+    episodes may then depend on the row order) or has a side other than buy or sell (its own group in the search,
+    with "buy" as its other side)."""
+    orders = book.orders
     # one compiled pass: the ids of the events big enough for the size test (an order's size is its largest
     # quantity), then every event and trade side of those ids; Arrow's look-ups, masks and takes over every event
     # were half the screen's time
-    found = _lives(ids, _hashes(ids), kind, qty, _micros(orders.column("ts")), config.size_multiple * low,
-                   buys, _hashes(buys), sells, _hashes(sells), trades.column("quantity").to_numpy())
-    first, first_new, placed, cancelled, size, filled, ok = found
+    qty = orders.column("quantity").to_numpy()
+    found = seeded_lives(*book.ids, qty >= config.size_multiple * book.low, book.kind, qty, book.ts, *book.sides)
+    (first, first_new, placed, cancelled, size, new_size, filled, named, took), ok = found
     if not ok:
         return None
-    if first.size == 0:
-        return orders.select(["account", "side"]).slice(0, 0), *(np.zeros(0, np.int64),) * 2, np.zeros(0)
-    has_new = first_new >= 0
-    priced = np.zeros(first.size, np.bool_)
-    priced[has_new] = _mask(pc.is_valid(orders.column("price").take(pa.array(first_new[has_new]))))
-    limit = _equal(_buffers(orders.column("order_type")), first, _LIMIT)
     life = cancelled - placed
-    max_life = dt.timedelta(seconds=config.max_lifetime_s) // dt.timedelta(microseconds=1)
-    keep = limit & priced & (cancelled > _NONE) & (life <= max_life) \
+    # the search reads only orders placed big (or that traded): an order amended up to a big size is not bait
+    keep = (cancelled > _NONE) & (life <= _micros_of(config.max_lifetime_s)) \
+        & ((new_size >= config.size_multiple * book.low) | (named > 0)) \
         & (filled <= config.max_fill_ratio * size * (1 + _SLACK))
+    rows = np.flatnonzero(keep)
+    keep[rows] = _equal(_buffers(orders.column("order_type")), first[rows], _LIMIT) & _priced(orders, first_new[rows])
     if (life[keep] < 0).any():
         return None
     picked = np.flatnonzero(keep)
-    kept = orders.select(["account", "side"]).take(pa.array(first[picked]))
-    if not pc.all(pc.is_in(kept.column("side"), pa.array(["buy", "sell"]))).as_py() and picked.size:
-        return None  # another side is its own group in the search, with "buy" as its other side
-    return kept, placed[picked], cancelled[picked], size[picked]
+    side = _buffers(orders.column("side"))
+    sell = _equal(side, first[picked], _SELL)
+    if not (sell | _equal(side, first[picked], _BUY)).all():
+        return None
+    none = np.zeros(picked.size, np.int64)
+    return orders.column("account").take(pa.array(first[picked], pa.int64())), Bait(
+        none, sell.astype(np.int64), placed[picked], cancelled[picked], size[picked], filled[picked], named[picked],
+        took[picked], first[picked], first_new[picked])
+
+
+def _priced(orders: pa.Table, first_new: np.ndarray) -> np.ndarray:
+    """Whether each order's first placement (its row, -1: none) has a price, as the search's price is."""
+    has_new = first_new >= 0
+    priced = np.zeros(first_new.size, np.bool_)
+    priced[has_new] = _mask(pc.is_valid(orders.column("price").take(pa.array(first_new[has_new]))))
+    return priced
+
+
+def _micros_of(seconds: float) -> int:
+    """A setting in seconds as the search's time deltas hold it: whole microseconds."""
+    return dt.timedelta(seconds=seconds) // dt.timedelta(microseconds=1)
 
 
 Buffers = tuple[np.ndarray, np.ndarray, np.ndarray]
-_LIMIT = np.frombuffer(b"limit", np.uint8)
+Hashed = tuple[Buffers, np.ndarray]  # a string column's buffers and its strings' hashes (``_quick_hash``)
+_LIMIT, _BUY, _SELL = (np.frombuffer(w, np.uint8) for w in (b"limit", b"buy", b"sell"))
 _NEW_W, _CANCEL_W, _EXPIRE_W = (np.uint64(int.from_bytes(w, "little")) for w in (b"new", b"cancel", b"expire"))
 
 
@@ -203,6 +289,11 @@ def _quick_hash(offsets: np.ndarray, data: np.ndarray, i: int) -> np.uint64:
             w = (w << np.uint64(8)) | np.uint64(data[q])
         x = (x ^ w) * _K1
     return x ^ (x >> np.uint64(31))  # type: ignore[no-any-return]
+
+
+def _hashed(col: pa.ChunkedArray) -> Hashed:
+    buf = _buffers(col)
+    return buf, _hashes(buf)
 
 
 def _hashes(buf: Buffers) -> np.ndarray:
@@ -265,81 +356,6 @@ def _equal_at(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, rows: np
     return out
 
 
-@njit(cache=True, nogil=True)
-def _lives(ids: tuple[np.ndarray, np.ndarray, np.ndarray], h: np.ndarray, kind: np.ndarray, qty: np.ndarray,
-           ts: np.ndarray, size_min: float, buys: tuple[np.ndarray, np.ndarray, np.ndarray], buy_h: np.ndarray,
-           sells: tuple[np.ndarray, np.ndarray, np.ndarray], sell_h: np.ndarray, trade_q: np.ndarray
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
-    """Per order id with an event of ``size_min`` or more, numbered in order of first such event: its first
-    event's row, its first new event's row (-1: none), its earliest new-event time (int64 max without one), its
-    latest cancel or expiry time (int64 min without one), its largest quantity, and the quantity of the trade sides
-    that name it; and whether every string matched by hash equals its id's bytes (False: a collision)."""
-    offsets, data, _ = ids
-    n = h.shape[0]
-    big = 0
-    for i in range(n):
-        big += qty[i] >= size_min
-    cap = 16
-    while cap < 2 * big:
-        cap *= 2
-    slot_h, slot_id = np.zeros(cap, np.uint64), np.full(cap, -1, np.int64)
-    rep = np.empty(big, np.int64)  # a row of each id, whose bytes every match must equal
-    n_ids = 0
-    for i in range(n):
-        if qty[i] >= size_min:
-            s = slot_of(slot_h, slot_id, h[i])
-            if slot_id[s] < 0:
-                slot_h[s], slot_id[s], rep[n_ids] = h[i], n_ids, i
-                n_ids += 1
-    # a bit per hash's top bits, 16 bits an id (8 KB for 4k ids: in L1), set for every id in the table: most events
-    # and trade sides name a small order, and the bit (no false negative, ~6% false positives) spares them the
-    # table's two cache misses (the table is 32 bytes a big row)
-    bits = 6
-    while (1 << bits) < 16 * n_ids:
-        bits += 1
-    shift = np.uint64(64 - bits)
-    bloom = np.zeros(1 << (bits - 6), np.uint64)
-    for c in range(n_ids):
-        b = h[rep[c]] >> shift
-        bloom[b >> np.uint64(6)] |= np.uint64(1) << (b & np.uint64(63))
-    first, first_new = np.full(n_ids, -1, np.int64), np.full(n_ids, -1, np.int64)
-    placed = np.full(n_ids, np.iinfo(np.int64).max, np.int64)
-    cancelled = np.full(n_ids, np.iinfo(np.int64).min, np.int64)
-    size, filled = np.full(n_ids, -np.inf), np.zeros(n_ids, np.float64)
-    for i in range(n):
-        b = h[i] >> shift
-        if not (bloom[b >> np.uint64(6)] >> (b & np.uint64(63))) & np.uint64(1):
-            continue
-        c = find_id(slot_h, slot_id, h[i])
-        if c < 0:
-            continue
-        if not same_string(offsets, data, i, offsets, data, rep[c]):
-            return first, first_new, placed, cancelled, size, filled, False
-        if first[c] < 0:
-            first[c] = i
-        if kind[i] == 1:
-            if first_new[c] < 0:
-                first_new[c] = i
-            placed[c] = min(placed[c], ts[i])
-        elif kind[i] == 2:
-            cancelled[c] = max(cancelled[c], ts[i])
-        size[c] = max(size[c], qty[i])
-    for side, side_h in ((buys, buy_h), (sells, sell_h)):
-        side_offsets, side_data, side_valid = side
-        for j in range(side_h.shape[0]):
-            b = side_h[j] >> shift
-            if side_valid.shape[0] and not side_valid[j] \
-                    or not (bloom[b >> np.uint64(6)] >> (b & np.uint64(63))) & np.uint64(1):
-                continue
-            c = find_id(slot_h, slot_id, side_h[j])
-            if c < 0:
-                continue
-            if not same_string(side_offsets, side_data, j, offsets, data, rep[c]):
-                return first, first_new, placed, cancelled, size, filled, False
-            filled[c] += trade_q[j]
-    return first, first_new, placed, cancelled, size, filled, True
-
-
 def _micros(col: pa.ChunkedArray) -> np.ndarray:
     return np.asarray(pc.cast(col, pa.int64()).to_numpy(), np.int64)
 
@@ -348,28 +364,114 @@ def _mask(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=np.bool_)
 
 
-def _owner_codes(owners: pl.DataFrame, accounts: pa.ChunkedArray, trades: pa.Table
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+@dataclass(frozen=True)
+class Owners:
     """Owner codes (``owner_keys.account_owners``: one code per owner, an unknown account its own owner) of the bait's
-    accounts and of every trade's buyer and seller; None when the map cannot be read so."""
-    every = dictionary_codes(pa.chunked_array([*accounts.chunks, *trades.column("buyer").chunks,
-                                               *trades.column("seller").chunks], pa.string()))
-    code = account_owners(owners, every.dictionary)
-    if code is None:
-        return None
-    per_row = code[np.asarray(every.indices.to_numpy(), np.int64)]
-    a, m = len(accounts), trades.num_rows
-    return per_row[:a], per_row[a:a + m], per_row[a + m:]
+    accounts (``read``), and the accounts of some of those owners found in other columns by their strings (``find``):
+    coding every buyer and seller of the day, thousands of accounts looked up in the map, was a fifth of the screen,
+    where the legs read are those of the big orders' owners, a few hundred at most."""
+
+    map: pl.DataFrame
+    accounts: pa.Array
+    codes: np.ndarray
+
+    @staticmethod
+    def read(owners: pl.DataFrame, accounts: pa.ChunkedArray) -> tuple[Owners, np.ndarray] | None:
+        """The owners and each account's owner code; None when the map cannot be read so."""
+        coded = dictionary_codes(accounts)
+        code = account_owners(owners, coded.dictionary)
+        if code is None:
+            return None
+        return Owners(owners, coded.dictionary, code), code[np.asarray(coded.indices.to_numpy(), np.int64)]
+
+    def find(self, wanted: np.ndarray, columns: list[pa.ChunkedArray]) -> list[np.ndarray] | None:
+        """Per account of each column (no nulls), its owner's code where the owner is one of ``wanted`` (codes of the
+        bait's owners), else -1; None on a hash collision among the wanted owners' accounts."""
+        names, codes = self._accounts_of(np.unique(wanted))
+        offsets, data, _ = string_buffers(pa.array(names, pa.string()))
+        found: list[np.ndarray] = []
+        for col in columns:
+            coded = _find_strings(offsets, data, np.asarray(codes, np.int64), *_buffers(col)[:2])
+            if coded is None:
+                return None
+            found.append(coded)
+        return found
+
+    def _accounts_of(self, wanted: np.ndarray) -> tuple[list[str], list[int]]:
+        """Every account whose owner is one of ``wanted``, and that owner's code."""
+        by_owner = _accounts_by_owner(self.map)
+        names: list[str] = []
+        codes: list[int] = []
+        for code in wanted.tolist():
+            if code < len(by_owner):
+                names += by_owner[code]
+            else:  # an account the map does not know, its own owner: one of the bait's
+                names += self.accounts.filter(pa.array(self.codes == code)).to_pylist()
+            codes += [code] * (len(names) - len(codes))
+        return names, codes
+
+
+# The accounts of each owner of the last owner maps read (``_accounts_by_owner``), keyed by the map's id (a reference to
+# the map is kept, so its id stays its own): ``frames.owner_map`` hands every partition of a task the same map.
+_ACCOUNTS: dict[int, tuple[pl.DataFrame, list[list[str]]]] = {}
+
+
+def _accounts_by_owner(owners: pl.DataFrame) -> list[list[str]]:
+    """Per owner code of ``owner_keys.owner_lookup`` (the map read without a key twice: ``Owners.read`` found it so),
+    the map's accounts it owns, and its own name where that is no account of the map: an account the map does not
+    know is its own owner, so one named as an owner is that owner's (as ``account_owners`` codes it)."""
+    found = _ACCOUNTS.get(id(owners))
+    if found is not None and found[0] is owners:
+        return found[1]
+    lookup = owner_lookup(owners)
+    assert lookup is not None
+    _, code_of_key, ids = lookup
+    named = owners.select("account", "owner").drop_nulls()["account"].to_list()  # the keys, as the lookup read them
+    by_owner: list[list[str]] = [[] for _ in ids]
+    for account, code in zip(named, code_of_key.tolist(), strict=True):
+        by_owner[code].append(account)
+    keys = set(named)
+    for name, code in ids.items():
+        if name not in keys:
+            by_owner[code].append(name)
+    if len(_ACCOUNTS) >= 16:
+        _ACCOUNTS.clear()
+    _ACCOUNTS[id(owners)] = (owners, by_owner)
+    return by_owner
+
+
+@njit(cache=True, nogil=True)
+def _find_strings(set_offsets: np.ndarray, set_data: np.ndarray, set_codes: np.ndarray, offsets: np.ndarray,
+                  data: np.ndarray) -> np.ndarray | None:
+    """Per string of ``offsets``/``data``, the code of the equal string of the set (distinct strings), or -1; None
+    when two strings of the set share a hash. The set is small: its table stays in the cache."""
+    n = set_codes.shape[0]
+    cap = 16
+    while cap < 2 * n:
+        cap *= 2
+    slot_h, slot_id = np.zeros(cap, np.uint64), np.full(cap, -1, np.int64)
+    for k in range(n):
+        h = _quick_hash(set_offsets, set_data, k)
+        s = slot_of(slot_h, slot_id, h)
+        if slot_id[s] >= 0:
+            return None
+        slot_h[s], slot_id[s] = h, k
+    out = np.full(offsets.shape[0] - 1, -1, np.int64)
+    for i in range(out.shape[0]):
+        k = find_id(slot_h, slot_id, _quick_hash(offsets, data, i))
+        if k >= 0 and same_string(offsets, data, i, set_offsets, set_data, k):
+            out[i] = set_codes[k]
+    return out
 
 
 def _legs(trades: pa.Table, buyer: np.ndarray, seller: np.ndarray, wanted: np.ndarray) -> Legs:
     """The trades' legs of the (owner, side) keys ``wanted`` (a buy leg's key is its buyer's owner code x 2, a sell
-    leg's its seller's x 2 + 1), in key and time order: only the episodes' owners' legs on their other side are
-    read, and sorting every leg was the screen's largest step."""
+    leg's its seller's x 2 + 1; -1 codes an owner not looked for), in key and time order: only the episodes' owners'
+    legs on their other side are read, and sorting every leg was the screen's largest step."""
     key = np.concatenate([buyer * 2, seller * 2 + 1])
     is_wanted = np.zeros(int(max(key.max(initial=0), wanted.max(initial=0))) + 1, np.bool_)
     is_wanted[wanted] = True
-    rows = np.flatnonzero(is_wanted[key])
+    rows = np.flatnonzero((key >= 0) & is_wanted[np.maximum(key, 0)])
     ts = _micros(trades.column("ts"))
     m = ts.size
     leg_ts = ts[rows % m] if m else ts
@@ -380,61 +482,93 @@ def _legs(trades: pa.Table, buyer: np.ndarray, seller: np.ndarray, wanted: np.nd
     return Legs(key[order], ts[order % m] if m else ts, q[order % m] if m else q, order)
 
 
-def _any_episode_may_alert(bait: Bait, buyer: np.ndarray, seller: np.ndarray, trades: pa.Table,
-                           config: PressureConfig, low: float) -> bool:
-    """Whether a search episode inside one of the screen's may have passed the search's owner screen: judged at each
-    of the screen's orders big enough to make an episode count (``_may_hit``)."""
-    order = np.lexsort((bait.placed, bait.sell, bait.owner))  # by owner, side and placement, as the search groups
-    owner, sell, placed, cancelled = (a[order] for a in (bait.owner, bait.sell, bait.placed, bait.cancelled))
-    big = bait.size[order] >= config.min_order_multiple * low
+Runs = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # ``_runs``: each order's run, the runs' spans, sizes
+
+
+@dataclass(frozen=True)
+class Pace:
+    """The other side's trading of the bait's owners: their legs (``Legs``), each leg's count of new decisions of
+    its key before it (``cum``, one more row than the legs), the search's day in seconds and its grace in
+    microseconds."""
+
+    legs: Legs
+    cum: np.ndarray
+    day_s: float
+    grace: int
+
+
+def _least_of(book: Book, bait: Bait, config: PressureConfig, owners: Owners) -> float:
+    """``least_repeat_chance`` of the bait (sorted by owner, side and placement, as the search groups them), its
+    big orders' owners' trading on the other side read once (``Pace``)."""
+    big = bait.size >= config.min_order_multiple * book.low
     if not big.any():
-        return False
-    legs = _legs(trades, buyer, seller, owner[big] * 2 + (1 - sell[big]))
+        return math.inf
+    found = owners.find(bait.owner[big], [book.trades.column("buyer"), book.trades.column("seller")])
+    if found is None:
+        return 0.0
+    buyer, seller = found
+    legs = _legs(book.trades, buyer, seller, bait.owner[big] * 2 + (1 - bait.sell[big]))
     if legs.key.size == 0:
-        return False
-    ts = _micros(trades.column("ts"))
+        return math.inf
+    ts = _micros(book.trades.column("ts"))
     day_s = max((int(ts.max()) - int(ts.min())) / 1e6, 3600.0)  # the search's day: its trades' span, an hour at least
-    grace = dt.timedelta(seconds=config.grace_s) // dt.timedelta(microseconds=1)
-    return _may_hit(owner, sell, placed, cancelled, big, grace, legs.key, legs.ts, legs.q,
-                    _new_decisions(trades, legs), config.min_opposite_multiple * low * (1 - _SLACK), day_s,
-                    config.max_coincidence * (1 + _SLACK) + _SLACK)
+    pace = Pace(legs, np.concatenate([[0], np.cumsum(_new_decisions(book.trades, legs))]), day_s,
+                _micros_of(config.grace_s))
+    return _least_at(book, bait, pace, config, owners)
+
+
+def _least_at(book: Book, bait: Bait, pace: Pace, config: PressureConfig, owners: Owners) -> float:
+    """inf unless one of the bait's big orders may be in an episode that passes the search's owner screen
+    (``_may_hit``), else the least of its owners' bounds (``_family_bound``). Orders surely not the search's bait
+    (``_bait_checks``) are dropped first: a run without them may break in two, and its windows shrink."""
+    legs = pace.legs
+    big = bait.size >= config.min_order_multiple * book.low
+    runs = _runs(bait.owner, bait.sell, bait.placed, bait.cancelled, bait.size)
+    passes = _may_hit(bait.owner, bait.sell, bait.placed, bait.cancelled, big, *runs, pace.grace, legs.key, legs.ts,
+                      legs.q, pace.cum, config.min_opposite_multiple * book.low * (1 - _SLACK), config.min_imbalance,
+                      pace.day_s, config.max_coincidence * (1 + _SLACK) + _SLACK)
+    if not passes.any():
+        return math.inf
+    out, sure = _bait_checks(book, bait, config)
+    if out.any():  # fewer orders, whose owners' legs are among those read (the next call finds none surely out)
+        return _least_at(book, bait.take(np.flatnonzero(~out)), pace, config, owners)
+    return _family_bound(book, bait, big, sure, runs, passes, pace, config, owners)
 
 
 @njit(cache=True, nogil=True)
-def _episode_spans(owner: np.ndarray, sell: np.ndarray, placed: np.ndarray, cancelled: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Per order (sorted by owner, side and placement), the first placement and the last cancel of its episode: the
-    run of overlapping orders of one owner and side, as the search groups them."""
+def _runs(owner: np.ndarray, sell: np.ndarray, placed: np.ndarray, cancelled: np.ndarray, size: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per order (sorted by owner, side and placement), its run of overlapping orders of one owner and side, as the
+    search groups its episodes; and per run its first placement, last cancel and summed size (of sizes above 0)."""
     n = owner.shape[0]
-    ep = np.empty(n, np.int64)
-    e_start, e_stop = np.empty(n, np.int64), np.empty(n, np.int64)
-    k, reach = -1, 0
+    run = np.empty(n, np.int64)
+    r_start, r_stop, r_size = np.empty(n, np.int64), np.empty(n, np.int64), np.zeros(n, np.float64)
+    k = -1
     for i in range(n):
-        if i == 0 or owner[i] != owner[i - 1] or sell[i] != sell[i - 1] or placed[i] > reach:
+        if i == 0 or owner[i] != owner[i - 1] or sell[i] != sell[i - 1] or placed[i] > r_stop[k]:
             k += 1
-            e_start[k], e_stop[k], reach = placed[i], cancelled[i], cancelled[i]
-        else:
-            reach = max(reach, cancelled[i])
-            e_stop[k] = max(e_stop[k], cancelled[i])
-        ep[i] = k
-    return e_start[ep], e_stop[ep]
+            r_start[k], r_stop[k] = placed[i], cancelled[i]
+        r_stop[k] = max(r_stop[k], cancelled[i])
+        r_size[k] += max(size[i], 0.0)  # at least the bait of any episode of the run, whatever the sizes
+        run[i] = k
+    return run, r_start[:k + 1], r_stop[:k + 1], r_size[:k + 1]
 
 
 @njit(cache=True, nogil=True)
 def _may_hit(owner: np.ndarray, sell: np.ndarray, placed: np.ndarray, cancelled: np.ndarray, big: np.ndarray,
-             grace: int, keys: np.ndarray, ts: np.ndarray, q: np.ndarray, new: np.ndarray, least: float, day_s: float,
-             chance: float) -> bool:
-    """Whether some search episode E may pass the owner screen. E lies inside one of the screen's episodes E' (the
-    orders sorted by owner, side and placement) and holds a ``big`` order b, so E's span covers b's life plus the
-    grace and lies inside E''s. E passes only if its chance at its owner's pace (the owner's distinct decisions on
-    the other side a second of the day) over its span in whole seconds is at most ``chance``: so b's own span must
-    pass, and E's span is shorter than the longest that passes. And a new decision of the owner must have traded on
-    the other side inside E's span, with at least ``least`` traded there in all: the legs (``keys``, ``ts``, ``q``,
-    ``new``, sorted by key and time) are searched in the window E may cover around b."""
-    e_start, e_stop = _episode_spans(owner, sell, placed, cancelled)
-    cum = np.zeros(keys.shape[0] + 1, np.int64)  # new decisions before each leg
-    for j in range(keys.shape[0]):
-        cum[j + 1] = cum[j] + new[j]
+             run: np.ndarray, r_start: np.ndarray, r_stop: np.ndarray, r_size: np.ndarray, grace: int,
+             keys: np.ndarray, ts: np.ndarray, q: np.ndarray, cum: np.ndarray, least: float, imbalance: float,
+             day_s: float, chance: float) -> np.ndarray:
+    """Per order, whether it is ``big`` and a search episode E holding it may pass the owner screen. E lies inside
+    the order's run (the orders sorted by owner, side and placement) and holds the order, b, so E's span covers b's
+    life plus the grace and lies inside the run's. E passes only if its chance at its owner's pace (the owner's
+    distinct decisions on the other side a second of the day) over its span in whole seconds is at most ``chance``:
+    so b's own span must pass, and E's span is shorter than the longest that passes. A new decision of the owner must
+    have traded on the other side inside E's span, with at least ``least`` traded there in all: the legs (``keys``,
+    ``ts``, ``q``, sorted by key and time; ``cum``: new decisions before each) are searched in the window E may
+    cover around b. And E's bait, at most the run's, must be ``imbalance`` times what traded there, at least what
+    traded over b's own life and grace (``_balanced``)."""
+    passes = np.zeros(owner.shape[0], np.bool_)
     for i in range(owner.shape[0]):
         if not big[i]:
             continue
@@ -449,13 +583,236 @@ def _may_hit(owner: np.ndarray, sell: np.ndarray, placed: np.ndarray, cancelled:
         # one more against the rounding of the logarithm
         longest = 4e12 if chance >= 1 else (np.floor(-np.log(1 - chance) / rate) + 2) * 1e6
         reach = np.int64(min(longest, 4e12))
-        lo = max(e_start[i], cancelled[i] + grace - reach)
-        hi = min(e_stop[i] + grace, placed[i] + reach)
+        lo = max(r_start[run[i]], cancelled[i] + grace - reach)
+        hi = min(r_stop[run[i]] + grace, placed[i] + reach)
         la = a + np.searchsorted(ts[a:z], lo, side="left")
         lz = a + np.searchsorted(ts[a:z], hi, side="right")
-        if cum[lz] - cum[la] > 0 and q[la:lz].sum() >= least:
-            return True
-    return False
+        passes[i] = cum[lz] - cum[la] > 0 and q[la:lz].sum() >= least \
+            and _balanced(r_size[run[i]], placed[i], cancelled[i] + grace, ts, q, a, z, imbalance)
+    return passes
+
+
+@njit(cache=True, nogil=True)
+def _balanced(bait_max: float, lo: int, hi: int, ts: np.ndarray, q: np.ndarray, a: int, z: int, imbalance: float
+              ) -> bool:
+    """Whether bait of at most ``bait_max`` may be ``imbalance`` times its owner's execution over an episode spanning
+    [lo, hi] at least (legs a to z of its key). The search reads that execution as the difference of two running sums
+    over the key's legs, so it may fall short of their sum by the rounding of the running sums (~1e-16 of the key's
+    total a leg): 1e-9 of the total is taken off for it."""
+    la = a + np.searchsorted(ts[a:z], lo, side="left")
+    lz = a + np.searchsorted(ts[a:z], hi, side="right")
+    traded = q[la:lz].sum() * (1 - _SLACK) - _SLACK * q[a:z].sum()
+    return bait_max * (1 + _SLACK) >= imbalance * traded  # type: ignore[no-any-return]
+
+
+def _family_bound(book: Book, bait: Bait, big: np.ndarray, sure: np.ndarray, runs: Runs, passes: np.ndarray,
+                  pace: Pace, config: PressureConfig, owners: Owners) -> float:
+    """The least repeat chance an episode of the owners of the orders that pass ``_may_hit`` may alert with (the bait
+    sorted by owner, side and placement), from each owner's figures (``_owner_figures``); 0 where the screen cannot
+    tell. The search judges an owner's episodes together: k hits of its n episodes, against the sum of their chances
+    at its pace outside the hits (``repeat_chance``, a Poisson tail, at most ``max_repeat_chance``); with one hit,
+    that episode's chance is also taken n times (at most ``max_coincidence``). A tail grows with the sum and falls
+    with k, so a lower bound of the sum and an upper bound of k bound it from below."""
+    if book.low <= 0:
+        return 0.0  # bait of no size: an episode's bait is no longer at least its biggest order
+    theta = _own_size_bounds(book, bait, runs, passes, config, owners)
+    if theta is None:
+        return 0.0
+    sure &= (bait.size >= config.min_order_multiple * book.high) & (bait.size >= theta)
+    legs = pace.legs
+    least = config.min_opposite_multiple * book.low * (1 - _SLACK)
+    figures = _owner_figures(bait.owner, bait.sell, bait.placed, bait.cancelled, big, sure, passes, *runs, pace.grace,
+                             legs.key, legs.ts, legs.q, pace.cum, least, config.min_imbalance, pace.day_s,
+                             config.max_coincidence * (1 + _SLACK) + _SLACK)
+    return float(_owner_bounds(*figures).min(initial=math.inf))
+
+
+def _owner_bounds(count: np.ndarray, lam: np.ndarray, hits: np.ndarray, single: np.ndarray) -> np.ndarray:
+    """Per owner (``_owner_figures``), the least repeat chance one of its episodes may alert with: at k >= 2 hits the
+    tail at the most hits it may have, with one hit the tail of one (when that hit may pass the coincidence test
+    taken n times); inf when neither."""
+    least = np.full(count.size, math.inf)
+    for i in range(count.size):
+        sum_lb = lam[i] * (1 - _SLACK)
+        if hits[i] >= 2:
+            least[i] = poisson_tail(int(hits[i]), sum_lb)
+        if hits[i] >= 1 and single[i]:
+            least[i] = min(least[i], poisson_tail(1, sum_lb))
+    return least
+
+
+def _bait_checks(book: Book, bait: Bait, config: PressureConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Which of the screen's bait orders are surely not the search's, and which surely are. The search drops an order
+    that took liquidity (``_resting``, by the aggressor flags where there are any; without them it compares prices,
+    and no order is sure either way) and one cancelled at the very time its account placed an order on the other side
+    (``_pulled``). It reads only orders placed big (with slack the other way: a big limit order first placement) or
+    that traded, and its filled share and size tests pass with slack the other way."""
+    trades = book.trades
+    flags = trades.column("aggressor").null_count < trades.num_rows
+    pulled, placed_then = _pulled_at_cancel(book, bait)
+    out = (flags & (bait.took > 0)) | pulled
+    bait_size = config.size_multiple * book.high
+    placed_big = (book.orders.column("quantity").to_numpy()[bait.new_row] >= bait_size) \
+        & _equal(_buffers(book.orders.column("order_type")), bait.new_row, _LIMIT)
+    sure = flags & (bait.took == 0) & ~placed_then & (placed_big | (bait.named > 0)) & (bait.size >= bait_size) \
+        & (bait.filled <= config.max_fill_ratio * bait.size * (1 - _SLACK))
+    return out, sure
+
+
+def _pulled_at_cancel(book: Book, bait: Bait) -> tuple[np.ndarray, np.ndarray]:
+    """Which bait orders ``_pulled`` drops (a placement at its cancel's time, by its account, on its other side as
+    ``_pulled`` pairs them: a buy with a sell, anything else with a buy), and which had any placement then (rare: a
+    few orders a day, looked at one by one)."""
+    rows = np.flatnonzero(book.kind == 1)
+    rows = rows[np.argsort(book.ts[rows], kind="stable")]
+    news = book.ts[rows]
+    lo, hi = np.searchsorted(news, bait.cancelled), np.searchsorted(news, bait.cancelled, side="right")
+    placed_then = hi > lo
+    pulled = np.zeros(placed_then.size, np.bool_)
+    accounts, sides = book.orders.column("account"), book.orders.column("side")
+    for i in np.flatnonzero(placed_then):
+        then = pa.array(rows[lo[i]:hi[i]])
+        same = pc.equal(accounts.take(then), accounts[int(bait.first_row[i])])
+        other = pc.not_equal(sides.take(then), "buy") if bait.sell[i] == 0 else pc.equal(sides.take(then), "buy")
+        pulled[i] = pc.any(pc.and_(same, other)).as_py()
+    return pulled, placed_then
+
+
+def _own_size_bounds(book: Book, bait: Bait, runs: Runs, passes: np.ndarray, config: PressureConfig,
+                     owners: Owners) -> np.ndarray | None:
+    """Per bait order, at least ``own_size_multiple`` times its owner's usual size as the search measures it (inf for
+    owners with no order that passes ``_may_hit``); None where the screen cannot tell. The usual size is the median of
+    the owner's orders that traded (``_own_medians``), less some: big ones it pulled and ones placed on the other side
+    while one of its episodes stood; with none left, the day's median order. The orders that may be left out (pulled
+    ones by the tests with slack, ones placed while one of the owner's runs stood) are not known, but the median of
+    what is left is at most the ceil(a/2)-th largest of them all, a being those surely kept."""
+    orders = book.orders
+    judged = np.unique(bait.owner[passes])
+    found = owners.find(judged, [orders.column("account")])  # each event's owner, where it is one of them
+    if found is None:
+        return None
+    event_owner = found[0]
+    qty = orders.column("quantity").to_numpy()
+    (first, first_new, placed, cancelled, size, _, filled, _, _), ok = seeded_lives(
+        *book.ids, event_owner >= 0, book.kind, qty, book.ts, *book.sides)
+    if not ok:
+        return None
+    # their orders (by the first event, as the search names an order's owner) that traded, and were placed (the
+    # search drops the others)
+    has = np.flatnonzero((first_new >= 0) & (filled > 0))
+    rows = first[has]
+    owner = event_owner[rows]
+    placed, size = placed[has], size[has]
+    side = _buffers(orders.column("side"))
+    is_buy, is_sell = _equal(side, rows, _BUY), _equal(side, rows, _SELL)
+    may_be_pulled = _equal(_buffers(orders.column("order_type")), rows, _LIMIT) & _priced(orders, first_new[has]) \
+        & (cancelled[has] > _NONE) & (filled[has] <= 0.5 * size * (1 + _SLACK)) \
+        & (size >= config.size_multiple * book.low)
+    run, r_start, r_stop, _ = runs
+    theta = np.full(bait.size.size, math.inf)
+    for o in judged:
+        mine, theirs = np.flatnonzero(owner == o), bait.owner == o
+        left_out = may_be_pulled[mine].copy()
+        for bait_sell, on_side in ((1, is_buy), (0, is_sell)):  # an order against the runs on its other side
+            r = np.unique(run[theirs & (bait.sell == bait_sell)])
+            if r.size:  # the runs' last run begun by each placement, and whether it still stood
+                k = np.searchsorted(r_start[r], placed[mine], side="right") - 1
+                left_out |= on_side[mine] & (k >= 0) & (placed[mine] <= r_stop[r][np.maximum(k, 0)])
+        sizes, kept = np.sort(size[mine]), int((~left_out).sum())
+        usual = sizes[sizes.size - (kept + 1) // 2] if kept else max(sizes.max(initial=-math.inf), book.high)
+        theta[theirs] = config.own_size_multiple * usual * (1 + _SLACK)
+    return theta
+
+
+@njit(cache=True, nogil=True)
+def _owner_figures(owner: np.ndarray, sell: np.ndarray, placed: np.ndarray, cancelled: np.ndarray, big: np.ndarray,
+                   sure: np.ndarray, passes: np.ndarray, run: np.ndarray, r_start: np.ndarray, r_stop: np.ndarray,
+                   r_size: np.ndarray, grace: int, keys: np.ndarray, ts: np.ndarray, q: np.ndarray, cum: np.ndarray,
+                   least: float, imbalance: float, day_s: float, chance: float
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per owner with an order that passes ``_may_hit`` (the bait sorted by owner, side and placement), in the order of
+    their codes: at least how many episodes it has and the sum of their chances at its pace outside its hits
+    (``_side_figures``), at most its number of hits, and whether one of its episodes may pass the coincidence test
+    taken as many times as it surely has episodes (the search's test when an owner has one hit)."""
+    n = owner.shape[0]
+    count = np.zeros(n, np.int64)
+    lam, hits, single = np.zeros(n, np.float64), np.zeros(n, np.int64), np.zeros(n, np.bool_)
+    n_out, i = 0, 0
+    while i < n:
+        j = i
+        while j < n and owner[j] == owner[i]:
+            j += 1
+        if passes[i:j].any():
+            m = i
+            while m < j:  # each side of the owner's
+                e = m
+                while e < j and sell[e] == sell[m]:
+                    e += 1
+                c, s, h = _side_figures(m, e, owner, sell, placed, cancelled, big, sure, run, r_start, r_stop, r_size,
+                                        grace, keys, ts, q, cum, least, imbalance, day_s)
+                count[n_out], lam[n_out], hits[n_out], m = count[n_out] + c, lam[n_out] + s, hits[n_out] + h, e
+            for b in range(i, j):
+                key = owner[b] * 2 + 1 - sell[b]
+                rate = (cum[np.searchsorted(keys, key, side="right")] - cum[np.searchsorted(keys, key)]) / day_s
+                span = (cancelled[b] - placed[b] + grace) // 1_000_000
+                single[n_out] |= passes[b] and 1 - np.exp(-rate * count[n_out] * span) <= chance
+            n_out += 1
+        i = j
+    return count[:n_out], lam[:n_out], hits[:n_out], single[:n_out]
+
+
+@njit(cache=True, nogil=True)
+def _side_figures(m: int, e: int, owner: np.ndarray, sell: np.ndarray, placed: np.ndarray, cancelled: np.ndarray,
+                  big: np.ndarray, sure: np.ndarray, run: np.ndarray, r_start: np.ndarray, r_stop: np.ndarray,
+                  r_size: np.ndarray, grace: int, keys: np.ndarray, ts: np.ndarray, q: np.ndarray, cum: np.ndarray,
+                  least: float, imbalance: float, day_s: float) -> tuple[int, float, int]:
+    """One owner's figures on one side (bait rows m to e), against its legs on the other: how many episodes it surely
+    has, at least their summed chance, and at most how many of its episodes are hits.
+
+    - Hits: each hit holds a big order of its own, whose run's window (the run's span and the grace) holds a new
+      decision and ``least`` traded, and which passes ``_balanced``: at most as many as such orders.
+    - Episodes: the search's bait lies among the screen's, so each run holding a ``sure`` order (surely the search's
+      bait, big, and big enough for the owner's own-size test) holds an episode, and its span is at least that
+      order's life and the grace.
+    - Pace outside the hits: the owner's new decisions on the other side less those the hits count. A hit counts
+      those in its span and grace; episodes are apart, so a decision is counted at most once for the episode it
+      falls in and once more for each that ended in the grace before it: at most once for each of its bait orders
+      cancelled then, and only inside the windows of the runs that may hold a hit."""
+    key = owner[m] * 2 + 1 - sell[m]
+    a, z = np.searchsorted(keys, key), np.searchsorted(keys, key, side="right")
+    first_run, n_runs = run[m], run[e - 1] - run[m] + 1
+    window = np.zeros(n_runs, np.bool_)
+    for r in range(n_runs):
+        la = a + np.searchsorted(ts[a:z], r_start[first_run + r])
+        lz = a + np.searchsorted(ts[a:z], r_stop[first_run + r] + grace, side="right")
+        window[r] = cum[lz] - cum[la] > 0 and q[la:lz].sum() >= least
+    hits, may_hold = 0, np.zeros(n_runs, np.bool_)
+    for b in range(m, e):
+        r = run[b] - first_run
+        if big[b] and window[r] and _balanced(r_size[run[b]], placed[b], cancelled[b] + grace, ts, q, a, z, imbalance):
+            hits += 1
+            may_hold[r] = True
+    ends = np.sort(cancelled[m:e])
+    counted, done = 0, a
+    for r in range(n_runs):
+        if not may_hold[r]:
+            continue
+        la = max(done, a + np.searchsorted(ts[a:z], r_start[first_run + r]))
+        done = max(done, a + np.searchsorted(ts[a:z], r_stop[first_run + r] + grace, side="right"))
+        for leg in range(la, done):
+            if cum[leg + 1] > cum[leg]:
+                counted += 1 + np.searchsorted(ends, ts[leg]) - np.searchsorted(ends, ts[leg] - grace)
+    pace = max(cum[z] - cum[a] - counted, 1) / day_s
+    longest = np.full(n_runs, -1, np.int64)
+    for b in range(m, e):
+        if sure[b]:
+            r = run[b] - first_run
+            longest[r] = max(longest[r], (cancelled[b] - placed[b] + grace) // 1_000_000)
+    chances = 0.0
+    for r in range(n_runs):
+        if longest[r] >= 0:
+            chances += 1 - np.exp(-pace * longest[r])
+    return int((longest >= 0).sum()), chances, hits
 
 
 def _new_decisions(trades: pa.Table, legs: Legs) -> np.ndarray:

@@ -26,7 +26,7 @@ straight into the large order — at a better price. Four tests:
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -55,13 +55,34 @@ from harbour.detect.market.frames import (
     span_seconds,
     with_owner,
 )
-from harbour.detect.market.front_running_orders import Takers, _large_unplaced, _Taken, _taken_of, order_events
+from harbour.detect.market.front_running_orders import (
+    NO_STRING,
+    Halves,
+    Takers,
+    Unplaced,
+    _large_unplaced,
+    _Taken,
+    _taken_of,
+    order_events,
+    taker_legs,
+    text,
+    trade_arrays,
+)
 from harbour.detect.market.front_running_screens import (
     NearIndex,
-    _may_pass_habits,
+    _Big,
+    _habit_orders,
+    _Legs,
     _may_pass_sizes,
+    _micros,
     _near_frame,
-    _near_index,
+    _size_pairs,
+    big_of,
+    big_of_taken,
+    index_of,
+    legs_of,
+    legs_of_trades,
+    span_micros,
 )
 from harbour.detect.market.lifecycles import group_totals, taker_placements
 
@@ -200,7 +221,8 @@ def _taken(takers: Takers, t: pl.DataFrame, news: pl.DataFrame | None,
     if found is None:
         return None
     codes, firsts, n_ids, totals = found
-    return _taken_of(codes, firsts, n_ids, totals, rows, t)
+    return _taken_of(codes, firsts, n_ids, totals, t["quantity"].cast(pl.Float64).to_numpy()[rows],
+                     _micros(t["ts"])[rows])
 
 
 def _large_orders(t: pl.DataFrame, news: pl.DataFrame | None, owners: pl.DataFrame,
@@ -238,18 +260,13 @@ def _large_orders(t: pl.DataFrame, news: pl.DataFrame | None, owners: pl.DataFra
         .with_columns(w0=pl.col("ref") - pre, w1=pl.col("last") + post).collect(engine="in-memory")
 
 
-# The large orders' columns the screens read (``_near_index``, ``_may_pass_sizes``, ``_may_pass_habits``).
-SCREENED = ("order_id", "first", "c_side", "c_qty", "w0", "w1")
-
-
 def _large_by_codes(takers: Takers, taken: _Taken, t: pl.DataFrame, least: float,
-                    config: FrontRunningConfig, screened: bool = False) -> pl.DataFrame:
+                    config: FrontRunningConfig) -> pl.DataFrame:
     """``_large_orders``' frame of the orders that took liquidity with a size of ``least`` or more, built from
     the compiled passes' arrays (``taken``) for those few orders only: gathering every taker's strings and the
     query that grouped the large orders' trade ids, sorted them and added their spans were ~1.5 ms a partition
-    of the 10M-trade bench market. With ``screened``, only its ``SCREENED`` columns, the same rows: what the
-    screens read, where the accounts, owners and trade ids of the whole frame were ~0.5 ms a partition more and
-    most partitions stop at the screens."""
+    of the 10M-trade bench market. The screens read the arrays (``big_of_taken``): only a partition past them
+    builds this frame."""
     rows, is_buy, _ = takers
     large = np.flatnonzero(taken.size >= least)
     first = taken.first[large]
@@ -262,13 +279,8 @@ def _large_by_codes(takers: Takers, taken: _Taken, t: pl.DataFrame, least: float
     buy = is_buy[taken.firsts[large]]
     first, placed, has_placed = taken.first[large], taken.placed[large], taken.has_placed[large]
     ref = np.where(has_placed, np.minimum(placed, first), first)
-    pre, post = (dt.timedelta(seconds=s) // dt.timedelta(microseconds=1)
-                 for s in (config.pre_seconds, config.post_seconds))
+    pre, post = span_micros(config)
     c_side = pl.Series(["buy" if b else "sell" for b in buy.tolist()], dtype=pl.String)
-    if screened:  # the takers' ids are the order ids of their legs' sides (``_takers``)
-        return pl.DataFrame({"order_id": takers[2].gather(taken.firsts[large]), "first": _us(first),
-                             "c_side": c_side, "c_qty": taken.size[large], "w0": _us(ref - pre),
-                             "w1": _us(taken.last[large] + post)})
     order_id, account, owner = _of_side(t, ("buy_order_id", "sell_order_id", "buyer", "seller", "owner_b", "owner_s"),
                                         rows[taken.firsts[large]], buy)
     return pl.DataFrame({
@@ -506,6 +518,111 @@ def _with_market_move(hits: pl.DataFrame, t: pl.DataFrame, near: pl.DataFrame, b
     return rows.with_columns(move=pl.Series(moves, dtype=pl.Float64)).drop("u0", "u1", "c_ids")
 
 
+def _between_owners(owned: pl.DataFrame) -> pl.DataFrame:
+    """The kernel's trades ``t``: those between two owners (a trade within one owner changes nothing)."""
+    return owned.filter(pl.col("owner_b") != pl.col("owner_s"))
+
+
+def _legs_frame(t: pl.DataFrame) -> pl.DataFrame:
+    """Each trade's buy leg, then each one's sell leg: the leg's time, trade, price and quantity, its account and
+    owner, ``side``, ``aggr`` (its side took liquidity, or the trade has no aggressor) and ``decision``."""
+    return pl.concat([
+        t.lazy().select("ts", "trade_id", "price", "quantity", account="buyer", owner="owner_b",
+                        side=pl.lit("buy"), aggr=pl.col("aggressor").fill_null("buy") == "buy",
+                        decision=decision(t, "buy_order_id")),
+        t.lazy().select("ts", "trade_id", "price", "quantity", account="seller", owner="owner_s",
+                        side=pl.lit("sell"), aggr=pl.col("aggressor").fill_null("sell") == "sell",
+                        decision=decision(t, "sell_order_id")),
+    ]).collect(engine="in-memory").rechunk()  # one chunk: rows are gathered from legs many times below
+
+
+def _least_positions(c_qty: np.ndarray, median_trade: float, config: FrontRunningConfig) -> np.ndarray:
+    """Per large order, the smallest position ahead that may pass the size tests (a positive multiple of a positive
+    median trade is needed to alert), widened by 1e-9 against the order of addition (the tests are exact): owners
+    below it are not ``sized``, and their unwind legs are left out. That replaces a group-by of every owner near
+    every large order and a semi-join, and makes the joins smaller: 0.2 of the detector's 3.3 CPU-s over the
+    bench market."""
+    return np.maximum(config.min_ratio * c_qty, config.min_position_multiple * median_trade) * (1 - 1e-9)
+
+
+class _Screen(NamedTuple):
+    """What the screens (``_screened``) found: the ids of the large orders near which an owner may alert (none: no
+    alert can come of the partition; None: any may), the large orders as the probe read them (``_large_unplaced``;
+    None: the full path reads the placements' frame), and the legs as the screens read them (None: not read)."""
+
+    orders: list[str] | None
+    unplaced: Unplaced | None
+    legs: _Legs | None
+
+
+def _screened(owned: pl.DataFrame, part: Partition, owners: pl.DataFrame, config: FrontRunningConfig) -> _Screen:
+    """``_Screen`` of the partition. The screens read the trades in place (``trade_arrays``) where they can, else the
+    kernel's frames. On ten days of the 10M-trade bench market the trades' frame filter, the takers' ids, the large
+    orders' and the legs' frames and their hashes were ~4 ms of the kernel's ~8.6 a partition, and all but a few
+    partitions stop here."""
+    trades = trade_arrays(owned)
+    if trades is None:
+        t = _between_owners(owned)
+        takers = _takers(t)
+        unplaced = _unplaced_of_frames(takers, t, order_events(part), config)
+        big = _large_orders(t, placements(part, PLACEMENT_COLUMNS), owners, config, part.shared, takers) \
+            if unplaced is None or unplaced.missed.shape[0] else _large_by_codes(takers, unplaced.taken, t,
+                                                                                unplaced.least, config)
+        day_s, legs = span_seconds(t["ts"], 3600.0), legs_of(_legs_frame(t))
+        return _Screen(_may_alert(legs, big_of(big), num(t["quantity"].median()), day_s, config), unplaced, legs)
+    taken_by = taker_legs(trades)
+    unplaced = _large_unplaced(taken_by[2], trades.qty[taken_by[0]], trades.ts[taken_by[0]], order_events(part),
+                               config)
+    if unplaced is None:
+        t = _between_owners(owned)
+        large = big_of(_large_orders(t, placements(part, PLACEMENT_COLUMNS), owners, config, part.shared))
+    else:
+        large = big_of_taken(unplaced, taken_by, trades, order_events(part), config)
+    day_s = 3600.0 if trades.ts.shape[0] == 0 else max(
+        dt.timedelta(microseconds=int(trades.ts.max() - trades.ts.min())).total_seconds(), 3600.0)  # span_seconds
+    median_trade, legs = num(pl.Series(trades.qty).median()), legs_of_trades(trades)
+    return _Screen(_may_alert(legs, large, median_trade, day_s, config), unplaced, legs)
+
+
+def _unplaced_of_frames(takers: Takers, t: pl.DataFrame, orders: pa.Table | None,
+                        config: FrontRunningConfig) -> Unplaced | None:
+    """``_large_unplaced`` of the kernel's frames (None also where a quantity, a time or a taker's id is null)."""
+    ids = text(takers[2])
+    if t["quantity"].null_count() or t["ts"].null_count() or ids is None or ids.valid.shape[0]:
+        return None
+    rows = takers[0]
+    return _large_unplaced(Halves(ids, NO_STRING), t["quantity"].cast(pl.Float64).to_numpy()[rows],
+                           _micros(t["ts"])[rows], orders, config)
+
+
+def _may_alert(legs: _Legs, big: _Big, median_trade: float, day_s: float, config: FrontRunningConfig
+               ) -> list[str] | None:
+    """The screens' answer on the legs and large orders as arrays (``_Screen.orders``): whether some owner near a
+    large order may pass the size tests (none on 91 of the 180 partitions of ten days of the 10M-trade bench market),
+    and then the unwind and coincidence tests (none on 85 of the other 89), and near which orders."""
+    if big.w0.shape[0] == 0:
+        return []
+    index = index_of(legs, big, prune=median_trade > 0, least=_least_positions(big.c_qty, median_trade, config))
+    pairs = _size_pairs(legs, big, index, median_trade, config)
+    if not _may_pass_sizes(legs, big, index, median_trade, config, pairs):
+        return []
+    rows = _habit_orders(legs, big, index, median_trade, day_s, config, pairs)
+    if rows is None:
+        return None
+    ids = big.ids_at(rows)
+    return None if None in ids else [i for i in ids if i is not None]
+
+
+def _index_near(legs: _Legs, big: pl.DataFrame, orders: list[str] | None, prune: bool, least: np.ndarray
+                ) -> NearIndex:
+    """``_near_index`` of the legs (as the screens read them: the legs frame's rows) near the large orders of
+    ``orders`` only (ids; None: all), each order's row that of ``big``: an order's legs depend on it alone, so the
+    others' are not searched (on the 1M-trade market's partitions past the screens, a few orders of hundreds)."""
+    rows = np.arange(big.height) if orders is None else np.flatnonzero(big["order_id"].is_in(orders).to_numpy())
+    order_rows, leg_rows, sized, owner = index_of(legs, big_of(big[rows]), prune, least[rows])
+    return rows[order_rows], leg_rows, sized, owner
+
+
 class FrontRunningDetector(Detector[FrontRunningConfig]):
     name = "front_running"
     version = "1.5"
@@ -526,48 +643,25 @@ class FrontRunningDetector(Detector[FrontRunningConfig]):
             return out.to_table()
         venue, symbol = part_venue(part, trades), part_symbol(part, trades)
         owners = owner_map(part, venue)
-        t = with_owner(with_owner(trades, owners, "buyer", "owner_b"), owners, "seller", "owner_s") \
-            .filter(pl.col("owner_b") != pl.col("owner_s"))
-        # The large orders without the placements' frame where the order events allow (``_large_unplaced``): most
-        # partitions stop at the screens below, and only the joins past them need the frame. Building the frame and
-        # interning the takers' ids with every placement's were ~6 ms a partition of the 10M-trade bench market,
-        # the probe ~1.2; on ten days of it 8 of the 180 partitions still build the frame (4 past the screens, 4
-        # with an unfilled market order to read), and the detector went from ~2.2 to ~1.4 CPU-s (from ~1.7 to
-        # ~0.9 with the trades' frame and owners already built by the suite's other kernels).
+        owned = with_owner(with_owner(trades, owners, "buyer", "owner_b"), owners, "seller", "owner_s")
+        # Most partitions stop at the screens (``_screened``), which read the trades in place, probe the takers'
+        # placements on the Arrow order events and build no frame: the frames below were ~4 ms a partition of the
+        # 10M-trade bench market.
+        screen = _screened(owned, part, owners, config)
+        if screen.orders is not None and not screen.orders:
+            return out.to_table()
+        t = _between_owners(owned)
         takers = _takers(t)
-        unplaced = _large_unplaced(takers, t, order_events(part), config)
-        if unplaced is None:
+        if screen.unplaced is None or screen.unplaced.missed.shape[0]:
             big = _large_orders(t, placements(part, PLACEMENT_COLUMNS), owners, config, part.shared, takers)
-        else:  # the screens' columns only: the whole frame past them
-            big = _large_by_codes(takers, unplaced[0], t, unplaced[1], config, screened=True)
-        if big.height == 0:
-            return out.to_table()
-        legs = pl.concat([
-            t.lazy().select("ts", "trade_id", "price", "quantity", account="buyer", owner="owner_b",
-                            side=pl.lit("buy"), aggr=pl.col("aggressor").fill_null("buy") == "buy",
-                            decision=decision(t, "buy_order_id")),
-            t.lazy().select("ts", "trade_id", "price", "quantity", account="seller", owner="owner_s",
-                            side=pl.lit("sell"), aggr=pl.col("aggressor").fill_null("sell") == "sell",
-                            decision=decision(t, "sell_order_id")),
-        ]).collect(engine="in-memory").rechunk()  # one chunk: rows are gathered from legs many times below
+        else:  # the probe's large orders: the screens' arrays took the same legs as ``_takers``
+            big = _large_by_codes(takers, screen.unplaced.taken, t, screen.unplaced.least, config)
+        legs = _legs_frame(t)
         median_trade = num(t["quantity"].median())
-        # A material position ahead (a positive multiple of a positive median trade) is needed to alert. Owners
-        # whose position ahead cannot pass the size tests are told on compiled sums, widened by 1e-9 against the
-        # order of addition (the tests below are exact): their legs are not ``sized`` and their unwind legs are
-        # left out. That replaces a group-by of every owner near every large order and a semi-join, and makes
-        # the joins below smaller: 0.2 of the detector's 3.3 CPU-s over the bench market.
-        least = np.maximum(config.min_ratio * big["c_qty"].cast(pl.Float64).to_numpy(),
-                           config.min_position_multiple * median_trade) * (1 - 1e-9)
-        index = _near_index(legs, big, prune=median_trade > 0, least=least)
-        if not _may_pass_sizes(legs, big, index, median_trade, config):
-            # as on 91 of the 180 partitions of ten days of the 10M-trade bench market
-            return out.to_table()
+        least = _least_positions(big["c_qty"].cast(pl.Float64).to_numpy(), median_trade, config)
+        index = _index_near(legs_of(legs) if screen.legs is None else screen.legs, big, screen.orders,
+                            prune=median_trade > 0, least=least)
         day_s = span_seconds(t["ts"], 3600.0)
-        if not _may_pass_habits(legs, big, index, median_trade, day_s, config):
-            # as on 85 of the other 89 (the habits below ran on 2 of the 4 left, 1 with a hit)
-            return out.to_table()
-        if unplaced is not None:
-            big = _large_by_codes(takers, unplaced[0], t, unplaced[1], config)
         joined = _near_joined(legs, big, index, placements(part, PLACEMENT_COLUMNS))
         per = _candidates(joined, big, median_trade, config)
         if per.height == 0:  # as on 2 of those 4: the habits cost 2 ms on no rows

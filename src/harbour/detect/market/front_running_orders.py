@@ -6,8 +6,14 @@ placements as a Polars frame (``frames.placements``, ~3.3 ms a partition of the 
 the takers' ids with every placement's (``lifecycles.taker_placements``, ~3 ms). Most partitions stop at the size
 and habit screens right after, so that was most of the detector's cost. Here the takers' ids (a few thousand) go
 into a small compiled hash table, and the order events' ids are probed against it, only at the ``new`` events,
-every match checked byte for byte against its taker's string. Whatever this pass cannot read as the full path
-would (nulls, a hash collision, a time unit or a column type of another kind) answers None: the full path decides.
+every match checked byte for byte against its taker's string (ids sharing a hash are told apart). Whatever this
+pass cannot read as the full path would (nulls, a time unit or a column type of another kind) answers None: the full
+path decides.
+
+The kernel's screens read the trades the same way (``TradeArrays``): each text column of the owned trades frame is
+read from Polars' own string views in place (``StringSpans``; the legs' two columns as ``Halves``), with no Polars
+query, filter or conversion to Arrow's offsets layout (each ~0.1-0.4 ms on a book-day of the 10M-trade bench market,
+where most partitions stop at the screens).
 """
 
 from __future__ import annotations
@@ -19,12 +25,12 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
+from polars import CompatLevel
 
-from harbour.data.arrow_strings import find_id, is_word, same_string, slot_of, string_buffers
+from harbour.data.arrow_strings import is_word, load_u64, same_string, slot_of, string_buffers
 from harbour.detect.aml.interning import string_hash
 from harbour.detect.framework import Partition
 from harbour.detect.market.frames import num
-from harbour.detect.market.front_running_screens import _micros
 from harbour.detect.market.lifecycles import group_totals
 
 if TYPE_CHECKING:
@@ -71,12 +77,11 @@ class _Taken(NamedTuple):
 
 
 def _taken_of(codes: np.ndarray, firsts: np.ndarray, n_ids: int, totals: tuple[np.ndarray, ...] | None,
-              rows: np.ndarray, t: pl.DataFrame) -> _Taken | None:
-    """``_Taken`` of the takers' interned ids (``codes`` per leg first, ``firsts``, ``n_ids``) and the placements'
-    ``totals`` per id (``placement_totals``'; None: no placements); None where a size is not a positive finite
-    number."""
-    qty, first, last = group_totals(codes[:rows.shape[0]], n_ids, t["quantity"].cast(pl.Float64).to_numpy()[rows],
-                                    _micros(t["ts"])[rows])
+              filled: np.ndarray, ts: np.ndarray) -> _Taken | None:
+    """``_Taken`` of the takers' interned ids (``codes`` per leg first, ``firsts``, ``n_ids``), each leg's quantity
+    (``filled``) and time (``ts``, microseconds), and the placements' ``totals`` per id (``placement_totals``'; None:
+    no placements); None where a size is not a positive finite number."""
+    qty, first, last = group_totals(codes[:filled.shape[0]], n_ids, filled, ts)
     placed, has_placed, size = first, np.zeros(n_ids, np.bool_), qty
     if totals is not None:
         placed, placed_size, has_placed, has_size = totals
@@ -86,28 +91,35 @@ def _taken_of(codes: np.ndarray, firsts: np.ndarray, n_ids: int, totals: tuple[n
     return _Taken(codes, firsts[:n_ids], qty, first, last, placed, has_placed, size)
 
 
-def _large_unplaced(takers: Takers, t: pl.DataFrame, orders: pa.Table | None,
-                    config: FrontRunningConfig) -> tuple[_Taken, float] | None:
-    """What ``_large_orders`` reads, without the placements' frame: the takers' placements probed on the Arrow
-    order events (``probe_takers``), as ``_Taken``, and the size that makes an order large (``_large_by_codes``
-    builds the frame); None (``_large_orders`` decides) where the probe cannot read them or where ``_missed`` may
-    find a market order that filled nothing (a ``market`` placement of no taker's id, of the large size or NaN: as
-    on 4 of the 180 partitions of ten days of the 10M-trade bench market). Momentum ignition, which read
-    ``taker_placements`` from front running's call on a shared partition, makes its own on the few partitions
-    that pass its exit check."""
-    rows = takers[0]
-    if orders is None or rows.shape[0] == 0 or t["quantity"].null_count() or t["ts"].null_count():
+class Unplaced(NamedTuple):
+    """The large orders as the probe reads them (``_large_unplaced``): the takers' orders (``_Taken``), the size
+    that makes an order large, and the rows of the order events of the market orders placed that large that filled
+    nothing (``missed``: none, as on 176 of the 180 partitions of ten days of the 10M-trade bench market)."""
+
+    taken: _Taken
+    least: float
+    missed: np.ndarray
+
+
+def _large_unplaced(ids: Halves, filled: np.ndarray, ts: np.ndarray, orders: pa.Table | None,
+                    config: FrontRunningConfig) -> Unplaced | None:
+    """What ``_large_orders`` reads, without the placements' frame: the placements of the takers' orders (``ids``,
+    one per leg of ``Takers``, with its quantity ``filled`` and time ``ts`` in microseconds: no nulls) probed on the
+    Arrow order events (``probe_spans``), as ``Unplaced``; ``_large_by_codes`` builds the frame of the orders that
+    filled (the full path reads the frame of the others, ``_missed``). None (``_large_orders`` decides) where the
+    probe cannot read them, or a market placement of no taker's id has a NaN size (Polars orders NaN above every
+    number). Momentum ignition, which read ``taker_placements`` from front running's call on a shared partition,
+    makes its own on the few partitions that pass its exit check."""
+    if orders is None or filled.shape[0] == 0:
         return None
-    probed = probe_takers(takers[2].to_arrow(), orders)
+    probed = probe_spans(ids, orders)
     if probed is None:
         return None
-    taken = _taken_of(probed.codes, probed.firsts, probed.firsts.shape[0], probed[2:6], rows, t)
-    if taken is None:
+    taken = _taken_of(probed.codes, probed.firsts, probed.firsts.shape[0], probed[2:6], filled, ts)
+    if taken is None or np.isnan(probed.unfilled_qty).any():
         return None
     least = config.size_multiple * num(pl.Series(taken.size).median())
-    if not (probed.unfilled_qty < least).all():  # a NaN too: Polars orders it above every number
-        return None
-    return taken, least
+    return Unplaced(taken, least, probed.unfilled_rows[probed.unfilled_qty >= least])
 
 
 def order_events(part: Partition) -> pa.Table | None:
@@ -125,12 +137,40 @@ def _hashes(offsets: np.ndarray, data: np.ndarray, rows: np.ndarray) -> np.ndarr
 
 @njit(cache=True, nogil=True)
 def _hash_at(offsets: np.ndarray, data: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """A word at a time, as ``aml.interning`` hashes (its finaliser): only the rows asked for are read, where
-    hashing every event's id was a third of the probe."""
+    """``_hash_of`` the rows asked for only, where hashing every event's id was a third of the probe."""
     out = np.empty(rows.shape[0], np.uint64)
     for k in range(rows.shape[0]):
-        out[k] = string_hash(offsets, data, rows[k])
+        out[k] = _hash_of(offsets, data, rows[k])
     return out
+
+
+_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _hash_of(offsets: np.ndarray, data: np.ndarray, i: int) -> np.uint64:
+    """The hash of string i: one of 16 bytes or fewer (the ids and owners) mixed from its length and its first and
+    last 8 bytes, two loads (``aml.interning.string_hash``, a word at a time in a loop, was ~3x slower on the
+    probe's ids); a longer one by ``string_hash``."""
+    a, z = np.intp(offsets[i]), np.intp(offsets[i + 1])
+    n = z - a
+    if n > 16:
+        return string_hash(offsets, data, i)  # type: ignore[no-any-return]
+    w0 = w1 = np.uint64(0)
+    if n >= 8:
+        w0 = load_u64(data, a)  # type: ignore[call-arg]
+        w1 = load_u64(data, z - 8)  # type: ignore[call-arg]
+    elif a + 8 <= data.shape[0]:  # the bytes after the string are in the buffer: one load, masked
+        w0 = load_u64(data, a) & ((np.uint64(1) << np.uint64(8 * n)) - np.uint64(1))  # type: ignore[call-arg]
+    else:
+        for q in range(a, z):
+            w0 |= np.uint64(data[q]) << np.uint64(8 * (q - a))
+    x = (w0 ^ (np.uint64(n) * _MIX[0])) * _MIX[1]
+    x ^= x >> np.uint64(29)
+    x = (x ^ w1) * _MIX[2]
+    x ^= x >> np.uint64(32)  # splitmix64's finaliser: every bit moves the low bits, which place it in a table
+    x *= np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(29))  # type: ignore[no-any-return]
 
 
 @njit(cache=True, nogil=True)
@@ -164,9 +204,18 @@ def _strings(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray] |
 
 
 def probe_takers(ids: pa.ChunkedArray | pa.Array, orders: pa.Table) -> Probed | None:
-    """``Probed`` for the takers' order ``ids`` (one per leg) against the ``orders`` events; None when the events
-    cannot be read as the full path reads them: a null in a column read, a time not in microseconds, a quantity
-    not a number, ids not text, two takers' ids or a taker's and a placement's sharing a hash."""
+    """``probe_spans`` of the takers' order ``ids`` (Arrow text, one per leg); None also when they are not text or
+    hold a null."""
+    taker = _strings(ids)
+    if taker is None:
+        return None
+    return probe_spans(Halves(StringSpans(spans_of_offsets(taker[0]), taker[1], _NO_NULLS), NO_STRING), orders)
+
+
+def probe_spans(ids: Halves, orders: pa.Table) -> Probed | None:
+    """``Probed`` for the takers' order ``ids`` (one per leg, none null) against the ``orders`` events; None when
+    the events cannot be read as the full path reads them: a null in a column read, a time not in microseconds, a
+    quantity not a number, ids not text."""
     names = orders.column_names
     if not all(c in names for c in ("order_id", "event", "ts", "quantity")):
         return None
@@ -176,65 +225,422 @@ def probe_takers(ids: pa.ChunkedArray | pa.Array, orders: pa.Table) -> Probed | 
         return None
     if not (pa.types.is_floating(q_type) or pa.types.is_integer(q_type)) or orders.column("quantity").null_count:
         return None
-    taker, order_id, event = _strings(ids), _strings(orders.column("order_id")), _strings(orders.column("event"))
+    order_id, event = _strings(orders.column("order_id")), _strings(orders.column("event"))
     typed = "order_type" in names
     kind = _strings(orders.column("order_type")) if typed else _NO_STRINGS
-    if taker is None or order_id is None or event is None or kind is None:
+    if order_id is None or event is None or kind is None:
         return None
     ts = np.asarray(pc.cast(orders.column("ts"), pa.int64()).to_numpy(), np.int64)
     qty = np.asarray(pc.cast(orders.column("quantity"), pa.float64()).to_numpy(), np.float64)
     news = _new_rows(*event)
-    found = _probe(taker[0], taker[1], _hashes(*taker, np.arange(len(ids))), order_id[0], order_id[1], news,
+    a, b = ids
+    found = _probe(a.spans, a.data, b.spans, b.data, ids.hashes(), order_id[0], order_id[1], news,
                    _hashes(*order_id, news), kind[0], kind[1], typed, ts, qty, _MARKET)
-    if not found[0]:
-        return None
-    return Probed(*found[1:7], found[7], qty[found[7]])
+    return Probed(*found, qty[found[-1]])
 
 
 @njit(cache=True, nogil=True)
-def _probe(t_off: np.ndarray, t_data: np.ndarray, t_h: np.ndarray, o_off: np.ndarray, o_data: np.ndarray,
-           news: np.ndarray, o_h: np.ndarray, k_off: np.ndarray, k_data: np.ndarray, typed: bool, ts: np.ndarray,
-           qty: np.ndarray, market: np.ndarray
-           ) -> tuple[bool, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``Probed``'s arrays (the unfilled rows only), after whether every match by hash was a match of bytes. The
-    takers' ids are numbered into an open-addressing table of their hashes; then the id of each ``new`` event
-    (``news``, the rows of the hashes ``o_h``) is looked up, its time and quantity totalled as
-    ``placement_totals`` totals them (earliest time; largest quantity, the first one kept against a NaN)."""
-    n = t_h.shape[0]
-    cap = 16
-    while cap < 2 * n:
-        cap *= 2
-    slot_h, slot_id = np.zeros(cap, np.uint64), np.full(cap, -1, np.int64)
-    codes, rep = np.empty(n, np.int64), np.empty(n, np.int64)
-    n_ids = 0
-    fail = (False, codes, rep, np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.bool_), np.zeros(0, np.bool_),
-            np.zeros(0, np.int64))
-    for i in range(n):
-        s = slot_of(slot_h, slot_id, t_h[i])
-        if slot_id[s] < 0:
-            slot_h[s], slot_id[s], rep[n_ids] = t_h[i], n_ids, i
-            n_ids += 1
-        elif not same_string(t_off, t_data, i, t_off, t_data, rep[slot_id[s]]):
-            return fail
-        codes[i] = slot_id[s]
+def _probe(a_sp: np.ndarray, a_data: np.ndarray, b_sp: np.ndarray, b_data: np.ndarray, t_h: np.ndarray,
+           o_off: np.ndarray, o_data: np.ndarray, news: np.ndarray, o_h: np.ndarray, k_off: np.ndarray,
+           k_data: np.ndarray, typed: bool, ts: np.ndarray, qty: np.ndarray, market: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``Probed``'s arrays (the unfilled rows only). The takers' ids (``Halves``' spans and bytes, none null; ``t_h``
+    their hashes) are numbered (``_numbered``); then the id of each ``new`` event (``news``, the rows of the
+    hashes ``o_h``) is looked up, its time and quantity totalled as ``placement_totals`` totals them (earliest
+    time; largest quantity, the first one kept against a NaN). A bit per id's hash (8 bits an id, ``_bloom``)
+    turns away most events of other orders before the table: on the 1M-trade market's busiest book 4 in 5 of its
+    220k placements, whose look-ups in a table sized by the takers' 82k legs missed the caches."""
+    codes, rep, slots, hashes = _numbered(a_sp, a_data, b_sp, b_data, t_h)
+    n_ids = rep.shape[0]
+    bloom = _bloom(hashes)
     placed, size = np.zeros(n_ids, np.int64), np.zeros(n_ids, np.float64)
     has_placed, has_size = np.zeros(n_ids, np.bool_), np.zeros(n_ids, np.bool_)
     unfilled = np.empty(news.shape[0], np.int64)
     k = 0
     for j in range(news.shape[0]):
         i = news[j]
-        c = find_id(slot_h, slot_id, o_h[j])
+        c = -1
+        if _maybe(bloom, o_h[j]):
+            v = slots[_slot(slots, rep, o_h[j], o_off, o_data, i, a_sp, a_data, b_sp, b_data)]
+            c = -1 if v == 0 else _id_in(v)
         if c < 0:
             if typed and is_word(k_off, k_data, i, market):
                 unfilled[k] = i
                 k += 1
             continue
-        if not same_string(o_off, o_data, i, t_off, t_data, rep[c]):
-            return fail
         if not has_placed[c] or ts[i] < placed[c]:
             placed[c] = ts[i]
             has_placed[c] = True
         if not has_size[c] or qty[i] > size[c]:
             size[c] = qty[i]
             has_size[c] = True
-    return True, codes, rep[:n_ids], placed, size, has_placed, has_size, unfilled[:k]
+    return codes, rep, placed, size, has_placed, has_size, unfilled[:k]
+
+
+@njit(cache=True, nogil=True)
+def _numbered(a_sp: np.ndarray, a_data: np.ndarray, b_sp: np.ndarray, b_data: np.ndarray, t_h: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The strings of two halves (``Halves``' spans and bytes; ``t_h`` their hashes) numbered in order of first
+    appearance: per string its id, per id its first string and its hash, and the table that finds them (``_slot``:
+    0 empty, else the top 32 bits of the id's hash over the id + 1; twice the room of the ids at least). Every match
+    of the top bits is checked byte for byte, so strings that share a hash are told apart. A string the same as the
+    one before (the fills of one order, as a sweep fills it) takes its id without the table."""
+    n, na = t_h.shape[0], a_sp.shape[0] // 2
+    codes, rep, hashes = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.uint64)
+    slots = np.zeros(64, np.uint64)
+    n_ids = 0
+    for i in range(n):
+        if i and t_h[i] == t_h[i - 1] and _same_of(a_sp, a_data, b_sp, b_data, i, i - 1):
+            codes[i] = codes[i - 1]
+            continue
+        if i < na:
+            s = _slot(slots, rep, t_h[i], a_sp, a_data, 2 * i, a_sp, a_data, b_sp, b_data)
+        else:
+            s = _slot(slots, rep, t_h[i], b_sp, b_data, 2 * (i - na), a_sp, a_data, b_sp, b_data)
+        if slots[s] != 0:
+            codes[i] = _id_in(slots[s])
+            continue
+        slots[s] = _slot_value(t_h[i], n_ids)
+        codes[i], rep[n_ids], hashes[n_ids] = n_ids, i, t_h[i]
+        n_ids += 1
+        if 2 * n_ids > slots.shape[0]:  # twice the room, the ids placed again
+            slots = np.zeros(2 * slots.shape[0], np.uint64)
+            mask = np.uint64(slots.shape[0] - 1)
+            for d in range(n_ids):
+                t = hashes[d] & mask
+                while slots[t] != 0:
+                    t = (t + np.uint64(1)) & mask
+                slots[t] = _slot_value(hashes[d], d)
+    return codes, rep[:n_ids], slots, hashes[:n_ids]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _slot_value(h: np.uint64, c: int) -> np.uint64:
+    """A slot holding id ``c`` of hash ``h``."""
+    return ((h >> np.uint64(32)) << np.uint64(32)) | np.uint64(c + 1)  # type: ignore[no-any-return]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _id_in(v: np.uint64) -> int:
+    """The id a slot holds (not empty)."""
+    return np.int64(v & np.uint64(0xFFFFFFFF)) - 1  # type: ignore[return-value]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _slot(slots: np.ndarray, rep: np.ndarray, h: np.uint64, off: np.ndarray, data: np.ndarray, i: int,
+          a_sp: np.ndarray, a_data: np.ndarray, b_sp: np.ndarray, b_data: np.ndarray) -> int:
+    """The slot of the id of string i of (``off``, ``data``), of hash ``h``, in the table of the strings numbered
+    (two halves; ``rep``: each id's first), or the empty slot where it would go."""
+    mask = np.uint64(slots.shape[0] - 1)
+    top = h >> np.uint64(32)
+    s = h & mask
+    while True:
+        v = slots[s]
+        if v == 0 or ((v >> np.uint64(32)) == top and _same_as(off, data, i, a_sp, a_data, b_sp, b_data,
+                                                                rep[_id_in(v)])):
+            return np.int64(s)  # type: ignore[return-value]
+        s = (s + np.uint64(1)) & mask
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _same_as(off: np.ndarray, data: np.ndarray, i: int, a_sp: np.ndarray, a_data: np.ndarray, b_sp: np.ndarray,
+             b_data: np.ndarray, j: int) -> bool:
+    """Whether string i of (``off``, ``data``) is string j of two halves (``Halves``)."""
+    na = a_sp.shape[0] // 2
+    if j < na:
+        return same_string(off, data, i, a_sp, a_data, 2 * j)  # type: ignore[no-any-return]
+    return same_string(off, data, i, b_sp, b_data, 2 * (j - na))  # type: ignore[no-any-return]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _same_of(a_sp: np.ndarray, a_data: np.ndarray, b_sp: np.ndarray, b_data: np.ndarray, i: int, j: int) -> bool:
+    """Whether strings i and j of two halves (``Halves``) are one string (a call per pair of halves: the two halves'
+    bytes may be arrays of two kinds, read-only or not, which one variable cannot hold)."""
+    na = a_sp.shape[0] // 2
+    if i < na:
+        return _same_as(a_sp, a_data, 2 * i, a_sp, a_data, b_sp, b_data, j)
+    return _same_as(b_sp, b_data, 2 * (i - na), a_sp, a_data, b_sp, b_data, j)
+
+
+@njit(cache=True, nogil=True)
+def _bloom(hashes: np.ndarray) -> np.ndarray:
+    """A bit per hash (bits 16 and up, another part of it than the table's slots and top bits), 8 bits or more a
+    hash: a string whose bit is not set has none of the hashes."""
+    bits = 64
+    while bits < 8 * hashes.shape[0]:
+        bits *= 2
+    words = np.zeros(bits // 64, np.uint64)
+    mask = np.uint64(bits - 1)
+    for h in hashes:
+        b = (h >> np.uint64(16)) & mask
+        words[b >> np.uint64(6)] |= np.uint64(1) << (b & np.uint64(63))
+    return words
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _maybe(bloom: np.ndarray, h: np.uint64) -> bool:
+    """Whether the hash's bit is set (``_bloom``)."""
+    b = (h >> np.uint64(16)) & np.uint64(64 * bloom.shape[0] - 1)
+    return bool((bloom[b >> np.uint64(6)] >> (b & np.uint64(63))) & np.uint64(1))
+
+
+# --- the trades read in place ------------------------------------------------------------------------------------
+
+_NO_NULLS = np.zeros(0, np.bool_)
+NULL_HASH = np.uint64(0x6E756C6C5EED0002)  # the hash of a null string (nulls are one value, as Polars groups them)
+# The aggressor of a trade of ``TradeArrays``, coded.
+AGGRESSOR_NULL, AGGRESSOR_BUY, AGGRESSOR_SELL, AGGRESSOR_OTHER = 0, 1, 2, 3
+_BUY, _SELL = np.frombuffer(b"buy", np.uint8), np.frombuffer(b"sell", np.uint8)
+
+
+class StringSpans(NamedTuple):
+    """Strings read in place: string i is ``data[spans[2 * i]:spans[2 * i + 1]]``, so ``data.arrow_strings``'
+    primitives, which read string i of an offsets array at ``offsets[i]:offsets[i + 1]``, read it at 2i. Null where
+    ``valid`` is False (empty: none is null; a null's span is empty)."""
+
+    spans: np.ndarray
+    data: np.ndarray
+    valid: np.ndarray
+
+    def at(self, rows: np.ndarray) -> StringSpans:
+        """The strings at ``rows``, still read in place (each span's two numbers gathered as one 16-byte item: a
+        gather of the rows of an (n, 2) array was ~10x slower)."""
+        spans = self.spans.view(np.complex128)[rows].view(np.int64)
+        return StringSpans(spans, self.data, self.valid[rows] if self.valid.shape[0] else _NO_NULLS)
+
+    def hashes(self) -> np.ndarray:
+        """Each string's hash (``aml.interning``'s; ``NULL_HASH`` for a null)."""
+        out = _hashes(self.spans, self.data, 2 * np.arange(self.spans.shape[0] // 2))
+        if self.valid.shape[0]:
+            out[~self.valid] = NULL_HASH
+        return out
+
+
+NO_STRING = StringSpans(np.zeros(0, np.int64), np.zeros(0, np.uint8), _NO_NULLS)  # an empty half of ``Halves``
+
+
+class Halves(NamedTuple):
+    """Strings in two halves read in place from two columns (the buy legs' and the sell legs' of trades): string i
+    is ``first``'s i, or ``second``'s i - len(first). Copying the two columns' bytes into one buffer, for the passes
+    to compare any two, was ~0.6 ms a partition of the 10M-trade bench market (fresh pages the kernel zeroes)."""
+
+    first: StringSpans
+    second: StringSpans
+
+    @property
+    def split(self) -> int:
+        """How many strings the first half holds."""
+        return self.first.spans.shape[0] // 2
+
+    @property
+    def has_nulls(self) -> bool:
+        return bool(self.first.valid.shape[0] or self.second.valid.shape[0])
+
+    def hashes(self) -> np.ndarray:
+        """Each string's hash (``StringSpans.hashes``)."""
+        return np.concatenate([self.first.hashes(), self.second.hashes()])
+
+    def hashes_at(self, rows: np.ndarray) -> np.ndarray:
+        """The hashes of the strings at ``rows``."""
+        out = np.empty(rows.shape[0], np.uint64)
+        first = rows < self.split
+        out[first] = self.first.at(rows[first]).hashes()
+        out[~first] = self.second.at(rows[~first] - self.split).hashes()
+        return out
+
+    def strings_at(self, rows: np.ndarray) -> list[str | None]:
+        """The strings at ``rows``, as Python strings."""
+        found = []
+        for r in rows.tolist():
+            half, k = (self.first, r) if r < self.split else (self.second, r - self.split)
+            found.append(None if half.valid.shape[0] and not half.valid[k]
+                         else bytes(half.data[half.spans[2 * k]:half.spans[2 * k + 1]]).decode())
+        return found
+
+
+def spans_of_offsets(offsets: np.ndarray) -> np.ndarray:
+    """An offsets array's strings as spans."""
+    spans = np.empty(2 * (offsets.shape[0] - 1), np.int64)
+    spans[0::2], spans[1::2] = offsets[:-1], offsets[1:]
+    return spans
+
+
+def text(values: pl.Series) -> StringSpans | None:
+    """A Polars text column's strings, read in place from its Arrow string views (a view of 12 bytes or fewer holds
+    its string, a longer one points into a data buffer): the conversion to Arrow's offsets layout copies every
+    string, ~0.16 ms for a book-day's 19k trades, where this is ~0.01 with strings all short or all long (else one
+    copy of the views and the bytes). None for a column not of text."""
+    if values.dtype != pl.String:
+        return None
+    arr = values.to_arrow(compat_level=CompatLevel.newest())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), np.bool_) if arr.null_count else _NO_NULLS
+    if not pa.types.is_string_view(arr.type):  # another Polars' export: the offsets layout
+        offsets, data, _ = string_buffers(arr)
+        return StringSpans(spans_of_offsets(offsets.astype(np.int64)), data, valid)
+    n = len(arr)
+    if n == 0:
+        return StringSpans(np.zeros(0, np.int64), np.zeros(0, np.uint8), valid)
+    bufs = arr.buffers()
+    views = np.frombuffer(bufs[1], np.uint8)[16 * arr.offset:16 * (arr.offset + n)]
+    datas = [np.zeros(0, np.uint8) if b is None else np.frombuffer(b, np.uint8) for b in bufs[2:]]
+    # spans into the views and the data buffers one after another; the bytes are copied so only where both hold some
+    base = np.cumsum(np.array([views.shape[0]] + [d.shape[0] for d in datas[:-1]], np.int64))
+    spans, short, long = _view_spans(views.view(np.int32), valid, base)
+    if not long:
+        return StringSpans(spans, views, valid)
+    if not short and len(datas) == 1:
+        return StringSpans(np.maximum(spans - views.shape[0], 0), datas[0], valid)  # a null's empty span at 0
+    return StringSpans(spans, np.concatenate([views, *datas]), valid)
+
+
+@njit(cache=True, nogil=True)
+def _view_spans(words: np.ndarray, valid: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, bool, bool]:
+    """The views' strings as spans into the views then the data buffers (``base``: where each data buffer starts):
+    a short one in its view, a long one in its data buffer; a null's span is empty. Whether some (not null) is
+    short, and whether some is long."""
+    n = words.shape[0] // 4
+    spans = np.empty(2 * n, np.int64)
+    short = long = False
+    for i in range(n):
+        length = words[4 * i] if valid.shape[0] == 0 or valid[i] else 0
+        if length <= 12:
+            start = 16 * i + 4
+            short |= valid.shape[0] == 0 or valid[i]
+        else:
+            start = base[words[4 * i + 2]] + words[4 * i + 3]
+            long = True
+        spans[2 * i], spans[2 * i + 1] = start, start + length
+    return spans, short, long
+
+
+class LazyStrings:
+    """A text column's strings (``rows`` of it: all without), read (``text``) the first time they are asked for:
+    the habits' trade ids, on about half the partitions; or strings read already, at ``rows``."""
+
+    def __init__(self, values: pl.Series | StringSpans, rows: np.ndarray | None = None) -> None:
+        self._values, self._rows = values, rows
+        self._found: StringSpans | None = None
+
+    def get(self) -> StringSpans:
+        if self._found is None:
+            found = self._values if isinstance(self._values, StringSpans) else text(
+                self._values if self._values.dtype == pl.String else self._values.cast(pl.String))
+            assert found is not None
+            self._found = found if self._rows is None else found.at(self._rows)
+        return self._found
+
+
+class TradeArrays(NamedTuple):
+    """The kernel's trades ``t`` (the owned trades between two owners) read off the owned trades frame without
+    a Polars query: ``kept`` (t's rows in the frame), per trade of t its time (microseconds), quantity and
+    ``aggressor`` (``AGGRESSOR_*``), and per leg of ``front_running``'s legs frame (the buy legs of t's trades, then
+    the sell legs) its owner and its order's id; the frame's ``trade_ids`` (whole: read at ``kept``)."""
+
+    kept: np.ndarray
+    ts: np.ndarray
+    qty: np.ndarray
+    aggressor: np.ndarray
+    owners: Halves
+    ids: Halves
+    trade_ids: pl.Series
+
+
+def trade_arrays(owned: pl.DataFrame) -> TradeArrays | None:
+    """``TradeArrays`` of the owned trades frame (``frames.with_owner``'s ``owner_b`` and ``owner_s`` beside the
+    trades); None where the columns are not what the arrays read: a time not in microseconds, a null (but for
+    the aggressor's), a quantity not finite and non-negative, a text column of another type."""
+    ts, q = owned["ts"], owned["quantity"]
+    if not isinstance(ts.dtype, pl.Datetime) or ts.dtype.time_unit != "us" or ts.null_count() or q.null_count() \
+            or not q.dtype.is_numeric():
+        return None
+    qty = q.cast(pl.Float64).to_numpy()
+    if not (np.isfinite(qty).all() and (qty >= 0).all()):
+        return None
+    cols = [text(owned[c]) for c in ("owner_b", "owner_s", "buy_order_id", "sell_order_id")]
+    aggressor, trade_ids = text(owned["aggressor"]), owned["trade_id"]
+    whole = [c for c in cols if c is not None and not c.valid.shape[0]]
+    if len(whole) < len(cols) or aggressor is None or trade_ids.null_count():
+        return None
+    owner_b, owner_s, buy_ids, sell_ids = whole
+    kept = np.flatnonzero(_differ(owner_b.spans, owner_b.data, owner_s.spans, owner_s.data))
+    return TradeArrays(kept, ts.cast(pl.Int64).to_numpy()[kept], qty[kept], _aggressors(*aggressor)[kept],
+                       Halves(owner_b.at(kept), owner_s.at(kept)), Halves(buy_ids.at(kept), sell_ids.at(kept)),
+                       trade_ids)
+
+
+def taker_legs(trades: TradeArrays) -> tuple[np.ndarray, np.ndarray, Halves]:
+    """``front_running._takers`` of the arrays: the legs of the orders that took liquidity (the buy legs of the
+    trades a buyer took, then the sell legs of those a seller took), their rows in t, whether each is a buy, and
+    their orders' ids (no id is null in ``TradeArrays``)."""
+    buys = np.flatnonzero(trades.aggressor == AGGRESSOR_BUY)
+    sells = np.flatnonzero(trades.aggressor == AGGRESSOR_SELL)
+    rows = np.concatenate([buys, sells])
+    return rows, np.arange(rows.shape[0]) < buys.shape[0], Halves(trades.ids.first.at(buys),
+                                                                   trades.ids.second.at(sells))
+
+
+@njit(cache=True, nogil=True)
+def _differ(a_spans: np.ndarray, a_data: np.ndarray, b_spans: np.ndarray, b_data: np.ndarray) -> np.ndarray:
+    """Per row, whether the two columns' strings differ."""
+    n = a_spans.shape[0] // 2
+    out = np.empty(n, np.bool_)
+    for i in range(n):
+        out[i] = not same_string(a_spans, a_data, 2 * i, b_spans, b_data, 2 * i)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _aggressors(spans: np.ndarray, data: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The aggressor column (``StringSpans``' arrays) coded (``AGGRESSOR_*``)."""
+    n = spans.shape[0] // 2
+    out = np.empty(n, np.int8)
+    for i in range(n):
+        if valid.shape[0] and not valid[i]:
+            out[i] = AGGRESSOR_NULL
+        elif is_word(spans, data, 2 * i, _BUY):
+            out[i] = AGGRESSOR_BUY
+        elif is_word(spans, data, 2 * i, _SELL):
+            out[i] = AGGRESSOR_SELL
+        else:
+            out[i] = AGGRESSOR_OTHER
+    return out
+
+
+@njit(cache=True, nogil=True)
+def one_string_each(a_sp: np.ndarray, a_data: np.ndarray, a_valid: np.ndarray, b_sp: np.ndarray, b_data: np.ndarray,
+                    b_valid: np.ndarray, hashes: np.ndarray, rows: np.ndarray) -> bool:
+    """Whether the strings of two halves (``Halves``' arrays) at ``rows`` that share a hash (``hashes`` per string)
+    are one string (a null, one value apart from every string): then the hashes tell them apart exactly. The table
+    of the hashes seen grows with them (the rows are many, their owners and decisions fewer: a table sized by the
+    rows missed the cache on the 1M-trade market's busy books)."""
+    cap, held, na = 64, 0, a_sp.shape[0] // 2
+    slot_h, slot_id = np.zeros(cap, np.uint64), np.full(cap, -1, np.int64)
+    for r in rows:
+        s = slot_of(slot_h, slot_id, hashes[r])
+        if slot_id[s] >= 0:
+            f = slot_id[s]
+            if _null_at(a_valid, b_valid, na, r) != _null_at(a_valid, b_valid, na, f) or not _same_of(
+                    a_sp, a_data, b_sp, b_data, r, f):
+                return False
+            continue
+        slot_h[s], slot_id[s] = hashes[r], r
+        held += 1
+        if 2 * held > cap:  # twice the room, the hashes seen placed again
+            old_h, old_id = slot_h, slot_id
+            cap *= 2
+            slot_h, slot_id = np.zeros(cap, np.uint64), np.full(cap, -1, np.int64)
+            for k in range(old_h.shape[0]):
+                if old_id[k] >= 0:
+                    t = slot_of(slot_h, slot_id, old_h[k])
+                    slot_h[t], slot_id[t] = old_h[k], old_id[k]
+    return True
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _null_at(a_valid: np.ndarray, b_valid: np.ndarray, na: int, r: int) -> bool:
+    """Whether string r of two halves is null."""
+    if r < na:
+        return a_valid.shape[0] > 0 and not a_valid[r]
+    return b_valid.shape[0] > 0 and not b_valid[r - na]

@@ -129,8 +129,8 @@ def test_the_check_is_the_size_filter_on_random_legs(seed: int) -> None:
         config = fr.FrontRunningConfig(min_position_multiple=multiple, max_unwind=max_unwind)
         least = np.maximum(config.min_ratio * big["c_qty"].to_numpy(),
                            config.min_position_multiple * median_trade) * (1 - 1e-9)
-        index = fr._near_index(legs, big, prune=True, least=least)
-        got = fr._may_pass_sizes(legs, big, index, median_trade, config)
+        index = frs._near_index(legs, big, prune=True, least=least)
+        got = fr._may_pass_sizes(frs.legs_of(legs), frs.big_of(big), index, median_trade, config)
         assert got == (_passing_pairs(legs, big, median_trade, least, config) > 0)
         answers.add(got)
     assert seed % 3 == 0 or answers == {True, False}
@@ -145,10 +145,10 @@ def test_inputs_the_compiled_pass_cannot_read_pass_the_check() -> None:
     config = fr.FrontRunningConfig(min_position_multiple=50.0)  # no owner passes on the clean scene
     least = np.full(big.height, 1.0)
 
-    index = fr._near_index(legs, big, True, least)
+    index = frs._near_index(legs, big, True, least)
 
     def check(legs: pl.DataFrame, big: pl.DataFrame) -> bool:
-        return fr._may_pass_sizes(legs, big, index, median_trade, config)
+        return fr._may_pass_sizes(frs.legs_of(legs), frs.big_of(big), index, median_trade, config)
 
     assert not check(legs, big)
     assert check(legs.with_columns(pl.col("quantity").fill_null(float("nan"))), big)
@@ -164,7 +164,8 @@ def test_owners_sharing_a_hash_pass_the_check(monkeypatch: pytest.MonkeyPatch) -
     legs, big, median_trade = _scene(rng, n_owners=40)
     config = fr.FrontRunningConfig(min_position_multiple=50.0)
     least = np.full(big.height, 1.0)
-    order_rows, leg_rows, sized, owner = fr._near_index(legs, big, True, least)
-    assert not fr._may_pass_sizes(legs, big, (order_rows, leg_rows, sized, owner), median_trade, config)
+    order_rows, leg_rows, sized, owner = frs._near_index(legs, big, True, least)
+    arrays, large = frs.legs_of(legs), frs.big_of(big)
+    assert not fr._may_pass_sizes(arrays, large, (order_rows, leg_rows, sized, owner), median_trade, config)
     colliding = owner % np.uint64(3)  # many owners now share each hash
-    assert fr._may_pass_sizes(legs, big, (order_rows, leg_rows, sized, colliding), median_trade, config)
+    assert fr._may_pass_sizes(arrays, large, (order_rows, leg_rows, sized, colliding), median_trade, config)

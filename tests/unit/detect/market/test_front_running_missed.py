@@ -1,7 +1,8 @@
 """Front running's large market orders that found nothing to fill (``_missed``): told on the few placements of
 their size before the query over every placement and taker, the same rows as that query on random placements
 full of NaN and null quantities, null ids and types, and orders that did or did not fill; and on a scenario
-market, an unfilled large market order is still a large order, while a filled one is not counted twice."""
+market, an unfilled large market order is still a large order, while a filled one is not counted twice (by the
+kernel's frames, and by the screens' arrays)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ import polars as pl
 import pytest
 
 import harbour.detect.market.front_running as fr
+import harbour.detect.market.front_running_orders as fro
+import harbour.detect.market.front_running_screens as frs
+from harbour.detect.market.frames import PLACEMENT_COLUMNS, TRADE_COLUMNS, frame, owner_map, placements, with_owner
+from harbour.detect.market.front_running_orders import order_events
 from harbour.detect.market.scenarios import ScenarioMarket
 
 from .front_scenarios import VENUE
@@ -67,32 +72,33 @@ def test_no_order_book_or_order_types_has_none() -> None:
     assert fr._missed(news.drop("order_type"), takers, takers, 1.0) is None
 
 
-def _large_order_ids(filled: bool) -> tuple[list[str], str]:
+def _large_order_ids(filled: bool) -> tuple[list[str], list[str | None], str]:
     """The large orders of a day of ordinary trading and CLIENT1's market buy of forty typical orders, filled or
-    not (the book was emptied first), and that order's id."""
+    not (the book was emptied first), by the kernel's frames and by the screens' arrays, and that order's id."""
     m = ScenarioMarket(seed=5, venues=(VENUE,), trades_per_day=3000)
     at = m.at(11)
     total = 40 * m.size
     big = m.order(VENUE, "CLIENT1", at, "buy", None, total, order_type="market")
     if filled:
         m.trade(VENUE, at + dt.timedelta(seconds=1), total, "CLIENT1", m.makers[0], "buy")
-    market = m.build()
-    part = market.partition(VENUE)
-    seen: list[pl.DataFrame] = []
-    found = fr._large_orders
-
-    def spy(*args: object, **kwargs: object) -> pl.DataFrame:
-        seen.append(found(*args, **kwargs))  # type: ignore[arg-type]
-        return seen[-1]
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(fr, "_large_orders", spy)
-        d = fr.DETECTOR
-        d.kernel(part, d.default_config())
-    return seen[0]["order_id"].to_list(), big
+    part = m.build().partition(VENUE)
+    owners = owner_map(part, VENUE)
+    owned = with_owner(with_owner(frame(part, "trades", TRADE_COLUMNS), owners, "buyer", "owner_b"), owners, "seller",
+                       "owner_s")
+    t = fr._between_owners(owned)
+    config = fr.FrontRunningConfig()
+    ids = fr._large_orders(t, placements(part, PLACEMENT_COLUMNS), owners, config, {})["order_id"].to_list()
+    # the screens' large orders, read from the probe's arrays
+    trades = fro.trade_arrays(owned)
+    assert trades is not None
+    takers = fro.taker_legs(trades)
+    unplaced = fro._large_unplaced(takers[2], trades.qty[takers[0]], trades.ts[takers[0]], order_events(part), config)
+    assert unplaced is not None
+    screened = frs.big_of_taken(unplaced, takers, trades, order_events(part), config)
+    return ids, screened.ids_at(np.arange(screened.w0.shape[0])), big
 
 
 @pytest.mark.parametrize("filled", [False, True])
 def test_a_large_market_order_is_large_once_filled_or_not(filled: bool) -> None:
-    ids, big = _large_order_ids(filled)
-    assert ids.count(big) == 1
+    ids, screened, big = _large_order_ids(filled)
+    assert ids.count(big) == 1 and sorted(ids) == sorted(screened)

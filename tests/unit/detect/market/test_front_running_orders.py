@@ -1,10 +1,10 @@
 """Front running's large orders read without the placements' frame (``front_running_orders.probe_takers``,
 ``front_running._large_unplaced``) are what the full path reads (the placements' frame, ``taker_placements``,
 ``_large_orders``): on random order events full of repeated placements, NaN sizes, unfilled market orders and
-chunked columns; the inputs it cannot read as the full path does (nulls, a time in another unit, ids not text, a
-hash shared by two ids) answer None; and the kernel's alerts are the same with the probe as with it forced off, on
-scenario markets with runners, without, and with an unfilled large market order — where most partitions never
-build the placements' frame."""
+chunked columns; the inputs it cannot read as the full path does (nulls, a time in another unit, ids not text)
+answer None, and ids sharing a hash are told apart by their bytes; and the kernel's alerts are the same with the
+probe as with it forced off, on scenario markets with runners, without, and with an unfilled large market order —
+where most partitions never build the placements' frame."""
 
 from __future__ import annotations
 
@@ -122,30 +122,24 @@ def test_inputs_the_probe_cannot_read_answer_none() -> None:
     assert untyped is not None and untyped.unfilled_rows.shape[0] == 0
 
 
-def test_a_shared_hash_answers_none(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two takers' ids of one hash, and a placement's id of a taker's hash that is another string: the bytes
-    differ, so the probe cannot tell them apart by hash and answers None (the full path decides)."""
+def test_ids_sharing_a_hash_are_told_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Takers' ids of one hash, and a placement's id of a taker's hash that is another string: every match of the
+    hashes is checked byte for byte, so the probe reads what it reads with the hashes apart."""
     rng = np.random.default_rng(2)
     t, news, _ = _trades(rng, 800)
     orders = _events(rng, news)
     ids = _takers(t)[2].to_arrow()
     real = fro._hashes
-    assert fro.probe_takers(ids, orders) is not None
-    monkeypatch.setattr(fro, "_hashes", lambda *args: real(*args) & np.uint64(3))
-    assert fro.probe_takers(ids, orders) is None
-    # the takers' own hashes apart; one placement of an id no taker has, with the hash of a taker's id
-    first = ids[0].as_py()
-    stranger = next(i for i in news["order_id"].to_list() if i not in set(ids.to_pylist()))
-
-    def one_shared(offsets: np.ndarray, data: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        out = real(offsets, data, rows)
-        strings = [bytes(data[offsets[i]:offsets[i + 1]]).decode() for i in rows]
-        taker_hash = real(np.array([0, len(first)]), np.frombuffer(first.encode(), np.uint8), np.zeros(1, int))[0]
-        out[[s == stranger for s in strings]] = taker_hash
-        return out
-
-    monkeypatch.setattr(fro, "_hashes", one_shared)
-    assert fro.probe_takers(ids, orders) is None
+    want = fro.probe_takers(ids, orders)
+    assert want is not None and want.unfilled_rows.shape[0] > 0
+    few = real(*fro._strings(ids), np.arange(len(ids))) & np.uint64(3)  # four hashes for all the strings
+    assert np.unique(few).shape[0] == 4
+    for shared in (lambda *args: real(*args) & np.uint64(3), lambda *args: real(*args) | np.uint64(2**64 - 4)):
+        monkeypatch.setattr(fro, "_hashes", shared)
+        got = fro.probe_takers(ids, orders)
+        assert got is not None
+        for mine, theirs in zip(got, want, strict=True):
+            assert np.array_equal(mine, theirs, equal_nan=True)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -170,14 +164,15 @@ def test_the_large_orders_without_the_frame_are_the_full_path_s(seed: int) -> No
         for multiple in (0.5, 2.0, 20.0):
             config = fr.FrontRunningConfig(size_multiple=multiple)
             want = fr._large_orders(t, _placements(orders), owners, config, {})
-            unplaced = fr._large_unplaced(takers, t, orders, config)
-            answers.append(unplaced is not None)
-            if unplaced is not None:
-                got = fr._large_by_codes(takers, unplaced[0], t, unplaced[1], config)
+            unplaced = fr._unplaced_of_frames(takers, t, orders, config)
+            answers.append(unplaced is not None and not unplaced.missed.shape[0])
+            if unplaced is not None and not unplaced.missed.shape[0]:
+                got = fr._large_by_codes(takers, unplaced.taken, t, unplaced.least, config)
                 assert_frame_equal(got, want)
-                assert_frame_equal(fr._large_by_codes(takers, unplaced[0], t, unplaced[1], config, screened=True),
-                                   want.select(fr.SCREENED))
                 found += got.height
+            elif unplaced is not None:  # the missed orders the probe found are the frame's
+                missed = orders.column("order_id").take(pa.array(unplaced.missed)).to_pylist()
+                assert set(missed) == {"m7"} and want["order_id"].to_list().count("m7") == len(missed)
         if seed % 3 == 2:  # NaN sizes: the full path's frames decide
             assert not any(answers) and fr._taken(takers, t, _placements(orders)) is None
         elif large_unfilled:
@@ -190,16 +185,17 @@ def test_the_large_orders_without_the_frame_are_the_full_path_s(seed: int) -> No
 
 
 def _runs(monkeypatch: pytest.MonkeyPatch, market: ScenarioMarket) -> tuple[pa.Table, pa.Table, list[bool], int]:
-    """The kernel's alerts with the probe, then with it forced off (the full path); whether the probe decided, and
+    """The kernel's alerts with the probe, then with it forced off (the full path); whether the probe decided (no
+    market order missed), and
     how often the placements' frame was asked for, with the probe."""
     d = REGISTRY.get("front_running")
     decided: list[bool] = []
     asked: list[int] = []
     probe, frame = fr._large_unplaced, fr.placements
 
-    def spy(*args: Any) -> tuple[fr._Taken, float] | None:
+    def spy(*args: Any) -> fr.Unplaced | None:
         found = probe(*args)
-        decided.append(found is not None)
+        decided.append(found is not None and not found.missed.shape[0])
         return found
 
     def counted(*args: Any) -> pl.DataFrame | None:

@@ -4,8 +4,8 @@
   (``_large_by_frames``, the path kept for what the passes cannot read), on scenario markets and on random
   trades full of time ties, null aggressors and order ids, unfilled market orders and no order book.
 - The takers (``_takers``) are the legs of the Polars filter and concatenation they replaced.
-- The habits check (``_may_pass_habits``) counts, per (large order, owner), no more of the owner's decisions
-  than the kernel's habits joins (the same count where no sum ties with its unit), so it never turns away a
+- The habits check (``_may_pass_habits``, ``_habit_orders``) counts, per (large order, owner), no more of the owner's
+  decisions than the kernel's habits joins (the same count where no sum ties with its unit), so it never turns away a
   partition the kernel alerts on; it answers both ways on random legs, and True where it cannot tell (hashes
   shared, a null owner); and the kernel's alerts are the same with it as with it forced open.
 """
@@ -20,12 +20,13 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import harbour.detect.market.front_running as fr
+import harbour.detect.market.front_running_orders as fro
 import harbour.detect.market.front_running_screens as frs
 from harbour.detect.framework import REGISTRY, Partition
 from harbour.detect.market.frames import PLACEMENT_COLUMNS, TRADE_COLUMNS, frame, owner_map, placements, with_owner
 
 from .front_scenarios import VENUE, client_order_market
-from .spies import screened_and_full
+from .spies import answers_of
 
 T0 = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
 US = pl.Datetime("us", "UTC")
@@ -184,7 +185,7 @@ def _scene(rng: np.random.Generator, n_owners: int) -> tuple[pl.DataFrame, pl.Da
 def _index(legs: pl.DataFrame, big: pl.DataFrame, median_trade: float, config: fr.FrontRunningConfig
            ) -> fr.NearIndex:
     least = np.maximum(config.min_ratio * big["c_qty"].to_numpy(), config.min_position_multiple * median_trade)
-    return fr._near_index(legs, big, prune=True, least=least * (1 - 1e-9))
+    return frs._near_index(legs, big, prune=True, least=least * (1 - 1e-9))
 
 
 def _kernel_counts(legs: pl.DataFrame, big: pl.DataFrame, index: fr.NearIndex, median_trade: float,
@@ -214,11 +215,11 @@ def test_the_checks_counts_are_the_kernels_habits(seed: int) -> None:
     for config in CONFIGS:
         index = _index(legs, big, median_trade, config)
         want = _kernel_counts(legs, big, index, median_trade, config, 3600.0)
-        found = frs._pair_habits(legs, big, index, median_trade, config)
+        found = frs._pair_habits(frs.legs_of(legs), frs.big_of(big), index, median_trade, config)
         if want.height == 0:
             continue
         assert found is not None
-        by_hash = dict(zip(legs["owner"].hash().to_list(), legs["owner"].to_list(), strict=True))
+        by_hash = dict(zip(index[3].tolist(), legs["owner"].to_list(), strict=True))
         got = pl.DataFrame({
             "order_id": big["order_id"].gather(found.pairs.order),
             "owner": [by_hash[h] for h in found.pairs.owner.tolist()],
@@ -243,42 +244,43 @@ def test_the_check_never_turns_away_a_partition_with_a_hit(seed: int) -> None:
         for day_s in (3600.0, 36_000.0):
             index = _index(legs, big, median_trade, config)
             hits = _kernel_counts(legs, big, index, median_trade, config, day_s)["hit"].sum()
-            answer = fr._may_pass_habits(legs, big, index, median_trade, day_s, config)
+            answer = frs._may_pass_habits(frs.legs_of(legs), frs.big_of(big), index, median_trade, day_s, config)
             assert answer or hits == 0
             answers.add(answer)
     assert answers == {True, False}
 
 
 def test_the_check_answers_true_where_it_cannot_tell(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Owners or decisions sharing a hash, a null owner, or the size check's unreadable inputs: True."""
+    """Owners or decisions sharing a hash, a null owner, decisions not known, or the size check's unreadable
+    inputs: True."""
     rng = np.random.default_rng(4)
     legs, big, median_trade = _scene(rng, n_owners=12)
     config = CONFIGS[0]
     index = _index(legs, big, median_trade, config)
-    assert frs._pair_habits(legs, big, index, median_trade, config) is not None
-    assert not fr._may_pass_habits(legs, big, index, median_trade, 3600.0, config)
+    arrays, large = frs.legs_of(legs), frs.big_of(big)
+    assert frs._pair_habits(arrays, large, index, median_trade, config) is not None
+    assert not frs._may_pass_habits(arrays, large, index, median_trade, 3600.0, config)
     order_rows, leg_rows, sized, owner = index
     shared = (order_rows, leg_rows, sized, owner % np.uint64(5))
-    assert fr._may_pass_habits(legs, big, shared, median_trade, 3600.0, config)
+    assert frs._may_pass_habits(arrays, large, shared, median_trade, 3600.0, config)
     nulled = legs.with_columns(legs["owner"].scatter(7, None))
-    assert fr._may_pass_habits(nulled, big, index, median_trade, 3600.0, config)
-    assert fr._may_pass_habits(legs, big.with_columns(big["c_side"].scatter(0, "BUY")), index, median_trade,
-                               3600.0, config)
-    real = pl.Series.hash
+    assert frs._may_pass_habits(frs.legs_of(nulled), large, index, median_trade, 3600.0, config)
+    assert frs._may_pass_habits(arrays._replace(decisions=None), large, index, median_trade, 3600.0, config)
+    assert frs._may_pass_habits(arrays, frs.big_of(big.with_columns(big["c_side"].scatter(0, "BUY"))), index,
+                               median_trade, 3600.0, config)
+    real = fro.StringSpans.hashes
 
-    def few(self: pl.Series, *args: object) -> pl.Series:
-        hashes = real(self, *args)
-        return hashes % 7 if self.name == "decision" else hashes
+    def few(self: fro.StringSpans) -> np.ndarray:
+        hashes = real(self)
+        first = bytes(self.data[self.spans[0]:self.spans[1]]) if self.spans.shape[0] else b""
+        return hashes % np.uint64(7) if first.startswith(b"d") else hashes  # the decisions' hashes only
 
-    monkeypatch.setattr(pl.Series, "hash", few)
-    assert fr._may_pass_habits(legs, big, index, median_trade, 3600.0, config)
+    monkeypatch.setattr(fro.StringSpans, "hashes", few)
+    assert frs._may_pass_habits(arrays, large, index, median_trade, 3600.0, config)
 
 
-def test_distinct_counts_and_decision_totals_are_numpys_and_polars() -> None:
+def test_decision_totals_are_polars() -> None:
     rng = np.random.default_rng(9)
-    for n in (0, 1, 7, 3000):
-        values = rng.integers(0, max(n // 3, 1), n).astype(np.uint64) * np.uint64(2**40 + 3)
-        assert frs._distinct(values) == np.unique(values).shape[0]
     n = 3000
     legs = pl.DataFrame({
         "owner": rng.integers(0, 5, n).astype(np.uint64), "buy": rng.random(n) < 0.5,
@@ -302,8 +304,10 @@ def test_the_kernels_alerts_are_the_full_paths(seed: int, runner: bool, busy: in
     whose round trips of that size fill the day is not one; without a runner the size check stops first)."""
     d = REGISTRY.get("front_running")
     part = client_order_market(seed, runner, busy).partition(VENUE)
-    seen, got, want = screened_and_full(monkeypatch, fr, "_may_pass_habits",
-                                        lambda: d.kernel(part, d.default_config()))
-    assert seen == ([] if answer is None else [answer])
+    seen = answers_of(monkeypatch, fr, "_habit_orders")
+    got = d.kernel(part, d.default_config())
+    monkeypatch.setattr(fr, "_habit_orders", lambda *_: None)  # the check cannot tell: every order may alert
+    want = d.kernel(part, d.default_config())
+    assert [found is None or found.shape[0] > 0 for found in seen] == ([] if answer is None else [answer])
     assert got.equals(want)
     assert got.num_rows == (1 if answer else 0)

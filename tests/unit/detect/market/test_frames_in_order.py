@@ -7,9 +7,8 @@ import datetime as dt
 
 import numpy as np
 import polars as pl
-import pytest
-
 import pyarrow as pa
+import pytest
 
 from harbour.detect.market.frames import _arrow_in_order, _in_order
 

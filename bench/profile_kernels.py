@@ -1,0 +1,116 @@
+"""Per-detector CPU-seconds on a lake, each task's read done once and every kernel run on it ``--reps`` times
+(the least taken), with a digest of each detector's alerts: for before/after comparisons of one change, where
+the whole bench's wall-clock figures are too noisy to show it.
+
+    .venv/bin/python bench/profile_kernels.py --lake DIR [--start 2026-01-05] [--days 10] [--venue V ...]
+                                              [--detector NAME ...] [--reps 3] [--read-only] [--profile]
+
+The digest is the sha256 of the alert rows, sorted, so two versions of the code that find the same alerts
+print the same digest. ``--profile`` prints cProfile's busiest functions (the sort from PROF_SORT, cumulative
+by default) over the kernels' first pass. Runs in one process, as one worker of a two-worker pool on two
+cores does (one thread, the runner's allocator).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import hashlib
+import os
+import pstats
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from harbour.detect.framework import Window
+
+
+def digest(tables: list[pa.Table]) -> str:
+    """The sha256 (first 16 hex digits) of every alert row, rows sorted, or 'none' when there are none."""
+    rows = sorted(repr(sorted(r.items())) for t in tables for r in t.to_pylist())
+    if not rows:
+        return "none"
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lake", type=Path, required=True)
+    ap.add_argument("--start", type=dt.date.fromisoformat, default=None)
+    ap.add_argument("--days", type=int, default=None)
+    ap.add_argument("--venue", action="append", default=None)
+    ap.add_argument("--detector", action="append", default=[])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--read-only", action="store_true")
+    ap.add_argument("--profile", action="store_true")
+    args = ap.parse_args()
+    os.environ.setdefault("POLARS_MAX_THREADS", "1")
+
+    from harbour.detect.builtin import load_detectors
+    from harbour.detect.runners import local
+    from harbour.detect.runners.plan import make_job
+
+    local.use_steady_allocator()
+    registry = load_detectors()
+    detectors = [registry.get(n) for n in args.detector] if args.detector else registry.all()
+    window = Window()
+    if args.start is not None:
+        start = dt.datetime.combine(args.start, dt.time(), dt.UTC)
+        end = start + dt.timedelta(days=args.days) if args.days else None
+        window = Window(start, end)
+    jobs = [make_job(d, None, args.lake) for d in detectors]
+    totals: dict[str, float] = {j.name: 0.0 for j in jobs}
+    found: dict[str, list[pa.Table]] = {j.name: [] for j in jobs}
+    read_cpu, partitions = 0.0, 0
+    profiler = cProfile.Profile() if args.profile else None
+    for group in local.read_groups(jobs):
+        tasks = local.plan_tasks(group.job, args.lake, window, args.venue, 1, 1, group.lookbacks, group.task_keys)
+        for task in tasks:
+            task = replace(task, members=group.members)
+            t0 = time.process_time()
+            sliced, side = local.read_task(task)
+            read_cpu += time.process_time() - t0
+            if args.read_only:
+                partitions += max((len(p) for p in sliced.values()), default=0)
+                continue
+            reps = [_run_once(task, sliced, side, found if rep == 0 else None, profiler if rep == 0 else None)
+                    for rep in range(args.reps)]
+            partitions += reps[0][1]
+            for name in reps[0][0]:
+                totals[name] += min(spent.get(name, 0.0) for spent, _ in reps)
+    print(f"read: {read_cpu:.2f} CPU-s, {partitions} partitions")
+    for name in sorted(totals, key=lambda n: -totals[n]):
+        print(f"  {name:<26}{totals[name]:8.3f} CPU-s  {sum(t.num_rows for t in found[name]):6d} alerts  "
+              f"{digest(found[name])}")
+    if profiler is not None:
+        pstats.Stats(profiler).sort_stats(os.environ.get("PROF_SORT", "cumulative")).print_stats(40)
+
+
+def _run_once(task: Any, sliced: Any, side: dict[str, pa.Table], found: dict[str, list[pa.Table]] | None,
+              profiler: cProfile.Profile | None) -> tuple[dict[str, float], int]:
+    """Every member's kernels once over the task's partitions: CPU-seconds per member, and the partitions."""
+    from harbour.detect.runners import local
+
+    spent: dict[str, float] = {}
+
+    def record(member: Any, alerts: pa.Table | None, _seconds: float, cpu: float) -> None:
+        spent[member.name] = spent.get(member.name, 0.0) + cpu
+        if found is not None and alerts is not None and alerts.num_rows:
+            found[member.name].append(alerts)
+
+    if profiler is not None:
+        profiler.enable()
+    try:
+        count = local.run_members(task, sliced, side, record)
+    finally:
+        if profiler is not None:
+            profiler.disable()
+    return spent, count
+
+
+if __name__ == "__main__":
+    main()

@@ -83,6 +83,8 @@ def main() -> None:
             for name in reps[0][0]:
                 totals[name] += min(spent.get(name, 0.0) for spent, _ in reps)
     print(f"read: {read_cpu:.2f} CPU-s, {partitions} partitions")
+    if args.read_only:
+        return
     for name in sorted(totals, key=lambda n: -totals[n]):
         print(f"  {name:<26}{totals[name]:8.3f} CPU-s  {sum(t.num_rows for t in found[name]):6d} alerts  "
               f"{digest(found[name])}")

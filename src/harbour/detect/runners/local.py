@@ -293,7 +293,8 @@ def read_partitions(task: LocalTask, table: str) -> dict[tuple[Any, ...], pa.Tab
             continue  # the file holds one key, of another task's bucket: its rows would all be dropped below
         if single is not None and not job.spec.allows(dict(zip(other, single, strict=True))):
             continue  # the file holds one key, on which no detector of the read can alert (``WorkSpec.only``)
-        data = _read_file(job, table, path, file, cols, task.threads)
+        known = dict(zip(other, single, strict=True)) if single is not None else {}
+        data = _read_file(job, table, path, file, cols, task.threads, known)
         t = pc.cast(data.column(tcol), pa.int64()).to_numpy() if tcol and data.num_rows else None
         for day, start_us, end_us in spans:
             rows = _within(data, t, start_us, end_us)
@@ -324,11 +325,26 @@ def _open_file(job: DetectorJob, table: str, path: str, cols: list[str]) -> pq.P
 
 
 def _read_file(job: DetectorJob, table: str, path: str, file: pq.ParquetFile, cols: list[str],
-               threads: int) -> pa.Table:
-    """The file's rows in the contract's types."""
+               threads: int, known: dict[str, Any] | None = None) -> pa.Table:
+    """The file's rows in the contract's types. A column whose one value the file's statistics give (``known``:
+    the venue and symbol of a file per venue, symbol and day) is not decoded but written out (``_repeated``):
+    expanding a dictionary column to strings cost ~10 ns a row, a fifth of reading an order event."""
+    rows = file.metadata.num_rows
+    constant = {c: v for c, v in (known or {}).items()
+                if c in cols and isinstance(v, str) and rows * len(v.encode()) < 2**31}  # 32-bit offsets
     with _reading(job, table, path):
-        data = file.read(columns=cols, use_threads=threads > 1)
+        data = file.read(columns=[c for c in cols if c not in constant], use_threads=threads > 1)
+    for name, value in constant.items():
+        data = data.append_column(name, _repeated(value, data.num_rows))
     return conform(data, table, cols)
+
+
+def _repeated(value: str, n: int) -> pa.Array:
+    """A string column of ``n`` rows, each ``value``, built at memory speed (its offsets a range, its bytes the
+    value repeated) rather than taken row by row from a dictionary."""
+    raw = value.encode()
+    offsets = np.arange(0, (n + 1) * len(raw), len(raw), dtype=np.int32) if raw else np.zeros(n + 1, np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(raw * n))
 
 
 # String columns with a handful of distinct values: decoded from Parquet's dictionary pages as Arrow

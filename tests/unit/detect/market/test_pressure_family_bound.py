@@ -1,4 +1,4 @@
-"""The spoofing/layering screen's bound on an owner's episodes taken together (``pressure_screen._family_bound``): the
+"""The spoofing/layering screen's bound on an owner's episodes taken together (``pressure_bound._family_bound``): the
 search judges an owner's k hits among its n episodes by a Poisson tail (``max_repeat_chance``) and, with one hit,
 that episode's chance taken n times (``max_coincidence``). The screen bounds the tail from below and says "no" only
 where no episode can pass both. Checked against the search run in full, partition by partition, on generated markets
@@ -19,6 +19,7 @@ import pyarrow as pa
 import pytest
 
 import harbour.detect.market.cancelled_pressure as cp
+import harbour.detect.market.pressure_bound as pb
 import harbour.detect.market.pressure_screen as ps
 from harbour.data.generate import GenerateConfig, generate_market
 from harbour.detect.framework import REGISTRY, Partition
@@ -53,15 +54,16 @@ def lake(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 
 
 def _found(part: Partition, config: Any) -> pl.DataFrame:
-    """The search's episodes with an execution on the other side, before the thresholds each detector applies: their
-    ``coincidence`` and ``repeat_chance`` (the screen forced open)."""
+    """The search's episodes with an execution on the other side and evidence (``cp._with_evidence``: those that
+    alert where they pass the thresholds), before the thresholds each detector applies: their ``coincidence`` and
+    ``repeat_chance`` (the screen forced open)."""
     real = ps.may_alert
     ps.may_alert = lambda *_: True  # type: ignore[assignment]
     try:
         cands, _ = cp._episodes(_fresh(part), config)
     finally:
         ps.may_alert = real  # type: ignore[assignment]
-    return cands.found
+    return cp._with_evidence(cands.found, cands.ex, cands.placed, cands.median)
 
 
 def _passing(found: pl.DataFrame, config: Any) -> pl.DataFrame:
@@ -127,8 +129,8 @@ class _Seen:
         self.search: dict[str, pl.DataFrame] = {}
         with monkeypatch.context() as m:
             self._spy(m, ps, "_bait_checks", lambda args, out: self.checks.append((*args[:2], *out)))
-            self._spy(m, ps, "_own_size_bounds", lambda args, out: self.theta.append((*args[:3], out)))
-            self._spy(m, ps, "_owner_figures", lambda args, out: self.figures.append((args, out)))
+            self._spy(m, pb, "_own_size_bounds", lambda args, out: self.theta.append((*args[:3], out)))
+            self._spy(m, pb, "_owner_figures", lambda args, out: self.figures.append((args, out)))
             ps.least_repeat_chance(_fresh(part), config, _owners(part))
             self._spy(m, cp, "_resting", lambda args, out: self.search.setdefault("bait", out))
             self._spy(m, cp, "_own_medians", lambda args, out: self.search.setdefault("medians", out))
@@ -194,7 +196,7 @@ def _check_pieces(part: Partition, config: Any, monkeypatch: pytest.MonkeyPatch)
         names = dict(zip(bait.owner.tolist(), _owner_of(part, book, bait), strict=True))
         args, figures = seen.figures[-1]
         codes = np.unique(args[0][args[6]])  # the owners of the orders that pass ``_may_hit``, in code order
-        for code, n_lb, k_ub, bound in zip(codes, figures[0], figures[2], ps._owner_bounds(*figures), strict=True):
+        for code, n_lb, k_ub, bound in zip(codes, figures[0], figures[2], pb._owner_bounds(*figures), strict=True):
             owner = names[int(code)]
             n, k = searched.get(owner, (0, 0))
             assert n_lb <= n and k_ub >= k, (part.key, owner, n_lb, n, k_ub, k)

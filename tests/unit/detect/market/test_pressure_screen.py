@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pytest
 
 import harbour.detect.market.cancelled_pressure as cp
+import harbour.detect.market.pressure_bound as pb
 import harbour.detect.market.pressure_screen as ps
 import harbour.detect.market.quote_stuffing as qs
 from harbour.data.generate import GenerateConfig, generate_market
@@ -58,7 +59,7 @@ def _may_pass_owner_screen(part: Partition, config: Any, owners: pl.DataFrame, m
     """The screen's first stage alone: whether an episode may pass the search's owner screen (the bound on the
     owners' episodes taken together, ``_family_bound``, tested in ``test_pressure_family_bound``, says "search")."""
     with monkeypatch.context() as m:
-        m.setattr(ps, "_family_bound", lambda *_: 0.0)
+        m.setattr(pb, "_family_bound", lambda *_: 0.0)
         return ps.may_alert(part, config, owners)
 
 

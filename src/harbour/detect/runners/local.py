@@ -11,7 +11,6 @@ zero-copy partition slices for the kernel.
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
 import logging
 import os
@@ -612,40 +611,16 @@ def use_steady_allocator() -> None:
     pyarrow's default mimalloc, unless the operator chose a pool (``ARROW_DEFAULT_MEMORY_POOL``). On hosts with
     transparent huge pages always on, mimalloc's fresh pages made reading a partition's Parquet files cost
     1.5-3x the CPU-seconds from one run to the next (system time: pages zeroed in the kernel); measured, the
-    venue-symbol-day reads of the 1M bench market: mimalloc 3.3-4.4 CPU-s, jemalloc 3.0-3.1, three runs each."""
-    keep_freed_memory()
+    venue-symbol-day reads of the 1M bench market: mimalloc 3.3-4.4 CPU-s, jemalloc 3.0-3.1, three runs each.
+    glibc's malloc (numpy's arrays) is left at its defaults: keeping freed memory by ``mallopt`` (mmap threshold
+    32 MiB, trim 512 MiB) measured no better over ten bench days (kernels 5.5-5.8 against 5.6-6.4 CPU-s), since
+    glibc already raises its mmap threshold as a worker frees its first large arrays."""
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         return
     try:
         pa.set_memory_pool(pa.jemalloc_memory_pool())
     except NotImplementedError:
         pa.set_memory_pool(pa.system_memory_pool())
-
-
-# glibc's mallopt parameters (malloc.h) and the values a worker uses: numpy's arrays come from malloc
-_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
-STEADY_MALLOC = ((_M_MMAP_THRESHOLD, 32 << 20), (_M_TRIM_THRESHOLD, 512 << 20), (_M_TOP_PAD, 64 << 20))
-_MALLOC_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
-
-
-def keep_freed_memory() -> bool:
-    """Let glibc's malloc keep memory it has been given back for the next partition's arrays rather than
-    return it to the kernel at once. By default an array of 128 KiB or more is a fresh mapping and freed memory
-    above 128 KiB at the heap's top is trimmed, so each partition's numpy arrays are fresh pages, each first
-    touch a page fault (~3 us on the 2-core host): front_running over the busiest book of the 1M bench market
-    spent 29 of its 150 ms building its trade arrays that way, 5 ms with memory kept. Measured over ten days of
-    the 10M bench market (bench/profile_kernels.py, alternated): the market kernels 8.4 / 6.6 -> 6.4 / 6.1
-    CPU-s, front_running 2.5 / 2.0 -> 1.8 / 1.7. Arrays of up to 32 MiB (glibc's largest mmap threshold) then
-    come from the heap, which keeps up to 512 MiB free. Returns whether it was set: not where the C library has
-    no mallopt (musl) or the operator set glibc's MALLOC_*_ variables."""
-    if any(os.environ.get(name) for name in _MALLOC_ENV):
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    return all(mallopt(param, value) == 1 for param, value in STEADY_MALLOC)
 
 
 def pinning_enabled(workers: int, threads: int) -> bool:

@@ -112,10 +112,29 @@ def rows(lake: Path, table: str, days: set[dt.date] | None = None) -> int:
 
 
 def cpu_seconds() -> tuple[float, float]:
-    """CPU-seconds of this process and of its finished children (the pool's workers, once shut down)."""
+    """CPU-seconds of this process and of its finished children (the pool's workers, once shut down): spawned
+    workers are this process's children; workers forked from the runner's warm server are the server's, counted
+    through it (the server's own CPU too, e.g. a start it makes during a run)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime
+    server = _server_cpu()
+    return own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime + server[0] + server[1]
+
+
+def _server_cpu() -> tuple[float, float]:
+    try:
+        from harbour.detect.runners.warm_workers import server_cpu_seconds
+    except ImportError:  # older code measured for a comparison: spawned workers only
+        return 0.0, 0.0
+    return server_cpu_seconds() or (0.0, 0.0)
+
+
+def _server_peak_mib() -> float:
+    try:
+        from harbour.detect.runners.warm_workers import server_peak_mib
+    except ImportError:
+        return 0.0
+    return server_peak_mib()
 
 
 def peak_mib() -> tuple[float, float]:
@@ -136,7 +155,25 @@ def timed_run(runner_name: str, workers: int, lake: Path, detectors: list[Detect
         result = run_with(runner, lake, detectors, window=window)
     wall = time.perf_counter() - t0
     c1 = cpu_seconds()
-    return {"wall": wall, "cpu_parent": c1[0] - c0[0], "cpu_workers": c1[1] - c0[1], "result": result}
+    # workers forked from the warm server are not this process's children: they report their peak themselves
+    peak = getattr(runner, "worker_peak_mib", 0.0)
+    return {"wall": wall, "cpu_parent": c1[0] - c0[0], "cpu_workers": c1[1] - c0[1], "result": result,
+            "worker_peak_mib": peak}
+
+
+def start_workers_server() -> None:
+    """Start the runner's warm server (see harbour.detect.runners.warm_workers) before anything is timed and
+    print what its start cost: once per process (a service pays it once, a CLI run once), not per run or worker."""
+    try:
+        from harbour.detect.runners.warm_workers import server_cpu_seconds, start_server
+    except ImportError:  # older code measured for a comparison: its workers are spawned, each starting cold
+        return
+    t0 = time.perf_counter()
+    if start_server():
+        own, _ = server_cpu_seconds() or (0.0, 0.0)
+        print(f"worker start-up, once per process (the warm server imports the detectors and loads their compiled "
+              f"kernels; each worker is then forked from it): {time.perf_counter() - t0:.1f} s wall, {own:.1f} CPU-s",
+              flush=True)
 
 
 def load_baselines() -> dict[str, Any] | None:
@@ -208,6 +245,8 @@ def main() -> None:
         if args.json:
             print(json.dumps(figures, indent=2, default=str))
         return
+    if args.runner == "local":
+        start_workers_server()
     null = timed_run(args.runner, args.workers, lake, [NullDetector()])
     failed: dict[str, str] = {}
     try:  # the whole suite at once: detectors that share partitioning share one read
@@ -220,6 +259,7 @@ def main() -> None:
         print(json.dumps({"failed": failed}) if args.json else "no figures: the suite must run whole")
         return
     own, children = peak_mib()
+    children = max(children, null["worker_peak_mib"], suite["worker_peak_mib"])
     # per-detector CPU-seconds, where the runner measures them (absent from older runners: run against old
     # code for a before/after comparison, the column is then zero)
     cpu_by = getattr(suite["result"], "cpu_seconds", {})
@@ -250,8 +290,10 @@ def main() -> None:
           f"{n_alerts:,} alerts" + (f"; FAILED: {failed}" if failed else ""))
     print(f"runner's own cost (null kernel over trades + orders): {null['wall']:.1f} s wall, "
           f"{figures['runner_cost_cpu_seconds']} CPU-s -> {figures['runner_cost_rows_per_s']:,} rows/s")
-    print(f"peak memory: parent {own:,.0f} MiB, largest worker {children:,.0f} MiB "
-          f"(at most {own + args.workers * children:,.0f} MiB together)")
+    server = _server_peak_mib()
+    print(f"peak memory: parent {own:,.0f} MiB, largest worker {children:,.0f} MiB"
+          + (f", warm server {server:,.0f} MiB" if server else "")
+          + f" (at most {own + args.workers * children + server:,.0f} MiB together)")
     print(f"load average {load0:.1f} at start, {figures['load_average_end']} at end", flush=True)
     print("per detector (seconds = its kernels' time over the workers + its share of the shared read; CPU-s = its "
           "kernels' CPU-seconds in the workers + an equal share of the CPU-seconds of the reads it shared):")

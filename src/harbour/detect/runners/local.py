@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import resource
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -21,7 +22,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ from harbour.detect.runners.plan import (
     window_dates,
 )
 from harbour.detect.runners.progress import NO_PROGRESS, Progress
+from harbour.detect.runners.warm_workers import adopt_environment, worker_context, worker_environment
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ class TaskResult:
     # CPU-seconds of this worker (time.process_time): reading the task, and each member's kernels
     read_cpu: float = 0.0
     cpu_by_member: dict[str, float] = field(default_factory=dict)
+    peak_mib: float = 0.0  # the worker's peak resident memory so far (its whole life, not this task alone)
 
 
 def share_key(job: DetectorJob) -> tuple[Any, ...]:
@@ -457,8 +459,14 @@ def run_task(task: LocalTask) -> TaskResult:
     if not task.members:
         alerts, n, _ = done[job.name]
         return TaskResult(alerts, rows, n, read_seconds=read_seconds, rows_by_table=per_table, read_cpu=read_cpu,
-                          cpu_by_member=cpu)
-    return TaskResult(_empty(), rows, n_keys, done, read_seconds, per_table, read_cpu, cpu)
+                          cpu_by_member=cpu, peak_mib=_peak_mib())
+    return TaskResult(_empty(), rows, n_keys, done, read_seconds, per_table, read_cpu, cpu, _peak_mib())
+
+
+def _peak_mib() -> float:
+    """This process's peak resident memory: a worker forked from the warm server is not a child of the parent,
+    whose ``RUSAGE_CHILDREN`` then cannot tell it (the bench's "largest worker")."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 Sliced = dict[str, dict[tuple[Any, ...], pa.Table]]  # table -> partition key -> rows
@@ -585,10 +593,12 @@ def _run_kernel(job: DetectorJob, task: LocalTask, key: tuple[Any, ...],
     return finish_alerts(job.detector, alerts, span)
 
 
-def _start_worker(threads: int, next_slot: Any | None) -> None:
-    """A worker process's set-up: its share of the cores for the kernels' own thread pools, Arrow's memory
-    pool (``use_steady_allocator``), and, when the pool has a core (or several) per worker, those cores only
-    (``pin_to_cores``)."""
+def _start_worker(threads: int, next_slot: Any | None, parent: dict[str, Any] | None = None) -> None:
+    """A worker process's set-up: the parent's environment and import path (a worker forked from the warm server
+    would otherwise have the server's: ``warm_workers``), its share of the cores for the kernels' own thread pools,
+    Arrow's memory pool (``use_steady_allocator``), and, when the pool has a core (or several) per worker, those
+    cores only (``pin_to_cores``)."""
+    adopt_environment(parent)
     _limit_threads(threads)
     use_steady_allocator()
     if next_slot is not None:
@@ -663,6 +673,7 @@ class LocalRunner:
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
         self._pool: ProcessPoolExecutor | None = None
+        self.worker_peak_mib = 0.0  # the largest peak resident memory a worker reported (``TaskResult.peak_mib``)
 
     def __enter__(self) -> LocalRunner:
         return self
@@ -677,12 +688,13 @@ class LocalRunner:
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            # spawn, not fork: the parent may hold DuckDB/Arrow threads, and fork copies their locks.
+            # Not fork: the parent may hold DuckDB/Arrow threads, and fork copies their locks. Forked from a clean
+            # server that has loaded the detectors (``warm_workers``), else spawned.
             threads = max(1, (os.cpu_count() or 1) // self.workers)
-            context = get_context("spawn")
+            context = worker_context()
             next_slot = context.Value("i", 0) if pinning_enabled(self.workers, threads) else None
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
-                                             initializer=_start_worker, initargs=(threads, next_slot))
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=_start_worker,
+                                             initargs=(threads, next_slot, worker_environment()))
         return self._pool
 
     def run_job(self, job: DetectorJob, lake_root: Path, window: Window, venues: Sequence[str] | None,
@@ -749,4 +761,6 @@ class LocalRunner:
         while pending:
             done, _ = wait(set(pending), return_when=FIRST_COMPLETED)
             for fut in done:
-                yield pending.pop(fut), fut.result()
+                result = fut.result()
+                self.worker_peak_mib = max(self.worker_peak_mib, result.peak_mib)
+                yield pending.pop(fut), result

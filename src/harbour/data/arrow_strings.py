@@ -102,3 +102,108 @@ def slot_of(slot_h: np.ndarray, slot_id: np.ndarray, h: np.uint64) -> int:
 def find_id(slot_h: np.ndarray, slot_id: np.ndarray, h: np.uint64) -> int:
     """The id whose hash is ``h`` in the open-addressing table, or -1."""
     return slot_id[slot_of(slot_h, slot_id, h)]  # type: ignore[no-any-return]
+
+
+
+@intrinsic
+def store_u64(typingctx: Any, data: Any, p: Any, word: Any) -> Any:
+    """Write ``word`` as the 8 bytes of ``data`` (uint8) from byte ``p``: one unaligned store, the counterpart of
+    ``load_u64``."""
+    sig = types.void(data, types.intp, types.uint64)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        arr = context.make_array(signature.args[0])(context, builder, args[0])
+        where = builder.bitcast(builder.gep(arr.data, [args[1]]), ir.IntType(64).as_pointer())
+        builder.store(args[2], where, align=1)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def dictionary_strings(chunk: pa.DictionaryArray) -> pa.Array:
+    """A dictionary array of strings written out as a plain ``pa.string()`` array, equal to
+    ``chunk.cast(pa.string())`` (values and nulls) but built in one compiled pass: Arrow's cast took 15-24 ns a row
+    on the lake's event, side, order_type and aggressor columns (a handful of values of 3-6 bytes); ten bench days'
+    ``conform`` went from 0.55-0.60 to 0.15-0.19 CPU-s on the same tables. Values of up to 8 bytes are written as
+    one word each, in row order, every row's word overwriting the previous row's spare bytes (a byte loop of 3-6
+    rounds, its exit mispredicted, took ~13 ns a row; the word pass ~4). Falls back
+    to the cast for what it does not cover (a null among the dictionary's values, other value types, more bytes
+    than 32-bit offsets hold)."""
+    values = chunk.dictionary
+    n = len(chunk)
+    if (not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)) or values.null_count
+            or not pa.types.is_integer(chunk.type.index_type)):
+        return chunk.cast(pa.string())
+    value_offsets, value_bytes, _ = string_buffers(values)
+    lengths = np.diff(value_offsets).astype(np.int64)
+    widest = int(lengths.max()) if len(values) else 0
+    if widest * n >= 2**31 - 8:
+        return chunk.cast(pa.string())
+    indices = chunk.indices
+    index = (np.frombuffer(indices.buffers()[1], indices.type.to_pandas_dtype())[indices.offset:indices.offset + n]
+             if n else np.zeros(0, np.int32))
+    valid = np.asarray(indices.is_valid()) if chunk.null_count else np.zeros(0, np.bool_)
+    offsets = np.empty(n + 1, np.int32)
+    out = np.empty(widest * n + 8, np.uint8)  # room for the last row's whole word
+    if widest <= 8:
+        words = np.zeros(len(values), np.uint64)
+        _value_words(value_offsets, value_bytes, words)
+        total = _write_words(words, lengths, index, valid, offsets, out)
+    else:
+        total = _write_bytes(value_offsets, value_bytes, index, valid, offsets, out)
+    if total < 0:  # an index outside the dictionary: Arrow's cast says what is wrong
+        return chunk.cast(pa.string())
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if chunk.null_count else None
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(out[:total]), bitmap,
+                                       chunk.null_count)
+
+
+@njit(cache=True, nogil=True)
+def _value_words(value_offsets: np.ndarray, value_bytes: np.ndarray, words: np.ndarray) -> None:
+    """Each dictionary value (8 bytes or fewer) as a little-endian word, zero-padded."""
+    for v in range(words.shape[0]):
+        a = value_offsets[v]
+        w = np.uint64(0)
+        for k in range(value_offsets[v + 1] - a):
+            w |= np.uint64(value_bytes[a + k]) << np.uint64(8 * k)
+        words[v] = w
+
+
+@njit(cache=True, nogil=True)
+def _write_words(words: np.ndarray, lengths: np.ndarray, index: np.ndarray, valid: np.ndarray, offsets: np.ndarray,
+                 out: np.ndarray) -> int:
+    """Rows' offsets, and their values' words stored at them (a null row, whose index may be anything, is empty);
+    the total length, or -1 at an index outside the dictionary. ``out`` has 8 bytes to spare past the last row's
+    start."""
+    at = 0
+    offsets[0] = 0
+    nulls = valid.shape[0] != 0
+    for i in range(index.shape[0]):
+        if not nulls or valid[i]:
+            v = index[i]
+            if v < 0 or v >= words.shape[0]:
+                return -1
+            store_u64(out, at, words[v])  # type: ignore[call-arg]
+            at += lengths[v]
+        offsets[i + 1] = at
+    return at
+
+
+@njit(cache=True, nogil=True)
+def _write_bytes(value_offsets: np.ndarray, value_bytes: np.ndarray, index: np.ndarray, valid: np.ndarray,
+                 offsets: np.ndarray, out: np.ndarray) -> int:
+    """``_write_words`` for values longer than a word: byte by byte."""
+    at = 0
+    offsets[0] = 0
+    nulls = valid.shape[0] != 0
+    for i in range(index.shape[0]):
+        if not nulls or valid[i]:
+            if index[i] < 0 or index[i] >= value_offsets.shape[0] - 1:
+                return -1
+            a = value_offsets[index[i]]
+            for k in range(value_offsets[index[i] + 1] - a):
+                out[at + k] = value_bytes[a + k]
+            at += value_offsets[index[i] + 1] - a
+        offsets[i + 1] = at
+    return at
+

@@ -7,12 +7,14 @@ copy of every column, a third of the whole read on the generated market before t
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from harbour.data.arrow_strings import compare_strings, string_buffers
+from harbour.data.arrow_strings import load_u64, string_buffers
 from harbour.data.schemas import TABLES
 
 
@@ -22,14 +24,17 @@ def sort_columns(table: str) -> list[str]:
     return cols + [k for k in spec.key if k not in cols]
 
 
-def sort_rows(data: pa.Table, table: str) -> pa.Table:
+def sort_rows(data: pa.Table, table: str, constant: Collection[str] = ()) -> pa.Table:
     """``data`` ordered by ``sort_columns(table)`` (time, then the table's key): the canonical row order of a
     partition, the same on every runner.
 
     Lake files are already in time order, so this sorts the time column alone with numpy (near-linear on
     sorted runs) and settles only the rows that share a timestamp by the key columns (checked in place first:
     usually they are in order); the table is copied only when the order changes. It gives exactly
-    ``data.sort_by(sort_columns(table))``.
+    ``data.sort_by(sort_columns(table))``. ``constant`` names columns the caller knows hold one value in every row
+    (a partition's keys: its venue): they cannot order two rows, so the check skips them (the venue of the ~20%
+    of the bench's order events tied on time with the row before: ten bench days' sorts 0.22-0.24 CPU-s with it
+    compared, 0.18 without).
     """
     cols = sort_columns(table)
     n = data.num_rows
@@ -48,7 +53,7 @@ def sort_rows(data: pa.Table, table: str) -> pa.Table:
         # Runs of one time already in key order: the lake's files, and pieces of them put together in key order
         # (one symbol's venues, say) once a stable sort by time has interleaved them.
         moved = data if order is None else data.take(pa.array(order))
-        if runs_in_key_order(moved, cols[1:], np.flatnonzero(tie)):
+        if runs_in_key_order(moved, [c for c in cols[1:] if c not in constant], np.flatnonzero(tie)):
             return moved
     if len(cols) > 1 and tie.any():
         tied = np.zeros(n, dtype=bool)
@@ -71,7 +76,8 @@ def runs_in_key_order(data: pa.Table, keys: list[str], pairs: np.ndarray) -> boo
     """Whether each row ``i`` in ``pairs`` is at most row ``i + 1`` by ``keys`` (what a sort of the tied rows
     would find, without copying them): compared column by column in a compiled pass, a pair settled by the
     first column where it differs. False when unsure (a null, a NaN, a type not compared here): the caller
-    then sorts."""
+    then sorts. (Comparing a chunked column chunk by chunk, the pairs across chunks apart, instead of combining
+    it measured slower: ten bench days' sorts 0.20-0.26 CPU-s against 0.18 combined.)"""
     state = np.zeros(len(pairs), np.int8)  # 0 equal so far, 1 in order, -1 out of order
     for name in keys:
         col = data.column(name)
@@ -98,9 +104,26 @@ def runs_in_key_order(data: pa.Table, keys: list[str], pairs: np.ndarray) -> boo
 def _compare_strings(offsets: np.ndarray, raw: np.ndarray, pairs: np.ndarray, state: np.ndarray) -> None:
     """For pairs still equal: byte order of row i against row i + 1 (Arrow orders strings so)."""
     for k in range(pairs.shape[0]):
-        if state[k] != 0:
-            continue
-        state[k] = -compare_strings(offsets, raw, pairs[k], pairs[k] + 1)
+        if state[k] == 0:
+            state[k] = _string_order(offsets, raw, pairs[k])
+
+
+@njit(cache=True, nogil=True)
+def _string_order(offsets: np.ndarray, raw: np.ndarray, i: int) -> int:
+    """1 when string i sorts before string i + 1, -1 after, 0 equal: equal words skipped 8 bytes at a time (~38%
+    of the bench's tied order events share their 12-15-digit order id; byte by byte the pass took 23-31 ns a pair,
+    so ~16), then byte by byte from the first word that differs."""
+    a, b = offsets[i], offsets[i + 1]
+    n, m = b - a, offsets[i + 2] - b
+    short = min(n, m)
+    k = 0
+    while k + 8 <= short and load_u64(raw, a + k) == load_u64(raw, b + k):  # type: ignore[call-arg]
+        k += 8
+    while k < short:
+        if raw[a + k] != raw[b + k]:
+            return 1 if raw[a + k] < raw[b + k] else -1
+        k += 1
+    return 1 if n < m else (-1 if n > m else 0)
 
 
 @njit(cache=True, nogil=True)

@@ -297,8 +297,9 @@ def read_partitions(task: LocalTask, table: str) -> dict[tuple[Any, ...], pa.Tab
         known = dict(zip(other, single, strict=True)) if single is not None else {}
         data = _read_file(job, table, path, file, cols, task.threads, known)
         t = pc.cast(data.column(tcol), pa.int64()).to_numpy() if tcol and data.num_rows else None
+        ordered = t is not None and bool((t[1:] >= t[:-1]).all())
         for day, start_us, end_us in spans:
-            rows = _within(data, t, start_us, end_us)
+            rows = _within(data, t, start_us, end_us, ordered)
             split = ([(single, rows)] if rows.num_rows else []) if single is not None else split_by_keys(rows, other)
             for values, part in split:
                 named = dict(zip(other, values, strict=True))
@@ -306,7 +307,8 @@ def read_partitions(task: LocalTask, table: str) -> dict[tuple[Any, ...], pa.Tab
                     continue
                 key = _key(keys, other, values, day)
                 pieces.setdefault(key, []).append(part)
-    return {key: sort_rows(pa.concat_tables(parts) if len(parts) > 1 else parts[0], table)
+    # A partition's keys hold one value in all its rows: the order check need not compare them.
+    return {key: sort_rows(pa.concat_tables(parts) if len(parts) > 1 else parts[0], table, constant=other)
             for key, parts in pieces.items()}
 
 
@@ -378,10 +380,19 @@ def _single_key(meta: pq.FileMetaData, keys: Sequence[str]) -> tuple[Any, ...] |
     return tuple(values)
 
 
-def _within(data: pa.Table, t: np.ndarray | None, start_us: int | None, end_us: int | None) -> pa.Table:
-    """Rows with time in [start, end); the table itself when all of them are."""
+def _within(data: pa.Table, t: np.ndarray | None, start_us: int | None, end_us: int | None,
+            ordered: bool = False) -> pa.Table:
+    """Rows with time in [start, end); the table itself when all of them are. ``ordered``: ``t`` ascends (a lake
+    file's rows, in time order), so the rows are a slice, found by bisection and taken without a copy (a mask
+    over every row and a filter's copy of the look-back tail it kept took 0.17-0.26 of ten bench days' ~4 read
+    CPU-s, the slice 0.03-0.06). The slice keeps the file's buffers alive while its partition lives: for a task's
+    first day, the whole day before for its look-back tail."""
     if t is None or (start_us is None and end_us is None):
         return data
+    if ordered:
+        a = int(np.searchsorted(t, start_us, "left")) if start_us is not None else 0
+        b = int(np.searchsorted(t, end_us, "left")) if end_us is not None else len(t)
+        return data if a == 0 and b == len(t) else data.slice(a, max(0, b - a))
     keep = np.ones(len(t), dtype=bool)
     if start_us is not None:
         keep &= t >= start_us

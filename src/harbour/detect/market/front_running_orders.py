@@ -166,12 +166,28 @@ def _hash_of(offsets: np.ndarray, data: np.ndarray, i: int) -> np.uint64:
     else:
         for q in range(a, z):
             w0 |= np.uint64(data[q]) << np.uint64(8 * (q - a))
+    return _mixed(n, w0, w1)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _mixed(n: np.intp, w0: np.uint64, w1: np.uint64) -> np.uint64:
+    """The hash of a string of 16 bytes or fewer from its key (``_key_of``: its length and two words)."""
     x = (w0 ^ (np.uint64(n) * _MIX[0])) * _MIX[1]
     x ^= x >> np.uint64(29)
     x = (x ^ w1) * _MIX[2]
     x ^= x >> np.uint64(32)  # splitmix64's finaliser: every bit moves the low bits, which place it in a table
     x *= np.uint64(0x94D049BB133111EB)
     return x ^ (x >> np.uint64(29))  # type: ignore[no-any-return]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _keyed(offsets: np.ndarray, data: np.ndarray, i: int, keep: np.uint64, force: np.uint64
+           ) -> tuple[np.uint64, np.intp, np.uint64, np.uint64]:
+    """String i's hash (``_hash_of``'s, its bits ``keep`` and ``force`` applied: see ``_HASH_BITS``) and its key
+    (``_key_of``), its bytes loaded once for both."""
+    n, w0, w1 = _key_of(offsets, data, i)
+    h = string_hash(offsets, data, i) if n > 16 else _mixed(n, w0, w1)
+    return (h & keep) | force, n, w0, w1
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -256,23 +272,32 @@ def probe_spans(ids: Halves, orders: pa.Table) -> Probed | None:
     qty = np.asarray(pc.cast(orders.column("quantity"), pa.float64()).to_numpy(), np.float64)
     news = _new_rows(*event)
     a, b = ids
-    found = _probe(a.spans, a.data, b.spans, b.data, ids.hashes(), order_id[0], order_id[1], news,
-                   _hashes(*order_id, news), kind[0], kind[1], typed, ts, qty, _MARKET)
+    keep, force = _HASH_BITS
+    found = _probe(a.spans, a.data, b.spans, b.data, order_id[0], order_id[1], news, kind[0], kind[1], typed, ts,
+                   qty, _MARKET, keep, force)
     return Probed(*found, qty[found[-1]])
 
 
+# The bits of the probe's hashes kept, and those set on every one: all kept, none set. Tests set them so that
+# strings share hashes (every match must then be told apart by the keys); they are read at each call, not compiled.
+_HASH_BITS = (np.uint64(0xFFFFFFFFFFFFFFFF), np.uint64(0))
+
+
 @njit(cache=True, nogil=True)
-def _probe(a_sp: np.ndarray, a_data: np.ndarray, b_sp: np.ndarray, b_data: np.ndarray, t_h: np.ndarray,
-           o_off: np.ndarray, o_data: np.ndarray, news: np.ndarray, o_h: np.ndarray, k_off: np.ndarray,
-           k_data: np.ndarray, typed: bool, ts: np.ndarray, qty: np.ndarray, market: np.ndarray
+def _probe(a_sp: np.ndarray, a_data: np.ndarray, b_sp: np.ndarray, b_data: np.ndarray, o_off: np.ndarray,
+           o_data: np.ndarray, news: np.ndarray, k_off: np.ndarray, k_data: np.ndarray, typed: bool, ts: np.ndarray,
+           qty: np.ndarray, market: np.ndarray, keep: np.uint64, force: np.uint64
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``Probed``'s arrays (the unfilled rows only). The takers' ids (``Halves``' spans and bytes, none null; ``t_h``
-    their hashes) are numbered (``_numbered``); then the id of each ``new`` event (``news``, the rows of the
-    hashes ``o_h``) is looked up, its time and quantity totalled as ``placement_totals`` totals them (earliest
-    time; largest quantity, the first one kept against a NaN). A bit per id's hash (8 bits an id, ``_bloom``)
-    turns away most events of other orders before the table: on the 1M-trade market's busiest book 4 in 5 of its
-    220k placements, whose look-ups in a table sized by the takers' 82k legs missed the caches."""
-    codes, rep, slots, hashes, keys = _numbered(a_sp, a_data, b_sp, b_data, t_h)
+    """``Probed``'s arrays (the unfilled rows only). The takers' ids (``Halves``' spans and bytes, none null) are
+    numbered (``_numbered``); then the id of each ``new`` event (``news``) is hashed and looked up, its time and
+    quantity totalled as ``placement_totals`` totals them (earliest time; largest quantity, the first one kept
+    against a NaN). A bit per id's hash (8 bits an id, ``_bloom``) turns away most events of other orders before
+    the table: on the 1M-trade market's busiest book 4 in 5 of its 220k placements, whose look-ups in a table sized
+    by the takers' 82k legs missed the caches. Each id's bytes are loaded once for its hash and its key
+    (``_keyed``), the takers' in ``_numbered`` too: hashed in passes of their own into arrays, then loaded again for
+    the keys, the probe of ten days of the 10M-trade bench market (3.4M placements, 1.2M takers' legs) took ~4% more
+    (``probe_spans`` ~0.41 against ~0.39 s, alternated in one process)."""
+    codes, rep, slots, hashes, keys = _numbered(a_sp, a_data, b_sp, b_data, keep, force)
     n_ids = rep.shape[0]
     bloom = _bloom(hashes)
     placed, size = np.zeros(n_ids, np.int64), np.zeros(n_ids, np.float64)
@@ -282,9 +307,9 @@ def _probe(a_sp: np.ndarray, a_data: np.ndarray, b_sp: np.ndarray, b_data: np.nd
     for j in range(news.shape[0]):
         i = news[j]
         c = -1
-        if _maybe(bloom, o_h[j]):
-            n, w0, w1 = _key_of(o_off, o_data, i)
-            v = slots[_slot(slots, keys, rep, o_h[j], n, w0, w1, o_off, o_data, i, a_sp, a_data, b_sp, b_data)]
+        h, n, w0, w1 = _keyed(o_off, o_data, i, keep, force)
+        if _maybe(bloom, h):
+            v = slots[_slot(slots, keys, rep, h, n, w0, w1, o_off, o_data, i, a_sp, a_data, b_sp, b_data)]
             c = -1 if v == 0 else _id_in(v)
         if c < 0:
             if typed and is_word(k_off, k_data, i, market):
@@ -301,17 +326,18 @@ def _probe(a_sp: np.ndarray, a_data: np.ndarray, b_sp: np.ndarray, b_data: np.nd
 
 
 @njit(cache=True, nogil=True)
-def _numbered(a_sp: np.ndarray, a_data: np.ndarray, b_sp: np.ndarray, b_data: np.ndarray, t_h: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The strings of two halves (``Halves``' spans and bytes; ``t_h`` their hashes) numbered in order of first
-    appearance: per string its id, per id its first string, its hash and its key (``_key_of``: length, then the two
-    words, three numbers an id), and the table that finds them (``_slot``: 0 empty, else the top 32 bits of the id's
-    hash over the id + 1; twice the room of the strings at least, so never grown). Every match of the top bits is
-    checked on the keys (byte for byte beyond 16 bytes), so strings that share a hash are told apart: the keys, side
-    by side, spare each match a read of the first string's span and bytes out in the trades' buffers, ~70-85 ns a
-    match on the 10M-trade bench market (with them the probe took ~0.85 ms a partition, against ~1.0). A string the
-    same as the one before (the fills of one order, as a sweep fills it) takes its id without the table."""
-    n, na = t_h.shape[0], a_sp.shape[0] // 2
+def _numbered(a_sp: np.ndarray, a_data: np.ndarray, b_sp: np.ndarray, b_data: np.ndarray, keep: np.uint64,
+              force: np.uint64) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The strings of two halves (``Halves``' spans and bytes) numbered in order of first appearance: per string its
+    id, per id its first string, its hash (``_keyed``'s) and its key (``_key_of``: length, then the two words, three
+    numbers an id), and the table that finds them (``_slot``: 0 empty, else the top 32 bits of the id's hash over
+    the id + 1; twice the room of the strings at least, so never grown). Every match of the top bits is checked on
+    the keys (byte for byte beyond 16 bytes), so strings that share a hash are told apart: the keys, side by side,
+    spare each match a read of the first string's span and bytes out in the trades' buffers, ~70-85 ns a match on
+    the 10M-trade bench market (with them the probe took ~0.85 ms a partition, against ~1.0). A string the same as
+    the one before (the fills of one order, as a sweep fills it: its key the same, and of 16 bytes or fewer or its
+    bytes the same) takes its id without its hash or the table."""
+    n, na = a_sp.shape[0] // 2 + b_sp.shape[0] // 2, a_sp.shape[0] // 2
     codes, rep, hashes = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.uint64)
     keys = np.empty(3 * n, np.uint64)
     room = 64
@@ -325,20 +351,27 @@ def _numbered(a_sp: np.ndarray, a_data: np.ndarray, b_sp: np.ndarray, b_data: np
             kn, w0, w1 = _key_of(a_sp, a_data, 2 * i)
         else:
             kn, w0, w1 = _key_of(b_sp, b_data, 2 * (i - na))
-        if i and t_h[i] == t_h[i - 1] and kn == p_n and w0 == p_w0 and w1 == p_w1 and (
+        if i and kn == p_n and w0 == p_w0 and w1 == p_w1 and (
                 kn <= 16 or _same_of(a_sp, a_data, b_sp, b_data, i, i - 1)):
             codes[i] = codes[i - 1]
             continue
         p_n, p_w0, p_w1 = kn, w0, w1
-        if i < na:
-            s = _slot(slots, keys, rep, t_h[i], kn, w0, w1, a_sp, a_data, 2 * i, a_sp, a_data, b_sp, b_data)
+        if kn <= 16:
+            h = _mixed(kn, w0, w1)
+        elif i < na:
+            h = string_hash(a_sp, a_data, 2 * i)
         else:
-            s = _slot(slots, keys, rep, t_h[i], kn, w0, w1, b_sp, b_data, 2 * (i - na), a_sp, a_data, b_sp, b_data)
+            h = string_hash(b_sp, b_data, 2 * (i - na))
+        h = (h & keep) | force
+        if i < na:
+            s = _slot(slots, keys, rep, h, kn, w0, w1, a_sp, a_data, 2 * i, a_sp, a_data, b_sp, b_data)
+        else:
+            s = _slot(slots, keys, rep, h, kn, w0, w1, b_sp, b_data, 2 * (i - na), a_sp, a_data, b_sp, b_data)
         if slots[s] != 0:
             codes[i] = _id_in(slots[s])
             continue
-        slots[s] = _slot_value(t_h[i], n_ids)
-        codes[i], rep[n_ids], hashes[n_ids] = n_ids, i, t_h[i]
+        slots[s] = _slot_value(h, n_ids)
+        codes[i], rep[n_ids], hashes[n_ids] = n_ids, i, h
         keys[3 * n_ids], keys[3 * n_ids + 1], keys[3 * n_ids + 2] = np.uint64(kn), w0, w1
         n_ids += 1
     return codes, rep[:n_ids], slots, hashes[:n_ids], keys[:3 * n_ids]
@@ -553,16 +586,23 @@ def _view_spans(words: np.ndarray, valid: np.ndarray, base: np.ndarray) -> tuple
 
 class LazyStrings:
     """A text column's strings (``rows`` of it: all without), read (``text``) the first time they are asked for:
-    the habits' trade ids, on about half the partitions; or strings read already, at ``rows``."""
+    the habits' trade ids, on about half the partitions; or strings read already, at ``rows``; or those of another
+    ``LazyStrings``, at ``rows``: the column read once for all (the legs' and the large orders' fills' trade ids
+    read the trades' column each, a copy of its views and bytes each time, ~0.4 ms a partition past the size
+    screen of the 10M-trade bench market)."""
 
-    def __init__(self, values: pl.Series | StringSpans, rows: np.ndarray | None = None) -> None:
+    def __init__(self, values: pl.Series | StringSpans | LazyStrings, rows: np.ndarray | None = None) -> None:
         self._values, self._rows = values, rows
         self._found: StringSpans | None = None
 
     def get(self) -> StringSpans:
         if self._found is None:
-            found = self._values if isinstance(self._values, StringSpans) else text(
-                self._values if self._values.dtype == pl.String else self._values.cast(pl.String))
+            if isinstance(self._values, LazyStrings):
+                found: StringSpans | None = self._values.get()
+            elif isinstance(self._values, StringSpans):
+                found = self._values
+            else:
+                found = text(self._values if self._values.dtype == pl.String else self._values.cast(pl.String))
             assert found is not None
             self._found = found if self._rows is None else found.at(self._rows)
         return self._found
@@ -572,7 +612,8 @@ class TradeArrays(NamedTuple):
     """The kernel's trades ``t`` (the owned trades between two owners) read off the owned trades frame without
     a Polars query: ``kept`` (t's rows in the frame), per trade of t its time (microseconds), quantity and
     ``aggressor`` (``AGGRESSOR_*``), and per leg of ``front_running``'s legs frame (the buy legs of t's trades, then
-    the sell legs) its owner and its order's id; the frame's ``trade_ids`` (whole: read at ``kept``)."""
+    the sell legs) its owner and its order's id; the frame's ``trade_ids`` (whole: read at ``kept``), and its
+    strings read once for every reader (``trade_text``: whole)."""
 
     kept: np.ndarray
     ts: np.ndarray
@@ -581,6 +622,7 @@ class TradeArrays(NamedTuple):
     owners: Halves
     ids: Halves
     trade_ids: pl.Series
+    trade_text: LazyStrings
 
 
 def trade_arrays(owned: pl.DataFrame) -> TradeArrays | None:
@@ -601,9 +643,13 @@ def trade_arrays(owned: pl.DataFrame) -> TradeArrays | None:
         return None
     owner_b, owner_s, buy_ids, sell_ids = whole
     kept = np.flatnonzero(_differ(owner_b.spans, owner_b.data, owner_s.spans, owner_s.data))
+    if kept.shape[0] == qty.shape[0]:  # every trade between two owners, as on 172 of the 180 partitions of ten days
+        # of the 10M-trade bench market: the columns as read (their gathers at every row were ~0.3 ms a partition)
+        return TradeArrays(kept, ts.cast(pl.Int64).to_numpy(), qty, _aggressors(*aggressor), Halves(owner_b, owner_s),
+                           Halves(buy_ids, sell_ids), trade_ids, LazyStrings(trade_ids))
     return TradeArrays(kept, ts.cast(pl.Int64).to_numpy()[kept], qty[kept], _aggressors(*aggressor)[kept],
                        Halves(owner_b.at(kept), owner_s.at(kept)), Halves(buy_ids.at(kept), sell_ids.at(kept)),
-                       trade_ids)
+                       trade_ids, LazyStrings(trade_ids))
 
 
 def taker_legs(trades: TradeArrays) -> tuple[np.ndarray, np.ndarray, Halves]:

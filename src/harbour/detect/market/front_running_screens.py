@@ -111,7 +111,7 @@ def legs_of_trades(trades: TradeArrays) -> _Legs:
     if not ordered:
         by_time = np.argsort(ts, kind="stable")
     return _Legs(ts, by_time, ts, True, np.arange(2 * n) < n, aggr, np.concatenate([trades.qty, trades.qty]),
-                 trades.owners.hashes(), trades.owners, trades.ids, LazyStrings(trades.trade_ids, trades.kept),
+                 trades.owners.hashes(), trades.owners, trades.ids, LazyStrings(trades.trade_text, trades.kept),
                  n if ordered else 0)
 
 
@@ -214,7 +214,7 @@ def big_of_taken(unplaced: Unplaced, takers: tuple[np.ndarray, np.ndarray, Halve
                 np.concatenate([is_buy[taken.firsts[large]], np.array([s == "buy" for s in sides], np.bool_)]),
                 np.concatenate([taken.size[large], qty]),
                 set(sides) <= {"buy", "sell"} and len(set(ids)) == len(ids),
-                (of[fills], LazyStrings(trades.trade_ids, trades.kept[rows[fills]])), ids_at)
+                (of[fills], LazyStrings(trades.trade_text, trades.kept[rows[fills]])), ids_at)
 
 
 def span_micros(config: FrontRunningConfig) -> tuple[int, int]:
@@ -552,7 +552,7 @@ def _habit_orders(legs: _Legs, big: _Big, index: NearIndex, median_trade: float,
     if not (_one_each(legs.owners, index[3], np.flatnonzero(read))
             and _one_each(legs.decisions, found.decision, found.mine)):
         return None
-    return np.unique(pairs.order[(chance <= limit * (1 + 1e-9)) & unwound])
+    return _distinct(pairs.order[(chance <= limit * (1 + 1e-9)) & unwound])
 
 
 class _PairHabits(NamedTuple):
@@ -580,7 +580,7 @@ def _pair_habits(legs: _Legs, big: _Big, index: NearIndex, median_trade: float, 
     if pairs is None or pairs.order.shape[0] == 0 or legs.decisions is None:
         return None
     owner = index[3]
-    mine = np.flatnonzero(_among(owner, np.unique(pairs.owner)))  # the day's legs of the pairs' owners
+    mine = np.flatnonzero(_among(owner, _distinct(pairs.owner)))  # the day's legs of the pairs' owners
     decision = np.zeros(owner.shape[0], np.uint64)
     decision[mine] = legs.decisions.hashes_at(mine)  # the pairs' legs are among them
     sized, at = pairs.sized, pairs.at
@@ -622,8 +622,21 @@ def _with_order(legs: _Legs, big: _Big, pairs: _Pairs) -> np.ndarray:
     rows = pairs.sized.rows[pairs.at]
     trades = ids.at(rows % (ids.spans.shape[0] // 2)).hashes()
     order, fills = big.fills
-    keys = np.unique(_order_keys(order, fills.get().hashes()))
+    keys = _distinct(_order_keys(order, fills.get().hashes()))
     return _among(_order_keys(pairs.sized.orders[pairs.at], trades), keys)
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values of an array of integers, sorted: ``np.unique``'s answer by a sort. NumPy 2.4's
+    ``np.unique`` hashes instead, ~37 us for 100 values and ~290 us for 1000 where a sort is ~3-7 and ~22-30 (the
+    screens' 267 calls over ten days of the 10M-trade bench market: 6.0 ms against 1.5)."""
+    if values.shape[0] == 0:
+        return values.copy()
+    ordered = np.sort(values)
+    keep = np.empty(ordered.shape[0], np.bool_)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
 
 
 def _order_keys(order: np.ndarray, hashes: np.ndarray) -> np.ndarray:

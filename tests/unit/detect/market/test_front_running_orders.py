@@ -134,8 +134,11 @@ def test_ids_sharing_a_hash_are_told_apart(monkeypatch: pytest.MonkeyPatch) -> N
     assert want is not None and want.unfilled_rows.shape[0] > 0
     few = real(*fro._strings(ids), np.arange(len(ids))) & np.uint64(3)  # four hashes for all the strings
     assert np.unique(few).shape[0] == 4
-    for shared in (lambda *args: real(*args) & np.uint64(3), lambda *args: real(*args) | np.uint64(2**64 - 4)):
+    every = np.uint64(2**64 - 1)
+    for shared, bits in ((lambda *args: real(*args) & np.uint64(3), (np.uint64(3), np.uint64(0))),
+                         (lambda *args: real(*args) | np.uint64(2**64 - 4), (every, np.uint64(2**64 - 4)))):
         monkeypatch.setattr(fro, "_hashes", shared)
+        monkeypatch.setattr(fro, "_HASH_BITS", bits)  # the probe hashes the ids as it reads them
         got = fro.probe_takers(ids, orders)
         assert got is not None
         for mine, theirs in zip(got, want, strict=True):

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from harbour.data.row_order import runs_in_key_order
 from harbour.data.schemas import ACCOUNTS, ANNOUNCEMENTS, ORDERS, TRADES
 from harbour.detect.framework import Partition, Window
-from harbour.detect.market.owner_keys import owner_lookup, owner_names
+from harbour.detect.market.owner_keys import leg_codes, owner_lookup, owner_names
 
 _EMPTY = {"trades": TRADES, "orders": ORDERS, "accounts": ACCOUNTS, "announcements": ANNOUNCEMENTS}
 UTC = dt.UTC
@@ -250,6 +250,39 @@ def _owner_table(owners: pl.DataFrame) -> tuple[tuple[np.ndarray, ...], pa.Array
         _OWNER_TABLES.clear()
     _OWNER_TABLES[id(owners)] = (owners, table)
     return table
+
+
+def leg_owners(part: Partition, venue: str) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """Per trade of the partition's Arrow trades, in the table's row order: codes of its buyer's and its seller's owner
+    under ``owner_map(part, venue)`` (``owner_keys.leg_codes``: equal codes exactly for equal ``with_owner`` names,
+    one numbering for both sides), and how many codes there are. For screens that read the Arrow trades before any
+    frame is built; shared, as ``frame`` is, by the kernels of one read that were handed the same table. None when the
+    trades are missing, an account is missing or not text, or the map cannot be read so (the frame path decides)."""
+    arrow = part.tables.get("trades")
+    if arrow is None:
+        return None
+    key = ("frames.leg_owners", id(arrow), venue)
+    found = part.shared.get(key)
+    if found is None or found[1] is not arrow:
+        found = (_leg_owners(arrow, part, venue), arrow)
+        part.shared[key] = found
+    owners: tuple[np.ndarray, np.ndarray, int] | None = found[0]
+    return owners
+
+
+def _leg_owners(arrow: pa.Table, part: Partition, venue: str) -> tuple[np.ndarray, np.ndarray, int] | None:
+    if "buyer" not in arrow.column_names or "seller" not in arrow.column_names:
+        return None
+    buyer, seller = arrow["buyer"], arrow["seller"]
+    if (buyer.type != seller.type or not (pa.types.is_string(buyer.type) or pa.types.is_large_string(buyer.type))
+            or buyer.null_count or seller.null_count):
+        return None
+    legs = pa.chunked_array(buyer.chunks + seller.chunks, buyer.type).combine_chunks()
+    coded = leg_codes(owner_map(part, venue), legs)
+    if coded is None:
+        return None
+    code, size = coded
+    return code[:arrow.num_rows], code[arrow.num_rows:], size
 
 
 def placements(part: Partition, columns: Iterable[str]) -> pl.DataFrame | None:

@@ -38,6 +38,7 @@ from harbour.detect.market.frames import (
     fmt_time,
     frame,
     instant,
+    leg_owners,
     listings,
     micros,
     names,
@@ -48,7 +49,6 @@ from harbour.detect.market.frames import (
     robust_spread,
     with_owner,
 )
-from harbour.detect.market.owner_keys import account_owners
 
 
 class PumpAndDumpConfig(BaseModel):
@@ -524,20 +524,16 @@ def _arrow_legs(part: Partition, trades: pa.Table) -> _Legs | None:
         return None
     us = order[0]
     venue = str(part.key["venue"]) if "venue" in part.key else str(trades["venue"][0].as_py())
-    accounts = dictionary_codes(pa.chunked_array(trades["buyer"].chunks + trades["seller"].chunks, pa.string()))
-    code = account_owners(owner_map(part, venue), accounts.dictionary)
-    if code is None:
+    # each leg's owner, numbered densely (the map's owners are ~20k, a book-day's a few thousand, and arrays per owner
+    # are made per event); shared with the other screens of the book-day (``leg_owners``)
+    owners = leg_owners(part, venue) if part.tables.get("trades") is trades else None
+    if owners is None:
         return None
-    owner = code[accounts.indices.to_numpy()]
-    # numbered densely: the map's owners are ~20k, a book-day's a few thousand, and arrays per owner are made per event
-    used = np.zeros(int(code.max(initial=-1)) + 1, np.bool_)
-    used[owner] = True
-    owner = (np.cumsum(used) - 1)[owner]
-    buyer, seller = owner[:q.size], owner[q.size:]
+    buyer, seller, n_owners = owners
     rows = np.flatnonzero(buyer != seller)
     total_s = max((int(us[rows[-1]]) - int(us[rows[0]])) / 1e6, 1.0) if rows.size else 1.0
     return _Legs(us[rows], q[rows], buyer[rows], seller[rows], rows,
-                 tuple(trades[c] for c in text[4:] + text[1:2]), total_s, int(used.sum()))
+                 tuple(trades[c] for c in text[4:] + text[1:2]), total_s, n_owners)
 
 
 def _may_alert(legs: _Legs, event: _Event, config: PumpAndDumpConfig) -> bool:

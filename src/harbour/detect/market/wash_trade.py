@@ -36,6 +36,7 @@ from harbour.detect.market.frames import (
     fmt_qty,
     fmt_span,
     frame,
+    leg_owners,
     names,
     owner_map,
     part_symbol,
@@ -114,6 +115,31 @@ def _codes(t: pl.DataFrame) -> _Codes | None:
     index = coded.indices.to_numpy().astype(np.int64)
     return _Codes(index[:t.height], index[t.height:], len(coded.dictionary), q,
                   t["ts"].to_numpy().view(np.int64))  # to_physical() copied: 46 us against 1 us
+
+
+def _arrow_codes(part: Partition, venue: str) -> _Codes | None:
+    """``_codes`` read off the partition's Arrow trades, in their row order, with each leg's owner as a code
+    (``frames.leg_owners``: equal codes exactly for equal owner names), before any frame is built: the screens count,
+    sum and sort them without regard to the rows' order (ties in time are ordered by owner only, and the sessions read
+    the times alone). Reading them off the frame (its owners' names, and ``_codes``' dictionary of them) kept the
+    detector at ~0.40 CPU-s over ten days of the 10M-trade bench market, this ~0.20 (the whole suite run, reps 3,
+    alternated). None where ``_codes`` gives None or the trades cannot be read so (``leg_owners``, a time not in
+    microseconds of UTC)."""
+    arrow = part.tables.get("trades")
+    if arrow is None or arrow.num_rows == 0 or "ts" not in arrow.column_names or "quantity" not in arrow.column_names:
+        return None
+    ts, quantity = arrow["ts"], arrow["quantity"]
+    if ts.type != pa.timestamp("us", "UTC") or ts.null_count or quantity.null_count \
+            or not pa.types.is_floating(quantity.type):
+        return None
+    q = quantity.to_numpy().astype(np.float64, copy=False)
+    if not ((q > 0) & np.isfinite(q)).all():
+        return None
+    owners = leg_owners(part, venue)
+    if owners is None:
+        return None
+    buyer, seller, size = owners
+    return _Codes(buyer, seller, size, q, ts.to_numpy().view(np.int64))
 
 
 def _may_self_trade(c: _Codes, config: WashTradeConfig) -> bool:
@@ -229,15 +255,22 @@ class WashTradeDetector(Detector[WashTradeConfig]):
 
     def kernel(self, part: Partition, config: WashTradeConfig) -> pa.Table:
         out = AlertBuilder(self)
+        # the screens read off the Arrow trades first: most book-days stop there, before any frame is built
+        codes = _arrow_codes(part, str(part.key["venue"])) if "venue" in part.key else None
+        screens = None if codes is None else (_may_self_trade(codes, config), _may_group(codes, config))
+        if screens == (False, False):
+            return out.to_table()
         trades = frame(part, "trades", TRADE_COLUMNS)
         if trades.height == 0:
             return out.to_table()
         venue, symbol = part_venue(part, trades), part_symbol(part, trades)
         t = _owner_trades(part, trades, venue)
-        codes = _codes(t)
-        if codes is None or _may_self_trade(codes, config):
+        if screens is None:
+            codes = _codes(t)
+            screens = (codes is None or _may_self_trade(codes, config), codes is None or _may_group(codes, config))
+        if screens[0]:
             self._self_trades(out, part, t, venue, symbol, config)
-        if codes is None or _may_group(codes, config):
+        if screens[1]:
             self._groups(out, part, t, venue, symbol, config)
         return out.to_table()
 

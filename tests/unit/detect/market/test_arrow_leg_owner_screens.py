@@ -30,6 +30,7 @@ from harbour.detect.market.frames import TRADE_COLUMNS, frame, owner_map, with_o
 from harbour.detect.market.scenarios import ScenarioMarket
 
 from .test_marking_the_close_may_mark import _market
+from .test_marking_the_close_may_mark import _may_mark as _frame_may_mark  # the screen on the frame
 from .test_wash_trade_screens import _random_part
 
 VENUE = "HBX"
@@ -121,14 +122,6 @@ def _spelled_out(part: Partition) -> Partition:
         sides[i] = "cross"
     spelled = table.set_column(table.schema.get_field_index("aggressor"), "aggressor", pa.array(sides, pa.string()))
     return replace(part, tables={**part.tables, "trades": spelled}, shared={})
-
-
-def _frame_may_mark(part: Partition, config: mtc.MarkingTheCloseConfig) -> bool:
-    trades = frame(part, "trades", TRADE_COLUMNS)
-    owners = owner_map(part, VENUE)
-    t = with_owner(with_owner(trades, owners, "buyer", "owner_b"), owners, "seller", "owner_s")
-    ref = dt.datetime.combine(part.key["date"], config.reference_time_utc, tzinfo=dt.UTC)
-    return mtc._may_mark(t, ref, config)
 
 
 def _marking_configs(rng: np.random.Generator) -> list[mtc.MarkingTheCloseConfig]:

@@ -18,7 +18,7 @@ import harbour.detect.market.front_running_screens as frs
 from harbour.data.arrow_strings import string_buffers
 
 from .test_front_running_probe_keys import _alike, _expected, _halves, _orders
-from .test_front_running_screens import _owned, _strings
+from .test_front_running_screens import _owned, _strings, takers_and_legs_as_the_frames
 
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -123,13 +123,7 @@ def test_trades_all_between_owners_read_as_the_gathered_ones(seed: int) -> None:
     for name in ("owners", "ids"):
         assert _strings(getattr(got, name)) == _strings(getattr(gathered, name)), name
     assert _strings(got.trade_text.get().at(got.kept)) == between["trade_id"].to_list()
-    rows, buy, ids = fro.taker_legs(got)
-    want_rows, want_buy, want_ids = fr._takers(between)
-    assert np.array_equal(rows, want_rows) and np.array_equal(buy, want_buy)
-    assert _strings(ids) == want_ids.to_list()
-    legs, want = frs.legs_of_trades(got), frs.legs_of(fr._legs_frame(between))
-    for name in ("order_ts", "by_time", "ts", "buy", "aggr", "qty", "owner"):
-        assert np.array_equal(getattr(legs, name), getattr(want, name)), name
+    legs, want = takers_and_legs_as_the_frames(got, between)
     assert legs.trade_ids is not None and want.trade_ids is not None
     m = between.height
     assert _strings(legs.trade_ids.get().at(np.arange(2 * m) % m)) == _strings(want.trade_ids.get())

@@ -45,6 +45,19 @@ def _strings(found: fro.StringSpans | fro.Halves) -> list[str | None]:
             for i in range(spans.shape[0] // 2)]
 
 
+def takers_and_legs_as_the_frames(trades: Any, t: pl.DataFrame) -> tuple[Any, Any]:
+    """Assert that the takers and legs read from the trades' arrays are the frame path's (on ``t``, the trades
+    between owners); the legs both ways, for further checks."""
+    rows, buy, ids = fro.taker_legs(trades)
+    want_rows, want_buy, want_ids = fr._takers(t)
+    assert np.array_equal(rows, want_rows) and np.array_equal(buy, want_buy)
+    assert _strings(ids) == want_ids.to_list()
+    got, want = frs.legs_of_trades(trades), frs.legs_of(fr._legs_frame(t))
+    for name in ("order_ts", "by_time", "ts", "buy", "aggr", "qty", "owner"):
+        assert np.array_equal(getattr(got, name), getattr(want, name)), name
+    return got, want
+
+
 def _columns(rng: np.random.Generator) -> list[pl.Series]:
     n = 500
     short = [f"c{k}" for k in rng.integers(0, 40, n)]
@@ -127,13 +140,7 @@ def test_the_trades_in_place_are_the_kernel_s_takers_and_legs(seed: int) -> None
     assert 0 < t.height < owned.height
     trades = fro.trade_arrays(owned)
     assert trades is not None
-    rows, buy, ids = fro.taker_legs(trades)
-    want_rows, want_buy, want_ids = fr._takers(t)
-    assert np.array_equal(rows, want_rows) and np.array_equal(buy, want_buy)
-    assert _strings(ids) == want_ids.to_list()
-    got, want = frs.legs_of_trades(trades), frs.legs_of(fr._legs_frame(t))
-    for name in ("order_ts", "by_time", "ts", "buy", "aggr", "qty", "owner"):
-        assert np.array_equal(getattr(got, name), getattr(want, name)), name
+    got, want = takers_and_legs_as_the_frames(trades, t)
     assert got.timed and _strings(got.owners) == _strings(want.owners)
     assert got.decisions is not None and want.decisions is not None
     assert _strings(got.decisions) == _strings(want.decisions)

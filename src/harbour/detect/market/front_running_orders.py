@@ -186,8 +186,16 @@ def _keyed(offsets: np.ndarray, data: np.ndarray, i: int, keep: np.uint64, force
     """String i's hash (``_hash_of``'s, its bits ``keep`` and ``force`` applied: see ``_HASH_BITS``) and its key
     (``_key_of``), its bytes loaded once for both."""
     n, w0, w1 = _key_of(offsets, data, i)
+    return _hash_with_key(offsets, data, i, n, w0, w1, keep, force), n, w0, w1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _hash_with_key(offsets: np.ndarray, data: np.ndarray, i: int, n: np.intp, w0: np.uint64, w1: np.uint64,
+                   keep: np.uint64, force: np.uint64) -> np.uint64:
+    """String i's hash (``_hash_of``'s, its bits ``keep`` and ``force`` applied) given its key (``_key_of``): from
+    the key up to 16 bytes, from its bytes beyond."""
     h = string_hash(offsets, data, i) if n > 16 else _mixed(n, w0, w1)
-    return (h & keep) | force, n, w0, w1
+    return (h & keep) | force  # type: ignore[no-any-return]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -356,13 +364,10 @@ def _numbered(a_sp: np.ndarray, a_data: np.ndarray, b_sp: np.ndarray, b_data: np
             codes[i] = codes[i - 1]
             continue
         p_n, p_w0, p_w1 = kn, w0, w1
-        if kn <= 16:
-            h = _mixed(kn, w0, w1)
-        elif i < na:
-            h = string_hash(a_sp, a_data, 2 * i)
+        if i < na:
+            h = _hash_with_key(a_sp, a_data, 2 * i, kn, w0, w1, keep, force)
         else:
-            h = string_hash(b_sp, b_data, 2 * (i - na))
-        h = (h & keep) | force
+            h = _hash_with_key(b_sp, b_data, 2 * (i - na), kn, w0, w1, keep, force)
         if i < na:
             s = _slot(slots, keys, rep, h, kn, w0, w1, a_sp, a_data, 2 * i, a_sp, a_data, b_sp, b_data)
         else:
@@ -643,13 +648,14 @@ def trade_arrays(owned: pl.DataFrame) -> TradeArrays | None:
         return None
     owner_b, owner_s, buy_ids, sell_ids = whole
     kept = np.flatnonzero(_differ(owner_b.spans, owner_b.data, owner_s.spans, owner_s.data))
-    if kept.shape[0] == qty.shape[0]:  # every trade between two owners, as on 172 of the 180 partitions of ten days
-        # of the 10M-trade bench market: the columns as read (their gathers at every row were ~0.3 ms a partition)
-        return TradeArrays(kept, ts.cast(pl.Int64).to_numpy(), qty, _aggressors(*aggressor), Halves(owner_b, owner_s),
-                           Halves(buy_ids, sell_ids), trade_ids, LazyStrings(trade_ids))
-    return TradeArrays(kept, ts.cast(pl.Int64).to_numpy()[kept], qty[kept], _aggressors(*aggressor)[kept],
-                       Halves(owner_b.at(kept), owner_s.at(kept)), Halves(buy_ids.at(kept), sell_ids.at(kept)),
-                       trade_ids, LazyStrings(trade_ids))
+    us, aggressors = ts.cast(pl.Int64).to_numpy(), _aggressors(*aggressor)
+    # every trade between two owners (172 of the 180 partitions of ten days of the 10M-trade bench market): the
+    # columns as read, where their gathers at every row were ~0.3 ms a partition
+    if kept.shape[0] < qty.shape[0]:
+        us, qty, aggressors = us[kept], qty[kept], aggressors[kept]
+        owner_b, owner_s, buy_ids, sell_ids = (c.at(kept) for c in whole)
+    return TradeArrays(kept, us, qty, aggressors, Halves(owner_b, owner_s), Halves(buy_ids, sell_ids), trade_ids,
+                       LazyStrings(trade_ids))
 
 
 def taker_legs(trades: TradeArrays) -> tuple[np.ndarray, np.ndarray, Halves]:

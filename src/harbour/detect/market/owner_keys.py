@@ -54,55 +54,39 @@ def _key_lookup(owners: pl.DataFrame) -> tuple[tuple[np.ndarray, ...], np.ndarra
 
 
 def account_owners(owners: pl.DataFrame, accounts: pa.Array) -> np.ndarray | None:
-    """Per string of ``accounts`` (distinct, no nulls), a code of its owner under ``owners`` (account -> owner id, the
-    map of one venue): equal codes for equal owner ids, and an account the map does not know is its own owner (as
-    ``frames.with_owner`` names it, so it shares a code with a customer of that id). None when the map's columns are
-    not text or it has a key twice."""
-    if owners["account"].dtype != pl.String or owners["owner"].dtype != pl.String:
-        return None
-    lookup = owner_lookup(owners)
-    if lookup is None:
-        return None
-    (slots, hashes, key_offsets, key_bytes), code_of_key, ids = lookup
-    offsets, data, _ = string_buffers(accounts)
-    found = accounts_found((slots, hashes, key_offsets, key_bytes), offsets, data)
-    code = np.full(found.size, -1, np.int64)
-    code[found >= 0] = code_of_key[found[found >= 0]]
-    fresh = len(ids)
-    unknown = np.flatnonzero(found < 0)
-    for i, account in zip(unknown, accounts.take(pa.array(unknown)).to_pylist(), strict=True):
-        known = ids.get(account)
-        code[i] = fresh if known is None else known
-        fresh += known is None
-    return code
-
-
-def leg_codes(owners: pl.DataFrame, legs: pa.Array) -> tuple[np.ndarray, int] | None:
-    """Per string of ``legs`` (accounts, no nulls): a code of its owner under ``owners`` (account -> owner id, the map
-    of one venue), numbered densely from 0 in order of ``account_owners``' codes, and how many codes there are: equal
-    codes exactly for equal owner names as ``frames.with_owner`` writes them (an account the map does not know is its
-    own owner, so it shares a code with a customer of that id). Each leg is found in the map's word table
-    (``accounts_found``, ~63 ns a leg on a bench book-day's 32k legs): dictionary-encoding the legs to find only the
-    distinct accounts cost more (Arrow's hash, ~89 ns a leg). None when the map's columns are not text or it has a key
-    twice."""
+    """Per string of ``accounts`` (no nulls), a code of its owner under ``owners`` (account -> owner id, the map of one
+    venue): equal codes for equal owner ids, and an account the map does not know is its own owner (as
+    ``frames.with_owner`` names it, so it shares a code with a customer of that id; one code however often it comes).
+    None when the map's columns are not text or it has a key twice."""
     if owners["account"].dtype != pl.String or owners["owner"].dtype != pl.String:
         return None
     lookup = owner_lookup(owners)
     if lookup is None:
         return None
     table, code_of_key, ids = lookup
-    offsets, data, _ = string_buffers(legs)
+    offsets, data, _ = string_buffers(accounts)
     found = accounts_found(table, offsets, data)
     code = code_of_key[np.maximum(found, 0)] if code_of_key.size else np.zeros(found.size, np.int64)
     unknown = np.flatnonzero(found < 0)
     if unknown.size:
-        coded = pc.dictionary_encode(legs.take(pa.array(unknown)))
+        coded = pc.dictionary_encode(accounts.take(pa.array(unknown)))
         fresh, own = len(ids), []
         for account in coded.dictionary.to_pylist():
             known = ids.get(account)
             own.append(fresh if known is None else known)
             fresh += known is None
         code[unknown] = np.array(own, np.int64)[coded.indices.to_numpy()]
+    return code
+
+
+def leg_codes(owners: pl.DataFrame, legs: pa.Array) -> tuple[np.ndarray, int] | None:
+    """``account_owners`` of every trade leg (``legs``: accounts, no nulls), numbered densely from 0 in the order of
+    its codes, and how many codes there are: equal codes exactly for equal owner names as ``frames.with_owner`` writes
+    them. Each leg is found in the map's word table (``accounts_found``, ~63 ns a leg on a bench book-day's 32k legs):
+    dictionary-encoding the legs to find only the distinct accounts cost more (Arrow's hash, ~89 ns a leg)."""
+    code = account_owners(owners, legs)
+    if code is None:
+        return None
     used = np.zeros(int(code.max(initial=-1)) + 1, np.bool_)
     used[code] = True
     return (np.cumsum(used) - 1)[code], int(used.sum())

@@ -1,5 +1,5 @@
 """Compiled passes behind momentum ignition's early exit (``momentum_ignition._exit_possible``), read from the
-trades frame's columns instead of a frame of legs.
+trades frame's columns instead of a frame of legs, or (``arrow_runs``) from the Arrow trades before any frame is made.
 
 Most partitions of the bench market stop at that exit: every burst there is a busy trader's, whose trades on the
 other side all day make any exit a coincidence, or one order of a rare trader that swept a few levels. Before
@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 from numba import njit
 
 from harbour.detect.market.frames import dictionary_codes
@@ -47,7 +49,6 @@ def trade_runs(owned: pl.DataFrame, gap: int, min_trades: int) -> Runs | None:
     the owners' strings, sorting the aggressive legs) was 2.5 ms a bench partition (ten days of the 10M-trade
     market, ~6.9k trades each), this is 0.87. None when a key or quantity has nulls, as there, or the trades are
     not in time order."""
-    n = owned.height
     aggressor = owned["aggressor"]
     buys, sells = aggressor == "buy", aggressor == "sell"
     if aggressor.null_count():
@@ -63,12 +64,55 @@ def trade_runs(owned: pl.DataFrame, gap: int, min_trades: int) -> Runs | None:
     owner = owner_codes(owners)
     if owner is None:  # a hash shared by two owners: Arrow's exact codes
         owner = dictionary_codes(owners.to_arrow()).indices.to_numpy().astype(np.int64)
-    n_owners = int(owner.max()) + 1
-    alone = owner[:n] == owner[n:]  # the trades the kernel drops (equal numbers: equal strings)
+    q = owned["quantity"].cast(pl.Float64).to_numpy()
+    return _coded_runs(owner, int(owner.max()) + 1, ts, aggr_b, aggr_s, q, gap, min_trades)
+
+
+def arrow_runs(arrow: pa.Table, owners: tuple[np.ndarray, np.ndarray, int], gap: int, min_trades: int
+               ) -> Runs | None:
+    """``trade_runs`` read off the partition's Arrow trades ``arrow`` in their row order, each leg's owner the code
+    ``owners`` (``frames.leg_owners``: the buyers' codes, the sellers', how many; equal codes exactly for equal
+    ``with_owner`` names) instead of a number given the frame's owner names: for the kernel's screen before any
+    frame is built. The same runs as sets of legs: the runs depend only on which legs share an owner, their times
+    and sides (ties in time, which the frame may order otherwise by its tie-break columns, give the same runs:
+    ``aggressive_runs`` puts an owner's buyer legs of an instant before its seller legs whatever their rows), so
+    the owners' numbering (here dense in code order, there in order of first appearance) changes only the runs'
+    order and numbers. None where ``trade_runs`` gives None (fewer than two aggressive legs, a null time or
+    quantity, the times not in order: the frame sorts them), or a column is missing or not of the contract's
+    type (the frame path decides)."""
+    if any(c not in arrow.column_names for c in ("ts", "quantity", "aggressor")):
+        return None
+    ts, quantity, aggressor = arrow["ts"], arrow["quantity"], arrow["aggressor"]
+    if ts.type != pa.timestamp("us", "UTC") or ts.null_count or quantity.null_count \
+            or not pa.types.is_floating(quantity.type) \
+            or not (pa.types.is_string(aggressor.type) or pa.types.is_large_string(aggressor.type)):
+        return None
+    aggr_b, aggr_s = _is_side(aggressor, "buy"), _is_side(aggressor, "sell")
+    if int(aggr_b.sum()) + int(aggr_s.sum()) < 2:
+        return None
+    us = ts.to_numpy().view(np.int64)
+    if not (us[1:] >= us[:-1]).all():
+        return None
+    buyer, seller, n_owners = owners
+    q = quantity.to_numpy().astype(np.float64, copy=False)
+    return _coded_runs(np.concatenate((buyer, seller)).astype(np.int64, copy=False), n_owners, us, aggr_b, aggr_s, q,
+                       gap, min_trades)
+
+
+def _is_side(aggressor: pa.ChunkedArray, side: str) -> np.ndarray:
+    """Whether each trade's aggressor is ``side`` (a null is not), as the frame's ``aggressor == side`` filled."""
+    return np.asarray(pc.fill_null(pc.equal(aggressor, side), False).to_numpy(), np.bool_)
+
+
+def _coded_runs(owner: np.ndarray, n_owners: int, ts: np.ndarray, aggr_b: np.ndarray, aggr_s: np.ndarray,
+                q: np.ndarray, gap: int, min_trades: int) -> Runs:
+    """The runs of the n trades' legs (``owner`` per leg, 0 to ``n_owners`` - 1: the buyers' then the sellers'; equal
+    numbers for equal owners), the trades of an owner with itself given no owner (-1) and no run."""
+    n = ts.shape[0]
+    alone = owner[:n] == owner[n:]  # the trades the kernel drops (equal numbers: equal owners)
     if alone.any():
         owner = np.where(np.concatenate((alone, alone)), -1, owner)
     rows, burst = aggressive_runs(owner, ts, aggr_b, aggr_s, n_owners, gap, min_trades)
-    q = owned["quantity"].cast(pl.Float64).to_numpy()
     return Runs(rows, burst, owner, np.concatenate((ts, ts)), np.repeat(np.array([1, -1], np.int64), n),
                 np.concatenate((q, q)))
 

@@ -10,10 +10,11 @@ every match checked byte for byte against its taker's string (ids sharing a hash
 pass cannot read as the full path would (nulls, a time unit or a column type of another kind) answers None: the full
 path decides.
 
-The kernel's screens read the trades the same way (``TradeArrays``): each text column of the owned trades frame is
-read from Polars' own string views in place (``StringSpans``; the legs' two columns as ``Halves``), with no Polars
-query, filter or conversion to Arrow's offsets layout (each ~0.1-0.4 ms on a book-day of the 10M-trade bench market,
-where most partitions stop at the screens).
+The kernel's screens read the trades the same way (``TradeArrays``): off the Arrow trades before any frame is built,
+each leg's owner as its owner's code (``arrow_trade_arrays``), or, where that cannot be read so, each text column of
+the owned trades frame from Polars' own string views in place (``StringSpans``; the legs' two columns as ``Halves``),
+with no Polars query, filter or conversion to Arrow's offsets layout (each ~0.1-0.4 ms on a book-day of the
+10M-trade bench market, where most partitions stop at the screens).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from polars import CompatLevel
 from harbour.data.arrow_strings import is_word, load_u64, same_string, slot_of, string_buffers
 from harbour.detect.aml.interning import string_hash
 from harbour.detect.framework import Partition
-from harbour.detect.market.frames import num
+from harbour.detect.market.frames import _TIEBREAK, _arrow_in_order, leg_owners, num
 from harbour.detect.market.lifecycles import group_totals
 
 if TYPE_CHECKING:
@@ -614,11 +615,12 @@ class LazyStrings:
 
 
 class TradeArrays(NamedTuple):
-    """The kernel's trades ``t`` (the owned trades between two owners) read off the owned trades frame without
-    a Polars query: ``kept`` (t's rows in the frame), per trade of t its time (microseconds), quantity and
-    ``aggressor`` (``AGGRESSOR_*``), and per leg of ``front_running``'s legs frame (the buy legs of t's trades, then
-    the sell legs) its owner and its order's id; the frame's ``trade_ids`` (whole: read at ``kept``), and its
-    strings read once for every reader (``trade_text``: whole)."""
+    """The kernel's trades ``t`` (the owned trades between two owners) read without a Polars query, off the owned
+    trades frame (``trade_arrays``) or off the Arrow trades before any frame is built (``arrow_trade_arrays``):
+    ``kept`` (t's rows in the frame), per trade of t its time (microseconds), quantity and ``aggressor``
+    (``AGGRESSOR_*``), and per leg of ``front_running``'s legs frame (the buy legs of t's trades, then the sell legs)
+    its owner (its name, or its owner's code as a string: see ``code_strings``) and its order's id; and the trade
+    ids, read once for every reader (``trade_text``: whole, read at ``kept``)."""
 
     kept: np.ndarray
     ts: np.ndarray
@@ -626,7 +628,6 @@ class TradeArrays(NamedTuple):
     aggressor: np.ndarray
     owners: Halves
     ids: Halves
-    trade_ids: pl.Series
     trade_text: LazyStrings
 
 
@@ -648,14 +649,90 @@ def trade_arrays(owned: pl.DataFrame) -> TradeArrays | None:
         return None
     owner_b, owner_s, buy_ids, sell_ids = whole
     kept = np.flatnonzero(_differ(owner_b.spans, owner_b.data, owner_s.spans, owner_s.data))
-    us, aggressors = ts.cast(pl.Int64).to_numpy(), _aggressors(*aggressor)
+    return _kept_arrays(kept, ts.cast(pl.Int64).to_numpy(), qty, _aggressors(*aggressor), owner_b, owner_s,
+                        Halves(buy_ids, sell_ids), LazyStrings(trade_ids))
+
+
+def _kept_arrays(kept: np.ndarray, us: np.ndarray, qty: np.ndarray, aggressors: np.ndarray, owner_b: StringSpans,
+                 owner_s: StringSpans, ids: Halves, trade_text: LazyStrings) -> TradeArrays:
+    """``TradeArrays`` of every trade's columns, those of the trades between two owners (``kept``) taken."""
     # every trade between two owners (172 of the 180 partitions of ten days of the 10M-trade bench market): the
     # columns as read, where their gathers at every row were ~0.3 ms a partition
     if kept.shape[0] < qty.shape[0]:
         us, qty, aggressors = us[kept], qty[kept], aggressors[kept]
-        owner_b, owner_s, buy_ids, sell_ids = (c.at(kept) for c in whole)
-    return TradeArrays(kept, us, qty, aggressors, Halves(owner_b, owner_s), Halves(buy_ids, sell_ids), trade_ids,
-                       LazyStrings(trade_ids))
+        owner_b, owner_s = owner_b.at(kept), owner_s.at(kept)
+        ids = Halves(ids.first.at(kept), ids.second.at(kept))
+    return TradeArrays(kept, us, qty, aggressors, Halves(owner_b, owner_s), ids, trade_text)
+
+
+def arrow_trade_arrays(part: Partition, venue: str) -> TradeArrays | None:
+    """``TradeArrays`` read off the partition's Arrow trades (``part.tables["trades"]``) before any frame is built,
+    each leg's owner as its owner's code (``frames.leg_owners``, equal codes exactly for equal ``with_owner``
+    names) written as an 8-byte string (``code_strings``). The screens only compare, hash and group the owners
+    (and the kernel reuses their legs only for the range join's rows, ``front_running._index_near``), so the codes
+    stand in for the names: the trades' frame and the owners' names written as strings are built only for the few
+    partitions past the screens (front running alone over ten days of the 10M-trade bench market, reps 3, alternated
+    three times: 0.94-0.99 CPU-s with them built on every partition, 0.62-0.71 without; ``leg_owners``, which the
+    suite's other screens share, is paid here).
+
+    The rows are the frame's rows only where ``frames.frame`` keeps the table's order; the kernel reuses the
+    screens' legs and large orders by row. None (the frame's arrays decide) where that is not sure or the columns
+    are not what ``trade_arrays`` reads off the frame: times not ``timestamp[us, UTC]`` or not in the frame's order
+    (``frames._arrow_in_order``: ``frame`` would sort them), a null (but for the aggressor's), a quantity not
+    finite and non-negative or not a number, a text column of another type, an account ``leg_owners`` cannot
+    code."""
+    arrow = part.tables.get("trades")
+    if arrow is None or arrow.num_rows == 0:
+        return None
+    names = arrow.column_names
+    if not all(c in names for c in ("ts", "quantity", "aggressor", *_ID_COLUMNS)):
+        return None
+    ts, q = arrow.column("ts"), arrow.column("quantity")
+    if ts.type != pa.timestamp("us", "UTC") or ts.null_count or q.null_count \
+            or not (pa.types.is_floating(q.type) or pa.types.is_integer(q.type)):
+        return None
+    # the frame's own test of whether it keeps the rows as they stand (ties in time by venue and trade id)
+    if not _arrow_in_order(arrow, ["ts", *(c for c in _TIEBREAK["trades"] if c in names)]):
+        return None
+    qty = np.asarray(pc.cast(q, pa.float64()).to_numpy(), np.float64)
+    if not (np.isfinite(qty).all() and (qty >= 0).all()):
+        return None
+    buy_ids, sell_ids, trade_ids = (_spans(arrow.column(c)) for c in _ID_COLUMNS)
+    aggressor = _spans(arrow.column("aggressor"))
+    if buy_ids is None or sell_ids is None or trade_ids is None or aggressor is None \
+            or buy_ids.valid.shape[0] or sell_ids.valid.shape[0] or trade_ids.valid.shape[0]:
+        return None
+    owners = leg_owners(part, venue)
+    if owners is None:
+        return None
+    buyer, seller, _ = owners
+    kept = np.flatnonzero(buyer != seller)
+    us = np.asarray(pc.cast(ts, pa.int64()).to_numpy(), np.int64)
+    return _kept_arrays(kept, us, qty, _aggressors(*aggressor), code_strings(buyer), code_strings(seller),
+                        Halves(buy_ids, sell_ids), LazyStrings(trade_ids))
+
+
+_ID_COLUMNS = ("buy_order_id", "sell_order_id", "trade_id")
+
+
+def _spans(col: pa.ChunkedArray) -> StringSpans | None:
+    """An Arrow text column's strings in one piece, as spans (nulls marked, their spans not read); None when it is
+    not text."""
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        return None
+    arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    offsets, data, valid = string_buffers(arr)
+    return StringSpans(spans_of_offsets(offsets.astype(np.int64)), data, valid)
+
+
+def code_strings(codes: np.ndarray) -> StringSpans:
+    """Non-negative integer codes as strings of 8 bytes (each code's little-endian bytes): two are one string exactly
+    when their codes are one, and they hash, compare and group as strings do."""
+    data = np.ascontiguousarray(codes, dtype="<u8").view(np.uint8)
+    starts = 8 * np.arange(codes.shape[0], dtype=np.int64)
+    spans = np.empty(2 * codes.shape[0], np.int64)
+    spans[0::2], spans[1::2] = starts, starts + 8
+    return StringSpans(spans, data, _NO_NULLS)
 
 
 def taker_legs(trades: TradeArrays) -> tuple[np.ndarray, np.ndarray, Halves]:

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from numba import njit
 from pydantic import BaseModel, Field
 
-from harbour.data.arrow_strings import string_buffers
+from harbour.data.arrow_strings import load_u64, string_buffers
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
 from harbour.detect.market.frames import (
     as_dt,
@@ -201,21 +201,39 @@ def _kinds(events: pa.ChunkedArray) -> np.ndarray:
 
 @njit(cache=True, nogil=True)
 def _kind_of(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, out: np.ndarray) -> None:
-    """``out[i]`` = the kind of string i (``valid`` empty: no nulls)."""
+    """``out[i]`` = the kind of string i (``valid`` empty: no nulls). A name of 8 bytes or fewer is read as one word
+    (its bytes, the rest zeroed) and compared with the known names' words of its length: comparing byte by byte,
+    a loop of 3-6 rounds whose exit the processor mispredicts, took 12.8 ms for 1.81M events of a bench venue's
+    days, the words 9.4 (a branch-free table of the four words was no better: ~4 ns an event is the loads). The
+    last strings of the buffer, whose word would read past its end, and longer names are compared byte by byte."""
     names, bounds, codes = _KIND_BYTES, _KIND_OFFSETS, _KIND_CODES
+    words = np.zeros(codes.size, np.uint64)
+    for k in range(codes.size):
+        for j in range(bounds[k + 1] - bounds[k]):
+            words[k] |= np.uint64(names[bounds[k] + j]) << np.uint64(8 * j)
+    size = data.size
     for i in range(offsets.size - 1):
         a = offsets[i]
         n = offsets[i + 1] - a
         kind = _OTHER
-        for k in range(codes.size):
-            b = bounds[k]
-            if bounds[k + 1] - b == n:
-                j = 0
-                while j < n and data[a + j] == names[b + j]:
-                    j += 1
-                if j == n:
+        if n <= 8 and a + 8 <= size:
+            w = load_u64(data, np.intp(a))  # type: ignore[call-arg,var-annotated]
+            if n < 8:
+                w &= (np.uint64(1) << np.uint64(8 * n)) - np.uint64(1)
+            for k in range(codes.size):
+                if bounds[k + 1] - bounds[k] == n and words[k] == w:
                     kind = codes[k]
                     break
+        else:
+            for k in range(codes.size):
+                b = bounds[k]
+                if bounds[k + 1] - b == n:
+                    j = 0
+                    while j < n and data[a + j] == names[b + j]:
+                        j += 1
+                    if j == n:
+                        kind = codes[k]
+                        break
         out[i] = kind
     if valid.size:
         for i in range(offsets.size - 1):

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from numba import njit
 from pydantic import BaseModel, Field
 
-from harbour.data.arrow_strings import string_buffers
+from harbour.data.arrow_strings import same_bytes, string_buffers
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
 from harbour.detect.market.frames import (
     as_dt,
@@ -52,7 +52,7 @@ from harbour.detect.market.frames import (
     with_owner,
 )
 from harbour.detect.market.lifecycles import exact_codes
-from harbour.detect.market.owner_keys import find_keys, owner_lookup, venue_codes
+from harbour.detect.market.owner_keys import accounts_found, find_keys, owner_lookup, venue_codes
 
 TRADE_COLUMNS = ("venue", "symbol", "trade_id", "ts", "price", "quantity", "buyer", "seller", "aggressor",
                  "buy_order_id", "sell_order_id")
@@ -281,12 +281,16 @@ def _may_alert(part: Partition, config: CrossVenueConfig) -> bool | None:
     in the table's row order: they count orders and compare times, and the sums in another order are loosened by a
     hair of the day's volume. None (the frame path decides) when a column is missing, of another type, or holds a
     null or a quantity that is not finite."""
-    legs = _arrow_legs(part)
-    if legs is None:
+    trades = _arrow_trades(part)
+    if trades is None:
         return None
-    venues, t, quantity, owner, multi, aggressive, order_ids = legs
-    if t.size < 10 or venues.max() == 0:
-        return False  # as the kernel's first test: too few trades, or one venue
+    table, lookup, venues, venue_firsts, t, quantity = trades
+    if t.size < 10 or venue_firsts.size < 2:
+        # as the kernel's first test: too few trades, or one venue (an eighth of the bench partitions), told before
+        # any leg's owner is coded
+        return False
+    owner, multi = _leg_owners(part, table, lookup, venues, venue_firsts)
+    aggressive, order_ids = _aggressive_legs(table)
     rows = np.flatnonzero(aggressive & multi)
     if rows.size == 0:
         return False
@@ -304,12 +308,14 @@ def _may_alert(part: Partition, config: CrossVenueConfig) -> bool | None:
     return bool((benefit + hair >= np.maximum(config.min_benefit_ratio * q, 1e-12) - hair).any())
 
 
-def _arrow_legs(part: Partition) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                                          pa.ChunkedArray] | None:
-    """The trades of ``part`` as ``_may_alert`` reads them, in the table's row order: per trade its venue code, time
-    (microseconds) and quantity; per leg (buyers' legs numbered as the trades, sellers' after them) its owner code
-    (``_owner_codes``), whether that owner trades on two venues or more, whether it was aggressive, and its order id.
-    None when a column is missing, of another type, or holds a null or a quantity that is not finite."""
+_Lookup = tuple[tuple[np.ndarray, ...], np.ndarray, dict[str, int]]
+
+
+def _arrow_trades(part: Partition) -> tuple[pa.Table, _Lookup, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """The trades of ``part`` as ``_may_alert`` reads them, in the table's row order: the table, the all-venue owner
+    map's lookup (``owner_keys.owner_lookup``), per trade its venue code (numbered in order of first appearance), the
+    first row of each venue, and per trade its time (microseconds) and quantity. None when a column is missing, of
+    another type, or holds a null or a quantity that is not finite, or the map has a key twice."""
     table = part.tables.get("trades")
     strings = ("venue", "buyer", "seller", "aggressor", "buy_order_id", "sell_order_id")
     if table is None or any(c not in table.column_names for c in (*strings, "ts", "quantity")):
@@ -322,55 +328,221 @@ def _arrow_legs(part: Partition) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     quantity = qty.to_numpy()
     if not np.isfinite(quantity).all():
         return None
-    owners = _owner_codes(table, owner_map(part))
-    if owners is None:
+    lookup = owner_lookup(owner_map(part))
+    if lookup is None:
         return None
-    venues, owner, multi = owners
-    aggressor = table["aggressor"]
-    aggressive = np.concatenate([pc.fill_null(pc.not_equal(aggressor, side), False).to_numpy()
-                                 for side in ("sell", "buy")])
-    order_ids = pa.chunked_array(table["buy_order_id"].chunks + table["sell_order_id"].chunks, pa.string())
+    venue_offsets, venue_bytes, _ = string_buffers(table["venue"].combine_chunks())
+    venue, firsts = venue_codes(venue_offsets, venue_bytes)
     t = ts.to_numpy().astype("datetime64[us]").view(np.int64)
-    return venues, t, quantity, owner, multi, aggressive, order_ids
+    return table, lookup, venue, firsts, t, quantity
+
+
+def _aggressive_legs(table: pa.Table) -> tuple[np.ndarray, pa.ChunkedArray]:
+    """Per leg of ``table``'s trades (buyers' legs numbered as the trades, sellers' after them): whether it was
+    aggressive (a missing aggressor makes neither side so, as the frame's ``fill_null(False)``), and its order id."""
+    offsets, data, valid = string_buffers(table["aggressor"].combine_chunks())
+    aggressive = _aggressive(offsets, data, valid, np.frombuffer(b"sell", np.uint8), np.frombuffer(b"buy", np.uint8))
+    return aggressive, pa.chunked_array(table["buy_order_id"].chunks + table["sell_order_id"].chunks, pa.string())
+
+
+@njit(cache=True, nogil=True)
+def _aggressive(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, sell: np.ndarray, buy: np.ndarray
+                ) -> np.ndarray:
+    """Per leg (buyers' then sellers') of the aggressor strings ``offsets``/``data`` (``valid``: empty when none is
+    missing): the buyer's leg when the aggressor is not ``sell``, the seller's when it is not ``buy`` (bytes compared,
+    as Arrow's ``not_equal``), neither when it is missing. One pass, where two Arrow comparisons, their null fills and
+    the concatenation took 0.015 CPU-s over ten bench days' 80 partitions, this 0.009 (same answers)."""
+    n = offsets.shape[0] - 1
+    out = np.zeros(2 * n, np.bool_)
+    for i in range(n):
+        if valid.shape[0] and not valid[i]:
+            continue
+        a, z = offsets[i], offsets[i + 1]
+        out[i] = not (z - a == sell.shape[0] and same_bytes(data, a, sell, 0, z - a))
+        out[n + i] = not (z - a == buy.shape[0] and same_bytes(data, a, buy, 0, z - a))
+    return out
 
 
 def _owner_codes(table: pa.Table, owners: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Per trade its venue code; per leg its owner's code (as ``_pair_owners`` names the owners: equal codes for equal
-    owner ids, a ``venue:account`` the map does not know is its own owner) and whether that owner trades on two
-    venues or more. Each distinct venue and account (a few thousand) is found in a compiled hash table of the map's
-    keys (``owner_keys``, bytes compared): building their keys and looking them up in Python was half of
-    ``_may_alert``, and finding every leg's (30k) in the table, out of cache, as slow. None when the map has a key
-    twice (the join would give the key two rows)."""
+    """``_leg_owners`` of a table of trades (string venues and accounts, no nulls) under a map given without its
+    partition (every pair found in the all-venue map), with each trade's venue code first; None when the map has a key
+    twice."""
     lookup = owner_lookup(owners)
     if lookup is None:
         return None
-    (slots, hashes, key_offsets, key_bytes), code_of_key, ids = lookup
     venue_offsets, venue_bytes, _ = string_buffers(table["venue"].combine_chunks())
     venue, firsts = venue_codes(venue_offsets, venue_bytes)
-    legs_venue = np.concatenate([venue, venue])
+    return venue, *_leg_owners(None, table, lookup, venue, firsts)
+
+
+def _leg_owners(part: Partition | None, table: pa.Table, lookup: _Lookup, venue: np.ndarray, venue_firsts: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Per leg (buyers' legs numbered as the trades, sellers' after them) its owner's code, as ``_pair_owners`` names
+    the owners (equal codes for equal owner ids, a ``venue:account`` the map does not know is its own owner), and
+    whether that owner trades on two venues or more; ``venue``/``venue_firsts`` are ``_arrow_trades``' venue codes,
+    ``lookup`` the all-venue map's (``owner_keys.owner_lookup``).
+
+    Each distinct venue and account (a few thousand) is looked up once: in the word table of its venue's own map
+    (``_venue_found``) where that map names the same owners as the all-venue one, else (or without ``part``) in a
+    compiled hash table of the all-venue map's keys (``find_keys``). Building the keys and looking them up in Python
+    was half of ``_may_alert``; ``find_keys`` hashes each pair's bytes one at a time and reads four arrays out of
+    cache for it (~280 ns a pair on the bench's 60k-key map), the venue's word table two: the screen went from
+    0.30-0.31 to 0.24-0.25 CPU-s over ten bench days (80 partitions, ~3.5k pairs each; same sitting, same owners)."""
+    (slots, hashes, key_offsets, key_bytes), code_of_key, ids = lookup
+    n_venues = venue_firsts.size
     accounts = dictionary_codes(pa.chunked_array(table["buyer"].chunks + table["seller"].chunks, pa.string()))
     # each leg's (account, venue) pair, numbered densely in order of the pair's code (as ``_pair_owners``)
-    pair = accounts.indices.to_numpy().astype(np.int64) * firsts.size + legs_venue
-    seen = np.zeros(len(accounts.dictionary) * firsts.size, np.bool_)
-    seen[pair] = True
-    distinct = np.flatnonzero(seen)
-    account_offsets, account_bytes, _ = string_buffers(accounts.dictionary)
-    found = find_keys(slots, hashes, key_offsets, key_bytes, venue_offsets, venue_bytes,
-                       firsts[distinct % firsts.size], account_offsets, account_bytes, distinct // firsts.size)
-    code = np.full(found.size, -1, np.int64)
-    code[found >= 0] = code_of_key[found[found >= 0]]
+    pair, distinct = _dense_pairs(accounts.indices.to_numpy(), venue, n_venues, len(accounts.dictionary))
+    venue_names = table["venue"].take(pa.array(venue_firsts)).combine_chunks()
+    code = None if part is None else _venue_found(part, ids, venue_names, accounts.dictionary, distinct)
+    if code is None:
+        venue_offsets, venue_bytes, _ = string_buffers(venue_names)
+        account_offsets, account_bytes, _ = string_buffers(accounts.dictionary)
+        found = find_keys(slots, hashes, key_offsets, key_bytes, venue_offsets, venue_bytes, distinct % n_venues,
+                          account_offsets, account_bytes, distinct // n_venues)
+        code = np.full(found.size, -1, np.int64)
+        code[found >= 0] = code_of_key[found[found >= 0]]
     fresh = len(ids)
-    unknown = np.flatnonzero(found < 0)
+    unknown = np.flatnonzero(code < 0)
     if unknown.size:
-        keys = pc.binary_join_element_wise(table["venue"].take(pa.array(firsts[distinct[unknown] % firsts.size])),
-                                           accounts.dictionary.take(pa.array(distinct[unknown] // firsts.size)), ":")
+        keys = pc.binary_join_element_wise(venue_names.take(pa.array(distinct[unknown] % n_venues)),
+                                           accounts.dictionary.take(pa.array(distinct[unknown] // n_venues)), ":")
         # a key the map does not know is its own owner: the customer of that id, if one is named so (keys distinct)
         for i, key in zip(unknown, keys.to_pylist(), strict=True):
             known = ids.get(key)
             code[i] = fresh if known is None else known
             fresh += known is None
-    owner = code[(np.cumsum(seen) - 1)[pair]]
-    return venue, owner, _spread(owner, fresh, legs_venue)
+    return _owners_of_pairs(pair, code, distinct % n_venues, fresh)
+
+
+@njit(cache=True, nogil=True)
+def _dense_pairs(account: np.ndarray, venue: np.ndarray, n_venues: int, n_accounts: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Per leg (``account``: its account's number, buyers' legs then sellers'; ``venue``: per trade) the number of its
+    (account, venue) pair among the distinct pairs, numbered in order of the pair's code (account times ``n_venues``
+    plus venue), and the distinct pairs' codes. With ``_owners_of_pairs``, compiled passes where numpy's casts,
+    products, scatter, cumulative sum and gathers made a temporary array of the legs each: 0.010 against 0.040 CPU-s
+    over ten bench days (70 partitions of two venues or more, ~31k legs each; same answers)."""
+    n = venue.shape[0]
+    number = np.full(n_accounts * n_venues, -1, np.int64)
+    for side in range(2):
+        for i in range(n):
+            number[np.int64(account[side * n + i]) * n_venues + venue[i]] = 0
+    distinct = np.empty(number.shape[0], np.int64)
+    count = 0
+    for p in range(number.shape[0]):
+        if number[p] == 0:
+            number[p] = count
+            distinct[count] = p
+            count += 1
+    pair = np.empty(2 * n, np.int64)
+    for side in range(2):
+        for i in range(n):
+            pair[side * n + i] = number[np.int64(account[side * n + i]) * n_venues + venue[i]]
+    return pair, distinct[:count]
+
+
+@njit(cache=True, nogil=True)
+def _owners_of_pairs(pair: np.ndarray, code: np.ndarray, venue: np.ndarray, n_codes: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Per leg (``pair``: its pair's number) its owner's code (``code`` per pair) and whether that owner trades on two
+    venues or more: read off the pairs (``venue`` per pair), a few thousand, not the legs, whose pairs hold every
+    venue an owner trades on."""
+    first = np.full(n_codes, -1, np.int64)
+    multi = np.zeros(n_codes, np.bool_)
+    for j in range(code.shape[0]):
+        o = code[j]
+        if first[o] < 0:
+            first[o] = venue[j]
+        elif venue[j] != first[o]:
+            multi[o] = True
+    owner = np.empty(pair.shape[0], np.int64)
+    on_two = np.empty(pair.shape[0], np.bool_)
+    for i in range(pair.shape[0]):
+        o = code[pair[i]]
+        owner[i] = o
+        on_two[i] = multi[o]
+    return owner, on_two
+
+
+def _venue_found(part: Partition, ids: dict[str, int], venue_names: pa.Array, accounts: pa.Array,
+                 distinct: np.ndarray) -> np.ndarray | None:
+    """Per distinct pair (``distinct``: an account's number in ``accounts`` times the venues, plus the venue's in
+    ``venue_names``) its owner's code in the all-venue map's numbering (``ids``), or -1 when the map does not know it,
+    each account found in its venue's map (``frames.owner_map(part, venue)``, keyed by bare accounts) by
+    ``owner_keys.accounts_found``. None (``find_keys`` decides) unless the maps are the broadcast accounts table's and
+    agree: no venue holds a colon and every key of the all-venue map has one (so ``venue:account`` names one venue and
+    account, and the first row of a key is the first of its account in its venue's map), and every owner of a venue's
+    map has a code in ``ids``."""
+    if part.broadcast.get("accounts") is None or "accounts" in part.tables:
+        return None  # a map built per call: the one all-venue map is the cheaper
+    names = venue_names.to_pylist()
+    everyone = owner_map(part)
+    if any(":" in v for v in names) or not _one_colon(everyone):
+        return None
+    n_venues = len(names)
+    code = np.full(distinct.size, -1, np.int64)
+    for v, name in enumerate(names):
+        known = _key_codes(owner_map(part, name), everyone, ids)
+        if known is None:
+            return None
+        at = np.flatnonzero(distinct % n_venues == v)
+        offsets, data, _ = string_buffers(accounts.take(pa.array(distinct[at] // n_venues)))
+        found = accounts_found(known[0], offsets, data)
+        code[at[found >= 0]] = known[1][found[found >= 0]]
+    return code
+
+
+# Per all-venue owner map, whether every key has one colon (``_one_colon``); per venue map and all-venue map, the
+# venue map's key table and its keys' owner codes in the all-venue numbering (``_key_codes``). Keyed by the maps'
+# ids, references kept (so the ids stay their own): ``frames.owner_map`` hands every partition of a task the same maps.
+_ONE_COLON: dict[int, tuple[pl.DataFrame, bool]] = {}
+_KEY_CODES: dict[tuple[int, int], tuple[pl.DataFrame, pl.DataFrame, tuple[tuple[np.ndarray, ...], np.ndarray] | None]] \
+    = {}
+
+
+def _one_colon(everyone: pl.DataFrame) -> bool:
+    """Whether every key of the all-venue map (``venue:account``) holds exactly one colon."""
+    found = _ONE_COLON.get(id(everyone))
+    if found is None or found[0] is not everyone:
+        keys = everyone["account"]
+        ok = keys.dtype == pl.String and bool((keys.drop_nulls().str.count_matches(":", literal=True) == 1).all())
+        if len(_ONE_COLON) >= 16:
+            _ONE_COLON.clear()
+        found = (everyone, ok)
+        _ONE_COLON[id(everyone)] = found
+    return found[1]
+
+
+def _key_codes(venue_map: pl.DataFrame, everyone: pl.DataFrame, ids: dict[str, int]
+               ) -> tuple[tuple[np.ndarray, ...], np.ndarray] | None:
+    """A venue map's key table (``owner_keys.owner_lookup``) and each key's owner code in the all-venue map's
+    numbering (``ids``, of ``everyone``); None when the map's columns are not text, it has a key twice, or one of its
+    owners has no code in ``ids``. Made once per pair of maps."""
+    found = _KEY_CODES.get((id(venue_map), id(everyone)))
+    if found is None or found[0] is not venue_map or found[1] is not everyone:
+        if len(_KEY_CODES) >= 16:
+            _KEY_CODES.clear()
+        found = (venue_map, everyone, _translated(venue_map, ids))
+        _KEY_CODES[(id(venue_map), id(everyone))] = found
+    return found[2]
+
+
+def _translated(venue_map: pl.DataFrame, ids: dict[str, int]) -> tuple[tuple[np.ndarray, ...], np.ndarray] | None:
+    """``_key_codes``' answer, made."""
+    if venue_map["account"].dtype != pl.String or venue_map["owner"].dtype != pl.String:
+        return None
+    lookup = owner_lookup(venue_map)
+    if lookup is None:
+        return None
+    table, code_of_key, venue_ids = lookup
+    to_all = np.empty(len(venue_ids), np.int64)
+    for owner, code in venue_ids.items():
+        at = ids.get(owner)
+        if at is None:
+            return None
+        to_all[code] = at
+    return table, to_all[code_of_key]
 
 
 @njit(cache=True, nogil=True)

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from harbour.data.arrow_strings import find_id, load_u64, same_string, slot_of, string_buffers
+from harbour.data.arrow_strings import load_u64, same_string, slot_of, string_buffers
 from harbour.detect.aml.interning import Strings, intern_columns
 from harbour.detect.aml.kernels import single_threaded
 
@@ -289,28 +289,15 @@ def seeded_lives(ids: Buffers, h: np.ndarray, seed: np.ndarray, kind: np.ndarray
     new event's row (-1: none), its earliest new-event time (int64 max without one), its latest cancel or expiry time
     (int64 min without one), its largest quantity and largest placement (-inf without one), the quantity of the trade
     sides that name it, their number and how many of them took liquidity (``buy_took``, ``sell_took``); and whether
-    every string matched by hash equals its id's bytes (False: a collision)."""
+    every string matched by hash equals its id's bytes (False: a collision, and the lives are left half read)."""
     offsets, data, _ = ids
-    n = h.shape[0]
-    n_seed = 0
-    for i in range(n):
-        n_seed += seed[i]
-    cap = 16
-    while cap < 2 * n_seed:
-        cap *= 2
-    slot_h, slot_id = np.zeros(cap, np.uint64), np.full(cap, -1, np.int64)
-    rep = np.empty(n_seed, np.int64)  # a row of each id, whose bytes every match must equal
-    n_ids = 0
-    for i in range(n):
-        if seed[i]:
-            s = slot_of(slot_h, slot_id, h[i])
-            if slot_id[s] < 0:
-                slot_h[s], slot_id[s], rep[n_ids] = h[i], n_ids, i
-                n_ids += 1
+    rep = _seed_ids(h, seed)  # a row of each id, whose bytes every match must equal
+    n_ids = rep.shape[0]
+    table, mask = _id_table(h, rep)
     # a bit per hash's top bits, 16 bits an id (8 KB for 4k ids: in L1), set for every id in the table: most events
     # and trade sides name a small order, and the bit (no false negative, ~6% false positives) spares them the
-    # table's two cache misses (the table is 32 bytes a big row). The loops are written out: numba's code for a
-    # look-up or an update called as a function, even inlined, was twice as slow (measured)
+    # table's cache miss. The loops are written out: numba's code for a look-up or an update called as a function,
+    # even inlined, was twice as slow (measured)
     bits = 6
     while (1 << bits) < 16 * n_ids:
         bits += 1
@@ -319,53 +306,113 @@ def seeded_lives(ids: Buffers, h: np.ndarray, seed: np.ndarray, kind: np.ndarray
     for c in range(n_ids):
         b = h[rep[c]] >> shift
         bloom[b >> np.uint64(6)] |= np.uint64(1) << (b & np.uint64(63))
-    # each id's length and words (``_words``): most matches are checked against them, in one place, where reading
-    # the first row's offsets and bytes cost two cache misses (the check was ~0.25 of ~1.05 ms a partition, ten
-    # bench days; ~0.1 with the words)
-    id_words = np.zeros((n_ids, 3), np.uint64)
+    # one row per id of what an event of it reads and writes: its length and words (``_words``: most matches are
+    # checked against them), first row, first new row, placement, cancel; and its sizes in a second. A quarter of a
+    # busy partition's events are its big orders', and with an array per figure (and the table's hashes and ids
+    # apart) each cost ~8 cache misses: 0.90 ms a partition, 0.74 with a row per id (the first two bench days)
+    rec = np.zeros((n_ids, 8), np.int64)
+    sizes = np.full((n_ids, 2), -np.inf)  # largest quantity, largest placement
     for c in range(n_ids):
-        id_words[c, 0], id_words[c, 1], id_words[c, 2] = _words(offsets, data, rep[c])
-    first, first_new = np.full(n_ids, -1, np.int64), np.full(n_ids, -1, np.int64)
-    placed = np.full(n_ids, np.iinfo(np.int64).max, np.int64)
-    cancelled = np.full(n_ids, np.iinfo(np.int64).min, np.int64)
-    size, new_size = np.full(n_ids, -np.inf), np.full(n_ids, -np.inf)
+        n_bytes, w_first, w_last = _words(offsets, data, rep[c])
+        rec[c, 0], rec[c, 1], rec[c, 2] = np.int64(n_bytes), np.int64(w_first), np.int64(w_last)
+        rec[c, 3], rec[c, 4], rec[c, 5], rec[c, 6] = -1, -1, np.iinfo(np.int64).max, np.iinfo(np.int64).min
     filled, named, took = np.zeros(n_ids, np.float64), np.zeros(n_ids, np.int64), np.zeros(n_ids, np.int64)
-    lives = (first, first_new, placed, cancelled, size, new_size, filled, named, took)
-    for i in range(n):
-        b = h[i] >> shift
+    ok = True
+    for i in range(h.shape[0]):
+        x = h[i]
+        b = x >> shift
         if not (bloom[b >> np.uint64(6)] >> (b & np.uint64(63))) & np.uint64(1):
             continue
-        c = find_id(slot_h, slot_id, h[i])
+        s = np.intp(x & mask)
+        while table[s, 1] != 0 and table[s, 0] != np.int64(x):
+            s = np.intp((np.uint64(s) + np.uint64(1)) & mask)
+        c = table[s, 1] - 1
         if c < 0:
             continue
-        if not _same_id(offsets, data, i, id_words, c, offsets, data, rep[c]):
-            return lives, False
-        if first[c] < 0:
-            first[c] = i
+        n_bytes, w_first, w_last = _words(offsets, data, i)  # the same string? written out: as a call ~20% slower
+        if np.int64(n_bytes) != rec[c, 0] or (np.int64(w_first) != rec[c, 1] or np.int64(w_last) != rec[c, 2]
+                                              if 8 <= n_bytes <= 16
+                                              else not same_string(offsets, data, i, offsets, data, rep[c])):
+            ok = False  # a collision: the caller reads none of the lives
+            break
+        if rec[c, 3] < 0:
+            rec[c, 3] = i
         if kind[i] == 1:
-            if first_new[c] < 0:
-                first_new[c] = i
-            placed[c] = min(placed[c], ts[i])
-            new_size[c] = max(new_size[c], qty[i])
+            if rec[c, 4] < 0:
+                rec[c, 4] = i
+            rec[c, 5] = min(rec[c, 5], ts[i])
+            sizes[c, 1] = max(sizes[c, 1], qty[i])
         elif kind[i] == 2:
-            cancelled[c] = max(cancelled[c], ts[i])
-        size[c] = max(size[c], qty[i])
+            rec[c, 6] = max(rec[c, 6], ts[i])
+        sizes[c, 0] = max(sizes[c, 0], qty[i])
     for side, side_h, side_took in ((buys, buy_h, buy_took), (sells, sell_h, sell_took)):
         side_offsets, side_data, side_valid = side
-        for j in range(side_h.shape[0]):
-            b = side_h[j] >> shift
+        for j in range(side_h.shape[0] if ok else 0):
+            x = side_h[j]
+            b = x >> shift
             if side_valid.shape[0] and not side_valid[j] \
                     or not (bloom[b >> np.uint64(6)] >> (b & np.uint64(63))) & np.uint64(1):
                 continue
-            c = find_id(slot_h, slot_id, side_h[j])
+            s = np.intp(x & mask)
+            while table[s, 1] != 0 and table[s, 0] != np.int64(x):
+                s = np.intp((np.uint64(s) + np.uint64(1)) & mask)
+            c = table[s, 1] - 1
             if c < 0:
                 continue
-            if not _same_id(side_offsets, side_data, j, id_words, c, offsets, data, rep[c]):
-                return lives, False
+            n_bytes, w_first, w_last = _words(side_offsets, side_data, j)
+            if np.int64(n_bytes) != rec[c, 0] or (np.int64(w_first) != rec[c, 1] or np.int64(w_last) != rec[c, 2]
+                                                  if 8 <= n_bytes <= 16
+                                                  else not same_string(side_offsets, side_data, j, offsets, data,
+                                                                       rep[c])):
+                ok = False
+                break
             filled[c] += trade_q[j]
             named[c] += 1
             took[c] += side_took[j]
-    return lives, True
+    lives = (rec[:, 3].copy(), rec[:, 4].copy(), rec[:, 5].copy(), rec[:, 6].copy(), sizes[:, 0].copy(),
+             sizes[:, 1].copy(), filled, named, took)
+    return lives, ok
+
+
+@njit(cache=True, nogil=True)
+def _seed_ids(h: np.ndarray, seed: np.ndarray) -> np.ndarray:
+    """The first row of each distinct hash among the rows of ``seed``, in row order."""
+    n_seed = 0
+    for i in range(h.shape[0]):
+        n_seed += seed[i]
+    cap = 16
+    while cap < 2 * n_seed:
+        cap *= 2
+    slot_h, slot_id = np.zeros(cap, np.uint64), np.full(cap, -1, np.int64)
+    rep = np.empty(n_seed, np.int64)
+    n_ids = 0
+    for i in range(h.shape[0]):
+        if seed[i]:
+            s = slot_of(slot_h, slot_id, h[i])
+            if slot_id[s] < 0:
+                slot_h[s], slot_id[s], rep[n_ids] = h[i], n_ids, i
+                n_ids += 1
+    return rep[:n_ids]
+
+
+@njit(cache=True, nogil=True)
+def _id_table(h: np.ndarray, rep: np.ndarray) -> tuple[np.ndarray, np.uint64]:
+    """An open-addressing table (linear probing from the hash's low bits, a power-of-two size at least twice the
+    ids) of the ids' hashes: per slot the hash's bits and the id + 1 (0: empty), side by side, so a probe is one
+    cache line; sized for the ids, where ``_seed_ids``' is sized for every seed row (a quarter of the size on the
+    bench market). Its mask is returned with it."""
+    cap = 16
+    while cap < 2 * rep.shape[0]:
+        cap *= 2
+    table = np.zeros((cap, 2), np.int64)
+    mask = np.uint64(cap - 1)
+    for c in range(rep.shape[0]):
+        x = h[rep[c]]
+        s = np.intp(x & mask)
+        while table[s, 1] != 0:
+            s = np.intp((np.uint64(s) + np.uint64(1)) & mask)
+        table[s, 0], table[s, 1] = np.int64(x), c + 1
+    return table, mask
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -376,15 +423,3 @@ def _words(offsets: np.ndarray, data: np.ndarray, i: int) -> tuple[np.uint64, np
     if z - a < 8 or z - a > 16:
         return np.uint64(z - a), np.uint64(0), np.uint64(0)
     return np.uint64(z - a), load_u64(data, np.intp(a)), load_u64(data, np.intp(z - 8))  # type: ignore[call-arg]
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _same_id(offsets: np.ndarray, data: np.ndarray, i: int, id_words: np.ndarray, c: int, id_offsets: np.ndarray,
-             id_data: np.ndarray, r: int) -> bool:
-    """Whether string i equals id c (its ``_words``, and its string r of ``id_offsets``/``id_data``)."""
-    n, first, last = _words(offsets, data, i)
-    if n != id_words[c, 0]:
-        return False
-    if 8 <= n <= 16:
-        return first == id_words[c, 1] and last == id_words[c, 2]  # type: ignore[no-any-return]
-    return same_string(offsets, data, i, id_offsets, id_data, r)  # type: ignore[no-any-return]

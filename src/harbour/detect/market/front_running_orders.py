@@ -185,18 +185,24 @@ def _mixed(n: np.intp, w0: np.uint64, w1: np.uint64) -> np.uint64:
 def _keyed(offsets: np.ndarray, data: np.ndarray, i: int, keep: np.uint64, force: np.uint64
            ) -> tuple[np.uint64, np.intp, np.uint64, np.uint64]:
     """String i's hash (``_hash_of``'s, its bits ``keep`` and ``force`` applied: see ``_HASH_BITS``) and its key
-    (``_key_of``), its bytes loaded once for both."""
-    n, w0, w1 = _key_of(offsets, data, i)
-    return _hash_with_key(offsets, data, i, n, w0, w1, keep, force), n, w0, w1
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _hash_with_key(offsets: np.ndarray, data: np.ndarray, i: int, n: np.intp, w0: np.uint64, w1: np.uint64,
-                   keep: np.uint64, force: np.uint64) -> np.uint64:
-    """String i's hash (``_hash_of``'s, its bits ``keep`` and ``force`` applied) given its key (``_key_of``): from
-    the key up to 16 bytes, from its bytes beyond."""
-    h = string_hash(offsets, data, i) if n > 16 else _mixed(n, w0, w1)
-    return (h & keep) | force  # type: ignore[no-any-return]
+    (``_key_of``), its bytes loaded once for both. The loads are ``_key_of``'s written again, a longer string
+    answered at once: composed of ``_key_of`` and a hash of its key (a call that read ``n > 16`` again to choose
+    ``string_hash`` or the mix), the keyed hashes of ten days' 3.4M placements of the 10M-trade bench market took
+    ~52 ms, against ~21 so (``_hash_of``'s time)."""
+    a, z = np.intp(offsets[i]), np.intp(offsets[i + 1])
+    n = z - a
+    w0 = w1 = np.uint64(0)
+    if n > 16:
+        return (string_hash(offsets, data, i) & keep) | force, n, w0, w1
+    if n >= 8:
+        w0 = load_u64(data, a)  # type: ignore[call-arg]
+        w1 = load_u64(data, z - 8)  # type: ignore[call-arg]
+    elif a + 8 <= data.shape[0]:  # the bytes after the string are in the buffer: one load, masked
+        w0 = load_u64(data, a) & ((np.uint64(1) << np.uint64(8 * n)) - np.uint64(1))  # type: ignore[call-arg]
+    else:
+        for q in range(a, z):
+            w0 |= np.uint64(data[q]) << np.uint64(8 * (q - a))
+    return (_mixed(n, w0, w1) & keep) | force, n, w0, w1
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -318,7 +324,11 @@ def _probe(a_sp: np.ndarray, a_data: np.ndarray, b_sp: np.ndarray, b_data: np.nd
         c = -1
         h, n, w0, w1 = _keyed(o_off, o_data, i, keep, force)
         if _maybe(bloom, h):
-            v = slots[_slot(slots, keys, rep, h, n, w0, w1, o_off, o_data, i, a_sp, a_data, b_sp, b_data)]
+            if n <= 16:
+                s = _short_slot(slots, keys, h, n, w0, w1)
+            else:
+                s = _long_slot(slots, keys, rep, h, n, w0, w1, o_off, o_data, i, a_sp, a_data, b_sp, b_data)
+            v = slots[s]
             c = -1 if v == 0 else _id_in(v)
         if c < 0:
             if typed and is_word(k_off, k_data, i, market):
@@ -339,13 +349,16 @@ def _numbered(a_sp: np.ndarray, a_data: np.ndarray, b_sp: np.ndarray, b_data: np
               force: np.uint64) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The strings of two halves (``Halves``' spans and bytes) numbered in order of first appearance: per string its
     id, per id its first string, its hash (``_keyed``'s) and its key (``_key_of``: length, then the two words, three
-    numbers an id), and the table that finds them (``_slot``: 0 empty, else the top 32 bits of the id's hash over
-    the id + 1; twice the room of the strings at least, so never grown). Every match of the top bits is checked on
-    the keys (byte for byte beyond 16 bytes), so strings that share a hash are told apart: the keys, side by side,
-    spare each match a read of the first string's span and bytes out in the trades' buffers, ~70-85 ns a match on
-    the 10M-trade bench market (with them the probe took ~0.85 ms a partition, against ~1.0). A string the same as
-    the one before (the fills of one order, as a sweep fills it: its key the same, and of 16 bytes or fewer or its
-    bytes the same) takes its id without its hash or the table."""
+    numbers an id), and the table that finds them (``_short_slot``, ``_long_slot``: 0 empty, else the top 32 bits
+    of the id's hash over the id + 1; twice the room of the strings at least, so never grown). Every match of the
+    top bits is checked on the keys (byte for byte beyond 16 bytes), so strings that share a hash are told apart:
+    the keys, side by side, spare each match a read of the first string's span and bytes out in the trades'
+    buffers, ~70-85 ns a match on the 10M-trade bench market (with them the probe took ~0.85 ms a partition,
+    against ~1.0). A string the same as the one before (the fills of one order, as a sweep fills it: its key the
+    same, and of 16 bytes or fewer or its bytes the same) takes its id without the table. Each string's hash and key
+    are read together (``_keyed``) and the longer strings' compares are calls of their own: the takers' 1.24M legs
+    of ten days of the bench market took ~18 ms so, against ~44 with the key read alone, then hashed, and the
+    compares inlined."""
     n, na = a_sp.shape[0] // 2 + b_sp.shape[0] // 2, a_sp.shape[0] // 2
     codes, rep, hashes = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.uint64)
     keys = np.empty(3 * n, np.uint64)
@@ -357,22 +370,20 @@ def _numbered(a_sp: np.ndarray, a_data: np.ndarray, b_sp: np.ndarray, b_data: np
     p_n, p_w0, p_w1 = np.intp(-1), np.uint64(0), np.uint64(0)
     for i in range(n):
         if i < na:
-            kn, w0, w1 = _key_of(a_sp, a_data, 2 * i)
+            h, kn, w0, w1 = _keyed(a_sp, a_data, 2 * i, keep, force)
         else:
-            kn, w0, w1 = _key_of(b_sp, b_data, 2 * (i - na))
+            h, kn, w0, w1 = _keyed(b_sp, b_data, 2 * (i - na), keep, force)
         if i and kn == p_n and w0 == p_w0 and w1 == p_w1 and (
-                kn <= 16 or _same_of(a_sp, a_data, b_sp, b_data, i, i - 1)):
+                kn <= 16 or _same_pair(a_sp, a_data, b_sp, b_data, i, i - 1)):
             codes[i] = codes[i - 1]
             continue
         p_n, p_w0, p_w1 = kn, w0, w1
-        if i < na:
-            h = _hash_with_key(a_sp, a_data, 2 * i, kn, w0, w1, keep, force)
+        if kn <= 16:  # (``_short_slot``: the longer strings' compares are calls of their own)
+            s = _short_slot(slots, keys, h, kn, w0, w1)
+        elif i < na:
+            s = _long_slot(slots, keys, rep, h, kn, w0, w1, a_sp, a_data, 2 * i, a_sp, a_data, b_sp, b_data)
         else:
-            h = _hash_with_key(b_sp, b_data, 2 * (i - na), kn, w0, w1, keep, force)
-        if i < na:
-            s = _slot(slots, keys, rep, h, kn, w0, w1, a_sp, a_data, 2 * i, a_sp, a_data, b_sp, b_data)
-        else:
-            s = _slot(slots, keys, rep, h, kn, w0, w1, b_sp, b_data, 2 * (i - na), a_sp, a_data, b_sp, b_data)
+            s = _long_slot(slots, keys, rep, h, kn, w0, w1, b_sp, b_data, 2 * (i - na), a_sp, a_data, b_sp, b_data)
         if slots[s] != 0:
             codes[i] = _id_in(slots[s])
             continue
@@ -396,12 +407,13 @@ def _id_in(v: np.uint64) -> int:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _slot(slots: np.ndarray, keys: np.ndarray, rep: np.ndarray, h: np.uint64, n: np.intp, w0: np.uint64, w1: np.uint64,
-          off: np.ndarray, data: np.ndarray, i: int, a_sp: np.ndarray, a_data: np.ndarray, b_sp: np.ndarray,
-          b_data: np.ndarray) -> int:
-    """The slot of the id of string i of (``off``, ``data``), of hash ``h`` and key (``n``, ``w0``, ``w1``:
-    ``_key_of``), in the table of the strings numbered (two halves; ``keys`` and ``rep``: each id's key and first
-    string), or the empty slot where it would go."""
+def _short_slot(slots: np.ndarray, keys: np.ndarray, h: np.uint64, n: np.intp, w0: np.uint64, w1: np.uint64) -> int:
+    """The slot of the id of a string of 16 bytes or fewer, of hash ``h`` and key (``n``, ``w0``, ``w1``:
+    ``_key_of``, which then holds every byte: equal keys are equal strings), in the table of the strings numbered
+    (``keys``: each id's key), or the empty slot where it would go. A longer string's is ``_long_slot``'s, a call
+    of its own at each site: with its byte compare inlined in the probe's loop (or both behind one inlined
+    function choosing), the look-ups of ten days of the 10M-trade bench market (~1M, all of ids of 16 bytes or
+    fewer) took ~52 ms, against ~25 so."""
     mask = np.uint64(slots.shape[0] - 1)
     top = h >> np.uint64(32)
     s = h & mask
@@ -411,8 +423,28 @@ def _slot(slots: np.ndarray, keys: np.ndarray, rep: np.ndarray, h: np.uint64, n:
             return np.int64(s)  # type: ignore[return-value]
         if (v >> np.uint64(32)) == top:
             c = _id_in(v)
-            if keys[3 * c] == np.uint64(n) and keys[3 * c + 1] == w0 and keys[3 * c + 2] == w1 and (
-                    n <= 16 or _same_as(off, data, i, a_sp, a_data, b_sp, b_data, rep[c])):
+            if keys[3 * c] == np.uint64(n) and keys[3 * c + 1] == w0 and keys[3 * c + 2] == w1:
+                return np.int64(s)  # type: ignore[return-value]
+        s = (s + np.uint64(1)) & mask
+
+
+@njit(cache=True, nogil=True)
+def _long_slot(slots: np.ndarray, keys: np.ndarray, rep: np.ndarray, h: np.uint64, n: np.intp, w0: np.uint64,
+               w1: np.uint64, off: np.ndarray, data: np.ndarray, i: int, a_sp: np.ndarray, a_data: np.ndarray,
+               b_sp: np.ndarray, b_data: np.ndarray) -> int:
+    """``_short_slot`` of string i of (``off``, ``data``), longer than 16 bytes: its key (its length) equal, then its
+    bytes compared with the id's first string (``rep``) of two halves (``Halves``' spans and bytes)."""
+    mask = np.uint64(slots.shape[0] - 1)
+    top = h >> np.uint64(32)
+    s = h & mask
+    while True:
+        v = slots[s]
+        if v == 0:
+            return np.int64(s)  # type: ignore[return-value]
+        if (v >> np.uint64(32)) == top:
+            c = _id_in(v)
+            if keys[3 * c] == np.uint64(n) and keys[3 * c + 1] == w0 and keys[3 * c + 2] == w1 and _same_as(
+                    off, data, i, a_sp, a_data, b_sp, b_data, rep[c]):
                 return np.int64(s)  # type: ignore[return-value]
         s = (s + np.uint64(1)) & mask
 
@@ -425,6 +457,12 @@ def _same_as(off: np.ndarray, data: np.ndarray, i: int, a_sp: np.ndarray, a_data
     if j < na:
         return same_string(off, data, i, a_sp, a_data, 2 * j)  # type: ignore[no-any-return]
     return same_string(off, data, i, b_sp, b_data, 2 * (j - na))  # type: ignore[no-any-return]
+
+
+@njit(cache=True, nogil=True)
+def _same_pair(a_sp: np.ndarray, a_data: np.ndarray, b_sp: np.ndarray, b_data: np.ndarray, i: int, j: int) -> bool:
+    """``_same_of``, not inlined (for strings longer than 16 bytes only: see ``_short_slot``)."""
+    return _same_of(a_sp, a_data, b_sp, b_data, i, j)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -620,7 +658,8 @@ class TradeArrays(NamedTuple):
     ``kept`` (t's rows in the frame), per trade of t its time (microseconds), quantity and ``aggressor``
     (``AGGRESSOR_*``), and per leg of ``front_running``'s legs frame (the buy legs of t's trades, then the sell legs)
     its owner (its name, or its owner's code as a string: see ``code_strings``) and its order's id; and the trade
-    ids, read once for every reader (``trade_text``: whole, read at ``kept``)."""
+    ids, read once for every reader (``trade_text``: whole, read at ``kept``); per leg its owner's hash
+    (``owner_hashes``: ``owners.hashes()``'s, where known as the owners were read; None: ask ``owners``)."""
 
     kept: np.ndarray
     ts: np.ndarray
@@ -629,6 +668,7 @@ class TradeArrays(NamedTuple):
     owners: Halves
     ids: Halves
     trade_text: LazyStrings
+    owner_hashes: np.ndarray | None = None
 
 
 def trade_arrays(owned: pl.DataFrame) -> TradeArrays | None:
@@ -708,8 +748,11 @@ def arrow_trade_arrays(part: Partition, venue: str) -> TradeArrays | None:
     buyer, seller, _ = owners
     kept = np.flatnonzero(buyer != seller)
     us = np.asarray(pc.cast(ts, pa.int64()).to_numpy(), np.int64)
-    return _kept_arrays(kept, us, qty, _aggressors(*aggressor), code_strings(buyer), code_strings(seller),
-                        Halves(buy_ids, sell_ids), LazyStrings(trade_ids))
+    found = _kept_arrays(kept, us, qty, _aggressors(*aggressor), code_strings(buyer), code_strings(seller),
+                         Halves(buy_ids, sell_ids), LazyStrings(trade_ids))
+    if kept.shape[0] < buyer.shape[0]:
+        buyer, seller = buyer[kept], seller[kept]
+    return found._replace(owner_hashes=np.concatenate([code_hashes(buyer), code_hashes(seller)]))
 
 
 _ID_COLUMNS = ("buy_order_id", "sell_order_id", "trade_id")
@@ -733,6 +776,23 @@ def code_strings(codes: np.ndarray) -> StringSpans:
     spans = np.empty(2 * codes.shape[0], np.int64)
     spans[0::2], spans[1::2] = starts, starts + 8
     return StringSpans(spans, data, _NO_NULLS)
+
+
+def code_hashes(codes: np.ndarray) -> np.ndarray:
+    """The hashes of ``code_strings(codes)`` (``StringSpans.hashes``'), from the codes' words: each string's two
+    loads (``_hash_of``: its first and last 8 bytes) are its code's word read natively, as here. Through the
+    strings' spans, the legs' owners of ten days of the 10M-trade bench market (~2.5M) took ~21 ms to hash, against
+    ~2 so; a module function, as ``_hashes``, so that tests can force collisions."""
+    return _word_hashes(np.ascontiguousarray(codes, dtype="<u8").view(np.uint64))  # type: ignore[no-any-return]
+
+
+@njit(cache=True, nogil=True)
+def _word_hashes(words: np.ndarray) -> np.ndarray:
+    """``_hash_of`` each string of 8 bytes whose bytes are a word of ``words``."""
+    out = np.empty(words.shape[0], np.uint64)
+    for k in range(words.shape[0]):
+        out[k] = _mixed(np.intp(8), words[k], words[k])
+    return out
 
 
 def taker_legs(trades: TradeArrays) -> tuple[np.ndarray, np.ndarray, Halves]:
@@ -778,29 +838,55 @@ def one_string_each(a_sp: np.ndarray, a_data: np.ndarray, a_valid: np.ndarray, b
                     b_valid: np.ndarray, hashes: np.ndarray, rows: np.ndarray) -> bool:
     """Whether the strings of two halves (``Halves``' arrays) at ``rows`` that share a hash (``hashes`` per string)
     are one string (a null, one value apart from every string): then the hashes tell them apart exactly. The table
-    of the hashes seen grows with them (the rows are many, their owners and decisions fewer: a table sized by the
-    rows missed the cache on the 1M-trade market's busy books)."""
+    of the hashes seen starts with room for the rows up to ``_FIRST_ROOM`` and grows with the hashes beyond (the
+    rows are many, their owners and decisions fewer: a table sized by every row missed the cache on the 1M-trade
+    market's busy books; grown from 64 it was placed again ~8 times on a bench partition's ~15k rows). Each hash
+    sits beside its first string's key (``_key_of``; a null's length ``_NULL_LENGTH``): a string of 16 bytes or
+    fewer is compared by its key, a longer one (or a null with a null) byte for byte in a call of its own. Reading
+    the first string's span and bytes again at each row, its compare inlined, from a table grown from 64, the 685k
+    rows of ten days of the 10M-trade bench market (269 calls, 189k strings) took ~48 ms, against ~26 so (~37 with
+    the keys, grown from 64)."""
     cap, held, na = 64, 0, a_sp.shape[0] // 2
+    while cap < min(2 * rows.shape[0], _FIRST_ROOM):
+        cap *= 2
     slot_h, slot_id = np.zeros(cap, np.uint64), np.full(cap, -1, np.int64)
+    slot_key = np.zeros(3 * cap, np.uint64)
     for r in rows:
-        s = slot_of(slot_h, slot_id, hashes[r])
+        h = hashes[r]
+        s = slot_of(slot_h, slot_id, h)
+        if _null_at(a_valid, b_valid, na, r):
+            n, w0, w1 = _NULL_LENGTH, np.uint64(0), np.uint64(0)
+        elif r < na:
+            _, kn, w0, w1 = _keyed(a_sp, a_data, 2 * r, _ALL_BITS, _NO_BITS)
+            n = np.uint64(kn)
+        else:
+            _, kn, w0, w1 = _keyed(b_sp, b_data, 2 * (r - na), _ALL_BITS, _NO_BITS)
+            n = np.uint64(kn)
         if slot_id[s] >= 0:
-            f = slot_id[s]
-            if _null_at(a_valid, b_valid, na, r) != _null_at(a_valid, b_valid, na, f) or not _same_of(
-                    a_sp, a_data, b_sp, b_data, r, f):
+            if slot_key[3 * s] != n or slot_key[3 * s + 1] != w0 or slot_key[3 * s + 2] != w1:
                 return False
+            if n > np.uint64(16) and not _same_pair(a_sp, a_data, b_sp, b_data, r, slot_id[s]):
+                return False  # (a null's length is above 16: two nulls' spans compared, as they always were)
             continue
-        slot_h[s], slot_id[s] = hashes[r], r
+        slot_h[s], slot_id[s] = h, r
+        slot_key[3 * s], slot_key[3 * s + 1], slot_key[3 * s + 2] = n, w0, w1
         held += 1
         if 2 * held > cap:  # twice the room, the hashes seen placed again
-            old_h, old_id = slot_h, slot_id
+            old_h, old_id, old_key = slot_h, slot_id, slot_key
             cap *= 2
             slot_h, slot_id = np.zeros(cap, np.uint64), np.full(cap, -1, np.int64)
+            slot_key = np.zeros(3 * cap, np.uint64)
             for k in range(old_h.shape[0]):
                 if old_id[k] >= 0:
                     t = slot_of(slot_h, slot_id, old_h[k])
                     slot_h[t], slot_id[t] = old_h[k], old_id[k]
+                    slot_key[3 * t:3 * t + 3] = old_key[3 * k:3 * k + 3]
     return True
+
+
+_FIRST_ROOM = 1 << 14  # ``one_string_each``'s first room at most: 640 kB of slots
+_NULL_LENGTH = np.uint64(0xFFFFFFFFFFFFFFFF)  # a null's length in ``one_string_each``'s keys: no string's
+_ALL_BITS, _NO_BITS = np.uint64(0xFFFFFFFFFFFFFFFF), np.uint64(0)  # ``_keyed``'s hash bits, for its key alone
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -110,8 +110,9 @@ def legs_of_trades(trades: TradeArrays) -> _Legs:
     ordered, by_time = _merged_order(trades.ts)
     if not ordered:
         by_time = np.argsort(ts, kind="stable")
+    owner = trades.owners.hashes() if trades.owner_hashes is None else trades.owner_hashes
     return _Legs(ts, by_time, ts, True, np.arange(2 * n) < n, aggr, np.concatenate([trades.qty, trades.qty]),
-                 trades.owners.hashes(), trades.owners, trades.ids, LazyStrings(trades.trade_text, trades.kept),
+                 owner, trades.owners, trades.ids, LazyStrings(trades.trade_text, trades.kept),
                  n if ordered else 0)
 
 

@@ -442,27 +442,13 @@ def _dense_pairs(account: np.ndarray, venue: np.ndarray, n_venues: int, n_accoun
     return pair, distinct[:count]
 
 
-@njit(cache=True, nogil=True)
 def _owners_of_pairs(pair: np.ndarray, code: np.ndarray, venue: np.ndarray, n_codes: int
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Per leg (``pair``: its pair's number) its owner's code (``code`` per pair) and whether that owner trades on two
-    venues or more: read off the pairs (``venue`` per pair), a few thousand, not the legs, whose pairs hold every
-    venue an owner trades on."""
-    first = np.full(n_codes, -1, np.int64)
-    multi = np.zeros(n_codes, np.bool_)
-    for j in range(code.shape[0]):
-        o = code[j]
-        if first[o] < 0:
-            first[o] = venue[j]
-        elif venue[j] != first[o]:
-            multi[o] = True
-    owner = np.empty(pair.shape[0], np.int64)
-    on_two = np.empty(pair.shape[0], np.bool_)
-    for i in range(pair.shape[0]):
-        o = code[pair[i]]
-        owner[i] = o
-        on_two[i] = multi[o]
-    return owner, on_two
+    venues or more: read off the pairs (``venue`` per pair; ``_spread``), a few thousand, not the legs, whose pairs
+    hold every venue an owner trades on."""
+    on_two = _spread(code, n_codes, venue)
+    return code[pair], on_two[pair]
 
 
 def _venue_found(part: Partition, ids: dict[str, int], venue_names: pa.Array, accounts: pa.Array,

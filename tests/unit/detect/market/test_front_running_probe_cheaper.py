@@ -23,7 +23,7 @@ import harbour.detect.market.front_running_orders as fro
 from harbour.detect.framework import Partition
 
 from .test_front_running_arrow_screen import LOOSE, _kernels, _random_part
-from .test_front_running_probe_keys import _alike, _expected, _halves, _orders
+from .test_front_running_probe_keys import _alike, _halves, _orders, assert_probed
 
 _ALL = 2**64 - 1
 
@@ -101,14 +101,7 @@ def test_the_probe_finds_long_and_short_ids_as_a_dictionary(seed: int, bits: tup
     monkeypatch.setattr(fro, "_HASH_BITS", (np.uint64(bits[0]), np.uint64(bits[1])))
     got = fro.probe_spans(_halves(ids, int(rng.integers(0, len(ids)))), orders)
     assert got is not None
-    codes, totals, unfilled = _expected(ids, orders)
-    assert got.codes.tolist() == codes
-    assert got.firsts.tolist() == [codes.index(c) for c in range(len(got.firsts))]
-    for c in range(got.firsts.shape[0]):
-        assert bool(got.has_placed[c]) == (c in totals)
-        if c in totals:
-            assert (int(got.placed[c]), float(got.size[c])) == totals[c]
-    assert got.unfilled_rows.tolist() == unfilled
+    assert_probed(got, ids, orders)
 
 
 def _long_ids(part: Partition, rng: np.random.Generator) -> Partition:

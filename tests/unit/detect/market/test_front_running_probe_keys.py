@@ -114,6 +114,12 @@ def test_the_probe_numbers_and_finds_ids_as_a_dictionary(seed: int, shared_hashe
         monkeypatch.setattr(fro, "_HASH_BITS", (np.uint64(3), np.uint64(0)))  # the probe hashes as it reads
     got = fro.probe_spans(_halves(ids, int(rng.integers(0, len(ids)))), orders)
     assert got is not None
+    assert_probed(got, ids, orders)
+
+
+def assert_probed(got: fro.Probed, ids: list[str], orders: pa.Table) -> None:
+    """The probe's answer is the plain reading's (``_expected``): each leg's id, each id's first leg, its placement
+    totals and the unfilled market orders."""
     codes, totals, unfilled = _expected(ids, orders)
     assert got.codes.tolist() == codes
     assert got.firsts.tolist() == [codes.index(c) for c in range(len(got.firsts))]

@@ -22,15 +22,14 @@ import pytest
 import harbour.detect.market.pressure_bound as pb
 import harbour.detect.market.pressure_screen as ps
 from harbour.data.generate import GenerateConfig, generate_market
-from harbour.detect.framework import REGISTRY, Partition, Window
+from harbour.detect.framework import REGISTRY, Partition
 from harbour.detect.market import scenario_incidents as si
 from harbour.detect.market.frames import owner_map
 from harbour.detect.market.lifecycles import seeded_lives
 from harbour.detect.market.scenarios import ScenarioMarket
-from harbour.detect.runners.local import plan_tasks, read_broadcast, read_partitions
-from harbour.detect.runners.plan import make_job
 
 from .test_lifecycles_seeded import _plain
+from .test_pressure_screen import _partitions
 
 _FULL = np.uint64(2**64 - 1)
 
@@ -84,19 +83,6 @@ def lake(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
                                    symbols=3, difficulty=difficulty, incidents={"spoofing": 2, "layering": 2}),
                     workers=1)
     return out
-
-
-def _partitions(lake: Path) -> Iterator[Partition]:
-    """Every venue-symbol-day of a lake, as the runner hands it to the layering kernel."""
-    job = make_job(REGISTRY.get("layering"), None, lake)
-    for task in plan_tasks(job, lake, Window(), None, 1):
-        sliced = {t: read_partitions(task, t) for t in job.partitioned_tables}
-        side = {t: read_broadcast(t, task.broadcast_files[t], 1) for t in job.spec.broadcast}
-        for key, orders in sliced["orders"].items():
-            trades = sliced["trades"].get(key)
-            if trades is not None:
-                yield Partition(dict(zip(job.spec.partition_by, key, strict=True)),
-                                {"orders": orders, "trades": trades}, Window(), side, {})
 
 
 def _plain_lives(ids: ps.Buffers, h: np.ndarray, seed: np.ndarray, kind: np.ndarray, qty: np.ndarray,

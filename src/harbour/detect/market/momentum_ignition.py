@@ -22,9 +22,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 from numba import njit
 from pydantic import BaseModel, Field
 
+from harbour.data.arrow_strings import string_buffers
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
 from harbour.detect.market.frames import (
     ORDER_COLUMNS,
@@ -62,6 +64,8 @@ from harbour.detect.market.momentum_screens import (
     day_seconds,
     distinct_per_run,
     exit_lows,
+    hash_shared,
+    id_hashes,
     trade_runs,
 )
 
@@ -166,14 +170,18 @@ def _arrow_exit_possible(part: Partition, config: MomentumIgnitionConfig) -> boo
     named: False where the kernel gives no alert (fewer than ten trades, no aggressor known, or ``_exit_possible``
     says no burst may pass the exit test), True where ``_exit_possible`` says one may. The same runs as the frame's
     check (``momentum_screens.arrow_runs``, each leg's owner a ``frames.leg_owners`` code) and the same decisions:
-    the order ids, as Polars strings, whose hashes are the frame's, so the answer is the frame check's (a hash shared
-    by two decisions only lowers the count of distinct ones, so the check can only say "possible" more often; and
-    its last step counts the strings when it sees one). Dictionary-encoding the ids for exact codes was ~1 ms a
-    bench partition, their Polars hashes ~0.2. None where it cannot be read so (no venue in the key, an order id
-    missing: the frame's decision is then a time written out; ``arrow_runs`` or ``leg_owners`` giving None): the
-    frame's check decides. The kernel made the trades' frame and wrote each leg's owner's name on every partition
-    although ~all stop at the check: alone over ten days of the 10M-trade bench market the detector took 0.65-0.92
-    CPU-s, now 0.29-0.36 (alternated runs), ~0.21 of that the legs' owner codes, which the suite shares with the
+    the order ids, hashed from their Arrow bytes (``momentum_screens.id_hashes``) where the frame's check hashes
+    them by Polars. A hash shared by two decisions only lowers the count of distinct ones, so either hash can only
+    make the check say "possible" more often, never "no" where the exact count says "possible" (and its last step
+    counts the strings when it sees one): the answer is the frame check's, unless one hash has a 64-bit collision
+    among the ids that the other has not (then one may say "possible" where the other says "no").
+    Dictionary-encoding the ids for exact codes was ~1 ms a bench partition, a Polars Series of them and its hashes
+    ~0.4, the compiled hashes ~0.06. None where it cannot be read so (no venue in the key, an order id missing: the
+    frame's decision is then a time written out; ``arrow_runs`` or ``leg_owners`` giving None): the frame's check
+    decides. The kernel made the trades' frame and wrote each leg's owner's name on every partition although ~all
+    stop at the check: alone over ten days of the 10M-trade bench market the detector took 0.65-0.92 CPU-s, then
+    0.29-0.31 (alternated runs), now 0.20-0.21 with the decisions hashed and the sides read by compiled passes
+    instead of Polars and Arrow compute; ~0.08-0.1 of that the legs' owner codes, which the suite shares with the
     marking, wash and pump screens."""
     arrow = part.tables.get("trades")
     if arrow is None or "venue" not in part.key or "aggressor" not in arrow.column_names:
@@ -187,21 +195,20 @@ def _arrow_exit_possible(part: Partition, config: MomentumIgnitionConfig) -> boo
     runs = None if owners is None else arrow_runs(arrow, owners, _gap_us(config), config.min_trades)
     if runs is None:
         return None
-    return _exit_possible(runs, decisions, day_seconds(runs), config)
+    ids = pa.chunked_array(decisions[0].chunks + decisions[1].chunks, decisions[0].type)
+    return _exit_possible(runs, ids, day_seconds(runs), config, id_hashes(*decisions))
 
 
-def _arrow_decisions(arrow: pa.Table) -> pl.DataFrame | None:
-    """``_leg_decisions`` of the Arrow trades (in their row order): the buy order ids, then the sell order ids, as
-    the frame has them; None when a column is missing, not text, or has nulls."""
+def _arrow_decisions(arrow: pa.Table) -> tuple[pa.ChunkedArray, pa.ChunkedArray] | None:
+    """The Arrow trades' buy order ids and sell order ids, whose strings (in row order, buys then sells) are
+    ``_leg_decisions``' values; None when a column is missing, not text, or has nulls."""
     if any(c not in arrow.column_names for c in ("buy_order_id", "sell_order_id")):
         return None
     buys, sells = arrow["buy_order_id"], arrow["sell_order_id"]
     if buys.type != sells.type or buys.null_count or sells.null_count \
             or not (pa.types.is_string(buys.type) or pa.types.is_large_string(buys.type)):
         return None
-    ids = pl.from_arrow(pa.chunked_array(buys.chunks + sells.chunks, buys.type))
-    assert isinstance(ids, pl.Series)
-    return ids.alias("decision").to_frame()
+    return buys, sells
 
 
 def _legs(t: pl.DataFrame) -> pl.DataFrame:
@@ -270,7 +277,8 @@ def _keep_runs(starts: np.ndarray, q: np.ndarray, qs: np.ndarray, min_trades: in
     return keep
 
 
-def _exit_possible(runs: Runs, legs: pl.DataFrame, day_s: float, config: MomentumIgnitionConfig) -> bool:
+def _exit_possible(runs: Runs, legs: pl.DataFrame | pa.ChunkedArray, day_s: float, config: MomentumIgnitionConfig,
+                   hashes: np.ndarray | None = None) -> bool:
     """Whether some burst may pass the exit test's chance filter: a necessary condition for an alert, read from the
     runs that may be bursts and their owners' legs before the bursts' lists, market, rivals and order book. On
     the bench market no burst of a partition without an incident passes it (its bursts are busy traders', whose
@@ -290,10 +298,11 @@ def _exit_possible(runs: Runs, legs: pl.DataFrame, day_s: float, config: Momentu
     keeps is taken for hopeless. True (the full path decides) when a quantity is not positive.
 
     ``runs``: ``_aggressive_runs``' or ``trade_runs``' (which legs share an owner is read, not how the owners are
-    numbered); ``legs``: the legs, of which only the ``decision`` column is read. The runs that pass the chance
-    test are the only ones whose distinct decisions are counted (the runs of many fills of one order are no burst),
-    and the exit bounds are worked out by one compiled pass (``_exit_lows``): the check was 1.37 ms a bench
-    partition, now 0.75."""
+    numbered); ``legs``: the legs, of which only the ``decision`` column is read, or those decisions as Arrow
+    strings (the Arrow screen's); ``hashes``: a hash of each decision, a function of its value (by default
+    Polars'). The runs that pass the chance test are the only ones whose distinct decisions are counted (the runs
+    of many fills of one order are no burst), and the exit bounds are worked out by one compiled pass
+    (``_exit_lows``): the check was 1.37 ms a bench partition, now 0.75."""
     if runs.rows.size == 0:
         return False
     if not (runs.quantity[runs.rows] > 0).all():
@@ -303,7 +312,8 @@ def _exit_possible(runs: Runs, legs: pl.DataFrame, day_s: float, config: Momentu
     last = np.flatnonzero(ends)
     rows = runs.rows[last]
     span = dt.timedelta(seconds=config.post_seconds) // dt.timedelta(microseconds=1)  # as ``end + post`` rounds
-    hashes = legs["decision"].hash().to_numpy()
+    if hashes is None:
+        hashes = legs["decision"].hash().to_numpy()
     # the bound that fails the chance test for sure (a relative margin of 1e-6 and one decision more, far above
     # the rounding of the steps): a burst's legs in its span need not be told apart beyond it (most bursts of a
     # bench partition are busy traders', whose decisions there are a few dozen among hundreds)
@@ -322,13 +332,34 @@ def _exit_possible(runs: Runs, legs: pl.DataFrame, day_s: float, config: Momentu
     # first was 0.35 ms a bench partition.
     in_hopeful = hopeful[np.cumsum(ends) - ends]  # each row's run
     rows, ends = runs.rows[in_hopeful], ends[in_hopeful]
-    decisions = legs["decision"][rows]  # indexing: ``gather`` goes through an expression, 2.5 times dearer
-    if np.unique(hashes[rows]).size == decisions.n_unique():
+    if _hashes_exact(legs, hashes, rows):
         distinct = distinct_per_run(hashes[rows], ends)
     else:
-        codes = dictionary_codes(decisions.to_arrow()).indices.fill_null(-1).to_numpy()
+        codes = dictionary_codes(_decisions_at(legs, rows)).indices.fill_null(-1).to_numpy()
         distinct = _distinct_per_run(codes.astype(np.int64), ends)
     return bool((distinct >= config.min_trades).any())
+
+
+def _hashes_exact(legs: pl.DataFrame | pa.ChunkedArray, hashes: np.ndarray, rows: np.ndarray) -> bool:
+    """Whether the decisions (``_exit_possible``'s ``legs``) of the legs ``rows`` have as many distinct ``hashes``
+    as distinct values. Arrow strings in one or two chunks (the screen's buy ids, then its sell ids) are checked in
+    place (``momentum_screens.hash_shared``: the strings of equal hashes compared), where taking them out and
+    counting them by Arrow was ~0.15 ms of a bench partition (ten days of the 10M-trade market: 0.027 CPU-s);
+    others are counted."""
+    if isinstance(legs, pl.DataFrame):
+        decisions = legs["decision"][rows]  # indexing: ``gather`` goes through an expression, 2.5 times dearer
+        return bool(np.unique(hashes[rows]).size == decisions.n_unique())
+    if legs.num_chunks in (1, 2) and not legs.null_count:
+        first, last = legs.chunks[0], legs.chunks[-1]
+        return not hash_shared(hashes, rows, len(first), *string_buffers(first)[:2], *string_buffers(last)[:2])
+    return bool(np.unique(hashes[rows]).size == pc.count_distinct(_decisions_at(legs, rows), mode="all").as_py())
+
+
+def _decisions_at(legs: pl.DataFrame | pa.ChunkedArray, rows: np.ndarray) -> pa.Array | pa.ChunkedArray:
+    """The decisions (``_exit_possible``'s ``legs``) of the legs ``rows``, as Arrow values."""
+    if isinstance(legs, pa.ChunkedArray):
+        return legs.take(pa.array(rows))
+    return legs["decision"][rows].to_arrow()
 
 
 @njit(cache=True, nogil=True)

@@ -24,14 +24,7 @@ from harbour.detect.market import scenario_incidents as si
 from harbour.detect.market.scenarios import ScenarioMarket
 
 from .conftest import VENUES, run_all
-
-
-def _table(keys: list[str]) -> tuple[np.ndarray, ...]:
-    offsets, data, _ = string_buffers(pa.array(keys, pa.large_string()))
-    size = 1 << max(4, int(2 * len(keys)).bit_length())
-    slots, hashes, distinct = owner_keys._key_table(offsets, data, size)
-    assert distinct
-    return slots, hashes, offsets, data
+from .test_owner_word_table import _table
 
 
 def _old(table: tuple[np.ndarray, ...], offsets: np.ndarray, data: np.ndarray) -> np.ndarray:

@@ -241,21 +241,39 @@ def _bait_orders(book: Book, config: PressureConfig) -> Bait | None:
         return None
     life = cancelled - placed
     # the search reads only orders placed big (or that traded): an order amended up to a big size is not bait
-    keep = (cancelled > _NONE) & (life <= _micros_of(config.max_lifetime_s)) \
-        & ((new_size >= config.size_multiple * book.low) | (named > 0)) \
-        & (filled <= config.max_fill_ratio * size * (1 + _SLACK))
-    rows = np.flatnonzero(keep)
+    keep, rows = _single_tests(cancelled, life, new_size, named, filled, size, _micros_of(config.max_lifetime_s),
+                               config.size_multiple * book.low, config.max_fill_ratio, 1 + _SLACK)
     keep[rows] = _equal(_buffers(orders.column("order_type")), first[rows], _LIMIT) & _priced(orders, first_new[rows])
     if (life[keep] < 0).any():
         return None
     picked = np.flatnonzero(keep)
-    side = _buffers(orders.column("side"))
-    sell = _equal(side, first[picked], _SELL)
-    if not (sell | _equal(side, first[picked], _BUY)).all():
+    buy, sell = _buys_and_sells_at(*_buffers(orders.column("side")), first[picked])  # one pass, not two
+    if not (sell | buy).all():
         return None
     none = np.zeros(picked.size, np.int64)
     return Bait(none, sell.astype(np.int64), placed[picked], cancelled[picked], size[picked], filled[picked],
                 named[picked], took[picked], first[picked], first_new[picked])
+
+
+@njit(cache=True, nogil=True)
+def _single_tests(cancelled: np.ndarray, life: np.ndarray, new_size: np.ndarray, named: np.ndarray,
+                  filled: np.ndarray, size: np.ndarray, max_life: int, big: float, fill_ratio: float, slack: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Per order, whether it passes the tests on a single order read so far (cancelled, within ``max_life``, placed
+    ``big`` or traded, filled at most ``fill_ratio`` of its size, times ``slack``), and its rows, in one pass: the
+    same comparisons of the same figures, in the same order, as numpy's nine passes and their masks (a small gain:
+    ``_bait_orders``' own time 25 ms to 20, plus 4 ms here, over ten bench days' 180 partitions)."""
+    n = cancelled.shape[0]
+    keep = np.zeros(n, np.bool_)
+    rows = np.empty(n, np.int64)
+    k = 0
+    for i in range(n):
+        if cancelled[i] > _NONE and life[i] <= max_life and (new_size[i] >= big or named[i] > 0) \
+                and filled[i] <= fill_ratio * size[i] * slack:
+            keep[i] = True
+            rows[k] = i
+            k += 1
+    return keep, rows[:k]
 
 
 def _priced(orders: pa.Table, first_new: np.ndarray) -> np.ndarray:
@@ -397,7 +415,28 @@ def _buys_and_sells(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray) ->
     return buy, sell
 
 
+@njit(cache=True, nogil=True)
+def _buys_and_sells_at(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, rows: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """``_buys_and_sells`` of the strings at ``rows``: the bait's sides read in one call, where two ``_equal`` calls
+    were."""
+    n = rows.shape[0]
+    buy, sell = np.zeros(n, np.bool_), np.zeros(n, np.bool_)
+    for k in range(n):
+        i = rows[k]
+        if valid.shape[0] == 0 or valid[i]:
+            buy[k] = is_word(offsets, data, i, _BUY)
+            sell[k] = is_word(offsets, data, i, _SELL)
+    return buy, sell
+
+
 def _micros(col: pa.ChunkedArray) -> np.ndarray:
+    """A time column's microseconds (the contract's ``timestamp[us]``, no nulls: ``_readable``), read in place as the
+    int64 its buffer holds: Arrow's cast was ~27 us a call in the screen (3 a partition, ten bench days), the view
+    ~10 with its Python."""
+    arr = _one_chunk(col)
+    if arr.null_count == 0 and pa.types.is_timestamp(arr.type) and arr.type.unit == "us":
+        return np.asarray(arr.view(pa.int64()).to_numpy(), np.int64)
     return np.asarray(pc.cast(col, pa.int64()).to_numpy(), np.int64)
 
 

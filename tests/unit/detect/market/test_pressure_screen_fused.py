@@ -4,7 +4,6 @@ against two ``_equal`` calls, the bait's single-order tests in one pass (``_sing
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +13,8 @@ import pytest
 
 import harbour.detect.market.pressure_screen as ps
 from harbour.data.generate import GenerateConfig, generate_market
-from harbour.detect.framework import REGISTRY, Partition, Window
-from harbour.detect.runners.local import plan_tasks, read_broadcast, read_partitions
-from harbour.detect.runners.plan import make_job
+
+from .test_pressure_screen import _partitions
 
 
 @pytest.fixture(scope="module")
@@ -25,18 +23,6 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     generate_market(GenerateConfig(out=out, venues=2, days=1, accounts=200, seed=41, activity=0.4, symbols=2,
                                    difficulty="hard", incidents={"spoofing": 1, "layering": 1}), workers=1)
     return out
-
-
-def _partitions(lake: Path) -> Iterator[Partition]:
-    job = make_job(REGISTRY.get("layering"), None, lake)
-    for task in plan_tasks(job, lake, Window(), None, 1):
-        sliced = {t: read_partitions(task, t) for t in job.partitioned_tables}
-        side = {t: read_broadcast(t, task.broadcast_files[t], 1) for t in job.spec.broadcast}
-        for key, orders in sliced["orders"].items():
-            trades = sliced["trades"].get(key)
-            if trades is not None:
-                yield Partition(dict(zip(job.spec.partition_by, key, strict=True)),
-                                {"orders": orders, "trades": trades}, Window(), side, {})
 
 
 def _cast(col: pa.ChunkedArray) -> np.ndarray:

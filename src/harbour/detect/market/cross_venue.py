@@ -363,18 +363,6 @@ def _aggressive(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, sell: 
     return out
 
 
-def _owner_codes(table: pa.Table, owners: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """``_leg_owners`` of a table of trades (string venues and accounts, no nulls) under a map given without its
-    partition (every pair found in the all-venue map), with each trade's venue code first; None when the map has a key
-    twice."""
-    lookup = owner_lookup(owners)
-    if lookup is None:
-        return None
-    venue_offsets, venue_bytes, _ = string_buffers(table["venue"].combine_chunks())
-    venue, firsts = venue_codes(venue_offsets, venue_bytes)
-    return venue, *_leg_owners(None, table, lookup, venue, firsts)
-
-
 def _leg_owners(part: Partition | None, table: pa.Table, lookup: _Lookup, venue: np.ndarray, venue_firsts: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Per leg (buyers' legs numbered as the trades, sellers' after them) its owner's code, as ``_pair_owners`` names

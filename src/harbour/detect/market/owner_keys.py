@@ -234,29 +234,6 @@ def _word_table(offsets: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 @njit(cache=True, nogil=True)
-def _find_words(slots: np.ndarray, words: np.ndarray, key_offsets: np.ndarray, key_bytes: np.ndarray,
-                offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
-    """Per string, the number of the key equal to it in ``_word_table``'s table (the words read from their own
-    array), or -1: the probe ``_find_entries`` replaced in ``accounts_found``, kept as the reference it is tested
-    against (the same answers for every string)."""
-    out = np.full(offsets.shape[0] - 1, -1, np.int64)
-    mask = np.uint64(slots.shape[0] - 1)
-    for i in range(out.shape[0]):
-        x, n, w0, w1 = _word_key(offsets, data, i)
-        top, s = x >> np.uint64(32), x & mask
-        while slots[s] != 0:
-            v = slots[s]
-            if (v >> np.uint64(32)) == top:
-                j = np.intp(v & np.uint64(0xFFFFFFFF)) - 1
-                if words[j, 0] == np.uint64(n) and words[j, 1] == w0 and words[j, 2] == w1 and (
-                        n <= 16 or same_bytes(key_bytes, key_offsets[j], data, offsets[i], n)):  # type: ignore[arg-type]
-                    out[i] = j
-                    break
-            s = (s + np.uint64(1)) & mask
-    return out
-
-
-@njit(cache=True, nogil=True)
 def _entry_table(slots: np.ndarray, words: np.ndarray) -> np.ndarray:
     """``_word_table``'s slots with each key's length and words moved into its slot: per slot (same places, same
     probing) its slot value (0 empty, else the hash's top 32 bits over the key's number + 1), length, first and last
@@ -299,7 +276,8 @@ def _prefetch(typingctx: Any, array: Any, p: Any) -> Any:
 def _find_entries(entries: np.ndarray, key_offsets: np.ndarray, key_bytes: np.ndarray, offsets: np.ndarray,
                   data: np.ndarray) -> np.ndarray:
     """``accounts_found``'s pass: per string, the number of the key equal to it in ``_entry_table``'s table, or -1
-    (``_find_words``' answers, each slot's words read beside its value). The strings' hashes are taken first, so the
+    (the answers of a probe of ``_word_table``'s own slots and words, the tests' reference; each slot's words read
+    beside its value). The strings' hashes are taken first, so the
     slot of the string ``_AHEAD`` places on is asked for while this one is probed: the misses overlap."""
     m = offsets.shape[0] - 1
     out = np.full(m, -1, np.int64)

@@ -771,9 +771,10 @@ def _new_decisions(book: Book, legs: Legs) -> np.ndarray:
 def _decision_codes(order: np.ndarray, m: int, b_off: np.ndarray, b_data: np.ndarray, b_valid: np.ndarray,
                     b_h: np.ndarray, s_off: np.ndarray, s_data: np.ndarray, s_valid: np.ndarray, s_h: np.ndarray,
                     t_off: np.ndarray, t_data: np.ndarray, hash_mask: np.uint64) -> np.ndarray:
-    """``_string_codes`` of the legs' decision strings (``_decision_strings``: per leg its order id, or its trade id
-    where it names none), read where they lie, with the order ids' hashes the screen already has (``Book.buys``,
-    ``Book.sells``: the same ``_quick_hash`` of the same bytes): copying each leg's string to hash it anew was
+    """A code per leg's decision string (its order id, or its trade id where it names none), in order of first
+    appearance, exact (the tests' reference copies the strings out and codes them), read where they lie, with the
+    order ids' hashes the screen already has (``Book.buys``, ``Book.sells``: the same ``_quick_hash`` of the same
+    bytes): copying each leg's string to hash it anew was
     0.31 ms a partition, this 0.23 (the first two bench days' partitions, ~6.9k legs each). Reading each string
     through a function returning its column's arrays was slower (0.45 ms), a table with each slot's hash and id
     side by side no faster."""
@@ -798,7 +799,7 @@ def _decision_codes(order: np.ndarray, m: int, b_off: np.ndarray, b_data: np.nda
     for j in range(n):
         x = hashes[j] & hash_mask
         s = np.intp(x >> shift)
-        while slot_id[s] >= 0:  # probed as ``_string_codes`` does, a match of hashes checked byte for byte
+        while slot_id[s] >= 0:  # probed from the hash's top bits, a match of hashes checked byte for byte
             if slot_h[s] == x:
                 k = rep[slot_id[s]]
                 if stop[k] - start[k] == stop[j] - start[j]:
@@ -806,66 +807,6 @@ def _decision_codes(order: np.ndarray, m: int, b_off: np.ndarray, b_data: np.nda
                     there = b_data if src[k] == 0 else (s_data if src[k] == 1 else t_data)
                     if same_bytes(here, start[j], there, start[k], stop[j] - start[j]):
                         break
-            s = (s + 1) & mask
-        if slot_id[s] < 0:
-            slot_h[s], slot_id[s], rep[n_codes] = x, n_codes, j
-            n_codes += 1
-        codes[j] = slot_id[s]
-    return codes
-
-
-@njit(cache=True, nogil=True)
-def _decision_strings(order: np.ndarray, m: int, b_off: np.ndarray, b_data: np.ndarray, b_valid: np.ndarray,
-                      s_off: np.ndarray, s_data: np.ndarray, s_valid: np.ndarray, t_off: np.ndarray,
-                      t_data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per leg (``order``: its number among both legs of every trade, the buys then the sells), its decision's
-    string — its order id, or its trade id where it names none — copied into one string array's buffers. The screen
-    codes them where they lie (``_decision_codes``); kept as the reference its tests compare with."""
-    n = order.shape[0]
-    start, stop, src = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int8)
-    total = 0
-    for j in range(n):
-        r = order[j] % m
-        if order[j] < m and (b_valid.shape[0] == 0 or b_valid[r]):
-            src[j], start[j], stop[j] = 0, b_off[r], b_off[r + 1]
-        elif order[j] >= m and (s_valid.shape[0] == 0 or s_valid[r]):
-            src[j], start[j], stop[j] = 1, s_off[r], s_off[r + 1]
-        else:
-            src[j], start[j], stop[j] = 2, t_off[r], t_off[r + 1]
-        total += stop[j] - start[j]
-    offsets, data = np.zeros(n + 1, np.int64), np.empty(total, np.uint8)
-    p = 0
-    for j in range(n):  # a copy per source: a choice of source per byte was 0.58 ms a partition, this 0.26
-        k = stop[j] - start[j]
-        if src[j] == 0:
-            data[p:p + k] = b_data[start[j]:stop[j]]
-        elif src[j] == 1:
-            data[p:p + k] = s_data[start[j]:stop[j]]
-        else:
-            data[p:p + k] = t_data[start[j]:stop[j]]
-        p += k
-        offsets[j + 1] = p
-    return offsets, data
-
-
-@njit(cache=True, nogil=True)
-def _string_codes(offsets: np.ndarray, data: np.ndarray, hash_mask: np.uint64) -> np.ndarray:
-    """A code per string, in order of first appearance, exact: an open-addressing table probed from the hash's
-    top bits, where a match of hashes is checked byte for byte (a collision costs a probe, never merges two
-    strings). ``hash_mask`` (all ones but in tests) thins the hashes to force collisions."""
-    n = offsets.shape[0] - 1
-    bits = 4
-    while (1 << bits) < 2 * n:
-        bits += 1
-    slot_h, slot_id = np.zeros(1 << bits, np.uint64), np.full(1 << bits, -1, np.int64)
-    rep, codes = np.empty(n, np.int64), np.empty(n, np.int64)
-    shift, mask = np.uint64(64 - bits), (1 << bits) - 1
-    n_codes = 0
-    for j in range(n):
-        x = _quick_hash(offsets, data, j) & hash_mask
-        s = np.intp(x >> shift)
-        while slot_id[s] >= 0 and not (slot_h[s] == x and same_string(offsets, data, j, offsets, data,
-                                                                        rep[slot_id[s]])):
             s = (s + 1) & mask
         if slot_id[s] < 0:
             slot_h[s], slot_id[s], rep[n_codes] = x, n_codes, j

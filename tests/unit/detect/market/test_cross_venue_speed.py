@@ -16,8 +16,10 @@ import pyarrow as pa
 import pytest
 
 import harbour.detect.market.cross_venue as cv
+from harbour.data.arrow_strings import string_buffers
 from harbour.detect.framework import REGISTRY, Partition
 from harbour.detect.market.frames import frame, owner_map
+from harbour.detect.market.owner_keys import owner_lookup, venue_codes
 from harbour.detect.market.scenarios import ScenarioMarket
 
 from .cross_scenarios import random_trades
@@ -88,7 +90,7 @@ def test_owner_codes_are_the_pair_owners() -> None:
             keys.append(None)
         owned = [None if rng.random() < 0.15 else str(rng.choice(["C1", "C2", "HBX:A1", "KLN:A2"])) for _ in keys]
         owners = pl.DataFrame({"account": keys, "owner": owned}, schema={"account": pl.String, "owner": pl.String})
-        got = cv._owner_codes(_strings(trades), owners)
+        got = _owner_codes(_strings(trades), owners)
         want = cv._pair_owners(trades, owners)
         assert got is not None and want is not None
         venue, owner, multi = got
@@ -103,8 +105,8 @@ def test_owner_codes_are_the_pair_owners() -> None:
 def test_a_map_with_a_key_twice_leaves_the_owners_to_the_join() -> None:
     trades = _strings(pl.DataFrame({"venue": ["HBX", "KLN"], "buyer": ["A1", "A2"], "seller": ["A2", "A1"]}))
     twice = pl.DataFrame({"account": ["HBX:A1", "HBX:A1"], "owner": ["C1", "C2"]})
-    assert cv._owner_codes(trades, twice) is None
-    empty = cv._owner_codes(trades, pl.DataFrame(schema={"account": pl.String, "owner": pl.String}))
+    assert _owner_codes(trades, twice) is None
+    empty = _owner_codes(trades, pl.DataFrame(schema={"account": pl.String, "owner": pl.String}))
     assert empty is not None and len(set(empty[1].tolist())) == 4 and not empty[2].any()
 
 
@@ -205,3 +207,15 @@ def test_the_screened_kernel_gives_the_full_paths_alerts(monkeypatch: pytest.Mon
     assert seen == [push]
     assert screened.equals(full)
     assert screened.num_rows == int(push)
+
+
+def _owner_codes(table: pa.Table, owners: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``_leg_owners`` of a table of trades (string venues and accounts, no nulls) under a map given without its
+    partition (every pair found in the all-venue map), with each trade's venue code first; None when the map has a key
+    twice."""
+    lookup = owner_lookup(owners)
+    if lookup is None:
+        return None
+    venue_offsets, venue_bytes, _ = string_buffers(table["venue"].combine_chunks())
+    venue, firsts = venue_codes(venue_offsets, venue_bytes)
+    return venue, *cv._leg_owners(None, table, lookup, venue, firsts)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 import harbour.detect.market.momentum_ignition as mi
@@ -41,8 +42,8 @@ def test_the_compiled_sides_are_arrows_comparisons(seed: int) -> None:
         aggressor = _strings(rng, values, bool(rng.random() < 0.3))
         buys, sells = ms.arrow_sides(aggressor)
         assert buys.dtype == np.bool_ and sells.dtype == np.bool_, case
-        assert np.array_equal(buys, ms._is_side(aggressor, "buy")), case
-        assert np.array_equal(sells, ms._is_side(aggressor, "sell")), case
+        assert np.array_equal(buys, _is_side(aggressor, "buy")), case
+        assert np.array_equal(sells, _is_side(aggressor, "sell")), case
 
 
 def _ids(rng: np.random.Generator, n: int, n_distinct: int) -> list[str]:
@@ -198,3 +199,9 @@ def test_the_exit_bounds_are_direct_counts_in_or_out_of_time_order(seed: int) ->
             there = mine & (ts > b_end[b]) & (ts <= b_end[b] + span)
             want = -1 if not there.any() else len(set(dec[mine].tolist())) - len(set(dec[there].tolist()))
             assert lows[b] == want, (case, b)
+
+
+def _is_side(aggressor: pa.ChunkedArray, side: str) -> np.ndarray:
+    """Whether each trade's aggressor is ``side`` (a null is not), as the frame's ``aggressor == side`` filled (the
+    reference ``ms.arrow_sides`` is checked against)."""
+    return np.asarray(pc.fill_null(pc.equal(aggressor, side), False).to_numpy(), np.bool_)

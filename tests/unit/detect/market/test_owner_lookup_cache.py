@@ -24,13 +24,13 @@ from harbour.detect.market import scenario_incidents as si
 from harbour.detect.market.scenarios import ScenarioMarket
 
 from .conftest import VENUES, run_all
-from .test_owner_word_table import _table
+from .test_owner_word_table import _find_words, _table
 
 
 def _old(table: tuple[np.ndarray, ...], offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
     """The probe ``accounts_found`` made before: the word table's slots, then its words array."""
     slots, words = owner_keys._word_table(table[2], table[3])
-    return owner_keys._find_words(slots, words, table[2], table[3], offsets, data)  # type: ignore[no-any-return]
+    return _find_words(slots, words, table[2], table[3], offsets, data)  # type: ignore[no-any-return]
 
 
 def _words(rng: np.random.Generator, n: int) -> list[str]:
@@ -74,7 +74,7 @@ def test_forged_collisions_are_told_apart_as_before(seed: int) -> None:
             at = (at + 1) & 127
         entries = owner_keys._entry_table(slots, words)
         new = owner_keys._find_entries(entries, k_off, k_data, a_off, a_data)
-        old = owner_keys._find_words(slots, words, k_off, k_data, a_off, a_data)
+        old = _find_words(slots, words, k_off, k_data, a_off, a_data)
         assert new.tolist() == old.tolist() == [keys.index(a) if a in keys else -1], a
 
 

@@ -29,7 +29,7 @@ from harbour.detect.market.lifecycles import seeded_lives
 from harbour.detect.market.scenarios import ScenarioMarket
 
 from .test_lifecycles_seeded import _plain
-from .test_pressure_screen import _partitions
+from .test_pressure_screen import _decision_strings, _partitions, _string_codes
 
 _FULL = np.uint64(2**64 - 1)
 
@@ -38,8 +38,8 @@ def _old_decision_codes(order: np.ndarray, m: int, b_off: np.ndarray, b_data: np
                         _b_h: np.ndarray, s_off: np.ndarray, s_data: np.ndarray, s_valid: np.ndarray,
                         _s_h: np.ndarray, t_off: np.ndarray, t_data: np.ndarray, mask: np.uint64) -> np.ndarray:
     """The codes as the screen made them before: each leg's string copied, then hashed and coded."""
-    offsets, data = ps._decision_strings(order, m, b_off, b_data, b_valid, s_off, s_data, s_valid, t_off, t_data)
-    return ps._string_codes(offsets, data, mask)  # type: ignore[no-any-return]
+    offsets, data = _decision_strings(order, m, b_off, b_data, b_valid, s_off, s_data, s_valid, t_off, t_data)
+    return _string_codes(offsets, data, mask)  # type: ignore[no-any-return]
 
 
 def _strings(rng: np.random.Generator, pool: list[str], n: int, nulls: float) -> pa.ChunkedArray:

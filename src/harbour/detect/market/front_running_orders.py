@@ -226,21 +226,33 @@ def _key_of(offsets: np.ndarray, data: np.ndarray, i: int) -> tuple[np.intp, np.
     return n, w0, w1
 
 
+_NEW = np.frombuffer(b"new", np.uint8)
+_NEW_WORD = np.uint64(int.from_bytes(b"new", "little"))  # ``new``'s bytes as the low bytes of a word
+
+
 @njit(cache=True, nogil=True)
 def _new_rows(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
     """The rows whose string is ``new`` (the placements). Without a branch per row: the events' kinds come mixed,
     and a branch mispredicted on a third of the rows made the pass twice as slow (0.32 against 0.16 ms on 76k
-    events)."""
+    events). Each row's bytes are read as one word (from its start, or from 8 bytes before the buffer's end, shifted:
+    a string of three lies within those 8): three byte loads a row took ~25% longer (ten days' 9.1M events of the
+    10M-trade bench market, ~0.033 against ~0.025 s)."""
     out = np.empty(offsets.shape[0] - 1, np.int64)
-    if data.shape[0] < 3:
-        return out[:0]
-    last = data.shape[0] - 3  # every row reads three bytes in the buffer; a string of three is read in place
     n = 0
+    if data.shape[0] < 8:  # too short for a word's load: two rows of ``new`` at most
+        for i in range(out.shape[0]):
+            if is_word(offsets, data, i, _NEW):
+                out[n] = i
+                n += 1
+        return out[:n]
+    last = data.shape[0] - 8
     for i in range(out.shape[0]):
         a = offsets[i]
         b = min(a, last)
+        # (a - b is at most 5 for a string of three; another length fails its own test, whatever the word)
+        word = load_u64(data, b) >> np.uint64((8 * (a - b)) & 63)  # type: ignore[call-arg]
         out[n] = i
-        n += (offsets[i + 1] - a == 3) & (data[b] == 110) & (data[b + 1] == 101) & (data[b + 2] == 119)
+        n += (offsets[i + 1] - a == 3) & ((word & np.uint64(0xFFFFFF)) == _NEW_WORD)
     return out[:n]
 
 
@@ -659,7 +671,9 @@ class TradeArrays(NamedTuple):
     (``AGGRESSOR_*``), and per leg of ``front_running``'s legs frame (the buy legs of t's trades, then the sell legs)
     its owner (its name, or its owner's code as a string: see ``code_strings``) and its order's id; and the trade
     ids, read once for every reader (``trade_text``: whole, read at ``kept``); per leg its owner's hash
-    (``owner_hashes``: ``owners.hashes()``'s, where known as the owners were read; None: ask ``owners``)."""
+    (``owner_hashes``: ``owners.hashes()``'s, where known as the owners were read; None: ask ``owners``), and whether
+    those hashes are equal exactly where the owners are (``owners_exact``: owners' codes that ``code_hashes`` hashes
+    apart, ``_codes_hashed_apart``)."""
 
     kept: np.ndarray
     ts: np.ndarray
@@ -669,6 +683,7 @@ class TradeArrays(NamedTuple):
     ids: Halves
     trade_text: LazyStrings
     owner_hashes: np.ndarray | None = None
+    owners_exact: bool = False
 
 
 def trade_arrays(owned: pl.DataFrame) -> TradeArrays | None:
@@ -745,14 +760,38 @@ def arrow_trade_arrays(part: Partition, venue: str) -> TradeArrays | None:
     owners = leg_owners(part, venue)
     if owners is None:
         return None
-    buyer, seller, _ = owners
+    buyer, seller, n_codes = owners
     kept = np.flatnonzero(buyer != seller)
     us = np.asarray(pc.cast(ts, pa.int64()).to_numpy(), np.int64)
     found = _kept_arrays(kept, us, qty, _aggressors(*aggressor), code_strings(buyer), code_strings(seller),
                          Halves(buy_ids, sell_ids), LazyStrings(trade_ids))
     if kept.shape[0] < buyer.shape[0]:
         buyer, seller = buyer[kept], seller[kept]
-    return found._replace(owner_hashes=np.concatenate([code_hashes(buyer), code_hashes(seller)]))
+    return found._replace(owner_hashes=np.concatenate([code_hashes(buyer), code_hashes(seller)]),
+                          owners_exact=_codes_hashed_apart(n_codes))
+
+
+# Per function that hashed codes (``code_hashes``, or a test's stand-in), how many codes from 0 up it was found to
+# hash apart (``_codes_hashed_apart``).
+_HASHED_APART: dict[object, int] = {}
+
+
+def _codes_hashed_apart(n_codes: int) -> bool:
+    """Whether ``code_hashes`` gives the codes 0 to ``n_codes`` - 1 (``leg_owners`` numbers owners densely from 0)
+    distinct hashes: then owners that share a hash are one owner, and the screens need not check it on the rows they
+    read (``one_string_each``: ~0.03 CPU-s over ten days of the 10M-trade bench market). A fact about the function
+    alone, so it is found once per process for a power of two of codes at least (hashed and sorted: ~0.1 ms for
+    4096) and kept; the function is looked up at each call, so a test's stand-in that makes hashes shared is found
+    out."""
+    hashed = code_hashes
+    if n_codes <= _HASHED_APART.get(hashed, 0):
+        return True
+    room = 1 << max(12, (n_codes - 1).bit_length())
+    ordered = np.sort(hashed(np.arange(room, dtype=np.int64)))
+    if ordered.shape[0] != room or (ordered[1:] == ordered[:-1]).any():
+        return False
+    _HASHED_APART[hashed] = room
+    return True
 
 
 _ID_COLUMNS = ("buy_order_id", "sell_order_id", "trade_id")
@@ -770,12 +809,26 @@ def _spans(col: pa.ChunkedArray) -> StringSpans | None:
 
 def code_strings(codes: np.ndarray) -> StringSpans:
     """Non-negative integer codes as strings of 8 bytes (each code's little-endian bytes): two are one string exactly
-    when their codes are one, and they hash, compare and group as strings do."""
-    data = np.ascontiguousarray(codes, dtype="<u8").view(np.uint8)
-    starts = 8 * np.arange(codes.shape[0], dtype=np.int64)
-    spans = np.empty(2 * codes.shape[0], np.int64)
-    spans[0::2], spans[1::2] = starts, starts + 8
-    return StringSpans(spans, data, _NO_NULLS)
+    when their codes are one, and they hash, compare and group as strings do. Codes already 8-byte little-endian
+    integers are read in place (a non-negative one's bytes are its unsigned word's), the spans written in one compiled
+    pass: ~5 us for a book-day's 7k codes where the copy and numpy's strided writes were ~21."""
+    return StringSpans(_code_spans(codes.shape[0]), _words(codes).view(np.uint8), _NO_NULLS)
+
+
+def _words(codes: np.ndarray) -> np.ndarray:
+    """Non-negative integer codes as 8-byte little-endian words, in place where they are such already."""
+    if codes.dtype in (np.dtype("<i8"), np.dtype("<u8")) and codes.flags.c_contiguous:
+        return codes
+    return np.ascontiguousarray(codes, dtype="<u8")
+
+
+@njit(cache=True, nogil=True)
+def _code_spans(n: int) -> np.ndarray:
+    """The spans of ``n`` strings of 8 bytes one after another."""
+    spans = np.empty(2 * n, np.int64)
+    for i in range(n):
+        spans[2 * i], spans[2 * i + 1] = 8 * i, 8 * i + 8
+    return spans
 
 
 def code_hashes(codes: np.ndarray) -> np.ndarray:
@@ -783,7 +836,7 @@ def code_hashes(codes: np.ndarray) -> np.ndarray:
     loads (``_hash_of``: its first and last 8 bytes) are its code's word read natively, as here. Through the
     strings' spans, the legs' owners of ten days of the 10M-trade bench market (~2.5M) took ~21 ms to hash, against
     ~2 so; a module function, as ``_hashes``, so that tests can force collisions."""
-    return _word_hashes(np.ascontiguousarray(codes, dtype="<u8").view(np.uint64))  # type: ignore[no-any-return]
+    return _word_hashes(_words(codes))  # type: ignore[no-any-return]
 
 
 @njit(cache=True, nogil=True)
@@ -791,7 +844,8 @@ def _word_hashes(words: np.ndarray) -> np.ndarray:
     """``_hash_of`` each string of 8 bytes whose bytes are a word of ``words``."""
     out = np.empty(words.shape[0], np.uint64)
     for k in range(words.shape[0]):
-        out[k] = _mixed(np.intp(8), words[k], words[k])
+        w = np.uint64(words[k])  # (a non-negative signed code's word is its bits)
+        out[k] = _mixed(np.intp(8), w, w)
     return out
 
 

@@ -43,6 +43,13 @@ def _config(max_coincidence: float, **more: Any) -> Any:
         update={"max_coincidence": max_coincidence, "max_repeat_chance": 1.0, **more})
 
 
+def _spoof_market(out: Path, seed: int) -> Path:
+    """A small hard market of two venues with one spoofing and one layering incident (the fused-pass tests' lakes)."""
+    generate_market(GenerateConfig(out=out, venues=2, days=1, accounts=200, seed=seed, activity=0.4, symbols=2,
+                                   difficulty="hard", incidents={"spoofing": 1, "layering": 1}), workers=1)
+    return out
+
+
 def _partitions(lake: Path) -> Iterator[Partition]:
     """Every venue-symbol-day of a lake, as the runner hands it to the layering kernel."""
     job = make_job(REGISTRY.get("layering"), None, lake)

@@ -12,17 +12,13 @@ import pyarrow.compute as pc
 import pytest
 
 import harbour.detect.market.pressure_screen as ps
-from harbour.data.generate import GenerateConfig, generate_market
 
-from .test_pressure_screen import _partitions
+from .test_pressure_screen import _partitions, _spoof_market
 
 
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("fused")
-    generate_market(GenerateConfig(out=out, venues=2, days=1, accounts=200, seed=41, activity=0.4, symbols=2,
-                                   difficulty="hard", incidents={"spoofing": 1, "layering": 1}), workers=1)
-    return out
+    return _spoof_market(tmp_path_factory.mktemp("fused"), 41)
 
 
 def _cast(col: pa.ChunkedArray) -> np.ndarray:

@@ -18,11 +18,10 @@ import pytest
 import harbour.detect.market.lifecycles as lc
 import harbour.detect.market.pressure_screen as ps
 from harbour.data.arrow_strings import slot_of, string_buffers
-from harbour.data.generate import GenerateConfig, generate_market
 from harbour.detect.market.frames import owner_map
 from harbour.detect.market.owner_keys import owner_lookup
 
-from .test_pressure_screen import _partitions
+from .test_pressure_screen import _partitions, _spoof_market
 
 # --- the bait's tests in one call ------------------------------------------------------------------------------------
 
@@ -113,10 +112,7 @@ def test_bait_rows_are_the_separate_passes(seed: int) -> None:
 
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("session19")
-    generate_market(GenerateConfig(out=out, venues=2, days=1, accounts=200, seed=43, activity=0.4, symbols=2,
-                                   difficulty="hard", incidents={"spoofing": 1, "layering": 1}), workers=1)
-    return out
+    return _spoof_market(tmp_path_factory.mktemp("session19"), 43)
 
 
 def test_the_generated_markets_bait_is_read_as_before(lake: Path) -> None:

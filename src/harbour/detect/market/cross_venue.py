@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from numba import njit
 from pydantic import BaseModel, Field
 
-from harbour.data.arrow_strings import same_bytes, string_buffers
+from harbour.data.arrow_strings import load_u64, same_bytes, string_buffers
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
 from harbour.detect.market.frames import (
     as_dt,
@@ -378,14 +378,18 @@ def _leg_owners(part: Partition | None, table: pa.Table, lookup: _Lookup, venue:
     0.30-0.31 to 0.24-0.25 CPU-s over ten bench days (80 partitions, ~3.5k pairs each; same sitting, same owners)."""
     (slots, hashes, key_offsets, key_bytes), code_of_key, ids = lookup
     n_venues = venue_firsts.size
-    accounts = dictionary_codes(pa.chunked_array(table["buyer"].chunks + table["seller"].chunks, pa.string()))
-    # each leg's (account, venue) pair, numbered densely in order of the pair's code (as ``_pair_owners``)
-    pair, distinct = _dense_pairs(accounts.indices.to_numpy(), venue, n_venues, len(accounts.dictionary))
+    buyers, sellers = (_one_chunk(table[c]) for c in ("buyer", "seller"))
+    # each leg's (account, venue) pair numbered among the distinct pairs (by venue, then first appearance), and each
+    # pair's account read once, as a string array (``distinct``: the pair's number times the venues, plus its venue)
+    pair, first, pair_venue = _leg_pairs(*string_buffers(buyers)[:2], *string_buffers(sellers)[:2], venue,
+                                         n_venues, _ALL_BITS)
+    accounts = _pair_accounts(buyers, sellers, first)
+    distinct = np.arange(first.size, dtype=np.int64) * n_venues + pair_venue
     venue_names = table["venue"].take(pa.array(venue_firsts)).combine_chunks()
-    code = None if part is None else _venue_found(part, ids, venue_names, accounts.dictionary, distinct)
+    code = None if part is None else _venue_found(part, ids, venue_names, accounts, distinct)
     if code is None:
         venue_offsets, venue_bytes, _ = string_buffers(venue_names)
-        account_offsets, account_bytes, _ = string_buffers(accounts.dictionary)
+        account_offsets, account_bytes, _ = string_buffers(accounts)
         found = find_keys(slots, hashes, key_offsets, key_bytes, venue_offsets, venue_bytes, distinct % n_venues,
                           account_offsets, account_bytes, distinct // n_venues)
         code = np.full(found.size, -1, np.int64)
@@ -394,7 +398,7 @@ def _leg_owners(part: Partition | None, table: pa.Table, lookup: _Lookup, venue:
     unknown = np.flatnonzero(code < 0)
     if unknown.size:
         keys = pc.binary_join_element_wise(venue_names.take(pa.array(distinct[unknown] % n_venues)),
-                                           accounts.dictionary.take(pa.array(distinct[unknown] // n_venues)), ":")
+                                           accounts.take(pa.array(distinct[unknown] // n_venues)), ":")
         # a key the map does not know is its own owner: the customer of that id, if one is named so (keys distinct)
         for i, key in zip(unknown, keys.to_pylist(), strict=True):
             known = ids.get(key)
@@ -403,31 +407,173 @@ def _leg_owners(part: Partition | None, table: pa.Table, lookup: _Lookup, venue:
     return _owners_of_pairs(pair, code, distinct % n_venues, fresh)
 
 
+def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
+    """The column as one array: its chunk, read in place, when it has one."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
+# ``_leg_pairs``' hash bits: all of them; the tests pass none, so that every pair meets every other in one run of slots
+_ALL_BITS = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
 @njit(cache=True, nogil=True)
-def _dense_pairs(account: np.ndarray, venue: np.ndarray, n_venues: int, n_accounts: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per leg (``account``: its account's number, buyers' legs then sellers'; ``venue``: per trade) the number of its
-    (account, venue) pair among the distinct pairs, numbered in order of the pair's code (account times ``n_venues``
-    plus venue), and the distinct pairs' codes. With ``_owners_of_pairs``, compiled passes where numpy's casts,
-    products, scatter, cumulative sum and gathers made a temporary array of the legs each: 0.010 against 0.040 CPU-s
-    over ten bench days (70 partitions of two venues or more, ~31k legs each; same answers)."""
+def _leg_pairs(buy_offsets: np.ndarray, buy_bytes: np.ndarray, sell_offsets: np.ndarray, sell_bytes: np.ndarray,
+               venue: np.ndarray, n_venues: int, bits: np.uint64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per leg (buyers' legs numbered as the trades, sellers' after them; ``venue`` per trade) the number of its
+    (account, venue) pair among the distinct pairs, numbered by venue and then by first appearance, and per pair its
+    first leg and its venue. One pass (``_side_pairs``, a side at a time) through a small open-addressing table of
+    the pairs (a few thousand: it stays in cache), each pair checked on its venue, length and first and last words
+    (and its bytes beyond 16), where Arrow's dictionary encoding of every leg's account (~31 ns a leg) and a table of
+    every account's venues (session 18's ``_dense_pairs``, ~6) took longer: ~15 ns a leg; ``_leg_owners`` 0.138 ->
+    0.102 CPU-s over ten bench days (least of 7 per partition, interleaved). ``bits``: the hash bits used, all but in
+    the tests."""
     n = venue.shape[0]
-    number = np.full(n_accounts * n_venues, -1, np.int64)
-    for side in range(2):
-        for i in range(n):
-            number[np.int64(account[side * n + i]) * n_venues + venue[i]] = 0
-    distinct = np.empty(number.shape[0], np.int64)
-    count = 0
-    for p in range(number.shape[0]):
-        if number[p] == 0:
-            number[p] = count
-            distinct[count] = p
-            count += 1
     pair = np.empty(2 * n, np.int64)
+    # per pair: its hash, venue and length (one word), first and last words, and first leg; only found pairs written
+    keys = np.empty((2 * n, 4), np.uint64)
+    firsts = np.empty(2 * n, np.int64)
+    slots = np.zeros(1024, np.int64)  # 0 empty, else the pair's number + 1
+    sides = ((buy_offsets, buy_bytes), (sell_offsets, sell_bytes))
+    count = 0
     for side in range(2):
-        for i in range(n):
-            pair[side * n + i] = number[np.int64(account[side * n + i]) * n_venues + venue[i]]
-    return pair, distinct[:count]
+        offsets, data = sides[side]
+        at = 0
+        while at < n:
+            # the table is grown between passes, never inside one: an array named anew inside the legs' loop made
+            # the whole pass slower (37-41 against 34 ns a leg, before the words were read in the loop itself)
+            at, count = _side_pairs(offsets, data, venue, side * n, at, bits, pair, keys, firsts, slots, count,
+                                    buy_offsets, buy_bytes, sell_offsets, sell_bytes)
+            if 2 * count > slots.shape[0]:
+                slots = _grown(keys, count, 2 * slots.shape[0])
+    # numbered again by venue (a counting sort: first appearance kept within each venue)
+    starts = np.zeros(n_venues + 1, np.int64)
+    for k in range(count):
+        starts[np.intp(keys[k, 1] >> np.uint64(32)) + 1] += 1
+    starts = np.cumsum(starts)
+    renumber = np.empty(count, np.int64)
+    first = np.empty(count, np.int64)
+    pair_venue = np.empty(count, np.int64)
+    for k in range(count):
+        v = np.intp(keys[k, 1] >> np.uint64(32))
+        at = starts[v]
+        starts[v] += 1
+        renumber[k], first[at], pair_venue[at] = at, firsts[k], v
+    for leg in range(2 * n):
+        pair[leg] = renumber[pair[leg]]
+    return pair, first, pair_venue
+
+
+@njit(cache=True, nogil=True)
+def _side_pairs(offsets: np.ndarray, data: np.ndarray, venue: np.ndarray, base: int, start: int, bits: np.uint64,
+                pair: np.ndarray, keys: np.ndarray, firsts: np.ndarray, slots: np.ndarray, count: int,
+                buy_offsets: np.ndarray, buy_bytes: np.ndarray, sell_offsets: np.ndarray, sell_bytes: np.ndarray
+                ) -> tuple[int, int]:
+    """``_leg_pairs``' pass over one side's accounts (``offsets``/``data``, legs numbered from ``base``) from trade
+    ``start`` on: each leg's pair found in ``slots``, or added, until the table is half full; the next trade and the
+    pairs' count."""
+    mask = np.uint64(slots.shape[0] - 1)
+    for i in range(start, venue.shape[0]):
+        a, z = int(offsets[i]), int(offsets[i + 1])
+        v = venue[i]
+        # an account's words: of 8 bytes or more its first and last 8, which with its length hold every byte up to 16
+        # (a longer one's bytes are compared on a match); shorter, its bytes and zeros (a call of its own: an inlined
+        # helper holding that loop took the pass from 14 to 34 ns a leg)
+        w0 = w1 = np.uint64(0)
+        if z - a >= 8:
+            w0 = load_u64(data, a)  # type: ignore[call-arg]
+            w1 = load_u64(data, z - 8)  # type: ignore[call-arg]
+        else:
+            w0 = _short_word(data, a, z)
+        x = (w0 ^ (np.uint64(z - a) * np.uint64(0x9E3779B97F4A7C15)) ^ np.uint64(v)) * np.uint64(0xC2B2AE3D27D4EB4F)
+        x ^= x >> np.uint64(29)
+        x = (x ^ w1) * np.uint64(0x165667B19E3779F9)
+        x = (x ^ (x >> np.uint64(32))) & bits
+        tag = (np.uint64(v) << np.uint64(32)) | np.uint64(z - a)
+        s = np.intp(x & mask)
+        while True:
+            k = slots[s] - 1
+            if k < 0:
+                k = count
+                keys[k, 0], keys[k, 1], keys[k, 2], keys[k, 3] = x, tag, w0, w1
+                firsts[k] = base + i
+                slots[s] = k + 1
+                count += 1
+                break
+            if keys[k, 0] == x and keys[k, 1] == tag and keys[k, 2] == w0 and keys[k, 3] == w1 and (
+                    z - a <= 16 or _same_long(buy_offsets, buy_bytes, sell_offsets, sell_bytes, firsts[k], data, a,
+                                              z - a)):
+                break
+            s = np.intp((np.uint64(s) + np.uint64(1)) & mask)
+        pair[base + i] = k
+        if 2 * count > slots.shape[0]:
+            return i + 1, count
+    return venue.shape[0], count
+
+
+@njit(cache=True, nogil=True)
+def _short_word(data: np.ndarray, a: int, z: int) -> np.uint64:
+    """The bytes ``data[a:z]`` (under 8) and zeros as one word (``_side_pairs``' short accounts)."""
+    w = np.uint64(0)
+    for p in range(a, z):
+        w |= np.uint64(data[p]) << np.uint64(8 * (p - a))
+    return w
+
+
+@njit(cache=True, nogil=True)
+def _grown(keys: np.ndarray, count: int, size: int) -> np.ndarray:
+    """``_leg_pairs``' table of ``size`` slots, its ``count`` pairs placed again by their hashes."""
+    slots = np.zeros(size, np.int64)
+    for k in range(count):
+        s = np.intp(keys[k, 0] & np.uint64(size - 1))
+        while slots[s] != 0:
+            s = (s + 1) & (size - 1)
+        slots[s] = k + 1
+    return slots
+
+
+@njit(cache=True, nogil=True)
+def _same_long(buy_offsets: np.ndarray, buy_bytes: np.ndarray, sell_offsets: np.ndarray, sell_bytes: np.ndarray,
+               leg: int, data: np.ndarray, a: int, length: int) -> bool:
+    """Whether leg ``leg``'s account (of ``length``, over 16 bytes, its first and last words alike) holds the bytes
+    ``data[a:a + length]``."""
+    n = buy_offsets.shape[0] - 1
+    if leg < n:
+        return same_bytes(buy_bytes, buy_offsets[leg], data, a, length)  # type: ignore[no-any-return]
+    return same_bytes(sell_bytes, sell_offsets[leg - n], data, a, length)  # type: ignore[no-any-return]
+
+
+def _pair_accounts(buyers: pa.Array, sellers: pa.Array, first: np.ndarray) -> pa.Array:
+    """The account of each pair's ``first`` leg (buyers' legs numbered as the trades, sellers' after them), as one
+    string array."""
+    b_off, b_bytes, _ = string_buffers(buyers)
+    s_off, s_bytes, _ = string_buffers(sellers)
+    large = len(b_bytes) + len(s_bytes) >= 2**31
+    offsets, data = _copy_accounts(b_off, b_bytes, s_off, s_bytes, first, np.int64(0) if large else np.int32(0))
+    return pa.Array.from_buffers(pa.large_string() if large else pa.string(), first.size,
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+@njit(cache=True, nogil=True)
+def _copy_accounts(buy_offsets: np.ndarray, buy_bytes: np.ndarray, sell_offsets: np.ndarray, sell_bytes: np.ndarray,
+                   first: np.ndarray, width: np.integer) -> tuple[np.ndarray, np.ndarray]:
+    """``_pair_accounts``' copy: the offsets (of ``width``'s type) and bytes of each first leg's account."""
+    n = buy_offsets.shape[0] - 1
+    offsets = np.zeros(first.shape[0] + 1, type(width))
+    for k in range(first.shape[0]):
+        leg = first[k]
+        size = buy_offsets[leg + 1] - buy_offsets[leg] if leg < n else sell_offsets[leg - n + 1] - sell_offsets[leg - n]
+        offsets[k + 1] = offsets[k] + size
+    data = np.empty(offsets[-1], np.uint8)
+    for k in range(first.shape[0]):
+        leg = first[k]
+        at = offsets[k]
+        if leg < n:
+            for p in range(buy_offsets[leg], buy_offsets[leg + 1]):
+                data[at + p - buy_offsets[leg]] = buy_bytes[p]
+        else:
+            for p in range(sell_offsets[leg - n], sell_offsets[leg - n + 1]):
+                data[at + p - sell_offsets[leg - n]] = sell_bytes[p]
+    return offsets, data
 
 
 def _owners_of_pairs(pair: np.ndarray, code: np.ndarray, venue: np.ndarray, n_codes: int

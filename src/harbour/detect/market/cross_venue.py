@@ -376,15 +376,22 @@ def _leg_owners(part: Partition | None, table: pa.Table, lookup: _Lookup, venue:
     was half of ``_may_alert``; ``find_keys`` hashes each pair's bytes one at a time and reads four arrays out of
     cache for it (~280 ns a pair on the bench's 60k-key map), the venue's word table two: the screen went from
     0.30-0.31 to 0.24-0.25 CPU-s over ten bench days (80 partitions, ~3.5k pairs each; same sitting, same owners)."""
-    (slots, hashes, key_offsets, key_bytes), code_of_key, ids = lookup
     n_venues = venue_firsts.size
     buyers, sellers = (_one_chunk(table[c]) for c in ("buyer", "seller"))
     # each leg's (account, venue) pair numbered among the distinct pairs (by venue, then first appearance), and each
     # pair's account read once, as a string array (``distinct``: the pair's number times the venues, plus its venue)
     pair, first, pair_venue = _leg_pairs(*string_buffers(buyers)[:2], *string_buffers(sellers)[:2], venue,
                                          n_venues, _ALL_BITS)
-    accounts = _pair_accounts(buyers, sellers, first)
     distinct = np.arange(first.size, dtype=np.int64) * n_venues + pair_venue
+    return _pairs_owned(part, table, lookup, venue_firsts, pair, _pair_accounts(buyers, sellers, first), distinct)
+
+
+def _pairs_owned(part: Partition | None, table: pa.Table, lookup: _Lookup, venue_firsts: np.ndarray,
+                 pair: np.ndarray, accounts: pa.Array, distinct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_leg_owners`` from each leg's pair number (``pair``) and the distinct pairs (``distinct``: an account's
+    number in ``accounts`` times the venues, plus its venue): each pair's owner looked up once, then per leg."""
+    (slots, hashes, key_offsets, key_bytes), code_of_key, ids = lookup
+    n_venues = venue_firsts.size
     venue_names = table["venue"].take(pa.array(venue_firsts)).combine_chunks()
     code = None if part is None else _venue_found(part, ids, venue_names, accounts, distinct)
     if code is None:

@@ -12,7 +12,6 @@ import datetime as dt
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 from numba import njit
 
@@ -20,7 +19,7 @@ import harbour.detect.market.cross_venue as cv
 from harbour.data.arrow_strings import string_buffers
 from harbour.detect.framework import REGISTRY, Partition
 from harbour.detect.market.frames import dictionary_codes, owner_map
-from harbour.detect.market.owner_keys import find_keys, owner_lookup, venue_codes
+from harbour.detect.market.owner_keys import owner_lookup, venue_codes
 
 NO_BITS = np.uint64(0)  # every pair hashed alike: each probe walks past every other pair in one run of slots
 
@@ -53,30 +52,10 @@ def _dense_pairs(account: np.ndarray, venue: np.ndarray, n_venues: int, n_accoun
 def _old_leg_owners(part: Partition | None, table: pa.Table, lookup: cv._Lookup, venue: np.ndarray,
                     venue_firsts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Session 18's ``_leg_owners``: the accounts dictionary-encoded by Arrow, the pairs numbered by ``_dense_pairs``,
-    then the same look-ups."""
-    (slots, hashes, key_offsets, key_bytes), code_of_key, ids = lookup
-    n_venues = venue_firsts.size
+    then the same look-ups (``_pairs_owned``)."""
     accounts = dictionary_codes(pa.chunked_array(table["buyer"].chunks + table["seller"].chunks, pa.string()))
-    pair, distinct = _dense_pairs(accounts.indices.to_numpy(), venue, n_venues, len(accounts.dictionary))
-    venue_names = table["venue"].take(pa.array(venue_firsts)).combine_chunks()
-    code = None if part is None else cv._venue_found(part, ids, venue_names, accounts.dictionary, distinct)
-    if code is None:
-        venue_offsets, venue_bytes, _ = string_buffers(venue_names)
-        account_offsets, account_bytes, _ = string_buffers(accounts.dictionary)
-        found = find_keys(slots, hashes, key_offsets, key_bytes, venue_offsets, venue_bytes, distinct % n_venues,
-                          account_offsets, account_bytes, distinct // n_venues)
-        code = np.full(found.size, -1, np.int64)
-        code[found >= 0] = code_of_key[found[found >= 0]]
-    fresh = len(ids)
-    unknown = np.flatnonzero(code < 0)
-    if unknown.size:
-        keys = pc.binary_join_element_wise(venue_names.take(pa.array(distinct[unknown] % n_venues)),
-                                           accounts.dictionary.take(pa.array(distinct[unknown] // n_venues)), ":")
-        for i, key in zip(unknown, keys.to_pylist(), strict=True):
-            known = ids.get(key)
-            code[i] = fresh if known is None else known
-            fresh += known is None
-    return cv._owners_of_pairs(pair, code, distinct % n_venues, fresh)
+    pair, distinct = _dense_pairs(accounts.indices.to_numpy(), venue, venue_firsts.size, len(accounts.dictionary))
+    return cv._pairs_owned(part, table, lookup, venue_firsts, pair, accounts.dictionary, distinct)
 
 
 def _account_names(rng: np.random.Generator, many: int) -> list[str]:

@@ -565,12 +565,22 @@ class Halves(NamedTuple):
         """Each string's hash (``StringSpans.hashes``)."""
         return np.concatenate([self.first.hashes(), self.second.hashes()])
 
-    def hashes_at(self, rows: np.ndarray) -> np.ndarray:
-        """The hashes of the strings at ``rows``."""
-        out = np.empty(rows.shape[0], np.uint64)
+    def codes_at(self, rows: np.ndarray) -> np.ndarray:
+        """The strings at ``rows`` numbered exactly (``_numbered``: every hash match checked on the keys): equal
+        numbers exactly where the strings are equal, a null a number of its own. Where hashes stood for the
+        strings, the rows that shared one had to be checked afterwards (``one_string_each``) and the caller could
+        not answer where they differed; numbered, the habits (``_habit_orders``) of ten days of the 10M-trade bench
+        market took 0.07-0.10 s against 0.10-0.14 hashed and checked (the 327k rows' numbering ~16-25 ms, against
+        ~59-65 hashed and checked)."""
         first = rows < self.split
-        out[first] = self.first.at(rows[first]).hashes()
-        out[~first] = self.second.at(rows[~first] - self.split).hashes()
+        a, b = self.first.at(rows[first]), self.second.at(rows[~first] - self.split)
+        numbered, rep, *_ = _numbered(a.spans, a.data, b.spans, b.data, *_HASH_BITS)  # (tests share hashes)
+        na = a.spans.shape[0] // 2
+        for half, at in ((a, numbered[:na]), (b, numbered[na:])):
+            if half.valid.shape[0]:  # a null's span is empty: numbered as "" was, then given a number of its own
+                at[~half.valid] = rep.shape[0]
+        out = np.empty(rows.shape[0], np.int64)
+        out[first], out[~first] = numbered[:na], numbered[na:]
         return out
 
     def strings_at(self, rows: np.ndarray) -> list[str | None]:

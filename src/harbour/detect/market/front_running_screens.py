@@ -548,9 +548,10 @@ def _habit_orders(legs: _Legs, big: _Big, index: NearIndex, median_trade: float,
     order's fills', told by hash, with no regard to when its exit was placed, is no less than what the kernel's
     ``q_into`` can be), then to the looser of each pair of bounds; chances widened by 1e-9 (the exponential of
     another library). On the 1M-trade market the into-less pairs were 8 of the 11 partitions the looser bounds let
-    through to the joins, at ~60 ms each. Owners and decisions are told apart by hash: an answer is kept only when
-    the rows read that share a hash are one string. A null owner has no habits in the kernel's joins by owner (more
-    chance to pass), and decisions not known cannot be counted: those partitions answer None."""
+    through to the joins, at ~60 ms each. Owners are told apart by hash: an answer is kept only when the rows read
+    that share a hash are one string; decisions are numbered exactly (``Halves.codes_at``). A null owner has no
+    habits in the kernel's joins by owner (more chance to pass), and decisions not known cannot be counted: those
+    partitions answer None."""
     if legs.owners.has_nulls or legs.decisions is None:
         return None
     found = _pair_habits(legs, big, index, median_trade, config, pairs)
@@ -562,21 +563,19 @@ def _habit_orders(legs: _Legs, big: _Big, index: NearIndex, median_trade: float,
     into = _at_least_each(found.q_with, config.into_share * pairs.q_pre)
     limit = np.where(into, max(config.max_coincidence, config.into_max_coincidence), config.max_coincidence)
     unwound = into | _at_least_each(pairs.q_out, config.min_unwind * pairs.q_pre)
-    # Hashes shared would merge owners in the pairs or in their decisions (a decision's distinct count, n_pre
-    # and n_out, can only come out smaller: a larger unit, fewer decisions counted). Owners' hashes known to tell
-    # them apart (``_Legs.owners_exact``) need no check.
-    if not (_owners_one_each(legs, index, found.mine)
-            and _one_each(legs.decisions, found.decision, found.mine)):
+    # Hashes shared would merge owners in the pairs. Owners' hashes known to tell them apart
+    # (``_Legs.owners_exact``) need no check; the decisions are numbered exactly (``Halves.codes_at``) and need none.
+    if not _owners_one_each(legs, index, found.mine):
         return None
     return _distinct(pairs.order[(chance <= limit * (1 + 1e-9)) & unwound])
 
 
 class _PairHabits(NamedTuple):
-    """``_Pairs`` (``pairs``) and per pair the distinct decisions (hashes) of its aggressive legs ahead
+    """``_Pairs`` (``pairs``) and per pair the distinct decisions (exact numbers) of its aggressive legs ahead
     (``n_pre``) and of its legs traded back (``n_out``), how much of those may have traded with the large order
     itself (``q_with``), and how many of its owner's decisions surely count in the kernel's habits on the entry
     side (``n_in``) and the unwind side (``n_out``); the day's legs of the pairs' owners (``mine``) and per leg the
-    hash of its decision (``decision``; those of ``mine`` only)."""
+    number of its decision (``decision``: ``Halves.codes_at``; those of ``mine`` only)."""
 
     pairs: _Pairs
     n_pre: np.ndarray
@@ -598,7 +597,7 @@ def _pair_habits(legs: _Legs, big: _Big, index: NearIndex, median_trade: float, 
     owner = index[3]
     mine = np.flatnonzero(_among(owner, _distinct(pairs.owner)))  # the day's legs of the pairs' owners
     decision = np.zeros(owner.shape[0], np.uint64)
-    decision[mine] = legs.decisions.hashes_at(mine)  # the pairs' legs are among them
+    decision[mine] = legs.decisions.codes_at(mine).view(np.uint64)  # the pairs' legs are among them
     sized, at = pairs.sized, pairs.at
     n_pre, n_back, q_with = _pair_counts(pairs.ptr, sized.ahead[at], sized.same[at], sized.aggr[at], sized.qty[at],
                                          decision[sized.rows[at]], _with_order(legs, big, pairs))

@@ -118,7 +118,6 @@ def test_strings_sharing_a_hash_are_told() -> None:
     assert one_each(same, [3, 5])  # null twice
     assert not one_each(same, [3, 0])  # null and "a"
     assert not one_each(same, [0, 6])  # "a" and a longer string of it
-    assert np.array_equal(halves.hashes_at(np.array([7, 0, 2])), halves.hashes()[[7, 0, 2]])
 
 
 # --- the trades read in place ----------------------------------------------------------------------------------

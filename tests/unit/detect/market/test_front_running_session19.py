@@ -8,7 +8,12 @@
 - owners' hashes known to tell owners apart (``TradeArrays.owners_exact``, from ``_codes_hashed_apart``) spare the
   screens their check of shared hashes: the screens' answers are those with the check made, on random markets (the
   default config and a loose one), and a stand-in ``code_hashes`` that shares hashes is found out (the check is
-  made, and the kernel's alerts are still the full path's).
+  made, and the kernel's alerts are still the full path's);
+- decisions are numbered exactly (``Halves.codes_at``) where they were hashed and the hashes checked: the numbers are
+  equal exactly where the strings are, on random halves (nulls, the empty string, strings of 16 bytes or fewer and
+  longer, rows in any order) with hashes whole or forced to be shared; the screens answer as the hashed path's on
+  random markets, and where the decisions would share hashes (the hashed path could not answer) the kernel's alerts
+  are the full path's.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pytest
 
@@ -152,17 +158,141 @@ def test_shared_owner_hashes_are_checked_and_alerts_are_the_full_path_s(monkeypa
 
 
 def test_exact_owners_are_never_checked(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Where ``owners_exact`` says so, no check of shared hashes reads the owners (the decisions' still is made)."""
+    """Where ``owners_exact`` says so, no check of shared hashes is made: not of the owners, nor of the decisions
+    (numbered exactly), though the habits read the decisions."""
     rng = np.random.default_rng(5)
     read: list[object] = []
-    real = frs._one_each
+    real, real_codes = frs._one_each, fro.Halves.codes_at
     monkeypatch.setattr(frs, "_one_each", lambda strings, *a: read.append(strings) or real(strings, *a))
-    checked = 0
+    numbered: list[object] = []
+    monkeypatch.setattr(fro.Halves, "codes_at", lambda self, rows: numbered.append(self) or real_codes(self, rows))
+    habits = 0
     for _ in range(20):
         read.clear()
+        numbered.clear()
         screen = fr._screened(_fresh(_random_part(rng, int(rng.integers(50, 400)))), LOOSE)
         assert screen.legs is not None and screen.legs.owners_exact
-        assert all(s is not screen.legs.owners for s in read)
-        checked += any(s is screen.legs.decisions for s in read)
-    assert checked > 5, checked
+        assert not read
+        habits += any(s is screen.legs.decisions for s in numbered)
+    assert habits > 5, habits
+
+
+# --- decisions numbered exactly --------------------------------------------------------------------------------
+
+WORDS = ["", "d", "d1", "d10", "d1 ", "order-0000000001", "order-00000000010", "order-0000000001x" * 2,
+         "order-0000000001x" * 2 + "y", "é", "\x00", "\x00\x00", "a" * 16, "a" * 17, "a" * 24]
+
+
+def _random_halves(rng: np.random.Generator) -> tuple[fro.Halves, list[str | None]]:
+    """Two halves of random strings (some of them null, in either half, or none), as ``text`` reads them: strings
+    of 16 bytes or fewer and longer, sharing prefixes and lengths, empty, and a null beside the empty string."""
+    halves = []
+    for _ in range(2):
+        n = int(rng.integers(0, 200))
+        pool = WORDS + [f"d{k}" for k in rng.integers(0, 40, 30)] + [f"x{k:020d}" for k in rng.integers(0, 20, 10)]
+        strings: list[str | None] = [pool[k] for k in rng.integers(0, len(pool), n)]
+        if rng.random() < 0.6:
+            strings = [None if rng.random() < 0.1 else v for v in strings]
+        halves.append(strings)
+    first, second = fro.text(pl.Series(halves[0], dtype=pl.String)), fro.text(pl.Series(halves[1], dtype=pl.String))
+    assert first is not None and second is not None
+    return fro.Halves(first, second), halves[0] + halves[1]
+
+
+def _assert_numbered_exactly(codes: np.ndarray, strings: list[str | None]) -> None:
+    """Equal numbers exactly where the strings are equal (a null equal to a null only)."""
+    assert codes.shape[0] == len(strings)
+    key = [("null",) if v is None else ("s", v) for v in strings]
+    assert len(set(zip(codes.tolist(), key, strict=True))) == len(set(key)) == len(set(codes.tolist()))
+
+
+@pytest.mark.parametrize("bits", [0xFFFFFFFFFFFFFFFF, 0x7, 0x0])
+def test_codes_at_number_the_strings_exactly(bits: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Halves.codes_at`` on random halves and rows (any order, repeated, none, of one half), with the hashes
+    whole, of 8 values, and all one (forced to be shared: every string told apart by its key or bytes)."""
+    monkeypatch.setattr(fro, "_HASH_BITS", (np.uint64(bits), np.uint64(0x5A5A if bits == 0 else 0)))
+    rng = np.random.default_rng(bits & 0xFF)
+    for case in range(80):
+        halves, strings = _random_halves(rng)
+        n = len(strings)
+        choices = [np.arange(n), rng.permutation(n), rng.integers(0, max(n, 1), 3 * n) if n else np.zeros(0, int),
+                   np.zeros(0, np.int64), np.arange(halves.split), np.arange(halves.split, n)]
+        for rows in choices:
+            rows = rows.astype(np.int64)
+            _assert_numbered_exactly(halves.codes_at(rows), [strings[r] for r in rows])
+        assert halves.codes_at(np.arange(n)).dtype == np.int64, case
+
+
+def test_codes_at_tell_a_null_from_the_empty_string() -> None:
+    first, second = fro.text(pl.Series(["", None, "a"])), fro.text(pl.Series([None, "", "a"]))
+    assert first is not None and second is not None
+    codes = fro.Halves(first, second).codes_at(np.arange(6)).tolist()
+    assert codes[0] == codes[4] and codes[1] == codes[3] and codes[2] == codes[5] and len(set(codes)) == 3
+
+
+def _decisions_hashed(self: fro.Halves, rows: np.ndarray) -> np.ndarray:
+    """The reading of the decisions that ``codes_at`` replaced: their hashes (as numbers), as
+    session 18's ``Halves.hashes_at`` read them (gone from the source with its last caller)."""
+    out = np.empty(rows.shape[0], np.uint64)
+    first = rows < self.split
+    out[first] = self.first.at(rows[first]).hashes()
+    out[~first] = self.second.at(rows[~first] - self.split).hashes()
+    return out.view(np.int64)
+
+
+def _screened_hashed(part: fr.Partition, config: fr.FrontRunningConfig, monkeypatch: pytest.MonkeyPatch
+                     ) -> fr._Screen | None:
+    """The screens with the decisions hashed, and then the hashes checked (None where a hash shared kept them from
+    answering: the old path answered True there)."""
+    real = frs._pair_habits
+    shared = False
+
+    def checked(legs: frs._Legs, *args: object) -> frs._PairHabits | None:
+        nonlocal shared
+        found = real(legs, *args)  # type: ignore[arg-type]
+        if found is not None and legs.decisions is not None:
+            shared |= not frs._one_each(legs.decisions, found.decision, found.mine)
+        return found
+
+    with monkeypatch.context() as m:
+        m.setattr(fro.Halves, "codes_at", _decisions_hashed)
+        m.setattr(frs, "_pair_habits", checked)
+        screen = fr._screened(_fresh(part), config)
+    return None if shared else screen
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_numbered_decisions_screen_as_the_hashed_ones(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On random markets (the default config and a loose one) the screens with the decisions numbered answer as
+    with them hashed and checked (no hash shared there), and reach the habits."""
+    rng = np.random.default_rng(300 + seed)
+    habits = 0
+    for case in range(30):
+        part = _random_part(rng, int(rng.integers(10, 400)))
+        for config in (fr.FrontRunningConfig(), LOOSE):
+            got, want = fr._screened(_fresh(part), config), _screened_hashed(part, config, monkeypatch)
+            assert want is not None and got.orders == want.orders, case
+            habits += got.orders is not None
+    assert habits > 10, habits
+
+
+def test_decisions_that_would_share_hashes_keep_the_full_path_s_alerts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decisions whose hashes are shared (forced: 2 bits kept) are still numbered apart: the hashed path could not
+    answer there, and the numbered screen passes every partition the full path alerts on, with its alerts."""
+    rng = np.random.default_rng(33)
+    alerted = cannot = 0
+    for case in range(16):
+        part = _random_part(rng, int(rng.integers(50, 400)))
+        with monkeypatch.context() as m:
+            m.setattr(fro, "_HASH_BITS", (np.uint64(3), np.uint64(0)))
+            m.setattr(fro.StringSpans, "hashes", lambda self: _hashes_of(self) & np.uint64(3))
+            cannot += _screened_hashed(part, LOOSE, monkeypatch) is None
+            m.setattr(fro.StringSpans, "hashes", _hashes_of)
+            got, frames, full = _kernels(part, LOOSE, monkeypatch)
+        assert got.equals(full) and got.equals(frames), case
+        alerted += got.num_rows > 0
+    assert alerted > 2 and cannot > 2, (alerted, cannot)
+
+
+_hashes_of = fro.StringSpans.hashes
 

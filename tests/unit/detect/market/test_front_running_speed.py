@@ -6,8 +6,9 @@
 - The takers (``_takers``) are the legs of the Polars filter and concatenation they replaced.
 - The habits check (``_may_pass_habits``, ``_habit_orders``) counts, per (large order, owner), no more of the owner's
   decisions than the kernel's habits joins (the same count where no sum ties with its unit), so it never turns away a
-  partition the kernel alerts on; it answers both ways on random legs, and True where it cannot tell (hashes
-  shared, a null owner); and the kernel's alerts are the same with it as with it forced open.
+  partition the kernel alerts on; it answers both ways on random legs, and True where it cannot tell (owners'
+  hashes shared, a null owner; decisions are numbered exactly, so theirs leave nothing to tell); and the kernel's
+  alerts are the same with it as with it forced open.
 """
 
 from __future__ import annotations
@@ -251,8 +252,9 @@ def test_the_check_never_turns_away_a_partition_with_a_hit(seed: int) -> None:
 
 
 def test_the_check_answers_true_where_it_cannot_tell(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Owners or decisions sharing a hash, a null owner, decisions not known, or the size check's unreadable
-    inputs: True."""
+    """Owners sharing a hash, a null owner, decisions not known, or the size check's unreadable inputs: True.
+    Decisions are numbered exactly (``Halves.codes_at``), so decisions whose hashes are shared leave nothing to
+    tell: their numbers are equal exactly where the strings are, and the check answers as with hashes apart."""
     rng = np.random.default_rng(4)
     legs, big, median_trade = _scene(rng, n_owners=12)
     config = CONFIGS[0]
@@ -268,15 +270,16 @@ def test_the_check_answers_true_where_it_cannot_tell(monkeypatch: pytest.MonkeyP
     assert frs._may_pass_habits(arrays._replace(decisions=None), large, index, median_trade, 3600.0, config)
     assert frs._may_pass_habits(arrays, frs.big_of(big.with_columns(big["c_side"].scatter(0, "BUY"))), index,
                                median_trade, 3600.0, config)
-    real = fro.StringSpans.hashes
-
-    def few(self: fro.StringSpans) -> np.ndarray:
-        hashes = real(self)
-        first = bytes(self.data[self.spans[0]:self.spans[1]]) if self.spans.shape[0] else b""
-        return hashes % np.uint64(7) if first.startswith(b"d") else hashes  # the decisions' hashes only
-
-    monkeypatch.setattr(fro.StringSpans, "hashes", few)
-    assert frs._may_pass_habits(arrays, large, index, median_trade, 3600.0, config)
+    want = frs._habit_orders(arrays, large, index, median_trade, 3600.0, config)
+    assert arrays.decisions is not None and want is not None
+    rows = np.arange(legs.height)
+    monkeypatch.setattr(fro, "_HASH_BITS", (np.uint64(7), np.uint64(0)))  # the decisions' hashes: 8 values
+    codes, strings = arrays.decisions.codes_at(rows), arrays.decisions.strings_at(rows)
+    assert len(set(strings)) > 8 and len(set(zip(codes.tolist(), strings, strict=True))) == len(set(strings)) \
+        == len(set(codes.tolist()))  # equal numbers exactly where the strings are equal
+    got = frs._habit_orders(arrays, large, index, median_trade, 3600.0, config)
+    assert got is not None and np.array_equal(got, want)
+    assert not frs._may_pass_habits(arrays, large, index, median_trade, 3600.0, config)  # the full path's: none
 
 
 def test_decision_totals_are_polars() -> None:

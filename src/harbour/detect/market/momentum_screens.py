@@ -81,7 +81,8 @@ def arrow_runs(arrow: pa.Table, owners: tuple[np.ndarray, np.ndarray, int], gap:
     order and numbers. None where ``trade_runs`` gives None (fewer than two aggressive legs, a null time or
     quantity, the times not in order: the frame sorts them), or a column is missing or not of the contract's
     type (the frame path decides)."""
-    if any(c not in arrow.column_names for c in ("ts", "quantity", "aggressor")):
+    names = arrow.schema.names  # once: a table's ``column_names`` is a fresh list each time (~6 us)
+    if any(c not in names for c in ("ts", "quantity", "aggressor")):
         return None
     ts, quantity, aggressor = arrow["ts"], arrow["quantity"], arrow["aggressor"]
     if ts.type != pa.timestamp("us", "UTC") or ts.null_count or quantity.null_count \
@@ -277,50 +278,88 @@ def _first_seen(hashes: np.ndarray, n_distinct: int) -> tuple[np.ndarray, int]:
 def aggressive_runs(owner: np.ndarray, ts: np.ndarray, aggr_b: np.ndarray, aggr_s: np.ndarray, n_owners: int,
                     gap: int, min_trades: int) -> tuple[np.ndarray, np.ndarray]:
     """Over n trades in time order (``ts``), whose legs are rows 0..n-1 (buyers') then n..2n-1 (sellers'), ``owner``
-    per leg (0 to ``n_owners`` - 1, or -1 for none: such a leg is in no run): the rows of the aggressive legs in runs
-    of ``min_trades`` legs or more, sorted by owner, time and row, and each one's run number. A run is one owner's
-    aggressive legs on one side with gaps of at most ``gap`` (``momentum_ignition._burst_runs``). Sorted by counting
-    (a stable sort by owner and time, the buyer legs of an instant before its seller legs, as their rows come), the
-    runs found in the same pass."""
+    per leg (0 to ``n_owners`` - 1, or -1 for none: such a leg is in no run), and each trade's aggressor the buyer
+    (``aggr_b``), the seller (``aggr_s``) or neither, never both: the rows of the aggressive legs in runs of
+    ``min_trades`` legs or more, sorted by owner, time and side (an instant's buyer legs before its seller legs)
+    and row, and each one's run number (from 1, counting every run, kept or not). A run is one owner's aggressive
+    legs on one side with gaps of at most ``gap`` (``momentum_ignition._burst_runs``).
+
+    Sorted by counting and the runs found in one pass, both without branches on the data: which trades have an
+    aggressive leg, and where runs end, are coin tosses to the predictor (the passes that branched on them took
+    ~45 ns a trade of a bench partition, these ~20). Each trade's aggressive leg goes to its owner's segment in
+    row order, which is time order (a trade with none to a first segment that is dropped); an instant of one owner
+    with a seller leg before a buyer leg (rare) is put in order by a call of its own; a run's legs are written as
+    they come and the write point set back to the run's start where it ends short."""
     n = ts.shape[0]
-    count = np.zeros(n_owners + 1, np.int64)
+    leg = np.empty(n, np.int64)
+    key = np.empty(n, np.int64)
+    count = np.zeros(n_owners + 2, np.int64)  # key 0: the trades with no aggressive leg; key o + 1: owner o's legs
     for i in range(n):
-        if aggr_b[i] and owner[i] >= 0:
-            count[owner[i] + 1] += 1
-        if aggr_s[i] and owner[n + i] >= 0:
-            count[owner[n + i] + 1] += 1
-    for o in range(n_owners):
-        count[o + 1] += count[o]
-    order = np.empty(count[n_owners], np.int64)
-    lo = 0
-    while lo < n:
-        hi = lo + 1
-        while hi < n and ts[hi] == ts[lo]:
-            hi += 1
-        for i in range(lo, hi):
-            if aggr_b[i] and owner[i] >= 0:
-                order[count[owner[i]]] = i
-                count[owner[i]] += 1
-        for i in range(lo, hi):
-            if aggr_s[i] and owner[n + i] >= 0:
-                order[count[owner[n + i]]] = n + i
-                count[owner[n + i]] += 1
-        lo = hi
+        r = i + n if aggr_s[i] else i
+        o = owner[r]
+        k = o + 1 if (aggr_b[i] | aggr_s[i]) & (o >= 0) else 0
+        leg[i] = r
+        key[i] = k
+        count[k] += 1
+    at = np.empty(n_owners + 2, np.int64)
+    total = 0
+    for k in range(n_owners + 2):
+        at[k] = total
+        total += count[k]
+    order = np.empty(n, np.int64)
+    for i in range(n):
+        order[at[key[i]]] = leg[i]
+        at[key[i]] += 1
+    order = order[count[0]:]
+    if _sellers_first(order, owner, ts, n):
+        _buyers_first(order, owner, ts, n)
     rows = np.empty(order.shape[0], np.int64)
     burst = np.empty(order.shape[0], np.int64)
-    kept, first, run = 0, 0, 0
-    for p in range(order.shape[0] + 1):
-        if p < order.shape[0] and p > first:
-            a, b = order[p - 1], order[p]
-            if owner[a] == owner[b] and (a < n) == (b < n) \
-                    and ts[b - n if b >= n else b] - ts[a - n if a >= n else a] <= gap:
-                continue
-        if p - first >= min_trades:  # the run [first, p) ends
-            rows[kept:kept + p - first] = order[first:p]
-            burst[kept:kept + p - first] = run
-            kept += p - first
-        first, run = p, run + 1
-    return rows[:kept].copy(), burst[:kept].copy()
+    w, start, run = 0, 0, 0
+    last_owner, last_side, last_ts = -1, False, 0
+    for p in range(order.shape[0]):
+        r = order[p]
+        side = r >= n
+        o, t = owner[r], ts[r - n if side else r]
+        ends = (o != last_owner) | (side != last_side) | (t - last_ts > gap)
+        w = start if ends & (w - start < min_trades) else w  # the run before ended short: its legs are written over
+        start = w if ends else start
+        run += ends
+        rows[w] = r
+        burst[w] = run
+        w += 1
+        last_owner, last_side, last_ts = o, side, t
+    if w - start < min_trades:
+        w = start
+    return rows[:w].copy(), burst[:w].copy()
+
+
+@njit(cache=True, nogil=True)
+def _sellers_first(order: np.ndarray, owner: np.ndarray, ts: np.ndarray, n: int) -> bool:
+    """Whether among the legs ``order`` (rows of n trades' buyer legs, then seller legs) a seller leg comes right
+    before a buyer leg of the same owner and instant."""
+    found = False
+    for p in range(1, order.shape[0]):
+        a, b = order[p - 1], order[p]
+        same = (owner[a] == owner[b]) & (ts[a - n if a >= n else a] == ts[b - n if b >= n else b])
+        found |= (a >= n) & (b < n) & same
+    return found
+
+
+@njit(cache=True, nogil=True)
+def _buyers_first(order: np.ndarray, owner: np.ndarray, ts: np.ndarray, n: int) -> None:
+    """Each stretch of ``order``'s legs of one owner and instant put in order: its buyer legs, then its seller legs,
+    each in row order (``aggressive_runs``' rare path, a call of its own)."""
+    lo = 0
+    while lo < order.shape[0]:
+        o, t = owner[order[lo]], ts[order[lo] % n]
+        hi = lo + 1
+        while hi < order.shape[0] and owner[order[hi]] == o and ts[order[hi] % n] == t:
+            hi += 1
+        if hi - lo > 1:
+            seg = order[lo:hi].copy()
+            order[lo:hi] = seg[np.argsort(seg >= n, kind="mergesort")]
+        lo = hi
 
 
 @njit(cache=True, nogil=True)

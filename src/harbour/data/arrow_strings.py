@@ -26,6 +26,22 @@ def string_buffers(chunk: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return offsets, data, valid
 
 
+def one_chunk(col: pa.ChunkedArray) -> pa.Array:
+    """The column as one array: its one chunk read in place, else its chunks combined (none: an empty array)."""
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+
+
+@njit(cache=True, nogil=True)
+def word_of(data: np.ndarray, a: int, n: int) -> np.uint64:
+    """The ``n`` bytes (at most 8) of ``data`` from ``a`` and zeros as one little-endian word, read byte by byte: for
+    the strings a word's load would read past the buffer's end, or shorter than a word, a call of its own so that the
+    hot loops that need it rarely do not carry its loop (numba inlined such loops into them, and they got slower)."""
+    word = np.uint64(0)
+    for j in range(n):
+        word |= np.uint64(data[a + j]) << np.uint64(8 * j)
+    return word
+
+
 @njit(cache=True, nogil=True)
 def compare_strings(offsets: np.ndarray, data: np.ndarray, i: int, j: int) -> int:
     """-1, 0 or 1 as string ``i`` of a string array's buffers (``string_buffers``) sorts before, with or after string

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from harbour.data.arrow_strings import load_u64, string_buffers
+from harbour.data.arrow_strings import load_u64, one_chunk, string_buffers
 from harbour.data.schemas import TABLES
 
 
@@ -83,7 +83,7 @@ def runs_in_key_order(data: pa.Table, keys: list[str], pairs: np.ndarray) -> boo
         col = data.column(name)
         if col.null_count:
             return False
-        arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+        arr = one_chunk(col)
         kind = arr.type
         if pa.types.is_string(kind) or pa.types.is_large_string(kind):
             offsets, raw, _ = string_buffers(arr)

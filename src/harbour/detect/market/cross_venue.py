@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from numba import njit
 from pydantic import BaseModel, Field
 
-from harbour.data.arrow_strings import load_u64, same_bytes, string_buffers
+from harbour.data.arrow_strings import load_u64, one_chunk, same_bytes, string_buffers, word_of
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
 from harbour.detect.market.frames import (
     as_dt,
@@ -377,7 +377,7 @@ def _leg_owners(part: Partition | None, table: pa.Table, lookup: _Lookup, venue:
     cache for it (~280 ns a pair on the bench's 60k-key map), the venue's word table two: the screen went from
     0.30-0.31 to 0.24-0.25 CPU-s over ten bench days (80 partitions, ~3.5k pairs each; same sitting, same owners)."""
     n_venues = venue_firsts.size
-    buyers, sellers = (_one_chunk(table[c]) for c in ("buyer", "seller"))
+    buyers, sellers = (one_chunk(table[c]) for c in ("buyer", "seller"))
     # each leg's (account, venue) pair numbered among the distinct pairs (by venue, then first appearance), and each
     # pair's account read once, as a string array (``distinct``: the pair's number times the venues, plus its venue)
     pair, first, pair_venue = _leg_pairs(*string_buffers(buyers)[:2], *string_buffers(sellers)[:2], venue,
@@ -412,11 +412,6 @@ def _pairs_owned(part: Partition | None, table: pa.Table, lookup: _Lookup, venue
             code[i] = fresh if known is None else known
             fresh += known is None
     return _owners_of_pairs(pair, code, distinct % n_venues, fresh)
-
-
-def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
-    """The column as one array: its chunk, read in place, when it has one."""
-    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 # ``_leg_pairs``' hash bits: all of them; the tests pass none, so that every pair meets every other in one run of slots
@@ -490,7 +485,7 @@ def _side_pairs(offsets: np.ndarray, data: np.ndarray, venue: np.ndarray, base: 
             w0 = load_u64(data, a)  # type: ignore[call-arg]
             w1 = load_u64(data, z - 8)  # type: ignore[call-arg]
         else:
-            w0 = _short_word(data, a, z)
+            w0 = word_of(data, a, z - a)
         x = (w0 ^ (np.uint64(z - a) * np.uint64(0x9E3779B97F4A7C15)) ^ np.uint64(v)) * np.uint64(0xC2B2AE3D27D4EB4F)
         x ^= x >> np.uint64(29)
         x = (x ^ w1) * np.uint64(0x165667B19E3779F9)
@@ -515,15 +510,6 @@ def _side_pairs(offsets: np.ndarray, data: np.ndarray, venue: np.ndarray, base: 
         if 2 * count > slots.shape[0]:
             return i + 1, count
     return venue.shape[0], count
-
-
-@njit(cache=True, nogil=True)
-def _short_word(data: np.ndarray, a: int, z: int) -> np.uint64:
-    """The bytes ``data[a:z]`` (under 8) and zeros as one word (``_side_pairs``' short accounts)."""
-    w = np.uint64(0)
-    for p in range(a, z):
-        w |= np.uint64(data[p]) << np.uint64(8 * (p - a))
-    return w
 
 
 @njit(cache=True, nogil=True)

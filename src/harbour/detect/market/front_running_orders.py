@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from numba import njit
 from polars import CompatLevel
 
-from harbour.data.arrow_strings import is_word, load_u64, same_string, slot_of, string_buffers
+from harbour.data.arrow_strings import is_word, load_u64, one_chunk, same_string, slot_of, string_buffers
 from harbour.detect.aml.interning import string_hash
 from harbour.detect.framework import Partition
 from harbour.detect.market.frames import _TIEBREAK, _arrow_in_order, leg_owners, num
@@ -263,7 +263,7 @@ def _strings(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray] |
     if isinstance(col, pa.ChunkedArray):
         if col.num_chunks == 0:
             return _NO_STRINGS
-        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+        col = one_chunk(col)
     offsets, data, _ = string_buffers(col)
     return offsets, data
 
@@ -812,7 +812,7 @@ def _spans(col: pa.ChunkedArray) -> StringSpans | None:
     not text."""
     if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
         return None
-    arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    arr = one_chunk(col)
     offsets, data, valid = string_buffers(arr)
     return StringSpans(spans_of_offsets(offsets.astype(np.int64)), data, valid)
 

@@ -54,6 +54,7 @@ from harbour.data.arrow_strings import (
     find_id,
     is_word,
     load_u64,
+    one_chunk,
     same_bytes,
     same_string,
     slot_of,
@@ -304,7 +305,7 @@ def _price_bits(orders: pa.Table) -> tuple[np.ndarray, int]:
     price = orders.column("price")
     if price.null_count == 0:
         return np.zeros(0, np.uint8), 0
-    arr = _one_chunk(price)
+    arr = one_chunk(price)
     return np.frombuffer(arr.buffers()[0], np.uint8), arr.offset
 
 
@@ -334,11 +335,7 @@ _NEW_W, _CANCEL_W, _EXPIRE_W = (np.uint64(int.from_bytes(w, "little")) for w in 
 
 def _buffers(col: pa.ChunkedArray) -> Buffers:
     """A string column's (offsets, bytes, validity or empty), in one piece."""
-    return string_buffers(_one_chunk(col))
-
-
-def _one_chunk(col: pa.ChunkedArray) -> pa.Array:
-    return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    return string_buffers(one_chunk(col))
 
 
 _K1, _K2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F)
@@ -464,7 +461,7 @@ def _micros(col: pa.ChunkedArray) -> np.ndarray:
     """A time column's microseconds (the contract's ``timestamp[us]``, no nulls: ``_readable``), read in place as the
     int64 its buffer holds: Arrow's cast was ~27 us a call in the screen (3 a partition, ten bench days), the view
     ~10 with its Python."""
-    arr = _one_chunk(col)
+    arr = one_chunk(col)
     if arr.null_count == 0 and pa.types.is_timestamp(arr.type) and arr.type.unit == "us":
         return np.asarray(arr.view(pa.int64()).to_numpy(), np.int64)
     return np.asarray(pc.cast(col, pa.int64()).to_numpy(), np.int64)

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from numba import njit
 from pydantic import BaseModel, Field
 
-from harbour.data.arrow_strings import load_u64, string_buffers
+from harbour.data.arrow_strings import load_u64, one_chunk, string_buffers, word_of
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
 from harbour.detect.market.frames import (
     as_dt,
@@ -137,7 +137,7 @@ def _may_stuff(arrow: pa.Table, ts: np.ndarray, config: QuoteStuffingConfig) -> 
     threshold = config.min_rate * config.bucket_ms / 1000.0
     events = arrow.column("event")
     if pa.types.is_string(events.type) or pa.types.is_large_string(events.type):
-        offsets, data, valid = string_buffers(events.chunk(0) if events.num_chunks == 1 else events.combine_chunks())
+        offsets, data, valid = string_buffers(one_chunk(events))
         found = _busy_times(ts, offsets, data, valid, config.bucket_ms * 1000, threshold, config.max_gap_buckets,
                             config.min_messages, _KIND_KEYS, _KIND_SLOT_KINDS, _KIND_MULT, _LOW_BYTES)
         if found >= 0:
@@ -314,7 +314,7 @@ def _kind_of(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, out: np.n
     for i in range(offsets.size - 1):
         a = int(offsets[i])
         n = min(int(offsets[i + 1]) - a, 8)
-        word = (load_u64(data, a) if a + 8 <= size else _word_of(data, a, n)) & low[n]  # type: ignore[call-arg]
+        word = (load_u64(data, a) if a + 8 <= size else word_of(data, a, n)) & low[n]  # type: ignore[call-arg]
         key = word | (np.uint64(n) << np.uint64(56))
         slot = (key * mult) >> np.uint64(61)
         found = np.int8(keys[slot] == key)  # arithmetic, not a conditional: numba's branch was mispredicted
@@ -325,14 +325,6 @@ def _kind_of(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, out: np.n
                 out[i] = _NONE
 
 
-@njit(cache=True, nogil=True)
-def _word_of(data: np.ndarray, a: int, n: int) -> np.uint64:
-    """The ``n`` bytes (at most 8) of ``data`` from ``a`` as one word, read byte by byte (a call of its own: the hot
-    loop of ``_kind_of`` needs it only for the buffer's last strings)."""
-    word = np.uint64(0)
-    for j in range(n):
-        word |= np.uint64(data[a + j]) << np.uint64(8 * j)
-    return word
 
 # The owner map as Arrow, for the last few maps (kept with a reference, so an id stays its own): one map serves
 # every partition of a runner's task.

@@ -16,7 +16,7 @@ import pytest
 from numba import njit
 
 import harbour.detect.market.cross_venue as cv
-from harbour.data.arrow_strings import string_buffers
+from harbour.data.arrow_strings import one_chunk, string_buffers
 from harbour.detect.framework import REGISTRY, Partition
 from harbour.detect.market.frames import dictionary_codes, owner_map
 from harbour.detect.market.owner_keys import owner_lookup, venue_codes
@@ -102,7 +102,7 @@ def test_leg_pairs_are_the_plain_reading(bits: np.uint64) -> None:
         names = _account_names(rng, int(rng.integers(0, 700 if bits else 60)))
         table = _table(rng, n, [f"V{v}" for v in range(n_venues)], names, int(rng.integers(1, 4)))
         venue = rng.integers(0, n_venues, n).astype(np.int64)
-        buyers, sellers = cv._one_chunk(table["buyer"]), cv._one_chunk(table["seller"])
+        buyers, sellers = one_chunk(table["buyer"]), one_chunk(table["seller"])
         pair, first, pair_venue = cv._leg_pairs(*string_buffers(buyers)[:2], *string_buffers(sellers)[:2], venue,
                                                 n_venues, bits)
         legs = buyers.to_pylist() + sellers.to_pylist()
@@ -118,7 +118,7 @@ def test_the_table_grows_past_its_first_slots() -> None:
     n = 6000
     table = _table(rng, n, ["A", "B", "C"], [f"acc-{i:06d}" for i in range(5000)], 2)
     venue = rng.integers(0, 3, n).astype(np.int64)
-    buyers, sellers = cv._one_chunk(table["buyer"]), cv._one_chunk(table["seller"])
+    buyers, sellers = one_chunk(table["buyer"]), one_chunk(table["seller"])
     pair, first, pair_venue = cv._leg_pairs(*string_buffers(buyers)[:2], *string_buffers(sellers)[:2], venue, 3,
                                             cv._ALL_BITS)
     want = _plain_pairs(venue.tolist(), buyers.to_pylist() + sellers.to_pylist())

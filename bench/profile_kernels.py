@@ -4,11 +4,15 @@ the whole bench's wall-clock figures are too noisy to show it.
 
     .venv/bin/python bench/profile_kernels.py --lake DIR [--start 2026-01-05] [--days 10] [--venue V ...]
                                               [--detector NAME ...] [--reps 3] [--read-only] [--profile]
+                                              [--per-partition]
 
 The digest is the sha256 of the alert rows, sorted, so two versions of the code that find the same alerts
 print the same digest. ``--profile`` prints cProfile's busiest functions (the sort from PROF_SORT, cumulative
-by default) over the kernels' first pass. Runs in one process, as one worker of a two-worker pool on two
-cores does (one thread, the runner's allocator).
+by default) over the kernels' first pass. ``--per-partition`` splits each detector's kernel time into a fixed cost per
+partition and a cost per row (a least-squares line through each partition's least CPU-s over the reps against the rows
+of the tables it was handed): on the bench market's small partitions (~7k trades, ~50k order events a venue, symbol
+and day) the fixed part, the kernel's per-call set-up, is a large share of the whole. Runs in one process, as one
+worker of a two-worker pool on two cores does (one thread, the runner's allocator).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import hashlib
 import os
 import pstats
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -47,6 +53,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--read-only", action="store_true")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--per-partition", action="store_true")
     args = ap.parse_args()
     os.environ.setdefault("POLARS_MAX_THREADS", "1")
 
@@ -66,6 +73,7 @@ def main() -> None:
     totals: dict[str, float] = {j.name: 0.0 for j in jobs}
     found: dict[str, list[pa.Table]] = {j.name: [] for j in jobs}
     read_cpu, partitions = 0.0, 0
+    per_call: dict[tuple[str, Any], tuple[int, float]] = {}  # (detector, partition) -> rows, least CPU-s
     profiler = cProfile.Profile() if args.profile else None
     groups = local.read_groups(jobs)
     _warm_up(groups, args.lake, window, args.venue)
@@ -83,8 +91,15 @@ def main() -> None:
             if args.read_only:
                 partitions += max((len(p) for p in sliced.values()), default=0)
                 continue
-            reps = [_run_once(task, sliced, side, found if rep == 0 else None, profiler if rep == 0 else None)
-                    for rep in range(args.reps)]
+            reps = []
+            for rep in range(args.reps):
+                calls: list[tuple[str, Any, int, float]] = []
+                with _timing_each_call(calls if args.per_partition else None):
+                    reps.append(_run_once(task, sliced, side, found if rep == 0 else None,
+                                          profiler if rep == 0 else None))
+                for name, key, rows, cpu in calls:
+                    known = per_call.get((name, key))
+                    per_call[(name, key)] = (rows, cpu if known is None else min(known[1], cpu))
             partitions += reps[0][1]
             for name in reps[0][0]:
                 totals[name] += min(spent.get(name, 0.0) for spent, _ in reps)
@@ -96,8 +111,54 @@ def main() -> None:
     for name in sorted(totals, key=lambda n: -totals[n]):
         print(f"  {name:<26}{totals[name]:8.3f} CPU-s  {sum(t.num_rows for t in found[name]):6d} alerts  "
               f"{digest(found[name])}")
+    if args.per_partition:
+        _print_fixed_costs(per_call)
     if profiler is not None:
         pstats.Stats(profiler).sort_stats(os.environ.get("PROF_SORT", "cumulative")).print_stats(40)
+
+
+@contextmanager
+def _timing_each_call(calls: list[tuple[str, Any, int, float]] | None) -> Iterator[None]:
+    """With ``calls``, each kernel call's detector, partition key, rows handed to it and CPU-seconds appended to it.
+    The runner's ``_run_kernel`` is wrapped for the block (the runner itself times members, not partitions)."""
+    from harbour.detect.runners import local
+
+    if calls is None:
+        yield
+        return
+    inner = local._run_kernel
+
+    def timed(job: Any, task: Any, key: Any, sliced: Any, *rest: Any) -> Any:
+        rows = sum(parts[key].num_rows for parts in sliced.values() if key in parts)
+        started = time.process_time()
+        try:
+            return inner(job, task, key, sliced, *rest)
+        finally:
+            calls.append((job.name, key, rows, time.process_time() - started))
+
+    local._run_kernel = timed
+    try:
+        yield
+    finally:
+        local._run_kernel = inner
+
+
+def _print_fixed_costs(per_call: dict[tuple[str, Any], tuple[int, float]]) -> None:
+    """Per detector: a least-squares line through its partitions' (rows, least CPU-s), as a fixed cost per partition
+    and a cost per row, and the fixed part's share of its kernels' time."""
+    import numpy as np
+
+    by_name: dict[str, list[tuple[int, float]]] = {}
+    for (name, _key), point in per_call.items():
+        by_name.setdefault(name, []).append(point)
+    print(f"  {'detector':<26}{'partitions':>10}{'CPU-s':>8}{'fixed ms/part':>15}{'ns/row':>8}{'fixed share':>13}")
+    for name, points in sorted(by_name.items(), key=lambda kv: -sum(c for _, c in kv[1])):
+        rows, cpu = (np.array(v, np.float64) for v in zip(*points, strict=True))
+        if len(points) < 3 or np.ptp(rows) == 0:
+            continue  # too few partitions, or all of one size: no line to fit
+        slope, fixed = np.polyfit(rows, cpu, 1)
+        print(f"  {name:<26}{len(points):>10}{cpu.sum():8.3f}{fixed * 1e3:15.3f}{slope * 1e9:8.1f}"
+              f"{fixed * len(points) / cpu.sum():13.0%}")
 
 
 def _warm_up(groups: list[Any], lake: Path, window: Window, venues: list[str] | None) -> None:

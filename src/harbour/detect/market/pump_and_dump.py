@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
@@ -100,31 +101,46 @@ class PumpAndDumpConfig(BaseModel):
         "of buying outside the event (Poisson); an active trader who happened to buy during a swing is not a pumper")
 
 
-def _bars(t: pl.DataFrame, seconds: int) -> pl.DataFrame:
+class _Bars(NamedTuple):
+    """Bars on a regular clock: each bar's start in microseconds since the epoch, and its close (the price's type; a
+    Polars series where the frame's bars may hold a null). Arrays, not a frame: a frame of the bars and reading its
+    columns back cost ~0.15 ms a book-day, a tenth of the detector on the bench market's small book-days."""
+
+    us: np.ndarray
+    close: np.ndarray | pl.Series
+
+    def at(self, i: int) -> dt.datetime:
+        """Bar ``i``'s start as Polars hands a UTC time (its zone a ``ZoneInfo``)."""
+        return _POLARS_EPOCH + dt.timedelta(microseconds=int(self.us[i]))
+
+
+_POLARS_EPOCH = dt.datetime(1970, 1, 1, tzinfo=ZoneInfo("UTC"))
+
+
+def _bars(t: pl.DataFrame, seconds: int) -> _Bars:
     """Bars on a regular clock (a bar without trades carries the last price on), so that a number of bars is
     a span of time on thin books as on busy ones."""
     ts, price = t["ts"], t["price"]
     if t.height and not ts.null_count() and not price.null_count():
-        us = ts.to_physical().to_numpy()
+        us = ts.dt.epoch("us").to_numpy()
         if bool((us[1:] >= us[:-1]).all()):  # as ``frame`` hands them
-            return _sorted_bars(us, price.to_numpy(), seconds, ts.dtype)
+            return _sorted_bars(us, price.to_numpy(), seconds)
     bars = t.sort("ts").group_by_dynamic("ts", every=f"{seconds}s").agg(close=pl.col("price").last())
-    if bars.height == 0:
-        return bars
-    return bars.upsample("ts", every=f"{seconds}s").with_columns(pl.col("close").forward_fill())
+    if bars.height:
+        bars = bars.upsample("ts", every=f"{seconds}s").with_columns(pl.col("close").forward_fill())
+    return _Bars(bars["ts"].dt.epoch("us").to_numpy(), bars["close"])
 
 
-def _sorted_bars(us: np.ndarray, price: np.ndarray, seconds: int, dtype: pl.DataType) -> pl.DataFrame:
+def _sorted_bars(us: np.ndarray, price: np.ndarray, seconds: int) -> _Bars:
     """``_bars`` of trades in time order without nulls, compiled (``_bar_closes``): each bar's close is the price of its
     last trade (the bars of Polars' dynamic grouping start on whole multiples of the bar since the epoch), and a bar
     without trades takes the close before it (a NaN price is a close, as for Polars' forward fill). Polars' sort,
     dynamic grouping, upsampling and fill took 0.13 CPU-s a rep over ten days of the 10M-trade bench market (~0.7 ms a
     book-day, a tenth of the detector); numpy's six passes and temporaries over the trades 0.017, one compiled pass
-    (and the frame) 0.012 (tests compare the bars with Polars' and numpy's on time ties, NaN prices and gaps)."""
+    0.012 (tests compare the bars with Polars' and numpy's on time ties, NaN prices and gaps)."""
     step = seconds * 1_000_000
     first_bar, rows = _bar_closes(np.ascontiguousarray(us, dtype=np.int64), step)
-    return pl.DataFrame({"ts": pl.Series((first_bar + np.arange(rows.size)) * step).cast(dtype),
-                         "close": price[rows]})
+    return _Bars((first_bar + np.arange(rows.size)) * step, price[rows])
 
 
 @njit(cache=True, nogil=True)
@@ -141,7 +157,7 @@ def _bar_closes(us: np.ndarray, step: int) -> tuple[int, np.ndarray]:
     return first_bar, rows
 
 
-def _arrow_bars(trades: pa.Table | None, seconds: int) -> pl.DataFrame | None:
+def _arrow_bars(trades: pa.Table | None, seconds: int) -> _Bars | None:
     """``_bars`` of the partition's Arrow trades when they stand in the frame's order already (``frames.frame`` sorts
     by time, venue and trade id, and leaves rows in that order as they are), so each bar's close is the same trade's
     price; None (bars of the frame) when they do not, a time, venue, trade id or price is missing, or the times are
@@ -152,7 +168,7 @@ def _arrow_bars(trades: pa.Table | None, seconds: int) -> pl.DataFrame | None:
     order = _row_order(trades)
     if order is None or order[1] == _OUT_OF_ORDER or not pa.types.is_floating(price.type) or price.null_count:
         return None
-    return _sorted_bars(order[0], price.to_numpy(), seconds, pl.Datetime("us", "UTC"))
+    return _sorted_bars(order[0], price.to_numpy(), seconds)
 
 
 # How the trades' rows stand (``_row_order``): out of the frame's order; in it (time, venue, trade id); in it, of one
@@ -206,12 +222,11 @@ def _order_code(us: np.ndarray, venue_offsets: np.ndarray, venue_bytes: np.ndarr
 _Event = tuple[dt.datetime, dt.datetime, dt.datetime, float, float]
 
 
-def _events(part: Partition, bars: pl.DataFrame, config: PumpAndDumpConfig) -> list[_Event]:
+def _events(part: Partition, bars: _Bars, config: PumpAndDumpConfig) -> list[_Event]:
     """The price events of the bars (``_pumps``) as the spans ``_actors`` reads: accumulation start, peak, end."""
-    times = bars["ts"]
     bar = dt.timedelta(seconds=config.bar_seconds)
-    events = [(times[trough] - dt.timedelta(minutes=config.accumulation_minutes), times[peak] + bar,
-               times[low] + bar, rise, giveback) for trough, peak, low, rise, giveback in _pumps(bars, config)]
+    events = [(bars.at(trough) - dt.timedelta(minutes=config.accumulation_minutes), bars.at(peak) + bar,
+               bars.at(low) + bar, rise, giveback) for trough, peak, low, rise, giveback in _pumps(bars, config)]
     # An alert ends at its last leg, a trade of the phase (before the event's end): the events that ended before
     # the window give look-back alerts only (``_actors``'s last test), and are not read. Events in the look-back
     # hours of the day before were three in ten of the readings on the 10M-trade bench market.
@@ -230,10 +245,10 @@ def _bar_sigma(logp: np.ndarray, horizon: int) -> float:
     return robust_spread(moves) / math.sqrt(h)
 
 
-def _pumps(bars: pl.DataFrame, config: PumpAndDumpConfig) -> list[tuple[int, int, int, float, float]]:
+def _pumps(bars: _Bars, config: PumpAndDumpConfig) -> list[tuple[int, int, int, float, float]]:
     """(trough, peak, end) bar indices with rise and give-back, peaks at least a run-up apart."""
     # A rolling median of bar prices: one stray print must not make (or hide) a peak.
-    logp = np.log(_smoothed(bars["close"], config.smooth_bars))
+    logp = np.log(_smoothed(bars.close, config.smooth_bars))
     n = len(logp)
     if n < 5:
         return []
@@ -247,15 +262,19 @@ def _pumps(bars: pl.DataFrame, config: PumpAndDumpConfig) -> list[tuple[int, int
     return found + _cut_short(logp, sigma, w, d, found, config)
 
 
-def _smoothed(close: pl.Series, window: int) -> np.ndarray:
+def _smoothed(close: np.ndarray | pl.Series, window: int) -> np.ndarray:
     """The bars' closes through Polars' centred rolling median of ``window`` bars (``min_samples`` 1: fewer at the
-    ends), compiled (``_rolling_median``) for an odd window over finite closes: Polars' took 0.10 CPU-s a rep over
-    ten days of the 10M-trade bench market (~0.55 ms a book-day, its lazy query's fixed cost), a sixth of the
-    detector, this 0.03 (tests compare the two bit for bit)."""
-    values = close.to_numpy()
-    if window % 2 and close.dtype == pl.Float64 and np.isfinite(values).all():
+    ends), compiled (``_rolling_median``) for an odd window over finite float64 closes: Polars' took 0.10 CPU-s a
+    rep over ten days of the 10M-trade bench market (~0.55 ms a book-day, its lazy query's fixed cost), a sixth of
+    the detector, this 0.03 (tests compare the two bit for bit). Other closes take Polars' reading."""
+    if isinstance(close, pl.Series):
+        series, values, float64 = close, close.to_numpy(), close.dtype == pl.Float64
+    else:
+        series, values, float64 = None, close, close.dtype == np.float64
+    if window % 2 and float64 and np.isfinite(values).all():  # a null is NaN in ``values``: Polars' reading
         return _rolling_median(np.ascontiguousarray(values), window // 2)
-    return close.rolling_median(window_size=window, min_samples=1, center=True).to_numpy()
+    series = pl.Series(values) if series is None else series
+    return series.rolling_median(window_size=window, min_samples=1, center=True).to_numpy()
 
 
 @njit(cache=True, nogil=True)

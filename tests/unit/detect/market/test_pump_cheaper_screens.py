@@ -21,6 +21,7 @@ from harbour.detect.market.frames import micros
 
 from .spies import screened_and_full
 from .test_fast_paths import _plain_pumps
+from .test_pump_and_dump_bars import bars_frame
 from .test_pump_and_dump_screen import _config, _part, _trades
 
 
@@ -229,9 +230,9 @@ def test_the_compiled_bars_are_the_numpy_bars(seed: int) -> None:
     price = price.astype(rng.choice([np.float64, np.float32]))
     seconds = int(rng.choice([1, 60, 300]))
     dtype = pl.Datetime("us", "UTC")
-    assert_frame_equal(pnd._sorted_bars(us, price, seconds, dtype), _numpy_bars(us, price, seconds, dtype))
+    assert_frame_equal(bars_frame(pnd._sorted_bars(us, price, seconds)), _numpy_bars(us, price, seconds, dtype))
     whole = rng.integers(1, 9, n)  # whole-number prices keep their type
-    assert_frame_equal(pnd._sorted_bars(us, whole, seconds, dtype), _numpy_bars(us, whole, seconds, dtype))
+    assert_frame_equal(bars_frame(pnd._sorted_bars(us, whole, seconds)), _numpy_bars(us, whole, seconds, dtype))
 
 
 @pytest.mark.parametrize("seed", range(16))

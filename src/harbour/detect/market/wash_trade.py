@@ -24,6 +24,7 @@ from typing import NamedTuple, TypeVar
 import numpy as np
 import polars as pl
 import pyarrow as pa
+from numba import njit
 from pydantic import BaseModel, Field
 
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
@@ -192,18 +193,50 @@ def _link_components(c: _Codes, config: WashTradeConfig) -> np.ndarray | None:
         return None
     k = c.owners
     owner_vol = np.bincount(b, q, k) + np.bincount(s, q, k)
-    pairs, which, n = np.unique(np.minimum(b, s) * k + np.maximum(b, s), return_inverse=True, return_counts=True)
-    vol = np.bincount(which, q) * (1 + _SLACK)
+    pairs, n, vol = _pair_totals(b, s, np.ascontiguousarray(q, dtype=np.float64), k)
+    vol = vol * (1 + _SLACK)
     vol_lo, vol_hi = owner_vol[pairs // k], owner_vol[pairs % k]
     link = ((n >= config.min_edge_trades) & (vol >= config.min_edge_share * np.maximum(vol_lo, vol_hi))
             & (vol * 2 * float(q.sum()) >= config.min_lift * vol_lo * vol_hi))
     if not link.any():
         return None
-    lo, hi = (pairs[link] // k).tolist(), (pairs[link] % k).tolist()
+    lo, hi = (pairs[link] // k).tolist(), (pairs[link] % k).tolist()  # any order: a root is its component's least
     comp = np.full(k, -1, dtype=np.int64)
     for owner, root in _components(zip(lo, hi, strict=True)).items():
         comp[owner] = root
     return comp
+
+
+@njit(cache=True, nogil=True)
+def _pair_totals(b: np.ndarray, s: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per distinct pair of owner codes (``b``, ``s`` of each trade, fewer than ``k``), in order of first appearance:
+    its key (lower code x ``k`` + higher), its trades and its quantity summed in row order, as numpy's bincount sums
+    (from 0.0). One pass through a table of the pairs: numpy's unique with its inverse sorted the ~7k keys of a bench
+    book-day (~0.2 ms of the screen's ~0.6)."""
+    n = b.shape[0]
+    bits = 4
+    while (1 << bits) < 2 * n:  # at most half full
+        bits += 1
+    mask, shift = (1 << bits) - 1, np.uint64(64 - bits)
+    size = mask + 1
+    slots = np.full(size, -1, np.int64)
+    keys = np.empty(n, np.int64)
+    counts = np.zeros(n, np.int64)
+    vols = np.zeros(n, np.float64)
+    m = 0
+    for i in range(n):
+        key = min(b[i], s[i]) * k + max(b[i], s[i])
+        h = np.intp((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> shift)  # Fibonacci hashing: the top bits
+        while slots[h] >= 0 and keys[slots[h]] != key:
+            h = (h + 1) & mask
+        j = slots[h]
+        if j < 0:
+            j = m
+            slots[h], keys[j] = j, key
+            m += 1
+        counts[j] += 1
+        vols[j] += q[i]
+    return keys[:m], counts[:m], vols[:m]
 
 
 def _components(edges: Iterable[tuple[K, K]]) -> dict[K, K]:

@@ -205,6 +205,13 @@ def _keyed(offsets: np.ndarray, data: np.ndarray, i: int, keep: np.uint64, force
     return (_mixed(n, w0, w1) & keep) | force, n, w0, w1
 
 
+@njit(cache=True, nogil=True)
+def _keyed_apart(offsets: np.ndarray, data: np.ndarray, i: int, keep: np.uint64, force: np.uint64
+                 ) -> tuple[np.uint64, np.intp, np.uint64, np.uint64]:
+    """``_keyed`` as a call of its own, for the strings a hot loop does not read itself (see ``_probe``)."""
+    return _keyed(offsets, data, i, keep, force)
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _key_of(offsets: np.ndarray, data: np.ndarray, i: int) -> tuple[np.intp, np.uint64, np.uint64]:
     """String i as its length and two words: for 16 bytes or fewer its first and last 8 bytes (of fewer than 8, its
@@ -268,6 +275,21 @@ def _strings(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray] |
     return offsets, data
 
 
+def _numbers(col: pa.ChunkedArray, to: pa.DataType) -> np.ndarray:
+    """A column of no nulls cast to ``to`` (64-bit integers or floats) as numpy's: read in place from its one
+    chunk's buffer where its values are those numbers already (float64 quantities; times in microseconds, whose
+    int64 values are their cast's), else cast. A cast of a partition's 50k order times took ~8 us warm (~30 on
+    average over a run, five casts a partition), the read in place ~1."""
+    dtype = np.int64 if to == pa.int64() else np.float64
+    if col.num_chunks == 1 and len(col) and col.null_count == 0 and (
+            col.type == to or (to == pa.int64() and pa.types.is_timestamp(col.type) and col.type.unit == "us")):
+        arr = col.chunk(0)
+        found = np.frombuffer(arr.buffers()[1], dtype)[arr.offset:arr.offset + len(arr)]
+        found.flags.writeable = False  # the table's own memory, read-only as the cast's arrays were
+        return found
+    return np.asarray(pc.cast(col, to).to_numpy(), dtype)
+
+
 def probe_takers(ids: pa.ChunkedArray | pa.Array, orders: pa.Table) -> Probed | None:
     """``probe_spans`` of the takers' order ``ids`` (Arrow text, one per leg); None also when they are not text or
     hold a null."""
@@ -295,8 +317,7 @@ def probe_spans(ids: Halves, orders: pa.Table) -> Probed | None:
     kind = _strings(orders.column("order_type")) if typed else _NO_STRINGS
     if order_id is None or event is None or kind is None:
         return None
-    ts = np.asarray(pc.cast(orders.column("ts"), pa.int64()).to_numpy(), np.int64)
-    qty = np.asarray(pc.cast(orders.column("quantity"), pa.float64()).to_numpy(), np.float64)
+    ts, qty = _numbers(orders.column("ts"), pa.int64()), _numbers(orders.column("quantity"), pa.float64())
     news = _new_rows(*event)
     a, b = ids
     keep, force = _HASH_BITS
@@ -323,7 +344,15 @@ def _probe(a_sp: np.ndarray, a_data: np.ndarray, b_sp: np.ndarray, b_data: np.nd
     by the takers' 82k legs missed the caches. Each id's bytes are loaded once for its hash and its key
     (``_keyed``), the takers' in ``_numbered`` too: hashed in passes of their own into arrays, then loaded again for
     the keys, the probe of ten days of the 10M-trade bench market (3.4M placements, 1.2M takers' legs) took ~4% more
-    (``probe_spans`` ~0.41 against ~0.39 s, alternated in one process)."""
+    (``probe_spans`` ~0.41 against ~0.39 s, alternated in one process).
+
+    An event's id of 8 to 16 bytes (every order id of the bench market) is read in the loop itself, any other
+    through a call (``_keyed_apart``): through ``_keyed`` inlined, whose path for a longer string holds a call,
+    numba counted references to the ids' arrays at every event (calls to ``NRT_incref``/``NRT_decref`` in the
+    loop, which its pruning of such pairs left in); the ids' hashes alone took ~5x as long. Ten days of the
+    10M-trade bench market (interleaved in one process, least of 7 per partition): 0.120 s so, against 0.094 now,
+    the caches flushed before each call; 0.021 against 0.017 on a sixth of the partitions with the events also out
+    of the caches, as a run meets them (reading them ahead, ``owner_keys._prefetch``, gained nothing there)."""
     codes, rep, slots, hashes, keys = _numbered(a_sp, a_data, b_sp, b_data, keep, force)
     n_ids = rep.shape[0]
     bloom = _bloom(hashes)
@@ -334,7 +363,14 @@ def _probe(a_sp: np.ndarray, a_data: np.ndarray, b_sp: np.ndarray, b_data: np.nd
     for j in range(news.shape[0]):
         i = news[j]
         c = -1
-        h, n, w0, w1 = _keyed(o_off, o_data, i, keep, force)
+        a, z = np.intp(o_off[i]), np.intp(o_off[i + 1])
+        n = z - a
+        if 8 <= n <= 16:  # (``_keyed``'s loads, read here: see the docstring)
+            w0: np.uint64 = load_u64(o_data, a)  # type: ignore[call-arg]
+            w1: np.uint64 = load_u64(o_data, z - 8)  # type: ignore[call-arg]
+            h = (_mixed(n, w0, w1) & keep) | force
+        else:
+            h, n, w0, w1 = _keyed_apart(o_off, o_data, i, keep, force)
         if _maybe(bloom, h):
             if n <= 16:
                 s = _short_slot(slots, keys, h, n, w0, w1)
@@ -594,9 +630,19 @@ class Halves(NamedTuple):
 
 
 def spans_of_offsets(offsets: np.ndarray) -> np.ndarray:
-    """An offsets array's strings as spans."""
-    spans = np.empty(2 * (offsets.shape[0] - 1), np.int64)
-    spans[0::2], spans[1::2] = offsets[:-1], offsets[1:]
+    """An offsets array's strings (32- or 64-bit offsets) as spans."""
+    return _spans_of(offsets)  # type: ignore[no-any-return]
+
+
+@njit(cache=True, nogil=True)
+def _spans_of(offsets: np.ndarray) -> np.ndarray:
+    """``spans_of_offsets``' pass, the offsets read as they are: ~9 us for 20k strings of 32-bit offsets, where their
+    copy to 64 bits and numpy's two strided writes took ~20 (the trades' four text columns of each partition: ~0.014
+    CPU-s over ten days of the 10M-trade bench market)."""
+    n = offsets.shape[0] - 1
+    spans = np.empty(2 * n, np.int64)
+    for i in range(n):
+        spans[2 * i], spans[2 * i + 1] = offsets[i], offsets[i + 1]
     return spans
 
 
@@ -613,7 +659,7 @@ def text(values: pl.Series) -> StringSpans | None:
     valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), np.bool_) if arr.null_count else _NO_NULLS
     if not pa.types.is_string_view(arr.type):  # another Polars' export: the offsets layout
         offsets, data, _ = string_buffers(arr)
-        return StringSpans(spans_of_offsets(offsets.astype(np.int64)), data, valid)
+        return StringSpans(spans_of_offsets(offsets), data, valid)
     n = len(arr)
     if n == 0:
         return StringSpans(np.zeros(0, np.int64), np.zeros(0, np.uint8), valid)
@@ -759,7 +805,7 @@ def arrow_trade_arrays(part: Partition, venue: str) -> TradeArrays | None:
     # the frame's own test of whether it keeps the rows as they stand (ties in time by venue and trade id)
     if not _arrow_in_order(arrow, ["ts", *(c for c in _TIEBREAK["trades"] if c in names)]):
         return None
-    qty = np.asarray(pc.cast(q, pa.float64()).to_numpy(), np.float64)
+    qty = _numbers(q, pa.float64())
     if not (np.isfinite(qty).all() and (qty >= 0).all()):
         return None
     buy_ids, sell_ids, trade_ids = (_spans(arrow.column(c)) for c in _ID_COLUMNS)
@@ -772,7 +818,7 @@ def arrow_trade_arrays(part: Partition, venue: str) -> TradeArrays | None:
         return None
     buyer, seller, n_codes = owners
     kept = np.flatnonzero(buyer != seller)
-    us = np.asarray(pc.cast(ts, pa.int64()).to_numpy(), np.int64)
+    us = _numbers(ts, pa.int64())
     found = _kept_arrays(kept, us, qty, _aggressors(*aggressor), code_strings(buyer), code_strings(seller),
                          Halves(buy_ids, sell_ids), LazyStrings(trade_ids))
     if kept.shape[0] < buyer.shape[0]:
@@ -814,7 +860,7 @@ def _spans(col: pa.ChunkedArray) -> StringSpans | None:
         return None
     arr = one_chunk(col)
     offsets, data, valid = string_buffers(arr)
-    return StringSpans(spans_of_offsets(offsets.astype(np.int64)), data, valid)
+    return StringSpans(spans_of_offsets(offsets), data, valid)
 
 
 def code_strings(codes: np.ndarray) -> StringSpans:
@@ -882,7 +928,38 @@ def _differ(a_spans: np.ndarray, a_data: np.ndarray, b_spans: np.ndarray, b_data
 
 @njit(cache=True, nogil=True)
 def _aggressors(spans: np.ndarray, data: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """The aggressor column (``StringSpans``' arrays) coded (``AGGRESSOR_*``)."""
+    """The aggressor column (``StringSpans``' arrays) coded (``AGGRESSOR_*``). Without a branch per row: buys and
+    sells come mixed, a coin toss each, and the branches of a compare per kind (``_aggressors_by_row``) took ~121 us
+    for 20k trades, against ~33 so (~0.010 CPU-s over ten days of the 10M-trade bench market read so). Each row's
+    bytes are read as one word, as ``_new_rows`` reads them (from its start, or from 8 bytes before the buffer's
+    end, shifted: a string of four lies within those 8)."""
+    if data.shape[0] < 8:  # too short for a word's load
+        return _aggressors_by_row(spans, data, valid)
+    n = spans.shape[0] // 2
+    out = np.empty(n, np.int8)
+    last = data.shape[0] - 8
+    for i in range(n):
+        a = spans[2 * i]
+        m = spans[2 * i + 1] - a
+        b = min(a, last)
+        # (a - b is at most 5 for a string of three or four; another length fails its own test, whatever the word)
+        word = load_u64(data, b) >> np.uint64((8 * (a - b)) & 63)  # type: ignore[call-arg]
+        buy = (m == 3) & ((word & np.uint64(0xFFFFFF)) == _BUY_WORD)
+        sell = (m == 4) & ((word & np.uint64(0xFFFFFFFF)) == _SELL_WORD)
+        # OTHER less 2 for a buy, 1 for a sell; NULL (0) for a null
+        code = AGGRESSOR_OTHER - (AGGRESSOR_OTHER - AGGRESSOR_BUY) * np.int64(buy) \
+            - (AGGRESSOR_OTHER - AGGRESSOR_SELL) * np.int64(sell)
+        out[i] = code if valid.shape[0] == 0 or valid[i] else AGGRESSOR_NULL
+    return out
+
+
+_BUY_WORD = np.uint64(int.from_bytes(b"buy", "little"))  # ``buy``'s bytes as the low bytes of a word
+_SELL_WORD = np.uint64(int.from_bytes(b"sell", "little"))
+
+
+@njit(cache=True, nogil=True)
+def _aggressors_by_row(spans: np.ndarray, data: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``_aggressors`` a compare per kind and row, for bytes too few for a word's load."""
     n = spans.shape[0] // 2
     out = np.empty(n, np.int8)
     for i in range(n):

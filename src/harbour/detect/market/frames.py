@@ -23,7 +23,7 @@ from numba import njit
 from harbour.data.row_order import runs_in_key_order
 from harbour.data.schemas import ACCOUNTS, ANNOUNCEMENTS, ORDERS, TRADES
 from harbour.detect.framework import Partition, Window
-from harbour.detect.market.owner_keys import account_owners, leg_codes, owner_lookup, owner_names
+from harbour.detect.market.owner_keys import account_owners, dense_codes, leg_codes, owner_lookup, owner_names
 
 _EMPTY = {"trades": TRADES, "orders": ORDERS, "accounts": ACCOUNTS, "announcements": ANNOUNCEMENTS}
 UTC = dt.UTC
@@ -288,15 +288,8 @@ def _leg_owners(arrow: pa.Table, part: Partition, venue: str) -> tuple[np.ndarra
             return None
         code, size = coded
         return code[:arrow.num_rows], code[arrow.num_rows:], size
-    code, size = _dense_codes(np.concatenate(raw))
+    code, size = dense_codes(np.concatenate(raw))  # as ``leg_codes`` numbers them
     return code[:arrow.num_rows], code[arrow.num_rows:], size
-
-
-def _dense_codes(raw: np.ndarray) -> tuple[np.ndarray, int]:
-    """``raw`` codes numbered densely from 0 in their order, and how many there are (as ``leg_codes`` numbers them)."""
-    used = np.zeros(int(raw.max(initial=-1)) + 1, np.bool_)
-    used[raw] = True
-    return (np.cumsum(used) - 1)[raw], int(used.sum())
 
 
 # The raw owner codes (``owner_keys.account_owners``: the map's owner numbers, before ``leg_codes`` numbers them

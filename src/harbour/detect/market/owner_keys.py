@@ -90,6 +90,11 @@ def leg_codes(owners: pl.DataFrame, legs: pa.Array) -> tuple[np.ndarray, int] | 
     code = account_owners(owners, legs)
     if code is None:
         return None
+    return dense_codes(code)
+
+
+def dense_codes(code: np.ndarray) -> tuple[np.ndarray, int]:
+    """Codes (none negative) numbered densely from 0 in their order, and how many there are."""
     dense, count = _dense(code, int(code.max(initial=-1)) + 1)
     return dense, int(count)
 

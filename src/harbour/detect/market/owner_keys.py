@@ -46,8 +46,13 @@ def owner_lookup(owners: pl.DataFrame) -> tuple[tuple[np.ndarray, ...], np.ndarr
 def _key_lookup(owners: pl.DataFrame) -> tuple[tuple[np.ndarray, ...], np.ndarray, dict[str, int]] | None:
     """``owner_lookup``'s tables, read from a map whose keys are distinct."""
     named = owners.select("account", "owner").drop_nulls()
-    ids: dict[str, int] = {}
-    code_of_key = np.array([ids.setdefault(o, len(ids)) for o in named["owner"].to_list()], np.int64)
+    # the owners numbered in order of first appearance, as Arrow's dictionary encoding numbers them: a Python loop
+    # over the all-venue map's 60k keys took ~11.5 ms, this ~6 (once a map and worker)
+    coded = pc.dictionary_encode(named["owner"].to_arrow())
+    if isinstance(coded, pa.ChunkedArray):
+        coded = coded.combine_chunks()
+    ids = {owner: code for code, owner in enumerate(coded.dictionary.to_pylist())}
+    code_of_key = coded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     keys = named["account"].to_arrow().cast(pa.large_string())
     offsets, data, _ = string_buffers(keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys)
     size = 1 << max(4, int(2 * named.height).bit_length())  # at most half full

@@ -160,3 +160,28 @@ def test_equal_rows_in_other_buffers_are_looked_up_again() -> None:
     assert frames._suffix_start(full, copy) is None and frames._suffix_start(full, full.slice(5)) == 5
     for part in _parts([full, copy.slice(2)], broadcast):
         _assert_same(frames.leg_owners(part, VENUE), _session19_leg_owners(replace(part, shared={})))
+
+
+# --- the owner map's owner numbering (owner_keys._key_lookup) ----------------------------------------------------
+
+import polars as pl  # noqa: E402
+
+from harbour.detect.market import owner_keys  # noqa: E402
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_owners_are_numbered_in_order_of_first_appearance_as_before(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for case in range(50):
+        n = int(rng.integers(0, 300))
+        names = [f"cust-{i}" for i in range(int(rng.integers(1, 40)))] + ["ünï-😀", "", "a-very-long-owner-name-x"]
+        owner = [None if rng.random() < 0.1 else str(rng.choice(names)) for _ in range(n)]
+        owners = pl.DataFrame({"account": [f"acc-{i}" for i in range(n)], "owner": owner},
+                              schema={"account": pl.String, "owner": pl.String})
+        found = owner_keys.owner_lookup(owners)
+        assert found is not None, case
+        _, code_of_key, ids = found
+        expected: dict[str, int] = {}  # session 19's numbering: a Python loop in key order
+        codes = [expected.setdefault(o, len(expected)) for o in owners.drop_nulls()["owner"].to_list()]
+        assert list(ids.items()) == list(expected.items()), case
+        assert code_of_key.tolist() == codes and code_of_key.dtype == np.int64, case

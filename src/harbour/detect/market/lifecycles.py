@@ -318,11 +318,12 @@ def seeded_lives(ids: Buffers, h: np.ndarray, seed: np.ndarray, kind: np.ndarray
         rec[c, 3], rec[c, 4], rec[c, 5], rec[c, 6] = -1, -1, np.iinfo(np.int64).max, np.iinfo(np.int64).min
     filled, named, took = np.zeros(n_ids, np.float64), np.zeros(n_ids, np.int64), np.zeros(n_ids, np.int64)
     ok = True
-    for i in range(h.shape[0]):
+    # the rows whose hash's bit is set listed first, without a branch (a quarter of a busy partition's events and
+    # trade sides pass, in no order a predictor can learn), and an event's figures updated by selects rather than
+    # tests on its kind: 136-151 -> 108-118 ms over ten bench days' 180 partitions (three runs, each the least of 7
+    # interleaved with the old per partition)
+    for i in _bloom_rows(h, bloom, shift, np.zeros(0, np.bool_)):
         x = h[i]
-        b = x >> shift
-        if not (bloom[b >> np.uint64(6)] >> (b & np.uint64(63))) & np.uint64(1):
-            continue
         s = np.intp(x & mask)
         while table[s, 1] != 0 and table[s, 0] != np.int64(x):
             s = np.intp((np.uint64(s) + np.uint64(1)) & mask)
@@ -335,24 +336,19 @@ def seeded_lives(ids: Buffers, h: np.ndarray, seed: np.ndarray, kind: np.ndarray
                                               else not same_string(offsets, data, i, offsets, data, rep[c])):
             ok = False  # a collision: the caller reads none of the lives
             break
-        if rec[c, 3] < 0:
-            rec[c, 3] = i
-        if kind[i] == 1:
-            if rec[c, 4] < 0:
-                rec[c, 4] = i
-            rec[c, 5] = min(rec[c, 5], ts[i])
-            sizes[c, 1] = max(sizes[c, 1], qty[i])
-        elif kind[i] == 2:
-            rec[c, 6] = max(rec[c, 6], ts[i])
-        sizes[c, 0] = max(sizes[c, 0], qty[i])
+        k, t, q = kind[i], ts[i], qty[i]
+        rec[c, 3] = i if rec[c, 3] < 0 else rec[c, 3]
+        rec[c, 4] = i if (k == 1) & (rec[c, 4] < 0) else rec[c, 4]
+        rec[c, 5] = min(rec[c, 5], t if k == 1 else np.iinfo(np.int64).max)  # the bounds leave a figure as it is
+        rec[c, 6] = max(rec[c, 6], t if k == 2 else np.iinfo(np.int64).min)
+        sizes[c, 0] = max(sizes[c, 0], q)
+        sizes[c, 1] = max(sizes[c, 1], q if k == 1 else -np.inf)
     for side, side_h, side_took in ((buys, buy_h, buy_took), (sells, sell_h, sell_took)):
+        if not ok:
+            break
         side_offsets, side_data, side_valid = side
-        for j in range(side_h.shape[0] if ok else 0):
+        for j in _bloom_rows(side_h, bloom, shift, side_valid):
             x = side_h[j]
-            b = x >> shift
-            if side_valid.shape[0] and not side_valid[j] \
-                    or not (bloom[b >> np.uint64(6)] >> (b & np.uint64(63))) & np.uint64(1):
-                continue
             s = np.intp(x & mask)
             while table[s, 1] != 0 and table[s, 0] != np.int64(x):
                 s = np.intp((np.uint64(s) + np.uint64(1)) & mask)
@@ -372,6 +368,26 @@ def seeded_lives(ids: Buffers, h: np.ndarray, seed: np.ndarray, kind: np.ndarray
     lives = (rec[:, 3].copy(), rec[:, 4].copy(), rec[:, 5].copy(), rec[:, 6].copy(), sizes[:, 0].copy(),
              sizes[:, 1].copy(), filled, named, took)
     return lives, ok
+
+
+@njit(cache=True, nogil=True)
+def _bloom_rows(h: np.ndarray, bloom: np.ndarray, shift: np.uint64, valid: np.ndarray) -> np.ndarray:
+    """The rows whose hash's top bits (``h >> shift``) have their bit set in ``bloom`` and which are valid (``valid``:
+    empty, all are), in row order: every row is written and the count moves on by the test's outcome, so no branch
+    depends on the data (as ``_seed_ids`` lists the seed rows)."""
+    rows = np.empty(h.shape[0], np.int64)
+    n = 0
+    if valid.shape[0]:
+        for i in range(h.shape[0]):
+            b = h[i] >> shift
+            rows[n] = i
+            n += ((bloom[b >> np.uint64(6)] >> (b & np.uint64(63))) & np.uint64(1)) & np.uint64(valid[i])
+    else:
+        for i in range(h.shape[0]):
+            b = h[i] >> shift
+            rows[n] = i
+            n += (bloom[b >> np.uint64(6)] >> (b & np.uint64(63))) & np.uint64(1)
+    return rows[:n]
 
 
 @njit(cache=True, nogil=True)

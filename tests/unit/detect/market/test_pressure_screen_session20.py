@@ -434,3 +434,11 @@ def test_accounts_by_owner_are_session_19_s(seed: int) -> None:
     assert off.dtype == want_off.dtype and off.tolist() == want_off.tolist()
     assert bytes(data[:off[-1]]) == bytes(want_data[:want_off[-1]])
     assert starts.dtype == want_starts.dtype and starts.tolist() == want_starts.tolist()
+
+
+def test_legs_by_key_with_no_key_wanted_is_empty() -> None:
+    from harbour.detect.market.pressure_screen import _legs_by_key
+
+    codes = np.array([0, 1, 2], np.int64)
+    out = _legs_by_key(codes, codes, np.zeros(0, np.bool_), np.arange(3, dtype=np.int64), np.ones(3))
+    assert [a.size for a in out] == [0, 0, 0, 0]

@@ -26,6 +26,8 @@ import harbour.detect.market.front_running_orders as fro
 from harbour.data.arrow_strings import is_word, same_bytes, string_buffers
 from harbour.detect.market import owner_keys
 
+from .test_owner_word_table import forged_slots
+
 ALPHABET = list("ab\u00e9XY0")
 
 
@@ -271,12 +273,7 @@ def test_find_entries_every_length_at_the_buffers_end() -> None:
 def test_find_entries_tells_a_forged_hash_match_apart(key: str, asked: str) -> None:
     """A key placed in the slot of another string with that string's hash's top bits (a forged table of 16 slots):
     not found for the other string, found for itself as session 19 finds it."""
-    k_off, k_data, _ = string_buffers(pa.array([key], pa.large_string()))
-    a_off, a_data, _ = string_buffers(pa.array([asked, key], pa.large_string()))
-    _, words = owner_keys._word_table(k_off, k_data)
-    x = int(owner_keys._word_key(a_off, a_data, 0)[0])
-    slots = np.zeros(16, np.uint64)
-    slots[x & 15] = np.uint64(((x >> 32) << 32) | 1)
+    slots, words, k_off, k_data, a_off, a_data = forged_slots(key, asked)
     entries = owner_keys._entry_table(slots, words)
     found = owner_keys._find_entries(entries, k_off, k_data, a_off, a_data)
     assert found[0] == -1

@@ -50,6 +50,18 @@ def test_a_new_key_table_gets_its_own_word_table() -> None:
     assert owner_keys.accounts_found(second, offsets, data).tolist() == [1, 0, -1]
 
 
+def forged_slots(key: str, asked: str) -> tuple[np.ndarray, ...]:
+    """A table of 16 slots holding ``key`` in the slot of ``asked``'s hash (its top bits as ``asked``'s): its slots and
+    words, and the buffers of the key and of the strings asked (``asked``, then ``key``)."""
+    k_off, k_data, _ = string_buffers(pa.array([key], pa.large_string()))
+    a_off, a_data, _ = string_buffers(pa.array([asked, key], pa.large_string()))
+    _, words = owner_keys._word_table(k_off, k_data)
+    x = int(owner_keys._word_key(a_off, a_data, 0)[0])
+    slots = np.zeros(16, np.uint64)
+    slots[x & 15] = np.uint64(((x >> 32) << 32) | 1)
+    return slots, words, k_off, k_data, a_off, a_data
+
+
 @pytest.mark.parametrize(("key", "asked"), [
     ("abcdefgh1", "abcdefgh2"),  # 9 bytes: the same first word, another last one
     ("1bcdefghij", "2bcdefghij"),  # the same last word, another first one
@@ -59,12 +71,7 @@ def test_a_new_key_table_gets_its_own_word_table() -> None:
 def test_a_forged_hash_match_is_told_apart_by_the_key(key: str, asked: str) -> None:
     """Two strings whose hashes' top bits meet in one slot (forged: the key is placed where the asked string's hash
     points) are still told apart by their lengths and words, or by their bytes beyond 16."""
-    k_off, k_data, _ = string_buffers(pa.array([key], pa.large_string()))
-    a_off, a_data, _ = string_buffers(pa.array([asked, key], pa.large_string()))
-    _, words = owner_keys._word_table(k_off, k_data)
-    x = int(owner_keys._word_key(a_off, a_data, 0)[0])
-    slots = np.zeros(16, np.uint64)
-    slots[x & 15] = np.uint64(((x >> 32) << 32) | 1)
+    slots, words, k_off, k_data, a_off, a_data = forged_slots(key, asked)
     found = _find_words(slots, words, k_off, k_data, a_off, a_data)
     assert found[0] == -1
 

@@ -543,7 +543,9 @@ def _coarser_partitions(task: LocalTask, member: DetectorJob, sliced: Sliced) ->
                 part = _since(part, tcol, span.start - member.spec.lookback)
             if part.num_rows:
                 pieces.setdefault(tuple(key[i] for i in picks), []).append(part)
-        out[table] = {key: sort_rows(pa.concat_tables(parts) if len(parts) > 1 else parts[0], table)
+        # the member's keys hold one value in all its partition's rows (the symbol): the sort need not move them
+        same = [k for k in member.spec.partition_by if k != "date"]
+        out[table] = {key: sort_rows(pa.concat_tables(parts) if len(parts) > 1 else parts[0], table, constant=same)
                       for key, parts in pieces.items()}
     return out
 

@@ -23,6 +23,8 @@ import pyarrow.compute as pc
 from numba import njit
 from pydantic import BaseModel, Field
 
+from harbour.data.arrow_strings import is_word, same_string, string_buffers
+from harbour.detect.aml.interning import string_hash
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
 from harbour.detect.market.frames import (
     TRADE_COLUMNS,
@@ -198,27 +200,165 @@ def _arrow_may_mark(part: Partition, venue: str, config: MarkingTheCloseConfig) 
     for mine, owner, order, resting in zip(_aggressive_sides(span["aggressor"]), (buyer, seller),
                                            ("buy_order_id", "sell_order_id"), ("sell_order_id", "buy_order_id"),
                                            strict=True):
-        names, codes = np.unique(owner[near][mine], return_inverse=True)
-        rows = (us[near], qty[near], mine, codes.reshape(-1), ids[order][mine], ids[resting][mine])
+        mine_owner, orders, resting_ids = owner[near][mine], ids[order][mine], ids[resting][mine]
+        if not _side_may_pass((us[near], qty[near], mine, mine_owner, orders, resting_ids), ref_us,
+                              1e-8 * gross, config):
+            continue  # no span of this side has candidates: most book-days' both sides
+        names, codes = np.unique(mine_owner, return_inverse=True)
+        rows = (us[near], qty[near], mine, codes.reshape(-1), orders, resting_ids)
         for minutes in config.windows_minutes:
             found += _candidates(rows, names, ref_us, minutes, 1e-8 * gross, config)
-    return _coded_bursts((us, qty, buyer, seller), found, config) if found else False
+    return _coded_bursts((us, qty, buyer, seller), owners[2], found, config) if found else False
+
+
+def _side_may_pass(rows: tuple[np.ndarray, ...], ref_us: int, slack: float, config: MarkingTheCloseConfig) -> bool:
+    """Whether ``_candidates`` may find candidates of one side (``rows`` as there, with each leg's owner code where
+    ``_candidates`` reads its place among the side's names) in some watched span: the same figures and tests of
+    every span in one compiled call (``_spans_may_pass``), so that the sides with none (325 of the 360 sides of ten
+    bench days) skip ``np.unique`` of the owners and the per-span Python ``_candidates`` and ``may_form`` (six a
+    book-day): the screen (``_arrow_may_mark``, least of 9 runs a book-day, summed over those 180, interleaved with
+    the old code in one process) 81-89 -> 66-70 ms. False only where every span's tests fail; a span whose group
+    share sits within rounding of its threshold says yes, and ``_candidates`` decides."""
+    ts, qty, mine, owner, orders, resting = rows
+    minutes = np.array(config.windows_minutes, dtype=np.float64)
+    lo_us = np.array([ref_us - dt.timedelta(minutes=m) // _US for m in config.windows_minutes], dtype=np.int64)
+    gap_us = np.array([dt.timedelta(minutes=m * config.max_end_gap) // _US for m in config.windows_minutes],
+                      dtype=np.int64)
+    if minutes.size == 0:
+        return False
+    return bool(_spans_may_pass(ts, qty, mine, owner.astype(np.int64, copy=False), orders, resting, lo_us, gap_us,
+                                ref_us, slack, config.min_orders, config.min_member_share, config.min_member_orders,
+                                config.min_book_reach, config.max_group, config.min_share))
+
+
+@njit(cache=True, nogil=True)
+def _spans_may_pass(ts: np.ndarray, qty: np.ndarray, mine: np.ndarray, owner: np.ndarray, orders: np.ndarray,
+                    resting: np.ndarray, lo_us: np.ndarray, gap_us: np.ndarray, ref_us: int, slack: float,
+                    min_orders: int, min_member_share: float, min_member_orders: int, min_book_reach: float,
+                    max_group: int, min_share: float) -> bool:
+    """``_side_may_pass``' test: for each span (from ``lo_us[w]`` to ``ref_us``, end gap ``gap_us[w]``) the figures of
+    ``_span_figures`` on the owners numbered densely (a sort of the side's few hundred codes: the numbers only name
+    the owners, no test depends on them) and ``_candidates``' and ``may_form``'s tests on them."""
+    dense = np.empty(owner.shape[0], np.int64)
+    size = 0
+    if owner.shape[0]:
+        by = np.argsort(owner)
+        for p in range(by.shape[0]):
+            size += p > 0 and owner[by[p]] != owner[by[p - 1]]
+            dense[by[p]] = size
+        size += 1
+    for w in range(lo_us.shape[0]):
+        count, win_vol, q, last, n_least, n_unknown, r_least, r_unknown = _span_figures(
+            ts, qty, mine, dense, orders, resting, size, lo_us[w], ref_us)
+        if count < min_orders:
+            continue
+        n = n_least + n_unknown
+        keep = (q >= min_member_share * win_vol - slack) & (n >= min_member_orders) \
+            & (r_least + r_unknown >= min_book_reach * n_least)
+        n_kept, latest = 0, np.iinfo(np.int64).min
+        for c in range(size):
+            if keep[c]:
+                n_kept += n[c]
+                latest = max(latest, last[c])
+        if n_kept < min_orders or latest < ref_us - gap_us[w]:
+            continue
+        top = np.sort(q[keep])[::-1][:max_group]
+        total = 0.0
+        for v in top:
+            total += max(v, 0.0)
+        bar = min_share * win_vol - slack
+        # numpy sums ``may_form``'s few volumes in another order: within a rounding margin the span may pass
+        if total >= bar - 1e-12 * (abs(total) + abs(bar)):
+            return True
+    return False
+
+
+_BUY, _SELL, _BOTH = (np.frombuffer(w, np.uint8) for w in (b"buy", b"sell", b"both"))
 
 
 def _aggressive_sides(aggressor: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """Which rows count as a buyer's aggressive leg and which as a seller's, as ``_may_mark`` reads them: the aggressor
-    side ``buy`` or ``sell``, both when it is ``both`` or missing. Read through the column's few distinct values (an
-    Arrow ``is_in`` built its set at every call, ~80 us)."""
-    coded = dictionary_codes(aggressor)
-    values = coded.dictionary.to_pylist()
-    index = _filled(coded.indices, len(values))
-    return tuple(np.array([v in sides for v in values] + [True])[index]  # type: ignore[return-value]
-                 for sides in (("buy", "both"), ("sell", "both")))
+    side ``buy`` or ``sell``, both when it is ``both`` or missing. One compiled pass over each text chunk's bytes
+    (``_sides``): in place of Arrow's dictionary encoding of the span's column and a Python list of its values, it
+    took the screen over ten bench days from 52-53 to 47-48 ms (as in ``_side_may_pass``); other types through their
+    few distinct values."""
+    if not (pa.types.is_string(aggressor.type) or pa.types.is_large_string(aggressor.type)):
+        coded = dictionary_codes(aggressor)
+        values = coded.dictionary.to_pylist()
+        index = _filled(coded.indices, len(values))
+        return tuple(np.array([v in sides for v in values] + [True])[index]  # type: ignore[return-value]
+                     for sides in (("buy", "both"), ("sell", "both")))
+    buys, sells = np.empty(len(aggressor), np.bool_), np.empty(len(aggressor), np.bool_)
+    at = 0
+    for chunk in aggressor.chunks:
+        offsets, data, valid = string_buffers(chunk)
+        _sides(offsets, data, valid, buys[at:at + len(chunk)], sells[at:at + len(chunk)])
+        at += len(chunk)
+    return buys, sells
+
+
+@njit(cache=True, nogil=True)
+def _sides(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, buys: np.ndarray, sells: np.ndarray) -> None:
+    """``buys``/``sells`` of each string i (``valid`` empty when none is null): "buy" / "sell" its side, "both" or
+    null both, any other value neither."""
+    for i in range(offsets.shape[0] - 1):
+        both = (valid.shape[0] > 0 and not valid[i]) or is_word(offsets, data, i, _BOTH)
+        buys[i] = both or is_word(offsets, data, i, _BUY)
+        sells[i] = both or is_word(offsets, data, i, _SELL)
 
 
 def _arrow_id_codes(ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """``_id_codes`` of an Arrow column: equal codes exactly for equal ids, -1 for a missing one."""
+    """``_id_codes`` of an Arrow column: equal codes exactly for equal ids, -1 for a missing one. A text column of
+    one chunk (a span's slice of the day's trades) is numbered by a compiled hash table over its buffers whose hits
+    are checked byte for byte (``_string_codes``): Arrow's dictionary encoding, its indices' null fill and copy took
+    ~21 us a column of 300 bench ids, this ~13 (least of 9, interleaved); other columns are numbered by Arrow."""
+    chunks = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
+    if len(chunks) == 1 and (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
+        offsets, data, valid = string_buffers(chunks[0])
+        return _string_codes(offsets, data, valid, _string_hashes(offsets, data))  # type: ignore[no-any-return]
     return _filled(dictionary_codes(ids).indices, -1)
+
+
+@njit(cache=True, nogil=True)
+def _string_hashes(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """``interning.string_hash`` of each string of a string array's buffers (a pass of its own: the inlined hash's
+    loops kept out of ``_string_codes``' loop)."""
+    out = np.empty(offsets.shape[0] - 1, np.uint64)
+    for i in range(out.shape[0]):
+        out[i] = string_hash(offsets, data, i)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _string_codes(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, hashes: np.ndarray) -> np.ndarray:
+    """Each string of a string array's buffers (``valid`` empty when none is null) numbered in order of first
+    appearance, -1 where null: an open-addressing table (linear probing) of the first row of each distinct string,
+    a slot taken only where its hash (``hashes``, per row) and bytes are the row's, so strings that share a hash get
+    codes of their own."""
+    n = hashes.shape[0]
+    size = 2
+    while size < 2 * n:
+        size *= 2
+    mask = np.uint64(size - 1)
+    slot_row = np.full(size, -1, np.int64)
+    codes = np.empty(n, np.int64)
+    k = 0
+    for i in range(n):
+        if valid.shape[0] and not valid[i]:
+            codes[i] = -1
+            continue
+        h = hashes[i]
+        s = (h * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32) & mask
+        while slot_row[s] >= 0 and not (hashes[slot_row[s]] == h and same_string(offsets, data, i, offsets, data,
+                                                                                   slot_row[s])):
+            s = (s + np.uint64(1)) & mask
+        if slot_row[s] < 0:
+            slot_row[s] = i
+            codes[i] = k
+            k += 1
+        else:
+            codes[i] = codes[slot_row[s]]
+    return codes
 
 
 def _filled(index: pa.Array, missing: int) -> np.ndarray:
@@ -364,13 +504,18 @@ def _bursts(t: pl.DataFrame, found: list[_Candidates], config: MarkingTheCloseCo
     return _may_burst(day["ts"].to_numpy(), day["qty"].to_numpy(), sides, names, day_seconds, found, config)
 
 
-def _coded_bursts(day: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], found: list[_Candidates],
-                  config: MarkingTheCloseConfig) -> bool:
+def _coded_bursts(day: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], n_codes: int,
+                  found: list[_Candidates], config: MarkingTheCloseConfig) -> bool:
     """``_bursts`` on owner codes (``_arrow_may_mark``): the day's times (microseconds), quantities (a null 0) and
-    its buyers' and sellers' owner codes, in any row order."""
+    its buyers' and sellers' owner codes (0 to ``n_codes`` - 1), in any row order. The rows of the names are read
+    off a table of the codes: ``np.isin`` of the day's ~7k codes of each side was 40 % of this function's time (34
+    calls over ten bench days); with ``_name_volumes`` for ``np.add.at`` the screen over those days took 66-70 ->
+    52-53 ms (as in ``_side_may_pass``)."""
     us, qty, buyer, seller = day
     names = np.unique(np.concatenate([c.names for c in found]))
-    b, s = np.isin(buyer, names), np.isin(seller, names)
+    named = np.zeros(max(n_codes, int(names[-1]) + 1), dtype=bool)
+    named[names] = True
+    b, s = named[buyer], named[seller]
     rows = np.flatnonzero(b | s)
     sides = [(hit[rows], np.searchsorted(names, owner[rows][hit[rows]])) for hit, owner in ((b, buyer), (s, seller))]
     return _may_burst(us[rows], qty[rows], sides, names, (int(us.max()) - int(us.min())) / 1e6, found, config)
@@ -384,26 +529,52 @@ def _may_burst(ts: np.ndarray, qty: np.ndarray, sides: list[tuple[np.ndarray, np
     if not math.isfinite(gross):
         return True
 
-    def volume(rows: np.ndarray) -> np.ndarray:
-        """Each name's volume over ``rows`` of ``day``, bought and sold, less a slack for the order of the sum."""
-        vol = np.full(names.size, -1e-8 * gross)
-        for mine, at in sides:
-            np.add.at(vol, at[rows[mine]], qty[mine][rows[mine]])
-        return vol
+    (buys, buy_at), (sells, sell_at) = sides
 
-    day_vol = volume(np.ones(ts.size, dtype=bool))
+    def volume(lo_us: int, hi_us: int, whole: bool = False) -> np.ndarray:
+        """Each name's volume over the rows of ``day`` with ``lo_us <= ts < hi_us``, bought and sold, less a slack
+        for the order of the sum: added one by one in row order, bought then sold, as ``np.add.at`` adds (a compiled
+        loop, ``_name_volumes``: ``np.add.at``'s two calls a span were 80 % of ``_may_burst``'s time)."""
+        return _name_volumes(ts, qty, buys, buy_at.astype(np.int64, copy=False), sells,
+                             sell_at.astype(np.int64, copy=False), names.size, -1e-8 * gross, lo_us, hi_us, whole)
+
+    day_vol = volume(0, 0, whole=True)
     lead_us = dt.timedelta(minutes=config.lead_minutes) // _US
     for c in found:
         w0 = c.ref_us - dt.timedelta(minutes=c.minutes) // _US
         at = np.searchsorted(names, c.names)
         rate = (c.q + c.slack) / c.minutes
         day_minutes = max(day_seconds, c.minutes * 60) / 60  # ``span_seconds``
-        lead_vol = volume((ts >= w0 - lead_us) & (ts < w0))
+        lead_vol = volume(w0 - lead_us, w0)
         burst = (rate >= config.min_intensity * day_vol[at] / day_minutes) \
             & (rate >= config.min_intensity * lead_vol[at] / config.lead_minutes)
         if c.may_form(burst, config):
             return True
     return False
+
+
+@njit(cache=True, nogil=True)
+def _name_volumes(ts: np.ndarray, qty: np.ndarray, buys: np.ndarray, buy_at: np.ndarray, sells: np.ndarray,
+                  sell_at: np.ndarray, size: int, start: float, lo_us: int, hi_us: int, whole: bool) -> np.ndarray:
+    """``_may_burst``'s volumes: from ``start``, each of ``size`` names' quantities of the rows with
+    ``lo_us <= ts < hi_us`` (every row when ``whole``), its buying rows (``buys``; ``buy_at`` the names' places of
+    those rows, in order) added in row order, then its selling rows."""
+    vol = np.full(size, start)
+    _add_side(vol, ts, qty, buys, buy_at, lo_us, hi_us, whole)
+    _add_side(vol, ts, qty, sells, sell_at, lo_us, hi_us, whole)
+    return vol
+
+
+@njit(cache=True, nogil=True)
+def _add_side(vol: np.ndarray, ts: np.ndarray, qty: np.ndarray, hit: np.ndarray, at: np.ndarray, lo_us: int,
+              hi_us: int, whole: bool) -> None:
+    """``_name_volumes``' sum over one side's rows."""
+    j = 0
+    for i in range(ts.shape[0]):
+        if hit[i]:
+            if whole or lo_us <= ts[i] < hi_us:
+                vol[at[j]] += qty[i]
+            j += 1
 
 
 def _burst_not_pace(per: pl.DataFrame, t: pl.DataFrame, w0: dt.datetime, minutes: float,

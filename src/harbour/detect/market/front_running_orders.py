@@ -406,7 +406,11 @@ def _numbered(a_sp: np.ndarray, a_data: np.ndarray, b_sp: np.ndarray, b_data: np
     same, and of 16 bytes or fewer or its bytes the same) takes its id without the table. Each string's hash and key
     are read together (``_keyed``) and the longer strings' compares are calls of their own: the takers' 1.24M legs
     of ten days of the bench market took ~18 ms so, against ~44 with the key read alone, then hashed, and the
-    compares inlined."""
+    compares inlined. A string of 8 to 16 bytes is read in the loop itself, any other through a call
+    (``_keyed_apart``), as in ``_probe``: through ``_keyed`` inlined (a call to ``string_hash`` and a byte loop on
+    its rare paths) numba kept reference counts at every string; ten days of the 10M-trade bench market
+    (interleaved in one process, least of 7-9 per call, three rounds) took ~26 ms so for the probe's 180 calls and
+    ~7.0 for ``codes_at``'s 89, against ~13 and ~3.6 now (``_probe`` as a whole ~78 against ~66)."""
     n, na = a_sp.shape[0] // 2 + b_sp.shape[0] // 2, a_sp.shape[0] // 2
     codes, rep, hashes = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.uint64)
     keys = np.empty(3 * n, np.uint64)
@@ -417,10 +421,25 @@ def _numbered(a_sp: np.ndarray, a_data: np.ndarray, b_sp: np.ndarray, b_data: np
     n_ids = 0
     p_n, p_w0, p_w1 = np.intp(-1), np.uint64(0), np.uint64(0)
     for i in range(n):
+        # a string of 8 to 16 bytes read here, any other through a call (``_keyed_apart``; see ``_probe``)
         if i < na:
-            h, kn, w0, w1 = _keyed(a_sp, a_data, 2 * i, keep, force)
+            a, z = np.intp(a_sp[2 * i]), np.intp(a_sp[2 * i + 1])
+            kn = z - a
+            if 8 <= kn <= 16:
+                w0: np.uint64 = load_u64(a_data, a)  # type: ignore[call-arg]
+                w1: np.uint64 = load_u64(a_data, z - 8)  # type: ignore[call-arg]
+                h = (_mixed(kn, w0, w1) & keep) | force
+            else:
+                h, kn, w0, w1 = _keyed_apart(a_sp, a_data, 2 * i, keep, force)
         else:
-            h, kn, w0, w1 = _keyed(b_sp, b_data, 2 * (i - na), keep, force)
+            a, z = np.intp(b_sp[2 * (i - na)]), np.intp(b_sp[2 * (i - na) + 1])
+            kn = z - a
+            if 8 <= kn <= 16:
+                w0 = load_u64(b_data, a)  # type: ignore[call-arg]
+                w1 = load_u64(b_data, z - 8)  # type: ignore[call-arg]
+                h = (_mixed(kn, w0, w1) & keep) | force
+            else:
+                h, kn, w0, w1 = _keyed_apart(b_sp, b_data, 2 * (i - na), keep, force)
         if i and kn == p_n and w0 == p_w0 and w1 == p_w1 and (
                 kn <= 16 or _same_pair(a_sp, a_data, b_sp, b_data, i, i - 1)):
             codes[i] = codes[i - 1]

@@ -682,7 +682,73 @@ def _shares(venues: np.ndarray, ts: np.ndarray, quantity: np.ndarray, q: np.ndar
     """Per run (its quantity ``q``, venue code, first and last time): whether it may be ``min_share`` of its venue's
     volume while it lasts (the trades' ``venues``, times and quantities), as ``_pushes`` reads it. Loosened by a hair
     of the venue's day volume: ``_pushes`` sums in its own order, which rounds otherwise; a NaN quantity passes, as
-    NaN is the largest value in Polars' comparisons."""
+    NaN is the largest value in Polars' comparisons.
+
+    The volumes come from one compiled pass (``_venue_volumes``) when each venue's times are in row order (as the
+    lake's are), where a Python loop per venue (flatnonzero, a stable sort of sorted times, cumsum, searchsorted)
+    took 0.015-0.016 CPU-s over ten bench days' partitions, this 0.0066 (least of 9 per partition, interleaved; the
+    screen 0.207-0.271 -> 0.199-0.261, same answers). Its sums are NumPy's (the same additions in the same order),
+    but its hair is a plain sum where NumPy's is pairwise: a run whose answer the hair's rounding could turn (both
+    answers read at the plain sum loosened and tightened by the sums' error bound) is read again per venue, as
+    ``_venue_shares``."""
+    if q.size == 0 or any(a.dtype != np.int64 for a in (ts, start, end)) or quantity.dtype != np.float64:
+        return _venue_shares(venues, ts, quantity, q, venue, start, end, min_share)
+    in_order, vol, plain = _venue_volumes(venues.astype(np.int64), ts, quantity, int(venues.max()) + 1,
+                                          venue.astype(np.int64), start, end)
+    if not in_order:
+        return _venue_shares(venues, ts, quantity, q, venue, start, end, min_share)
+    bound = 4.0 * (ts.size + 1) * np.finfo(np.float64).eps  # both sums' rounding, relative to the sum (terms >= 0)
+    lo, hi = 1e-9 * plain[venue] * (1 - bound), 1e-9 * plain[venue] * (1 + bound)
+    ok = (q + lo >= min_share * (vol - lo)) | np.isnan(q)
+    loose = (q + hi >= min_share * (vol - hi)) | np.isnan(q)
+    unsure = ok != loose
+    if unsure.any():
+        ok[unsure] = _venue_shares(venues, ts, quantity, q[unsure], venue[unsure], start[unsure], end[unsure],
+                                   min_share)
+    return ok
+
+
+@njit(cache=True, nogil=True)
+def _venue_volumes(venues: np.ndarray, ts: np.ndarray, quantity: np.ndarray, n_venues: int, venue: np.ndarray,
+                   start: np.ndarray, end: np.ndarray) -> tuple[bool, np.ndarray, np.ndarray]:
+    """``_shares``' volumes: per run (venue code, first and last time) its venue's volume from ``start`` to ``end``
+    (cumulative sums of each venue's quantities in row order, as ``np.cumsum``), and per venue the plain sum of its
+    quantities' sizes (NaN skipped); first, False when a venue's times are not in row order (a sort would reorder
+    them)."""
+    n = ts.shape[0]
+    at = np.zeros(n_venues + 1, np.int64)
+    for i in range(n):
+        at[venues[i] + 1] += 1
+    for v in range(n_venues):
+        at[v + 1] += at[v]
+    # per venue a block of its times, and of its cumulative sums with a leading zero (one more slot per venue)
+    times = np.empty(n, np.int64)
+    cum = np.zeros(n + n_venues, np.float64)
+    filled = at[:-1].copy()
+    plain = np.zeros(n_venues, np.float64)
+    for i in range(n):
+        v = venues[i]
+        k = filled[v]
+        if k > at[v] and ts[i] < times[k - 1]:
+            return False, cum[:0], plain
+        times[k] = ts[i]
+        cum[k + v + 1] = cum[k + v] + quantity[i]
+        if not np.isnan(quantity[i]):
+            plain[v] += abs(quantity[i])
+        filled[v] = k + 1
+    vol = np.empty(venue.shape[0], np.float64)
+    for j in range(venue.shape[0]):
+        v = venue[j]
+        a, z = at[v], at[v + 1]
+        hi = a + np.searchsorted(times[a:z], end[j], side="right")
+        lo = a + np.searchsorted(times[a:z], start[j], side="left")
+        vol[j] = cum[hi + v] - cum[lo + v]
+    return True, vol, plain
+
+
+def _venue_shares(venues: np.ndarray, ts: np.ndarray, quantity: np.ndarray, q: np.ndarray, venue: np.ndarray,
+                  start: np.ndarray, end: np.ndarray, min_share: float) -> np.ndarray:
+    """``_shares`` read per venue in NumPy: its trades sorted by time, cumulative sums, the hair a NumPy sum."""
     ok = np.zeros(q.size, np.bool_)
     for v in np.unique(venue):
         mine = np.flatnonzero(venues == v)

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from numba import njit
 from pydantic import BaseModel, Field
 
-from harbour.data.arrow_strings import is_word, same_string, string_buffers
+from harbour.data.arrow_strings import same_string, string_buffers
 from harbour.detect.aml.interning import string_hash
 from harbour.detect.framework import AlertBuilder, Detector, Partition, WorkSpec, register
 from harbour.detect.market.frames import (
@@ -46,6 +46,7 @@ from harbour.detect.market.frames import (
     span_seconds,
     with_owner,
 )
+from harbour.detect.market.momentum_screens import arrow_sides
 
 _US = dt.timedelta(microseconds=1)
 
@@ -273,38 +274,19 @@ def _spans_may_pass(ts: np.ndarray, qty: np.ndarray, mine: np.ndarray, owner: np
     return False
 
 
-_BUY, _SELL, _BOTH = (np.frombuffer(w, np.uint8) for w in (b"buy", b"sell", b"both"))
-
-
 def _aggressive_sides(aggressor: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """Which rows count as a buyer's aggressive leg and which as a seller's, as ``_may_mark`` reads them: the aggressor
     side ``buy`` or ``sell``, both when it is ``both`` or missing. One compiled pass over each text chunk's bytes
-    (``_sides``): in place of Arrow's dictionary encoding of the span's column and a Python list of its values, it
-    took the screen over ten bench days from 52-53 to 47-48 ms (as in ``_side_may_pass``); other types through their
-    few distinct values."""
+    (``momentum_screens.arrow_sides``): in place of Arrow's dictionary encoding of the span's column and a Python
+    list of its values, it took the screen over ten bench days from 52-53 to 47-48 ms (as in ``_side_may_pass``);
+    other types through their few distinct values."""
     if not (pa.types.is_string(aggressor.type) or pa.types.is_large_string(aggressor.type)):
         coded = dictionary_codes(aggressor)
         values = coded.dictionary.to_pylist()
         index = _filled(coded.indices, len(values))
         return tuple(np.array([v in sides for v in values] + [True])[index]  # type: ignore[return-value]
                      for sides in (("buy", "both"), ("sell", "both")))
-    buys, sells = np.empty(len(aggressor), np.bool_), np.empty(len(aggressor), np.bool_)
-    at = 0
-    for chunk in aggressor.chunks:
-        offsets, data, valid = string_buffers(chunk)
-        _sides(offsets, data, valid, buys[at:at + len(chunk)], sells[at:at + len(chunk)])
-        at += len(chunk)
-    return buys, sells
-
-
-@njit(cache=True, nogil=True)
-def _sides(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, buys: np.ndarray, sells: np.ndarray) -> None:
-    """``buys``/``sells`` of each string i (``valid`` empty when none is null): "buy" / "sell" its side, "both" or
-    null both, any other value neither."""
-    for i in range(offsets.shape[0] - 1):
-        both = (valid.shape[0] > 0 and not valid[i]) or is_word(offsets, data, i, _BOTH)
-        buys[i] = both or is_word(offsets, data, i, _BUY)
-        sells[i] = both or is_word(offsets, data, i, _SELL)
+    return arrow_sides(aggressor, both_too=True)
 
 
 def _arrow_id_codes(ids: pa.ChunkedArray | pa.Array) -> np.ndarray:

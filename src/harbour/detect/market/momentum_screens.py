@@ -101,31 +101,35 @@ def arrow_runs(arrow: pa.Table, owners: tuple[np.ndarray, np.ndarray, int], gap:
                        gap, min_trades)
 
 
-_BUY, _SELL = np.frombuffer(b"buy", np.uint8), np.frombuffer(b"sell", np.uint8)
+_BUY, _SELL, _BOTH = (np.frombuffer(w, np.uint8) for w in (b"buy", b"sell", b"both"))
 
 
-def arrow_sides(aggressor: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+def arrow_sides(aggressor: pa.ChunkedArray, both_too: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Whether each trade's aggressor is "buy", and whether it is "sell" (a null is neither): Arrow's ``equal`` of both
     sides in one compiled pass over each chunk's bytes, where two Arrow comparisons and their null fills took
     ~0.2 ms of a bench partition (ten days of the 10M-trade market: 0.036 CPU-s over 180 partitions), this ~0.04
-    (0.006 CPU-s)."""
+    (0.006 CPU-s). With ``both_too`` a null or "both" is either side (marking_the_close's reading of its legs)."""
     buys, sells = np.zeros(len(aggressor), np.bool_), np.zeros(len(aggressor), np.bool_)
     at = 0
     for chunk in aggressor.chunks:
         offsets, data, valid = string_buffers(chunk)
-        _sides(offsets, data, valid, buys[at:at + len(chunk)], sells[at:at + len(chunk)])
+        _sides(offsets, data, valid, buys[at:at + len(chunk)], sells[at:at + len(chunk)], both_too)
         at += len(chunk)
     return buys, sells
 
 
 @njit(cache=True, nogil=True)
-def _sides(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, buys: np.ndarray, sells: np.ndarray) -> None:
-    """``buys``/``sells``: whether string i (``valid`` empty when none is null) is "buy" / "sell", byte for byte."""
+def _sides(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, buys: np.ndarray, sells: np.ndarray,
+           both_too: bool) -> None:
+    """``buys``/``sells``: whether string i (``valid`` empty when none is null) is "buy" / "sell", byte for byte; with
+    ``both_too`` also where it is "both" or null (otherwise a null is left neither)."""
     for i in range(offsets.shape[0] - 1):
-        if valid.shape[0] and not valid[i]:
+        null = valid.shape[0] > 0 and not valid[i]
+        both = both_too and (null or is_word(offsets, data, i, _BOTH))
+        if null and not both:
             continue
-        buys[i] = is_word(offsets, data, i, _BUY)
-        sells[i] = is_word(offsets, data, i, _SELL)
+        buys[i] = both or is_word(offsets, data, i, _BUY)
+        sells[i] = both or is_word(offsets, data, i, _SELL)
 
 
 def id_hashes(buys: pa.ChunkedArray, sells: pa.ChunkedArray) -> np.ndarray:

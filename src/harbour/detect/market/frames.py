@@ -23,7 +23,7 @@ from numba import njit
 from harbour.data.row_order import runs_in_key_order
 from harbour.data.schemas import ACCOUNTS, ANNOUNCEMENTS, ORDERS, TRADES
 from harbour.detect.framework import Partition, Window
-from harbour.detect.market.owner_keys import account_owners, dense_codes, leg_codes, owner_lookup, owner_names
+from harbour.detect.market.owner_keys import account_owners, dense_codes, owner_lookup, owner_names
 
 _EMPTY = {"trades": TRADES, "orders": ORDERS, "accounts": ACCOUNTS, "announcements": ANNOUNCEMENTS}
 UTC = dt.UTC
@@ -278,16 +278,9 @@ def _leg_owners(arrow: pa.Table, part: Partition, venue: str) -> tuple[np.ndarra
     if (buyer.type != seller.type or not (pa.types.is_string(buyer.type) or pa.types.is_large_string(buyer.type))
             or buyer.null_count or seller.null_count):
         return None
-    owners = owner_map(part, venue)
-    lookup = owner_lookup(owners) if owners["account"].dtype == pl.String else None
-    raw = _raw_from_overlap(arrow, part, venue, owners, lookup)
+    raw = _raw_owner_codes(arrow, part, owner_map(part, venue), venue)
     if raw is None:
-        legs = pa.chunked_array(buyer.chunks + seller.chunks, buyer.type).combine_chunks()
-        coded = leg_codes(owners, legs)
-        if coded is None:
-            return None
-        code, size = coded
-        return code[:arrow.num_rows], code[arrow.num_rows:], size
+        return None
     code, size = dense_codes(np.concatenate(raw))  # as ``leg_codes`` numbers them
     return code[:arrow.num_rows], code[arrow.num_rows:], size
 
@@ -300,49 +293,53 @@ def _leg_owners(arrow: pa.Table, part: Partition, venue: str) -> tuple[np.ndarra
 _RAW = "frames.leg_owners.raw"
 
 
-def _raw_from_overlap(arrow: pa.Table, part: Partition, venue: str, owners: pl.DataFrame,
-                      lookup: tuple[Any, ...] | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """Raw owner codes of ``arrow``'s buyers and sellers, made from another table of the partition's whose rows
-    are its last rows or hold it as their last (``_suffix_start``), looking up only the rows that table lacks; None
-    when there is none, or an account has no owner in the map (its code would depend on the other accounts looked
-    up with it). The codes found are kept for the next table either way."""
-    if lookup is None or owners["owner"].dtype != pl.String:
-        return None
-    known = len(lookup[2])  # codes below it are the map's owners; an account it lacks is coded from it on
+def _raw_owner_codes(arrow: pa.Table, part: Partition, owners: pl.DataFrame, venue: str
+                     ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Raw owner codes of ``arrow``'s buyers and sellers (None where the map cannot be read so), made where it can
+    be from another table of the partition's whose rows are its last rows or hold it as their last
+    (``_suffix_start``), looking up only the rows that table lacks, else by one look-up of all its legs. An account
+    the map lacks is coded by its place among the others looked up with it: such codes are neither kept nor
+    reused."""
     kept: list[tuple[pa.Table, np.ndarray, np.ndarray]] = part.shared.setdefault((_RAW, venue), [])
-    raw = None
     for other, b, s in kept:
         if other is arrow:
             return b, s
         start = _suffix_start(other, arrow)
         if start is not None:  # ``arrow`` is ``other``'s rows from ``start`` on
-            raw = b[start:], s[start:]
-            break
+            return _keep(kept, arrow, (b[start:], s[start:]))
         start = _suffix_start(arrow, other)
         if start is not None:  # ``other`` is ``arrow``'s rows from ``start`` on: look up the rows before
-            head = _raw_codes(owners, arrow.slice(0, start), known)
-            if head is None:
-                return None
-            raw = np.concatenate([head[0], b]), np.concatenate([head[1], s])
-            break
-    if raw is None:
-        raw = _raw_codes(owners, arrow, known)
-        if raw is None:
-            return None
+            head = _raw_codes(owners, arrow.slice(0, start))
+            if head is not None and _all_owned(owners, head):
+                return _keep(kept, arrow, (np.concatenate([head[0], b]), np.concatenate([head[1], s])))
+            break  # an account the map lacks among them: all the legs are looked up together
+    raw = _raw_codes(owners, arrow)
+    return _keep(kept, arrow, raw) if raw is not None and _all_owned(owners, raw) else raw
+
+
+def _keep(kept: list[tuple[pa.Table, np.ndarray, np.ndarray]], arrow: pa.Table,
+          raw: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``raw``, kept as ``arrow``'s for the partition's next tables (the last few)."""
     if len(kept) >= 4:
         kept.clear()
     kept.append((arrow, *raw))
     return raw
 
 
-def _raw_codes(owners: pl.DataFrame, trades: pa.Table, known: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """``account_owners`` of the trades' buyers and sellers; None when an account has no owner in the map."""
+def _raw_codes(owners: pl.DataFrame, trades: pa.Table) -> tuple[np.ndarray, np.ndarray] | None:
+    """``account_owners`` of the trades' buyers and sellers; None where the map cannot be read so."""
     buyer, seller = trades["buyer"], trades["seller"]
     legs = pa.chunked_array(buyer.chunks + seller.chunks, buyer.type).combine_chunks()
     code = account_owners(owners, legs)
-    if code is None or (code.size and int(code.max()) >= known):
-        return None
-    return code[:trades.num_rows], code[trades.num_rows:]
+    return None if code is None else (code[:trades.num_rows], code[trades.num_rows:])
+
+
+def _all_owned(owners: pl.DataFrame, raw: tuple[np.ndarray, np.ndarray]) -> bool:
+    """Whether every code of ``raw`` is one of the map's owners (``owner_lookup``'s ids, numbered first), none an
+    account the map lacks."""
+    lookup = owner_lookup(owners)
+    known = len(lookup[2]) if lookup is not None else 0
+    return all(int(c.max(initial=-1)) < known for c in raw)
 
 
 def _suffix_start(longer: pa.Table, shorter: pa.Table) -> int | None:

@@ -185,3 +185,22 @@ def test_owners_are_numbered_in_order_of_first_appearance_as_before(seed: int) -
         codes = [expected.setdefault(o, len(expected)) for o in owners.drop_nulls()["owner"].to_list()]
         assert list(ids.items()) == list(expected.items()), case
         assert code_of_key.tolist() == codes and code_of_key.dtype == np.int64, case
+
+
+def test_a_table_with_accounts_the_map_lacks_is_looked_up_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    full = _trades(np.random.default_rng(11), ["A0", "A1", "stranger", "B7"], 50)
+    broadcast = {"accounts": pa.table({"venue": [VENUE] * 2, "account": ["A0", "A1"], "customer_id": ["C1", "C1"]})}
+    asked: list[int] = []
+    inner = owner_keys.accounts_found
+
+    def spy(table: tuple[np.ndarray, ...], offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
+        asked.append(len(offsets) - 1)
+        return inner(table, offsets, data)
+
+    parts = _parts([full, full.slice(20)], broadcast)
+    monkeypatch.setattr(owner_keys, "accounts_found", spy)  # every look-up of legs, however it is reached
+    found = [frames.leg_owners(part, VENUE) for part in parts]
+    assert asked == [100, 60]  # each table's legs once: codes of unknown accounts are neither kept nor reused
+    monkeypatch.undo()
+    for part, got in zip(parts, found, strict=True):
+        _assert_same(got, _session19_leg_owners(replace(part, shared={})))

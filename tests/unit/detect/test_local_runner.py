@@ -304,3 +304,32 @@ def test_days_per_task_only_with_a_look_back_and_enough_tasks_for_every_worker()
     assert days_per_task(240, 2, [none, none]) == 1
     assert days_per_task(240, 2, [hour, none]) == MAX_DAYS_PER_TASK
     assert days_per_task(16, 2, [hour]) == 2 and days_per_task(7, 2, [hour]) == 1
+
+
+def test_a_task_hands_back_each_members_alerts_in_one_chunk(sample_lake: Path) -> None:
+    """Most partitions raise nothing: a task's result carries each member's alerts as one chunk per column (not a
+    chunk per partition, which the parent unpickled chunk by chunk), the same rows in the same order."""
+    from dataclasses import replace
+
+    from harbour.detect.runners import local
+    from harbour.detect.runners.plan import make_job
+
+    jobs = [make_job(RefCancelBurst()), make_job(RefSelfTrade())]
+    group = local.read_groups(jobs)[0]
+    for task in local.plan_tasks(group.job, sample_lake, Window(), None, workers=1, threads=1,
+                                 lookbacks=group.lookbacks, task_keys=group.task_keys):
+        task = replace(task, members=group.members)
+        per_partition: dict[str, list[pa.Table]] = defaultdict(list)
+
+        def record(member: Any, alerts: pa.Table | None, *_: Any, into: dict = per_partition) -> None:
+            if alerts is not None:
+                into[member.name].append(alerts)
+
+        sliced, side = local.read_task(task)
+        local.run_members(task, sliced, side, record)
+        result = local.run_task(task)
+        assert result.by_member is not None
+        for name, (alerts, ran, _) in result.by_member.items():
+            assert all(c.num_chunks <= 1 for c in alerts.columns), name
+            assert ran == len(per_partition[name]) > 1
+            assert alerts.equals(pa.concat_tables(per_partition[name]))

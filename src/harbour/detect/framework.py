@@ -33,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
@@ -101,6 +101,54 @@ class Partition:
     # names every input the work used. Results must never depend on it: other runners give each kernel
     # its own empty dict.
     shared: dict[Any, Any] = field(default_factory=dict)
+    # Per table, the partition's rows as a runner put them together before their canonical sort, when it did:
+    # pieces one after another, each in canonical order (one venue's rows of a symbol-day, say). A kernel whose
+    # screen answers the same in any order of the pieces may read them here and never ask ``tables`` for the
+    # table, which a runner may then leave unsorted (``OrderedOnUse``). Empty: ``tables`` are as read.
+    pieces: dict[str, pa.Table] = field(default_factory=dict)
+
+    def unordered(self, table: str) -> pa.Table | None:
+        """``table``'s rows in the order the runner has them at no cost: its pieces, else the table."""
+        found = self.pieces.get(table)
+        return found if found is not None else self.tables.get(table)
+
+
+class OrderedOnUse(dict[str, pa.Table]):
+    """A partition's tables, each made (put in canonical order) when a kernel first asks for it: a runner that
+    put a partition together from pieces sorts it only for the kernels that read it past their screens."""
+
+    def __init__(self, make: dict[str, Callable[[], pa.Table]]) -> None:
+        super().__init__()
+        self._make = dict(make)
+
+    def __missing__(self, table: str) -> pa.Table:
+        if table not in self._make:
+            raise KeyError(table)
+        made = self[table] = self._make.pop(table)()
+        return made
+
+    def get(self, table: str, default: Any = None) -> Any:  # type: ignore[override]
+        if table in self:  # noqa: SIM401 - this is get itself: the lookup must go through __missing__
+            return self[table]
+        return default
+
+    def __contains__(self, table: object) -> bool:
+        return dict.__contains__(self, table) or table in self._make
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*dict.keys(self), *self._make])
+
+    def __len__(self) -> int:
+        return dict.__len__(self) + len(self._make)
+
+    def keys(self) -> Any:
+        return list(self)
+
+    def items(self) -> Any:
+        return [(t, self[t]) for t in list(self)]
+
+    def values(self) -> Any:
+        return [self[t] for t in list(self)]
 
 
 class Detector(ABC, Generic[ConfigT]):

@@ -333,3 +333,41 @@ def test_a_task_hands_back_each_members_alerts_in_one_chunk(sample_lake: Path) -
             assert all(c.num_chunks <= 1 for c in alerts.columns), name
             assert ran == len(per_partition[name]) > 1
             assert alerts.equals(pa.concat_tables(per_partition[name]))
+
+
+def test_a_coarser_partition_is_sorted_only_for_a_kernel_that_asks_for_its_tables(
+        sample_lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A coarser member's partition is handed as its pieces put together (``Partition.pieces``) and sorted when its
+    kernel first asks ``Partition.tables``: never for one that reads only the pieces, once a partition otherwise, and
+    the rows it then sees are those it gets alone."""
+    from harbour.detect.runners import local
+    from harbour.detect.runners.reference import RefSymbolDay
+
+    class PiecesOnly(RefSymbolDay):
+        name = "ref_symbol_day_pieces"
+
+        def kernel(self, part: Any, config: Any) -> pa.Table:
+            assert part.unordered("trades").num_rows == sum(p.num_rows for p in part.pieces.values())
+            return _no_alerts(self)
+
+    sorts: list[Any] = []
+    inner = local.sort_rows
+
+    def counted(data: pa.Table, table: str, constant: Any = ()) -> pa.Table:
+        sorts.append(tuple(constant))
+        return inner(data, table, constant)
+
+    monkeypatch.setattr(local, "sort_rows", counted)
+    run_detectors(sample_lake, [RefCancelBurst(), PiecesOnly()], workers=1)
+    assert sorts and ("symbol",) not in sorts  # only the read's sorts (venue and symbol constant)
+    sorts.clear()
+    together = run_detectors(sample_lake, [RefCancelBurst(), RefSymbolDay()], workers=1)
+    assert sorts.count(("symbol",)) == together.detectors[1].partitions > 0
+    mine = together.alerts.filter(pa.compute.equal(together.alerts.column("detector"), "ref_symbol_day"))
+    assert mine.equals(run_detectors(sample_lake, [RefSymbolDay()], workers=1).alerts)
+
+
+def _no_alerts(detector: Any) -> pa.Table:
+    from harbour.detect.framework import AlertBuilder
+
+    return AlertBuilder(detector).to_table()

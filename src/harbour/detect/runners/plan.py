@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,8 @@ class DetectorJob:
     detector: Detector[Any]
     config: Any
     spec: WorkSpec
+    # ``read_columns`` per table, worked out once: the runner asks for them per member and partition
+    columns_known: dict[str, tuple[str, ...]] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -162,6 +164,13 @@ def time_column(table: str) -> str | None:
 def read_columns(job: DetectorJob, table: str) -> list[str]:
     """Columns to read for ``table``: the projection (or the whole contract), the partition keys, the time
     and key columns, in the contract's order so both runners hand kernels identical tables."""
+    known = job.columns_known.get(table)
+    if known is None:
+        known = job.columns_known[table] = tuple(_read_columns(job, table))
+    return list(known)
+
+
+def _read_columns(job: DetectorJob, table: str) -> list[str]:
     schema = TABLES[table].schema
     wanted = set(job.spec.columns[table]) if job.spec.columns and table in job.spec.columns else set(schema.names)
     unknown = wanted - set(schema.names)

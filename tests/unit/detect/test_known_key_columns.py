@@ -57,3 +57,19 @@ def test_a_file_whose_key_columns_vary_is_decoded(tmp_path: Path) -> None:
     path = tmp_path / "two.parquet"
     pq.write_table(pa.table({"venue": ["A", "B"], "symbol": ["S", "S"]}), path)
     assert local._single_key(pq.ParquetFile(path).metadata, ["venue", "symbol"]) is None
+
+
+def test_repeated_columns_are_slices_of_one_kept_per_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each value's column is written out once and sliced for each file (grown when a file needs more rows), and
+    only the values used last are kept."""
+    monkeypatch.setattr(local, "_REPEATS", {})
+    monkeypatch.setattr(local, "_MAX_REPEATS", 3)
+    first, second = local._repeated("HBX", 10), local._repeated("HBX", 7)
+    assert first.buffers()[2].address == second.buffers()[2].address  # the same bytes, sliced
+    assert second.to_pylist() == ["HBX"] * 7
+    big = local._repeated("HBX", 300_000)
+    big.validate(full=True)
+    assert big.to_pylist()[-1] == "HBX" and len(big) == 300_000
+    for value in ("A", "B", "C"):
+        assert local._repeated(value, 2).to_pylist() == [value, value]
+    assert list(local._REPEATS) == ["A", "B", "C"]

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from harbour.data.row_order import sort_columns, sort_rows
+from harbour.data.row_order import sort_columns, sort_rows, time_values
 from harbour.data.schemas import TABLES
 from harbour.detect.framework import OrderedOnUse, Partition, Window, WorkSpec
 from harbour.detect.runners.plan import (
@@ -296,7 +296,7 @@ def read_partitions(task: LocalTask, table: str) -> dict[tuple[Any, ...], pa.Tab
             continue  # the file holds one key, on which no detector of the read can alert (``WorkSpec.only``)
         known = dict(zip(other, single, strict=True)) if single is not None else {}
         data = _read_file(job, table, path, file, cols, task.threads, known)
-        t = pc.cast(data.column(tcol), pa.int64()).to_numpy() if tcol and data.num_rows else None
+        t = time_values(data.column(tcol)) if tcol and data.num_rows else None
         ordered = t is not None and bool((t[1:] >= t[:-1]).all())
         for day, start_us, end_us in spans:
             rows = _within(data, t, start_us, end_us, ordered)
@@ -343,11 +343,27 @@ def _read_file(job: DetectorJob, table: str, path: str, file: pq.ParquetFile, co
 
 
 def _repeated(value: str, n: int) -> pa.Array:
-    """A string column of ``n`` rows, each ``value``, built at memory speed (its offsets a range, its bytes the
-    value repeated) rather than taken row by row from a dictionary."""
+    """A string column of ``n`` rows, each ``value``: a zero-copy slice of a longer such column kept per value (its
+    offsets a range, its bytes the value repeated), grown when a file needs more rows. Writing them out per file
+    (an ``arange`` and the bytes) was ~2 % of the read: the few values (venues, symbols) recur in every file."""
     raw = value.encode()
-    offsets = np.arange(0, (n + 1) * len(raw), len(raw), dtype=np.int32) if raw else np.zeros(n + 1, np.int32)
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(raw * n))
+    if n * len(raw) >= 2**31:  # past 32-bit offsets: the caller decodes such a file instead
+        raise ValueError(f"{n} rows of {value!r} do not fit a string column")
+    column = _REPEATS.pop(value, None)
+    if column is None or len(column) < n:
+        size = max(n, 2 * len(column) if column is not None else 1 << 17)
+        size = min(size, max(n, (2**31 - 1) // max(len(raw), 1)))
+        offsets = np.arange(0, (size + 1) * len(raw), len(raw), dtype=np.int32) if raw else np.zeros(size + 1, np.int32)
+        column = pa.StringArray.from_buffers(size, pa.py_buffer(offsets), pa.py_buffer(raw * size))
+    _REPEATS[value] = column  # the most recent last
+    while len(_REPEATS) > _MAX_REPEATS:
+        _REPEATS.pop(next(iter(_REPEATS)))
+    return column.slice(0, n)
+
+
+# the columns kept, least recently used first: a lake of many symbols keeps those of the files read lately
+_REPEATS: dict[str, pa.StringArray] = {}
+_MAX_REPEATS = 32
 
 
 # String columns with a handful of distinct values: decoded from Parquet's dictionary pages as Arrow
@@ -563,7 +579,7 @@ def _since(part: pa.Table, tcol: str, start: dt.datetime) -> pa.Table:
     if times.null_count:
         lo = pa.scalar(start, times.type)
         return part.filter(pc.greater_equal(times, lo))
-    t = pc.cast(times, pa.int64()).to_numpy()
+    t = time_values(times)
     first = int(np.searchsorted(t, _unit_count(start, times.type), side="left"))
     return part.slice(first) if first else part
 

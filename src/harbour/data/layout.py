@@ -74,16 +74,28 @@ def dictionary_columns(table: str) -> list[str]:
     return [f.name for f in TABLES[table].schema if pa.types.is_string(f.type) and f.name not in ids]
 
 
-def write_options(table: str) -> dict[str, object]:
-    """Parquet options of every lake file (the generator's and ingestion's), for fast reading.
+def write_options(table: str, columns: list[str] | None = None) -> dict[str, object]:
+    """Parquet options of every lake file (the generator's and ingestion's), for fast reading; ``columns``: the names
+    of the data written (the contract's by default), which the per-column compression must name.
 
     Dictionary pages only for the text with a handful of values (venue, symbol, enums): a reader keeps them as
-    Arrow dictionaries. Ids, account references, times and numbers are stored plain: decoding a dictionary page
+    Arrow dictionaries. Ids, account references and numbers are stored plain: decoding a dictionary page
     back into millions of distinct strings or numbers is slower than reading them plain (the account column
-    as a dictionary added 1.5 ms to an 8 ms order-events file). No statistics on ids nor on account references:
-    every row group spans nearly all accounts, so their min/max prune nothing, and computing them was a third
-    of the cost of writing a trades file."""
-    refs = set(TABLES[table].references)
+    as a dictionary added 1.5 ms to an 8 ms order-events file). The time column, in time order in every file, is
+    stored as deltas (DELTA_BINARY_PACKED) without compression: the files come out smaller than with LZ4 (order
+    events 104.7 -> 99.4 MB on ten bench days) and the column decodes in about half the CPU time (0.046 -> 0.024-0.029
+    s there), the whole file ~10-15 % faster. No statistics on ids nor on account references: every row group spans
+    nearly all accounts, so their min/max prune nothing, and computing them was a third of the cost of writing a
+    trades file."""
+    spec = TABLES[table]
+    refs = set(spec.references)
     skip = id_columns(table) | refs
-    return {"compression": COMPRESSION, "use_dictionary": [c for c in dictionary_columns(table) if c not in refs],
-            "write_statistics": [c for c in TABLES[table].schema.names if c not in skip]}
+    names = list(columns) if columns is not None else [*spec.schema.names, "date"]
+    options: dict[str, object] = {
+        "compression": COMPRESSION, "use_dictionary": [c for c in dictionary_columns(table) if c not in refs],
+        "write_statistics": [c for c in spec.schema.names if c not in skip]}
+    tcol = spec.time_column
+    if tcol and tcol in names and pa.types.is_timestamp(spec.schema.field(tcol).type):
+        options["compression"] = {c: "none" if c == tcol else COMPRESSION for c in names}
+        options["column_encoding"] = {tcol: "DELTA_BINARY_PACKED"}
+    return options

@@ -115,5 +115,6 @@ def _write_file(table: pa.Table, name: str, path: Path) -> None:
     # Tables without them keep the stored schema (list field names, column docs).
     plain = not any(pa.types.is_dictionary(f.type) for f in table.schema)
     # The lake's own settings (``layout.write_options``), as ingested files have them.
-    pq.write_table(table, tmp, row_group_size=1 << 20, store_schema=plain, **write_options(name))
+    pq.write_table(table, tmp, row_group_size=1 << 20, store_schema=plain,
+                   **write_options(name, table.column_names))
     tmp.replace(path)

@@ -518,6 +518,6 @@ def _drop_rows(writer: LakeWriter, drops: dict[str, set[int]]) -> None:
         keep[np.fromiter(positions, dtype=np.int64)] = False
         data = pq.read_table(part.path).filter(keep)
         rows = np.fromfile(part.rows_path, dtype=np.int64)[keep]
-        pq.write_table(data, part.path, **write_options(part.table))
+        pq.write_table(data, part.path, **write_options(part.table, data.column_names))
         rows.tofile(part.rows_path)
         part.count = int(keep.sum())

@@ -178,8 +178,8 @@ class LakeWriter:
         # Dictionary columns are written from their dictionaries; the stored Arrow schema is then left out,
         # so readers see the contract's plain strings (Parquet's own types carry the rest).
         plain = not any(pa.types.is_dictionary(f.type) for f in schema)
-        part.writer = pq.ParquetWriter(path, TABLES[table].schema if plain else schema, store_schema=plain,
-                                       **write_options(table))
+        stored = TABLES[table].schema if plain else schema
+        part.writer = pq.ParquetWriter(path, stored, store_schema=plain, **write_options(table, stored.names))
         part.rows_handle = rows_path.open("wb")
         stage.parts.append(part)
         self._opened.append(part)

@@ -59,6 +59,7 @@ from harbour.data.arrow_strings import (
     slot_of,
     string_buffers,
 )
+from harbour.data.row_order import time_values
 from harbour.detect.framework import Partition
 from harbour.detect.market.frames import dictionary_codes
 from harbour.detect.market.lifecycles import seeded_lives
@@ -168,7 +169,7 @@ def least_repeat_chance(part: Partition, config: PressureConfig, owners: pl.Data
         return 0.0
     offsets, data, _ = _buffers(orders.column("event"))
     kind, q_new = _kinds_and_new(offsets, data, orders.column("quantity").to_numpy())
-    book = Book(orders, trades, kind, _micros(orders.column("ts")), _hashed(orders.column("order_id")),
+    book = Book(orders, trades, kind, time_values(orders.column("ts")), _hashed(orders.column("order_id")),
                 _hashed(trades.column("buy_order_id")), _hashed(trades.column("sell_order_id")),
                 _median(q_new))  # the search's median new order
     bait = _bait_orders(book, config)
@@ -456,16 +457,6 @@ def _buys_and_sells_at(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray,
     return buy, sell
 
 
-def _micros(col: pa.ChunkedArray) -> np.ndarray:
-    """A time column's microseconds (the contract's ``timestamp[us]``, no nulls: ``_readable``), read in place as the
-    int64 its buffer holds: Arrow's cast was ~27 us a call in the screen (3 a partition, ten bench days), the view
-    ~10 with its Python."""
-    arr = one_chunk(col)
-    if arr.null_count == 0 and pa.types.is_timestamp(arr.type) and arr.type.unit == "us":
-        return np.asarray(arr.view(pa.int64()).to_numpy(), np.int64)
-    return np.asarray(pc.cast(col, pa.int64()).to_numpy(), np.int64)
-
-
 @dataclass(frozen=True)
 class Owners:
     """Owner codes (``owner_keys.account_owners``: one code per owner, an unknown account its own owner) of the bait's
@@ -647,7 +638,7 @@ def _legs(trades: pa.Table, buyer: np.ndarray, seller: np.ndarray, wanted: np.nd
     legs on their other side are read, and sorting every leg was the screen's largest step."""
     is_wanted = np.zeros(int(wanted.max(initial=0)) + 1, np.bool_)
     is_wanted[wanted] = True
-    ts = _micros(trades.column("ts"))
+    ts = time_values(trades.column("ts"))
     q = trades.column("quantity").to_numpy()
     if (np.diff(ts) >= 0).all():
         # with the trades in time order, the buys and the sells each are, and no key is on both: legs counted out
@@ -724,7 +715,7 @@ def _least_of(book: Book, bait: Bait, config: PressureConfig, owners: Owners) ->
     legs = _legs(book.trades, buyer, seller, bait.owner[big] * 2 + (1 - bait.sell[big]))
     if legs.key.size == 0:
         return math.inf
-    ts = _micros(book.trades.column("ts"))
+    ts = time_values(book.trades.column("ts"))
     day_s = max((int(ts.max()) - int(ts.min())) / 1e6, 3600.0)  # the search's day: its trades' span, an hour at least
     pace = Pace(legs, np.concatenate([[0], np.cumsum(_new_decisions(book, legs))]), day_s,
                 _micros_of(config.grace_s))

@@ -1,6 +1,7 @@
 """The pressure screen's fused reads against the reads they replace, on generated markets and awkward columns: the
-times read in place (``_micros``) against Arrow's cast, the bait's sides read in one call (``_buys_and_sells_at``)
-against two ``_equal`` calls, the bait's single-order tests in one pass (``_single_tests``) against numpy's."""
+times read in place (``row_order.time_values``) against Arrow's cast, the bait's sides read in one call
+(``_buys_and_sells_at``) against two ``_equal`` calls, the bait's single-order tests in one pass (``_single_tests``)
+against numpy's."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pyarrow.compute as pc
 import pytest
 
 import harbour.detect.market.pressure_screen as ps
+from harbour.data.row_order import time_values
 
 from .test_pressure_screen import _partitions, _spoof_market
 
@@ -22,7 +24,7 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _cast(col: pa.ChunkedArray) -> np.ndarray:
-    """The read ``_micros`` replaced."""
+    """The read ``row_order.time_values`` replaced."""
     return np.asarray(pc.cast(col, pa.int64()).to_numpy(), np.int64)
 
 
@@ -38,7 +40,7 @@ def test_the_generated_markets_times_and_sides_read_as_before(lake: Path) -> Non
     for part in _partitions(lake):
         for table in ("orders", "trades"):
             ts = part.tables[table].column("ts")
-            assert np.array_equal(ps._micros(ts), _cast(ts))
+            assert np.array_equal(time_values(ts), _cast(ts))
         side = part.tables["orders"].column("side")
         rows = rng.integers(0, len(side), 500)
         got = ps._buys_and_sells_at(*ps._buffers(side), rows)
@@ -59,10 +61,10 @@ def test_awkward_times_read_as_the_cast_does(seed: int) -> None:
     start = int(rng.integers(0, n + 1))
     pieces = [arr.slice(0, start), arr.slice(start)] if seed % 2 else [arr.slice(min(start, n))]  # sliced, chunked
     col = pa.chunked_array(pieces, arr.type)
-    assert np.array_equal(ps._micros(col), _cast(col))
+    assert np.array_equal(time_values(col), _cast(col))
     # other units take the cast, as before
     ns = pa.chunked_array([pa.array(values, pa.timestamp("ns"))])
-    assert np.array_equal(ps._micros(ns), _cast(ns))
+    assert np.array_equal(time_values(ns), _cast(ns))
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -128,11 +128,11 @@ def _timing_each_call(calls: list[tuple[str, Any, int, float]] | None) -> Iterat
         return
     inner = local._run_kernel
 
-    def timed(job: Any, task: Any, key: Any, sliced: Any, *rest: Any) -> Any:
+    def timed(job: Any, task: Any, key: Any, sliced: Any, *rest: Any, **options: Any) -> Any:
         rows = sum(parts[key].num_rows for parts in sliced.values() if key in parts)
         started = time.process_time()
         try:
-            return inner(job, task, key, sliced, *rest)
+            return inner(job, task, key, sliced, *rest, **options)
         finally:
             calls.append((job.name, key, rows, time.process_time() - started))
 

@@ -12,6 +12,7 @@ from collections.abc import Collection
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from numba import njit
 
 from harbour.data.arrow_strings import load_u64, one_chunk, string_buffers
@@ -22,6 +23,46 @@ def sort_columns(table: str) -> list[str]:
     spec = TABLES[table]
     cols = [spec.time_column] if spec.time_column else []
     return cols + [k for k in spec.key if k not in cols]
+
+
+def order_declaration(table: str, schema: pa.Schema) -> tuple[pq.SortingColumn, ...] | None:
+    """The Parquet ``sorting_columns`` a writer of rows in the canonical order declares (ascending, nulls last, as
+    ``sort_rows`` orders them), for a file of ``schema``'s columns; None when the file lacks one of them. Only a
+    writer that has just put its rows in that order may declare it (the generator: ``sort_rows`` then write):
+    readers trust it (``declares_order``) and skip the order check of the ties."""
+    cols = sort_columns(table)
+    if not cols or any(c not in schema.names for c in cols):
+        return None
+    return tuple(pq.SortingColumn.from_ordering(schema, [(c, "ascending") for c in cols], null_placement="at_end"))
+
+
+def declares_order(meta: pq.FileMetaData, table: str) -> bool:
+    """Whether every row group of a Parquet file declares its rows in ``table``'s canonical order (Parquet's
+    ``sorting_columns``: the canonical columns first, ascending, nulls last). The declaration is the writer's, in
+    the row groups' metadata: a rewrite of the rows by Arrow, DuckDB or Spark does not carry it over (tested), so a
+    file that has it was written in order by a writer that promised so. Row groups are each in order; the caller
+    checks that they follow one another (``in_order_across``)."""
+    cols = sort_columns(table)
+    if not cols or meta.num_row_groups == 0:
+        return False
+    where = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
+    if any(c not in where for c in cols):
+        return False
+    wanted = [(where[c], False, False) for c in cols]
+    for g in range(meta.num_row_groups):
+        declared = [(s.column_index, s.descending, s.nulls_first) for s in meta.row_group(g).sorting_columns]
+        if declared[:len(wanted)] != wanted:
+            return False
+    return True
+
+
+def in_order_across(meta: pq.FileMetaData, t: np.ndarray) -> bool:
+    """Whether a file's row groups, each in canonical order, follow one another: the time rises strictly from each
+    group's last row to the next's first (``t``: the file's time column as integers). A tie across a boundary is
+    not settled here (the caller's sort then checks the keys)."""
+    ends = np.cumsum([meta.row_group(g).num_rows for g in range(meta.num_row_groups)])[:-1]
+    ends = ends[(ends > 0) & (ends < len(t))]
+    return bool((t[ends - 1] < t[ends]).all())
 
 
 def sort_rows(data: pa.Table, table: str, constant: Collection[str] = ()) -> pa.Table:

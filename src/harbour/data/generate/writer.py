@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harbour.data.layout import partition_dir, table_dir, write_options
-from harbour.data.row_order import sort_rows
+from harbour.data.row_order import order_declaration, sort_rows
 from harbour.data.schemas import TABLES
 
 PREFIX = "part-gen-"  # our files; a rerun replaces them and leaves ingested files alone
@@ -114,7 +114,9 @@ def _write_file(table: pa.Table, name: str, path: Path) -> None:
     # Dictionary-typed columns must not leak into the stored Arrow schema: readers get plain strings.
     # Tables without them keep the stored schema (list field names, column docs).
     plain = not any(pa.types.is_dictionary(f.type) for f in table.schema)
-    # The lake's own settings (``layout.write_options``), as ingested files have them.
+    # The lake's own settings (``layout.write_options``), as ingested files have them, and the order just made
+    # declared in the file (Parquet's ``sorting_columns``), which the runner trusts instead of checking the ties.
+    declared = order_declaration(name, table.schema)
     pq.write_table(table, tmp, row_group_size=1 << 20, store_schema=plain,
-                   **write_options(name, table.column_names))
+                   sorting_columns=declared, **write_options(name, table.column_names))
     tmp.replace(path)

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from harbour.data.row_order import sort_columns, sort_rows, time_values
+from harbour.data.row_order import declares_order, in_order_across, sort_columns, sort_rows, time_values
 from harbour.data.schemas import TABLES
 from harbour.detect.framework import OrderedOnUse, Partition, Window, WorkSpec
 from harbour.detect.runners.plan import (
@@ -286,7 +286,7 @@ def read_partitions(task: LocalTask, table: str) -> dict[tuple[Any, ...], pa.Tab
             spans.append((owned, _us(_latest(start - lookback, lo)), _us(_earliest(start + DAY, hi))))
     else:
         spans = [(None, _us(lo), _us(hi))]
-    pieces: dict[tuple[Any, ...], list[pa.Table]] = {}
+    pieces: dict[tuple[Any, ...], list[_Piece]] = {}
     for path in task.files.get(table, ()):
         file = _open_file(job, table, path, cols)
         single = _single_key(file.metadata, other)
@@ -298,6 +298,9 @@ def read_partitions(task: LocalTask, table: str) -> dict[tuple[Any, ...], pa.Tab
         data = _read_file(job, table, path, file, cols, task.threads, known)
         t = time_values(data.column(tcol)) if tcol and data.num_rows else None
         ordered = t is not None and bool((t[1:] >= t[:-1]).all())
+        # rows in the canonical order by the writer's word (``declares_order``), their times checked all the same
+        trusted = (t is not None and ordered and declares_order(file.metadata, table)
+                   and in_order_across(file.metadata, t))
         for day, start_us, end_us in spans:
             rows = _within(data, t, start_us, end_us, ordered)
             split = ([(single, rows)] if rows.num_rows else []) if single is not None else split_by_keys(rows, other)
@@ -306,10 +309,44 @@ def read_partitions(task: LocalTask, table: str) -> dict[tuple[Any, ...], pa.Tab
                 if not task.owns(named) or not job.spec.allows(named):
                     continue
                 key = _key(keys, other, values, day)
-                pieces.setdefault(key, []).append(part)
+                pieces.setdefault(key, []).append(_Piece(part, trusted, tcol))
     # A partition's keys hold one value in all its rows: the order check need not compare them.
-    return {key: sort_rows(pa.concat_tables(parts) if len(parts) > 1 else parts[0], table, constant=other)
+    return {key: _in_order([p.rows for p in parts], table, other, all(p.trusted for p in parts) and _follow(parts))
             for key, parts in pieces.items()}
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """Rows of one file for one partition, and whether they are in the canonical order by their file's declaration
+    (a slice or a key's rows of such a file keep its order)."""
+
+    rows: pa.Table
+    trusted: bool
+    tcol: str | None
+
+    def times(self) -> np.ndarray:
+        assert self.tcol is not None
+        return time_values(self.rows.column(self.tcol))
+
+
+def _follow(parts: list[_Piece]) -> bool:
+    """Whether each piece's times all come before the next's (one file's day after the day before's look-back
+    tail): the pieces put together are then in order as they stand. A tie across pieces is left to the sort."""
+    if len(parts) == 1:
+        return True
+    if any(p.tcol is None for p in parts):
+        return False
+    bounds = [(int(t[0]), int(t[-1])) for t in (p.times() for p in parts)]
+    return all(last < first for (_, last), (first, _) in zip(bounds, bounds[1:], strict=False))
+
+
+def _in_order(parts: list[pa.Table], table: str, constant: Sequence[str], trusted: bool) -> pa.Table:
+    """A partition's pieces as one table in the canonical order: put together as they are when ``trusted`` (each
+    piece in order by its file's declaration, one after another in time), else through ``sort_rows``' check. The
+    check of ties by key (trade and order ids compared where times are equal) was ~8 % of the read of the bench
+    market's venue-symbol-days (20 days: 2.44 -> 2.18 CPU-s without it)."""
+    data = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+    return data if trusted else sort_rows(data, table, constant=constant)
 
 
 @contextmanager

@@ -359,9 +359,12 @@ def _reading(job: DetectorJob, table: str, path: str) -> Iterator[None]:
 
 
 def _open_file(job: DetectorJob, table: str, path: str, cols: list[str]) -> pq.ParquetFile:
-    """A lake file opened (its metadata read), to read ``cols`` from."""
+    """A lake file opened (its metadata read), to read ``cols`` from. Without Arrow's pre-buffering: it hands a
+    file's column chunks to Arrow's I/O threads to fetch as coalesced reads, which pays off on object stores, while
+    a worker reading a local file (the page cache, mostly) paid for the threads' hand-offs: the market group's read
+    over 10 bench days, least of 11 interleaved, 1.253 -> 1.056 CPU-s (medians 1.427 -> 1.363)."""
     with _reading(job, table, path):
-        return pq.ParquetFile(path, read_dictionary=[c for c in cols if c in FEW_VALUES])
+        return pq.ParquetFile(path, read_dictionary=[c for c in cols if c in FEW_VALUES], pre_buffer=False)
 
 
 def _read_file(job: DetectorJob, table: str, path: str, file: pq.ParquetFile, cols: list[str],

@@ -371,3 +371,20 @@ def _no_alerts(detector: Any) -> pa.Table:
     from harbour.detect.framework import AlertBuilder
 
     return AlertBuilder(detector).to_table()
+
+
+def test_buckets_only_when_the_other_reads_leave_a_worker_idle(sample_lake: Path) -> None:
+    """A read by venue and account has fewer venue groups than twice the workers: alone it is cut into buckets (each
+    opens every file of its venue), beside enough tasks of other reads it is not; the alerts are the same."""
+    from harbour.detect.runners import local
+    from harbour.detect.runners.plan import make_job
+
+    job = make_job(RefAccountActivity())
+    alone = local.plan_tasks(job, sample_lake, Window(), None, workers=2)
+    assert alone and all(t.bucket is not None for t in alone)
+    beside = local.plan_tasks(job, sample_lake, Window(), None, workers=2, alongside=4)
+    assert len(beside) < len(alone) and all(t.bucket is None for t in beside)
+    assert local.plan_tasks(job, sample_lake, Window(), None, workers=2, alongside=1) == alone  # 2 + 1 < 4
+    detectors = [RefAccountActivity(), RefCancelBurst()]
+    assert run_detectors(sample_lake, detectors, workers=2).alerts.equals(
+        run_detectors(sample_lake, detectors, workers=1).alerts)

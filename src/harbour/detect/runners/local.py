@@ -197,9 +197,10 @@ def _merged_only(jobs: Sequence[DetectorJob]) -> dict[str, frozenset[Any]] | Non
 
 def plan_tasks(job: DetectorJob, lake_root: Path, window: Window, venues: Sequence[str] | None,
                workers: int, threads: int = 1, lookbacks: dict[str, dt.timedelta] | None = None,
-               task_keys: Sequence[str] | None = None) -> list[LocalTask]:
+               task_keys: Sequence[str] | None = None, alongside: int = 0) -> list[LocalTask]:
     """Cut one detector's work into tasks aligned with the lake's venue/date directories: by ``task_keys``, some
-    of its partition keys (all of them by default; a ``ReadGroup``'s keys common to every member)."""
+    of its partition keys (all of them by default; a ``ReadGroup``'s keys common to every member). ``alongside``:
+    how many tasks of other reads the pool runs with these, which balance the load as well as buckets would."""
     keys = tuple(task_keys) if task_keys is not None else job.spec.partition_by
     tables = job.partitioned_tables
     lookbacks = lookbacks or {t: job.spec.lookback for t in tables}
@@ -218,7 +219,12 @@ def plan_tasks(job: DetectorJob, lake_root: Path, window: Window, venues: Sequen
         else:
             groups.append((venue, tuple(owned_days)))
     other_keys = [k for k in keys if k not in ("venue", "date")]
-    n_buckets = max(1, -(-2 * workers // max(1, len(groups)))) if other_keys and workers > 1 else 1
+    # Buckets keep every worker busy when a read has fewer venue-day groups than twice the workers, but each bucket's
+    # task opens every file of its groups to learn its key (insider_pre_listing's venue-long tasks: 3,032 file opens
+    # for the bench market's 1,516 trades files). With enough tasks of other reads beside them, the pool balances
+    # without the split.
+    few = len(groups) + alongside < 2 * workers
+    n_buckets = max(1, -(-2 * workers // max(1, len(groups)))) if other_keys and workers > 1 and few else 1
     bcast = {t: tuple(f.path for f in lake_files(lake_root, t, venues)) for t in job.spec.broadcast}
     tasks = []
     for venue, owned in groups:
@@ -805,10 +811,15 @@ class LocalRunner:
         groups = read_groups(jobs)
         threads = max(1, (os.cpu_count() or 1) // self.workers)
         tasks: list[tuple[int, LocalTask]] = []
+        plans = [plan_tasks(group.job, lake_root, window, venues, self.workers, threads, group.lookbacks,
+                            group.task_keys) for group in groups]
         for g, group in enumerate(groups):
-            mine = [replace(t, members=group.members)
-                    for t in plan_tasks(group.job, lake_root, window, venues, self.workers, threads, group.lookbacks,
-                                        group.task_keys)]
+            others = sum(len(p) for h, p in enumerate(plans) if h != g)
+            planned = plans[g]
+            if others and any(t.bucket is not None for t in planned):
+                planned = plan_tasks(group.job, lake_root, window, venues, self.workers, threads, group.lookbacks,
+                                     group.task_keys, alongside=others)
+            mine = [replace(t, members=group.members) for t in planned]
             tasks.extend((g, t) for t in mine)
             for m in group.members:
                 progress.start(m.name, len(mine))

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from harbour.core.errors import Invalid
 from harbour.data.generate import GenerateConfig, generate_market
 from harbour.data.row_order import declares_order, in_order_across, order_declaration, sort_rows
 from harbour.detect.framework import Window
@@ -159,3 +160,20 @@ def test_a_file_out_of_time_order_is_sorted_whatever_it_declares(declared_lake: 
     assert got.equals(sort_rows(got, "trades"))
     times = got.column("ts").to_numpy()
     assert (times[1:] >= times[:-1]).all() and got.num_rows >= data.num_rows
+
+
+def test_a_file_with_rows_without_a_time_is_refused_by_name(declared_lake: Path, tmp_path: Path) -> None:
+    """The contract gives every row a time; a file that lacks some (placed in the lake by hand) stops the run with
+    the file, column and count named, whatever order it declares, rather than its rows read into a window by a
+    number that is not a time."""
+    lake = tmp_path / "null-time"
+    shutil.copytree(declared_lake, lake)
+    path = _files(lake, "trades")[0]
+    data = pq.read_table(path)
+    kind = data.schema.field("ts").type
+    times = data.column("ts").to_pylist()
+    times[-1] = None
+    holed = data.set_column(data.schema.get_field_index("ts"), pa.field("ts", kind), pa.array(times, kind))
+    pq.write_table(holed, path, sorting_columns=order_declaration("trades", holed.schema))
+    with pytest.raises(Invalid, match=rf"trades file .*{path.name} has 1 row\(s\) without a ts"):
+        _partitions(lake)

@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from harbour.core.errors import Invalid
 from harbour.data.row_order import declares_order, in_order_across, sort_columns, sort_rows, time_values
 from harbour.data.schemas import TABLES
 from harbour.detect.framework import OrderedOnUse, Partition, Window, WorkSpec
@@ -302,7 +303,7 @@ def read_partitions(task: LocalTask, table: str) -> dict[tuple[Any, ...], pa.Tab
             continue  # the file holds one key, on which no detector of the read can alert (``WorkSpec.only``)
         known = dict(zip(other, single, strict=True)) if single is not None else {}
         data = _read_file(job, table, path, file, cols, task.threads, known)
-        t = time_values(data.column(tcol)) if tcol and data.num_rows else None
+        t = _times(job, table, path, data, tcol)
         ordered = t is not None and bool((t[1:] >= t[:-1]).all())
         # rows in the canonical order by the writer's word (``declares_order``), their times checked all the same
         trusted = (t is not None and ordered and declares_order(file.metadata, table)
@@ -319,6 +320,19 @@ def read_partitions(task: LocalTask, table: str) -> dict[tuple[Any, ...], pa.Tab
     # A partition's keys hold one value in all its rows: the order check need not compare them.
     return {key: _in_order([p.rows for p in parts], table, other, all(p.trusted for p in parts) and _follow(parts))
             for key, parts in pieces.items()}
+
+
+def _times(job: DetectorJob, table: str, path: str, data: pa.Table, tcol: str | None) -> np.ndarray | None:
+    """A file's time column as integers (None without one, or rows). The contract gives every row a time (ingestion
+    refuses a row without one); a file placed in the lake by other means that lacks some is refused here, by name,
+    rather than its rows given to a window or a day by a number that is not a time."""
+    if not tcol or not data.num_rows:
+        return None
+    column = data.column(tcol)
+    if column.null_count:
+        raise Invalid(f"detector {job.name!r}: {table} file {path} has {column.null_count} row(s) without a {tcol}; "
+                      f"the data contract requires one on every row", field=tcol)
+    return time_values(column)
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,8 @@ def order_declaration(table: str, schema: pa.Schema) -> tuple[pq.SortingColumn, 
 def declares_order(meta: pq.FileMetaData, table: str) -> bool:
     """Whether every row group of a Parquet file declares its rows in ``table``'s canonical order (Parquet's
     ``sorting_columns``: the canonical columns first, ascending, nulls last). The declaration is the writer's, in
-    the row groups' metadata: a rewrite of the rows by Arrow, DuckDB or Spark does not carry it over (tested), so a
-    file that has it was written in order by a writer that promised so. Row groups are each in order; the caller
+    the row groups' metadata: a rewrite of the rows by Arrow or DuckDB does not carry it over (tested), so a file
+    that has it was written in order by a writer that promised so. Row groups are each in order; the caller
     checks that they follow one another (``in_order_across``)."""
     cols = sort_columns(table)
     if not cols or meta.num_row_groups == 0:

@@ -293,7 +293,8 @@ def read_partitions(task: LocalTask, table: str) -> dict[tuple[Any, ...], pa.Tab
             spans.append((owned, _us(_latest(start - lookback, lo)), _us(_earliest(start + DAY, hi))))
     else:
         spans = [(None, _us(lo), _us(hi))]
-    pieces: dict[tuple[Any, ...], list[_Piece]] = {}
+    pieces: dict[tuple[Any, ...], list[pa.Table]] = {}
+    unsure: set[tuple[Any, ...]] = set()  # partitions with a piece whose file does not declare the canonical order
     for path in task.files.get(table, ()):
         file = _open_file(job, table, path, cols)
         single = _single_key(file.metadata, other)
@@ -316,9 +317,11 @@ def read_partitions(task: LocalTask, table: str) -> dict[tuple[Any, ...], pa.Tab
                 if not task.owns(named) or not job.spec.allows(named):
                     continue
                 key = _key(keys, other, values, day)
-                pieces.setdefault(key, []).append(_Piece(part, trusted, tcol))
+                pieces.setdefault(key, []).append(part)
+                if not trusted:
+                    unsure.add(key)
     # A partition's keys hold one value in all its rows: the order check need not compare them.
-    return {key: _in_order([p.rows for p in parts], table, other, all(p.trusted for p in parts) and _follow(parts))
+    return {key: _in_order(parts, table, other, key not in unsure and _follow(parts, tcol))
             for key, parts in pieces.items()}
 
 
@@ -335,28 +338,14 @@ def _times(job: DetectorJob, table: str, path: str, data: pa.Table, tcol: str | 
     return time_values(column)
 
 
-@dataclass(frozen=True)
-class _Piece:
-    """Rows of one file for one partition, and whether they are in the canonical order by their file's declaration
-    (a slice or a key's rows of such a file keep its order)."""
-
-    rows: pa.Table
-    trusted: bool
-    tcol: str | None
-
-    def times(self) -> np.ndarray:
-        assert self.tcol is not None
-        return time_values(self.rows.column(self.tcol))
-
-
-def _follow(parts: list[_Piece]) -> bool:
+def _follow(parts: list[pa.Table], tcol: str | None) -> bool:
     """Whether each piece's times all come before the next's (one file's day after the day before's look-back
     tail): the pieces put together are then in order as they stand. A tie across pieces is left to the sort."""
     if len(parts) == 1:
         return True
-    if any(p.tcol is None for p in parts):
+    if tcol is None:
         return False
-    bounds = [(int(t[0]), int(t[-1])) for t in (p.times() for p in parts)]
+    bounds = [(int(t[0]), int(t[-1])) for t in (time_values(p.column(tcol)) for p in parts)]
     return all(last < first for (_, last), (first, _) in zip(bounds, bounds[1:], strict=False))
 
 

@@ -12,6 +12,7 @@ zero-copy partition slices for the kernel.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import logging
 import os
 import resource
@@ -296,19 +297,14 @@ def read_partitions(task: LocalTask, table: str) -> dict[tuple[Any, ...], pa.Tab
     pieces: dict[tuple[Any, ...], list[pa.Table]] = {}
     unsure: set[tuple[Any, ...]] = set()  # partitions with a piece whose file does not declare the canonical order
     for path in task.files.get(table, ()):
-        file = _open_file(job, table, path, cols)
-        single = _single_key(file.metadata, other)
-        if single is not None and not task.owns(dict(zip(other, single, strict=True))):
-            continue  # the file holds one key, of another task's bucket: its rows would all be dropped below
-        if single is not None and not job.spec.allows(dict(zip(other, single, strict=True))):
-            continue  # the file holds one key, on which no detector of the read can alert (``WorkSpec.only``)
-        known = dict(zip(other, single, strict=True)) if single is not None else {}
-        data = _read_file(job, table, path, file, cols, task.threads, known)
+        found = _read_piece(task, table, path, cols, other)
+        if found is None:
+            continue
+        meta, single, data = found
         t = _times(job, table, path, data, tcol)
         ordered = t is not None and bool((t[1:] >= t[:-1]).all())
         # rows in the canonical order by the writer's word (``declares_order``), their times checked all the same
-        trusted = (t is not None and ordered and declares_order(file.metadata, table)
-                   and in_order_across(file.metadata, t))
+        trusted = (t is not None and ordered and declares_order(meta, table) and in_order_across(meta, t))
         for day, start_us, end_us in spans:
             rows = _within(data, t, start_us, end_us, ordered)
             split = ([(single, rows)] if rows.num_rows else []) if single is not None else split_by_keys(rows, other)
@@ -367,25 +363,64 @@ def _reading(job: DetectorJob, table: str, path: str) -> Iterator[None]:
         raise RuntimeError(f"detector {job.name!r}: reading {table} from {path} failed: {exc}") from exc
 
 
-def _open_file(job: DetectorJob, table: str, path: str, cols: list[str]) -> pq.ParquetFile:
-    """A lake file opened (its metadata read), to read ``cols`` from. Without Arrow's pre-buffering: it hands a
-    file's column chunks to Arrow's I/O threads to fetch as coalesced reads, which pays off on object stores, while
-    a worker reading a local file (the page cache, mostly) paid for the threads' hand-offs: the market group's read
-    over 10 bench days, least of 11 interleaved, 1.253 -> 1.056 CPU-s (medians 1.427 -> 1.363)."""
+def _read_piece(task: LocalTask, table: str, path: str, cols: list[str], other: Sequence[str]
+                ) -> tuple[pq.FileMetaData, tuple[Any, ...] | None, pa.Table] | None:
+    """A lake file's metadata, its one value of each key in ``other`` (None when it holds several) and its rows in
+    the contract's types; None when the file holds one key that the task does not own or no detector of the read
+    can alert on, so its rows are not decoded."""
+    job = task.job
     with _reading(job, table, path):
-        return pq.ParquetFile(path, read_dictionary=[c for c in cols if c in FEW_VALUES], pre_buffer=False)
+        source = pa.OSFile(path)
+    try:
+        file = _open_file(job, table, path, source)
+        single = _single_key(file.metadata, other)
+        if single is not None and not task.owns(dict(zip(other, single, strict=True))):
+            return None  # the file holds one key, of another task's bucket: its rows would all be dropped
+        if single is not None and not job.spec.allows(dict(zip(other, single, strict=True))):
+            return None  # the file holds one key, on which no detector of the read can alert (``WorkSpec.only``)
+        known = dict(zip(other, single, strict=True)) if single is not None else {}
+        return file.metadata, single, _read_file(job, table, path, file, source, cols, task.threads, known)
+    finally:
+        source.close()
 
 
-def _read_file(job: DetectorJob, table: str, path: str, file: pq.ParquetFile, cols: list[str],
-               threads: int, known: dict[str, Any] | None = None) -> pa.Table:
+def _open_file(job: DetectorJob, table: str, path: str, source: pa.NativeFile) -> pq.ParquetFile:
+    """A lake file opened (its metadata read), to read its columns of many values from. Text is read as large
+    strings (64-bit offsets), then narrowed by ``conform``: Arrow's Parquet decoder writes them faster than strings
+    with 32-bit offsets (Arrow 26, an order-events file's order id 15.0 -> 9.2 ns a row; the runner's whole read of
+    order events 49.6 -> 41.4 ns a row and of trades 125 -> 108, narrowing included, least of 7 over 10 bench days).
+    Without Arrow's pre-buffering: it hands a file's column chunks to Arrow's I/O threads to fetch as coalesced
+    reads, which pays off on object stores, while a worker reading a local file (the page cache, mostly) paid for
+    the threads' hand-offs: the market group's read over 10 bench days, least of 11 interleaved, 1.253 -> 1.056
+    CPU-s (medians 1.427 -> 1.363)."""
+    with _reading(job, table, path):
+        return pq.ParquetFile(source, pre_buffer=False, **_LARGE_TEXT)
+
+
+# ``binary_type`` came with pyarrow 19: older versions read text with 32-bit offsets, as before
+_LARGE_TEXT: dict[str, Any] = ({"binary_type": pa.large_binary()}
+                               if "binary_type" in inspect.signature(pq.ParquetFile).parameters else {})
+
+
+def _read_file(job: DetectorJob, table: str, path: str, file: pq.ParquetFile, source: pa.NativeFile,
+               cols: list[str], threads: int, known: dict[str, Any] | None = None) -> pa.Table:
     """The file's rows in the contract's types. A column whose one value the file's statistics give (``known``:
     the venue and symbol of a file per venue, symbol and day) is not decoded but written out (``_repeated``):
-    expanding a dictionary column to strings cost ~10 ns a row, a fifth of reading an order event."""
+    expanding a dictionary column to strings cost ~10 ns a row, a fifth of reading an order event. Columns of few
+    values (``FEW_VALUES``) are read from Parquet's dictionary pages as Arrow dictionaries through a second handle
+    on the same file and metadata (a large-string read decodes every value: event, side and order type 11.7 ->
+    33.4 ns a row)."""
     rows = file.metadata.num_rows
     constant = {c: v for c, v in (known or {}).items()
                 if c in cols and isinstance(v, str) and rows * len(v.encode()) < 2**31}  # 32-bit offsets
+    wanted = [c for c in cols if c not in constant]
+    coded = [c for c in wanted if c in FEW_VALUES]
     with _reading(job, table, path):
-        data = file.read(columns=[c for c in cols if c not in constant], use_threads=threads > 1)
+        data = file.read(columns=[c for c in wanted if c not in FEW_VALUES], use_threads=threads > 1)
+        if coded:
+            few = pq.ParquetFile(source, metadata=file.metadata, read_dictionary=coded, pre_buffer=False)
+            for name, col in zip(coded, few.read(columns=coded, use_threads=threads > 1).columns, strict=True):
+                data = data.append_column(name, col)
     for name, value in constant.items():
         data = data.append_column(name, _repeated(value, data.num_rows))
     return conform(data, table, cols)

@@ -211,7 +211,29 @@ def _as_type(col: pa.ChunkedArray, kind: pa.DataType) -> pa.ChunkedArray:
     strings chunk by chunk in a compiled pass (``dictionary_strings``: a third of the cast's time)."""
     if kind == pa.string() and pa.types.is_dictionary(col.type):
         return pa.chunked_array([dictionary_strings(c) for c in col.chunks], type=kind)
+    if kind == pa.string() and pa.types.is_large_string(col.type):
+        return pa.chunked_array([piece.cast(kind) for c in col.chunks for piece in _fitting(c)], type=kind)
     return col.cast(kind)
+
+
+# The most bytes a string array's 32-bit offsets address (a constant, so that a test can lower it)
+NARROW_LIMIT = 2**31 - 1
+
+
+def _fitting(chunk: pa.Array) -> list[pa.Array]:
+    """A large-string chunk (the runner reads text so, ``local._open_file``) cut into slices whose bytes each fit
+    32-bit offsets, so that narrowing it to strings never fails on a file with more than 2 GiB of text in a column
+    (Arrow's string reader would have handed such a column on in several chunks too)."""
+    offsets = np.frombuffer(chunk.buffers()[1], np.int64)[chunk.offset:chunk.offset + len(chunk) + 1]
+    if len(chunk) == 0 or int(offsets[-1] - offsets[0]) <= NARROW_LIMIT:
+        return [chunk]
+    pieces, start = [], 0
+    while start < len(chunk):
+        # the last row whose end lies within the limit of the piece's first byte (at least one row a piece)
+        stop = max(start + 1, int(np.searchsorted(offsets, offsets[start] + NARROW_LIMIT, side="right")) - 1)
+        pieces.append(chunk.slice(start, stop - start))
+        start = stop
+    return pieces
 
 
 # --- partitions and alerts ----------------------------------------------------------------------------

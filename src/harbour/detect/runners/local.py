@@ -374,11 +374,11 @@ def _read_piece(task: LocalTask, table: str, path: str, cols: list[str], other: 
     try:
         file = _open_file(job, table, path, source)
         single = _single_key(file.metadata, other)
-        if single is not None and not task.owns(dict(zip(other, single, strict=True))):
-            return None  # the file holds one key, of another task's bucket: its rows would all be dropped
-        if single is not None and not job.spec.allows(dict(zip(other, single, strict=True))):
-            return None  # the file holds one key, on which no detector of the read can alert (``WorkSpec.only``)
         known = dict(zip(other, single, strict=True)) if single is not None else {}
+        # a file of one key of another task's bucket, or on which no detector of the read can alert
+        # (``WorkSpec.only``): its rows would all be dropped
+        if known and not (task.owns(known) and job.spec.allows(known)):
+            return None
         return file.metadata, single, _read_file(job, table, path, file, source, cols, task.threads, known)
     finally:
         source.close()
